@@ -1,0 +1,5 @@
+import sys
+
+from lpdev.cli import main
+
+sys.exit(main())

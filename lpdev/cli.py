@@ -1,0 +1,56 @@
+"""The `lpdev` command line.
+
+Every module in ``lpdev/commands/`` that defines ``register(subparsers)`` adds its own sub-command, so a
+new command is one new file. A command handler receives the parsed ``argparse.Namespace`` and returns the
+process exit code (0 ok, 1 failure, 2 bad input).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from lpdev import commands as _commands_pkg
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lpdev",
+        description=(
+            "Local development simulator and devtool for Livepeer's remote-signer PM payments: "
+            "a chain with the PM contracts, a remote signer, a fake orchestrator, a scripted gateway, "
+            "scenarios and a TUI. All keys lpdev prints are throwaway dev keys."
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(_commands_pkg.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{_commands_pkg.__name__}.{info.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(func(args) or 0)
+    except UsageError as exc:
+        print(f"lpdev: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
