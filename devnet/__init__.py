@@ -1,0 +1,48 @@
+"""Local chains with the Livepeer PM contracts behind one client (DEVNET_API.md).
+
+``open_chain("anvil" | "embedded" | "mock" | "external", ...)`` returns a :class:`devnet.base.DevChain`.
+"""
+from __future__ import annotations
+
+from devnet.base import (  # noqa: F401  (re-exported)
+    AnvilCrashed, AnvilMissing, ChainError, ChainUnreachable, ContractNotFound, DevChain, TxResult,
+)
+from devnet.config import DevnetConfig
+
+__all__ = ["open_chain", "DevnetConfig", "DevChain", "TxResult", "ChainError", "ChainUnreachable",
+           "ContractNotFound", "AnvilMissing", "AnvilCrashed", "BACKENDS"]
+
+BACKENDS = ("anvil", "embedded", "mock", "external")
+
+
+def open_chain(backend: str = "embedded", *, config: DevnetConfig | None = None, port: int | None = None,
+               eth_url: str | None = None, controller: str | None = None, setup: bool = True,
+               load_state: str | None = None) -> DevChain:
+    """Open a chain.
+
+    - ``anvil``: start a managed anvil (free port unless ``port``), deploy the contracts and, if ``setup``,
+      unpause, initialize a round, register + activate the transcoders and fund the senders. The returned
+      object owns the process: ``close()`` (or leaving the ``with`` block) stops it. ``load_state``: an
+      ``anvil_dumpState`` hex blob / file written by ``EvmChain.dump_state`` to start from instead of deploying.
+    - ``embedded``: py-evm in this process, same bytecode, same setup.
+    - ``mock``: pure-Python model of the same contracts (``devnet.backends.mock``).
+    - ``external``: ``eth_url`` + ``controller`` of an existing deployment; every contract is resolved through
+      ``Controller.getContract``; nothing is deployed (``setup`` ignored).
+    """
+    config = config or DevnetConfig()
+    if backend in ("anvil", "embedded", "external"):
+        from devnet.backends import evm
+
+        if backend == "anvil":
+            return evm.open_anvil(config=config, port=port, setup=setup, load_state=load_state)
+        if backend == "embedded":
+            return evm.open_embedded(config=config, setup=setup)
+        if not eth_url or not controller:
+            raise ChainError("the external backend needs --eth-url and --controller (or --config FILE from "
+                             "`lpdev chain up`)")
+        return evm.open_external(eth_url, controller, config=config)
+    if backend == "mock":
+        from devnet.backends import mock
+
+        return mock.open_mock(config=config, setup=setup)
+    raise ChainError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
