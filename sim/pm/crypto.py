@@ -13,6 +13,7 @@ Signatures are 65 bytes ``r ‖ s ‖ v`` with ``v`` in {27, 28}, RFC 6979 nonce
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 
@@ -35,13 +36,16 @@ class SignatureError(ValueError):
 
 def keccak(data: bytes) -> bytes:
     """Legacy Keccak-256 (Ethereum's, not NIST SHA3)."""
-    h = _keccak_mod.new(digest_bits=256)
-    h.update(data)
-    return h.digest()
+    return _keccak_mod.new(digest_bits=256, data=data).digest()
+
+
+_PREFIX_32 = b"\x19Ethereum Signed Message:\n32"
 
 
 def text_hash(message: bytes) -> bytes:
     """go-ethereum ``accounts.TextHash``: keccak of the EIP-191 prefix, decimal length and message."""
+    if len(message) == 32:  # the hot path: ticket hashes and keccak digests
+        return keccak(_PREFIX_32 + message)
     return keccak(b"\x19Ethereum Signed Message:\n" + str(len(message)).encode() + message)
 
 
@@ -59,9 +63,15 @@ except Exception:  # pragma: no cover - exercised by the fallback test through _
 from sim.pm import _secp256k1_pure as _pure  # noqa: E402
 
 
+@functools.lru_cache(maxsize=256)
+def _coincurve_key(priv: bytes):
+    # Building a PrivateKey derives its public key (~20 µs): cache it, a process signs with few keys.
+    return _coincurve.PrivateKey(priv)
+
+
 def _sign_recoverable(priv: bytes, digest: bytes) -> bytes:
     if _coincurve is not None:
-        return _coincurve.PrivateKey(priv).sign_recoverable(digest, hasher=None)
+        return _coincurve_key(bytes(priv)).sign_recoverable(digest, hasher=None)
     return _pure.sign_recoverable(priv, digest)
 
 
@@ -75,7 +85,7 @@ def _recover_pubkey(digest: bytes, sig_rsv01: bytes) -> bytes:
 
 def _pubkey_of(priv: bytes) -> bytes:
     if _coincurve is not None:
-        return _coincurve.PrivateKey(priv).public_key.format(compressed=False)[1:]
+        return _coincurve_key(bytes(priv)).public_key.format(compressed=False)[1:]
     return _pure.pubkey(priv)
 
 
@@ -115,13 +125,15 @@ def parse_address(text: str) -> bytes:
 # --------------------------------------------------------------------------------------------------
 # Signing
 # --------------------------------------------------------------------------------------------------
+_V_BYTES = (b"\x1b", b"\x1c", b"\x1d", b"\x1e")
+
+
 def sign_hash(priv: bytes, digest: bytes) -> bytes:
     """Sign a 32-byte digest as-is; returns ``r ‖ s ‖ v`` with v in {27, 28}."""
     if len(digest) != 32:
         raise ValueError("digest must be 32 bytes")
-    sig = bytearray(_sign_recoverable(priv, digest))
-    sig[64] += 27
-    return bytes(sig)
+    sig = _sign_recoverable(priv, digest)
+    return sig[:64] + _V_BYTES[sig[64]]
 
 
 def sign_personal(priv: bytes, message: bytes) -> bytes:

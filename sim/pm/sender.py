@@ -9,6 +9,7 @@ from fractions import Fraction
 
 from sim.pm.money import float_string
 from sim.pm.params import TicketParams
+from sim.pm.crypto import keccak, sign_personal
 from sim.pm.ticket import Ticket
 
 __all__ = [
@@ -136,8 +137,13 @@ def create_ticket_batch(priv: bytes, sender: bytes, params: TicketParams, nonces
                   win_prob=params.win_prob, sender_nonce=0, recipient_rand_hash=params.recipient_rand_hash,
                   creation_round=params.creation_round,
                   creation_round_block_hash=params.creation_round_block_hash)
+    # Everything but the nonce is the same for the batch: flatten once, splice each nonce in (§2.2).
+    flat = base.flatten()
+    head, tail = flat[:104], flat[136:]
     out = []
     for n in nonces:
-        t = base.with_nonce(n)
-        out.append(SignedTicket(t, t.sign(priv)))
+        t = Ticket(base.recipient, base.sender, base.face_value, base.win_prob, n, base.recipient_rand_hash,
+                   base.creation_round, base.creation_round_block_hash)
+        h = keccak(head + n.to_bytes(32, "big") + tail)
+        out.append(SignedTicket(t, sign_personal(priv, h)))
     return out
