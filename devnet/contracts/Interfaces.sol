@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: MIT
+// lpdev devnet contracts — written for lpdev; interfaces the contracts use to reach each other through the
+// Controller registry (ticketbroker.md §1, §8, §9). Selectors match the Livepeer protocol's.
+pragma solidity ^0.8.9;
+
+interface IController {
+    function owner() external view returns (address);
+    function paused() external view returns (bool);
+    function getContract(bytes32 _id) external view returns (address);
+}
+
+interface IRoundsManager {
+    function currentRound() external view returns (uint256);
+    function currentRoundInitialized() external view returns (bool);
+    function blockHashForRound(uint256 _round) external view returns (bytes32);
+}
+
+interface IBondingManager {
+    function isActiveTranscoder(address _transcoder) external view returns (bool);
+    function getTranscoderPoolSize() external view returns (uint256);
+    function updateTranscoderWithFees(address _transcoder, uint256 _fees, uint256 _round) external;
+    function setCurrentRoundTotalActiveStake() external;
+}
+
+interface IMinter {
+    function depositETH() external payable returns (bool);
+    function trustedWithdrawETH(address payable _to, uint256 _amount) external;
+    function setCurrentRewardTokens() external;
+}
