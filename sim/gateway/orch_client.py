@@ -1,0 +1,164 @@
+"""Orchestrator client: ``GetOrchestrator`` over gRPC and ``POST {transcoder}/payment`` (protocol.md §4.1–§4.3).
+
+TLS like the livepeer-gateway SDK (ecosystem.md §1a.1): trust on first use — fetch the server's self-signed
+certificate with a plain TLS handshake, pin it as the only root, and override the authority with the name the
+certificate was issued for. An ``http://`` service address means cleartext gRPC (go-livepeer does the same for
+an ``http`` transcoder URI). HTTP calls never verify certificates (go-livepeer's ``InsecureSkipVerify``).
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import ssl
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import aiohttp
+import grpc
+from cryptography import x509
+
+from sim.wire import lp_rpc_pb2 as pb
+from sim.wire import lp_rpc_pb2_grpc as pb_grpc
+
+__all__ = ["OrchestratorClient", "PaymentReply", "GetOrchestratorError", "split_service_uri"]
+
+
+class GetOrchestratorError(Exception):
+    """The RPC failed; ``str(e)`` is the orchestrator's error text (gRPC status details)."""
+
+    def __init__(self, code: str, details: str) -> None:
+        super().__init__(details)
+        self.code = code
+        self.details = details
+
+
+@dataclass
+class PaymentReply:
+    """``/payment``: 200 carries a PaymentResult (``info`` = refreshed OrchestratorInfo); errors are text."""
+
+    status: int
+    info: pb.OrchestratorInfo | None = None
+    message: str = ""
+
+
+def split_service_uri(uri: str) -> tuple[str, str, int]:
+    """``https://host:port`` -> (scheme, host, port); no scheme means https (SDK rule)."""
+    if "://" not in uri:
+        uri = "https://" + uri
+    u = urlsplit(uri)
+    return u.scheme, u.hostname or "127.0.0.1", u.port or (443 if u.scheme == "https" else 80)
+
+
+def _authority_of(cert_pem: str, host: str) -> str:
+    """First DNS SAN, else IP SAN, else CN (what the SDK overrides the gRPC authority with)."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem.encode())
+        try:
+            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            dns = san.get_values_for_type(x509.DNSName)
+            if dns:
+                return dns[0]
+            ips = san.get_values_for_type(x509.IPAddress)
+            if ips:
+                return str(ips[0])
+        except x509.ExtensionNotFound:
+            pass
+        cn = cert.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
+        if cn:
+            return str(cn[0].value)
+    except ValueError:
+        pass
+    return host
+
+
+def _fetch_cert(host: str, port: int, timeout: float) -> str:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["h2"])
+    import socket
+
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        try:
+            ipaddress.ip_address(host)
+            server_hostname = None  # no SNI for IP hosts
+        except ValueError:
+            server_hostname = host
+        with ctx.wrap_socket(sock, server_hostname=server_hostname) as tls:
+            der = tls.getpeercert(binary_form=True)
+    return ssl.DER_cert_to_PEM_cert(der)
+
+
+class OrchestratorClient:
+    """One orchestrator at ``service_uri``; keeps one gRPC channel (reopened if the certificate changes)."""
+
+    def __init__(self, service_uri: str, *, http: aiohttp.ClientSession | None = None,
+                 timeout_s: float = 10.0) -> None:
+        self.service_uri = service_uri.rstrip("/")
+        self.scheme, self.host, self.port = split_service_uri(self.service_uri)
+        self.timeout_s = timeout_s
+        self._channel: grpc.aio.Channel | None = None
+        self._pinned: str | None = None
+        self._http = http
+        self._own_http = http is None
+
+    async def _http_session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False))
+        return self._http
+
+    async def _open_channel(self, repin: bool = False) -> grpc.aio.Channel:
+        if self._channel is not None and not repin:
+            return self._channel
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+        target = f"{self.host}:{self.port}"
+        if self.scheme == "http":
+            self._channel = grpc.aio.insecure_channel(target)
+        else:
+            pem = await asyncio.to_thread(_fetch_cert, self.host, self.port, self.timeout_s)
+            self._pinned = pem
+            creds = grpc.ssl_channel_credentials(root_certificates=pem.encode())
+            opts = [("grpc.ssl_target_name_override", _authority_of(pem, self.host))]
+            self._channel = grpc.aio.secure_channel(target, creds, options=opts)
+        return self._channel
+
+    async def get_orchestrator(self, address: bytes, sig: bytes, *, ignore_capacity_check: bool = False,
+                               capabilities: pb.Capabilities | None = None) -> pb.OrchestratorInfo:
+        req = pb.OrchestratorRequest(address=address, sig=sig, ignoreCapacityCheck=ignore_capacity_check)
+        if capabilities is not None:
+            req.capabilities.CopyFrom(capabilities)
+        for attempt in (0, 1):
+            ch = await self._open_channel(repin=attempt == 1)
+            stub = pb_grpc.OrchestratorStub(ch)
+            try:
+                return await stub.GetOrchestrator(req, timeout=self.timeout_s)
+            except grpc.aio.AioRpcError as exc:
+                # A restarted orchestrator has a fresh self-signed cert: evict the pin and retry once (SDK rule).
+                if attempt == 0 and exc.code() == grpc.StatusCode.UNAVAILABLE:
+                    continue
+                raise GetOrchestratorError(exc.code().name, exc.details() or "") from None
+        raise AssertionError("unreachable")
+
+    async def payment(self, transcoder: str, payment_b64: str, seg_b64: str) -> PaymentReply:
+        """``POST {transcoder}/payment`` with ``Livepeer-Payment`` / ``Livepeer-Segment`` (§4.3)."""
+        http = await self._http_session()
+        url = (transcoder or self.service_uri).rstrip("/") + "/payment"
+        headers = {"Livepeer-Payment": payment_b64, "Livepeer-Segment": seg_b64}
+        async with http.post(url, headers=headers, data=b"",
+                             timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as r:
+            raw = await r.read()
+            if r.status == 200:
+                res = pb.PaymentResult()
+                res.ParseFromString(raw)
+                return PaymentReply(200, info=res.info if res.HasField("info") else None)
+            return PaymentReply(r.status, message=raw.decode("utf-8", "replace").strip())
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+        if self._own_http and self._http is not None:
+            await self._http.close()
+            self._http = None

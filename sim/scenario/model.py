@@ -1,0 +1,434 @@
+"""The scenario file format (YAML in ``scenarios/``) and its parser (errors: ``file:line: what was expected``).
+
+A scenario has four parts::
+
+    name: happy-path-lv2v             # defaults to the file name
+    description: one paragraph for humans
+    stack:                            # what runs (see sim.stack.StackConfig)
+      chain: mock                     # mock | embedded | anvil (``--chain`` overrides)
+      seed: 7                         # virtual clock + seeded ids (``--seed`` overrides)
+      deposit: 100000000000000000000  # sender deposit / reserve funded at setup (wei)
+      reserve: 100000000000000000000
+      signers: [{name: signer, max_ticket_ev: ..., max_price: "5/1", webhook: [...replies...]}]
+      orchestrators: [{name: orch, price_per_unit: 10, pixels_per_unit: 1, ticket_ev: ..., faults: {...}}]
+      gateways: [{name: gw, signers: [signer], orchestrator: orch, type: lv2v, interval_s: 5}]
+    steps:                            # run in order; each is {ACTION: ARGS} plus optional name/expect
+      - start: gw
+      - pay: {gateway: gw, count: 3}
+      - expect: [...]                 # expectations checked right here
+    expect: [...]                     # checked at the end, after settling redemptions
+    invariants: {nonce_unique: violated}   # optional: an invariant this scenario is MEANT to break
+
+Actions and expectation kinds are listed in :data:`ACTIONS` and :data:`EXPECTATIONS`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sim.scenario.yamlines import LDict, LList, ScenarioError, line_of, load_yaml
+
+__all__ = ["Scenario", "Step", "Expectation", "ACTIONS", "EXPECTATIONS", "parse_scenario", "load_scenario",
+           "Cmp", "INVARIANTS"]
+
+# action -> (argument shape, help)
+ACTIONS: dict[str, str] = {
+    "start": "GATEWAY — sign-orchestrator-info + GetOrchestrator",
+    "pay": "{gateway, count: 1, interval_s: session cadence, headers: {}} — payment cycles on the virtual clock",
+    "pay_concurrently": "{gateway, count} — COUNT signer calls at once with the same state (misuse)",
+    "wait": "SECONDS — advance the virtual clock",
+    "mine": "BLOCKS — mine empty blocks (orchestrators see them; redemptions run)",
+    "advance_round": "N — mine to the next round boundary and initialize it, N times",
+    "fault": "{orchestrator, set: {knob: value}} — orchestrator fault knobs (sim/orchestrator/faults.py)",
+    "kill": "ORCHESTRATOR — stop it abruptly (its SQLite data dir survives)",
+    "restart": "ORCHESTRATOR — start it again on the same data dir (new secret, new cert, same port)",
+    "redeem": "ORCHESTRATOR | all — one redemption pass now",
+    "fund": "{account: sender, deposit: WEI, reserve: WEI}",
+    "unlock": "ACCOUNT — TicketBroker.unlock()",
+    "cancel_unlock": "ACCOUNT",
+    "withdraw": "ACCOUNT — TicketBroker.withdraw()",
+    "save_state": "{gateway, as: LABEL} — remember the gateway's signer state blob",
+    "restore_state": "{gateway, from: LABEL} — send an old state again (replay)",
+    "tamper_state": "{gateway, balance: RAT} — rewrite the state's Balance, keep the old signature",
+    "set": "{gateway, manifest_id | max_price | type | in_pixels | app | interval_s} — change the gateway",
+    "note": "TEXT — a scenario.note event for humans",
+    "expect": "[EXPECTATION, ...] — check now",
+}
+
+EXPECTATIONS: dict[str, str] = {
+    "outcome": "{gateway, payment: N|last, status, signer_status, orch_status, message_contains, tickets: CMP}",
+    "outcomes": "{gateway, status (or any), count: CMP}",
+    "event": "{kind, actor, where: {k: v}, contains: {k: text}, count: CMP (default >=1)}",
+    "chain": "{account: ROLE, deposit: CMP, reserve: CMP} | {orchestrator: NAME, fees: CMP}",
+    "summary": "{payments|tickets|winning_tickets|redeemed: CMP}",
+    "winners": "{orchestrator, status: queued|redeemed|failed, count: CMP}",
+}
+
+INVARIANTS = ("money_conservation", "no_double_redemption", "winners_accounted", "nonce_unique",
+              "signer_balance_nonnegative")
+
+JOB_TYPES = ("", "live", "lv2v", "fixed")
+
+_CMP = re.compile(r"^\s*(==|!=|>=|<=|>|<)?\s*(-?\d+)\s*$")
+
+
+@dataclass(frozen=True)
+class Cmp:
+    """An integer comparison from YAML: ``3`` or ``">= 3"``."""
+
+    op: str
+    value: int
+
+    def __call__(self, x) -> bool:
+        x = int(x)
+        return {"==": x == self.value, "!=": x != self.value, ">=": x >= self.value, "<=": x <= self.value,
+                ">": x > self.value, "<": x < self.value}[self.op]
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.value}"
+
+
+@dataclass
+class Expectation:
+    kind: str
+    args: dict
+    name: str
+    line: int
+
+
+@dataclass
+class Step:
+    action: str
+    arg: object
+    line: int
+    name: str = ""
+    expect: list[Expectation] = field(default_factory=list)
+
+    def describe(self) -> str:
+        if self.name:
+            return self.name
+        a = self.arg
+        if isinstance(a, dict):
+            a = ", ".join(f"{k}={v}" for k, v in a.items())
+        return f"{self.action} {a}" if a not in (None, "") else self.action
+
+
+@dataclass
+class Scenario:
+    name: str
+    description: str
+    path: str
+    stack: dict  # validated raw stack mapping; sim.stack.StackConfig.from_dict builds it
+    steps: list[Step]
+    expect: list[Expectation]
+    invariants: dict[str, str]  # name -> "hold" | "violated" | "skip"
+    settle: bool = True
+
+
+class _P:
+    """Validation helpers bound to a path for error messages."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def err(self, line: int, msg: str) -> ScenarioError:
+        return ScenarioError(self.path, line, msg)
+
+    def mapping(self, obj, line: int, what: str) -> LDict:
+        if not isinstance(obj, dict):
+            raise self.err(line_of(obj, line), f"{what}: expected a mapping, got {_kind(obj)}")
+        return obj
+
+    def seq(self, obj, line: int, what: str) -> LList:
+        if not isinstance(obj, list):
+            raise self.err(line_of(obj, line), f"{what}: expected a list, got {_kind(obj)}")
+        return obj
+
+    def keys(self, d: LDict, allowed: set[str], what: str, required: tuple[str, ...] = ()) -> None:
+        for k in d:
+            if k not in allowed:
+                raise self.err(d.line_of(k), f"{what}: unknown key {k!r}; expected one of {', '.join(sorted(allowed))}")
+        for k in required:
+            if k not in d:
+                raise self.err(d.line, f"{what}: missing required key {k!r}")
+
+    def integer(self, v, line: int, what: str, *, minimum: int | None = None) -> int:
+        if isinstance(v, bool):
+            raise self.err(line, f"{what}: expected an integer, got a boolean")
+        if isinstance(v, str) and re.fullmatch(r"-?\d+", v.strip()):
+            v = int(v)
+        if not isinstance(v, int):
+            raise self.err(line, f"{what}: expected an integer, got {_kind(v)}")
+        if minimum is not None and v < minimum:
+            raise self.err(line, f"{what}: expected an integer >= {minimum}, got {v}")
+        return v
+
+    def number(self, v, line: int, what: str) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            raise self.err(line, f"{what}: expected a non-negative number of seconds, got {_kind(v)}")
+        return float(v)
+
+    def cmp(self, v, line: int, what: str) -> Cmp:
+        if isinstance(v, bool):
+            raise self.err(line, f"{what}: expected a count like 3 or \">= 1\", got a boolean")
+        if isinstance(v, int):
+            return Cmp("==", v)
+        m = _CMP.match(str(v)) if isinstance(v, str) else None
+        if not m:
+            raise self.err(line, f"{what}: expected a count like 3 or \">= 1\", got {v!r}")
+        return Cmp(m.group(1) or "==", int(m.group(2)))
+
+    def name(self, v, line: int, what: str) -> str:
+        if not isinstance(v, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", v):
+            raise self.err(line, f"{what}: expected a name (letters, digits, - or _), got {v!r}")
+        return v
+
+
+def _kind(v) -> str:
+    if v is None:
+        return "nothing"
+    return {dict: "a mapping", LDict: "a mapping", list: "a list", LList: "a list", str: f"the text {v!r}",
+            bool: "a boolean", int: f"the number {v}", float: f"the number {v}"}.get(type(v), type(v).__name__)
+
+
+STACK_KEYS = {"chain", "seed", "deposit", "reserve", "round_length", "start_time", "signers", "orchestrators",
+              "gateways", "extra_senders"}
+SIGNER_KEYS = {"name", "account", "max_price", "max_ticket_ev", "max_total_ev", "deposit_multiplier", "webhook",
+               "replay_protection", "max_price_per_capability"}
+ORCH_KEYS = {"name", "account", "price_per_unit", "pixels_per_unit", "ticket_ev", "max_face_value",
+             "auto_adjust_price", "redeem_gas", "faults", "tls"}
+GATEWAY_KEYS = {"name", "signers", "orchestrator", "type", "manifest_id", "in_pixels", "app", "max_price",
+                "interval_s", "headers"}
+
+
+def _validate_stack(p: _P, st: LDict) -> dict:
+    p.keys(st, STACK_KEYS, "stack")
+    if "chain" in st and st["chain"] not in ("mock", "embedded", "anvil"):
+        raise p.err(st.line_of("chain"), f"stack.chain: expected mock, embedded or anvil, got {st['chain']!r}")
+    for k in ("seed", "deposit", "reserve", "round_length", "start_time"):
+        if k in st:
+            p.integer(st[k], st.line_of(k), f"stack.{k}", minimum=0)
+    names: dict[str, set] = {}
+    for section, allowed in (("signers", SIGNER_KEYS), ("orchestrators", ORCH_KEYS), ("gateways", GATEWAY_KEYS)):
+        items = p.seq(st.get(section, LList()), st.line_of(section), f"stack.{section}")
+        seen = set()
+        for i, item in enumerate(items):
+            what = f"stack.{section}[{i}]"
+            item = p.mapping(item, items.line, what)
+            p.keys(item, allowed, what, required=("name",))
+            n = p.name(item["name"], item.line_of("name"), f"{what}.name")
+            if n in seen:
+                raise p.err(item.line_of("name"), f"{what}.name: duplicate name {n!r}")
+            seen.add(n)
+            for k in ("max_ticket_ev", "max_total_ev", "deposit_multiplier", "price_per_unit", "pixels_per_unit",
+                      "ticket_ev", "max_face_value", "redeem_gas", "in_pixels"):
+                if k in item:
+                    p.integer(item[k], item.line_of(k), f"{what}.{k}", minimum=0)
+            if section == "gateways":
+                if item.get("type", "lv2v") not in JOB_TYPES:
+                    raise p.err(item.line_of("type"), f"{what}.type: expected one of live, lv2v, fixed or \"\", "
+                                                      f"got {item['type']!r}")
+                if "interval_s" in item:
+                    p.number(item["interval_s"], item.line_of("interval_s"), f"{what}.interval_s")
+            if section == "signers" and "webhook" in item:
+                wh = p.seq(item["webhook"], item.line_of("webhook"), f"{what}.webhook (a list of replies)")
+                for j, r in enumerate(wh):
+                    p.mapping(r, wh.line, f"{what}.webhook[{j}]")
+            if section == "orchestrators" and "faults" in item:
+                p.mapping(item["faults"], item.line_of("faults"), f"{what}.faults")
+        names[section] = seen
+    if not names["signers"]:
+        raise p.err(st.line, "stack.signers: expected at least one signer")
+    if not names["orchestrators"]:
+        raise p.err(st.line, "stack.orchestrators: expected at least one orchestrator")
+    for i, g in enumerate(st.get("gateways", [])):
+        sig = g.get("signers", [sorted(names["signers"])[0]])
+        if isinstance(sig, str):
+            sig = [sig]
+        for s in p.seq(sig, g.line_of("signers"), f"stack.gateways[{i}].signers"):
+            if s not in names["signers"]:
+                raise p.err(g.line_of("signers"), f"stack.gateways[{i}].signers: unknown signer {s!r}; "
+                                                  f"expected one of {', '.join(sorted(names['signers']))}")
+        o = g.get("orchestrator", sorted(names["orchestrators"])[0])
+        if o not in names["orchestrators"]:
+            raise p.err(g.line_of("orchestrator"), f"stack.gateways[{i}].orchestrator: unknown orchestrator {o!r}; "
+                                                   f"expected one of {', '.join(sorted(names['orchestrators']))}")
+    st["_names"] = names
+    return st
+
+
+def _parse_expectations(p: _P, obj, line: int, what: str) -> list[Expectation]:
+    items = p.seq(obj, line, what)
+    out = []
+    for i, e in enumerate(items):
+        e = p.mapping(e, items.item_lines[i] if i < len(items.item_lines) else items.line, f"{what}[{i}]")
+        name = e.get("name")
+        kinds = [k for k in e if k != "name"]
+        if len(kinds) != 1 or kinds[0] not in EXPECTATIONS:
+            raise p.err(e.line, f"{what}[{i}]: expected exactly one of {', '.join(EXPECTATIONS)} (plus an optional "
+                                f"name), got {', '.join(map(str, kinds)) or 'nothing'}")
+        kind = kinds[0]
+        args = p.mapping(e[kind], e.line_of(kind), f"{what}[{i}].{kind}")
+        _check_expectation(p, kind, args, f"{what}[{i}].{kind}")
+        out.append(Expectation(kind, args, str(name) if name else _auto_name(kind, args), e.line))
+    return out
+
+
+def _auto_name(kind: str, args: dict) -> str:
+    parts = ", ".join(f"{k}: {v}" for k, v in args.items() if not str(k).startswith("_"))
+    return f"{kind}({parts})"
+
+
+_EXP_KEYS = {
+    "outcome": {"gateway", "payment", "status", "signer_status", "orch_status", "message_contains", "tickets"},
+    "outcomes": {"gateway", "status", "count"},
+    "event": {"kind", "actor", "where", "contains", "count"},
+    "chain": {"account", "deposit", "reserve", "orchestrator", "fees"},
+    "summary": {"payments", "tickets", "winning_tickets", "redeemed"},
+    "winners": {"orchestrator", "status", "count"},
+}
+
+
+def _check_expectation(p: _P, kind: str, args: LDict, what: str) -> None:
+    p.keys(args, _EXP_KEYS[kind], what)
+    for k in ("count", "tickets", "deposit", "reserve", "fees", "payments", "winning_tickets", "redeemed"):
+        if k in args and not (kind == "summary" and k == "tickets" and False):
+            args[k] = p.cmp(args[k], args.line_of(k), f"{what}.{k}")
+    if kind in ("outcome", "outcomes") and "gateway" not in args:
+        raise p.err(args.line, f"{what}: missing required key 'gateway'")
+    if kind == "outcome":
+        pay = args.get("payment", "last")
+        if pay != "last":
+            args["payment"] = p.integer(pay, args.line_of("payment"), f"{what}.payment", minimum=1)
+    if kind == "event":
+        if "kind" not in args:
+            raise p.err(args.line, f"{what}: missing required key 'kind'")
+        from sim.events import KINDS
+
+        _ensure_kinds_loaded()
+        if args["kind"] not in KINDS:
+            raise p.err(args.line_of("kind"), f"{what}.kind: unknown event kind {args['kind']!r}")
+        for k in ("where", "contains"):
+            if k in args:
+                p.mapping(args[k], args.line_of(k), f"{what}.{k}")
+    if kind == "chain" and not ("account" in args or "orchestrator" in args):
+        raise p.err(args.line, f"{what}: expected 'account' (with deposit/reserve) or 'orchestrator' (with fees)")
+
+
+def _ensure_kinds_loaded() -> None:
+    """Event kinds are registered by the modules that emit them; import them so a file can be checked alone."""
+    import importlib
+
+    for mod in ("sim.gateway.session", "sim.orchestrator.kinds", "sim.signer.kinds", "sim.stack"):
+        try:
+            importlib.import_module(mod)
+        except ImportError:
+            pass
+
+
+def _parse_step(p: _P, raw, line: int, i: int, names: dict) -> Step:
+    what = f"steps[{i}]"
+    d = p.mapping(raw, line, what)
+    actions = [k for k in d if k not in ("name", "expect")]
+    if len(actions) != 1 or actions[0] not in ACTIONS:
+        got = ", ".join(map(str, actions)) or "nothing"
+        raise p.err(d.line, f"{what}: expected exactly one action ({', '.join(ACTIONS)}), got {got}")
+    a = actions[0]
+    arg = d[a]
+    aline = d.line_of(a)
+    gw, orch = names["gateways"], names["orchestrators"]
+
+    def need_gateway(v, key="gateway"):
+        if v not in gw:
+            raise p.err(aline, f"{what}.{a}: unknown gateway {v!r}; expected one of {', '.join(sorted(gw)) or '(none)'}")
+
+    if a == "start":
+        need_gateway(arg)
+    elif a in ("pay", "pay_concurrently", "save_state", "restore_state", "tamper_state", "set"):
+        arg = p.mapping(arg, aline, f"{what}.{a}")
+        allowed = {"pay": {"gateway", "count", "interval_s", "headers"}, "pay_concurrently": {"gateway", "count"},
+                   "save_state": {"gateway", "as"}, "restore_state": {"gateway", "from"},
+                   "tamper_state": {"gateway", "balance"},
+                   "set": {"gateway", "manifest_id", "max_price", "type", "in_pixels", "app", "interval_s"}}[a]
+        p.keys(arg, allowed, f"{what}.{a}", required=("gateway",))
+        need_gateway(arg["gateway"])
+        if "count" in arg:
+            p.integer(arg["count"], arg.line_of("count"), f"{what}.{a}.count", minimum=1)
+        if "interval_s" in arg:
+            p.number(arg["interval_s"], arg.line_of("interval_s"), f"{what}.{a}.interval_s")
+        if a == "save_state" and "as" not in arg:
+            raise p.err(arg.line, f"{what}.save_state: missing required key 'as'")
+        if a == "restore_state" and "from" not in arg:
+            raise p.err(arg.line, f"{what}.restore_state: missing required key 'from'")
+        if a == "tamper_state" and "balance" not in arg:
+            raise p.err(arg.line, f"{what}.tamper_state: missing required key 'balance'")
+    elif a == "wait":
+        p.number(arg, aline, f"{what}.wait")
+    elif a in ("mine", "advance_round"):
+        p.integer(arg, aline, f"{what}.{a}", minimum=1)
+    elif a == "fault":
+        arg = p.mapping(arg, aline, f"{what}.fault")
+        p.keys(arg, {"orchestrator", "set"}, f"{what}.fault", required=("orchestrator", "set"))
+        if arg["orchestrator"] not in orch:
+            raise p.err(arg.line_of("orchestrator"), f"{what}.fault.orchestrator: unknown orchestrator "
+                                                     f"{arg['orchestrator']!r}")
+        p.mapping(arg["set"], arg.line_of("set"), f"{what}.fault.set")
+    elif a in ("kill", "restart"):
+        if arg not in orch:
+            raise p.err(aline, f"{what}.{a}: unknown orchestrator {arg!r}; expected one of {', '.join(sorted(orch))}")
+    elif a == "redeem":
+        if arg != "all" and arg not in orch:
+            raise p.err(aline, f"{what}.redeem: expected an orchestrator name or 'all', got {arg!r}")
+    elif a == "fund":
+        arg = p.mapping(arg, aline, f"{what}.fund")
+        p.keys(arg, {"account", "deposit", "reserve"}, f"{what}.fund", required=("account",))
+        for k in ("deposit", "reserve"):
+            if k in arg:
+                arg[k] = p.integer(arg[k], arg.line_of(k), f"{what}.fund.{k}", minimum=0)
+    elif a in ("unlock", "cancel_unlock", "withdraw"):
+        if not isinstance(arg, str):
+            raise p.err(aline, f"{what}.{a}: expected an account role like sender, got {_kind(arg)}")
+    elif a == "note":
+        if not isinstance(arg, str):
+            raise p.err(aline, f"{what}.note: expected text, got {_kind(arg)}")
+    elif a == "expect":
+        arg = _parse_expectations(p, arg, aline, f"{what}.expect")
+    exps = _parse_expectations(p, d["expect"], d.line_of("expect"), f"{what}.expect") if "expect" in d else []
+    return Step(a, arg, d.line, str(d.get("name") or ""), exps)
+
+
+def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
+    p = _P(path)
+    doc = load_yaml(text, path)
+    doc = p.mapping(doc, 1, "scenario file")
+    p.keys(doc, {"name", "description", "stack", "steps", "expect", "invariants", "settle"}, "scenario",
+           required=("stack", "steps"))
+    stack = _validate_stack(p, p.mapping(doc["stack"], doc.line_of("stack"), "stack"))
+    names = stack["_names"]
+    steps_raw = p.seq(doc["steps"], doc.line_of("steps"), "steps")
+    steps = [_parse_step(p, s, steps_raw.item_lines[i], i, names) for i, s in enumerate(steps_raw)]
+    exps = _parse_expectations(p, doc.get("expect", LList()), doc.line_of("expect"), "expect")
+    inv: dict[str, str] = {n: "hold" for n in INVARIANTS}
+    if "invariants" in doc:
+        d = p.mapping(doc["invariants"], doc.line_of("invariants"), "invariants")
+        for k, v in d.items():
+            if k not in INVARIANTS:
+                raise p.err(d.line_of(k), f"invariants: unknown invariant {k!r}; expected one of {', '.join(INVARIANTS)}")
+            if v not in ("hold", "violated", "skip"):
+                raise p.err(d.line_of(k), f"invariants.{k}: expected hold, violated or skip, got {v!r}")
+            inv[k] = v
+    settle = doc.get("settle", True)
+    if not isinstance(settle, bool):
+        raise p.err(doc.line_of("settle"), "settle: expected true or false")
+    name = doc.get("name") or Path(path).stem
+    return Scenario(str(name), str(doc.get("description") or "").strip(), path, stack, steps, exps, inv, settle)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(str(path), 1, f"cannot read the file: {exc.strerror}") from None
+    return parse_scenario(text, str(path))
