@@ -726,9 +726,11 @@ class MockChain(DevChain):
     # ================================================================== ChainView / DevChain views
     def last_block(self) -> int:
         with self._lock:
+            self._check_open()
             return self.s.block
 
     def gas_price(self) -> int:
+        self._check_open()
         return self._gas_price
 
     def current_round(self) -> int:
