@@ -1,0 +1,213 @@
+"""The orchestrator's ASGI app: one port for gRPC and HTTP, like go-livepeer's ``lphttp.ServeHTTP`` (§4.1).
+
+Routing, in order:
+
+1. HTTP/2 with ``content-type: application/grpc…`` → the unary gRPC handler (``net.Orchestrator``);
+2. ``/admin/…`` → loopback-only admin API (status, fault knobs, redeem now, rotate certificate);
+3. the fault knobs ``delay_s`` / ``drop_connection`` apply to everything below;
+4. exact routes: ``/payment`` (any method), ``POST /refresh-payment``;
+5. mounted sub-apps by path prefix (:meth:`OrchestratorApp.mount`), longest prefix first — e.g. the trickle
+   server at ``/ai/trickle/`` and the LV2V job route at ``/live-video-to-video``. A sub-app gets the scope
+   unchanged (full path);
+6. else ``404 page not found`` (Go's mux text).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Awaitable, Callable
+
+from sim.orchestrator.faults import FaultError
+from sim.orchestrator.grpc_asgi import UNKNOWN, GrpcStatus, serve_unary
+from sim.orchestrator.node import HttpReply, Orchestrator, RpcError
+from sim.events import jsonable
+from sim.wire import lp_rpc_pb2 as pb
+
+__all__ = ["OrchestratorApp", "MAX_BODY"]
+
+MAX_BODY = 1 << 20
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+Handler = Callable[[dict, bytes], Awaitable[HttpReply]]
+
+
+class _Drop(Exception):
+    """Raised to abort a response mid-way (fault knob ``drop_connection``)."""
+
+
+def header(scope, name: bytes) -> str | None:
+    """First value of a request header (Go ``Header.Get``), latin-1 decoded."""
+    for k, v in scope.get("headers", ()):
+        if k.lower() == name:
+            return v.decode("latin-1")
+    return None
+
+
+async def read_body(receive, limit: int = MAX_BODY) -> bytes | None:
+    """The request body, or None if it is larger than ``limit``."""
+    chunks, size = [], 0
+    while True:
+        msg = await receive()
+        if msg["type"] == "http.disconnect":
+            raise ConnectionError("client went away")
+        chunk = msg.get("body", b"")
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        if not msg.get("more_body", False):
+            return b"".join(chunks) if size <= limit else None
+
+
+async def respond(send, reply: HttpReply, extra_headers: list | None = None) -> None:
+    headers = [(b"content-length", str(len(reply.body)).encode())]
+    if reply.content_type:
+        headers.append((b"content-type", reply.content_type.encode()))
+    headers.extend(extra_headers or [])
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": reply.body, "more_body": False})
+
+
+class OrchestratorApp:
+    def __init__(self, orch: Orchestrator, *, on_rotate_certificate: Callable[[], dict] | None = None,
+                 on_redeem: Callable[[], Awaitable[dict]] | None = None) -> None:
+        self.orch = orch
+        self.on_rotate_certificate = on_rotate_certificate
+        self.on_redeem = on_redeem
+        self._mounts: list[tuple[str, Callable]] = []
+        self.grpc_methods = {
+            "/net.Orchestrator/GetOrchestrator": (pb.OrchestratorRequest, self._rpc(orch.get_orchestrator)),
+            "/net.Orchestrator/Ping": (pb.PingPong, self._rpc(orch.ping)),
+            "/net.Orchestrator/EndTranscodingSession": (pb.EndTranscodingSessionRequest,
+                                                        self._rpc(orch.end_transcoding_session)),
+        }
+
+    # ------------------------------------------------------------------ extension point
+    def mount(self, prefix: str, app) -> None:
+        """Serve every path starting with ``prefix`` by the ASGI ``app`` (longest prefix wins)."""
+        self._mounts.append((prefix, app))
+        self._mounts.sort(key=lambda m: -len(m[0]))
+
+    @staticmethod
+    def _rpc(fn):
+        async def call(req):
+            try:
+                return await asyncio.to_thread(fn, req)
+            except RpcError as exc:
+                raise GrpcStatus(UNKNOWN, str(exc)) from None
+        return call
+
+    # ------------------------------------------------------------------ ASGI
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                msg = await receive()
+                if msg["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif msg["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return  # websockets: not served (the connection is refused by returning)
+        path = scope["path"]
+        try:
+            if path.startswith("/admin/"):
+                await self._admin(scope, receive, send)
+                return
+            ctype = header(scope, b"content-type") or ""
+            is_grpc = scope.get("http_version") == "2" and ctype.startswith("application/grpc")
+            faults = self.orch.faults
+            if faults.delay_s > 0:
+                await asyncio.sleep(faults.delay_s)
+            if faults.drop_connection:
+                await self._drop(send)
+                return
+            if is_grpc:
+                await serve_unary(scope, receive, send, self.grpc_methods)
+                return
+            await self._http(scope, receive, send)
+        except ConnectionError:
+            return
+
+    async def _drop(self, send) -> None:
+        # Start a response that promises more than it sends, then abort: the client sees the connection
+        # (HTTP/1.1) or stream (HTTP/2) cut mid-response.
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]})
+        raise _Drop("fault knob drop_connection")
+
+    async def _http(self, scope, receive, send) -> None:
+        path, method = scope["path"], scope["method"]
+        if path == "/payment":
+            await read_body(receive)  # ignored, like Go
+            reject = self.orch.faults.reject_payments
+            if reject:
+                await respond(send, HttpReply.text(reject["status"], reject["message"]))
+                return
+            reply, _, _ = await asyncio.to_thread(
+                self.orch.payment_from_headers, header(scope, b"livepeer-payment"),
+                header(scope, b"livepeer-segment"))
+            await respond(send, reply)
+            return
+        if path == "/refresh-payment":
+            if method != "POST":
+                await respond(send, HttpReply.text(405, "Method Not Allowed"), [(b"allow", b"POST")])
+                return
+            body = await read_body(receive)
+            if body is None:
+                await respond(send, HttpReply.text(413, "request body too large"))
+                return
+            await respond(send, await asyncio.to_thread(self.orch.refresh_payment, body))
+            return
+        for prefix, app in self._mounts:
+            if path.startswith(prefix):
+                await app(scope, receive, send)
+                return
+        await read_body(receive)
+        await respond(send, HttpReply.text(404, "404 page not found"))
+
+    # ------------------------------------------------------------------ admin
+    async def _admin(self, scope, receive, send) -> None:
+        client = (scope.get("client") or ("",))[0]
+        if client not in LOOPBACK:
+            await read_body(receive)
+            await respond(send, HttpReply.text(403, "admin API is loopback-only"))
+            return
+        path, method = scope["path"], scope["method"]
+        body = await read_body(receive, 64 * 1024)
+        if body is None:
+            await respond(send, HttpReply.text(413, "request body too large"))
+            return
+        if path == "/admin/status" and method == "GET":
+            status = await asyncio.to_thread(self.orch.status)
+            await respond(send, HttpReply.json(200, jsonable(status)))
+        elif path == "/admin/faults" and method == "GET":
+            await respond(send, HttpReply.json(200, self.orch.faults.to_dict()))
+        elif path == "/admin/faults" and method == "POST":
+            await respond(send, self._set_faults(body))
+        elif path == "/admin/redeem" and method == "POST":
+            result = await self.on_redeem() if self.on_redeem else {}
+            await respond(send, HttpReply.json(200, result))
+        else:
+            await respond(send, HttpReply.text(404, "unknown admin endpoint; try GET /admin/status, "
+                                                    "GET|POST /admin/faults, POST /admin/redeem"))
+
+    def _set_faults(self, body: bytes) -> HttpReply:
+        try:
+            obj = json.loads(body or b"{}")
+        except (ValueError, UnicodeDecodeError) as exc:
+            return HttpReply.text(400, f"invalid JSON: {exc}")
+        if not isinstance(obj, dict):
+            return HttpReply.text(400, "faults must be a JSON object")
+        rotate = obj.pop("rotate_certificate", False)
+        if not isinstance(rotate, bool):
+            return HttpReply.text(400, "rotate_certificate must be true or false")
+        if rotate and self.on_rotate_certificate is None:
+            return HttpReply.text(400, "rotate_certificate: this server has no TLS certificate (http://)")
+        try:
+            changed = self.orch.faults.update(obj)
+        except FaultError as exc:
+            return HttpReply.text(400, str(exc))
+        out = {"faults": self.orch.faults.to_dict(), "changed": changed}
+        if rotate:
+            out["certificate"] = self.on_rotate_certificate()
+        self.orch.emit("orch.faults", changed=changed, faults=self.orch.faults.to_dict(), rotated=rotate)
+        return HttpReply.json(200, out)

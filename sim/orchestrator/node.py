@@ -1,0 +1,451 @@
+"""The fake orchestrator's protocol core, transport-free (protocol.md §4).
+
+:class:`Orchestrator` answers GetOrchestrator (§4.2), ``/payment`` (§4.3–4.4) and ``/refresh-payment`` (§4.7),
+keeps balances (§4.5), debits live sessions (§4.7) and stores winning tickets durably for the
+:class:`~sim.orchestrator.redeemer.Redeemer` (§4.6). The ASGI app (``sim.orchestrator.app``) and the gRPC
+framing only translate bytes; every status code and message is decided here.
+
+Methods are synchronous and thread-safe (one lock); the server calls them from a worker thread because they
+may touch the chain (cached per block) and fsync SQLite.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from pathlib import Path
+
+from google.protobuf.message import DecodeError
+
+from sim.clock import RealClock, Rng
+from sim.events import EventBus
+from sim.orchestrator import kinds as _kinds  # noqa: F401  (registers orch.* kinds)
+from sim.orchestrator.capabilities import build_capabilities, compatible, CAP_LIVE_VIDEO_TO_VIDEO
+from sim.orchestrator.chainwatch import ChainWatch
+from sim.orchestrator.faults import Faults
+from sim.orchestrator.ledger import InsufficientBalance, Ledger
+from sim.orchestrator.recipient import Recipient
+from sim.orchestrator.winners import WinnerStore
+from sim.pm.accounting import LV2V_PIXELS_PER_SECOND, LivePaymentProcessor
+from sim.pm.crypto import (bytes_to_address, parse_address, private_key_to_address, sign_keccak,
+                           to_checksum_address)
+from sim.pm.params import (AUTH_TOKEN_VALIDITY_S, DEFAULT_REDEEM_GAS, DEFAULT_TICKET_EV, InsufficientSenderReserve,
+                           PARAMS_EXPIRATION_BLOCK, RecipientConfig, TicketParams, auth_token, price_with_overhead,
+                           recipient_rand, recipient_rand_hash, tx_cost_multiplier, win_prob)
+from sim.pm.ticket import MAX_WIN_PROB, Ticket, from_minbytes
+from sim.wire import codec
+from sim.wire import lp_rpc_pb2 as pb
+from sim.wire.gojson import Base64Error, b64decode, b64encode
+
+__all__ = ["OrchestratorConfig", "Orchestrator", "RpcError", "HttpReply", "LiveDebit", "MAX_DURATION_MS"]
+
+MAX_DURATION_MS = 5 * 60 * 1000  # common.MaxDuration
+
+
+@dataclass
+class OrchestratorConfig:
+    eth_key: bytes
+    data_dir: Path
+    service_uri: str = ""  # filled in by the server once bound
+    ticket_ev: int = DEFAULT_TICKET_EV  # -ticketEV
+    price_per_unit: int = 1  # -pricePerUnit (wei)
+    pixels_per_unit: int = 1  # -pixelsPerUnit
+    max_face_value: int = 0  # -maxFaceValue (0 = no cap)
+    redeem_gas: int = DEFAULT_REDEEM_GAS
+    auto_adjust_price: bool = True  # -autoAdjustPrice (go-livepeer default true)
+    max_sessions: int = 10  # -maxSessions
+    lv2v_models: dict[str, int] = field(default_factory=lambda: {"noop": 10})  # model -> capacity
+    name: str = "orch"  # event actor
+
+
+class RpcError(Exception):
+    """A GetOrchestrator / Ping failure: gRPC status UNKNOWN (2) with this message, like a plain Go error."""
+
+    code = 2
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    status: int
+    body: bytes
+    content_type: str | None = None
+
+    @classmethod
+    def text(cls, status: int, message: str) -> "HttpReply":
+        """Go ``http.Error``: ``text/plain; charset=utf-8``, message + newline."""
+        return cls(status, (message + "\n").encode(), "text/plain; charset=utf-8")
+
+    @classmethod
+    def json(cls, status: int, obj) -> "HttpReply":
+        return cls(status, (json.dumps(obj) + "\n").encode(), "application/json")
+
+
+class _SegError(Exception):
+    pass
+
+
+class LiveDebit:
+    """A live session's debit over time (§4.7): call :meth:`tick` per segment / interval."""
+
+    def __init__(self, orch: "Orchestrator", sender: bytes, manifest_id: str, price: Fraction,
+                 interval_s: float, units_per_second: int, start: float) -> None:
+        self.orch, self.sender, self.manifest_id, self.price = orch, bytes(sender), manifest_id, Fraction(price)
+        self.processor = LivePaymentProcessor(interval_s=interval_s, units_per_second=units_per_second, start=start)
+
+    def tick(self, now: float | None = None) -> Fraction | None:
+        """Debit what is due; None if the interval has not elapsed. Raises
+        :class:`~sim.orchestrator.ledger.InsufficientBalance` (the stream must stop)."""
+        now = self.orch.clock.now() if now is None else now
+        units = self.processor.process(now)
+        if units is None:
+            return None
+        return self.orch.debit(self.sender, self.manifest_id, units, self.price)
+
+
+class Orchestrator:
+    def __init__(self, config: OrchestratorConfig, chain, *, bus: EventBus | None = None, clock=None,
+                 rng: Rng | None = None, secret: bytes | None = None) -> None:
+        self.config = config
+        self.chain = chain
+        self.clock = clock or RealClock()
+        self.bus = bus or EventBus(self.clock)
+        self.rng = rng or Rng()
+        self.address = private_key_to_address(config.eth_key)
+        self.secret = secret if secret is not None else os.urandom(32)  # per process, like go-livepeer
+        self.recipient = Recipient(self.address, self.secret)
+        self.ledger = Ledger()
+        self.faults = Faults()
+        self.watch = ChainWatch(chain, self.address)
+        self.store = WinnerStore(Path(config.data_dir) / "winners.sqlite")
+        self.lock = threading.RLock()
+        self.sessions: set[str] = set()  # live sessions in use (capacity)
+        self.stats = {"payments": 0, "payments_ok": 0, "tickets": 0, "winners": 0}
+
+    # ================================================================== helpers
+    def emit(self, kind: str, **data) -> None:
+        self.bus.emit(self.config.name, kind, **data)
+
+    def on_chain(self) -> bool:
+        """Refresh the chain view (block poll). Returns True when the block moved."""
+        snap, moved = self.watch.refresh()
+        if moved:
+            with self.lock:
+                self.recipient.on_block(snap.last_block)
+            self.emit("orch.chain", block=snap.last_block, round=snap.current_round,
+                      last_initialized_round=snap.last_initialized_round, gas_price=snap.gas_price)
+        return moved
+
+    def _capabilities(self) -> pb.Capabilities:
+        per_model = len(self.sessions)
+        models = {m: (cap, min(cap, per_model)) for m, cap in self.config.lv2v_models.items()}
+        return build_capabilities(models)
+
+    def _capped(self) -> bool:
+        return self.faults.capacity_full or len(self.sessions) >= self.config.max_sessions
+
+    def _recipient_config(self) -> RecipientConfig:
+        return RecipientConfig(ev=self.config.ticket_ev, redeem_gas=self.config.redeem_gas,
+                               max_face_value=self.config.max_face_value)
+
+    def base_price(self) -> Fraction:
+        ppu = self.faults.price_per_unit if self.faults.price_per_unit is not None else self.config.price_per_unit
+        px = self.faults.pixels_per_unit if self.faults.pixels_per_unit is not None else self.config.pixels_per_unit
+        return Fraction(ppu, px)
+
+    def price_for(self, sender: bytes, manifest_id: str = "") -> Fraction:
+        """``priceInfo``: the session's fixed price if pinned, else the base price (+ overhead, §4.2 step 3)."""
+        if manifest_id:
+            fixed = self.ledger.fixed_price(sender, manifest_id)
+            if fixed is not None:
+                return fixed
+        base = self.base_price()
+        if not self.config.auto_adjust_price or base.numerator <= 0:
+            return base
+        snap = self.watch.snapshot
+        mult = tx_cost_multiplier(self._recipient_config(), snap.gas_price, self.watch.max_float(sender))
+        return price_with_overhead(base, mult)
+
+    def issue_params(self, sender: bytes, price: Fraction) -> tuple[TicketParams, int]:
+        """§2.7 via :meth:`TicketParams.issue`, then the fault knobs (face value, win prob, expiry)."""
+        snap = self.watch.snapshot
+        params, rand = TicketParams.issue(
+            secret=self.secret, cfg=self._recipient_config(), recipient=self.address, sender=sender, price=price,
+            gas_price=snap.gas_price, max_float=self.watch.max_float(sender), seed=self.rng.int(256),
+            last_block=snap.last_block, creation_round=snap.creation_round,
+            creation_round_block_hash=snap.creation_round_block_hash)
+        f = self.faults
+        if f.face_value is not None or f.win_prob_max or f.params_expiry_blocks is not None:
+            fv = params.face_value if f.face_value is None else f.face_value
+            wp = MAX_WIN_PROB if f.win_prob_max else (params.win_prob if f.face_value is None
+                                                      else win_prob(self.config.ticket_ev, fv))
+            exp = params.expiration_block if f.params_expiry_blocks is None else snap.last_block + f.params_expiry_blocks
+            rand = recipient_rand(self.secret, params.seed, sender, fv, wp, exp, price, params.creation_round,
+                                  params.creation_round_block_hash)
+            params = replace(params, face_value=fv, win_prob=wp, expiration_block=exp,
+                             recipient_rand_hash=recipient_rand_hash(rand))
+        return params, rand
+
+    def new_auth_token(self, session_id: str | None = None) -> pb.AuthToken:
+        sid = session_id or self.rng.hex_id(4)
+        exp = int(self.clock.now()) + AUTH_TOKEN_VALIDITY_S
+        return pb.AuthToken(token=auth_token(self.secret, sid, exp), session_id=sid, expiration=exp)
+
+    # ================================================================== §4.2 GetOrchestrator
+    def orchestrator_info(self, sender: bytes, manifest_id: str = "", caps: pb.Capabilities | None = None,
+                          session_id: str | None = None) -> pb.OrchestratorInfo:
+        """``orchestratorInfoWithCaps``. Raises :class:`InsufficientSenderReserve` like Go."""
+        sender = bytes_to_address(sender)
+        with self.lock:
+            price = self.price_for(sender, manifest_id)
+            params, _ = self.issue_params(sender, price)
+            info = pb.OrchestratorInfo(transcoder=self.config.service_uri, address=self.address)
+            info.ticket_params.CopyFrom(codec.ticket_params_to_pb(params))
+            info.price_info.CopyFrom(codec.price_info_pb(price))
+            info.capabilities.CopyFrom(self._capabilities())
+            info.auth_token.CopyFrom(self.new_auth_token(session_id))
+            if caps is None:
+                for model in self.config.lv2v_models:
+                    info.capabilities_prices.add(pricePerUnit=price.numerator, pixelsPerUnit=price.denominator,
+                                                 capability=CAP_LIVE_VIDEO_TO_VIDEO, constraint=model)
+        self.emit("orch.params_issued", sender=sender, manifest_id=manifest_id, price=price,
+                  face_value=params.face_value, win_prob=params.win_prob, ev=params.ev,
+                  expiration_block=params.expiration_block, creation_round=params.creation_round,
+                  recipient_rand_hash=params.recipient_rand_hash, session_id=info.auth_token.session_id)
+        return info
+
+    def get_orchestrator(self, req: pb.OrchestratorRequest) -> pb.OrchestratorInfo:
+        addr = bytes_to_address(req.address)
+        try:
+            if not codec.verify_orch_request(req):
+                raise RpcError("Invalid orchestrator request: orchestrator req sig check failed")
+            if self._capped():
+                raise RpcError("Invalid orchestrator request: OrchestratorCapped")
+            caps = req.capabilities if req.HasField("capabilities") else None
+            try:
+                return self.orchestrator_info(addr, "", caps)
+            except InsufficientSenderReserve as exc:
+                raise RpcError(str(exc)) from None
+        except RpcError as exc:
+            self.emit("orch.getorchestrator_rejected", sender=addr, message=str(exc))
+            raise
+
+    def ping(self, req: pb.PingPong) -> pb.PingPong:
+        return pb.PingPong(value=sign_keccak(self.config.eth_key, bytes(req.value)))
+
+    def end_transcoding_session(self, req: pb.EndTranscodingSessionRequest) -> pb.EndTranscodingSessionResponse:
+        tok = req.auth_token
+        if tok.session_id and auth_token(self.secret, tok.session_id, tok.expiration) == bytes(tok.token):
+            with self.lock:
+                self.sessions.discard(tok.session_id)
+        return pb.EndTranscodingSessionResponse()
+
+    # ================================================================== §4.3 /payment
+    def _verify_segcreds(self, seg_header: str, sender: bytes) -> pb.SegData:
+        """``verifySegCreds``: raises :class:`_SegError` with go-livepeer's message (→ 403)."""
+        try:
+            raw = b64decode(seg_header)
+        except Base64Error:
+            raise _SegError("ErrorSegEncoding") from None
+        seg = pb.SegData()
+        try:
+            seg.ParseFromString(raw)
+        except DecodeError:
+            raise _SegError("ErrorSegEncoding") from None
+        if seg.duration < 0 or seg.duration > MAX_DURATION_MS:
+            raise _SegError("invalid duration")
+        if not codec.verify_segcreds(seg, sender):
+            raise _SegError("ErrSegSig")
+        caps = seg.capabilities if seg.HasField("capabilities") else None
+        if not compatible(caps, self._capabilities()):
+            raise _SegError("incompatible capabilities")
+        if not seg.HasField("auth_token"):
+            raise _SegError("missing auth token")
+        tok = seg.auth_token
+        if auth_token(self.secret, tok.session_id, tok.expiration) != bytes(tok.token):
+            raise _SegError("invalid auth token")
+        if self.clock.now() > tok.expiration:
+            raise _SegError("expired auth token")
+        mid = bytes(seg.manifestId).decode("utf-8", "replace")
+        if mid not in self.sessions and self._capped():
+            raise _SegError("OrchestratorCapped")
+        return seg
+
+    def payment_from_headers(self, payment_header: str | None, segment_header: str | None, *,
+                             credit_manifest_id: str | None = None) -> tuple[HttpReply, pb.SegData | None, bytes]:
+        """``processPaymentAndSegmentHeaders``: (reply, segdata or None, sender).
+
+        ``credit_manifest_id`` overrides the manifest id credited (the LV2V start credits the O's own new id).
+        """
+        payment_header = payment_header or ""
+        try:
+            raw = b64decode(payment_header)
+        except Base64Error as exc:
+            return self._reject(402, f"base64 decode error: {exc}"), None, b""
+        payment = pb.Payment()
+        try:
+            payment.ParseFromString(raw)
+        except DecodeError:
+            return self._reject(402, "protobuf unmarshal error: proto: cannot parse invalid wire-format data"), \
+                None, b""
+        sender = bytes_to_address(payment.sender)
+        n = len(payment.ticket_sender_params)
+        try:
+            seg = self._verify_segcreds(segment_header or "", sender)
+        except _SegError as exc:
+            return self._reject(403, str(exc), sender=sender, tickets=n), None, sender
+        mid = credit_manifest_id if credit_manifest_id is not None else bytes(seg.manifestId).decode("utf-8",
+                                                                                                     "replace")
+        self.emit("orch.payment_received", sender=sender, manifest_id=mid, tickets=n,
+                  session_id=seg.auth_token.session_id)
+        caps = seg.capabilities if seg.HasField("capabilities") else None
+        try:
+            info = self.orchestrator_info(sender, seg.auth_token.session_id, caps)
+        except Exception as exc:  # Go masks this as 500 "Internal Server Error"; we keep the status, give the cause
+            return self._reject(500, f"Internal Server Error: {exc}", sender=sender), seg, sender
+        info.auth_token.CopyFrom(seg.auth_token)
+        err = self.process_payment(payment, mid)
+        if err is not None:
+            return self._reject(400, err, sender=sender, tickets=n), seg, sender
+        with self.lock:
+            self.stats["payments_ok"] += 1
+        return HttpReply(200, pb.PaymentResult(info=info).SerializeToString()), seg, sender
+
+    def _reject(self, status: int, message: str, **data) -> HttpReply:
+        self.emit("orch.payment_rejected", status=status, message=message, **data)
+        return HttpReply.text(status, message)
+
+    # ================================================================== §4.4 ProcessPayment
+    def process_payment(self, payment: pb.Payment, manifest_id: str) -> str | None:
+        """Returns None (accepted) or go-livepeer's error text (→ 400). Winners are stored before returning."""
+        with self.lock:
+            self.stats["payments"] += 1
+            has_params = payment.HasField("ticket_params")
+            if has_params and len(payment.sender) == 0:
+                return f"Could not find Sender for payment: {_go_payment_text(payment)}"
+            sender = bytes_to_address(payment.sender)
+            if not has_params:
+                self.ledger.set_fixed_price(sender, manifest_id, Fraction(0))
+                return None
+            tp = payment.ticket_params
+            recipient = bytes_to_address(tp.recipient)
+            snap = self.watch.snapshot
+            active = snap.active if recipient == self.address else self._is_active(recipient)
+            if not active:
+                return (f"orchestrator {to_checksum_address(recipient)} is inactive in round "
+                        f"{snap.current_round}, cannot process payments")
+            if not payment.HasField("expected_price"):
+                return 'invalid expected price sent with payment err="expected price is nil"'
+            if payment.expected_price.pixelsPerUnit == 0:
+                return 'invalid expected price sent with payment err="pixels per unit is 0"'
+            price = Fraction(payment.expected_price.pricePerUnit, payment.expected_price.pixelsPerUnit)
+            self.ledger.set_fixed_price(sender, manifest_id, price)
+
+            seed, exp_block = from_minbytes(tp.seed), from_minbytes(tp.expiration_block)
+            # payment.expiration_params absent -> round 0 / zero hash (Go would dereference nil): the
+            # recipientRand check then refuses the tickets with a 400.
+            total_ev, credited, sticky = Fraction(0), 0, None
+            for i, (ticket, sig) in enumerate(codec.payment_tickets(payment)):
+                self.stats["tickets"] += 1
+                r = self.recipient.receive_ticket(ticket, sig, seed=seed, expiration_block=exp_block,
+                                                  price=price, last_block=snap.last_block,
+                                                  validate_sender=self.watch.validate_sender)
+                if r.error is not None and not r.error.fatal and sticky is None:
+                    sticky = r.error
+                credit = r.error is None and sticky is None
+                if credit:
+                    total_ev += ticket.ev
+                    credited += 1
+                self.emit("orch.ticket", sender=sender, manifest_id=manifest_id, index=i, nonce=ticket.sender_nonce,
+                          won=r.won, credited=credit, ev=ticket.ev,
+                          error=None if r.error is None else str(r.error),
+                          fatal=bool(r.error and r.error.fatal), sticky=sticky is not None and not credit)
+                if r.won:
+                    self._store_winner(ticket, sig, r.recipient_rand, exp_block, manifest_id)
+                if r.error is not None and r.error.fatal:
+                    return str(r.error)
+            if total_ev > 0:
+                bal = self.ledger.credit(sender, manifest_id, total_ev, self.clock.now())
+                self.emit("orch.credit", sender=sender, manifest_id=manifest_id, amount=total_ev,
+                          tickets=credited, balance=bal)
+            return None if sticky is None else str(sticky)
+
+    def _is_active(self, addr: bytes) -> bool:
+        with self.watch.lock:
+            return bool(self.chain.is_active_transcoder(addr))
+
+    def _store_winner(self, ticket: Ticket, sig: bytes, rand: int, exp_block: int, manifest_id: str) -> None:
+        new = self.store.add(ticket, sig, rand, exp_block, manifest_id)
+        self.stats["winners"] += int(new)
+        self.emit("orch.winner_stored", sender=ticket.sender, ticket_hash=ticket.hash(), nonce=ticket.sender_nonce,
+                  face_value=ticket.face_value, params_expiration_block=exp_block, duplicate=not new)
+
+    # ================================================================== §4.7 refresh-payment and debit
+    def refresh_payment(self, body: bytes) -> HttpReply:
+        try:
+            obj = json.loads(body or b"null")
+        except (ValueError, UnicodeDecodeError) as exc:
+            return HttpReply.text(400, f"invalid request body: {exc}")
+        if not isinstance(obj, dict):
+            return HttpReply.text(400, "invalid request body: want a JSON object {\"sender\", \"manifest_id\"}")
+        try:
+            sender = parse_address(obj.get("sender") if isinstance(obj.get("sender"), str) else "")
+        except ValueError:
+            return HttpReply.text(400, f"invalid sender address {obj.get('sender')!r}")
+        mid = obj.get("manifest_id")
+        if not isinstance(mid, str) or not mid:
+            return HttpReply.text(400, "missing manifest_id")
+        with self.lock:
+            fixed = self.ledger.fixed_price(sender, mid)
+            if fixed is None:
+                return HttpReply.text(409, "fixed price not found for session")
+            try:
+                info = self.orchestrator_info(sender, mid, session_id=mid)
+            except InsufficientSenderReserve as exc:
+                return HttpReply.text(400, str(exc))
+        return HttpReply.json(200, {
+            "payment_params": b64encode(info.SerializeToString()), "orchestrator": self.config.service_uri,
+            "manifest_id": mid, "payment_url": self.config.service_uri.rstrip("/") + "/payment"})
+
+    def debit(self, sender: bytes, manifest_id: str, units: int, price: Fraction) -> Fraction:
+        """``AccountPayment``: debit ``units × price`` or raise :class:`InsufficientBalance`."""
+        with self.lock:
+            try:
+                fee = self.ledger.account_payment(sender, manifest_id, units, price, self.clock.now())
+            except InsufficientBalance as exc:
+                self.emit("orch.debit", sender=sender, manifest_id=manifest_id, units=units, ok=False,
+                          message=str(exc))
+                raise
+            self.emit("orch.debit", sender=sender, manifest_id=manifest_id, units=units, fee=fee, ok=True,
+                      balance=self.ledger.balance(sender, manifest_id))
+            return fee
+
+    def live_debit(self, sender: bytes, manifest_id: str, price: Fraction, *, interval_s: float = 5.0,
+                   units_per_second: int = LV2V_PIXELS_PER_SECOND, start: float | None = None) -> LiveDebit:
+        return LiveDebit(self, sender, manifest_id, price, interval_s, units_per_second,
+                         self.clock.now() if start is None else start)
+
+    # ================================================================== status
+    def status(self) -> dict:
+        snap = self.watch.snapshot
+        return {
+            "address": to_checksum_address(self.address), "service_uri": self.config.service_uri,
+            "chain": snap.to_dict(), "faults": self.faults.to_dict(), "stats": dict(self.stats),
+            "sessions": sorted(self.sessions),
+            "balances": [{"sender": to_checksum_address(s), "manifest_id": m, "balance": b.amount,
+                          "fixed_price": b.fixed_price} for s, m, b in self.ledger.entries()],
+            "winners": self.store.counts(),
+            "redemptions": [w.to_dict() for w in self.store.all()[-200:]],
+        }
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _go_payment_text(p: pb.Payment) -> str:
+    """Roughly Go's ``%v`` of the payment (compact protobuf text)."""
+    from google.protobuf import text_format
+
+    return text_format.MessageToString(p, as_one_line=True)
+

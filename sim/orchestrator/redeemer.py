@@ -1,0 +1,141 @@
+"""Redemption of stored winning tickets by go-livepeer's rules (protocol.md §4.6; ``pm/queue.go``,
+``pm/sendermonitor.go``).
+
+Driven by new blocks: for each queued ticket, oldest first,
+
+1. skip unless ``creationRound ≥ lastInitializedRound − 2`` (ticketValidityPeriod) — an older ticket can never
+   be redeemed, so it is marked failed with that reason;
+2. skip (retry later) unless the orchestrator is an active transcoder and ``ParamsExpirationBlock ≤ latest
+   block`` (the sender may no longer use the params);
+3. ``usedTickets(hash)`` true → ``ticket already used`` (non-retryable);
+4. ``availableFunds = reserveAlloc + deposit − pending`` must exceed ``txCost = RedeemGas × gasPrice``, and so
+   must the face value (retryable);
+5. mark ``sending`` (fsynced) → send → ``redeemed`` with the tx hash, or ``failed`` with the revert reason
+   (a mined-but-failed transaction is non-retryable, as in go-livepeer).
+
+Crash safety: a ticket found in ``sending`` at start-up was maybe sent. The chain decides: ``usedTickets`` true →
+``redeemed`` (by our earlier transaction); false → back to ``queued`` and sent again. So a ``kill -9`` at any
+moment loses no winner and redeems none twice (the contract also refuses a second redemption).
+"""
+from __future__ import annotations
+
+from sim.orchestrator.winners import FAILED, QUEUED, REDEEMED, SENDING, StoredWinner
+from sim.pm.crypto import to_checksum_address
+
+__all__ = ["Redeemer", "TICKET_VALIDITY_PERIOD", "NON_RETRYABLE"]
+
+TICKET_VALIDITY_PERIOD = 2
+NON_RETRYABLE = ("ticket already used", "transaction failed", "ticket creationRound does not have a block hash")
+
+
+class Redeemer:
+    def __init__(self, orch) -> None:
+        self.orch = orch  # sim.orchestrator.node.Orchestrator
+
+    @property
+    def _chain(self):
+        return self.orch.chain
+
+    def recover(self) -> int:
+        """At start-up: settle tickets left in ``sending`` by a crash. Returns how many were found."""
+        stuck = self.orch.store.with_status(SENDING)
+        for w in stuck:
+            h = w.ticket.hash()
+            with self.orch.watch.lock:
+                used = bool(self._chain.is_used_ticket(h))
+            if used:
+                self.orch.store.set_status(h, REDEEMED, reason="found used on chain after restart (our earlier send)")
+                self.orch.emit("orch.redemption_mined", ticket_hash=h, sender=w.ticket.sender,
+                               face_value=w.ticket.face_value, tx_hash=None, recovered=True)
+            else:
+                self.orch.store.set_status(h, QUEUED, reason="not on chain after restart: will resend")
+        return len(stuck)
+
+    def run_once(self) -> dict:
+        """One pass over the queue (called on each new block and by tests). Returns counts."""
+        out = {"redeemed": 0, "failed": 0, "waiting": 0}
+        if self.orch.store.counts().get(SENDING):
+            self.recover()  # a send whose outcome is unknown: the chain decides
+        if self.orch.faults.stop_redeeming:
+            out["waiting"] = len(self.orch.store.with_status(QUEUED))
+            return out
+        snap = self.orch.watch.snapshot
+        for w in self.orch.store.with_status(QUEUED):
+            verdict = self._redeem(w, snap)
+            out[verdict] += 1
+            if self.orch.faults.stop_redeeming:
+                break
+        return out
+
+    def _fail(self, w: StoredWinner, reason: str, *, retry: bool) -> str:
+        h = w.ticket.hash()
+        if retry:
+            self.orch.store.set_status(h, QUEUED, reason=reason)
+        else:
+            self.orch.store.set_status(h, FAILED, reason=reason)
+        self.orch.emit("orch.redemption_failed", ticket_hash=h, sender=w.ticket.sender, reason=reason, retry=retry)
+        return "waiting" if retry else "failed"
+
+    def _redeem(self, w: StoredWinner, snap) -> str:
+        t = w.ticket
+        h = t.hash()
+        if t.creation_round < snap.last_initialized_round - TICKET_VALIDITY_PERIOD:
+            return self._fail(w, f"ticket creationRound {t.creation_round} is outside the validity window "
+                                  f"(last initialized round {snap.last_initialized_round})", retry=False)
+        if w.params_expiration_block > snap.last_block:
+            return "waiting"  # not yet: the params are still usable by the sender
+        if not snap.active:
+            if w.reason != "orchestrator not active":
+                self._fail(w, "orchestrator not active", retry=True)
+            return "waiting"
+        watch = self.orch.watch
+        try:
+            with watch.lock:
+                if self._chain.is_used_ticket(h):
+                    return self._fail(w, "ticket already used", retry=False)
+                watch.forget_sender(t.sender)
+                available = watch.available_funds(t.sender)
+        except Exception as exc:  # chain unreachable: try again next block
+            return self._fail(w, f"chain error: {exc}", retry=True)
+        tx_cost = self.orch.config.redeem_gas * snap.gas_price
+        if available <= tx_cost:
+            return self._fail(w, "insufficient sender funds for redeem tx cost", retry=True)
+        if t.face_value <= tx_cost:
+            return self._fail(w, "insufficient ticket face value for redeem tx cost", retry=True)
+        self.orch.store.set_status(h, SENDING, attempt=True)  # durable BEFORE the transaction leaves
+        self.orch.emit("orch.redemption_sent", ticket_hash=h, sender=t.sender, face_value=t.face_value,
+                       nonce=t.sender_nonce, attempt=w.attempts + 1)
+        with watch.lock:
+            watch.pending[t.sender] = watch.pending.get(t.sender, 0) + t.face_value
+        try:
+            with watch.lock:
+                res = self._chain.redeem_winning_ticket(t, w.sig, w.recipient_rand, from_key=self.orch.config.eth_key)
+        except Exception as exc:
+            # Unknown whether it left: leave it 'sending'-safe by asking the chain next time.
+            self.orch.store.set_status(h, SENDING, reason=f"send error: {exc}")
+            self.recover_one(w)
+            return "waiting"
+        finally:
+            with watch.lock:
+                watch.pending[t.sender] = max(0, watch.pending.get(t.sender, 0) - t.face_value)
+                watch.forget_sender(t.sender)
+        if res.ok:
+            self.orch.store.set_status(h, REDEEMED, tx_hash=res.tx_hash, reason=None)
+            self.orch.emit("orch.redemption_mined", ticket_hash=h, sender=t.sender, face_value=t.face_value,
+                           tx_hash=res.tx_hash, gas_used=res.gas_used, sender_hex=to_checksum_address(t.sender))
+            return "redeemed"
+        reason = res.revert_reason if res.revert_reason is not None else "transaction failed"
+        self.orch.store.set_status(h, FAILED, tx_hash=res.tx_hash, reason=f"transaction failed: {reason}")
+        self.orch.emit("orch.redemption_failed", ticket_hash=h, sender=t.sender, reason=f"transaction failed: {reason}",
+                       tx_hash=res.tx_hash, retry=False)
+        return "failed"
+
+    def recover_one(self, w: StoredWinner) -> None:
+        h = w.ticket.hash()
+        try:
+            with self.orch.watch.lock:
+                used = bool(self._chain.is_used_ticket(h))
+        except Exception:
+            return  # stays 'sending'; recover() at the next start (or next pass) settles it
+        self.orch.store.set_status(h, REDEEMED if used else QUEUED,
+                                   reason="used on chain after a send error" if used else "send error: will resend")
