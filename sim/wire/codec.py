@@ -254,14 +254,59 @@ def decode_b64(text: str | bytes, what: str) -> bytes:
         raise WireError(f"{what}: {exc}") from None
 
 
+def _varint(data: bytes, i: int) -> tuple[int | None, int]:
+    v = shift = 0
+    while i < len(data) and shift < 70:
+        b = data[i]
+        i += 1
+        v |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return v, i
+    return None, i
+
+
+def _diagnose(data: bytes) -> str:
+    """Name the first problem in the top-level protobuf framing (for error messages)."""
+    i = 0
+    while i < len(data):
+        start = i
+        key, i = _varint(data, i)
+        if key is None:
+            return f"truncated field key at byte {start}"
+        num, wt = key >> 3, key & 7
+        if num == 0:
+            return f"invalid field number 0 at byte {start}"
+        if wt == 0:
+            v, i = _varint(data, i)
+            if v is None:
+                return f"field {num}: truncated varint at byte {start}"
+        elif wt == 1 or wt == 5:
+            need = 8 if wt == 1 else 4
+            if i + need > len(data):
+                return f"field {num}: truncated, needs {need} bytes, {len(data) - i} left"
+            i += need
+        elif wt == 2:
+            ln, j = _varint(data, i)
+            if ln is None:
+                return f"field {num}: truncated length at byte {i}"
+            if j + ln > len(data):
+                return f"field {num}: truncated, length {ln} but {len(data) - j} bytes left"
+            i = j + ln
+        else:
+            return f"field {num}: unsupported wire type {wt} at byte {start}"
+    return "invalid content (e.g. a field of the wrong type or invalid UTF-8 in a string)"
+
+
 def parse_pb(cls: type[Message], data: bytes, what: str) -> Message:
-    """Parse protobuf bytes; truncated/invalid input becomes a :class:`WireError`."""
+    """Parse protobuf bytes; truncated/invalid input becomes a :class:`WireError` naming the problem."""
     msg = cls()
+    data = bytes(data)
     try:
-        msg.ParseFromString(bytes(data))
-    except (DecodeError, ValueError, TypeError, RuntimeError) as exc:
-        detail = str(exc).strip() or type(exc).__name__
-        raise WireError(f"{what}: not a valid protobuf {cls.DESCRIPTOR.name} ({len(data)} bytes): {detail}") from None
+        msg.ParseFromString(data)
+    except (DecodeError, ValueError, TypeError, RuntimeError):
+        raise WireError(f"{what}: not a valid protobuf {cls.DESCRIPTOR.name} ({len(data)} bytes): "
+                        f"{_diagnose(data)}") from None
     return msg
 
 
