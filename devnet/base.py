@@ -30,7 +30,7 @@ from sim.pm.sender import SenderInfo
 from devnet.config import DevnetConfig
 
 __all__ = [
-    "TxResult", "ChainError", "ChainUnreachable", "ContractNotFound", "AnvilMissing", "AnvilCrashed",
+    "TxResult", "ChainError", "CallReverted", "ChainUnreachable", "ContractNotFound", "AnvilMissing", "AnvilCrashed",
     "DevChain", "CONTRACT_NAMES",
 ]
 
@@ -55,6 +55,14 @@ class TxResult(RedeemResult):
 
 class ChainError(Exception):
     """A chain problem that is not a contract revert. The message names the cause and what to do."""
+
+
+class CallReverted(ChainError):
+    """A view call reverted (e.g. ``claimableReserve`` with Panic(0x11)); ``reason`` is the decoded reason."""
+
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason
 
 
 class ChainUnreachable(ChainError):
@@ -212,7 +220,7 @@ class DevChain(abc.ABC):
     @abc.abstractmethod
     def claimable_reserve(self, reserve_holder: bytes, claimant: bytes) -> int:
         """``TicketBroker.claimableReserve(holder, claimant)`` (ticketbroker.md §6). May raise
-        :class:`ChainError` only for infrastructure problems; a Panic(0x11) is reported as ChainError too."""
+        :class:`ChainError` only for infrastructure problems; a revert such as Panic(0x11) raises :class:`CallReverted` (a ChainError) with ``.reason``."""
 
     @abc.abstractmethod
     def get_ticket_hash(self, ticket) -> bytes:

@@ -1,0 +1,656 @@
+"""One web3 implementation of :class:`devnet.base.DevChain` for three EVM backends (DEVNET_API.md):
+
+- ``anvil``: a managed anvil subprocess (see :mod:`devnet.backends.anvil`), JSON-RPC over loopback HTTP;
+- ``embedded``: py-evm in this process through web3's ``EthereumTesterProvider`` (no external binary);
+- ``external``: any JSON-RPC URL plus a Controller address; every contract is resolved through
+  ``Controller.getContract(keccak256(name))`` (ticketbroker.md §1), so it works against any deployment with the
+  protocol's ABI.
+
+Transactions are signed locally with the caller's key. Each one is first simulated with ``eth_call`` (like
+go-livepeer's gas estimation): a revert returns ``TxResult(ok=False, revert_reason=...)`` without sending
+anything, so the nonce and balances stay as they were. A transaction that passes the simulation is sent and its
+receipt decoded (events, gas used).
+"""
+from __future__ import annotations
+
+import ast
+import threading
+import time
+
+from eth_account import Account
+from eth_utils import to_checksum_address, keccak
+from web3 import Web3
+from web3.exceptions import ContractLogicError, TransactionNotFound
+
+from sim.pm.sender import SenderInfo
+from sim.pm.params import PARAMS_EXPIRATION_BLOCK
+
+from devnet import abi
+from devnet.base import (
+    AnvilCrashed, CallReverted, ChainError, ChainUnreachable, ContractNotFound, DevChain, TxResult,
+)
+from devnet.build import load_artifact
+from devnet.config import DevnetConfig
+
+__all__ = ["EvmChain", "open_anvil", "open_embedded", "open_external", "connect_http"]
+
+TX_GAS = 1_500_000  # gas limit for ordinary transactions (simulated first, so never wasted on a revert)
+DEPLOY_GAS = 4_000_000
+BATCH_GAS_PER_TICKET = 400_000
+RECEIPT_TIMEOUT_S = 30.0
+GIT_COMMIT = b"\x00" * 20  # bytes20 gitCommitHash recorded in the Controller
+
+# Names the client resolves through the Controller; JobsManager is optional (ticketbroker.md §1).
+REQUIRED = ("TicketBroker", "RoundsManager", "BondingManager", "Minter")
+
+
+def _b20(addr) -> bytes:
+    """Address (bytes or hex string) -> 20 bytes."""
+    if isinstance(addr, (bytes, bytearray)):
+        b = bytes(addr)
+        if len(b) != 20:
+            raise ValueError(f"address must be 20 bytes, got {len(b)}")
+        return b
+    s = str(addr)
+    b = bytes.fromhex(s[2:] if s.startswith("0x") else s)
+    if len(b) != 20:
+        raise ValueError(f"address must be 20 bytes, got {len(b)}: {s!r}")
+    return b
+
+
+def _b32(x) -> bytes:
+    return bytes(x or b"").rjust(32, b"\x00")[-32:]
+
+
+def _ticket_tuple(t) -> tuple:
+    """A sim.pm.ticket.Ticket (or any object with the same fields and ``aux_data``) as the ABI tuple."""
+    return (_b20(t.recipient), _b20(t.sender), int(t.face_value), int(t.win_prob), int(t.sender_nonce),
+            _b32(t.recipient_rand_hash), bytes(t.aux_data))
+
+
+def _create_address(sender: bytes, nonce: int) -> str:
+    """CREATE address = keccak(rlp([sender, nonce]))[12:], so setup can send every tx without waiting."""
+    import rlp
+
+    return to_checksum_address(keccak(rlp.encode([sender, nonce]))[12:])
+
+
+class EvmChain(DevChain):
+    """DevChain over web3 (see module doc). Build with :func:`open_anvil`, :func:`open_embedded` or
+    :func:`open_external`."""
+
+    def __init__(self, w3: Web3, *, backend: str, config: DevnetConfig, eth_url: str | None,
+                 tester=None, process=None):
+        self.w3 = w3
+        self.backend = backend
+        self.config = config
+        self.eth_url = eth_url
+        self.contracts: dict[str, str] = {}
+        self.accounts = config.accounts()
+        self._tester = tester  # eth_tester.EthereumTester for "embedded"
+        self._process = process  # devnet.backends.anvil.AnvilProcess for "anvil"
+        self._lock = threading.RLock()
+        self._accts: dict[bytes, object] = {}
+        self._nonces: dict[str, int] = {}
+        self._closed = False
+        self._fn = {name: abi.functions(name) for name in
+                    ("Controller", "TicketBroker", "RoundsManager", "BondingManager", "Minter")}
+        self.chain_id = self._guard(lambda: w3.eth.chain_id)
+        self._gas_price = None if backend == "external" else max(2 * self._guard(lambda: w3.eth.gas_price), 10**9)
+
+    # ------------------------------------------------------------------ plumbing
+    def _guard(self, fn):
+        """Run an RPC; turn transport failures into ChainUnreachable / AnvilCrashed with a fix."""
+        try:
+            return fn()
+        except ChainError:
+            raise
+        except (ContractLogicError,):
+            raise
+        except Exception as exc:  # requests / OSError / timeouts / bad JSON
+            if self._tester is not None:
+                raise
+            if self._process is not None:
+                self._process.check_alive()
+            name = type(exc).__name__
+            if "Timeout" in name or "timed out" in str(exc):
+                raise ChainUnreachable(f"the chain at {self.eth_url} did not answer in time ({name}): is it "
+                                       "overloaded or stopped? restart it with `lpdev chain up`") from None
+            if "Connection" in name or isinstance(exc, OSError):
+                raise ChainUnreachable(f"cannot reach the chain at {self.eth_url} ({name}): start one with "
+                                       "`lpdev chain up` or pass the right --eth-url") from None
+            raise ChainError(f"RPC to {self.eth_url} failed: {name}: {exc}") from None
+
+    def _account(self, key: bytes):
+        key = bytes(key)
+        a = self._accts.get(key)
+        if a is None:
+            if len(key) != 32:
+                raise ValueError(f"private key must be 32 bytes, got {len(key)}")
+            a = self._accts[key] = Account.from_key(key)
+        return a
+
+    def _addr(self, name: str) -> str:
+        try:
+            return self.contracts[name]
+        except KeyError:
+            raise ContractNotFound(f"contract {name!r} is not known on this chain (known: "
+                                   f"{', '.join(sorted(self.contracts)) or 'none'})") from None
+
+    def _raw_call(self, to: str, data: bytes, *, sender: str | None = None, value: int = 0,
+                  block="latest") -> tuple[bool, bytes | str]:
+        """eth_call -> (True, output) or (False, revert reason)."""
+        # views are called "from" the deployer: py-evm charges the caller for the call's gas
+        tx = {"to": to, "data": "0x" + data.hex(), "from": sender or self.config.address("deployer")}
+        if value:
+            tx["value"] = value
+        try:
+            out = self._guard(lambda: self.w3.eth.call(tx, block))
+            return True, bytes(out)
+        except ContractLogicError as exc:
+            return False, abi.decode_revert(exc.data if isinstance(exc.data, (str, bytes)) else None)
+        except Exception as exc:
+            if self._tester is not None and type(exc).__name__ == "TransactionFailed":
+                return False, _tester_reason(exc)
+            raise
+
+    def _view(self, contract: str, fn: str, *args):
+        f = self._fn[contract][fn]
+        ok, out = self._raw_call(self._addr(contract), f.encode(*args))
+        if not ok:
+            raise CallReverted(f"{contract}.{fn} reverted: {out or '(no reason)'}", reason=out)
+        try:
+            vals = f.decode(out)
+        except Exception:
+            raise ContractNotFound(f"{contract} at {self.contracts[contract]} did not answer {fn}() with the "
+                                   "expected ABI: is it a Livepeer contract? check --controller") from None
+        return vals[0] if len(vals) == 1 else vals
+
+    def _next_nonce(self, address: str) -> int:
+        if self.backend == "external" or address not in self._nonces:
+            self._nonces[address] = self._guard(lambda: self.w3.eth.get_transaction_count(address, "pending"))
+        return self._nonces[address]
+
+    def _send(self, key: bytes, to: str | None, data: bytes, *, value: int = 0, gas: int = TX_GAS) -> str:
+        acct = self._account(key)
+        nonce = self._next_nonce(acct.address)
+        gas_price = self._gas_price or max(self._guard(lambda: self.w3.eth.gas_price) * 2, 1)
+        tx = {"nonce": nonce, "gas": gas, "gasPrice": gas_price, "data": data, "value": value,
+              "chainId": self.chain_id}
+        if to is not None:
+            tx["to"] = to
+        signed = acct.sign_transaction(tx)
+        try:
+            h = self._guard(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction))
+        except ChainError:
+            self._nonces.pop(acct.address, None)
+            raise
+        except Exception as exc:
+            self._nonces.pop(acct.address, None)
+            raise ChainError(f"the chain refused the transaction from {acct.address}: {exc}") from None
+        self._nonces[acct.address] = nonce + 1
+        return "0x" + bytes(h).hex()
+
+    def _receipt(self, tx_hash: str):
+        deadline = time.monotonic() + RECEIPT_TIMEOUT_S
+        while True:
+            try:
+                rc = self._guard(lambda: self.w3.eth.get_transaction_receipt(tx_hash))
+                if rc is not None:
+                    return rc
+            except TransactionNotFound:
+                pass
+            if time.monotonic() > deadline:
+                raise ChainError(f"transaction {tx_hash} not mined after {RECEIPT_TIMEOUT_S:.0f} s: is the chain "
+                                 "mining? (anvil started with --no-mining needs `lpdev chain mine 1`)")
+            time.sleep(0.01)
+
+    def _result(self, tx_hash: str, rc, reason_if_failed=None) -> TxResult:
+        ok = rc["status"] == 1
+        reason = None
+        if not ok:
+            reason = reason_if_failed if reason_if_failed is not None else ""
+        return TxResult(ok=ok, tx_hash=tx_hash, gas_used=int(rc["gasUsed"]), revert_reason=reason,
+                        events=abi.decode_logs(rc["logs"]) if ok else [], block=int(rc["blockNumber"]))
+
+    def _transact(self, key: bytes, contract: str, fn: str, *args, value: int = 0, gas: int = TX_GAS) -> TxResult:
+        with self._lock:
+            self._check_open()
+            to = self._addr(contract)
+            data = self._fn[contract][fn].encode(*args)
+            sender = self._account(key).address
+            # simulate in the pending block: same block.number (hence round) the mined tx will see
+            ok, out = self._raw_call(to, data, sender=sender, value=value, block="pending")
+            if not ok:
+                return TxResult(ok=False, tx_hash=None, gas_used=0, revert_reason=out, events=[],
+                                block=self.last_block())
+            h = self._send(key, to, data, value=value, gas=gas)
+            rc = self._receipt(h)
+            if rc["status"] != 1:  # state changed between simulation and mining: replay for the reason
+                ok2, reason = self._raw_call(to, data, sender=sender, value=value, block=int(rc["blockNumber"]) - 1)
+                return self._result(h, rc, reason if not ok2 else "")
+            return self._result(h, rc)
+
+    def _check_open(self):
+        if self._closed:
+            raise ChainError(f"this {self.backend} chain was closed")
+        if self._process is not None:
+            self._process.check_alive()
+
+    def _rpc(self, method: str, params: list):
+        """Raw JSON-RPC for node-specific methods (anvil_*, evm_*); raises ChainError on an error answer."""
+        resp = self._guard(lambda: self.w3.provider.make_request(method, params))
+        if "error" in resp:
+            raise ChainError(f"{method} failed on {self.eth_url}: {resp['error'].get('message', resp['error'])}")
+        return resp.get("result")
+
+    # ------------------------------------------------------------------ ChainView
+    def last_block(self) -> int:
+        return int(self._guard(lambda: self.w3.eth.block_number))
+
+    def gas_price(self) -> int:
+        return int(self._guard(lambda: self.w3.eth.gas_price))
+
+    def current_round(self) -> int:
+        return self._view("RoundsManager", "currentRound")
+
+    def last_initialized_round(self) -> int:
+        return self._view("RoundsManager", "lastInitializedRound")
+
+    def block_hash_for_round(self, round_: int) -> bytes:
+        return bytes(self._view("RoundsManager", "blockHashForRound", int(round_)))
+
+    def round_length(self) -> int:
+        return self._view("RoundsManager", "roundLength")
+
+    def current_round_initialized(self) -> bool:
+        return self._view("RoundsManager", "currentRoundInitialized")
+
+    def sender_info(self, sender: bytes) -> SenderInfo:
+        (deposit, withdraw_round), (funds, claimed) = self._view("TicketBroker", "getSenderInfo", _b20(sender))
+        return SenderInfo(deposit=deposit, withdraw_round=withdraw_round, reserve=funds,
+                          claimed_in_current_round=claimed)
+
+    def claimed_reserve(self, reserve_holder: bytes, claimant: bytes) -> int:
+        return self._view("TicketBroker", "claimedReserve", _b20(reserve_holder), _b20(claimant))
+
+    def transcoder_pool_size(self) -> int:
+        return self._view("BondingManager", "getTranscoderPoolSize")
+
+    def is_active_transcoder(self, addr: bytes) -> bool:
+        return self._view("BondingManager", "isActiveTranscoder", _b20(addr))
+
+    def is_used_ticket(self, ticket_hash: bytes) -> bool:
+        return self._view("TicketBroker", "usedTickets", _b32(ticket_hash))
+
+    def redeem_winning_ticket(self, ticket, sig: bytes, recipient_rand: int, *, from_key: bytes) -> TxResult:
+        return self._transact(from_key, "TicketBroker", "redeemWinningTicket", _ticket_tuple(ticket), bytes(sig),
+                              int(recipient_rand))
+
+    # ------------------------------------------------------------------ transactions
+    def fund_deposit(self, key: bytes, amount: int) -> TxResult:
+        return self._transact(key, "TicketBroker", "fundDeposit", value=int(amount))
+
+    def fund_reserve(self, key: bytes, amount: int) -> TxResult:
+        return self._transact(key, "TicketBroker", "fundReserve", value=int(amount))
+
+    def fund_deposit_and_reserve(self, key: bytes, deposit: int, reserve: int, value: int | None = None) -> TxResult:
+        value = deposit + reserve if value is None else value
+        return self._transact(key, "TicketBroker", "fundDepositAndReserve", int(deposit), int(reserve),
+                              value=int(value))
+
+    def fund_deposit_and_reserve_for(self, key: bytes, addr: bytes, deposit: int, reserve: int,
+                                     value: int | None = None) -> TxResult:
+        value = deposit + reserve if value is None else value
+        return self._transact(key, "TicketBroker", "fundDepositAndReserveFor", _b20(addr), int(deposit),
+                              int(reserve), value=int(value))
+
+    def unlock(self, key: bytes) -> TxResult:
+        return self._transact(key, "TicketBroker", "unlock")
+
+    def cancel_unlock(self, key: bytes) -> TxResult:
+        return self._transact(key, "TicketBroker", "cancelUnlock")
+
+    def withdraw(self, key: bytes) -> TxResult:
+        return self._transact(key, "TicketBroker", "withdraw")
+
+    def batch_redeem_winning_tickets(self, tickets: list, sigs: list[bytes], rands: list[int], *,
+                                     from_key: bytes) -> TxResult:
+        return self._transact(from_key, "TicketBroker", "batchRedeemWinningTickets",
+                              [_ticket_tuple(t) for t in tickets], [bytes(s) for s in sigs],
+                              [int(r) for r in rands], gas=200_000 + BATCH_GAS_PER_TICKET * max(1, len(tickets)))
+
+    def initialize_round(self, key: bytes) -> TxResult:
+        return self._transact(key, "RoundsManager", "initializeRound")
+
+    def register_transcoder(self, key: bytes) -> TxResult:
+        # rewardCut 10%, feeShare 5% over 1e6, like devtool (ticketbroker.md §12); recorded only.
+        return self._transact(key, "BondingManager", "transcoder", 100_000, 50_000)
+
+    def withdraw_fees(self, key: bytes) -> TxResult:
+        me = self._account(key).address
+        amount = self.pending_fees(_b20(me))
+        return self._transact(key, "BondingManager", "withdrawFees", me, amount)
+
+    def pause(self, key: bytes) -> TxResult:
+        return self._transact(key, "Controller", "pause")
+
+    def unpause(self, key: bytes) -> TxResult:
+        return self._transact(key, "Controller", "unpause")
+
+    def set_unlock_period(self, key: bytes, rounds: int) -> TxResult:
+        return self._transact(key, "TicketBroker", "setUnlockPeriod", int(rounds))
+
+    def set_ticket_validity_period(self, key: bytes, rounds: int) -> TxResult:
+        return self._transact(key, "TicketBroker", "setTicketValidityPeriod", int(rounds))
+
+    # ------------------------------------------------------------------ views
+    def claimable_reserve(self, reserve_holder: bytes, claimant: bytes) -> int:
+        return self._view("TicketBroker", "claimableReserve", _b20(reserve_holder), _b20(claimant))
+
+    def get_ticket_hash(self, ticket) -> bytes:
+        return bytes(self._view("TicketBroker", "getTicketHash", _ticket_tuple(ticket)))
+
+    def unlock_period(self) -> int:
+        return self._view("TicketBroker", "unlockPeriod")
+
+    def ticket_validity_period(self) -> int:
+        return self._view("TicketBroker", "ticketValidityPeriod")
+
+    def pending_fees(self, transcoder: bytes) -> int:
+        return self._view("BondingManager", "pendingFees", _b20(transcoder), 0)
+
+    def eth_balance(self, addr: bytes) -> int:
+        a = to_checksum_address(_b20(addr))
+        return int(self._guard(lambda: self.w3.eth.get_balance(a)))
+
+    def is_unlock_in_progress(self, sender: bytes) -> bool:
+        return self._view("TicketBroker", "isUnlockInProgress", _b20(sender))
+
+    def reserve_info(self, holder: bytes) -> tuple[int, int]:
+        """``getReserveInfo``: (fundsRemaining, claimedInCurrentRound)."""
+        return tuple(self._view("TicketBroker", "getReserveInfo", _b20(holder)))
+
+    def paused(self) -> bool:
+        return self._view("Controller", "paused")
+
+    # ------------------------------------------------------------------ time travel
+    def _mine_blocks(self, n: int) -> None:
+        if n <= 0:
+            return
+        if self._tester is not None:
+            self._tester.mine_blocks(n)
+            return
+        try:
+            self._rpc("anvil_mine", [hex(n)])
+        except ChainError:
+            try:
+                self._rpc("hardhat_mine", [hex(n)])
+            except ChainError:
+                raise ChainError(f"the chain at {self.eth_url} cannot mine on demand (no anvil_mine/hardhat_mine):"
+                                 " time travel needs anvil, hardhat or the embedded backend") from None
+
+    def _round_state(self) -> tuple[int, int, bool]:
+        return self.last_block(), self.current_round(), self.current_round_initialized()
+
+    def _consequences(self, b0: int, b1: int, r0: int, r1: int, init: bool) -> str:
+        if r0 == r1:
+            parts = [f"still round {r1}"]
+        elif init:
+            parts = [f"round {r0} -> {r1} (initialized)"]
+        else:
+            parts = [f"round {r0} -> {r1} (NOT initialized: redemptions revert with 'current round is not "
+                     "initialized' until `lpdev chain advance-round`)"]
+        first_ok = b1 - PARAMS_EXPIRATION_BLOCK + 1
+        parts.append(f"ticket params issued at block B expire at B+{PARAMS_EXPIRATION_BLOCK} — params issued "
+                     f"before block {max(first_ok, 0)} are now expired (the gateway gets new ones)")
+        try:
+            validity = self.ticket_validity_period()
+            if r1 != r0:
+                parts.append(f"tickets created in round {r1 - validity} or earlier are now expired "
+                             f"(validity {validity} rounds)")
+        except ChainError:
+            pass
+        return "; ".join(parts)
+
+    def mine(self, n: int) -> dict:
+        n = int(n)
+        if n < 0:
+            raise ValueError("cannot mine a negative number of blocks")
+        with self._lock:
+            self._check_open()
+            b0, r0, _ = self._round_state()
+            self._mine_blocks(n)
+            b1, r1, init = self._round_state()
+        return {"from_block": b0, "to_block": b1, "from_round": r0, "to_round": r1,
+                "summary": f"mined {n} blocks: {b0} -> {b1}; " + self._consequences(b0, b1, r0, r1, init)}
+
+    def advance_round(self, key: bytes | None = None) -> dict:
+        with self._lock:
+            self._check_open()
+            key = key or self.config.key("deployer")
+            b0, r0, _ = self._round_state()
+            length = self.round_length()
+            start = self._view("RoundsManager", "currentRoundStartBlock")
+            # the initializeRound tx is mined in block last+1, which must be >= the next round's first block
+            self._mine_blocks(start + length - 1 - b0)
+            res = self.initialize_round(key)
+            if not res.ok:
+                raise ChainError(f"initializeRound failed: {res.revert_reason}")
+            b1, r1, init = self._round_state()
+        return {"from_block": b0, "to_block": b1, "from_round": r0, "to_round": r1, "tx": res.tx_hash,
+                "summary": f"advanced to round {r1} (initialized at block {res.block}, block hash "
+                           f"0x{self.block_hash_for_round(r1).hex()[:16]}…); blocks {b0} -> {b1}; "
+                           + self._consequences(b0, b1, r0, r1, init)}
+
+    def snapshot(self) -> str:
+        with self._lock:
+            self._check_open()
+            if self._tester is not None:
+                return str(self._tester.take_snapshot())
+            return str(self._rpc("evm_snapshot", []))
+
+    def revert(self, snapshot_id: str) -> dict:
+        with self._lock:
+            self._check_open()
+            b0 = self.last_block()
+            if self._tester is not None:
+                try:
+                    self._tester.revert_to_snapshot(int(snapshot_id))
+                except Exception as exc:
+                    raise ChainError(f"unknown snapshot {snapshot_id!r}: {exc}") from None
+            else:
+                if not self._rpc("evm_revert", [snapshot_id]):
+                    raise ChainError(f"unknown snapshot {snapshot_id!r} (each snapshot can be reverted once)")
+            self._nonces.clear()
+            b1 = self.last_block()
+        return {"from_block": b0, "to_block": b1, "summary": f"reverted to snapshot {snapshot_id}: block {b0} -> {b1}"}
+
+    def dump_state(self) -> dict:
+        """anvil only: ``{"state": anvil_dumpState blob, "contracts": {...}, "chain_id"}`` for ``load_state``."""
+        if self.backend != "anvil":
+            raise ChainError("dump_state needs the anvil backend")
+        return {"state": self._rpc("anvil_dumpState", []), "contracts": dict(self.contracts),
+                "chain_id": self.chain_id}
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._process is not None:
+            self._process.stop()
+
+    def __repr__(self) -> str:
+        return f"<EvmChain {self.backend} chain_id={self.chain_id} url={self.eth_url}>"
+
+    # ------------------------------------------------------------------ deploy + setup
+    def deploy(self) -> dict[str, str]:
+        """Deploy the five contracts, register them in the Controller and set the parameters.
+
+        Every transaction is sent back to back: addresses are precomputed from the deployer's nonce, and
+        receipts are checked once at the end (fast: anvil and py-evm mine each transaction on arrival).
+        The system stays paused (the Controller starts paused); :meth:`setup_actors` unpauses.
+        """
+        with self._lock:
+            dkey = self.config.key("deployer")
+            me = self._account(dkey).address
+            n0 = self._next_nonce(me)
+            names = ("Controller", "TicketBroker", "RoundsManager", "BondingManager", "Minter")
+            addrs = {name: _create_address(_b20(me), n0 + i) for i, name in enumerate(names)}
+            controller = addrs["Controller"]
+            from eth_abi import encode
+
+            hashes = [self._send(dkey, None, bytes.fromhex(load_artifact("Controller")["bytecode"][2:]),
+                                 gas=DEPLOY_GAS)]
+            for name in names[1:]:
+                code = bytes.fromhex(load_artifact(name)["bytecode"][2:]) + encode(["address"], [controller])
+                hashes.append(self._send(dkey, None, code, gas=DEPLOY_GAS))
+            self.contracts = dict(addrs)
+            c = self._fn["Controller"]
+            # TicketBroker is plain (no proxy) and is also the JobsManager — see TicketBroker.sol's header.
+            registry = [("TicketBroker", addrs["TicketBroker"]), ("JobsManager", addrs["TicketBroker"]),
+                        ("RoundsManager", addrs["RoundsManager"]), ("BondingManager", addrs["BondingManager"]),
+                        ("Minter", addrs["Minter"])]
+            for name, addr in registry:
+                hashes.append(self._send(dkey, controller, c["setContractInfo"].encode(abi.name_id(name), addr,
+                                                                                        GIT_COMMIT)))
+            tb, rm = self._fn["TicketBroker"], self._fn["RoundsManager"]
+            hashes.append(self._send(dkey, addrs["TicketBroker"],
+                                     tb["setUnlockPeriod"].encode(self.config.unlock_period)))
+            hashes.append(self._send(dkey, addrs["TicketBroker"],
+                                     tb["setTicketValidityPeriod"].encode(self.config.ticket_validity_period)))
+            hashes.append(self._send(dkey, addrs["RoundsManager"], rm["setRoundLength"].encode(self.config.round_length)))
+            self._check_receipts(hashes, "deploy")
+            self.contracts["JobsManager"] = addrs["TicketBroker"]
+            return dict(self.contracts)
+
+    def _check_receipts(self, hashes: list[str], what: str) -> None:
+        for h in hashes:
+            rc = self._receipt(h)
+            if rc["status"] != 1:
+                raise ChainError(f"{what}: transaction {h} reverted (block {rc['blockNumber']})")
+
+    def setup_actors(self) -> None:
+        """Unpause, initialize a round, register the transcoders, advance a round so they are active, and fund
+        the senders with the configured deposit and reserve."""
+        with self._lock:
+            cfg = self.config
+            dkey = cfg.key("deployer")
+            hashes = [self._send(dkey, self.contracts["Controller"], self._fn["Controller"]["unpause"].encode())]
+            self._check_receipts(hashes, "unpause")
+            self.advance_round(dkey)
+            bm = self._fn["BondingManager"]["transcoder"].encode(100_000, 50_000)
+            self._check_receipts([self._send(cfg.key(r), self.contracts["BondingManager"], bm)
+                                  for r in cfg.transcoders], "register transcoders")
+            self.advance_round(dkey)
+            fund = self._fn["TicketBroker"]["fundDepositAndReserve"].encode(cfg.sender_deposit, cfg.sender_reserve)
+            self._check_receipts([self._send(cfg.key(r), self.contracts["TicketBroker"], fund,
+                                             value=cfg.sender_deposit + cfg.sender_reserve)
+                                  for r in cfg.senders], "fund senders")
+
+    def resolve(self, controller: str) -> dict[str, str]:
+        """Find every contract through ``Controller.getContract`` (external chains, loaded state)."""
+        try:
+            controller = to_checksum_address(controller)
+        except Exception:
+            raise ContractNotFound(f"--controller {controller!r} is not an address (0x + 40 hex digits)") from None
+        code = self._guard(lambda: self.w3.eth.get_code(controller))
+        if not code:
+            raise ContractNotFound(f"no contract code at Controller {controller} on {self.eth_url} (chain id "
+                                   f"{self.chain_id}): check --controller (the address `lpdev chain up` printed) "
+                                   "and that --eth-url is the right chain")
+        self.contracts = {"Controller": controller}
+        for name in REQUIRED + ("JobsManager",):
+            try:
+                addr = self._view("Controller", "getContract", abi.name_id(name))
+            except ChainError:
+                raise ContractNotFound(f"{controller} does not answer getContract(bytes32): it is not a Livepeer "
+                                       "Controller; check --controller") from None
+            if int(addr, 16) == 0:
+                if name == "JobsManager":
+                    continue
+                raise ContractNotFound(f"Controller {controller} has no {name!r} registered (getContract returned "
+                                       "the zero address): is this the right --controller / chain?")
+            if name != "JobsManager" and not self._guard(lambda: self.w3.eth.get_code(addr)):
+                raise ContractNotFound(f"{name} is registered at {addr} but that address has no code on "
+                                       f"{self.eth_url}: the Controller belongs to another chain or state")
+            self.contracts[name] = to_checksum_address(addr)
+        return dict(self.contracts)
+
+
+def _tester_reason(exc) -> str:
+    """eth-tester's TransactionFailed message -> revert reason (it decodes Error(string) itself)."""
+    msg = str(exc.args[0]) if exc.args else ""
+    prefix = "execution reverted: "
+    if msg.startswith(prefix + "b'") or msg.startswith(prefix + 'b"'):
+        try:
+            return abi.decode_revert(ast.literal_eval(msg[len(prefix):]))
+        except Exception:
+            return msg
+    return msg[len(prefix):] if msg.startswith(prefix) else msg
+
+
+# ---------------------------------------------------------------------- constructors
+def connect_http(eth_url: str, timeout: float = 10.0) -> Web3:
+    """A web3 over HTTP with a request timeout and no retries (fail fast with a clear error)."""
+    from web3 import HTTPProvider
+
+    provider = HTTPProvider(eth_url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None)
+    return Web3(provider)
+
+
+def open_anvil(*, config: DevnetConfig, port: int | None = None, setup: bool = True,
+               load_state: str | dict | None = None) -> EvmChain:
+    from devnet.backends.anvil import AnvilProcess
+
+    proc = AnvilProcess.start(port=port, chain_id=config.chain_id)
+    try:
+        chain = EvmChain(connect_http(proc.url), backend="anvil", config=config, eth_url=proc.url, process=proc)
+        if load_state is not None:
+            import json
+
+            state = load_state
+            if isinstance(state, str):
+                with open(state) as f:
+                    state = json.load(f)
+            chain._rpc("anvil_loadState", [state["state"]])
+            chain.resolve(state["contracts"]["Controller"])
+        else:
+            chain.deploy()
+            if setup:
+                chain.setup_actors()
+        return chain
+    except BaseException:
+        proc.stop()
+        raise
+
+
+def open_embedded(*, config: DevnetConfig, setup: bool = True) -> EvmChain:
+    """py-evm in process. The ten anvil dev accounts get 10,000 ETH each in the genesis state, so addresses, keys
+    and block numbers match the anvil backend (setup takes the same blocks on both)."""
+    from eth_keys import keys as eth_keys
+    from eth_tester import EthereumTester, PyEVMBackend
+    from eth_tester.backends.pyevm.main import generate_genesis_state_for_keys
+    from web3 import EthereumTesterProvider
+
+    from devnet.config import DEV_KEYS
+
+    genesis = generate_genesis_state_for_keys([eth_keys.PrivateKey(bytes.fromhex(k[2:])) for k in DEV_KEYS],
+                                              overrides={"balance": 10_000 * 10**18})
+    tester = EthereumTester(PyEVMBackend(genesis_state=genesis))
+    chain = EvmChain(Web3(EthereumTesterProvider(tester)), backend="embedded", config=config, eth_url=None,
+                     tester=tester)
+    chain.deploy()
+    if setup:
+        chain.setup_actors()
+    return chain
+
+
+def open_external(eth_url: str, controller: str, *, config: DevnetConfig | None = None,
+                  timeout: float = 10.0) -> EvmChain:
+    config = config or DevnetConfig()
+    if not eth_url.startswith(("http://", "https://")):
+        raise ChainUnreachable(f"--eth-url {eth_url!r} must be an http(s):// JSON-RPC URL")
+    chain = EvmChain(connect_http(eth_url, timeout), backend="external", config=config, eth_url=eth_url)
+    chain.resolve(controller)
+    return chain
