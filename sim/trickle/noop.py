@@ -160,7 +160,7 @@ class NoopJob:
         return r if isinstance(r, str) and r else None
 
     async def _echo(self) -> None:
-        sub = self.hub.local_subscriber(self.names["publish"], start_seq=-1)
+        sub = self.hub.local_subscriber(self.names["publish"], start_seq=0)  # channels are new: from the start
         pub = self.hub.local_publisher(self.names["subscribe"])
         try:
             while True:
@@ -206,7 +206,7 @@ class NoopJob:
             raise
 
     async def _control(self) -> None:
-        sub = self.hub.local_subscriber(self.names["control"], start_seq=-1)
+        sub = self.hub.local_subscriber(self.names["control"], start_seq=0)
         while True:
             seg = await sub.next()
             if seg is None:
