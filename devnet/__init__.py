@@ -25,6 +25,8 @@ def open_chain(backend: str = "embedded", *, config: DevnetConfig | None = None,
       object owns the process: ``close()`` (or leaving the ``with`` block) stops it. ``load_state``: an
       ``anvil_dumpState`` hex blob / file written by ``EvmChain.dump_state`` to start from instead of deploying.
     - ``embedded``: py-evm in this process, same bytecode, same setup.
+    - ``setup=False``: deploy, register and set the parameters only; the system stays paused (the Controller
+      starts paused), no round is initialized, nobody is registered or funded.
     - ``mock``: pure-Python model of the same contracts (``devnet.backends.mock``).
     - ``external``: ``eth_url`` + ``controller`` of an existing deployment; every contract is resolved through
       ``Controller.getContract``; nothing is deployed (``setup`` ignored).
@@ -44,5 +46,7 @@ def open_chain(backend: str = "embedded", *, config: DevnetConfig | None = None,
     if backend == "mock":
         from devnet.backends import mock
 
-        return mock.open_mock(config=config, setup=setup)
+        if hasattr(mock, "open_mock"):
+            return mock.open_mock(config=config, setup=setup)
+        return mock.MockChain(config, setup=setup)
     raise ChainError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
