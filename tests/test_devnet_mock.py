@@ -141,15 +141,18 @@ def test_pause_blocks_everything_and_is_owner_only(chain):
         assert (res.ok, res.revert_reason) == (False, "system is paused")
 
 
-def test_reverted_tx_changes_nothing_but_is_mined_and_charged(chain):
+def test_reverted_tx_changes_nothing_and_is_not_mined(chain):
+    """Like the EVM backends (simulate in the pending block, send only if it passes)."""
     s = addr(chain, "sender")
     before = chain.sender_info(s)
     bal = chain.eth_balance(s)
     block = chain.last_block()
     r = chain.fund_deposit_and_reserve(chain.key("sender"), E, E, value=3 * E)
-    assert not r.ok and r.events == [] and r.block == block + 1 and r.tx_hash.startswith("0x")
-    assert chain.sender_info(s) == before
-    assert chain.eth_balance(s) == bal - r.gas_used * DEFAULT_GAS_PRICE
+    assert (r.ok, r.tx_hash, r.gas_used, r.events, r.block) == (False, None, 0, [], block)
+    assert chain.sender_info(s) == before and chain.eth_balance(s) == bal and chain.last_block() == block
+    ok = chain.fund_deposit(chain.key("sender"), E)
+    assert ok.block == block + 1 and ok.tx_hash.startswith("0x") and ok.gas_used > 0
+    assert chain.eth_balance(s) == bal - E - ok.gas_used * DEFAULT_GAS_PRICE
 
 
 def test_round_rules():
@@ -157,6 +160,12 @@ def test_round_rules():
     k = c.key("deployer")
     r = c.initialize_round(k)
     assert r.revert_reason == "round already initialized"
+    # a transaction sent at the last block of a round runs in the next round's first block
+    c.mine(9 - c.last_block() % 10)
+    assert c.current_round() == c.last_initialized_round()
+    rnd0 = c.current_round()
+    r = c.initialize_round(k)
+    assert r.ok and r.events[0]["args"]["round"] == rnd0 + 1 and r.block % 10 == 0
     c.mine(10)
     assert c.current_round() == c.last_initialized_round() + 1
     res = c.advance_round()

@@ -11,16 +11,19 @@ requires all three to agree.
 What is modelled, and how:
 
 - **Blocks are virtual.** Block 0 is genesis; every transaction is mined in a block of its own (like anvil's
-  automine), reverted ones included; :meth:`MockChain.mine` adds empty blocks. Block hashes are
+  automine); :meth:`MockChain.mine` adds empty blocks. Setup sends the same transactions in the same order as
+  ``devnet.backends.evm`` (so block numbers, rounds and contract addresses are equal across backends). Block hashes are
   ``keccak("lpdev-mock-block" ‖ seed ‖ u256(number))``; transaction hashes are
   ``keccak("lpdev-mock-tx" ‖ seed ‖ from ‖ u256(nonce))``. Both are deterministic for a given ``seed``.
 - **Views run at the latest block** (``eth_call`` on "latest"); a transaction runs in the next block, so a
-  transaction sent at the last block of a round already executes in the next round.
+  transaction sent at the last block of a round already executes in the next round (the RoundsManager's
+  ``currentRound()`` view still says the old round).
 - **Gas is a model, not a measurement**: ``gas_used`` is a fixed per-function constant (:data:`GAS`), and the
   sender's ETH balance is charged ``gas_used × gas_price`` (``gas_price`` is :data:`DEFAULT_GAS_PRICE` unless
   given). Contract balances (the Minter's) are exact.
-- **Reverts roll back all state** (a journal of every write) but still use a block and a nonce and still
-  charge gas, like a mined reverted transaction. Panics are reported as ``"Panic(0x11)"`` (arithmetic
+- **A reverting transaction is not mined**, like the EVM backends, which simulate every transaction in the
+  pending block first: it returns ``TxResult(ok=False, tx_hash=None, gas_used=0)``, uses no block, nonce or
+  fee, and all its writes are rolled back (a journal of every write). Panics are reported as ``"Panic(0x11)"`` (arithmetic
   overflow/underflow, e.g. ``claimableReserve`` after the pool grew mid-round, §6), ``"Panic(0x12)"``
   (division by zero: paying a registered but not yet active transcoder, §9) and ``"Panic(0x32)"`` (array
   index out of bounds in a batch with short arrays, §5). A bare ``require`` reverts with ``""``.
@@ -40,6 +43,14 @@ import threading
 from dataclasses import dataclass
 
 from devnet.base import ChainError, DevChain, TxResult
+
+try:
+    from devnet.base import CallReverted
+except ImportError:  # pragma: no cover - older devnet.base
+    class CallReverted(ChainError):
+        def __init__(self, message: str, reason: str = ""):
+            super().__init__(message)
+            self.reason = reason
 from devnet.config import DEV_ADDRESSES, ETHER, DevnetConfig
 from sim.pm.crypto import (
     SECP256K1_N, SignatureError, keccak, private_key_to_address, recover_hash, text_hash, to_checksum_address,
@@ -234,7 +245,12 @@ class MockChain(DevChain):
 
     def _tx(self, key: bytes, fn_name: str, fn, *, value: int = 0, to: bytes | None = None,
             gas: int | None = None) -> TxResult:
-        """Mine one transaction from ``key``'s account calling ``fn(ctx)`` on contract ``to``."""
+        """Send one transaction from ``key``'s account calling ``fn(ctx)`` on contract ``to``.
+
+        Like the EVM backends (``devnet.backends.evm``, which simulate in the pending block first): a revert is
+        returned unmined (``tx_hash=None``, ``gas_used=0``, no block, no nonce, no fee); otherwise the
+        transaction is mined in the next block.
+        """
         if not isinstance(key, (bytes, bytearray)) or len(key) != 32:
             raise ValueError("key must be a 32-byte private key")
         if not isinstance(value, int) or value < 0 or value > UINT256_MAX:
@@ -245,33 +261,47 @@ class MockChain(DevChain):
             gas_used = gas if gas is not None else GAS[fn_name]
             fee = gas_used * self._gas_price
             bal = self.s.balances.get(frm, 0)
+            if bal < value:
+                raise ChainError(
+                    f"insufficient funds for transfer: {_cs(frm)} has {bal} wei, the transaction sends {value}; "
+                    "fund the account first")
             if bal < value + fee:
                 raise ChainError(
                     f"insufficient funds for gas * price + value: {_cs(frm)} has {bal} wei, the transaction "
                     f"needs {value + fee}; fund the account first")
+            # Executed in the next block; a revert is undone and reported unmined (the EVM backends simulate
+            # in the pending block first and do not send a transaction that would revert).
+            block = self.s.block + 1
+            logs: list = []
+            reason = self._run(fn, frm, value, to, block, logs=logs)
+            if reason is not None:
+                return TxResult(ok=False, tx_hash=None, gas_used=0, revert_reason=reason, events=[],
+                                block=self.s.block)
             nonce = self.s.nonces.get(frm, 0)
             self.s.nonces[frm] = nonce + 1
             tx_hash = "0x" + keccak(b"lpdev-mock-tx" + self._seed + frm + u256(nonce)).hex()
-            self.s.block += 1
-            block = self.s.block
-            self.s.balances[frm] = bal - fee
-            ctx = _Ctx(sender=frm, value=value, block=block, logs=[])
-            self._journal = []
-            try:
-                if to is not None:
-                    self._transfer(frm, to, value)
-                fn(ctx)
-            except _Revert as r:
-                self._undo(0)
-                return TxResult(ok=False, tx_hash=tx_hash, gas_used=gas_used, revert_reason=r.reason, events=[],
-                                block=block)
-            except BaseException:
-                self._undo(0)
-                raise
-            finally:
-                self._journal = None
+            self.s.block = block
+            self.s.balances[frm] -= fee
             return TxResult(ok=True, tx_hash=tx_hash, gas_used=gas_used, revert_reason=None,
-                            events=[dict(e) for e in ctx.logs], block=block)
+                            events=[dict(e) for e in logs], block=block)
+
+    def _run(self, fn, frm: bytes, value: int, to: bytes | None, block: int, *, logs: list) -> str | None:
+        """Execute ``fn`` in a frame at ``block``; returns the revert reason (all writes undone) or None."""
+        ctx = _Ctx(sender=frm, value=value, block=block, logs=logs)
+        self._journal = []
+        try:
+            if to is not None:
+                self._transfer(frm, to, value)
+            fn(ctx)
+            return None
+        except _Revert as r:
+            self._undo(0)
+            return r.reason
+        except BaseException:
+            self._undo(0)
+            raise
+        finally:
+            self._journal = None
 
     def _view(self, fn):
         with self._lock:
@@ -280,7 +310,7 @@ class MockChain(DevChain):
             try:
                 return fn(ctx)
             except _Revert as r:
-                raise ChainError(f"the view call reverted: {r.reason or 'empty revert data'}") from None
+                raise CallReverted(f"the view call reverted: {r.reason or '(no reason)'}", reason=r.reason) from None
 
     def _check_open(self) -> None:
         if self._closed:
@@ -317,18 +347,21 @@ class MockChain(DevChain):
             self.s.v[var] = 0
         for name in names:
             self.contracts[name] = _cs(addrs[name])
-        for name, addr in (*((n, addrs[n]) for n in names), ("JobsManager", addrs["TicketBroker"])):
-            r = self.set_contract_info(deployer_key, name, addr)
+        # the Controller itself is not registered; the broker is also the JobsManager (TicketBroker.sol header)
+        for name in ("TicketBroker", "JobsManager", "RoundsManager", "BondingManager", "Minter"):
+            r = self.set_contract_info(deployer_key, name, addrs["TicketBroker" if name == "JobsManager" else name])
             assert r.ok, r
         self.contracts["JobsManager"] = _cs(addrs["TicketBroker"])
+        for r in (self.set_unlock_period(deployer_key, self.config.unlock_period),
+                  self.set_ticket_validity_period(deployer_key, self.config.ticket_validity_period),
+                  self.set_round_length(deployer_key, self.config.round_length)):
+            assert r.ok, r
 
     def _setup(self) -> None:
         """Parameters, unpause, first round, transcoders active, senders funded (like ``open_chain(setup=True)``)."""
         cfg = self.config
-        dk = self.config.key("deployer")
-        for r in (self.set_round_length(dk, cfg.round_length), self.set_unlock_period(dk, cfg.unlock_period),
-                  self.set_ticket_validity_period(dk, cfg.ticket_validity_period), self.unpause(dk)):
-            assert r.ok, r
+        r = self.unpause(self.config.key("deployer"))
+        assert r.ok, r
         self.advance_round()
         for role in cfg.transcoders:
             r = self.register_transcoder(cfg.key(role))
@@ -822,13 +855,14 @@ class MockChain(DevChain):
             r0 = self._current_round(frm)
             self.s.block += n
             to = self.s.block
-            return {"from_block": frm, "to_block": to, "summary": mine_summary(frm, to, r0,
+            return {"from_block": frm, "to_block": to, "from_round": r0, "to_round": self._current_round(to),
+                    "summary": mine_summary(frm, to, r0,
                                                                             self._current_round(to),
                                                                             self._round_status(to))}
 
-    def advance_round(self) -> dict:
+    def advance_round(self, key: bytes | None = None) -> dict:
         """Mine empty blocks until the next transaction lands on the first block of the next round, then send
-        ``initializeRound()`` from the deployer account (so it is mined exactly at the round boundary)."""
+        ``initializeRound()`` from ``key``'s account (default: the deployer), mined exactly at the boundary."""
         with self._lock:
             self._check_open()
             frm_block = self.s.block
@@ -839,13 +873,13 @@ class MockChain(DevChain):
             target = self._current_round_start_block(frm_block) + length  # first block of the next round
             if target - 1 > self.s.block:
                 self.s.block = target - 1
-            r = self.initialize_round(self.config.key("deployer"))
+            r = self.initialize_round(key or self.config.key("deployer"))
             if not r.ok:
                 raise ChainError(f"initializeRound reverted: {r.revert_reason!r}")
             to_block = self.s.block
             to_round = self._current_round(to_block)
             return {"from_round": frm_round, "to_round": to_round, "from_block": frm_block, "to_block": to_block,
-                    "tx_hash": r.tx_hash, "events": r.events,
+                    "tx": r.tx_hash, "events": r.events,
                     "summary": (f"advanced round {frm_round} -> {to_round} (initialized at block {to_block}); "
                                 f"tickets created in round {to_round - self.s.v['TicketBroker.ticketValidityPeriod']}"
                                 f" or earlier are now expired")}
