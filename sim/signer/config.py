@@ -1,0 +1,188 @@
+"""The remote signer's configuration (protocol.md §3.10, §3.11, §8).
+
+Prices are exact rationals (wei per unit). ``max_price`` is go-livepeer's ``-maxPricePerUnit / -pixelsPerUnit``
+(``None`` = accept any price, Go's ``"0"``); ``capability_max_prices`` is ``-maxPricePerCapability`` parsed into
+``{capability id: {model id or "default": price}}``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from sim.pm.money import RatParseError, parse_rat
+from sim.pm.sender import SenderLimits
+
+__all__ = [
+    "SignerConfig", "RequestLimits", "ConfigError", "CAPABILITY_IDS", "capability_name",
+    "pipeline_to_capability", "parse_capability_max_prices", "parse_webhook_headers", "parse_price",
+]
+
+
+class ConfigError(ValueError):
+    """A bad flag value; the message names the flag."""
+
+
+# core/capabilities.go CapabilityNameLookup (ids >= 0). Pipeline names are these lower-cased, spaces -> "-".
+CAPABILITY_IDS: dict[int, str] = {
+    0: "H.264", 1: "MPEGTS", 2: "MP4", 3: "Fractional framerates", 4: "Storage direct", 5: "Storage S3",
+    6: "Storage GCS", 7: "H264 Baseline profile", 8: "H264 Main profile", 9: "H264 High profile",
+    10: "H264 Constrained, Contained High profile", 11: "GOP", 12: "Auth token", 14: "MPEG7 signature",
+    15: "HEVC decode", 16: "HEVC encode", 17: "VP8 decode", 18: "VP9 decode", 19: "VP8 encode",
+    20: "VP9 encode", 21: "H264 Decode YUV444 8-bit", 22: "H264 Decode YUV422 8-bit",
+    23: "H264 Decode YUV444 10-bit", 24: "H264 Decode YUV422 10-bit", 25: "H264 Decode YUV420 10-bit",
+    26: "Segment slicing", 27: "Text to image", 28: "Image to image", 29: "Image to video", 30: "Upscale",
+    31: "Audio to text", 32: "Segment anything 2", 33: "Llm", 34: "Image to text", 35: "Live video to video",
+    36: "Text to speech", 37: "byoc",
+}
+
+
+def capability_name(cap: int) -> str:
+    """Pipeline name of a capability id (``35`` -> ``live-video-to-video``); ``""`` if unknown."""
+    name = CAPABILITY_IDS.get(int(cap))
+    return name.lower().replace(" ", "-") if name else ""
+
+
+def pipeline_to_capability(pipeline: str) -> int:
+    """go-livepeer ``PipelineToCapability``: a pipeline name to its capability id."""
+    want = pipeline.strip().lower().replace(" ", "-")
+    for cap, name in CAPABILITY_IDS.items():
+        if name.lower().replace(" ", "-") == want:
+            return cap
+    raise ConfigError(f"pipeline {pipeline!r} in --max-price-per-capability is not a known capability")
+
+
+def parse_price(text: str, flag: str) -> Fraction:
+    """A wei amount as integer, decimal or ``a/b``. Non-wei currencies need a price feed lpdev lacks."""
+    s = str(text).strip()
+    low = s.lower()
+    if low.endswith("wei"):
+        s = s[:-3].strip()
+    elif any(c.isalpha() for c in low.replace("e", "")):
+        raise ConfigError(f"{flag}: {text!r}: only wei prices are supported (no price feed in lpdev)")
+    try:
+        return parse_rat(s)
+    except RatParseError:
+        raise ConfigError(f"{flag}: {text!r} is not a number") from None
+
+
+def parse_capability_max_prices(text: str, *, pixels_per_unit: Fraction, max_price_per_unit: Fraction
+                                ) -> dict[int, dict[str, Fraction]]:
+    """``-maxPricePerCapability`` (inline JSON; Go also accepts a file path, so does the CLI).
+
+    ``{"capabilities_prices": [{"pipeline", "model_id" (default "default"), "price_per_unit", "pixels_per_unit",
+    "currency"}]}``. Like go-livepeer: a missing/non-positive pixels_per_unit falls back to ``-pixelsPerUnit``;
+    a missing/non-positive price_per_unit falls back to ``-maxPricePerUnit`` or, if that is 0, the entry is skipped.
+    """
+    if not text:
+        return {}
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--max-price-per-capability: not JSON: {exc.msg} at char {exc.pos}") from None
+    entries = doc.get("capabilities_prices") if isinstance(doc, dict) else None
+    if not isinstance(entries, list):
+        raise ConfigError('--max-price-per-capability: want {"capabilities_prices": [ ... ]}')
+    out: dict[int, dict[str, Fraction]] = {}
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict):
+            raise ConfigError(f"--max-price-per-capability: entry {i} is not an object")
+        pipeline = e.get("pipeline")
+        if not isinstance(pipeline, str) or not pipeline:
+            raise ConfigError(f"--max-price-per-capability: entry {i} has no pipeline")
+        model = e.get("model_id") or "default"
+        currency = e.get("currency") or "wei"
+        if str(currency).strip().lower() != "wei":
+            raise ConfigError(f"--max-price-per-capability: entry {i}: currency {currency!r} unsupported "
+                              "(only wei; lpdev has no price feed)")
+        ppu = _opt_rat(e.get("pixels_per_unit"), i, "pixels_per_unit")
+        if ppu is None or ppu <= 0:
+            ppu = Fraction(pixels_per_unit)
+        price = _opt_rat(e.get("price_per_unit"), i, "price_per_unit")
+        if price is None or price <= 0:
+            if max_price_per_unit > 0:
+                price = Fraction(max_price_per_unit)
+            else:
+                continue
+        out.setdefault(pipeline_to_capability(pipeline), {})[str(model)] = price / ppu
+    return out
+
+
+def _opt_rat(v, i: int, name: str) -> Fraction | None:
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        raise ConfigError(f"--max-price-per-capability: entry {i}: {name} must be a number")
+    try:
+        return parse_rat(str(v)) if not isinstance(v, int) else Fraction(v)
+    except RatParseError:
+        raise ConfigError(f"--max-price-per-capability: entry {i}: {name} {v!r} is not a number") from None
+
+
+def parse_webhook_headers(text: str | None) -> dict[str, str]:
+    """``'k:v,k2:v2'``: split on ``,``, then on the first ``:``, trimmed (go-livepeer's parsing)."""
+    out: dict[str, str] = {}
+    if not text:
+        return out
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        if ":" not in part:
+            raise ConfigError(f"--remote-signer-webhook-headers: {part.strip()!r} is not key:value")
+        k, v = part.split(":", 1)
+        if not k.strip():
+            raise ConfigError(f"--remote-signer-webhook-headers: empty header name in {part.strip()!r}")
+        out[k.strip()] = v.strip()
+    return out
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """Size limits on ``/generate-live-payment`` input (go-livepeer has these as a TODO). Over a limit is a 4xx
+    naming the field: 413 for the body, 400 for a field. Sizes are bytes of the decoded value."""
+
+    body: int = 1 << 20  # whole request body
+    orchestrator: int = 64 * 1024  # decoded OrchestratorInfo protobuf
+    capabilities: int = 16 * 1024  # decoded Capabilities protobuf
+    state: int = 16 * 1024  # decoded state.State JSON
+    sig: int = 1024  # decoded state.Sig (a valid one is 65 bytes)
+    string: int = 1024  # ManifestID, app, type, maxPrice.* (UTF-8 bytes)
+    capability_entries: int = 256  # PerCapability entries, and models per capability
+    webhook_response: int = 64 * 1024  # bytes read from the auth webhook
+
+
+@dataclass
+class SignerConfig:
+    max_price: Fraction | None = None  # -maxPricePerUnit / -pixelsPerUnit; None: accept any
+    capability_max_prices: dict[int, dict[str, Fraction]] = field(default_factory=dict)
+    limits: SenderLimits = field(default_factory=SenderLimits)
+    webhook_url: str | None = None
+    webhook_headers: dict[str, str] = field(default_factory=dict)
+    webhook_timeout_s: float = 5.0
+    remote_discovery: bool = False
+    orch_addrs: tuple[str, ...] = ()
+    discovery_refresh_s: float = 60.0  # go-livepeer: -liveAICapReportInterval (25 min), but never cold
+    request_limits: RequestLimits = field(default_factory=RequestLimits)
+    chain_max_age_s: float = 0.5  # chain reads (last block, round, sender info) are cached this long
+    replay_protection: bool = True  # lpdev extension: reject superseded / in-flight state blobs
+    replay_window: int = 100_000  # state ids remembered for replay protection
+
+    def capabilities_max_price(self, caps) -> Fraction | None:
+        """``BroadcastConfig.GetCapabilitiesMaxPrice``: the sum over the request's (capability, model) pairs of the
+        configured per-model (else ``"default"``) maxima; the global maximum when that sum is 0 or absent."""
+        if caps is None or not caps.HasField("constraints"):
+            return self.max_price
+        total = Fraction(0)
+        for cap_id, constraints in caps.constraints.PerCapability.items():
+            models = self.capability_max_prices.get(int(cap_id))
+            if not models:
+                continue
+            for model_id in constraints.models:
+                p = models.get(model_id)
+                if p is None:
+                    p = models.get("default")
+                if p is not None:
+                    total += p
+        if total == 0:
+            return self.max_price
+        return total

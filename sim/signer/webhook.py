@@ -1,0 +1,108 @@
+"""The remote signer's auth webhook, sans-IO (protocol.md §3.11).
+
+The core builds a :class:`WebhookCall` (URL, headers, exact body bytes); the adapter performs the POST and hands
+back a :class:`WebhookOutcome`; :func:`parse_outcome` turns that into a decision with go-livepeer's statuses:
+
+* transport error, HTTP status != 200, unreadable or invalid JSON, missing or non-positive ``status`` -> 500
+  (go-livepeer masks these as "Internal Server Error"; lpdev keeps 500 but says what went wrong);
+* ``status`` != 200 -> that status with ``reason`` (or ``signer auth rejected request with status N``);
+  a status outside 100–999 would make Go's ``WriteHeader`` panic (connection dropped): lpdev answers 500;
+* ``status`` == 200 -> accepted, with ``expiry``, ``auth_id`` and the optional ``maxPrice`` object.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sim.wire import gojson
+
+__all__ = ["WebhookCall", "WebhookOutcome", "WebhookDecision", "canonical_header", "webhook_body",
+           "parse_outcome"]
+
+
+@dataclass(frozen=True)
+class WebhookCall:
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class WebhookOutcome:
+    """What the adapter saw: ``error`` for a transport/read failure, else the HTTP status and body."""
+
+    http_status: int = 0
+    body: bytes = b""
+    error: str | None = None
+
+
+@dataclass
+class WebhookDecision:
+    status: int  # the status the signer answers with (200 = go on)
+    message: str = ""
+    expiry: int = 0
+    auth_id: str = ""
+    max_price: dict | None = None
+    reply: dict = field(default_factory=dict)
+
+
+def canonical_header(name: str) -> str:
+    """Go ``textproto.CanonicalMIMEHeaderKey``: ``x-request-id`` -> ``X-Request-Id`` (unchanged if not a token)."""
+    for ch in name:
+        if not (ch.isascii() and (ch.isalnum() or ch in "!#$%&'*+-.^_`|~")):
+            return name
+    return "-".join(p[:1].upper() + p[1:].lower() for p in name.split("-"))
+
+
+def webhook_body(headers: list[tuple[str, str]], state_obj: dict) -> bytes:
+    """``{"headers": {Canonical-Name: [values…]}, "state": {…}}`` as Go's ``json.Marshal`` writes it.
+
+    ``headers`` are the incoming request's headers in order (``Host`` excluded, as Go's ``r.Header`` has it);
+    ``state_obj`` is the state in Go field order (``RemotePaymentState`` as a JSON object).
+    """
+    hmap: dict[str, list[str]] = {}
+    for k, v in headers:
+        ck = canonical_header(k)
+        if ck == "Host":
+            continue
+        hmap.setdefault(ck, []).append(v)
+    hdr = {k: hmap[k] for k in sorted(hmap)}
+    return gojson.go_json_dumps({"headers": hdr, "state": state_obj})
+
+
+def parse_outcome(outcome: WebhookOutcome, *, max_body: int = 64 * 1024) -> WebhookDecision:
+    if outcome.error is not None:
+        return WebhookDecision(500, f"failed to call remote signer webhook: {outcome.error}")
+    if outcome.http_status != 200:
+        return WebhookDecision(500, f"signer auth error status {outcome.http_status}")
+    if len(outcome.body) > max_body:
+        return WebhookDecision(500, f"signer auth invalid response: body larger than {max_body} bytes")
+    try:
+        doc = gojson.loads(outcome.body)
+    except gojson.GoJSONError as exc:
+        return WebhookDecision(500, f"signer auth invalid response: {exc}")
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        kind = "array" if isinstance(doc, list) else "string" if isinstance(doc, str) else "number"
+        return WebhookDecision(500, f"signer auth invalid response: json: cannot unmarshal {kind} into Go value "
+                                    "of type server.authResponse")
+    try:
+        status = gojson.go_int(gojson.get_ci(doc, "status"), "int", "authResponse.status")
+        reason = gojson.go_string(gojson.get_ci(doc, "reason"), "authResponse.reason") or ""
+        expiry = gojson.go_int(gojson.get_ci(doc, "expiry"), "int64", "authResponse.expiry") or 0
+        auth_id = gojson.go_string(gojson.get_ci(doc, "auth_id"), "authResponse.auth_id") or ""
+    except gojson.GoJSONError as exc:
+        return WebhookDecision(500, f"signer auth invalid response: {exc}")
+    max_price = gojson.get_ci(doc, "maxPrice")
+    if max_price is not None and not isinstance(max_price, dict):
+        return WebhookDecision(500, "signer auth invalid response: json: cannot unmarshal into Go struct field "
+                                    "authResponse.maxPrice of type runner.LiveRunnerPriceInfo")
+    if status is None or status <= 0:
+        return WebhookDecision(500, "signer auth invalid status")
+    if status != 200:
+        if not 100 <= status <= 999:
+            return WebhookDecision(500, f"signer auth returned status {status}, which is not a valid HTTP status "
+                                        "(go-livepeer would drop the connection)")
+        return WebhookDecision(status, reason or f"signer auth rejected request with status {status}", reply=doc)
+    return WebhookDecision(200, "", expiry=expiry, auth_id=auth_id, max_price=max_price, reply=doc)
