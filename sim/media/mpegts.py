@@ -27,7 +27,7 @@ from typing import Iterator, Optional
 
 __all__ = [
     "PACKET_SIZE", "SYNC_BYTE", "PAT_PID", "PMT_PID", "VIDEO_PID", "PTS_HZ", "TsStream", "segments", "publish",
-    "av_available", "parse_packets", "Packet", "pes_pts_list", "crc32_mpeg2",
+    "av_available", "test_pattern_frame", "parse_packets", "Packet", "pes_pts_list", "crc32_mpeg2",
 ]
 
 PACKET_SIZE = 188
@@ -186,13 +186,7 @@ class TsStream:
         for i in range(n):
             t = self.frame_index + i
             # moving diagonal bars on Y, slowly cycling chroma: a test pattern with no numpy
-            frame = av.VideoFrame(w, h, "yuv420p")
-            py, pu, pv = frame.planes
-            pad_y, pad_c = py.line_size - w, pu.line_size - w // 2
-            py.update(b"".join(bytes(((x + r + 2 * t) * 4) & 0xFF for x in range(w)) + b"\x00" * pad_y
-                               for r in range(h)))
-            pu.update((bytes([(64 + 3 * t) & 0xFF]) * (w // 2) + b"\x00" * pad_c) * (h // 2))
-            pv.update((bytes([(192 - 2 * t) & 0xFF]) * (w // 2) + b"\x00" * pad_c) * (h // 2))
+            frame = test_pattern_frame(t, w, h)
             frame.pts = t
             frame.pict_type = av.video.frame.PictureType.I if i == 0 else av.video.frame.PictureType.NONE
             for pkt in ctx.encode(frame):
@@ -218,6 +212,26 @@ class TsStream:
 
 
 _AV_OK: Optional[bool] = None
+
+
+def test_pattern_frame(index: int, width: int = 64, height: int = 64, fps: Optional[int] = None):
+    """A ``yuv420p`` ``av.VideoFrame`` of a moving test pattern (needs PyAV, not numpy); feed it to the SDK's
+    ``MediaPublish.write_frame``. With ``fps``, ``pts = index`` in a ``1/fps`` time base."""
+    import av
+    from fractions import Fraction
+
+    w, h, t = width, height, index
+    frame = av.VideoFrame(w, h, "yuv420p")
+    py, pu, pv = frame.planes
+    pad_y, pad_c = py.line_size - w, pu.line_size - w // 2
+    # moving diagonal bars on Y, slowly cycling chroma
+    py.update(b"".join(bytes(((x + r + 2 * t) * 4) & 0xFF for x in range(w)) + b"\x00" * pad_y for r in range(h)))
+    pu.update((bytes([(64 + 3 * t) & 0xFF]) * (w // 2) + b"\x00" * pad_c) * (h // 2))
+    pv.update((bytes([(192 - 2 * t) & 0xFF]) * (w // 2) + b"\x00" * pad_c) * (h // 2))
+    if fps:
+        frame.pts = index
+        frame.time_base = Fraction(1, fps)
+    return frame
 
 
 def av_available() -> bool:
