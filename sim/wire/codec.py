@@ -280,7 +280,7 @@ def _diagnose(data: bytes) -> str:
         if wt == 0:
             v, i = _varint(data, i)
             if v is None:
-                return f"field {num}: truncated varint at byte {start}"
+                return f"field {num}: truncated varint at byte {i}"
         elif wt == 1 or wt == 5:
             need = 8 if wt == 1 else 4
             if i + need > len(data):

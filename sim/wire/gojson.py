@@ -379,9 +379,10 @@ def format_rfc3339nano(ns_since_epoch: int, tz: Any = None) -> str:
     ns_since_epoch = int(ns_since_epoch)
     off = _offset_seconds(ns_since_epoch, tz)
     secs, frac = divmod(ns_since_epoch + off * _NS, _NS)
-    local = _EPOCH.replace(tzinfo=None) + _dt.timedelta(seconds=secs)
-    if not 0 <= local.year <= 9999:
-        raise TimeParseError("Time.MarshalJSON: year outside of range [0,9999]")
+    try:
+        local = _EPOCH.replace(tzinfo=None) + _dt.timedelta(seconds=secs)
+    except OverflowError:  # Python's datetime spans years 1..9999 (Go allows 0..9999)
+        raise TimeParseError("Time.MarshalJSON: year outside of range [1,9999]") from None
     out = f"{local.year:04d}-{local.month:02d}-{local.day:02d}T{local.hour:02d}:{local.minute:02d}:{local.second:02d}"
     if frac:
         out += "." + f"{frac:09d}".rstrip("0")
