@@ -379,3 +379,26 @@ async def test_headers_only_subscriber_disconnect_is_harmless():
         r.release()
         async with s.get(url + "/0") as r2:
             assert await r2.read() == b"a" * 100 + b"b" * 100
+
+
+async def test_hub_memory_budget_bounds_all_channels_and_is_released():
+    hub, bus, app = make(max_total_bytes=3000, retained_segments=5)
+    hub.create("a")
+    hub.create("b")
+    async with serve_app(app) as base, aiohttp.ClientSession() as s:
+        # ring eviction gives bytes back: 20 segments of 500 B fit a 3000 B budget with 5 retained
+        for i in range(20):
+            st, _, _ = await publish_raw(s, f"{base}{PREFIX}a/{i}", [b"a" * 500])
+            assert st == 200
+        assert hub.budget.used == 2500 == hub.retained_bytes()
+        # another channel cannot push the hub past the budget
+        async with s.post(f"{base}{PREFIX}b/0", data=b"b" * 1000) as r:
+            assert r.status == 413 and "memory budget of 3000 bytes exhausted" in await r.text()
+        assert hub.budget.used == 2500
+        async with s.get(f"{base}{PREFIX}b/0") as r:  # the dropped segment reads as empty, not as data
+            assert r.status == 200 and await r.read() == b""
+        async with s.delete(f"{base}{PREFIX}a") as r:
+            assert r.status == 200
+        assert hub.budget.used == 0
+        st, _, _ = await publish_raw(s, f"{base}{PREFIX}b/1", [b"b" * 1000])
+        assert st == 200 and hub.budget.used == 1000

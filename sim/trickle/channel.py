@@ -30,7 +30,7 @@ from sim.events import register_kinds
 
 __all__ = [
     "TrickleConfig", "Segment", "Channel", "TrickleHub", "LocalPublisher", "LocalSubscriber", "LocalSegment",
-    "SegmentDropped", "TooManyChannels", "MIME_MPEGTS", "MIME_JSON",
+    "SegmentDropped", "BudgetExceeded", "TooManyChannels", "MemoryBudget", "MIME_MPEGTS", "MIME_JSON",
 ]
 
 MIME_MPEGTS = "video/MP2T"  # what go-livepeer's StartLiveVideoToVideo creates the media channels with
@@ -54,6 +54,8 @@ class TrickleConfig:
     retained_segments: int = 5
     max_segment_bytes: int = 16 * 1024 * 1024
     max_channels: int = 1024
+    # all retained segment bytes of the hub together (a write beyond it drops that segment: 413)
+    max_total_bytes: int = 512 * 1024 * 1024
     idle_timeout_s: float = 300.0
     sweep_interval_s: float = 60.0
     # After a publisher's first body byte, the longest pause between chunks before the segment is ended (408).
@@ -72,8 +74,32 @@ class SegmentDropped(Exception):
     """The segment was dropped (too large) after the reader started: its bytes are gone."""
 
 
+class BudgetExceeded(SegmentDropped):
+    """A write would take the hub past ``max_total_bytes``."""
+
+
 class TooManyChannels(Exception):
     pass
+
+
+class MemoryBudget:
+    """Bytes held by retained segments, across the hub."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> bool:
+        with self._lock:
+            if self.used + n > self.limit:
+                return False
+            self.used += n
+            return True
+
+    def give(self, n: int) -> None:
+        with self._lock:
+            self.used -= n
 
 
 def _resolve(fut: asyncio.Future) -> None:
@@ -113,10 +139,12 @@ class _Signal:
 class Segment:
     """One segment: an append-only byte buffer that readers can follow while it grows."""
 
-    __slots__ = ("idx", "_data", "closed", "dropped", "_signal", "created_at")
+    __slots__ = ("idx", "_data", "closed", "dropped", "_signal", "created_at", "_budget", "_held")
 
-    def __init__(self, idx: int) -> None:
+    def __init__(self, idx: int, budget: Optional[MemoryBudget] = None) -> None:
         self.idx = idx
+        self._budget = budget
+        self._held = 0  # bytes counted in the budget
         self._data = bytearray()
         self.closed = False
         self.dropped = False
@@ -135,6 +163,10 @@ class Segment:
         if self.closed:
             raise RuntimeError(f"segment {self.idx} is closed")
         if data:
+            if self._budget is not None:
+                if not self._budget.take(len(data)):
+                    raise BudgetExceeded(f"trickle memory budget of {self._budget.limit} bytes exhausted")
+                self._held += len(data)
             self._data += data
             self._signal.fire()
 
@@ -147,8 +179,15 @@ class Segment:
         """Free the bytes and close; readers that already got bytes see :class:`SegmentDropped`."""
         self.dropped = True
         self._data = bytearray()
+        self.release()
         self.closed = True
         self._signal.fire()
+
+    def release(self) -> None:
+        """No longer retained by its channel: give its bytes back to the budget (readers may still hold them)."""
+        if self._budget is not None and self._held:
+            self._budget.give(self._held)
+            self._held = 0
 
     def changed(self) -> asyncio.Future:
         """A future resolved at the next write/close."""
@@ -173,8 +212,9 @@ class Segment:
 class Channel:
     """A named stream of segments (go ``Stream``)."""
 
-    def __init__(self, name: str, mime: str, retained: int) -> None:
+    def __init__(self, name: str, mime: str, retained: int, budget: Optional[MemoryBudget] = None) -> None:
         self.name = name
+        self._budget = budget
         self.mime = mime
         self._n = retained
         self.ring: list[Optional[Segment]] = [None] * retained
@@ -199,7 +239,8 @@ class Channel:
             if seg.idx == idx and not seg.closed:
                 return seg
             seg.close()
-        seg = Segment(idx)
+            seg.release()
+        seg = Segment(idx, self._budget)
         self.ring[pos] = seg
         return seg
 
@@ -219,7 +260,8 @@ class Channel:
             old = self.ring[idx % self._n]
             if old is not None:
                 old.close()
-            seg = Segment(idx)
+                old.release()
+            seg = Segment(idx, self._budget)
             self.ring[idx % self._n] = seg
         return seg, self.next_write
 
@@ -240,6 +282,7 @@ class Channel:
         for seg in self.ring:
             if seg is not None:
                 seg.close()
+                seg.release()
         self.ring = [None] * self._n
         self.closed = True
 
@@ -260,6 +303,7 @@ class TrickleHub:
         self._channels: dict[str, Channel] = {}
         self._lock = threading.RLock()
         self._sweeper: Optional[asyncio.Task] = None
+        self.budget = MemoryBudget(self.config.max_total_bytes)
 
     # -- events -------------------------------------------------------------------------------------------------
     def emit(self, kind: str, **data: Any) -> None:
@@ -277,7 +321,7 @@ class TrickleHub:
                 return ch
             if len(self._channels) >= self.config.max_channels:
                 raise TooManyChannels(f"too many trickle channels (max {self.config.max_channels})")
-            ch = Channel(name, mime, self.config.retained_segments)
+            ch = Channel(name, mime, self.config.retained_segments, self.budget)
             self._channels[name] = ch
         self.emit("trickle.channel.created", name=name, mime=mime)
         return ch
@@ -374,7 +418,11 @@ class LocalSegmentWriter:
         if not self._started:
             self._started = True
             self._ch.mark_started(self._seg)
-        self._seg.write(data)
+        try:
+            self._seg.write(data)
+        except BudgetExceeded as e:
+            self.drop(str(e))
+            raise
 
     async def close(self) -> None:
         if not self._seg.closed:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from typing import Optional
 
-from sim.trickle.channel import Channel, Segment, SegmentDropped, TrickleHub
+from sim.trickle.channel import BudgetExceeded, Channel, Segment, SegmentDropped, TrickleHub
 
 __all__ = ["TrickleApp", "TRICKLE_HTTP_PATH", "STATUS_FELL_BEHIND", "trickle_urls"]
 
@@ -274,7 +274,14 @@ class TrickleApp:
                                        "segment dropped", [_h("connection", "close")])
                     if total == 0:
                         ch.mark_started(seg)
-                    seg.write(body)
+                    try:
+                        seg.write(body)
+                    except BudgetExceeded as e:
+                        seg.drop()
+                        hub.emit("trickle.segment.dropped", channel=name, seq=seg.idx, bytes=total + len(body),
+                                 reason=str(e))
+                        return await _send_error(send, 413, f"segment {seg.idx} dropped: {e}",
+                                                 [_h("connection", "close")])
                     total += len(body)
                 if not msg.get("more_body", False):
                     break
