@@ -86,6 +86,7 @@ class AnvilProcess:
         self._tail: collections.deque[bytes] = collections.deque(maxlen=40)
         self._port_event = threading.Event()
         self._stopped = False
+        self._ready = False
         self._reader = threading.Thread(target=self._drain, name=f"anvil-{self.pid}-stdout", daemon=True)
         self._reader.start()
 
@@ -108,6 +109,19 @@ class AnvilProcess:
     @classmethod
     def start(cls, *, port: int | None = None, chain_id: int = 31337, extra_args: list[str] | None = None,
               timeout: float = READY_TIMEOUT_S) -> "AnvilProcess":
+        """Spawn and wait until anvil answers JSON-RPC."""
+        proc = cls.spawn(port=port, chain_id=chain_id, extra_args=extra_args)
+        try:
+            proc.wait_ready(timeout)
+        except BaseException:
+            proc.stop()
+            raise
+        return proc
+
+    @classmethod
+    def spawn(cls, *, port: int | None = None, chain_id: int = 31337,
+              extra_args: list[str] | None = None) -> "AnvilProcess":
+        """Start anvil without waiting (call :meth:`wait_ready`), so the caller can work meanwhile."""
         binary = find_anvil()
         args = [binary, "--host", "127.0.0.1", "--port", str(port or 0), "--chain-id", str(chain_id),
                 "--accounts", "10"] + list(extra_args or [])
@@ -120,12 +134,18 @@ class AnvilProcess:
             raise AnvilMissing(f"cannot run anvil at {binary}: {exc}; run `make bootstrap` or set LPDEV_ANVIL") from None
         proc = cls(popen, binary)
         _running.add(proc)
-        try:
-            proc._wait_ready(timeout)
-        except BaseException:
-            proc.stop()
-            raise
         return proc
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
+        """Block until anvil answers ``eth_chainId``; :class:`AnvilCrashed` if it exits or times out."""
+        if self._ready:
+            return
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        self._ready = True
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

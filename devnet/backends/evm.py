@@ -107,7 +107,7 @@ class EvmChain(DevChain):
             return fn()
         except ChainError:
             raise
-        except (ContractLogicError,):
+        except (ContractLogicError, TransactionNotFound):
             raise
         except Exception as exc:  # requests / OSError / timeouts / bad JSON
             if self._tester is not None:
@@ -651,11 +651,13 @@ def connect_http(eth_url: str, timeout: float = 10.0) -> Web3:
 
 
 def open_anvil(*, config: DevnetConfig, port: int | None = None, setup: bool = True,
-               load_state: str | dict | None = None) -> EvmChain:
+               load_state: str | dict | None = None, process=None) -> EvmChain:
+    """Start (or adopt ``process``, an unready AnvilProcess) anvil and deploy; the chain owns the process."""
     from devnet.backends.anvil import AnvilProcess
 
-    proc = AnvilProcess.start(port=port, chain_id=config.chain_id)
+    proc = process or AnvilProcess.spawn(port=port, chain_id=config.chain_id)
     try:
+        proc.wait_ready()
         chain = EvmChain(connect_http(proc.url), backend="anvil", config=config, eth_url=proc.url, process=proc)
         if load_state is not None:
             import json
