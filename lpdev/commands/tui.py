@@ -1,0 +1,85 @@
+"""``lpdev tui``: the TUI — replay a trace, attach to a running stack's events, or run a scenario step by step.
+
+    lpdev tui --replay TRACE            a trace file (JSONL from `lpdev scenario run --trace`), with seek
+    lpdev tui --attach URL              another process's events endpoint (tui/feed.py: /events/stream)
+    lpdev tui --scenario NAME           a scripted scenario, one step per key (n), or all (space)
+    lpdev tui --demo                    live mode on an in-process demo stack (real PM core) with time travel
+    lpdev tui --make-trace FILE         write a synthetic trace (real PM numbers) to try --replay on
+
+Keys: ? shows every key; ctrl+p opens the command palette; s saves an SVG screenshot.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lpdev.cli import UsageError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("tui", help="the TUI: live flow, trace replay with seek, or a scenario step by step",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--replay", metavar="TRACE", help="replay a trace file")
+    g.add_argument("--attach", metavar="URL", help="attach to an events endpoint (http://host:port)")
+    g.add_argument("--scenario", metavar="NAME", help="run a scenario with the step gate (see --list)")
+    g.add_argument("--demo", action="store_true", help="live mode on an in-process demo stack")
+    g.add_argument("--make-trace", metavar="FILE", help="write a synthetic trace and exit")
+    g.add_argument("--list", action="store_true", help="list the scenarios --scenario knows")
+    p.add_argument("--payments", type=int, default=1000, help="payments in --make-trace (default 1000)")
+    p.add_argument("--start", choices=("home", "end"), default="end", help="replay: start at the first or last event")
+    p.add_argument("--step", action="store_true", help="--demo: start paused; n runs one payment")
+    p.add_argument("--screenshot-dir", default=None, help="where s saves SVG screenshots (default: .)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tui.walkthroughs import all_scripts
+
+    if args.list:
+        for s in all_scripts():
+            print(f"{s.name:16} {s.title}")
+        return 0
+    if args.make_trace:
+        from tui.synth import synthetic_trace
+
+        if args.payments <= 0:
+            raise UsageError("--payments must be a positive number")
+        n = synthetic_trace(args.make_trace, args.payments)
+        print(f"wrote {n} events ({args.payments} payments) to {args.make_trace}")
+        return 0
+    from tui.app import LpdevApp
+
+    kw = {"screenshot_dir": args.screenshot_dir}
+    live = None
+    if args.replay:
+        from sim.events import TraceError
+
+        if not Path(args.replay).is_file():
+            raise UsageError(f"no such trace file: {args.replay}")
+        try:
+            app = LpdevApp.replay(args.replay, start=args.start, **kw)
+        except TraceError as exc:
+            raise UsageError(str(exc)) from None
+    elif args.attach:
+        if not args.attach.startswith(("http://", "https://")):
+            raise UsageError(f"--attach wants an http(s) URL, got {args.attach!r}")
+        app = LpdevApp(mode="live", attach_url=args.attach, source_name=args.attach, **kw)
+    elif args.scenario:
+        try:
+            app = LpdevApp.scenario(args.scenario, **kw)
+        except KeyError as exc:
+            raise UsageError(exc.args[0]) from None
+    elif args.demo:
+        from tui.synth import DemoLive
+
+        live = DemoLive(paused=args.step).start()
+        app = LpdevApp(mode="live", bus=live.bus, control=live, stepper=live.gate, source_name="demo stack", **kw)
+    else:
+        raise UsageError("choose one of --replay TRACE, --attach URL, --scenario NAME, --demo (see lpdev tui -h)")
+    try:
+        app.run()
+    finally:
+        if live is not None:
+            live.stop()
+    return 0

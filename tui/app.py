@@ -1,0 +1,583 @@
+"""lpdev's TUI: the ticket, nonce and balance flow, step by step — live, replayed, or scripted.
+
+Modes (one App, chosen by the source of events):
+
+* ``replay``   — a trace file (``lpdev tui --replay TRACE``), with seek (home/end, ←/→, jump to seq or time);
+* ``live``     — an in-process :class:`sim.events.EventBus` (``lpdev up``) or another process's events endpoint
+                 (``lpdev tui --attach URL``, see ``tui/feed.py``); time-travel keys through a
+                 :class:`tui.control.StackControl`; step mode through a :class:`tui.control.Stepper`;
+* ``scenario`` — a scripted scenario run step by step (``lpdev tui --scenario NAME``); the script waits for
+                 the key before each step (the step gate);
+* ``walkthrough`` — the same, with a narrative panel that explains each step with this run's numbers.
+
+Views: flow timeline (lanes gateway/signer/orchestrator/chain), payment inspector, tickets, balances plots.
+Nothing here creates a widget per event: the timeline is a DataTable window, plots are decimated series.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import deque
+from functools import partial
+from pathlib import Path
+from typing import Any, Iterable
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+
+from sim.events import Event, read_trace
+from tui.control import ACTIONS, Stepper, adapt_gate, call_control, predict
+from tui.model import DASH, FlowModel, Row
+from tui.widgets.balances import BalancePlots
+from tui.widgets.dialogs import ConfirmAction, HelpScreen, JumpDialog
+from tui.widgets.inspector import PaymentInspector
+from tui.widgets.narrative import Narrative
+from tui.widgets.tickets import TicketsTable
+from tui.widgets.timeline import FlowTimeline
+
+__all__ = ["LpdevApp", "LpdevCommands"]
+
+TICK_S = 0.1
+HEAVY_REFRESH_S = 0.5  # tickets table and plots: at most twice a second
+
+
+class LpdevCommands(Provider):
+    """Command palette: the TUI's own actions and the ``lpdev`` CLI commands (their help, and how to run)."""
+
+    def _commands(self) -> list[tuple[str, str, Any]]:
+        app: LpdevApp = self.app  # type: ignore[assignment]
+        out: list[tuple[str, str, Any]] = [
+            ("Screenshot (SVG)", "save the screen as an SVG file", app.action_screenshot),
+            ("Help: keys", "every key of this mode", app.action_help),
+            ("Tickets: toggle winners only", "show only winning tickets", app.action_toggle_winners),
+        ]
+        if app.mode == "replay":
+            out += [("Replay: jump to start", "seek to the first event", app.action_seek_home),
+                    ("Replay: jump to end", "seek to the last event", app.action_seek_end),
+                    ("Replay: jump to seq / time…", "seek to an event seq or a time", app.action_jump)]
+        if app.control is not None:
+            for a in ACTIONS:
+                out.append((f"Time travel: {a.name}", predict(a.method, app.safe_facts(), a.args)[:80],
+                            partial(app.action_time_travel, a.method)))
+        for name, help_text in _lpdev_commands():
+            out.append((f"lpdev {name}", help_text, partial(app.show_cli_help, name)))
+        return out
+
+    async def discover(self) -> Hits:
+        for title, help_text, cb in self._commands():
+            yield DiscoveryHit(title, cb, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, cb in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), cb, help=help_text)
+
+
+def _lpdev_commands() -> list[tuple[str, str]]:
+    try:
+        from lpdev.cli import build_parser
+
+        parser = build_parser()
+        sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+        helps = {c.dest: (c.help or "") for c in sub._choices_actions}
+        return [(name, helps.get(name, "")) for name in sorted(sub.choices)]
+    except Exception:  # noqa: BLE001 - the palette must open even if a command module is broken
+        return []
+
+
+class LpdevApp(App):
+    CSS_PATH = "lpdev.tcss"
+    TITLE = "lpdev"
+    COMMANDS = App.COMMANDS | {LpdevCommands}
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS = [
+        Binding("question_mark", "help", "help"),
+        Binding("space", "toggle_run", "run/pause"),
+        Binding("n", "next", "next step"),
+        Binding("p", "prev", "prev", show=False),
+        Binding("right", "next", "next event", show=False),
+        Binding("left", "prev", "prev event", show=False),
+        Binding("home", "seek_home", "start"),
+        Binding("end", "seek_end", "end"),
+        Binding("g", "jump", "jump"),
+        Binding("1", "tab('inspector')", "payment", show=False),
+        Binding("2", "tab('tickets')", "tickets", show=False),
+        Binding("3", "tab('balances')", "balances", show=False),
+        Binding("w", "toggle_winners", "winners", show=False),
+        Binding("M", "time_travel('mine_blocks')", "mine 40"),
+        Binding("R", "time_travel('advance_round')", "round+1"),
+        Binding("A", "time_travel('expire_auth_token')", "expire token"),
+        Binding("P", "time_travel('raise_price')", "price↑"),
+        Binding("K", "time_travel('restart_orchestrator')", "restart O"),
+        Binding("s", "screenshot", "screenshot"),
+        Binding("q", "quit", "quit"),
+    ]
+
+    def __init__(self, *, mode: str, events: list[Event] | None = None, header: dict | None = None,
+                 bus: Any = None, attach_url: str | None = None, control: Any = None, stepper: Any = None,
+                 script: Any = None, source_name: str = "", start: str = "end", screenshot_dir: str | None = None,
+                 window: int = 300, model: FlowModel | None = None) -> None:
+        super().__init__()
+        if mode not in ("replay", "live", "scenario", "walkthrough"):
+            raise ValueError(f"unknown mode {mode!r}")
+        self.mode = mode
+        self.events = events or []
+        self.header = header or {}
+        self.bus = bus
+        self.attach_url = attach_url
+        self.control = control
+        self.stepper: Stepper | None = adapt_gate(stepper) if stepper is not None else None
+        self.script = script
+        self.source_name = source_name
+        self.start_at = start
+        self.screenshot_dir = screenshot_dir or os.environ.get("LPDEV_SCREENSHOT_DIR") or "."
+        self.window = window
+        self.model = model or FlowModel()
+        self.pos = 0  # replay: number of events applied
+        self.playing = False
+        self.inbox: deque[Event] = deque()
+        self._rows_by_seq: dict[int, Row] = {}
+        self._selected: int | None = None
+        self._last_heavy = 0.0
+        self._dirty_heavy = True
+        self._unsub = None
+        self.step_index = 0  # scenario/walkthrough: steps run so far
+        self.lesson: tuple[str, str] = ("", "")
+        self.conn_state = ""
+        self.last_prediction = ""
+
+    # -- constructors -------------------------------------------------------------------------------------
+    @classmethod
+    def replay(cls, path: str | Path, **kw) -> "LpdevApp":
+        header, it = read_trace(path)
+        return cls(mode="replay", events=list(it), header=header, source_name=str(Path(path).name), **kw)
+
+    @classmethod
+    def scenario(cls, name: str, *, walkthrough: bool = False, **kw) -> "LpdevApp":
+        from tui.synth import DemoStack
+        from tui.walkthroughs import get_script
+
+        script = get_script(name)
+        stack = DemoStack(script.config())
+        return cls(mode="walkthrough" if walkthrough else "scenario", bus=stack.bus, control=stack, script=script,
+                   source_name=name, **kw)
+
+    # -- layout -------------------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="◆")
+        yield Static(id="status")
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield FlowTimeline(id="timeline", window=self.window)
+                with TabbedContent(initial="inspector", id="tabs"):
+                    with TabPane("1 payment", id="inspector"):
+                        yield PaymentInspector(id="inspector-body")
+                    with TabPane("2 tickets", id="tickets"):
+                        yield TicketsTable(id="tickets-table")
+                    with TabPane("3 balances", id="balances"):
+                        yield BalancePlots(id="plots-box")
+            if self.mode == "walkthrough":
+                yield Narrative(id="narrative")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "lpdev"
+        self.sub_title = f"{self.mode}: {self.source_name}" if self.source_name else self.mode
+        if self.mode == "replay":
+            if self.start_at == "end":
+                self.seek(len(self.events))
+            else:
+                self.seek(0)
+        elif self.bus is not None:
+            self._unsub = self.bus.subscribe(self._on_bus_event)
+            for e in list(getattr(self.bus, "recent", [])):
+                self.inbox.append(e)
+        if self.attach_url:
+            self.follow_feed(self.attach_url)
+        if self.mode in ("scenario", "walkthrough"):
+            self._show_lesson_intro()
+        self.set_interval(TICK_S, self._tick)
+        self._refresh_status()
+        self.query_one(FlowTimeline).focus()
+
+    def on_unmount(self) -> None:
+        if self._unsub:
+            self._unsub()
+
+    # -- event intake -------------------------------------------------------------------------------------
+    def _on_bus_event(self, ev: Event) -> None:
+        self.inbox.append(ev)  # deque.append is thread-safe; the tick drains it on the UI thread
+
+    @work(exclusive=True, group="feed")
+    async def follow_feed(self, url: str) -> None:
+        from tui.feed import follow
+
+        def state(s: str) -> None:
+            self.conn_state = s
+
+        async for ev in follow(url, on_state=state):
+            self.inbox.append(ev)
+
+    def _tick(self) -> None:
+        if self.mode == "replay":
+            if self.playing:
+                self.seek(min(len(self.events), self.pos + max(1, len(self.events) // 400)))
+                if self.pos >= len(self.events):
+                    self.playing = False
+            return
+        if self.mode in ("scenario", "walkthrough") and self.playing:
+            if self.step_index < len(self.script.steps):
+                self.run_next_step()
+            else:
+                self.playing = False
+        self.drain()
+
+    def drain(self, limit: int = 5000) -> int:
+        """Apply queued live events to the model and the views. Returns how many were applied."""
+        if not self.inbox:
+            return 0
+        rows: list[Row] = []
+        n = 0
+        while self.inbox and n < limit:
+            ev = self.inbox.popleft()
+            if self.model.last is not None and ev.seq <= self.model.last.seq and ev.seq != 0:
+                continue  # already seen (a reconnect, or the bus's backlog)
+            rows.append(self.model.apply(ev))
+            n += 1
+        rows = rows[-self.window:]
+        for r in rows:
+            self._rows_by_seq[r.seq] = r
+        self.query_one(FlowTimeline).append(rows, self.model.t0)
+        self._trim_lookup()
+        self._dirty_heavy = True
+        self._refresh_views()
+        return n
+
+    def _trim_lookup(self) -> None:
+        if len(self._rows_by_seq) > 2 * self.window:
+            keep = set(self.query_one(FlowTimeline)._shown)
+            self._rows_by_seq = {k: v for k, v in self._rows_by_seq.items() if k in keep}
+
+    # -- replay -------------------------------------------------------------------------------------------
+    def seek(self, n: int) -> None:
+        """Show the state after the first ``n`` events (forward: apply the gap; backward: rebuild)."""
+        n = max(0, min(len(self.events), n))
+        if n < self.pos:
+            self.model.reset()
+            self.pos = 0
+        self.model.apply_many(self.events[self.pos:n])
+        self.pos = n
+        rows = list(self.model.rows)[-self.window:]
+        self._rows_by_seq = {r.seq: r for r in rows}
+        self.query_one(FlowTimeline).show(rows, self.model.t0)
+        self._dirty_heavy = True
+        self._refresh_views(force=True)
+
+    def seek_to_seq(self, seq: int) -> None:
+        import bisect
+
+        self.seek(bisect.bisect_right(_SeqView(self.events), seq))
+
+    def seek_to_time(self, secs: float) -> None:
+        import bisect
+
+        if not self.events:
+            return
+        t0 = self.events[0].t
+        self.seek(bisect.bisect_right(_TimeView(self.events), t0 + secs))
+
+    # -- views --------------------------------------------------------------------------------------------
+    def _refresh_views(self, force: bool = False) -> None:
+        self._refresh_status()
+        self._refresh_inspector()
+        now = time.monotonic()
+        if self._dirty_heavy and (force or now - self._last_heavy >= HEAVY_REFRESH_S):
+            self._last_heavy = now
+            self._dirty_heavy = False
+            tabs = self.query_one(TabbedContent)
+            if tabs.active == "tickets":
+                self._refresh_tickets()
+            elif tabs.active == "balances":
+                self.query_one(BalancePlots).show(self.model)
+
+    def _refresh_tickets(self) -> None:
+        t = self.query_one(TicketsTable)
+        t.show(self.model.ticket_rows(winners_only=t.winners_only, limit=self.window))
+
+    def _refresh_inspector(self) -> None:
+        tl = self.query_one(FlowTimeline)
+        row = None
+        if self._selected is not None:
+            row = self._rows_by_seq.get(self._selected)
+        if row is None and tl.row_count:
+            try:
+                key = tl.coordinate_to_cell_key((tl.cursor_row, 0)).row_key.value
+                row = self._rows_by_seq.get(int(key))
+            except Exception:  # noqa: BLE001 - empty table
+                row = None
+        self.query_one(PaymentInspector).show(row, self.model.payment_for(row))
+
+    def on_flow_timeline_row_chosen(self, msg: FlowTimeline.RowChosen) -> None:
+        self._selected = msg.seq
+        self._refresh_inspector()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._dirty_heavy = True
+        self._refresh_views(force=True)
+
+    def status_text(self) -> Text:
+        m = self.model
+        tot = m.totals()
+        st = tot["statuses"]
+        codes = "  ".join(f"{k}×{v}" for k, v in sorted(st.items(), key=lambda kv: str(kv[0])) if k not in (200, "ok"))
+        t = Text()
+        label = {"replay": "REPLAY", "live": "LIVE", "scenario": "SCENARIO", "walkthrough": "WALKTHROUGH"}[self.mode]
+        t.append(f" {label} ", style="bold reverse")
+        if self.mode == "replay":
+            t.append(f"  event {self.pos}/{len(self.events)}")
+            t.append("  ▶ playing" if self.playing else "  ⏸ paused")
+        elif self.mode in ("scenario", "walkthrough"):
+            total = len(self.script.steps)
+            nxt = self.script.steps[self.step_index].title if self.step_index < total else "done"
+            t.append(f"  step {self.step_index}/{total}  next: {nxt}")
+        else:
+            gate = self.stepper
+            if gate is not None:
+                waiting = getattr(gate, "waiting", None)
+                t.append("  step mode: " + ("waiting for n" if waiting else ("paused" if gate.paused else "running")))
+            if self.conn_state:
+                t.append(f"  {self.conn_state}")
+        last = m.last
+        if last is not None:
+            t.append(f"  t+{last.t - (m.t0 or last.t):.1f}s")
+        t.append(f"\n payments {tot['payments']}  tickets {tot['tickets']}  winners {tot['winners']}  events {tot['events']}")
+        if codes:
+            t.append(f"  statuses {codes}", style="yellow")
+        blk = m.facts.get("block")
+        if blk is not None:
+            t.append(f"  block {blk}")
+        if m.last_step:
+            t.append(f"  step: {m.last_step}", style="italic")
+        return t
+
+    def _refresh_status(self) -> None:
+        self.query_one("#status", Static).update(self.status_text())
+
+    # -- scenario / walkthrough --------------------------------------------------------------------------
+    def _show_lesson_intro(self) -> None:
+        s = self.script
+        steps = "\n".join(f"{i + 1}. {st.title}" for i, st in enumerate(s.steps))
+        md = (f"# {s.title}\n\n{s.summary}.\n\nSteps:\n\n{steps}\n\n"
+              "Press **n** to run the first step, **space** to run them all, **?** for every key.")
+        self._set_lesson(f"0/{len(s.steps)}", md)
+
+    def _set_lesson(self, progress: str, md: str) -> None:
+        self.lesson = (progress, md)
+        if self.mode == "walkthrough":
+            self.query_one(Narrative).show(progress, md)
+
+    def run_next_step(self) -> bool:
+        """The step gate: run the script's next step now. False when the script is done."""
+        from tui.walkthroughs import Ctx
+
+        steps = self.script.steps
+        if self.step_index >= len(steps):
+            self.notify("The scenario is finished. q quits; home/end and the tabs still work.", timeout=4)
+            return False
+        step = steps[self.step_index]
+        before = len(self.bus.recent)
+        self.bus.emit("scenario", "scenario.step", name=step.title, index=self.step_index)
+        if step.run is not None:
+            step.run(self.control)
+        self.step_index += 1
+        all_events = list(self.bus.recent)
+        ctx = Ctx(self.control, all_events[before:], all_events)
+        try:
+            md = step.explain(ctx)
+        except Exception as exc:  # noqa: BLE001 - a broken explanation must not kill the tour
+            md = f"## {step.title}\n\n(explanation unavailable: {exc.__class__.__name__}: {exc})"
+        nxt = ("Press **n** for the next step." if self.step_index < len(steps)
+               else "That was the last step. **q** quits; the tabs (1, 2, 3) still show everything.")
+        self._set_lesson(f"step {self.step_index}/{len(steps)} — {step.title}", md + "\n\n---\n" + nxt)
+        self.drain()
+        return True
+
+    # -- actions ------------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action in ("seek_home", "seek_end", "jump", "prev"):
+            return self.mode == "replay"
+        if action == "time_travel":
+            return self.control is not None and self.mode in ("live", "scenario", "walkthrough")
+        if action in ("toggle_run", "next"):
+            return self.mode != "live" or self.stepper is not None
+        return True
+
+    def action_help(self) -> None:
+        keys = []
+        for b in self.BINDINGS:
+            b = b if isinstance(b, Binding) else Binding(*b)
+            act = b.action.split("(")[0]
+            params = ()
+            if self.check_action(act, params) is False:
+                continue
+            keys.append((b.key.replace("question_mark", "?"), self._describe(b)))
+        keys.append(("↑/↓ pgup/pgdn", "move in the timeline; the payment tab follows the cursor"))
+        keys.append(("ctrl+p", "command palette: these actions and the lpdev commands"))
+        self.push_screen(HelpScreen(keys, self.mode))
+
+    def _describe(self, b: Binding) -> str:
+        a = b.action
+        if a.startswith("time_travel"):
+            method = a.split("'")[1]
+            act = next(x for x in ACTIONS if x.method == method)
+            return f"{act.name} (shows the consequence first)"
+        return {
+            "toggle_run": "replay: play/pause · scenario: run all steps/pause · live: run/pause the gateway",
+            "next": "replay: next event · scenario/walkthrough/live step mode: run the next step",
+            "prev": "replay: previous event",
+            "seek_home": "replay: first event", "seek_end": "replay: last event",
+            "jump": "replay: jump to an event seq or a time (90s)",
+            "toggle_winners": "tickets tab: winners only / all",
+            "screenshot": f"save an SVG screenshot in {self.screenshot_dir}",
+        }.get(a.split("(")[0], b.description)
+
+    def action_tab(self, name: str) -> None:
+        self.query_one(TabbedContent).active = name
+
+    def action_toggle_winners(self) -> None:
+        t = self.query_one(TicketsTable)
+        t.winners_only = not t.winners_only
+        self._refresh_tickets()
+        self.notify("tickets: winners only" if t.winners_only else "tickets: all", timeout=2)
+
+    def action_toggle_run(self) -> None:
+        if self.mode == "replay":
+            if self.pos >= len(self.events):
+                self.seek(0)
+            self.playing = not self.playing
+        elif self.mode in ("scenario", "walkthrough"):
+            self.playing = not self.playing
+        elif self.stepper is not None:
+            if self.stepper.paused:
+                self.stepper.run()
+            else:
+                self.stepper.pause()
+        self._refresh_status()
+
+    def action_next(self) -> None:
+        if self.mode == "replay":
+            self.playing = False
+            self.seek(self.pos + 1)
+        elif self.mode in ("scenario", "walkthrough"):
+            self.playing = False
+            self.run_next_step()
+        elif self.stepper is not None:
+            self.stepper.step()
+        self._refresh_status()
+
+    def action_prev(self) -> None:
+        if self.mode == "replay":
+            self.playing = False
+            self.seek(self.pos - 1)
+
+    def action_seek_home(self) -> None:
+        self.playing = False
+        self.seek(0)
+
+    def action_seek_end(self) -> None:
+        self.playing = False
+        self.seek(len(self.events))
+
+    def action_jump(self) -> None:
+        def done(value: str | None) -> None:
+            if not value:
+                return
+            try:
+                if value.endswith("s"):
+                    self.seek_to_time(float(value[:-1]))
+                else:
+                    self.seek_to_seq(int(value))
+            except ValueError:
+                self.notify(f"not a seq or a time: {value!r} (try 1200 or 90s)", severity="error")
+
+        self.push_screen(JumpDialog(), done)
+
+    def safe_facts(self) -> dict:
+        facts: dict = {}
+        if self.control is not None and hasattr(self.control, "facts"):
+            try:
+                facts = dict(self.control.facts() or {})
+            except Exception:  # noqa: BLE001 - predictions fall back to generic text
+                facts = {}
+        for k, v in (("last_block", self.model.facts.get("block")),
+                     ("expiration_block", self.model.facts.get("expiration_block")),
+                     ("current_round", self.model.facts.get("round"))):
+            facts.setdefault(k, v)
+        return facts
+
+    def action_time_travel(self, method: str) -> None:
+        if self.control is None:
+            self.notify("time travel needs a running stack (live mode)", severity="warning")
+            return
+        act = next(a for a in ACTIONS if a.method == method)
+        consequence = predict(method, self.safe_facts(), act.args)
+        self.last_prediction = consequence
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self.do_time_travel(method, act.args)
+
+        self.push_screen(ConfirmAction(act.name, consequence), done)
+
+    @work(group="control")
+    async def do_time_travel(self, method: str, args: tuple) -> None:
+        try:
+            await call_control(self.control, method, *args)
+        except Exception as exc:  # noqa: BLE001 - show the stack's own message
+            self.notify(f"{method}: {exc}", severity="error", timeout=6)
+            return
+        self.notify(f"done: {method.replace('_', ' ')}", timeout=3)
+        self.drain()
+
+    def action_screenshot(self) -> None:
+        Path(self.screenshot_dir).mkdir(parents=True, exist_ok=True)
+        path = self.save_screenshot(path=self.screenshot_dir)
+        self.notify(f"screenshot saved: {path}", timeout=5)
+
+    def show_cli_help(self, name: str) -> None:
+        try:
+            from lpdev.cli import build_parser
+
+            parser = build_parser()
+            sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+            text = sub.choices[name].format_help()
+        except Exception as exc:  # noqa: BLE001
+            text = f"lpdev {name}: help unavailable ({exc})"
+        self.push_screen(HelpScreen([(f"lpdev {name}", text)], "command"))
+
+
+class _SeqView:
+    """A list-like view of event seqs for bisect without copying."""
+
+    def __init__(self, events: list[Event]) -> None:
+        self.events = events
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def __getitem__(self, i: int) -> int:
+        return self.events[i].seq
+
+
+class _TimeView(_SeqView):
+    def __getitem__(self, i: int) -> float:  # type: ignore[override]
+        return self.events[i].t

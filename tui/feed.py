@@ -1,0 +1,143 @@
+"""An events endpoint a stack can expose, and the client the TUI uses to attach to it (``lpdev tui --attach``).
+
+Server (``events_app(bus)``, an aiohttp application; mount it or run it with :func:`serve`):
+
+* ``GET /events?since=N`` — the bus's retained events with ``seq > N`` as JSONL (one trace line each);
+* ``GET /events/stream?since=N`` — the same, then every new event, as Server-Sent Events
+  (``id: <seq>`` + ``data: <event JSON>``); a ``: keepalive`` comment every 15 s;
+* ``GET /kinds`` — the registered event kinds and their meanings.
+
+Client: :func:`follow` yields :class:`sim.events.Event` from ``/events/stream``, reconnecting with
+``since=<last seq>`` so nothing is seen twice.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import AsyncIterator
+
+from aiohttp import ClientSession, ClientTimeout, web
+
+from sim.events import KINDS, Event, EventBus
+
+__all__ = ["events_app", "serve", "follow", "fetch_events", "parse_event"]
+
+KEEPALIVE_S = 15.0
+
+
+def parse_event(line: str) -> Event:
+    d = json.loads(line)
+    return Event(int(d["seq"]), float(d["t"]), str(d["actor"]), str(d["kind"]), dict(d.get("data") or {}))
+
+
+def _since(request: web.Request) -> int:
+    raw = request.query.get("since", "0")
+    try:
+        n = int(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"since must be an integer event seq, got {raw!r}\n") from None
+    if n < 0:
+        raise web.HTTPBadRequest(text=f"since must be ≥ 0, got {n}\n")
+    return n
+
+
+def events_app(bus: EventBus) -> web.Application:
+    app = web.Application()
+
+    async def events(request: web.Request) -> web.Response:
+        since = _since(request)
+        body = "".join(e.to_json() + "\n" for e in list(bus.recent) if e.seq > since)
+        return web.Response(text=body, content_type="application/x-ndjson")
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        since = _since(request)
+        loop = asyncio.get_running_loop()
+        q: asyncio.Queue[Event] = asyncio.Queue()
+
+        def on_event(ev: Event) -> None:
+            loop.call_soon_threadsafe(q.put_nowait, ev)
+
+        unsubscribe = bus.subscribe(on_event)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        last = since
+        try:
+            for e in list(bus.recent):
+                if e.seq > last:
+                    await resp.write(f"id: {e.seq}\ndata: {e.to_json()}\n\n".encode())
+                    last = e.seq
+            while True:
+                try:
+                    e = await asyncio.wait_for(q.get(), KEEPALIVE_S)
+                except asyncio.TimeoutError:
+                    await resp.write(b": keepalive\n\n")
+                    continue
+                if e.seq <= last:
+                    continue
+                await resp.write(f"id: {e.seq}\ndata: {e.to_json()}\n\n".encode())
+                last = e.seq
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            unsubscribe()
+        return resp
+
+    async def kinds(request: web.Request) -> web.Response:
+        return web.json_response(dict(sorted(KINDS.items())))
+
+    app.router.add_get("/events", events)
+    app.router.add_get("/events/stream", stream)
+    app.router.add_get("/kinds", kinds)
+    return app
+
+
+async def serve(bus: EventBus, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, str]:
+    """Start the endpoint; returns the runner (``await runner.cleanup()`` to stop) and its base URL."""
+    runner = web.AppRunner(events_app(bus), handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    sock = site._server.sockets[0]  # port 0: the OS picked it
+    h, p = sock.getsockname()[:2]
+    return runner, f"http://{h}:{p}"
+
+
+def _base(url: str) -> str:
+    url = url.rstrip("/")
+    for suffix in ("/events/stream", "/events"):
+        if url.endswith(suffix):
+            return url[: -len(suffix)]
+    return url
+
+
+async def fetch_events(url: str, since: int = 0) -> list[Event]:
+    async with ClientSession(timeout=ClientTimeout(total=10)) as s:
+        async with s.get(_base(url) + "/events", params={"since": str(since)}) as r:
+            r.raise_for_status()
+            text = await r.text()
+    return [parse_event(line) for line in text.splitlines() if line.strip()]
+
+
+async def follow(url: str, since: int = 0, *, retry_s: float = 1.0, on_state=None) -> AsyncIterator[Event]:
+    """Follow ``/events/stream`` forever, reconnecting after errors. ``on_state(str)`` hears connection news."""
+    last = since
+    while True:
+        try:
+            async with ClientSession(timeout=ClientTimeout(total=None, sock_read=KEEPALIVE_S * 3)) as s:
+                async with s.get(_base(url) + "/events/stream", params={"since": str(last)}) as r:
+                    r.raise_for_status()
+                    if on_state:
+                        on_state(f"attached to {_base(url)}")
+                    async for raw in r.content:
+                        line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                        if line.startswith("data: "):
+                            ev = parse_event(line[6:])
+                            if ev.seq > last:
+                                last = ev.seq
+                                yield ev
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any transport failure: report and retry
+            if on_state:
+                on_state(f"lost {_base(url)}: {exc.__class__.__name__}: {exc}; retrying")
+        await asyncio.sleep(retry_s)

@@ -1,0 +1,548 @@
+"""What the TUI knows, built from events alone (sans-IO: no Textual here).
+
+The model is data-driven and tolerant: every event becomes a timeline row whatever its kind; fields are
+looked up under the names the actors use (several spellings accepted); a missing field shows as "—".
+Memory is bounded: rows, payments and tickets are capped (oldest dropped) and plot series are decimated.
+
+Lanes follow the protocol's actors: gateway, signer, orchestrator ("orch"), chain (protocol.md §3, §4).
+"""
+from __future__ import annotations
+
+import base64
+import json
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Iterable
+
+from sim.events import Event
+
+__all__ = [
+    "LANES", "DASH", "lane_of", "status_of", "summarize", "pick", "as_fraction", "fmt_wei", "fmt_num",
+    "nonce_range", "Row", "Payment", "TicketRow", "Series", "FlowModel", "decode_state", "state_diff",
+]
+
+LANES = ("gateway", "signer", "orch", "chain")
+DASH = "—"
+
+_LANE_PREFIXES = (
+    ("gateway", "gateway"), ("gw", "gateway"), ("broadcaster", "gateway"),
+    ("signer", "signer"), ("remote_signer", "signer"),
+    ("orch", "orch"), ("orchestrator", "orch"), ("o1", "orch"), ("trickle", "orch"), ("transcoder", "orch"),
+    ("chain", "chain"), ("devnet", "chain"), ("anvil", "chain"), ("broker", "chain"),
+)
+
+# Field spellings accepted for each concept (first found wins).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "status": ("status", "status_code", "code", "http_status"),
+    "call": ("call", "payment_id", "request_id", "req_id", "call_id"),
+    "billable_secs": ("billable_secs", "billable_seconds", "billableSecs", "seconds"),
+    "units": ("units", "billable_units", "pixels"),
+    "fee": ("fee", "fee_wei"),
+    "initial_price": ("initial_price", "initial_price_per_unit", "initialPrice"),
+    "price": ("price", "price_per_unit", "orch_price", "current_price"),
+    "ev": ("ev", "ticket_ev", "expected_value"),
+    "face_value": ("face_value", "faceValue", "fv"),
+    "win_prob": ("win_prob", "winProb", "wp"),
+    "num_tickets": ("num_tickets", "tickets", "numTickets", "count", "ticket_count"),
+    "nonce_start": ("nonce_start", "first_nonce", "nonce_from", "min_nonce"),
+    "nonce_end": ("nonce_end", "last_nonce", "nonce_to", "max_nonce", "sender_nonce"),
+    "nonce": ("nonce", "sender_nonce", "senderNonce"),
+    "nonces": ("nonces", "nonce_list"),
+    "balance_before": ("balance_before", "existing", "balance_prev"),
+    "balance_after": ("balance_after", "balance", "new_balance"),
+    "ceiling": ("ceiling", "max_price", "price_ceiling"),
+    "ceiling_source": ("ceiling_source", "ceiling_label", "ceiling_name"),
+    "state": ("state", "state_json", "state_decoded"),
+    "state_blob": ("state_blob", "state_b64"),
+    "manifest_id": ("manifest_id", "manifestID", "ManifestID", "mid"),
+    "ticket_hash": ("ticket_hash", "hash", "ticketHash"),
+    "winning": ("winning", "win", "is_winning", "won"),
+    "tx_hash": ("tx_hash", "tx", "txHash", "transaction"),
+    "gas_used": ("gas_used", "gas", "gasUsed"),
+    "reason": ("reason", "error", "revert_reason", "message", "err", "detail"),
+    "recipient_rand_hash": ("recipient_rand_hash", "recipientRandHash", "rrh", "session"),
+    "deposit": ("deposit",),
+    "reserve": ("reserve", "reserve_funds", "funds_remaining"),
+    "fees": ("orchestrator_fees", "fees", "fee_pool", "fees_earned"),
+    "block": ("block", "last_block", "block_number"),
+    "round": ("round", "current_round"),
+    "to": ("to", "peer", "target", "dest"),
+    "expiration_block": ("expiration_block", "expirationBlock"),
+}
+
+
+def pick(data: dict, concept: str, default: Any = None) -> Any:
+    for key in ALIASES.get(concept, (concept,)):
+        if key in data and data[key] is not None:
+            return data[key]
+    return default
+
+
+def lane_of(ev: Event) -> str:
+    for name in (ev.actor.lower(), ev.kind.lower()):
+        for prefix, lane in _LANE_PREFIXES:
+            if name.startswith(prefix):
+                return lane
+    return "scenario"
+
+
+def status_of(ev: Event) -> int | str | None:
+    s = pick(ev.data, "status")
+    if isinstance(s, bool):
+        s = None
+    if isinstance(s, (int, str)) and str(s).isdigit():
+        return int(s)
+    ok = ev.data.get("ok")
+    if ok is False:
+        return "fail"
+    if ok is True:
+        return "ok"
+    return None
+
+
+def as_fraction(v: Any) -> Fraction | None:
+    """Wei amounts arrive as ints, RatStrings ("125/7") or decimal strings; never rounded here."""
+    if v is None or isinstance(v, bool):
+        return None
+    if isinstance(v, (int, Fraction)):
+        return Fraction(v)
+    if isinstance(v, float):
+        return Fraction(v)
+    try:
+        return Fraction(str(v).strip())
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def fmt_num(v: Any) -> str:
+    """Exact ints as is; fractions as ``≈decimal (n/d)`` shortened; missing as —."""
+    if v is None or v == "":
+        return DASH
+    f = as_fraction(v)
+    if f is None:
+        return str(v)
+    if f.denominator == 1:
+        return f"{f.numerator:,}"
+    approx = f"{float(f):,.3f}"
+    rat = f"{f.numerator}/{f.denominator}"
+    if len(rat) > 24:
+        rat = f"{len(str(f.numerator))}-digit/{len(str(f.denominator))}-digit"
+    return f"≈{approx} ({rat})"
+
+
+def fmt_wei(v: Any) -> str:
+    s = fmt_num(v)
+    return s if s == DASH else s + " wei"
+
+
+def short_hex(v: Any, n: int = 10) -> str:
+    if v is None or v == "":
+        return DASH
+    s = str(v)
+    return s if len(s) <= n + 2 else s[: n + 2] + "…"
+
+
+def nonce_range(d: dict) -> tuple[Any, Any]:
+    """(first, last) nonce of a batch, from explicit fields or a list of nonces."""
+    ns, ne = pick(d, "nonce_start"), d.get("nonce_end", d.get("last_nonce"))
+    if ns is None:
+        lst = pick(d, "nonces")
+        if isinstance(lst, list) and lst:
+            try:
+                return min(lst), max(lst)
+            except TypeError:
+                return lst[0], lst[-1]
+    return ns, ne
+
+
+_SUMMARY_KEYS = ("status", "num_tickets", "nonce", "fee", "balance_after", "winning", "tx_hash", "block",
+                 "round", "manifest_id", "reason")
+
+
+def summarize(ev: Event, width: int = 48) -> str:
+    """A one-line description of any event: the kind's tail plus the numbers that matter most."""
+    d = ev.data
+    kind = ev.kind.split(".", 1)[1] if "." in ev.kind else ev.kind
+    parts = [kind]
+    ns, ne = nonce_range(d)
+    for c in _SUMMARY_KEYS:
+        if c == "nonce":
+            if ns is not None:
+                parts.append(f"nonces {ns}–{ne if ne is not None else '?'}")
+                continue
+        v = pick(d, c)
+        if v is None or v == "" or (c == "status" and v == 200 and "payment" not in ev.kind):
+            continue
+        if c == "num_tickets":
+            if isinstance(v, (list, dict)):
+                v = len(v)
+            parts.append(f"{v} tkt")
+        elif c in ("fee", "balance_after"):
+            f = as_fraction(v)
+            parts.append(f"{c.split('_')[0]} {_compact(f) if f is not None else v}")
+        elif c == "winning":
+            if v:
+                parts.append("WIN")
+        elif c == "tx_hash":
+            parts.append("tx " + short_hex(v, 6))
+        elif c == "nonce":
+            parts.append(f"nonce {v}")
+        elif c == "manifest_id":
+            continue
+        elif c == "reason":
+            parts.append(str(v))
+        else:
+            parts.append(f"{c} {v}" if c != "status" else str(v))
+    s = " ".join(str(p) for p in parts)
+    return s if len(s) <= width else s[: width - 1] + "…"
+
+
+def _compact(f: Fraction) -> str:
+    x = float(f)
+    for unit, scale in (("e18", 1e18), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g}{unit}"
+    return f"{x:.3g}"
+
+
+@dataclass(slots=True)
+class Row:
+    seq: int
+    t: float
+    lane: str
+    kind: str
+    ev: Event
+    status: int | str | None
+    to: str | None
+    pay: Any = None  # key of the payment this row belongs to
+
+    @property
+    def text(self) -> str:  # computed only for rows on screen (seek stays cheap)
+        return summarize(self.ev)
+
+
+@dataclass
+class Payment:
+    key: Any
+    seq: int
+    t: float
+    signer: dict = field(default_factory=dict)   # the signer's payment event data (fee, tickets, balances…)
+    status: int | str | None = None
+    orch: dict = field(default_factory=dict)     # the orchestrator's credit event
+    gateway: dict = field(default_factory=dict)
+    prev_state: dict | None = None
+    attempts: int = 0
+
+    def get(self, concept: str) -> Any:
+        for d in (self.signer, self.orch, self.gateway):
+            v = pick(d, concept)
+            if v is not None:
+                return v
+        return None
+
+
+@dataclass
+class TicketRow:
+    key: Any
+    seq: int
+    nonce: Any = None
+    ticket_hash: str | None = None
+    winning: bool | None = None
+    stored: bool = False
+    redeemed_tx: str | None = None
+    gas_used: Any = None
+    failed: str | None = None
+    face_value: Any = None
+
+
+class Series:
+    """A bounded plot series: when it exceeds ``max_points`` every other point is dropped (x stays monotone)."""
+
+    def __init__(self, name: str, max_points: int = 600) -> None:
+        self.name = name
+        self.max_points = max_points
+        self.xs: list[float] = []
+        self.ys: list[float] = []
+        self.last: Fraction | None = None  # exact last value, for the legend
+
+    def add(self, x: float, value: Fraction) -> None:
+        self.last = value
+        self.xs.append(x)
+        self.ys.append(float(value))  # plots are display only; money stays exact in self.last
+        if len(self.xs) > self.max_points:
+            self.xs = self.xs[::2]
+            self.ys = self.ys[::2]
+
+
+def decode_state(data: dict) -> dict | None:
+    """The signer's state (§3.6) as a dict: from a decoded ``state`` object, or base64 of its JSON bytes."""
+    st = pick(data, "state")
+    if isinstance(st, dict):
+        return {k: v for k, v in st.items()}
+    blob = st if isinstance(st, str) else pick(data, "state_blob")
+    if isinstance(blob, str) and blob:
+        try:
+            raw = base64.b64decode(blob)
+            obj = json.loads(raw)
+            return obj if isinstance(obj, dict) else None
+        except (ValueError, json.JSONDecodeError):
+            return None
+    return None
+
+
+def state_diff(prev: dict | None, cur: dict | None) -> list[tuple[str, Any, Any]]:
+    """(field, before, after) for every field that changed, in the state's own field order."""
+    if cur is None:
+        return []
+    prev = prev or {}
+    return [(k, prev.get(k), v) for k, v in cur.items() if prev.get(k) != v]
+
+
+def _is_signer_payment(ev: Event, lane: str) -> bool:
+    if lane != "signer":
+        return False
+    k = ev.kind
+    return ("payment" in k or "generate" in k) and ("fee" in ev.data or "status" in ev.data or "num_tickets" in ev.data)
+
+
+class FlowModel:
+    """Applies events one by one; everything the views show is read from here."""
+
+    def __init__(self, *, row_cap: int = 5000, payment_cap: int = 2000, ticket_cap: int = 2000,
+                 series_points: int = 600) -> None:
+        self.row_cap = row_cap
+        self.payment_cap = payment_cap
+        self.ticket_cap = ticket_cap
+        self.series_points = series_points
+        self.reset()
+
+    def reset(self) -> None:
+        self.rows: deque[Row] = deque(maxlen=self.row_cap)
+        self.payments: OrderedDict[Any, Payment] = OrderedDict()
+        self.tickets: OrderedDict[Any, TicketRow] = OrderedDict()
+        self.winners: OrderedDict[Any, TicketRow] = OrderedDict()
+        self.series: dict[str, Series] = {}
+        self.count = 0
+        self.status_counts: dict[Any, int] = {}
+        self.kind_counts: dict[str, int] = {}
+        self.last: Event | None = None
+        self.t0: float | None = None
+        self.current_pay: Any = None
+        self.last_state: dict | None = None
+        self.last_step: str | None = None
+        self.facts: dict[str, Any] = {}  # latest known block, round, expiration block, price…
+        self._auto_call = 0
+        self._fees_total = Fraction(0)
+        self._by_nonce: dict[Any, TicketRow] = {}
+        self._by_hash: dict[Any, TicketRow] = {}
+
+    # -- applying events ----------------------------------------------------------------------------------
+    def apply_many(self, events: Iterable[Event]) -> None:
+        for ev in events:
+            self.apply(ev)
+
+    def apply(self, ev: Event) -> Row:
+        self.count += 1
+        self.last = ev
+        if self.t0 is None:
+            self.t0 = ev.t
+        self.kind_counts[ev.kind] = self.kind_counts.get(ev.kind, 0) + 1
+        d = ev.data if isinstance(ev.data, dict) else {}
+        lane = lane_of(ev)
+        status = status_of(ev)
+        if status is not None:
+            self.status_counts[status] = self.status_counts.get(status, 0) + 1
+        to = pick(d, "to")
+        pay = self._payment(ev, lane, status, d)
+        self._ticket(ev, d)
+        self._series(ev, lane, d)
+        self._facts(ev, d)
+        if ev.kind == "scenario.step":
+            self.last_step = str(d.get("name") or d.get("step") or d.get("title") or DASH)
+        row = Row(ev.seq, ev.t, lane, ev.kind, ev, status, str(to) if to else None, pay)
+        self.rows.append(row)
+        return row
+
+    def _payment(self, ev: Event, lane: str, status, d: dict) -> Any:
+        call = pick(d, "call")
+        if _is_signer_payment(ev, lane):
+            key = call if call is not None else self._next_auto()
+            p = self.payments.get(key)
+            if p is None:
+                p = Payment(key=key, seq=ev.seq, t=ev.t)
+                self.payments[key] = p
+                if len(self.payments) > self.payment_cap:
+                    self.payments.popitem(last=False)
+            p.attempts += 1
+            p.signer, p.status = d, status
+            st = decode_state(d)
+            if st is not None:
+                prev = d.get("previous_state")
+                p.prev_state = prev if isinstance(prev, dict) else self.last_state
+                if status == 200 or status is None:
+                    self.last_state = st
+            self.current_pay = key
+            return key
+        if lane == "gateway" and "signer_reply" in ev.kind:
+            cur = self.payments.get(self.current_pay) if self.current_pay is not None else None
+            if cur is not None and cur.signer and not cur.gateway and cur.status == status:
+                cur.gateway = d
+                return cur.key
+            key = call if call is not None else self._next_auto()
+            p = Payment(key=key, seq=ev.seq, t=ev.t, status=status, gateway=d, attempts=1)
+            self.payments[key] = p
+            if len(self.payments) > self.payment_cap:
+                self.payments.popitem(last=False)
+            self.current_pay = key
+            return key
+        if call is not None and call in self.payments:
+            key = call
+        elif call is not None and lane == "gateway":
+            return call  # the request before the signer answered: the row still points at its call
+        else:
+            key = self.current_pay
+        if key is None or key not in self.payments:
+            return call
+        p = self.payments[key]
+        if lane == "orch" and ("payment" in ev.kind or "credit" in ev.kind):
+            p.orch = d
+        elif lane == "gateway" and "payment" in ev.kind:
+            p.gateway = d
+        return key
+
+    def _next_auto(self) -> int:
+        self._auto_call += 1
+        return f"#{self._auto_call}"
+
+    def _ticket(self, ev: Event, d: dict) -> None:
+        h = pick(d, "ticket_hash")
+        nonce = pick(d, "nonce")
+        if h is None and nonce is None:
+            return
+        k = ev.kind
+        if "ticket" not in k and "winner" not in k and "redeem" not in k and "redemption" not in k:
+            return
+        session = pick(d, "recipient_rand_hash") or pick(d, "manifest_id")
+        key = h if h is not None else (session, nonce)
+        tr = self.tickets.get(key) or self.winners.get(key)
+        if tr is None and h is not None and nonce is not None:
+            # An event that names the hash (winner stored) for a ticket first seen by nonce only.
+            alias = self._by_nonce.get(nonce)
+            if alias is not None and alias.ticket_hash is None:
+                tr = alias
+                tr.ticket_hash = h
+        if tr is None and h is not None:
+            tr = self._by_hash.get(h)
+        if tr is None:
+            tr = TicketRow(key=key, seq=ev.seq, nonce=nonce, ticket_hash=h)
+            self.tickets[key] = tr
+            if nonce is not None:
+                self._by_nonce[nonce] = tr
+            if len(self.tickets) > self.ticket_cap:
+                self.tickets.popitem(last=False)
+        if nonce is not None:
+            tr.nonce = nonce
+        if h is not None:
+            self._by_hash[h] = tr
+            if len(self._by_hash) > 2 * self.ticket_cap:
+                self._by_hash.pop(next(iter(self._by_hash)))
+        if len(self._by_nonce) > 2 * self.ticket_cap:
+            self._by_nonce.pop(next(iter(self._by_nonce)))
+        if d.get("credited") is False and d.get("error"):
+            tr.failed = "not credited: " + str(d["error"])
+        w = pick(d, "winning")
+        if w is not None:
+            tr.winning = bool(w)
+        fv = pick(d, "face_value")
+        if fv is not None:
+            tr.face_value = fv
+        if "winner" in k or "stored" in k or "queued" in k:
+            tr.stored = True
+            tr.winning = True if tr.winning is None else tr.winning
+        if "redeem" in k or "redemption" in k:
+            if "sent" in k or "queued" in k:
+                return self._keep_winner(key, tr)
+            ok = d.get("ok")
+            if "failed" in k:
+                ok = False
+            if ok is False or (d.get("reason") and not pick(d, "tx_hash")):
+                tr.failed = str(pick(d, "reason", "failed"))
+            else:
+                tr.redeemed_tx = pick(d, "tx_hash")
+                tr.gas_used = pick(d, "gas_used")
+        self._keep_winner(key, tr)
+
+    def _keep_winner(self, key, tr: TicketRow) -> None:
+        if tr.winning or tr.stored:
+            self.winners[key] = tr
+            if len(self.winners) > self.ticket_cap:
+                self.winners.popitem(last=False)
+
+    def _add(self, name: str, t: float, v: Any) -> None:
+        f = as_fraction(v)
+        if f is None:
+            return
+        s = self.series.get(name)
+        if s is None:
+            s = self.series[name] = Series(name, self.series_points)
+        s.add(t - (self.t0 or 0.0), f)
+
+    def _series(self, ev: Event, lane: str, d: dict) -> None:
+        if lane == "signer":
+            v = d.get("balance_after")
+            if v is None and "state" in d and isinstance(d["state"], dict):
+                v = d["state"].get("Balance")
+            if v is not None and (status_of(ev) in (200, None)):
+                self._add("signer credit", ev.t, v)
+        elif lane == "orch":
+            mid = pick(d, "manifest_id")
+            v = d.get("balance") if "balance" in d else d.get("balance_after")
+            if mid is not None and v is not None:
+                self._add(f"orch credit {mid}", ev.t, v)
+        for concept in ("deposit", "reserve"):
+            v = pick(d, concept)
+            if v is not None and lane == "chain":
+                self._add(concept, ev.t, v)
+        fees = pick(d, "fees")
+        if fees is not None and lane == "chain":
+            self._add("orchestrator fees", ev.t, fees)
+        elif (("redeem" in ev.kind and lane == "chain") or ev.kind.endswith("redemption_mined")) \
+                and d.get("ok") is not False and "orchestrator_fees" not in d:
+            fv = as_fraction(pick(d, "face_value"))
+            if fv is not None:
+                self._fees_total += fv
+                self._add("orchestrator fees", ev.t, self._fees_total)
+
+    def _facts(self, ev: Event, d: dict) -> None:
+        for concept in ("block", "round", "expiration_block"):
+            v = pick(d, concept)
+            if isinstance(v, int):
+                self.facts[concept] = v
+        if "auth_expiration" in d:
+            self.facts["auth_expiration"] = d["auth_expiration"]
+        if "params" in ev.kind or "price" in ev.kind:
+            p = d.get("price")
+            if p is not None:
+                self.facts["price"] = p
+        self.facts["now"] = ev.t
+
+    # -- reading -------------------------------------------------------------------------------------------
+    def payment_for(self, row: Row | None) -> Payment | None:
+        if row is None or row.pay is None:
+            return None
+        return self.payments.get(row.pay)
+
+    def ticket_rows(self, winners_only: bool = False, limit: int = 300) -> list[TicketRow]:
+        src = self.winners if winners_only else self.tickets
+        vals = list(src.values())[-limit:]
+        return vals
+
+    def totals(self) -> dict[str, Any]:
+        return {
+            "events": self.count,
+            "payments": len(self.payments),
+            "tickets": len(self.tickets),
+            "winners": len(self.winners),
+            "statuses": dict(self.status_counts),
+        }
