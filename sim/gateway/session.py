@@ -18,6 +18,7 @@ Events name actors (``signer``, ``orch``), never URLs, ports or certificate fing
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass, field
 
 from sim.clock import Clock, RealClock
@@ -96,6 +97,15 @@ def _payment_summary(payment_b64: str) -> tuple[pb.Payment, dict]:
         "win_prob": from_minbytes(tp.win_prob),
         "expected_price": f"{p.expected_price.pricePerUnit}/{p.expected_price.pixelsPerUnit}",
     }
+
+
+def _state_summary(state: dict | None) -> dict:
+    """Balance and sequence number from the (opaque to Go gateways) state blob, for events and invariants."""
+    try:
+        doc = json.loads(b64decode(state.get("State") or state.get("state") or ""))
+        return {"balance": doc.get("Balance"), "state_seq": doc.get("SequenceNumber")}
+    except (AttributeError, ValueError, TypeError):
+        return {"balance": None, "state_seq": None}
 
 
 class GatewaySession:
@@ -242,6 +252,7 @@ class GatewaySession:
         out.tickets, out.nonces = summ["tickets"], summ["nonces"]
         out.recipient_rand_hash, out.face_value, out.win_prob = (summ["recipient_rand_hash"], summ["face_value"],
                                                                  summ["win_prob"])
+        summ.update(_state_summary(reply.state))
         self._emit("gateway.signer_reply", signer=reply.signer, status=200, **summ)
         if adopt_state:
             self.state = reply.state

@@ -1,0 +1,311 @@
+"""Run a scenario: build the stack, execute the steps (through a :class:`StepGate`), check the expectations and
+the invariants, write the trace, return the summary (issue 6 §6 JSON keys).
+
+The summary is a pure function of the events (:func:`summarize`): every expectation and invariant verdict is
+itself an event (``scenario.expectation``), so ``lpdev scenario replay TRACE`` rebuilds the same summary from the
+trace alone. Traces are written at the end with per-run text (URLs, ports, temp dirs, certificate
+fingerprints) normalised to actor names, so a seeded run on the mock chain gives the same bytes every time.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from pathlib import Path
+
+from sim.events import Event, EventBus, register_kinds, write_events
+from sim.scenario.gate import StepGate
+from sim.scenario.invariants import check_invariants
+from sim.scenario.model import Expectation, Scenario, Step
+from sim.stack import Stack, StackConfig
+
+__all__ = ["run_scenario", "summarize", "ScenarioRun"]
+
+register_kinds({"scenario.summary": "the scenario finished: counts and whether it passed"})
+
+
+def _match(value, want) -> bool:
+    if isinstance(want, bool) or isinstance(value, bool):
+        return value == want
+    if isinstance(want, int) and isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value) == want
+    if isinstance(want, str) and isinstance(value, (int, float)):
+        return str(value) == want
+    return value == want
+
+
+class ScenarioRun:
+    def __init__(self, scenario: Scenario, *, chain: str | None = None, seed: int | None = None,
+                 gate: StepGate | None = None, bus: EventBus | None = None) -> None:
+        self.scenario = scenario
+        self.config = StackConfig.from_dict(scenario.stack, chain=chain, seed=seed)
+        self.gate = gate or StepGate(enabled=False)
+        self.events: list[Event] = []
+        self.stack = Stack(self.config, bus=bus)
+        self.stack.bus.subscribe(self.events.append)
+        self.saved_states: dict[tuple[str, str], dict | None] = {}
+
+    # ------------------------------------------------------------------ expectations
+    def _outcomes(self, gw: str) -> list:
+        g = self.stack.gateways.get(gw)
+        return g.outcomes if g is not None else []
+
+    def check(self, e: Expectation) -> tuple[bool, str]:
+        a = e.args
+        if e.kind == "outcome":
+            outs = self._outcomes(a["gateway"])
+            if not outs:
+                return False, f"{a['gateway']} made no payment"
+            idx = a.get("payment", "last")
+            if idx != "last" and idx > len(outs):
+                return False, f"{a['gateway']} made only {len(outs)} payment(s)"
+            o = outs[-1] if idx == "last" else outs[idx - 1]
+            problems = []
+            for k in ("status", "signer_status", "orch_status"):
+                if k in a and not _match(getattr(o, k), a[k]):
+                    problems.append(f"{k} {getattr(o, k)!r} != {a[k]!r}")
+            if "message_contains" in a and str(a["message_contains"]) not in o.message:
+                problems.append(f"message {o.message!r} lacks {a['message_contains']!r}")
+            if "tickets" in a and not a["tickets"](o.tickets):
+                problems.append(f"tickets {o.tickets} not {a['tickets']}")
+            desc = f"payment {idx}: {o.status} (signer {o.signer_status}, orch {o.orch_status}, {o.tickets} tickets)"
+            if o.message:
+                desc += f": {o.message}"
+            return (not problems), desc + ("" if not problems else " — " + "; ".join(problems))
+        if e.kind == "outcomes":
+            outs = self._outcomes(a["gateway"])
+            st = a.get("status", "any")
+            n = sum(1 for o in outs if st == "any" or o.status == st)
+            hist: dict[str, int] = {}
+            for o in outs:
+                hist[o.status] = hist.get(o.status, 0) + 1
+            cmp = a.get("count")
+            ok = cmp(n) if cmp is not None else n > 0
+            return ok, f"{n} {st} of {len(outs)} ({', '.join(f'{k} {v}' for k, v in hist.items()) or 'none'})"
+        if e.kind == "event":
+            n = 0
+            for ev in self.events:
+                if ev.kind != a["kind"] or ("actor" in a and ev.actor != a["actor"]):
+                    continue
+                if any(not _match(ev.data.get(k), v) for k, v in (a.get("where") or {}).items()):
+                    continue
+                if any(str(v) not in str(ev.data.get(k, "")) for k, v in (a.get("contains") or {}).items()):
+                    continue
+                n += 1
+            cmp = a.get("count")
+            ok = cmp(n) if cmp is not None else n >= 1
+            return ok, f"{n} matching {a['kind']} event(s)" + (f", want {cmp}" if cmp is not None else ", want >= 1")
+        if e.kind == "chain":
+            money = self.stack.money()
+            if "account" in a:
+                info = money["senders"].get(a["account"])
+                if info is None:
+                    ch = self.stack.chain
+                    si = ch.sender_info(bytes.fromhex(ch.address(a["account"])[2:]))
+                    info = {"deposit": si.deposit, "reserve": si.reserve}
+                probs = [f"{k} {info[k]} not {a[k]}" for k in ("deposit", "reserve") if k in a and not a[k](info[k])]
+                return (not probs), f"{a['account']}: deposit {info['deposit']}, reserve {info['reserve']}" + (
+                    " — " + "; ".join(probs) if probs else "")
+            fees = money["orchestrators"].get(a["orchestrator"], 0)
+            ok = a["fees"](fees) if "fees" in a else True
+            return ok, f"{a['orchestrator']}: pending fees {fees}"
+        if e.kind == "summary":
+            s = summarize(self.events, final=False)
+            probs = [f"{k} {s[k]} not {c}" for k, c in a.items() if not c(s[k])]
+            return (not probs), ", ".join(f"{k} {s[k]}" for k in a) + (" — " + "; ".join(probs) if probs else "")
+        if e.kind == "winners":
+            stores = self._stores()
+            ws = stores.get(a.get("orchestrator"), []) if "orchestrator" in a else [w for v in stores.values() for w in v]
+            st = a.get("status")
+            n = sum(1 for w in ws if st is None or w.status == st)
+            cmp = a.get("count")
+            ok = cmp(n) if cmp is not None else n >= 1
+            reasons = sorted({w.reason for w in ws if w.reason and (st is None or w.status == st)})
+            return ok, f"{n} winner(s){' ' + st if st else ''}" + (f" ({'; '.join(reasons)})" if reasons else "")
+        raise AssertionError(e.kind)
+
+    def _record(self, e: Expectation, group: str = "expectation", step: int | None = None) -> None:
+        try:
+            ok, detail = self.check(e)
+        except Exception as exc:  # an expectation that cannot be evaluated fails, it never crashes the run
+            ok, detail = False, f"could not evaluate: {type(exc).__name__}: {exc}"
+        self.stack.bus.emit("scenario", "scenario.expectation", group=group, name=e.name, passed=ok, detail=detail,
+                            line=e.line, step=step)
+
+    def _stores(self) -> dict:
+        from sim.orchestrator.winners import WinnerStore
+
+        out = {}
+        for name, h in self.stack.orchestrators.items():
+            if h.alive:
+                out[name] = h.node.store.all()
+            else:
+                p = Path(h.data_dir) / "winners.sqlite"
+                if p.exists():
+                    s = WinnerStore(p)
+                    try:
+                        out[name] = s.all()
+                    finally:
+                        s.close()
+                else:
+                    out[name] = []
+        return out
+
+    # ------------------------------------------------------------------ steps
+    async def do(self, step: Step) -> None:
+        st, a = self.stack, step.arg
+        if step.action == "start":
+            await st.gateways[a].start()
+        elif step.action == "pay":
+            g = st.gateways[a["gateway"]]
+            n = int(a.get("count", 1))
+            headers = a.get("headers") or None
+            interval = a.get("interval_s")
+            for _ in range(n):
+                if g.stopped:
+                    break
+                if g.outcomes or g.state is not None:
+                    await st.clock.sleep(g.config.interval_s if interval is None else float(interval))
+                await g.pay_once(extra_headers=headers)
+        elif step.action == "pay_concurrently":
+            await st.gateways[a["gateway"]].sign_concurrently(int(a.get("count", 2)))
+        elif step.action == "wait":
+            await st.clock.sleep(float(a))
+        elif step.action == "mine":
+            await st.mine(int(a))
+        elif step.action == "advance_round":
+            await st.advance_round(int(a))
+        elif step.action == "fault":
+            st.set_faults(a["orchestrator"], dict(a["set"]))
+        elif step.action == "kill":
+            await st.kill(a)
+        elif step.action == "restart":
+            await st.restart(a)
+        elif step.action == "redeem":
+            await st.sync()
+        elif step.action == "fund":
+            await st.fund(a["account"], int(a.get("deposit", 0)), int(a.get("reserve", 0)))
+        elif step.action == "unlock":
+            await st.unlock(a)
+        elif step.action == "cancel_unlock":
+            await st.cancel_unlock(a)
+        elif step.action == "withdraw":
+            await st.withdraw(a)
+        elif step.action == "save_state":
+            g = st.gateways[a["gateway"]]
+            self.saved_states[(a["gateway"], str(a["as"]))] = json.loads(json.dumps(g.state))
+        elif step.action == "restore_state":
+            key = (a["gateway"], str(a["from"]))
+            if key not in self.saved_states:
+                raise RuntimeError(f"restore_state: no state saved as {a['from']!r} (line {step.line})")
+            st.gateways[a["gateway"]].state = json.loads(json.dumps(self.saved_states[key]))
+        elif step.action == "tamper_state":
+            g = st.gateways[a["gateway"]]
+            if not g.state:
+                raise RuntimeError(f"tamper_state: {a['gateway']} has no state yet (line {step.line})")
+            doc = json.loads(base64.b64decode(g.state["State"]), object_pairs_hook=dict)
+            doc["Balance"] = str(a["balance"])
+            raw = json.dumps(doc, separators=(",", ":")).encode()
+            g.state = {"State": base64.b64encode(raw).decode(), "Sig": g.state["Sig"]}
+        elif step.action == "set":
+            g = st.gateways[a["gateway"]]
+            for k, v in a.items():
+                if k == "gateway":
+                    continue
+                if k == "manifest_id":
+                    g.manifest_id = None if v == "auto" else ("" if v is None else str(v))
+                elif k == "type":
+                    g.config.job_type = v
+                else:
+                    setattr(g.config, k, v)
+        elif step.action == "note":
+            st.bus.emit("scenario", "scenario.note", text=str(a))
+        elif step.action == "expect":
+            for e in a:
+                self._record(e, step=None)
+        else:  # pragma: no cover - the parser refuses unknown actions
+            raise AssertionError(step.action)
+
+    # ------------------------------------------------------------------ run
+    async def run(self) -> dict:
+        sc = self.scenario
+        t0 = time.perf_counter()
+        async with self.stack as st:
+            for i, step in enumerate(sc.steps):
+                await self.gate.wait(i, step.describe())
+                st.bus.emit("scenario", "scenario.step", index=i, action=step.action, line=step.line,
+                            description=step.describe())
+                try:
+                    await self.do(step)
+                    await st.sync()
+                except Exception as exc:
+                    st.bus.emit("scenario", "scenario.expectation", group="step", name=f"step {i + 1} "
+                                f"({step.describe()}) runs", passed=False, detail=f"{type(exc).__name__}: {exc}",
+                                line=step.line, step=i)
+                    break
+                for e in step.expect:
+                    self._record(e, step=i)
+            if sc.settle:
+                st.bus.emit("scenario", "scenario.step", index=len(sc.steps), action="settle", line=0,
+                            description="settle: mine past params expiry, redeem what is queued")
+                await st.settle()
+            for e in sc.expect:
+                self._record(e)
+            after = st.money()
+            results = check_invariants(self.events, before=st.initial_money, after=after, funded=st.funded,
+                                       withdrawn=st.withdrawn, stores=self._stores(), is_used=st.chain.is_used_ticket)
+            for r in results:
+                passed, detail = r.verdict(sc.invariants.get(r.name, "hold"))
+                st.bus.emit("scenario", "scenario.expectation", group="invariant", name=r.name, passed=passed,
+                            detail=detail, line=0, step=None)
+            summary = summarize(self.events)
+            st.bus.emit("scenario", "scenario.summary", **{k: v for k, v in summary.items()
+                                                           if k not in ("expectations", "invariants")})
+        summary = summarize(self.events)
+        summary["scenario"] = sc.name
+        summary["chain"] = self.config.chain
+        summary["seed"] = self.config.seed
+        summary["elapsed_s"] = round(time.perf_counter() - t0, 3)
+        return summary
+
+    def write_trace(self, path: str | Path) -> None:
+        write_events(path, (self.stack.normalise(e) for e in self.events), scenario=self.scenario.name,
+                     chain=self.config.chain, seed=self.config.seed)
+
+
+def summarize(events, *, final: bool = True) -> dict:
+    """The summary (without ``elapsed_s``/``scenario``) from events alone: runs and replays share it."""
+    payments = tickets = winners = redeemed = 0
+    exps, invs = [], []
+    for e in events:
+        d = e.data
+        if e.kind == "gateway.payment" and d.get("status") == 200:
+            payments += 1
+            tickets += int(d.get("tickets", 0))
+        elif e.kind == "orch.winner_stored" and not d.get("duplicate"):
+            winners += 1
+        elif e.kind == "orch.redemption_mined":
+            redeemed += 1
+        elif e.kind == "scenario.expectation":
+            item = {"name": d.get("name"), "passed": bool(d.get("passed")), "detail": d.get("detail", "")}
+            (invs if d.get("group") == "invariant" else exps).append(item)
+    out = {"passed": bool(all(x["passed"] for x in exps + invs) and (invs or not final)),
+           "expectations": exps, "invariants": invs, "payments": payments, "tickets": tickets,
+           "winning_tickets": winners, "redeemed": redeemed}
+    return out
+
+
+async def run_scenario(scenario: Scenario, *, chain: str | None = None, seed: int | None = None,
+                       trace: str | Path | None = None, gate: StepGate | None = None) -> dict:
+    run = ScenarioRun(scenario, chain=chain, seed=seed, gate=gate)
+    try:
+        summary = await run.run()
+    finally:
+        if trace:
+            run.write_trace(trace)
+    return summary
+
+
+def run_scenario_sync(scenario: Scenario, **kw) -> dict:
+    return asyncio.run(run_scenario(scenario, **kw))
