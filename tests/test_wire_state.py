@@ -20,7 +20,8 @@ texts = st.text(max_size=20)
 states = st.builds(
     RemotePaymentState,
     state_id=texts, pm_session_id=texts,
-    last_update=st.integers(min_value=GO_ZERO_TIME_NS, max_value=253_402_214_400 * 10**9),
+    # year 1 plus a day .. year 9999 minus a day: room for any zone offset (Go's zero time: see below)
+    last_update=st.integers(min_value=GO_ZERO_TIME_NS + 86_400 * 10**9, max_value=253_402_214_400 * 10**9),
     last_update_tz=st.one_of(st.none(), st.integers(-23 * 60, 23 * 60).filter(bool).map(lambda m: m * 60)),
     orchestrator_address=st.binary(min_size=20, max_size=20), app=texts,
     auth_expiry=st.integers(-2**63, 2**63 - 1), sender_nonce=st.integers(0, 2**32 - 1),
