@@ -80,10 +80,11 @@ def test_bad_parameters():
 
 
 @pytest.mark.skipif(not mpegts.av_available(), reason="PyAV with libx264 not installed")
-def test_av_segments_decode_with_ffmpeg():
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_segments_decode_with_ffmpeg(encoder):
     import av
 
-    segs = list(segments(2, segment_s=1.0, fps=30, encoder="av"))
+    segs = list(segments(2, segment_s=1.0, fps=30, encoder=encoder))
     # each segment decodes on its own (starts with an IDR) ...
     for seg in segs:
         with av.open(io.BytesIO(seg), format="mpegts") as c:

@@ -10,8 +10,8 @@ segment from the SDK's ``MediaPublish``, which muxes ``segment_format=mpegts``):
 
 Two encoders:
 
-* ``"pure"`` (always available): each frame's payload is an Annex-B access unit delimiter plus a filler-data NAL
-  (and SPS/PPS/IDR-marked slices are *not* real pictures). Structurally valid TS/PES, not decodable video.
+* ``"pure"`` (always available): real, decodable H.264 written by :mod:`sim.media.h264` — an IDR of raw (I_PCM)
+  test-pattern samples at the start of each segment, then P pictures that skip every macroblock. No encoder needed.
 * ``"av"`` (when PyAV is importable): real H.264 frames of a small moving test pattern (libx264, one IDR per
   segment, no B-frames), encoded in-process, re-muxed by this module so the TS layout above holds for both.
 
@@ -25,9 +25,11 @@ import struct
 from dataclasses import dataclass, field
 from typing import Iterator, Optional
 
+from sim.media import h264
+
 __all__ = [
     "PACKET_SIZE", "SYNC_BYTE", "PAT_PID", "PMT_PID", "VIDEO_PID", "PTS_HZ", "TsStream", "segments", "publish",
-    "av_available", "test_pattern_frame", "parse_packets", "Packet", "pes_pts_list", "crc32_mpeg2",
+    "av_available", "pattern_planes", "test_pattern_frame", "parse_packets", "Packet", "pes_pts_list", "crc32_mpeg2",
 ]
 
 PACKET_SIZE = 188
@@ -101,6 +103,7 @@ class TsStream:
     frame_index: int = 0
     _cc: dict = field(default_factory=dict)
     _av: object = None
+    _idr_id: int = 0
 
     def __post_init__(self) -> None:
         if self.fps <= 0 or self.width <= 0 or self.height <= 0 or self.width % 2 or self.height % 2:
@@ -111,6 +114,8 @@ class TsStream:
             raise ValueError(f"unknown encoder {self.encoder!r} (pure | av)")
         if self.encoder == "av" and not av_available():
             raise RuntimeError("encoder 'av' needs PyAV with libx264")
+        if self.encoder == "pure" and (self.width % 16 or self.height % 16):
+            raise ValueError("the pure-Python encoder needs width and height multiples of 16")
 
     # -- packets ------------------------------------------------------------------------------------------------
     def _next_cc(self, pid: int) -> int:
@@ -160,12 +165,13 @@ class TsStream:
         return PTS_OFFSET + index * PTS_HZ // self.fps
 
     def _pure_frames(self, n: int) -> list[tuple[bytes, bool]]:
-        frames = []
-        for i in range(n):
-            key = i == 0
-            aud = b"\x00\x00\x00\x01\x09" + (b"\x10" if key else b"\x30")
-            filler = b"\x00\x00\x01\x0c" + bytes([0xFF]) * 16 + b"\x80"
-            frames.append((aud + filler, key))
+        """An I_PCM IDR of the test pattern at this segment's first frame, then P-skip frames (sim.media.h264)."""
+        w, h, t = self.width, self.height, self.frame_index
+        y, u, v = pattern_planes(t, w, h)
+        frames = [(h264.aud(True) + h264.sps(w, h) + h264.pps() + h264.idr_pcm(w, h, y, u, v, self._idr_id),
+                   True)]
+        self._idr_id = (self._idr_id + 1) & 0xFFFF
+        frames += [(h264.aud(False) + h264.p_skip(w, h, k), False) for k in range(1, n)]
         return frames
 
     def _av_frames(self, n: int) -> list[tuple[bytes, bool]]:
@@ -214,20 +220,27 @@ class TsStream:
 _AV_OK: Optional[bool] = None
 
 
+def pattern_planes(index: int, width: int, height: int) -> tuple[bytes, bytes, bytes]:
+    """Y, U, V planes (4:2:0, row-major, no padding) of the moving test pattern at frame ``index``."""
+    w, h, t = width, height, index
+    y = b"".join(bytes(((x + r + 2 * t) * 4) & 0xFF for x in range(w)) for r in range(h))
+    u = bytes([(64 + 3 * t) & 0xFF]) * (w // 2 * (h // 2))
+    v = bytes([(192 - 2 * t) & 0xFF]) * (w // 2 * (h // 2))
+    return y, u, v
+
+
 def test_pattern_frame(index: int, width: int = 64, height: int = 64, fps: Optional[int] = None):
     """A ``yuv420p`` ``av.VideoFrame`` of a moving test pattern (needs PyAV, not numpy); feed it to the SDK's
     ``MediaPublish.write_frame``. With ``fps``, ``pts = index`` in a ``1/fps`` time base."""
     import av
     from fractions import Fraction
 
-    w, h, t = width, height, index
+    w, h = width, height
+    y, u, v = pattern_planes(index, w, h)
     frame = av.VideoFrame(w, h, "yuv420p")
-    py, pu, pv = frame.planes
-    pad_y, pad_c = py.line_size - w, pu.line_size - w // 2
-    # moving diagonal bars on Y, slowly cycling chroma
-    py.update(b"".join(bytes(((x + r + 2 * t) * 4) & 0xFF for x in range(w)) + b"\x00" * pad_y for r in range(h)))
-    pu.update((bytes([(64 + 3 * t) & 0xFF]) * (w // 2) + b"\x00" * pad_c) * (h // 2))
-    pv.update((bytes([(192 - 2 * t) & 0xFF]) * (w // 2) + b"\x00" * pad_c) * (h // 2))
+    for plane, data, pw in zip(frame.planes, (y, u, v), (w, w // 2, w // 2)):
+        pad = b"\x00" * (plane.line_size - pw)
+        plane.update(b"".join(data[r:r + pw] + pad for r in range(0, len(data), pw)))
     if fps:
         frame.pts = index
         frame.time_base = Fraction(1, fps)
