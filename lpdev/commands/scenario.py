@@ -1,0 +1,157 @@
+"""``lpdev scenario list | run | replay``: the scenario library (scenarios/*.yaml), run and asserted.
+
+    lpdev scenario list [--json]
+    lpdev scenario run NAME|FILE [--chain mock|embedded|anvil] [--seed N] [--trace FILE] [--step] [--json]
+    lpdev scenario replay TRACE [--json]
+
+Exit status 0 only when every expectation and invariant passed; 1 when one failed; 2 for bad input (a
+scenario file with an error prints ``file:line: what was expected``).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["register", "scenario_dir", "find_scenario", "list_scenarios"]
+
+
+def scenario_dir() -> Path:
+    return Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def list_scenarios() -> list[dict]:
+    from sim.scenario.model import load_scenario
+    from sim.scenario.yamlines import ScenarioError
+
+    out = []
+    for p in sorted(scenario_dir().glob("*.yaml")):
+        try:
+            sc = load_scenario(p)
+            out.append({"name": sc.name, "file": p.name, "description": sc.description,
+                        "chain": sc.stack.get("chain", "mock"), "steps": len(sc.steps)})
+        except ScenarioError as exc:
+            out.append({"name": p.stem, "file": p.name, "description": "", "error": str(exc)})
+    return out
+
+
+def find_scenario(name: str) -> Path:
+    from lpdev.cli import UsageError
+
+    p = Path(name)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.exists():
+            raise UsageError(f"scenario file {name} does not exist")
+        return p
+    for cand in (scenario_dir() / f"{name}.yaml", scenario_dir() / f"{name}.yml"):
+        if cand.exists():
+            return cand
+    known = ", ".join(s["name"] for s in list_scenarios())
+    raise UsageError(f"unknown scenario {name!r}; known: {known} (or give a .yaml file)")
+
+
+def _print_summary(s: dict, out=sys.stdout) -> None:
+    mark = lambda ok: "PASS" if ok else "FAIL"  # noqa: E731
+    out.write(f"scenario {s.get('scenario')} on {s.get('chain', '?')} (seed {s.get('seed')}): "
+              f"{mark(s['passed'])}\n")
+    for group in ("expectations", "invariants"):
+        if s[group]:
+            out.write(f"  {group}:\n")
+        for x in s[group]:
+            out.write(f"    [{mark(x['passed'])}] {x['name']}: {x['detail']}\n")
+    out.write(f"  payments {s['payments']}, tickets {s['tickets']}, winning tickets {s['winning_tickets']}, "
+              f"redeemed {s['redeemed']}, elapsed {s['elapsed_s']} s\n")
+
+
+def _cmd_list(args) -> int:
+    items = list_scenarios()
+    if args.json:
+        print(json.dumps(items, indent=2))
+        return 0
+    w = max((len(i["name"]) for i in items), default=10)
+    for i in items:
+        print(f"{i['name']:<{w}}  {i.get('error') or i['description']}")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    from lpdev.cli import UsageError
+    from sim.scenario.gate import StepGate, stdin_gate
+    from sim.scenario.model import load_scenario
+    from sim.scenario.runner import run_scenario
+    from sim.scenario.yamlines import ScenarioError
+
+    path = find_scenario(args.name)
+    try:
+        sc = load_scenario(path)
+    except ScenarioError as exc:
+        raise UsageError(str(exc)) from None
+
+    async def go() -> dict:
+        gate = stdin_gate() if args.step else StepGate(enabled=False)
+        return await run_scenario(sc, chain=args.chain, seed=args.seed, trace=args.trace, gate=gate)
+
+    summary = asyncio.run(go())
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        _print_summary(summary)
+        if args.trace:
+            print(f"  trace: {args.trace}")
+    return 0 if summary["passed"] else 1
+
+
+def replay_summary(trace: str | Path) -> dict:
+    """The summary of a recorded run, rebuilt from its trace (``elapsed_s`` = time to read it)."""
+    from sim.events import read_trace
+    from sim.scenario.runner import summarize
+
+    t0 = time.perf_counter()
+    header, events = read_trace(trace)
+    evs = list(events)
+    s = summarize(evs)
+    s.update(scenario=header.get("scenario"), chain=header.get("chain"), seed=header.get("seed"),
+             elapsed_s=round(time.perf_counter() - t0, 3), events=len(evs))
+    return s
+
+
+def _cmd_replay(args) -> int:
+    from lpdev.cli import UsageError
+    from sim.events import TraceError
+
+    if not Path(args.trace).exists():
+        raise UsageError(f"trace {args.trace} does not exist")
+    try:
+        s = replay_summary(args.trace)
+    except TraceError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        print(json.dumps(s, indent=2))
+    else:
+        _print_summary(s)
+    return 0 if s["passed"] else 1
+
+
+def register(sub) -> None:
+    p = sub.add_parser("scenario", help="list, run and replay payment scenarios (scenarios/*.yaml)",
+                       description=__doc__)
+    ssub = p.add_subparsers(dest="scenario_cmd", metavar="COMMAND")
+    lp = ssub.add_parser("list", help="the scenario library")
+    lp.add_argument("--json", action="store_true")
+    lp.set_defaults(func=_cmd_list)
+    rp = ssub.add_parser("run", help="run a scenario and check its expectations and invariants")
+    rp.add_argument("name", metavar="NAME|FILE")
+    rp.add_argument("--chain", choices=("mock", "embedded", "anvil"), default=None,
+                    help="chain backend (default: the file's stack.chain, else mock)")
+    rp.add_argument("--seed", type=int, default=None, help="seed for ids and secrets (default: the file's)")
+    rp.add_argument("--trace", default=None, metavar="FILE", help="write the JSONL event trace here")
+    rp.add_argument("--step", action="store_true", help="pause before each step until Enter")
+    rp.add_argument("--json", action="store_true", help="print the summary as JSON")
+    rp.set_defaults(func=_cmd_run)
+    pp = ssub.add_parser("replay", help="rebuild a run's summary from its trace")
+    pp.add_argument("trace", metavar="TRACE")
+    pp.add_argument("--json", action="store_true")
+    pp.set_defaults(func=_cmd_replay)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
