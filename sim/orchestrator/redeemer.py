@@ -5,8 +5,9 @@ Driven by new blocks: for each queued ticket, oldest first,
 
 1. skip unless ``creationRound ≥ lastInitializedRound − 2`` (ticketValidityPeriod) — an older ticket can never
    be redeemed, so it is marked failed with that reason;
-2. skip (retry later) unless the orchestrator is an active transcoder and ``ParamsExpirationBlock ≤ latest
-   block`` (the sender may no longer use the params);
+2. skip (retry later) unless ``ParamsExpirationBlock ≤ latest block`` (the sender may no longer use the
+   params), the current round is initialized (lpdev waits here; go-livepeer would send and lose the ticket to
+   the revert) and the orchestrator is an active transcoder;
 3. ``usedTickets(hash)`` true → ``ticket already used`` (non-retryable);
 4. ``availableFunds = reserveAlloc + deposit − pending`` must exceed ``txCost = RedeemGas × gasPrice``, and so
    must the face value (retryable);
@@ -84,6 +85,17 @@ class Redeemer:
                                   f"(last initialized round {snap.last_initialized_round})", retry=False)
         if w.params_expiration_block > snap.last_block:
             return "waiting"  # not yet: the params are still usable by the sender
+        if snap.current_round >= t.creation_round + TICKET_VALIDITY_PERIOD:
+            # TicketBroker would revert "ticket is expired" (ticketbroker.md §5); go-livepeer sends anyway and
+            # drops the ticket as a failed transaction. Same outcome here, without burning gas.
+            return self._fail(w, f"ticket is expired: creationRound {t.creation_round} + ticketValidityPeriod "
+                                 f"{TICKET_VALIDITY_PERIOD} <= current round {snap.current_round}", retry=False)
+        if snap.current_round != snap.last_initialized_round:
+            # The contract would revert ("current round is not initialized") and go-livepeer would then drop the
+            # ticket as a failed transaction; lpdev waits for the round to be initialized instead.
+            if w.reason != "current round is not initialized":
+                self._fail(w, "current round is not initialized", retry=True)
+            return "waiting"
         if not snap.active:
             if w.reason != "orchestrator not active":
                 self._fail(w, "orchestrator not active", retry=True)
