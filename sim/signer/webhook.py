@@ -11,6 +11,7 @@ back a :class:`WebhookOutcome`; :func:`parse_outcome` turns that into a decision
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from sim.wire import gojson
@@ -95,9 +96,10 @@ def parse_outcome(outcome: WebhookOutcome, *, max_body: int = 64 * 1024) -> Webh
     except gojson.GoJSONError as exc:
         return WebhookDecision(500, f"signer auth invalid response: {exc}")
     max_price = gojson.get_ci(doc, "maxPrice")
-    if max_price is not None and not isinstance(max_price, dict):
-        return WebhookDecision(500, "signer auth invalid response: json: cannot unmarshal into Go struct field "
-                                    "authResponse.maxPrice of type runner.LiveRunnerPriceInfo")
+    if max_price is not None:
+        problem = _max_price_type_error(max_price)
+        if problem:
+            return WebhookDecision(500, f"signer auth invalid response: {problem}")
     if status is None or status <= 0:
         return WebhookDecision(500, "signer auth invalid status")
     if status != 200:
@@ -106,3 +108,23 @@ def parse_outcome(outcome: WebhookOutcome, *, max_body: int = 64 * 1024) -> Webh
                                         "(go-livepeer would drop the connection)")
         return WebhookDecision(status, reason or f"signer auth rejected request with status {status}", reply=doc)
     return WebhookDecision(200, "", expiry=expiry, auth_id=auth_id, max_price=max_price, reply=doc)
+
+
+_NUMBER = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?\Z")
+
+
+def _max_price_type_error(mp) -> str:
+    """Errors Go's ``json.Unmarshal`` into ``*runner.LiveRunnerPriceInfo`` would give (-> 500, not 502)."""
+    t = "authResponse.maxPrice"
+    if not isinstance(mp, dict):
+        return f"json: cannot unmarshal non-object into Go struct field {t} of type runner.LiveRunnerPriceInfo"
+    price = gojson.get_ci(mp, "price")
+    if isinstance(price, str) and not _NUMBER.match(price):
+        return f"json: invalid number literal, trying to unmarshal {price!r} into Number"
+    if price is not None and (isinstance(price, (bool, dict, list))):
+        return f"json: cannot unmarshal into Go struct field {t}.price of type json.Number"
+    for k in ("currency", "unit"):
+        v = gojson.get_ci(mp, k)
+        if v is not None and not isinstance(v, str):
+            return f"json: cannot unmarshal into Go struct field {t}.{k} of type string"
+    return ""
