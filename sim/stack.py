@@ -84,6 +84,7 @@ class GatewaySpec:
     max_price: dict | None = None
     interval_s: float = 5.0
     headers: dict = field(default_factory=dict)
+    adopt_payment_info: bool = True  # False: keep the old params after /payment like the SDK does
 
 
 @dataclass
@@ -370,7 +371,7 @@ class Stack:
     def _make_gateway(self, spec: GatewaySpec) -> GatewaySession:
         cfg = GatewayConfig(name=spec.name, job_type=spec.type, in_pixels=spec.in_pixels, manifest_id=spec.manifest_id,
                             app=spec.app, max_price=spec.max_price, interval_s=spec.interval_s,
-                            signer_headers=dict(spec.headers))
+                            signer_headers=dict(spec.headers), adopt_payment_info=spec.adopt_payment_info)
         o = self.orchestrators[spec.orchestrator]
         g = GatewaySession(cfg, signer_urls=[self.signers[s].url for s in spec.signers], signer_names=spec.signers,
                            orchestrator_url=o.url, orchestrator_name=spec.orchestrator, bus=self.bus, clock=self.clock)

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+
+import aiohttp
 from dataclasses import dataclass, field
 
 from sim.clock import Clock, RealClock
 from sim.events import EventBus, register_kinds
-from sim.gateway.orch_client import GetOrchestratorError, OrchestratorClient
+from sim.gateway.orch_client import GetOrchestratorError, OrchestratorClient, PaymentReply
 from sim.gateway.signer_client import SignerClient, SignerReply
 from sim.pm.ticket import from_minbytes
 from sim.wire import lp_rpc_pb2 as pb
@@ -65,6 +67,9 @@ class GatewayConfig:
     capabilities: bytes | None = None
     interval_s: float = 5.0
     signer_headers: dict = field(default_factory=dict)
+    # go-livepeer replaces its OrchestratorInfo with the PaymentResult's (new params each payment); the
+    # livepeer-gateway SDK ignores the /payment body and keeps the old params until a 480 (ecosystem.md §1a.3).
+    adopt_payment_info: bool = True
 
 
 @dataclass
@@ -97,6 +102,18 @@ def _payment_summary(payment_b64: str) -> tuple[pb.Payment, dict]:
         "win_prob": from_minbytes(tp.win_prob),
         "expected_price": f"{p.expected_price.pricePerUnit}/{p.expected_price.pixelsPerUnit}",
     }
+
+
+_TRANSPORT_ERRORS = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
+
+
+def _describe(exc: BaseException) -> str:
+    """A transport error without the per-run address (traces stay stable)."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "connection refused"
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timeout"
+    return type(exc).__name__
 
 
 def _state_summary(state: dict | None) -> dict:
@@ -218,6 +235,18 @@ class GatewaySession:
             await self.start()
         try:
             reply, refreshes = await self.request_payment(extra_headers=extra_headers)
+        except _TRANSPORT_ERRORS as exc:
+            msg = f"failed to call remote signer: {_describe(exc)}"
+            out = PaymentOutcome("signer_error", message=msg)
+            self._emit("gateway.error", status=out.status, message=msg)
+            self.outcomes.append(out)
+            return out
+        except GetOrchestratorError as exc:
+            msg = f"could not refresh session for remote signer: {exc}"
+            out = PaymentOutcome("refresh_failed", signer_status=480, message=msg)
+            self._emit("gateway.error", status=out.status, message=msg)
+            self.outcomes.append(out)
+            return out
         except RuntimeError as exc:
             msg = str(exc)
             status = "too_many_refreshes" if msg.startswith("too many") else "refresh_failed"
@@ -260,7 +289,10 @@ class GatewaySession:
             seg = pb.SegData()
             seg.ParseFromString(b64decode(reply.seg_creds))
             self.manifest_id = seg.manifestId.decode("utf-8", "replace")
-        pr = await self.orch.payment(self.info.transcoder, reply.payment, reply.seg_creds)
+        try:
+            pr = await self.orch.payment(self.info.transcoder, reply.payment, reply.seg_creds)
+        except _TRANSPORT_ERRORS as exc:
+            pr = PaymentReply(0, message=f"orchestrator unreachable: {_describe(exc)}")
         out.orch_status = pr.status
         self._emit("gateway.payment", orchestrator=self.orchestrator_name, status=pr.status, message=pr.message,
                    tickets=out.tickets)
@@ -268,7 +300,7 @@ class GatewaySession:
             out.status = "paid"
             self.payments += 1
             self.tickets += out.tickets
-            if pr.info is not None:
+            if pr.info is not None and self.config.adopt_payment_info:
                 self.info = pr.info  # new ticket params, same auth token (§3.14)
         else:
             out.status = "orch_error"

@@ -199,7 +199,7 @@ SIGNER_KEYS = {"name", "account", "max_price", "max_ticket_ev", "max_total_ev", 
 ORCH_KEYS = {"name", "account", "price_per_unit", "pixels_per_unit", "ticket_ev", "max_face_value",
              "auto_adjust_price", "redeem_gas", "faults", "tls"}
 GATEWAY_KEYS = {"name", "signers", "orchestrator", "type", "manifest_id", "in_pixels", "app", "max_price",
-                "interval_s", "headers"}
+                "interval_s", "headers", "adopt_payment_info"}
 
 
 def _validate_stack(p: _P, st: LDict) -> dict:
@@ -281,7 +281,8 @@ def _auto_name(kind: str, args: dict) -> str:
 
 
 _EXP_KEYS = {
-    "outcome": {"gateway", "payment", "status", "signer_status", "orch_status", "message_contains", "tickets"},
+    "outcome": {"gateway", "payment", "status", "signer_status", "orch_status", "message_contains", "tickets",
+                "refreshes"},
     "outcomes": {"gateway", "status", "count"},
     "event": {"kind", "actor", "where", "contains", "count"},
     "chain": {"account", "deposit", "reserve", "orchestrator", "fees"},
@@ -292,8 +293,9 @@ _EXP_KEYS = {
 
 def _check_expectation(p: _P, kind: str, args: LDict, what: str) -> None:
     p.keys(args, _EXP_KEYS[kind], what)
-    for k in ("count", "tickets", "deposit", "reserve", "fees", "payments", "winning_tickets", "redeemed"):
-        if k in args and not (kind == "summary" and k == "tickets" and False):
+    for k in ("count", "tickets", "deposit", "reserve", "fees", "payments", "winning_tickets", "redeemed",
+              "refreshes"):
+        if k in args:
             args[k] = p.cmp(args[k], args.line_of(k), f"{what}.{k}")
     if kind in ("outcome", "outcomes") and "gateway" not in args:
         raise p.err(args.line, f"{what}: missing required key 'gateway'")
@@ -320,7 +322,7 @@ def _ensure_kinds_loaded() -> None:
     """Event kinds are registered by the modules that emit them; import them so a file can be checked alone."""
     import importlib
 
-    for mod in ("sim.gateway.session", "sim.orchestrator.kinds", "sim.signer.kinds", "sim.stack"):
+    for mod in ("sim.gateway.session", "sim.orchestrator.kinds", "sim.signer.core", "sim.stack", "sim.scenario.runner"):
         try:
             importlib.import_module(mod)
         except ImportError:
@@ -347,7 +349,7 @@ def _parse_step(p: _P, raw, line: int, i: int, names: dict) -> Step:
         need_gateway(arg)
     elif a in ("pay", "pay_concurrently", "save_state", "restore_state", "tamper_state", "set"):
         arg = p.mapping(arg, aline, f"{what}.{a}")
-        allowed = {"pay": {"gateway", "count", "interval_s", "headers"}, "pay_concurrently": {"gateway", "count"},
+        allowed = {"pay": {"gateway", "count", "interval_s", "headers", "adopt_payment_info"}, "pay_concurrently": {"gateway", "count"},
                    "save_state": {"gateway", "as"}, "restore_state": {"gateway", "from"},
                    "tamper_state": {"gateway", "balance"},
                    "set": {"gateway", "manifest_id", "max_price", "type", "in_pixels", "app", "interval_s"}}[a]

@@ -67,9 +67,11 @@ class ScenarioRun:
                     problems.append(f"{k} {getattr(o, k)!r} != {a[k]!r}")
             if "message_contains" in a and str(a["message_contains"]) not in o.message:
                 problems.append(f"message {o.message!r} lacks {a['message_contains']!r}")
-            if "tickets" in a and not a["tickets"](o.tickets):
-                problems.append(f"tickets {o.tickets} not {a['tickets']}")
-            desc = f"payment {idx}: {o.status} (signer {o.signer_status}, orch {o.orch_status}, {o.tickets} tickets)"
+            for k in ("tickets", "refreshes"):
+                if k in a and not a[k](getattr(o, k)):
+                    problems.append(f"{k} {getattr(o, k)} not {a[k]}")
+            desc = (f"payment {idx}: {o.status} (signer {o.signer_status}, orch {o.orch_status}, {o.tickets} tickets, "
+                    f"{o.refreshes} refreshes)")
             if o.message:
                 desc += f": {o.message}"
             return (not problems), desc + ("" if not problems else " — " + "; ".join(problems))
