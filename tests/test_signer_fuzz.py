@@ -146,6 +146,7 @@ def _check(status: int, raw: bytes, headers: dict) -> None:
     assert "internal error" not in msg
 
 
+@pytest.mark.slow
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                    HealthCheck.function_scoped_fixture])
 @given(doc=bodies, case=st.sampled_from([str, str.lower, str.upper]))
@@ -155,6 +156,7 @@ def test_fuzz_generated_json(live_signer, doc, case):
     _check(status, raw, headers)
 
 
+@pytest.mark.slow
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                    HealthCheck.function_scoped_fixture])
 @given(doc=deep_bodies)
@@ -163,6 +165,7 @@ def test_fuzz_mostly_valid_requests(live_signer, doc):
     _check(status, raw, headers)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode),
                      json_any.map(lambda v: json.dumps(v).encode())))
