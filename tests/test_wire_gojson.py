@@ -126,6 +126,15 @@ def test_go_syntax_errors(doc, msg):
     assert str(ei.value) == msg
 
 
+def test_hostile_documents_fail_cleanly():
+    huge = loads("[" + "9" * 5000 + "]")[0]
+    assert huge == Decimal("9" * 5000)
+    with pytest.raises(GoJSONError, match="cannot unmarshal number"):
+        go_int(huge)
+    with pytest.raises(GoJSONError, match="exceeded max depth"):
+        loads("[" * 100_000 + "]" * 100_000)
+
+
 def test_decoder_semantics_first_value():
     assert loads('{"a":1} garbage', first_value=True) == {"a": 1}
     with pytest.raises(GoJSONError, match="^EOF$"):

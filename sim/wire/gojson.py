@@ -150,6 +150,11 @@ def _go_message(doc: str, exc: json.JSONDecodeError) -> str:
 _WS = " \t\r\n"
 
 
+def _parse_int(text: str) -> int | Decimal:
+    # Python refuses int() on very long digit strings; Go parses any length (then range-checks).
+    return int(text) if len(text) <= 4000 else Decimal(text)
+
+
 def loads(data: bytes | str, *, first_value: bool = False) -> Any:
     """Parse JSON like Go.
 
@@ -162,7 +167,8 @@ def loads(data: bytes | str, *, first_value: bool = False) -> Any:
     Invalid UTF-8 becomes U+FFFD, as Go does.
     """
     doc = data.decode("utf-8", errors="replace") if isinstance(data, (bytes, bytearray)) else str(data)
-    dec = json.JSONDecoder(object_pairs_hook=_pairs_hook, parse_float=Decimal, parse_constant=_reject_constant)
+    dec = json.JSONDecoder(object_pairs_hook=_pairs_hook, parse_float=Decimal, parse_int=_parse_int,
+                           parse_constant=_reject_constant)
     start = len(doc) - len(doc.lstrip(_WS))
     if first_value and start == len(doc):
         raise GoJSONError("EOF")
@@ -176,6 +182,8 @@ def loads(data: bytes | str, *, first_value: bool = False) -> Any:
         if first_value and text == "unexpected end of JSON input":
             text = "unexpected EOF"
         raise GoJSONError(text) from None
+    except RecursionError:
+        raise GoJSONError("exceeded max depth") from None
     except _ConstantError as exc:
         name = str(exc)
         c = name[1] if name.startswith("-") else name[0]
