@@ -143,6 +143,13 @@ async def test_stop_is_idempotent_and_closes_channels():
     assert len(bus.of_kind("trickle.job.stopped")) == 1
 
 
+async def test_request_stop_from_another_thread():
+    hub, _, _ = setup()
+    job = NoopJob(hub, "m7").start()
+    await asyncio.to_thread(job.request_stop, "admin stop")
+    assert await job.wait(5) == "admin stop" and hub.names() == []
+
+
 @pytest.mark.skipif(not mpegts.av_available(), reason="PyAV with libx264 not installed")
 async def test_sdk_media_output_decodes_echoed_h264():
     """The SDK's MediaOutput decodes the noop's output of real H.264 segments."""

@@ -402,3 +402,50 @@ async def test_hub_memory_budget_bounds_all_channels_and_is_released():
         assert hub.budget.used == 0
         st, _, _ = await publish_raw(s, f"{base}{PREFIX}b/1", [b"b" * 1000])
         assert st == 200 and hub.budget.used == 1000
+
+
+async def _h2_request(port, method, path, body=b""):
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    c.initiate_connection()
+    c.send_headers(1, [(":method", method), (":path", path), (":scheme", "http"), (":authority", "t")],
+                   end_stream=not body)
+    if body:
+        c.send_data(1, body, end_stream=True)
+    w.write(c.data_to_send())
+    headers, data, done = {}, b"", False
+    try:
+        while not done:
+            chunk = await asyncio.wait_for(r.read(65536), 5)
+            if not chunk:
+                break
+            for ev in c.receive_data(chunk):
+                if isinstance(ev, h2.events.ResponseReceived):
+                    headers = {k.decode(): v.decode() for k, v in ev.headers}
+                elif isinstance(ev, h2.events.DataReceived):
+                    data += ev.data
+                    c.acknowledge_received_data(len(ev.data), 1)
+                elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)):
+                    done = True
+            w.write(c.data_to_send())
+    finally:
+        w.close()
+    return headers, data
+
+
+async def test_http2_clients_get_the_same_semantics():
+    """The orchestrator port also speaks HTTP/2 (ALPN h2 / h2c): no connection-specific headers may be sent there."""
+    hub, _, app = make()
+    hub.create("c", "video/MP2T")
+    async with serve_app(app) as base:
+        port = int(base.rsplit(":", 1)[1])
+        h, body = await _h2_request(port, "POST", PREFIX + "nope/0", b"x")  # go adds Connection: close here
+        assert h[":status"] == "404" and body == b"Stream not found\n" and "connection" not in h
+        h, _ = await _h2_request(port, "POST", PREFIX + "c/0", b"hello")
+        assert h[":status"] == "200" and h["lp-trickle-seq"] == "0"
+        h, body = await _h2_request(port, "GET", PREFIX + "c/0")
+        assert (h[":status"], h["lp-trickle-seq"], h["content-type"], body) == ("200", "0", "video/MP2T", b"hello")

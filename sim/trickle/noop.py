@@ -87,6 +87,7 @@ class NoopJob:
         self._tasks: list[asyncio.Task] = []
         self._events_pub = None
         self._done: Optional[asyncio.Event] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
     def start(self) -> "NoopJob":
@@ -98,7 +99,7 @@ class NoopJob:
         h.create(n["events"], MIME_JSON)
         self._events_pub = h.local_publisher(n["events"])
         self._done = asyncio.Event()
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._echo(), name=f"noop-echo-{self.manifest_id}"),
                        loop.create_task(self._control(), name=f"noop-control-{self.manifest_id}")]
         h.emit("trickle.job.started", manifest_id=self.manifest_id, channels=list(n.values()))
@@ -136,6 +137,12 @@ class NoopJob:
                 t.cancel()
         self.hub.emit("trickle.job.stopped", manifest_id=self.manifest_id, reason=reason,
                       segments=self.stats.segments, bytes=self.stats.bytes)
+
+    def request_stop(self, reason: str) -> None:
+        """Stop from any thread (e.g. an admin handler or a chain watcher); returns at once."""
+        if self._loop is None or self._loop.is_closed():
+            return
+        asyncio.run_coroutine_threadsafe(self.stop(reason), self._loop)
 
     async def _event(self, obj: dict) -> None:
         if self._events_pub is None or self.hub.get(self.names["events"]) is None:

@@ -89,6 +89,8 @@ class TrickleApp:
         if scope["type"] != "http":
             return
         self.hub.start()
+        if scope.get("http_version", "1.1").startswith("2"):
+            send = _h2_send(send)
         path = scope["path"]
         if not path.startswith(self.prefix):
             await _send_error(send, 404, "404 page not found")
@@ -301,6 +303,15 @@ class TrickleApp:
         if was_open and total:
             hub.record_published(ch, seg)
         await _send_plain(send, 200, b"", headers)
+
+
+def _h2_send(send):
+    """HTTP/2 forbids connection-specific headers (RFC 9113 §8.2.2): drop ``Connection: close`` there."""
+    async def wrapped(msg):
+        if msg["type"] == "http.response.start":
+            msg = dict(msg, headers=[(k, v) for k, v in msg["headers"] if k.lower() != b"connection"])
+        await send(msg)
+    return wrapped
 
 
 def _header(scope, name: bytes) -> Optional[str]:
