@@ -447,7 +447,10 @@ def _cmd_state(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "decode", help="decode a payment, segCreds, OrchestratorInfo or signer state",
-        description=__doc__.split("\n\n")[0])
+        description="Show every field of a payment, segCreds, OrchestratorInfo or signer state, as sent on "
+                    "the wire. Malformed input: one line on stderr, exit code 2.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(line for line in __doc__.splitlines() if line.startswith("    lpdev decode")))
     sub = p.add_subparsers(dest="decode_kind", metavar="KIND", required=True)
 
     def common(sp: argparse.ArgumentParser, what: str) -> None:
