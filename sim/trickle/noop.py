@@ -25,7 +25,7 @@ import json
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Optional, Union
+from typing import Awaitable, Callable, Optional, Union
 
 from sim.events import register_kinds
 from sim.trickle.channel import MIME_JSON, MIME_MPEGTS, SegmentDropped, TrickleHub
