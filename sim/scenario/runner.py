@@ -165,8 +165,9 @@ class ScenarioRun:
             headers = a.get("headers") or None
             interval = a.get("interval_s")
             for _ in range(n):
-                if g.stopped:
-                    break
+                if g.stopped:  # recorded as a "stopped" outcome: nothing is sent
+                    await g.pay_once()
+                    continue
                 if g.outcomes or g.state is not None:
                     await st.clock.sleep(g.config.interval_s if interval is None else float(interval))
                 await g.pay_once(extra_headers=headers)
