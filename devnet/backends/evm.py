@@ -142,7 +142,8 @@ class EvmChain(DevChain):
     def _raw_call(self, to: str, data: bytes, *, sender: str | None = None, value: int = 0,
                   block="latest") -> tuple[bool, bytes | str]:
         """eth_call -> (True, output) or (False, revert reason)."""
-        # views are called "from" the deployer: py-evm charges the caller for the call's gas
+        if self._tester is not None:
+            return self._pyevm_call(to, data, sender or self.config.address("deployer"), value, block)
         tx = {"to": to, "data": "0x" + data.hex(), "from": sender or self.config.address("deployer")}
         if value:
             tx["value"] = value
@@ -155,6 +156,38 @@ class EvmChain(DevChain):
             if self._tester is not None and type(exc).__name__ == "TransactionFailed":
                 return False, _tester_reason(exc)
             raise
+
+    def _pyevm_call(self, to: str, data: bytes, sender: str, value: int, block) -> tuple[bool, bytes | str]:
+        """Embedded backend: run the call as one EVM message on py-evm directly (about 3x faster than going
+        through eth-tester's eth_call, which validates and spoofs a whole transaction). ``block`` "latest" runs
+        in the head block's context, "pending" in the next block's (what a transaction will see), an int in
+        that block's."""
+        from eth.vm.message import Message
+        from eth.exceptions import Revert
+
+        chain = self._tester.backend.chain
+        if block == "pending":
+            vm = chain.get_vm()
+        else:
+            header = (chain.get_canonical_head() if block == "latest"
+                      else chain.get_canonical_block_header_by_number(int(block)))
+            vm = chain.get_vm(header)
+        state = vm.state
+        to_b, sender_b = _b20(to), _b20(sender)
+        snap = state.snapshot()
+        try:
+            msg = Message(gas=TX_GAS * 4, to=to_b, sender=sender_b, value=value, data=data,
+                          code=state.get_code(to_b))
+            ctx = state.get_transaction_context_class()(gas_price=1, origin=sender_b)
+            comp = state.computation_class.apply_message(state, msg, ctx)
+        finally:
+            state.revert(snap)
+        if comp.is_success:
+            return True, bytes(comp.output)
+        err = comp.error
+        if isinstance(err, Revert):
+            return False, abi.decode_revert(bytes(comp.output))
+        return False, f"{type(err).__name__}: {err}"
 
     def _view(self, contract: str, fn: str, *args):
         f = self._fn[contract][fn]
@@ -583,7 +616,7 @@ class EvmChain(DevChain):
                     continue
                 raise ContractNotFound(f"Controller {controller} has no {name!r} registered (getContract returned "
                                        "the zero address): is this the right --controller / chain?")
-            if name != "JobsManager" and not self._guard(lambda: self.w3.eth.get_code(addr)):
+            if name != "JobsManager" and not self._guard(lambda: self.w3.eth.get_code(to_checksum_address(addr))):
                 raise ContractNotFound(f"{name} is registered at {addr} but that address has no code on "
                                        f"{self.eth_url}: the Controller belongs to another chain or state")
             self.contracts[name] = to_checksum_address(addr)
