@@ -364,6 +364,11 @@ class Stack:
             self._names[server.cert.fingerprint_sha256] = f"<{spec.name}-cert>"
 
     async def _stop_orchestrator(self, h: OrchestratorHandle) -> None:
+        # Drop the gateways' connections first (a dead process drops them too); the server then stops at once
+        # instead of waiting for keep-alive HTTP/2 connections. The clients reconnect lazily.
+        for g in self.gateways.values():
+            if g.orchestrator_name == h.spec.name:
+                await g.orch.close()
         if h.server is not None:
             await h.server.stop()
         h.alive = False
@@ -382,7 +387,7 @@ class Stack:
         """Stop an orchestrator at once; its SQLite data dir (winning tickets) survives."""
         h = self.orchestrators[name]
         await self._stop_orchestrator(h)
-        self.bus.emit("stack", "stack.actor", actor=name, action="kill")
+        self.bus.emit("stack", "stack.actor", name=name, action="kill")
 
     async def restart(self, name: str) -> None:
         """Start a killed (or running) orchestrator again on the same port and data dir: a new process secret and
@@ -392,7 +397,7 @@ class Stack:
             await self._stop_orchestrator(h)
         h.restarts += 1
         await self._start_orchestrator(h)
-        self.bus.emit("stack", "stack.actor", actor=name, action="restart", restarts=h.restarts)
+        self.bus.emit("stack", "stack.actor", name=name, action="restart", restarts=h.restarts)
         await self.sync()
 
     def set_faults(self, name: str, faults: dict) -> list[str]:
