@@ -14,7 +14,7 @@ from sim.media import mpegts
 from sim.orchestrator import OrchestratorServer
 from sim.orchestrator.ledger import InsufficientBalance
 from sim.pm.accounting import LV2V_PIXELS_PER_SECOND, insufficient_balance_message
-from sim.trickle import NoopJob, TrickleApp, TrickleHub, trickle_urls
+from sim.trickle import NoopJob, TrickleApp, TrickleHub, debit_hook, trickle_urls
 
 from livepeer_gateway.trickle_subscriber import TrickleSubscriber
 
@@ -39,15 +39,11 @@ async def test_noop_job_debits_per_segment_and_stops_on_insufficient_balance(cha
         o.orch.ledger.credit(sender, mid, 2 * fee_per_s + 100, clock.now())
         debit = o.orch.live_debit(sender, mid, price, interval_s=1.0)
 
-        def on_segment(job, info):
+        def one_second_of_video():
             clock.advance(1.0)                         # one second of video per segment
-            try:
-                debit.tick()
-            except InsufficientBalance as e:
-                return str(e)
-            return None
+            debit.tick()
 
-        job = NoopJob(hub, mid, on_segment=on_segment).start()
+        job = NoopJob(hub, mid, on_segment=debit_hook(one_second_of_video, InsufficientBalance)).start()
         urls = trickle_urls(o.url, mid)
         assert urls["publish_url"].startswith("https://127.0.0.1:")
         got = []

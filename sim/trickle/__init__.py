@@ -7,5 +7,5 @@ from sim.trickle.channel import (  # noqa: F401
     MIME_JSON, MIME_MPEGTS, Channel, LocalPublisher, LocalSubscriber, SegmentDropped, TooManyChannels,
     TrickleConfig, TrickleHub,
 )
-from sim.trickle.noop import NoopJob, SegmentInfo, StopJob, channel_names  # noqa: F401
+from sim.trickle.noop import NoopJob, SegmentInfo, StopJob, channel_names, debit_hook  # noqa: F401
 from sim.trickle.server import STATUS_FELL_BEHIND, TRICKLE_HTTP_PATH, TrickleApp, trickle_urls  # noqa: F401

@@ -30,7 +30,7 @@ from typing import Awaitable, Callable, Optional, Union
 from sim.events import register_kinds
 from sim.trickle.channel import MIME_JSON, MIME_MPEGTS, SegmentDropped, TrickleHub
 
-__all__ = ["NoopJob", "SegmentInfo", "StopJob", "channel_names", "MAX_CONTROL_MESSAGE_BYTES"]
+__all__ = ["NoopJob", "SegmentInfo", "StopJob", "channel_names", "debit_hook", "MAX_CONTROL_MESSAGE_BYTES"]
 
 MAX_CONTROL_MESSAGE_BYTES = 1024 * 1024
 
@@ -60,6 +60,22 @@ class SegmentInfo:
 
 
 SegmentHook = Callable[["NoopJob", SegmentInfo], Union[None, str, Awaitable[Optional[str]]]]
+
+
+def debit_hook(tick: Callable[[], object], *stop_on: type[BaseException]) -> SegmentHook:
+    """An ``on_segment`` hook that calls ``tick()`` once per segment (e.g. the orchestrator's ``LiveDebit.tick``,
+    protocol.md §4.7) and stops the job with ``str(exc)`` — go's ``insufficient balance, mid=…`` text — when it
+    raises one of ``stop_on`` (any exception if none given)."""
+    catch = stop_on or (Exception,)
+
+    def hook(job: "NoopJob", info: SegmentInfo) -> Optional[str]:
+        try:
+            tick()
+        except catch as e:
+            return str(e) or type(e).__name__
+        return None
+
+    return hook
 
 
 @dataclass
