@@ -62,6 +62,21 @@ async def test_noop_echoes_generated_segments_byte_for_byte():
         assert len(stopped) == 1 and stopped[0].data["reason"] == "input closed"
 
 
+async def test_plain_aiohttp_publisher_path():
+    """The media source without the SDK: GET /next, POST /{seq} with Lp-Trickle-Reset first, DELETE at the end."""
+    hub, bus, app = setup()
+    job = NoopJob(hub, "plain1").start()
+    async with serve_app(app) as base:
+        urls = trickle_urls(base, "plain1")
+        reader = asyncio.create_task(read_segments(urls["subscribe_url"], 3, start_seq=0))
+        sent = await mpegts.publish(urls["publish_url"], 3, segment_s=0.05, encoder="pure", client="aiohttp")
+        assert [b for _, b in await reader] == sent
+        assert await job.wait(5) == "input closed"
+        assert [e.data["seq"] for e in bus.of_kind("trickle.publisher.reset")] == [0]
+        with pytest.raises(RuntimeError, match="404 Stream not found"):
+            await mpegts.publish(urls["publish_url"], 1, client="aiohttp")
+
+
 async def test_segment_hook_stops_job_with_reason_before_unpaid_output():
     hub, bus, app = setup()
     calls = []

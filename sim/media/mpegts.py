@@ -271,20 +271,27 @@ def segments(count: Optional[int] = None, *, segment_s: float = 1.0, fps: int = 
 
 
 async def publish(publish_url: str, count: int, *, segment_s: float = 1.0, realtime: bool = True,
-                  encoder: str = "auto", mime: str = "video/mp2t", **kw) -> list[bytes]:
-    """Publish ``count`` generated segments to a trickle ``publish_url``; returns what was sent.
+                  encoder: str = "auto", mime: str = "video/mp2t", client: str = "auto", **kw) -> list[bytes]:
+    """Publish ``count`` generated segments to a trickle ``publish_url``, then close the channel (DELETE, as the
+    SDK does); returns what was sent.
 
-    Uses the SDK's ``TricklePublisher`` when installed (so a demo exercises the SDK's publisher), else aiohttp with
-    ``GET /next`` + ``POST /{seq}`` (``Lp-Trickle-Reset`` on the first). ``realtime`` sleeps ``segment_s`` between
-    segments, as a live source would.
+    ``client="sdk"`` uses the SDK's ``TricklePublisher`` (a demo then exercises the SDK's publisher); ``"aiohttp"``
+    speaks the protocol directly: ``GET /next``, then ``POST /{seq}`` (``Lp-Trickle-Reset: 1`` on the first);
+    ``"auto"`` picks the SDK when installed. ``realtime`` sleeps ``segment_s`` between segments like a live source.
     """
+    if client == "auto":
+        try:
+            import livepeer_gateway.trickle_publisher  # noqa: F401
+            client = "sdk"
+        except ImportError:  # pragma: no cover - the SDK is a dev dependency
+            client = "aiohttp"
+    if client not in ("sdk", "aiohttp"):
+        raise ValueError(f"unknown client {client!r} (sdk | aiohttp | auto)")
     sent: list[bytes] = []
     gen = segments(count, segment_s=segment_s, encoder=encoder, **kw)
-    try:
+    if client == "sdk":
         from livepeer_gateway.trickle_publisher import TricklePublisher
-    except ImportError:  # pragma: no cover - the SDK is a dev dependency
-        TricklePublisher = None
-    if TricklePublisher is not None:
+
         async with TricklePublisher(publish_url, mime) as pub:
             for i, seg in enumerate(gen):
                 if i and realtime:
@@ -292,16 +299,19 @@ async def publish(publish_url: str, count: int, *, segment_s: float = 1.0, realt
                 async with await pub.next() as w:
                     await w.write(seg)
                 sent.append(seg)
-            await asyncio.sleep(0)  # let the last POST finish before close() cancels in-flight tasks
-            for _ in range(100):
-                st = pub.get_stats()
-                if st.post_success >= len(sent):
+            # let the last POST finish before close() cancels in-flight requests
+            for _ in range(250):
+                if pub.get_stats().post_success >= len(sent):
                     break
                 await asyncio.sleep(0.02)
         return sent
-    import aiohttp  # pragma: no cover
-    async with aiohttp.ClientSession() as s:  # pragma: no cover
-        async with s.get(publish_url.rstrip("/") + "/next") as r:
+    import aiohttp
+
+    base = publish_url.rstrip("/")
+    async with aiohttp.ClientSession() as s:
+        async with s.get(base + "/next") as r:
+            if r.status != 200:
+                raise RuntimeError(f"trickle GET {base}/next failed: {r.status} {(await r.text()).strip()}")
             seq = int(r.headers.get("Lp-Trickle-Latest", "0"))
         for i, seg in enumerate(gen):
             if i and realtime:
@@ -309,11 +319,13 @@ async def publish(publish_url: str, count: int, *, segment_s: float = 1.0, realt
             headers = {"Content-Type": mime}
             if i == 0:
                 headers["Lp-Trickle-Reset"] = "1"
-            async with s.post(f"{publish_url.rstrip('/')}/{seq}", data=seg, headers=headers) as r:
+            async with s.post(f"{base}/{seq}", data=seg, headers=headers) as r:
                 if r.status != 200:
-                    raise RuntimeError(f"trickle POST {seq} failed: {r.status} {await r.text()}")
+                    raise RuntimeError(f"trickle POST {base}/{seq} failed: {r.status} {(await r.text()).strip()}")
             sent.append(seg)
             seq += 1
+        async with s.delete(base):
+            pass
     return sent
 
 
