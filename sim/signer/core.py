@@ -23,8 +23,9 @@ all deliberate:
 """
 from __future__ import annotations
 
+import functools
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 from typing import Any, Awaitable, Callable
 
@@ -32,10 +33,12 @@ from sim.events import register_kinds
 from sim.pm import accounting
 from sim.pm.crypto import bytes_to_address, private_key_to_address, to_checksum_address
 from sim.pm.money import float_string, rat_string
-from sim.pm.params import AUTH_TOKEN_VALIDITY_S
+from sim.pm.params import AUTH_TOKEN_VALIDITY_S, TicketParams
+from sim.pm.ticket import MAX_WIN_PROB
 from sim.pm.sender import TicketParamsError, TicketParamsExpired, create_ticket_batch, validate_ticket_params
 from sim.signer.chain import ChainCache
 from sim.signer.config import SignerConfig
+from sim.signer.fastpath import go_dumps, state_from_json, state_to_json
 from sim.signer.ledger import NonceBook, ReplayError, StateLedger
 from sim.signer.request import DecodeError, LimitExceeded, decode_request
 from sim.signer.webhook import WebhookCall, WebhookOutcome, parse_outcome, webhook_body
@@ -75,7 +78,7 @@ class Response:
 
     def body_bytes(self) -> bytes:
         """Go ``json.NewEncoder(w).Encode`` bytes: compact, HTML-escaped, trailing newline."""
-        return gojson.go_json_dumps(self.body, newline=True, sort_keys=self.sort_keys)
+        return go_dumps(self.body, newline=True, sort_keys=self.sort_keys)
 
     @property
     def message(self) -> str:
@@ -116,6 +119,18 @@ class _Ctx:
     now_ns: int = 0
     payment_b64: str = ""
     segcreds_b64: str = ""
+
+
+class _Params(TicketParams):
+    """TicketParams whose EV (a 256-bit rational reduction) is computed once per request, not per check."""
+
+    @functools.cached_property
+    def ev(self) -> Fraction:  # type: ignore[override]
+        return Fraction(self.face_value * self.win_prob, MAX_WIN_PROB)
+
+    @classmethod
+    def of(cls, p: TicketParams) -> "_Params":
+        return cls(**{f.name: getattr(p, f.name) for f in fields(TicketParams)})
 
 
 def _go_seconds(d_ns: int) -> float:
@@ -238,7 +253,7 @@ class SignerCore:
             if not verify_state(self.address, req.state_state, req.state_sig):
                 raise _Reject(400, "invalid sig")
             try:
-                state = RemotePaymentState.from_json(req.state_state)
+                state = state_from_json(req.state_state)
             except StateError:
                 raise _Reject(400, "invalid state")
             ev.update(state_id=state.state_id, state_seq_in=state.sequence_number)
@@ -279,7 +294,7 @@ class SignerCore:
                 raise _Reject(400, _PROTO_ERROR)
             self._check_caps_limits(caps)
         # 11. ticket params
-        params = codec.ticket_params_from_pb(oinfo.ticket_params, orch_price)
+        params = _Params.of(codec.ticket_params_from_pb(oinfo.ticket_params, orch_price))
         session_id = "0x" + params.recipient_rand_hash.hex()
         ev.update(recipient_rand_hash=params.recipient_rand_hash, face_value=params.face_value,
                   win_prob=params.win_prob, ev=params.ev)
@@ -421,7 +436,7 @@ class SignerCore:
                                    f"request has {auth_id!r}")
             state = replace(state, auth_id=auth_id)
         # 30. marshal + sign
-        raw = state.to_json_bytes()
+        raw = state_to_json(state)
         sig = sign_state(self.key, raw)
         if ctx.claimed is not None:
             self.ledger.end(ctx.claimed, state.sequence_number)

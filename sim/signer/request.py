@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from sim.signer.config import RequestLimits
+from sim.signer.fastpath import b64decode as _b64decode, fold_index
 from sim.wire import gojson
 
 __all__ = ["RemotePaymentRequest", "MaxPriceInfo", "DecodeError", "LimitExceeded", "decode_request"]
@@ -107,7 +108,7 @@ class _Decoder:
             raise LimitExceeded(f"{name} too large: about {(len(value) // 4) * 3} bytes decoded (limit {limit})",
                                 field=name)
         try:
-            out = gojson.b64decode(value.encode("utf-8", errors="surrogatepass"))
+            out = _b64decode(value.encode("utf-8", errors="surrogatepass"))
         except gojson.Base64Error as exc:
             self.save(exc)
             return None
@@ -149,8 +150,12 @@ def decode_request(body: bytes, limits: RequestLimits | None = None) -> RemotePa
         kind = _kind(doc).split(" ")[0]
         raise DecodeError(f"json: cannot unmarshal {kind} into Go value of type server.{_T}")
     d = _Decoder(limits)
-    g = gojson.get_ci
     _missing = object()
+
+    def g(obj: dict, key: str, default):
+        return fold_index(obj).get(key.upper(), default) if obj is not doc else top.get(key.upper(), default)
+
+    top = fold_index(doc)
 
     st = g(doc, "state", _missing)
     if st is not _missing and st is not None:
@@ -210,7 +215,8 @@ def decode_request(body: bytes, limits: RequestLimits | None = None) -> RemotePa
 def _decode_price(d: _Decoder, obj: dict) -> MaxPriceInfo:
     info = MaxPriceInfo()
     _missing = object()
-    p = gojson.get_ci(obj, "price", _missing)
+    idx = fold_index(obj)
+    p = idx.get("PRICE", _missing)
     if p is not _missing and p is not None:
         if isinstance(p, bool) or isinstance(p, (dict, list)):
             d.save(gojson.GoJSONError(f"json: cannot unmarshal {_kind(p)} into Go struct field "
@@ -225,7 +231,7 @@ def _decode_price(d: _Decoder, obj: dict) -> MaxPriceInfo:
                 raise DecodeError(f"json: invalid number literal, trying to unmarshal {_go_quote(p)} into Number")
             info.price = p
     for key in ("currency", "unit"):
-        v = gojson.get_ci(obj, key, _missing)
+        v = idx.get(key.upper(), _missing)
         if v is not _missing:
             s = d.string(v, f"maxPrice.{key}", f"maxPrice.{key}")
             if s is not None:
