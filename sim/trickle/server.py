@@ -183,8 +183,9 @@ class TrickleApp:
                 data, eof = await seg.read(pos)
             except SegmentDropped:
                 if started:
-                    # cut the response short: the client sees an incomplete body, not a complete-looking segment
-                    raise
+                    # end without the final chunk: the server closes the connection and the client sees an
+                    # incomplete body, never a complete-looking segment
+                    return
                 data, eof = b"", True
             if data and not started:
                 started = True
