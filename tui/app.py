@@ -104,10 +104,10 @@ class LpdevApp(App):
         Binding("space", "toggle_run", "run/pause"),
         Binding("n", "next", "next step"),
         Binding("p", "prev", "prev", show=False),
-        Binding("right", "next", "next event", show=False),
-        Binding("left", "prev", "prev event", show=False),
-        Binding("home", "seek_home", "start"),
-        Binding("end", "seek_end", "end"),
+        Binding("right", "next", "next event", show=False, priority=True),
+        Binding("left", "prev", "prev event", show=False, priority=True),
+        Binding("home", "seek_home", "start", priority=True),
+        Binding("end", "seek_end", "end", priority=True),
         Binding("g", "jump", "jump"),
         Binding("1", "tab('inspector')", "payment", show=False),
         Binding("2", "tab('tickets')", "tickets", show=False),
@@ -125,7 +125,7 @@ class LpdevApp(App):
     def __init__(self, *, mode: str, events: list[Event] | None = None, header: dict | None = None,
                  bus: Any = None, attach_url: str | None = None, control: Any = None, stepper: Any = None,
                  script: Any = None, source_name: str = "", start: str = "end", screenshot_dir: str | None = None,
-                 window: int = 300, model: FlowModel | None = None) -> None:
+                 window: int = 100, model: FlowModel | None = None) -> None:
         super().__init__()
         if mode not in ("replay", "live", "scenario", "walkthrough"):
             raise ValueError(f"unknown mode {mode!r}")
@@ -177,7 +177,10 @@ class LpdevApp(App):
         yield Static(id="status")
         with Horizontal(id="main"):
             with Vertical(id="left"):
-                yield FlowTimeline(id="timeline", window=self.window)
+                if self.mode == "walkthrough":  # narrower lanes next to the narrative panel
+                    yield FlowTimeline(id="timeline", window=self.window, lane_width=12, show_time=False)
+                else:
+                    yield FlowTimeline(id="timeline", window=self.window)
                 with TabbedContent(initial="inspector", id="tabs"):
                     with TabPane("1 payment", id="inspector"):
                         yield PaymentInspector(id="inspector-body")
@@ -190,6 +193,15 @@ class LpdevApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
+        # Cached: a modal screen on top would hide them from self.query_one.
+        q = self.screen.query_one
+        self.w_status = q("#status", Static)
+        self.w_timeline = q(FlowTimeline)
+        self.w_tabs = q(TabbedContent)
+        self.w_tickets = q(TicketsTable)
+        self.w_plots = q(BalancePlots)
+        self.w_inspector = q(PaymentInspector)
+        self.w_narrative = q(Narrative) if self.mode == "walkthrough" else None
         self.title = "lpdev"
         self.sub_title = f"{self.mode}: {self.source_name}" if self.source_name else self.mode
         if self.mode == "replay":
@@ -207,7 +219,7 @@ class LpdevApp(App):
             self._show_lesson_intro()
         self.set_interval(TICK_S, self._tick)
         self._refresh_status()
-        self.query_one(FlowTimeline).focus()
+        self.w_timeline.focus()
 
     def on_unmount(self) -> None:
         if self._unsub:
@@ -256,7 +268,7 @@ class LpdevApp(App):
         rows = rows[-self.window:]
         for r in rows:
             self._rows_by_seq[r.seq] = r
-        self.query_one(FlowTimeline).append(rows, self.model.t0)
+        self.w_timeline.append(rows, self.model.t0)
         self._trim_lookup()
         self._dirty_heavy = True
         self._refresh_views()
@@ -264,7 +276,7 @@ class LpdevApp(App):
 
     def _trim_lookup(self) -> None:
         if len(self._rows_by_seq) > 2 * self.window:
-            keep = set(self.query_one(FlowTimeline)._shown)
+            keep = set(self.w_timeline._shown)
             self._rows_by_seq = {k: v for k, v in self._rows_by_seq.items() if k in keep}
 
     # -- replay -------------------------------------------------------------------------------------------
@@ -278,7 +290,7 @@ class LpdevApp(App):
         self.pos = n
         rows = list(self.model.rows)[-self.window:]
         self._rows_by_seq = {r.seq: r for r in rows}
-        self.query_one(FlowTimeline).show(rows, self.model.t0)
+        self.w_timeline.show(rows, self.model.t0)
         self._dirty_heavy = True
         self._refresh_views(force=True)
 
@@ -303,18 +315,18 @@ class LpdevApp(App):
         if self._dirty_heavy and (force or now - self._last_heavy >= HEAVY_REFRESH_S):
             self._last_heavy = now
             self._dirty_heavy = False
-            tabs = self.query_one(TabbedContent)
+            tabs = self.w_tabs
             if tabs.active == "tickets":
                 self._refresh_tickets()
             elif tabs.active == "balances":
-                self.query_one(BalancePlots).show(self.model)
+                self.w_plots.show(self.model)
 
     def _refresh_tickets(self) -> None:
-        t = self.query_one(TicketsTable)
+        t = self.w_tickets
         t.show(self.model.ticket_rows(winners_only=t.winners_only, limit=self.window))
 
     def _refresh_inspector(self) -> None:
-        tl = self.query_one(FlowTimeline)
+        tl = self.w_timeline
         row = None
         if self._selected is not None:
             row = self._rows_by_seq.get(self._selected)
@@ -324,7 +336,7 @@ class LpdevApp(App):
                 row = self._rows_by_seq.get(int(key))
             except Exception:  # noqa: BLE001 - empty table
                 row = None
-        self.query_one(PaymentInspector).show(row, self.model.payment_for(row))
+        self.w_inspector.show(row, self.model.payment_for(row))
 
     def on_flow_timeline_row_chosen(self, msg: FlowTimeline.RowChosen) -> None:
         self._selected = msg.seq
@@ -370,7 +382,7 @@ class LpdevApp(App):
         return t
 
     def _refresh_status(self) -> None:
-        self.query_one("#status", Static).update(self.status_text())
+        self.w_status.update(self.status_text())
 
     # -- scenario / walkthrough --------------------------------------------------------------------------
     def _show_lesson_intro(self) -> None:
@@ -383,7 +395,7 @@ class LpdevApp(App):
     def _set_lesson(self, progress: str, md: str) -> None:
         self.lesson = (progress, md)
         if self.mode == "walkthrough":
-            self.query_one(Narrative).show(progress, md)
+            self.w_narrative.show(progress, md)
 
     def run_next_step(self) -> bool:
         """The step gate: run the script's next step now. False when the script is done."""
@@ -451,10 +463,10 @@ class LpdevApp(App):
         }.get(a.split("(")[0], b.description)
 
     def action_tab(self, name: str) -> None:
-        self.query_one(TabbedContent).active = name
+        self.w_tabs.active = name
 
     def action_toggle_winners(self) -> None:
-        t = self.query_one(TicketsTable)
+        t = self.w_tickets
         t.winners_only = not t.winners_only
         self._refresh_tickets()
         self.notify("tickets: winners only" if t.winners_only else "tickets: all", timeout=2)

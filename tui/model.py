@@ -72,6 +72,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
+_FACT_KEYS = tuple((c, ALIASES[c]) for c in ("block", "round", "expiration_block"))
+
+
 def pick(data: dict, concept: str, default: Any = None) -> Any:
     for key in ALIASES.get(concept, (concept,)):
         if key in data and data[key] is not None:
@@ -79,12 +82,22 @@ def pick(data: dict, concept: str, default: Any = None) -> Any:
     return default
 
 
+_LANE_CACHE: dict[tuple[str, str], str] = {}
+
+
 def lane_of(ev: Event) -> str:
+    key = (ev.actor, ev.kind)
+    lane = _LANE_CACHE.get(key)
+    if lane is not None:
+        return lane
+    lane = "scenario"
     for name in (ev.actor.lower(), ev.kind.lower()):
-        for prefix, lane in _LANE_PREFIXES:
-            if name.startswith(prefix):
-                return lane
-    return "scenario"
+        if any(name.startswith(p) for p, _ in _LANE_PREFIXES):
+            lane = next(ln for p, ln in _LANE_PREFIXES if name.startswith(p))
+            break
+    if len(_LANE_CACHE) < 10_000:
+        _LANE_CACHE[key] = lane
+    return lane
 
 
 def status_of(ev: Event) -> int | str | None:
@@ -193,7 +206,7 @@ def summarize(ev: Event, width: int = 48) -> str:
         elif c == "reason":
             parts.append(str(v))
         else:
-            parts.append(f"{c} {v}" if c != "status" else str(v))
+            parts.append(str(v) if c in ("status", kind) else f"{c} {v}")
     s = " ".join(str(p) for p in parts)
     return s if len(s) <= width else s[: width - 1] + "…"
 
@@ -416,12 +429,12 @@ class FlowModel:
         return f"#{self._auto_call}"
 
     def _ticket(self, ev: Event, d: dict) -> None:
+        k = ev.kind
+        if "ticket" not in k and "winner" not in k and "redeem" not in k and "redemption" not in k:
+            return
         h = pick(d, "ticket_hash")
         nonce = pick(d, "nonce")
         if h is None and nonce is None:
-            return
-        k = ev.kind
-        if "ticket" not in k and "winner" not in k and "redeem" not in k and "redemption" not in k:
             return
         session = pick(d, "recipient_rand_hash") or pick(d, "manifest_id")
         key = h if h is not None else (session, nonce)
@@ -441,6 +454,7 @@ class FlowModel:
                 self._by_nonce[nonce] = tr
             if len(self.tickets) > self.ticket_cap:
                 self.tickets.popitem(last=False)
+        key = tr.key  # one row per ticket, whichever name (hash or session+nonce) found it
         if nonce is not None:
             tr.nonce = nonce
         if h is not None:
@@ -500,6 +514,8 @@ class FlowModel:
             v = d.get("balance") if "balance" in d else d.get("balance_after")
             if mid is not None and v is not None:
                 self._add(f"orch credit {mid}", ev.t, v)
+        if lane != "chain" and not ev.kind.endswith("redemption_mined"):
+            return
         for concept in ("deposit", "reserve"):
             v = pick(d, concept)
             if v is not None and lane == "chain":
@@ -515,10 +531,13 @@ class FlowModel:
                 self._add("orchestrator fees", ev.t, self._fees_total)
 
     def _facts(self, ev: Event, d: dict) -> None:
-        for concept in ("block", "round", "expiration_block"):
-            v = pick(d, concept)
-            if isinstance(v, int):
-                self.facts[concept] = v
+        for concept, keys in _FACT_KEYS:
+            for key in keys:
+                v = d.get(key)
+                if v is not None:
+                    if isinstance(v, int):
+                        self.facts[concept] = v
+                    break
         if "auth_expiration" in d:
             self.facts["auth_expiration"] = d["auth_expiration"]
         if "params" in ev.kind or "price" in ev.kind:

@@ -176,6 +176,7 @@ class DemoStack:
                       expiration_block=p.expiration_block, last_block=self.block)
             return 480
         new_state = not st
+        prev = {k: v for k, v in st.items() if not k.startswith("_")} if st else None
         if new_state:
             st = {"StateID": self.rng.hex_id(), "PMSessionID": "", "LastUpdate": "0001-01-01T00:00:00Z",
                   "OrchestratorAddress": "0x" + self.orch.hex(), "App": "", "AuthExpiry": 0, "SenderNonce": 0,
@@ -209,7 +210,6 @@ class DemoStack:
             return 482
         nonces = range(start_nonce + 1, start_nonce + upd.num_tickets + 1)
         tickets = create_ticket_batch(SENDER_KEY, self.sender, p, nonces)
-        prev = {k: v for k, v in st.items() if not k.startswith("_")} if not new_state else None
         st.update(Balance=_rat(upd.balance_after), PMSessionID=session, SenderNonce=nonces[-1],
                   LastUpdate=_rfc3339(now), _last=now)
         if not self.s.manifest_id:

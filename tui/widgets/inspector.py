@@ -98,6 +98,21 @@ def event_table(row: Row) -> Table:
 
 
 class PaymentInspector(Static):
+    content: Any = None
+
+    def plain(self, width: int = 118) -> str:
+        """What the inspector shows, as plain text (tests, screen readers)."""
+        from rich.console import Console
+
+        c = Console(width=width, record=True, color_system=None)
+        with c.capture() as cap:
+            c.print(self.content if self.content is not None else "")
+        return cap.get()
+
+    def update(self, content="") -> None:  # type: ignore[override]
+        self.content = content
+        super().update(content)
+
     def show(self, row: Row | None, payment: Payment | None) -> None:
         if row is None:
             self.update(Text("Select a row in the timeline (↑/↓) to inspect its payment.", style="dim"))

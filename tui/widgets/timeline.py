@@ -38,7 +38,7 @@ def status_style(status) -> str:
     return ""
 
 
-def _lane_cells(row: Row) -> list:
+def _lane_cells(row: Row, width: int = LANE_WIDTH) -> list:
     cells: list = []
     style = status_style(row.status)
     text = row.text
@@ -52,7 +52,7 @@ def _lane_cells(row: Row) -> list:
             arrow = ""
             if tgt_i is not None:
                 arrow = " ▶" if tgt_i > src_i else " ◀"
-            cells.append(Text(text[: LANE_WIDTH - len(arrow)] + arrow, style=style or "default"))
+            cells.append(Text(text[: width - len(arrow)] + arrow, style=style or "default"))
         elif i == tgt_i:
             cells.append(Text("◀●" if tgt_i < (src_i or 0) else "●", style="dim"))
         elif src_i is not None and tgt_i is not None and min(src_i, tgt_i) < i < max(src_i, tgt_i):
@@ -72,24 +72,28 @@ class FlowTimeline(DataTable):
             self.seq = seq
             super().__init__()
 
-    def __init__(self, *, window: int = 300, **kw) -> None:
+    def __init__(self, *, window: int = 300, lane_width: int = LANE_WIDTH, show_time: bool = True, **kw) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kw)
         self.window = window
+        self.lane_width = lane_width
+        self.show_time = show_time
         self._shown: list[int] = []
         self.t0: float | None = None
         self.follow = True
 
     def on_mount(self) -> None:
         self.add_column("seq", width=6, key="seq")
-        self.add_column("t+s", width=8, key="t")
+        if self.show_time:
+            self.add_column("t+s", width=8, key="t")
         for lane in LANES:
-            self.add_column(LANE_TITLES[lane], width=LANE_WIDTH, key=lane)
+            self.add_column(LANE_TITLES[lane][: self.lane_width], width=self.lane_width, key=lane)
         self.add_column("status", width=6, key="status")
 
     def _cells(self, row: Row) -> list:
         t = DASH if self.t0 is None else f"{row.t - self.t0:7.1f}"
         st = "" if row.status is None else str(row.status)
-        return [Text(str(row.seq), style="dim"), t, *_lane_cells(row), Text(st, style=status_style(row.status))]
+        head = [Text(str(row.seq), style="dim")] + ([t] if self.show_time else [])
+        return [*head, *_lane_cells(row, self.lane_width), Text(st, style=status_style(row.status))]
 
     def show(self, rows: list[Row], t0: float | None) -> None:
         """Replace the content with the last ``window`` rows (seek)."""
