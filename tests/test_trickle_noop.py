@@ -149,12 +149,17 @@ async def test_control_messages_and_events():
 
 async def test_stop_is_idempotent_and_closes_channels():
     hub, bus, _ = setup()
-    job = NoopJob(hub, "m5").start()
+    stops = []
+    job = NoopJob(hub, "m5", on_stop=lambda j, reason: stops.append((reason, hub.names()))).start()
     assert set(hub.names()) == {"m5", "m5-out", "m5-control", "m5-events"}
+    assert job.info()["running"] is True
     await job.stop("operator")
     await job.stop("again")
     assert job.stop_reason == "operator" and not job.running and hub.names() == []
+    assert stops == [("operator", [])]  # once, after the channels are closed
     assert len(bus.of_kind("trickle.job.stopped")) == 1
+    info = job.info()
+    assert (info["running"], info["stop_reason"], info["channels"]["subscribe"]) == (False, "operator", "m5-out")
 
 
 async def test_request_stop_from_another_thread():

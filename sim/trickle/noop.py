@@ -91,11 +91,13 @@ class NoopJob:
     """One running noop job. ``start()`` creates the channels and the tasks; ``stop(reason)`` ends it."""
 
     def __init__(self, hub: TrickleHub, manifest_id: str, *, on_segment: Optional[SegmentHook] = None,
-                 params: Optional[dict] = None, max_control_messages: int = 100) -> None:
+                 on_stop: Optional[Callable[["NoopJob", str], None]] = None, params: Optional[dict] = None,
+                 max_control_messages: int = 100) -> None:
         self.hub = hub
         self.manifest_id = manifest_id
         self.names = channel_names(manifest_id)
         self.on_segment = on_segment
+        self.on_stop = on_stop  # called once, after the channels are closed, with the reason
         self.params = dict(params or {})
         self.stats = JobStats()
         self.control_messages: deque[dict] = deque(maxlen=max_control_messages)
@@ -153,6 +155,18 @@ class NoopJob:
                 t.cancel()
         self.hub.emit("trickle.job.stopped", manifest_id=self.manifest_id, reason=reason,
                       segments=self.stats.segments, bytes=self.stats.bytes)
+        if self.on_stop is not None:
+            try:
+                self.on_stop(self, reason)
+            except Exception:  # a failing observer must not break the stop
+                pass
+
+    def info(self) -> dict:
+        """A JSON-able summary (status pages, the TUI)."""
+        return {"manifest_id": self.manifest_id, "pipeline": "noop", "running": self.running,
+                "stop_reason": self.stop_reason, "segments": self.stats.segments, "bytes": self.stats.bytes,
+                "control_messages": self.stats.control_messages, "fell_behind": self.stats.fell_behind,
+                "channels": dict(self.names), "params": dict(self.params)}
 
     def request_stop(self, reason: str) -> None:
         """Stop from any thread (e.g. an admin handler or a chain watcher); returns at once."""
