@@ -1,0 +1,436 @@
+"""The live stack behind ``lpdev up``: chain, remote signer(s), fake orchestrator(s) and a scripted gateway, all
+in ONE asyncio process on loopback, on wall-clock time (design.md §2).
+
+Why not :class:`sim.stack.Stack`: that one is built for scenarios (virtual clock, orchestrators driven step by
+step, random ports, plain-HTTP signers). ``lpdev up`` needs wall time, fixed well-known ports, the orchestrators'
+own block poll, HTTPS signers (the SDK turns a bare ``host:port`` into ``https://``, ecosystem.md §1a.1) and signer
+discovery. It composes the same public pieces: ``devnet`` backends, ``SignerCore``/``SignerServer``,
+``OrchestratorServer`` and ``GatewaySession``.
+
+Order: port check -> chain (anvil is spawned first so its start overlaps our imports; deploy, register and fund)
+-> orchestrators (each registered and active on chain) -> signers (HTTPS on the fixed port + plain HTTP on a free
+port, same core) -> readiness probes (chain RPC, signer sign-orchestrator-info, orchestrator GetOrchestrator over
+TLS gRPC) -> gateway session(s). Then a block ticker mines one block every ``block_time`` seconds (and initializes
+each new round, as the network's round initializer would), so ticket params expire and winners get redeemed.
+``stop()`` reverses it and stops anvil (no orphan process).
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import shutil
+import socket
+import tempfile
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from lpdev.upconfig import UpConfig
+
+__all__ = ["UpStack", "SignerInfo", "OrchInfo", "StartupError", "check_ports"]
+
+
+class StartupError(Exception):
+    """The stack could not start; the message names the cause and the fix."""
+
+
+@dataclass
+class SignerInfo:
+    name: str
+    role: str
+    address: str
+    core: object
+    server: object  # HTTPS
+    http_server: object  # plain HTTP, same core
+    url: str = ""
+    http_url: str = ""
+
+
+@dataclass
+class OrchInfo:
+    name: str
+    role: str
+    address: str
+    server: object
+    url: str = ""
+
+
+@dataclass
+class GatewayRun:
+    session: object
+    task: asyncio.Task | None = None
+    paid: int = 0
+    outcomes: dict = field(default_factory=dict)
+
+
+def check_ports(host: str, wanted: list[tuple[str, int]]) -> None:
+    """Fail early, naming the service and the flag, if a fixed port is taken (0 = any port: never checked)."""
+    for what, port in wanted:
+        if not port:
+            continue
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            flag = {"anvil": "--eth-port", "signer": "--signer-port", "orchestrator": "--orch-port"}[what.split()[0]]
+            why = "in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+            raise StartupError(
+                f"port {port} ({what}) is {why}: another `lpdev up`, go-livepeer or anvil is probably running "
+                f"(find it with `lsof -i :{port}` or `ss -ltnp | grep {port}`); stop it, or choose another port "
+                f"with {flag} N, or --any-port to let the OS pick free ports") from None
+        finally:
+            s.close()
+
+
+def _anvil_hint(msg: str) -> str:
+    return (f"{msg}\n  install it: `make bootstrap` (runs `npm install` in devnet/tools, which pins "
+            "@foundry-rs/anvil 1.7.1),\n  or point LPDEV_ANVIL at an anvil binary, or run without it: "
+            "`lpdev up --chain embedded` (py-evm in process, no RPC URL for outside tools)")
+
+
+class UpStack:
+    def __init__(self, config: UpConfig, *, bus=None, log=None) -> None:
+        from sim.clock import RealClock, Rng
+        from sim.events import EventBus
+
+        self.config = config.validate()
+        self.clock = RealClock()
+        self.rng = Rng(config.seed)
+        self.bus = bus or EventBus(self.clock)
+        self.log = log or (lambda msg: None)
+        self.chain = None
+        self.signers: list[SignerInfo] = []
+        self.orchestrators: list[OrchInfo] = []
+        self.gateways: list[GatewayRun] = []
+        self._tasks: list[asyncio.Task] = []
+        self._stop = asyncio.Event()
+        self._tmp: str | None = None
+        self._anvil = None
+        self.timings: dict[str, float] = {}
+        self.t0 = time.monotonic()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def __aenter__(self) -> "UpStack":
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    def _mark(self, what: str) -> None:
+        self.timings[what] = round(time.monotonic() - self.t0, 3)
+
+    async def start(self) -> None:
+        cfg = self.config
+        wanted = []
+        if cfg.chain == "anvil":
+            wanted.append(("anvil JSON-RPC", cfg.eth_port))
+        wanted += [(f"orchestrator {i + 1}", cfg.orch_port + i) for i in range(cfg.orchestrators) if cfg.orch_port]
+        wanted += [(f"signer {i + 1}", cfg.signer_port + i) for i in range(cfg.signers) if cfg.signer_port]
+        check_ports(cfg.host, wanted)
+        await self._start_chain()
+        self._tmp = tempfile.mkdtemp(prefix="lpdev-up-")
+        for i, role in enumerate(cfg.orch_roles()):
+            await self._start_orchestrator(i, role)
+        self._mark("orchestrators")
+        for i, role in enumerate(cfg.sender_roles()):
+            await self._start_signer(i, role)
+        self._mark("signers")
+        await self.probe()
+        self._mark("ready")
+        if cfg.gateway:
+            for i, o in enumerate(self.orchestrators):
+                await self._start_gateway(i, o)
+        self.bus.emit("stack", "stack.ready", chain=cfg.chain, signers=[s.name for s in self.signers],
+                      orchestrators=[o.name for o in self.orchestrators],
+                      gateways=[g.session.name for g in self.gateways])
+
+    async def _start_chain(self) -> None:
+        from devnet.base import AnvilMissing, ChainError
+        from devnet.config import DevnetConfig
+        from lpdev.upconfig import ORCH_ROLES, SENDER_ROLES
+
+        cfg = self.config
+        dc = DevnetConfig(round_length=cfg.round_length, sender_deposit=cfg.deposit, sender_reserve=cfg.reserve)
+        roles = dict(dc.roles)
+        roles.update(dict(ORCH_ROLES))
+        roles.update(dict(SENDER_ROLES))
+        dc.roles = roles
+        dc.transcoders = tuple(cfg.orch_roles())
+        dc.senders = tuple(cfg.sender_roles())
+        try:
+            if cfg.chain == "anvil":
+                from devnet.backends.anvil import AnvilProcess
+
+                proc = AnvilProcess.spawn(port=cfg.eth_port or None, chain_id=dc.chain_id)
+                self._anvil = proc  # stopped by stop() even if we are cancelled while it deploys
+                from devnet.backends import evm
+
+                self.chain = await asyncio.to_thread(evm.open_anvil, config=dc, process=proc)
+            else:
+                from devnet.backends import evm
+
+                self.chain = await asyncio.to_thread(evm.open_embedded, config=dc)
+        except AnvilMissing as exc:
+            raise StartupError(_anvil_hint(str(exc))) from None
+        except ChainError as exc:
+            raise StartupError(f"the chain did not start: {exc}") from None
+        self._mark("chain")
+
+    async def _start_orchestrator(self, i: int, role: str) -> None:
+        from sim.orchestrator.recipient import Recipient
+        from sim.orchestrator.server import OrchestratorServer
+        from sim.pm.crypto import to_checksum_address
+
+        cfg = self.config
+        name = "orch" if i == 0 else f"orch{i + 1}"
+        port = cfg.orch_port + i if cfg.orch_port else 0
+        data_dir = Path(self._tmp) / name
+        data_dir.mkdir(parents=True, exist_ok=True)
+        rng = self.rng.child(name)
+        server = OrchestratorServer(
+            self.chain, eth_key=self.chain.key(role), data_dir=data_dir, service_addr=f"https://{cfg.host}:{port}",
+            block_poll_s=min(1.0, cfg.block_time or 1.0), bus=self.bus, clock=self.clock, rng=rng, name=name,
+            ticket_ev=cfg.ticket_ev, max_face_value=cfg.max_face_value, price_per_unit=cfg.price_per_unit,
+            pixels_per_unit=cfg.pixels_per_unit, auto_adjust_price=False)
+        if cfg.seed is not None:  # reproducible HMAC secret (go-livepeer draws it from crypto/rand per process)
+            server.orch.secret = rng.bytes(32)
+            server.orch.recipient = Recipient(server.orch.address, server.orch.secret)
+        try:
+            await server.start()
+        except OSError as exc:
+            raise StartupError(f"orchestrator {name} cannot listen on port {port}: {exc.strerror or exc}") from None
+        self.orchestrators.append(OrchInfo(name, role, to_checksum_address(server.orch.address), server, server.url))
+
+    async def _start_signer(self, i: int, role: str) -> None:
+        from sim.pm.sender import SenderLimits
+        from sim.signer.config import SignerConfig
+        from sim.signer.core import SignerCore
+        from sim.signer.discovery import Discovery, GrpcDiscoverySource
+        from sim.signer.http import SignerServer
+
+        cfg = self.config
+        name = "signer" if i == 0 else f"signer{i + 1}"
+        key = self.chain.key(role)
+        scfg = SignerConfig(limits=SenderLimits(max_ticket_ev=Fraction(cfg.max_ticket_ev),
+                                                max_total_ev=Fraction(cfg.max_total_ev)),
+                            remote_discovery=cfg.remote_discovery,
+                            orch_addrs=tuple(o.url for o in self.orchestrators))
+        core = SignerCore(key=key, chain=self.chain, config=scfg, clock=self.clock, rng=self.rng.child(name),
+                          events=self.bus, actor=name)
+        await asyncio.to_thread(core.chain.get)  # warm the chain cache: a broken chain fails now
+        discovery = None
+        if cfg.remote_discovery:
+            discovery = Discovery(GrpcDiscoverySource(scfg.orch_addrs, key), scfg, self.clock)
+        port = cfg.signer_port + i if cfg.signer_port else 0
+        https = SignerServer(core, host=cfg.host, port=port, tls=True, discovery=discovery)
+        http = SignerServer(core, host=cfg.host, port=0, tls=False, discovery=discovery)
+        try:
+            await https.start()
+            await http.start()
+        except OSError as exc:
+            await https.stop()
+            raise StartupError(f"signer {name} cannot listen on port {port}: {exc.strerror or exc}") from None
+        self.signers.append(SignerInfo(name, role, core.address_hex if hasattr(core, "address_hex")
+                                       else self.chain.address(role), core, https, http, https.url, http.url))
+
+    async def _start_gateway(self, i: int, o: OrchInfo) -> None:
+        from sim.gateway.session import GatewayConfig, GatewaySession
+
+        s = self.signers[i % len(self.signers)]
+        name = "gateway" if i == 0 else f"gateway{i + 1}"
+        gcfg = GatewayConfig(name=name, job_type=self.config.job_type, interval_s=self.config.interval)
+        g = GatewaySession(gcfg, signer_urls=[s.http_url], signer_names=[s.name], orchestrator_url=o.url,
+                           orchestrator_name=o.name, bus=self.bus, clock=self.clock)
+        self.gateways.append(GatewayRun(g))
+        await g.start()
+
+    async def probe(self, timeout: float = 10.0) -> None:
+        """Every service answers: chain RPC, each signer (HTTPS and HTTP) signs its orchestrator-info, each
+        orchestrator answers GetOrchestrator over TLS gRPC with the first signer's identity."""
+        from sim.gateway.orch_client import OrchestratorClient
+        from sim.gateway.signer_client import SignerClient
+
+        await asyncio.to_thread(self.chain.last_block)
+        ident = None
+        for s in self.signers:
+            for url in (s.url, s.http_url):
+                c = SignerClient([url], [s.name])
+                try:
+                    got = await asyncio.wait_for(c.sign_orchestrator_info(), timeout)
+                except Exception as exc:  # noqa: BLE001
+                    raise StartupError(f"signer {s.name} at {url} does not answer: {type(exc).__name__}: {exc}") \
+                        from None
+                finally:
+                    await c.close()
+                ident = ident or got
+        for o in self.orchestrators:
+            c = OrchestratorClient(o.url)
+            try:
+                await asyncio.wait_for(c.get_orchestrator(ident.address, ident.signature, ignore_capacity_check=True),
+                                       timeout)
+            except Exception as exc:  # noqa: BLE001
+                raise StartupError(f"orchestrator {o.name} at {o.url} does not answer GetOrchestrator: "
+                                   f"{type(exc).__name__}: {exc}") from None
+            finally:
+                await c.close()
+
+    # ------------------------------------------------------------------ running
+    async def run(self) -> None:
+        """Block ticker + gateway payment loops until :meth:`request_stop`."""
+        if self.config.block_time > 0:
+            self._tasks.append(asyncio.create_task(self._block_ticker(), name="block-ticker"))
+        for i, g in enumerate(self.gateways):
+            g.task = asyncio.create_task(self._pay_loop(g, i), name=f"pay-{g.session.name}")
+            self._tasks.append(g.task)
+        await self._stop.wait()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def _block_ticker(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await asyncio.wait_for(self._stop.wait(), self.config.block_time)
+                return
+            except asyncio.TimeoutError:
+                pass
+            try:
+                await self.mine_blocks(1, quiet=True)
+            except Exception as exc:  # noqa: BLE001 - keep ticking; a dead anvil is caught by the watchdog
+                self.log(f"block ticker: {type(exc).__name__}: {exc}")
+                if self.chain_dead():
+                    self._stop.set()
+                    return
+
+    def chain_dead(self) -> bool:
+        proc = getattr(self.chain, "_process", None)
+        return proc is not None and not proc.alive()
+
+    async def _pay_loop(self, g: GatewayRun, i: int) -> None:
+        # stagger several gateways so their payments interleave
+        first = True
+        while not self._stop.is_set():
+            delay = (i * 0.7) if first else self.config.interval
+            first = False
+            try:
+                await asyncio.wait_for(self._stop.wait(), delay)
+                return
+            except asyncio.TimeoutError:
+                pass
+            if g.session.stopped:
+                return
+            try:
+                out = await g.session.pay_once()
+            except Exception as exc:  # noqa: BLE001 - a failed cycle is logged; the demo goes on
+                self.log(f"{g.session.name}: payment cycle failed: {type(exc).__name__}: {exc}")
+                continue
+            g.outcomes[out.status] = g.outcomes.get(out.status, 0) + 1
+            if out.status == "paid":
+                g.paid += 1
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await asyncio.wait_for(t, 5)
+            except (asyncio.CancelledError, asyncio.TimeoutError, Exception):
+                pass
+        self._tasks.clear()
+        for g in self.gateways:
+            try:
+                await g.session.close()
+            except Exception:  # noqa: BLE001
+                pass
+        for s in self.signers:
+            for srv in (s.server, s.http_server):
+                try:
+                    await srv.stop()
+                except Exception:  # noqa: BLE001
+                    pass
+        for o in self.orchestrators:
+            try:
+                await o.server.stop()
+            except Exception:  # noqa: BLE001
+                pass
+        if self._anvil is not None:
+            await asyncio.to_thread(self._anvil.stop)  # idempotent; chain.close() stops it too
+        if self.chain is not None:
+            chain, self.chain = self.chain, None
+            await asyncio.to_thread(chain.close)
+            try:
+                self.bus.emit("stack", "stack.stopped")
+            except Exception:  # noqa: BLE001
+                pass
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    # ------------------------------------------------------------------ time travel (tui.control.StackControl)
+    async def mine_blocks(self, n: int, *, quiet: bool = False) -> dict:
+        """Mine ``n`` blocks; initialize a new round if that entered one (the network's round initializer)."""
+        chain = self.chain
+        out = await asyncio.to_thread(chain.mine, n)
+        if not quiet or out.get("to_round") != out.get("from_round"):
+            self.bus.emit("chain", "chain.mined", blocks=n, to_block=out.get("to_block"), round=out.get("to_round"))
+        if chain.current_round() != chain.last_initialized_round():
+            res = await asyncio.to_thread(chain.initialize_round, chain.key("deployer"))
+            self.bus.emit("chain", "chain.round_initialized", ok=res.ok, round=chain.last_initialized_round(),
+                          block=chain.last_block())
+        for o in self.orchestrators:
+            await o.server.refresh()
+        return out
+
+    async def advance_round(self) -> dict:
+        rl = self.chain.round_length()
+        b = self.chain.last_block()
+        return await self.mine_blocks(rl - b % rl)
+
+    def facts(self) -> dict:
+        chain = self.chain
+        if chain is None:
+            return {}
+        out = {"last_block": chain.last_block(), "current_round": chain.current_round(),
+               "round_length": chain.round_length(), "now": self.clock.now(),
+               "orchestrator_alive": bool(self.orchestrators)}
+        if self.gateways and self.gateways[0].session.info is not None:
+            from sim.pm.ticket import from_minbytes
+
+            info = self.gateways[0].session.info
+            out["expiration_block"] = from_minbytes(info.ticket_params.expiration_block)
+            out["auth_expiration"] = info.auth_token.expiration
+            if info.price_info.pixelsPerUnit:
+                out["price"] = Fraction(info.price_info.pricePerUnit, info.price_info.pixelsPerUnit)
+        return out
+
+    def summary(self) -> dict:
+        """Counts for the shutdown line and tests."""
+        out = {"payments": sum(g.paid for g in self.gateways), "outcomes": {}}
+        for g in self.gateways:
+            for k, v in g.outcomes.items():
+                out["outcomes"][k] = out["outcomes"].get(k, 0) + v
+        kinds = {}
+        for e in list(self.bus.recent):
+            kinds[e.kind] = kinds.get(e.kind, 0) + 1
+        out["winners"] = kinds.get("orch.winner_stored", 0)
+        out["redeemed"] = kinds.get("orch.redemption_mined", 0)
+        return out
+
+
+def _register_kinds() -> None:
+    from sim.events import register_kinds
+
+    register_kinds({
+        "chain.mined": "lpdev up mined blocks (block ticker or time travel)",
+        "chain.round_initialized": "lpdev up initialized a new round (as the network's round initializer does)",
+    })
+
+
+_register_kinds()
