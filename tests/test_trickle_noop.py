@@ -13,6 +13,7 @@ from sim.trickle import NoopJob, StopJob, TrickleApp, TrickleHub, trickle_urls
 from sim.trickle.asgi_host import serve_app
 
 from livepeer_gateway.control import Control
+from livepeer_gateway.events import Events
 from livepeer_gateway.trickle_subscriber import TrickleSubscriber
 
 
@@ -135,11 +136,19 @@ async def test_control_messages_and_events():
     job = NoopJob(hub, "m4", params={"prompt": "a"}).start()
     async with serve_app(app) as base:
         urls = trickle_urls(base, "m4")
-        events = asyncio.create_task(read_segments(urls["events_url"], 2, start_seq=0))
+        async def sdk_events(n):  # the SDK's own events reader (LiveVideoToVideo.events)
+            out = []
+            async for ev in Events(urls["events_url"])(start_seq=0):
+                out.append(ev)
+                if len(out) == n:
+                    return out
+
+        events = asyncio.create_task(asyncio.wait_for(sdk_events(2), 10))
         ctl = Control(urls["control_url"])
         await ctl.write({"keep": "alive"})
         await ctl.write({"params": {"prompt": "b", "strength": 0.5}})
-        evs = [json.loads(b) for _, b in await events]
+        evs = await events
+        assert evs[0]["type"] == "status" and evs[0]["state"] == "ONLINE"
         assert evs[1]["type"] == "params_updated" and evs[1]["params"] == {"prompt": "b", "strength": 0.5}
         assert list(job.control_messages) == [{"keep": "alive"}, {"params": {"prompt": "b", "strength": 0.5}}]
         await ctl.close()
