@@ -153,6 +153,9 @@ op("redeem-to-not-yet-active-transcoder", reason="Panic(0x12)")(
     lambda env: env.redeem(*env.ticket(recipient="orchestrator2"), by="orchestrator2"))
 op("redeem-to-unregistered-recipient", reason="transcoder must be registered")(
     lambda env: env.redeem(*env.ticket(recipient="gateway"), by="gateway"))
+# sender2 now has deposit 0 and only reserve: an inactive claimant's allocation is 0, so it pays 0 (no fee call)
+op("redeem-unregistered-recipient-reserve-only-pays-0", events=["WinningTicketRedeemed"])(
+    lambda env: env.redeem(*env.ticket(sender="sender2", recipient="gateway", fv=E), by="gateway"))
 
 
 @op("make-tickets-for-later", tx=False)
@@ -179,6 +182,8 @@ def _(env):
 
 
 op("redeem-replayed", reason="ticket is used")(lambda env: env.redeem(*env.tickets["won"]))
+op("redeem-replayed-wrong-rand", reason="recipientRand does not match recipientRandHash")(  # §5: 7 before 8
+    lambda env: env.redeem(env.tickets["won"][0], env.tickets["won"][1], env.tickets["won"][2] + 1))
 op("redeem-replayed-with-bad-sig", reason="ticket is used")(
     lambda env: env.redeem(env.tickets["won"][0], env.tickets["won"][1][:64], env.tickets["won"][2]))
 op("redeem-losing-winprob-0", reason="ticket did not win")(lambda env: env.redeem(*env.ticket(wp=0)))
@@ -250,6 +255,8 @@ op("drain-reserve-orch2", events=["ReserveClaimed", "WinningTicketTransfer", "Wi
     lambda env: env.redeem(*env.ticket(sender="sender2", recipient="orchestrator2", fv=2 * E), by="orchestrator2"))
 op("drained-sender-redeem", reason="sender deposit and reserve are zero")(
     lambda env: env.redeem(*env.ticket(sender="sender2", fv=E)))
+op("drained-sender-losing-ticket", reason="ticket did not win")(  # §5: the win test comes first
+    lambda env: env.redeem(*env.ticket(sender="sender2", wp=0)))
 op("refund-sender2-deposit", events=["DepositFunded"])(tx(lambda env: env.send("sender2", "fund_deposit", E // 3)))
 op("deposit-smaller-than-face-value", events=["WinningTicketTransfer", "WinningTicketRedeemed"])(
     lambda env: env.redeem(*env.ticket(sender="sender2", fv=E)))
@@ -282,6 +289,8 @@ def _(env):
 
 
 op("redeem-expired", reason="ticket is expired")(lambda env: env.redeem(*env.tickets["expiring"]))
+op("redeem-expired-wrong-rand", reason="ticket is expired")(  # §5: auxData (6) before recipientRand (7)
+    lambda env: env.redeem(env.tickets["expiring"][0], env.tickets["expiring"][1], 1))
 
 # unlock / cancel / withdraw (§7)
 op("withdraw-without-unlock", reason="no unlock request in progress")(tx(lambda env: env.send("sender", "withdraw")))
@@ -343,6 +352,18 @@ op("unpause", events=["Unpause"])(tx(lambda env: env.chain.unpause(env.k("deploy
 
 
 # rounds
+@op("mine-to-last-block-of-round", tx=False)
+def _(env):
+    L = env.chain.config.round_length
+    r = env.chain.mine(L - 1 - env.chain.last_block() % L)
+    return {k: r[k] for k in ("from_block", "to_block", "from_round", "to_round")}
+
+
+# the view still says the old (initialized) round, but the transaction runs in the next block = next round
+op("redeem-sent-at-last-block-of-round", reason="current round is not initialized")(
+    lambda env: env.redeem(*env.ticket(fv=E)))
+
+
 @op("mine-into-uninitialized-round", tx=False)
 def _(env):
     L = env.chain.config.round_length

@@ -326,6 +326,7 @@ def test_deposit_then_reserve_and_event_order():
     assert r.events[1]["args"]["amount"] == 4 * E
     info = c.sender_info(s)
     assert (info.deposit, info.reserve, info.claimed_in_current_round) == (0, 7 * E, 3 * E)
+    assert c.reserve_info(s) == (7 * E, 3 * E)
     assert c.claimed_reserve(s, o) == 3 * E
     assert c.pending_fees(o) == 2 * E + E + 4 * E
     # the reserve cannot cover the rest: the recipient gets less, nothing reverts, ticket used
