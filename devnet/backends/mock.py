@@ -39,6 +39,7 @@ What is modelled, and how:
 from __future__ import annotations
 
 import copy
+import functools
 import threading
 from dataclasses import dataclass
 
@@ -99,8 +100,14 @@ REWARD_CUT = 100_000
 FEE_SHARE = 50_000
 
 
+@functools.lru_cache(maxsize=4096)
 def _cs(addr: bytes) -> str:
     return to_checksum_address(addr)
+
+
+@functools.lru_cache(maxsize=256)
+def _key_address(key: bytes) -> bytes:
+    return private_key_to_address(key)
 
 
 def create_address(deployer: bytes, nonce: int) -> bytes:
@@ -260,7 +267,7 @@ class MockChain(DevChain):
             raise ValueError(f"value must be a uint256, got {value!r}")
         with self._lock:
             self._check_open()
-            frm = private_key_to_address(bytes(key))
+            frm = _key_address(bytes(key))
             gas_used = gas if gas is not None else GAS[fn_name]
             fee = gas_used * self._gas_price
             bal = self.s.balances.get(frm, 0)
@@ -503,7 +510,7 @@ class MockChain(DevChain):
 
     def withdraw_fees(self, key: bytes, amount: int | None = None, recipient: bytes | None = None) -> TxResult:
         """``BondingManager.withdrawFees(recipient, amount)``; defaults: the caller, all pending fees."""
-        me = private_key_to_address(bytes(key))
+        me = _key_address(bytes(key))
         to = bytes(recipient) if recipient is not None else me
 
         def body(ctx: _Ctx) -> None:
