@@ -216,3 +216,25 @@ def test_webhook_pieces():
     assert d.status == 500 and "invalid number literal" in d.message
     d = parse_outcome(WebhookOutcome(200, b'{"status":418}'))
     assert (d.status, d.message) == (418, "signer auth rejected request with status 418")
+
+
+def test_openapi_matches_the_service():
+    from pathlib import Path
+
+    import yaml
+
+    import sim.signer
+    from sim.signer.core import SignerCore
+    from sim.signer.discovery import Discovery, StaticDiscoverySource
+    from sim.signer.http import make_app
+    from sim.signer.testkit import MemoryChain
+
+    doc = yaml.safe_load((Path(sim.signer.__file__).parent / "openapi.yaml").read_text())
+    assert doc["openapi"].startswith("3.")
+    core = SignerCore(key=b"\x01" * 32, chain=MemoryChain())
+    _app, adapter = make_app(core, Discovery(StaticDiscoverySource(), core.config, core.clock))
+    assert set(doc["paths"]) == set(adapter.routes)
+    for path, (method, _handler) in adapter.routes.items():
+        assert method.lower() in doc["paths"][path]
+    documented = set(doc["paths"]["/generate-live-payment"]["post"]["responses"])
+    assert {"200", "400", "413", "480", "481", "482", "500", "502"} <= documented
