@@ -209,7 +209,9 @@ class EvmChain(DevChain):
     def _send(self, key: bytes, to: str | None, data: bytes, *, value: int = 0, gas: int = TX_GAS) -> str:
         acct = self._account(key)
         nonce = self._next_nonce(acct.address)
-        gas_price = self._gas_price or max(self._guard(lambda: self.w3.eth.gas_price) * 2, 1)
+        # No x2 margin: anvil suggests gas prices from recent tips, so doubling on every tx fed back and doubled
+        # the suggested price per transaction (4096 gwei after a dozen redemptions).
+        gas_price = self._gas_price or max(self._guard(lambda: self.w3.eth.gas_price), 1)
         tx = {"nonce": nonce, "gas": gas, "gasPrice": gas_price, "data": data, "value": value,
               "chainId": self.chain_id}
         if to is not None:
