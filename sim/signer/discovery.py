@@ -97,7 +97,7 @@ class GrpcDiscoverySource:
         host, port = parts.hostname or "127.0.0.1", parts.port or 8935
         pem = await asyncio.to_thread(_server_cert_pem, host, port, self.timeout_s)
         creds = grpc.ssl_channel_credentials(root_certificates=pem.encode())
-        opts = [("grpc.ssl_target_name_override", host)]
+        opts = [("grpc.ssl_target_name_override", host), ("grpc.default_authority", host)]
         async with grpc.aio.secure_channel(f"{host}:{port}", creds, options=opts) as ch:
             stub = pbg.OrchestratorStub(ch)
             return await stub.GetOrchestrator(codec.build_orch_request(self.key), timeout=self.timeout_s)

@@ -1,0 +1,57 @@
+"""lpdev's signer with lpdev's orchestrator on the devnet mock chain: discovery over real gRPC/TLS, and payments
+the orchestrator accepts (tickets, segCreds, expected price, nonces all checked by the other side)."""
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+
+import devnet
+from sim.clock import RealClock
+from sim.orchestrator import OrchestratorServer
+from sim.orchestrator.probe import get_orchestrator
+from sim.signer.config import SignerConfig
+from sim.signer.core import SignerCore
+from sim.signer.discovery import Discovery, GrpcDiscoverySource
+from sim.signer.http import SignerServer
+from sim.wire import codec
+
+
+@pytest.fixture
+def chain():
+    c = devnet.open_chain("mock", config=devnet.DevnetConfig(round_length=100))
+    yield c
+    c.close()
+
+
+async def test_signer_pays_lpdev_orchestrator_and_discovers_it(chain, tmp_path):
+    key = chain.key("sender")
+    async with OrchestratorServer(chain, eth_key=chain.key("orchestrator"), data_dir=tmp_path,
+                                  block_poll_s=3600, lv2v_models={"noop": 4}) as o:
+        cfg = SignerConfig(remote_discovery=True, orch_addrs=(o.url,))
+        core = SignerCore(key=key, chain=chain, config=cfg, clock=RealClock())
+        disc = Discovery(GrpcDiscoverySource(cfg.orch_addrs, key), cfg, core.clock)
+        async with SignerServer(core, discovery=disc) as s, aiohttp.ClientSession() as http:
+            async with http.get(s.url + "/discover-orchestrators") as r:
+                assert r.status == 200, await r.text()
+                listed = await r.json()
+            assert listed == [{"address": o.url, "score": 1, "capabilities": ["live-video-to-video/noop"]}]
+
+            info = await asyncio.to_thread(get_orchestrator, o.url, codec.build_orch_request(key))
+            state = None
+            for i in range(3):
+                body = {"orchestrator": codec.to_b64(info), "type": "lv2v", "state": state}
+                if state is not None:
+                    body["ManifestID"] = "e2e-manifest"
+                async with http.post(s.url + "/generate-live-payment", json=body) as r:
+                    assert r.status in (200, 482), await r.text()
+                    if r.status == 482:
+                        continue
+                    doc = await r.json()
+                state = doc["state"]
+                async with http.post(o.url + "/payment", ssl=False, headers={
+                        "Livepeer-Payment": doc["payment"], "Livepeer-Segment": doc["segCreds"]}) as pr:
+                    assert pr.status == 200, await pr.text()
+                    result = codec.parse_pb(codec.pb.PaymentResult, await pr.read(), "PaymentResult")
+                info = result.info  # the orchestrator rotates ticket params on every payment
