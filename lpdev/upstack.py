@@ -28,7 +28,7 @@ from pathlib import Path
 
 from lpdev.upconfig import UpConfig
 
-__all__ = ["UpStack", "SignerInfo", "OrchInfo", "StartupError", "check_ports"]
+__all__ = ["UpStack", "UpStackThread", "SignerInfo", "OrchInfo", "StartupError", "check_ports"]
 
 
 class StartupError(Exception):
@@ -386,6 +386,8 @@ class UpStack:
                           block=chain.last_block())
         for o in self.orchestrators:
             await o.server.refresh()
+        for s in self.signers:  # the signers' block watchers see the new block now, not up to 0.5 s later
+            await asyncio.to_thread(s.core.chain.get, force=True)
         return out
 
     async def advance_round(self) -> dict:
@@ -434,3 +436,68 @@ def _register_kinds() -> None:
 
 
 _register_kinds()
+
+
+class UpStackThread:
+    """An :class:`UpStack` on its own event loop in a background thread, for synchronous callers (the SDK is
+    blocking: urllib + sync gRPC) — tests, notebooks. ``with UpStackThread(cfg) as t: t.stack ...``; ``t.call(coro)``
+    runs a coroutine on the stack's loop."""
+
+    def __init__(self, config: UpConfig, *, run_loops: bool = True) -> None:
+        import threading
+
+        self.config = config
+        self.run_loops = run_loops
+        self.loop = asyncio.new_event_loop()
+        self.stack: UpStack | None = None
+        self.error: BaseException | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="lpdev-up", daemon=True)
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._run())
+        finally:
+            self.loop.close()
+
+    async def _run(self) -> None:
+        self.stack = UpStack(self.config)
+        try:
+            await self.stack.start()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller of start()
+            self.error = exc
+            self._ready.set()
+            await self.stack.stop()
+            return
+        self._ready.set()
+        try:
+            if self.run_loops:
+                await self.stack.run()
+            else:
+                await self.stack._stop.wait()
+        finally:
+            await self.stack.stop()
+
+    def start(self, timeout: float = 120.0) -> "UpStackThread":
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise StartupError(f"the stack did not start within {timeout:.0f} s")
+        if self.error is not None:
+            self._thread.join(30)
+            raise self.error
+        return self
+
+    def call(self, coro, timeout: float = 60.0):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        if self._thread.is_alive() and self.stack is not None:
+            self.loop.call_soon_threadsafe(self.stack.request_stop)
+        self._thread.join(timeout)
+
+    def __enter__(self) -> "UpStackThread":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

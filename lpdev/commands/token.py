@@ -1,0 +1,46 @@
+"""`lpdev token`: print a livepeer-gateway token for the running `lpdev up` stack.
+
+    lpdev token [--config FILE] [--discovery-only] [--http] [--decode]
+
+The token is what the SDK's ``--token`` takes (ecosystem.md §1a.5): base64 of the JSON object
+``{"orchestrators": [URL, ...], "signer": URL}``. It reads the cast JSON that `lpdev up` writes
+(.lpdev/stack.json, or the file given to `lpdev up --config-out`).
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+
+from lpdev.cli import UsageError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("token", help="print a livepeer-gateway token for the running `lpdev up` stack",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", metavar="FILE", help="cast JSON from `lpdev up` (default .lpdev/stack.json)")
+    p.add_argument("--discovery-only", action="store_true",
+                   help="signer only, no orchestrator list: the SDK asks the signer's /discover-orchestrators "
+                        "(start the stack with --remote-discovery)")
+    p.add_argument("--http", action="store_true", help="use the signer's plain-HTTP URL instead of HTTPS")
+    p.add_argument("--decode", action="store_true", help="print the token's JSON instead of the token")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from lpdev.upconfig import DEFAULT_CAST, ConfigError, make_token, read_cast
+
+    try:
+        doc = read_cast(args.config or DEFAULT_CAST)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    signer = doc.get("signer_http_url") if args.http else doc.get("signer_url")
+    if not signer:
+        raise UsageError("the cast file has no signer URL of that kind")
+    if args.discovery_only and not doc.get("remote_discovery"):
+        raise UsageError("the stack was started without --remote-discovery: its signer has no "
+                         "/discover-orchestrators; restart with `lpdev up --remote-discovery`")
+    orchs = None if args.discovery_only else [o["url"] for o in doc["orchestrators"]]
+    token = make_token(orchs, signer)
+    print(json.dumps(json.loads(base64.b64decode(token)), indent=2) if args.decode else token)
+    return 0
