@@ -1,0 +1,189 @@
+"""`lpdev orchestrator`: a fake go-livepeer orchestrator on one port (gRPC + HTTP), on a running chain.
+
+    lpdev orchestrator --eth-url URL --controller ADDR (--eth-key HEX | --eth-key-file F)
+                       [--service-addr https://127.0.0.1:8935] [--ticket-ev N] [--price-per-unit N]
+                       [--pixels-per-unit N] [--max-face-value N] [--data-dir DIR] [--keep-cert]
+    lpdev orchestrator --config .lpdev/chain.json          (from `lpdev chain up --config-out`)
+
+It issues real ticket params, checks every ticket the way go-livepeer does, and redeems the winners on chain;
+winning tickets are kept in SQLite in the data dir and survive a crash. Runtime fault knobs and status:
+``POST /admin/faults`` (JSON, loopback only), ``GET /admin/status``. All keys are throwaway dev keys.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from lpdev.cli import UsageError
+
+DEFAULT_CHAIN_CONFIG = os.path.join(".lpdev", "chain.json")
+DEFAULT_DATA_DIR = os.path.join(".lpdev", "orchestrator")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("orchestrator", help="run a fake orchestrator (gRPC + HTTP on one port) on a chain",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    c = p.add_argument_group("chain")
+    c.add_argument("--eth-url", help="JSON-RPC URL of the chain")
+    c.add_argument("--controller", help="Controller address")
+    c.add_argument("--config", help=f"chain config JSON from `lpdev chain up` (default {DEFAULT_CHAIN_CONFIG} "
+                                    "if present and no --eth-url)")
+    c.add_argument("--eth-key", help="orchestrator account private key (hex; a throwaway dev key)")
+    c.add_argument("--eth-key-file", help="file holding the private key (hex)")
+    c.add_argument("--timeout", type=float, default=10.0, help="seconds per RPC (default 10)")
+    s = p.add_argument_group("service")
+    s.add_argument("--service-addr", default="https://127.0.0.1:8935",
+                   help="https://host:port (TLS, self-signed) or http://host:port (cleartext h2c + HTTP/1.1); "
+                        "port 0 picks a free port (default https://127.0.0.1:8935)")
+    s.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help=f"winning tickets DB and certificate "
+                                                                 f"(default {DEFAULT_DATA_DIR})")
+    s.add_argument("--keep-cert", action="store_true", help="reuse the certificate in the data dir instead of "
+                                                             "regenerating it on each start (go-livepeer regenerates)")
+    s.add_argument("--block-poll", type=float, default=1.0, help="seconds between chain polls (default 1)")
+    m = p.add_argument_group("pricing and tickets")
+    m.add_argument("--ticket-ev", type=_nonneg_int, default=8_000_000_000, help="-ticketEV in wei (default 8e9)")
+    m.add_argument("--price-per-unit", type=_nonneg_int, default=1, help="-pricePerUnit in wei (default 1)")
+    m.add_argument("--pixels-per-unit", type=_pos_int, default=1, help="-pixelsPerUnit (default 1)")
+    m.add_argument("--max-face-value", type=_nonneg_int, default=0, help="-maxFaceValue in wei (0 = no cap)")
+    m.add_argument("--redeem-gas", type=_pos_int, default=350_000, help="gas per redemption (default 350000)")
+    m.add_argument("--auto-adjust-price", action=argparse.BooleanOptionalAction, default=True,
+                   help="add the redemption overhead price×(1+1/txCostMultiplier) like go-livepeer's "
+                        "-autoAdjustPrice (default on)")
+    m.add_argument("--max-sessions", type=_pos_int, default=10, help="-maxSessions (default 10)")
+    m.add_argument("--model", action="append", default=None,
+                   help="live-video-to-video model to advertise (repeatable; default noop)")
+    m.add_argument("--faults", default=None, help='initial fault knobs as JSON, e.g. \'{"stop_redeeming": true}\' '
+                                                  "(see POST /admin/faults)")
+    p.add_argument("--json", action="store_true", help="print one JSON line {url, address, data_dir} when ready")
+    p.set_defaults(func=cmd_orchestrator)
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return v
+
+
+def _pos_int(text: str) -> int:
+    v = _nonneg_int(text)
+    if v == 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return v
+
+
+def _hex_key(text: str, where: str) -> bytes:
+    t = text.strip()
+    t = t[2:] if t.lower().startswith("0x") else t
+    try:
+        k = bytes.fromhex(t)
+    except ValueError:
+        raise UsageError(f"{where}: not hex") from None
+    if len(k) != 32:
+        raise UsageError(f"{where}: want 32 bytes (64 hex digits), got {len(k)}")
+    return k
+
+
+def resolve(args) -> tuple[str, str, bytes, dict]:
+    """(eth_url, controller, key, chain config doc)."""
+    cfg: dict = {}
+    path = args.config or (DEFAULT_CHAIN_CONFIG if not args.eth_url and os.path.exists(DEFAULT_CHAIN_CONFIG)
+                           else None)
+    if path:
+        try:
+            cfg = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise UsageError(f"config file {path} not found: run `lpdev chain up --config-out {path}`") from None
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read config file {path}: {exc}") from None
+    eth_url = args.eth_url or cfg.get("eth_url")
+    controller = args.controller or cfg.get("controller")
+    if not eth_url or not controller:
+        raise UsageError("no chain: pass --eth-url URL --controller ADDR, or --config FILE from `lpdev chain up`")
+    if args.eth_key and args.eth_key_file:
+        raise UsageError("give --eth-key or --eth-key-file, not both")
+    if args.eth_key:
+        key = _hex_key(args.eth_key, "--eth-key")
+    elif args.eth_key_file:
+        try:
+            key = _hex_key(Path(args.eth_key_file).read_text(), f"--eth-key-file {args.eth_key_file}")
+        except OSError as exc:
+            raise UsageError(f"cannot read --eth-key-file: {exc}") from None
+    else:
+        acct = next((a for a in cfg.get("accounts", []) if a.get("role") == "orchestrator"), None)
+        if acct is None:
+            raise UsageError("--eth-key HEX or --eth-key-file F is required (no 'orchestrator' account in the config)")
+        key = _hex_key(acct["private_key"], "config orchestrator key")
+    return eth_url, controller, key, cfg
+
+
+def cmd_orchestrator(args) -> int:
+    eth_url, controller, key, cfg = resolve(args)
+    faults = None
+    if args.faults:
+        try:
+            faults = json.loads(args.faults)
+        except ValueError as exc:
+            raise UsageError(f"--faults: invalid JSON: {exc}") from None
+    from devnet.base import ChainError
+    from devnet.backends.evm import open_external
+    from sim.orchestrator.faults import FaultError
+    from sim.orchestrator.server import parse_service_addr
+
+    try:
+        parse_service_addr(args.service_addr)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        chain = open_external(eth_url, controller, timeout=args.timeout)
+    except ChainError as exc:
+        raise UsageError(f"chain: {exc}") from None
+    try:
+        return asyncio.run(_serve(args, chain, key, faults))
+    except FaultError as exc:
+        raise UsageError(f"--faults: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.service_addr}: {exc}") from None
+
+
+async def _serve(args, chain, key: bytes, faults: dict | None) -> int:
+    from sim.orchestrator.server import OrchestratorServer
+    from sim.pm.crypto import to_checksum_address
+
+    models = {m: args.max_sessions for m in (args.model or ["noop"])}
+    server = OrchestratorServer(
+        chain, eth_key=key, data_dir=args.data_dir, service_addr=args.service_addr, keep_cert=args.keep_cert,
+        block_poll_s=args.block_poll, faults=faults, ticket_ev=args.ticket_ev, price_per_unit=args.price_per_unit,
+        pixels_per_unit=args.pixels_per_unit, max_face_value=args.max_face_value, redeem_gas=args.redeem_gas,
+        auto_adjust_price=args.auto_adjust_price, max_sessions=args.max_sessions, lv2v_models=models)
+    await server.start()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, server._stop.set)
+    addr = to_checksum_address(server.orch.address)
+    counts = server.orch.store.counts()
+    if args.json:
+        print(json.dumps({"url": server.url, "address": addr, "data_dir": str(server.data_dir),
+                          "winners": counts}), flush=True)
+    else:
+        print(f"lpdev orchestrator {addr} (throwaway dev key) listening on {server.url}\n"
+              f"  gRPC net.Orchestrator + HTTP /payment, /refresh-payment on the same port "
+              f"({'TLS, self-signed' if server.ssl_ctx else 'cleartext h2c + HTTP/1.1'})\n"
+              f"  winning tickets: {server.data_dir / 'winners.sqlite'} {counts or '(empty)'}\n"
+              f"  admin (loopback): GET {server.url}/admin/status, POST {server.url}/admin/faults\n"
+              f"  Ctrl-C to stop", flush=True)
+    try:
+        await server.serve_forever()
+    finally:
+        await server.stop()
+        chain.close()
+    print("orchestrator stopped", file=sys.stderr, flush=True)
+    return 0
