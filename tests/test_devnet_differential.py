@@ -198,6 +198,11 @@ def _(env):
     return env.redeem(t, sig, rand + 1)
 
 
+_P = 2**256 - 2**32 - 977  # secp256k1 field prime
+# the smallest x with no curve point (x^3 + 7 is not a square mod p): ecrecover returns 0 for r = x
+_R_OFF_CURVE = next(x for x in range(1, 100) if pow(x**3 + 7, (_P - 1) // 2, _P) == _P - 1)
+
+
 def _sig_variant(kind: str):
     def fn(env):
         t, sig, rand = env.ticket()
@@ -212,6 +217,10 @@ def _sig_variant(kind: str):
             sig = sig[:64] + b"\x01"
         elif kind == "zero-r":
             sig = b"\x00" * 32 + sig[32:]
+        elif kind == "r-not-on-curve":
+            sig = _R_OFF_CURVE.to_bytes(32, "big") + sig[32:]
+        elif kind == "r-above-n":
+            sig = (SECP256K1_N + 1).to_bytes(32, "big") + sig[32:]
         return env.redeem(t, sig, rand)
     return fn
 
@@ -221,6 +230,8 @@ op("redeem-sig-66-bytes", reason="INVALID_SIGNATURE_LENGTH")(_sig_variant("long"
 op("redeem-sig-high-s", reason="ECDSA: invalid signature 's' value")(_sig_variant("high-s"))
 op("redeem-sig-bad-v", reason="ECDSA: invalid signature 'v' value")(_sig_variant("bad-v"))
 op("redeem-sig-zero-r", reason="ECDSA: invalid signature")(_sig_variant("zero-r"))
+op("redeem-sig-r-not-on-curve", reason="ECDSA: invalid signature")(_sig_variant("r-not-on-curve"))
+op("redeem-sig-r-above-n", reason="ECDSA: invalid signature")(_sig_variant("r-above-n"))
 
 
 def _field_variant(**changes):
