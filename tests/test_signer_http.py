@@ -552,3 +552,22 @@ async def test_events_carry_the_numbers():
         e = s.bus.of_kind("signer.payment.rejected")[-1]
         assert (e.get("status"), e.get("ceiling")) == (481, "configured maximum price")
         assert e.get("message").startswith("orchestrator price 300.000")
+
+
+async def test_live_payment_real_handler_83_tickets_and_480_refresh():
+    # server/live_payment_test.go 8-9: EV 2e7, price 1/1, lv2v preload -> 83 tickets; expired token -> 480
+    async with Signer() as s:
+        body = (b'{"state":{"State":null,"Sig":null},"orchestrator":"%s","ManifestID":"","inPixels":0,'
+                b'"type":"lv2v","capabilities":null}')
+        from sim.wire import gojson
+
+        info = s.info(ev=20_000_000, price=(1, 1))
+        r = await s.post("/generate-live-payment", body % gojson.b64encode(info.SerializeToString()).encode())
+        assert r.status == 200, r.body
+        pay = r.payment()
+        assert len(pay.ticket_sender_params) == 83
+        assert (pay.expected_price.pricePerUnit, pay.expected_price.pixelsPerUnit) == (1, 1)
+        assert r.segcreds().auth_token == info.auth_token
+        expired = s.info(ev=20_000_000, price=(1, 1), auth_expiration=int(s.clock.now()) + 10)
+        r = await s.post("/generate-live-payment", body % gojson.b64encode(expired.SerializeToString()).encode())
+        assert r.status == 480
