@@ -1,0 +1,187 @@
+"""`lpdev up` as a user runs it: a real subprocess. The --config-out file appears only once every service answers
+(and is complete JSON the moment it appears); payments flow in the log; SIGTERM and SIGINT stop everything it
+started, anvil included (no orphan); a missing anvil says how to install it; a taken port names the port."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LPDEV = [sys.executable, "-m", "lpdev"]
+
+
+def children(pid: int) -> set[int]:
+    """Every descendant pid of ``pid`` (from /proc)."""
+    kids: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        kids.setdefault(ppid, []).append(int(d.name))
+    out, todo = set(), [pid]
+    while todo:
+        for c in kids.get(todo.pop(), []):
+            if c not in out:
+                out.add(c)
+                todo.append(c)
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+class Up:
+    def __init__(self, tmp: Path, *extra: str, env: dict | None = None) -> None:
+        self.out = tmp / "cast.json"
+        self.state = tmp / "state.json"
+        self.lines: list[str] = []
+        args = LPDEV + ["up", "--headless", "--any-port", "--config-out", str(self.out), "--state-file",
+                        str(self.state), *extra]
+        self.proc = subprocess.Popen(args, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+                                     start_new_session=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for_file(self, timeout: float = 90) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.out.exists():
+                return json.loads(self.out.read_text())  # complete the moment it exists (temp + rename)
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        self.kill()
+        raise AssertionError(f"no config file; lpdev up said:\n{self.text()}")
+
+    def wait_for_line(self, needle: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(needle in x for x in self.lines):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"{needle!r} never logged:\n{self.text()}")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+def rpc(url: str, method: str) -> dict:
+    import urllib.request
+
+    req = urllib.request.Request(url, data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
+                                                       "params": []}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return json.loads(r.read())
+
+
+@pytest.mark.anvil
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_up_ready_file_payments_and_clean_stop(tmp_path, sig):
+    up = Up(tmp_path, "--block-time", "0.5", "--interval", "1", "--seed", "5")
+    try:
+        doc = up.wait_for_file()
+        # the file appears only when every service answers: check each one right now
+        for k in ("eth_url", "chain_id", "controller", "contracts", "signer_url", "signer_address", "orchestrators",
+                  "sender", "token"):
+            assert k in doc, k
+        assert doc["chain_id"] == 31337 and doc["contracts"]["Controller"] == doc["controller"]
+        assert int(rpc(doc["eth_url"], "eth_chainId")["result"], 16) == 31337
+        assert doc["sender"]["deposit"] > 0 and doc["sender"]["reserve"] > 0
+        assert json.loads(up.state.read_text()) == doc
+        import ssl
+        import urllib.request
+
+        ctx = ssl._create_unverified_context()
+        req = urllib.request.Request(doc["signer_url"] + "/sign-orchestrator-info", data=b"{}", method="POST")
+        with urllib.request.urlopen(req, timeout=5, context=ctx) as r:
+            assert json.loads(r.read())["address"].lower() == doc["signer_address"].lower()
+        try:
+            from livepeer_gateway import get_orch_info
+        except ImportError:
+            get_orch_info = None
+        if get_orch_info is not None:
+            o = doc["orchestrators"][0]
+            info = get_orch_info(o["url"].split("://")[1], signer_url=doc["signer_url"].split("://")[1])
+            assert "0x" + info.address.hex() == o["address"].lower()
+        # the scripted gateway's payments show in the log
+        up.wait_for_line("POST /payment -> orch: 200")
+        assert "PUBLIC THROWAWAY DEV KEYS" in up.text()
+        kids = children(up.proc.pid)
+        anvil = [p for p in kids if "anvil" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")]
+        assert anvil, "no anvil child found"
+        os.killpg(up.proc.pid, sig) if sig == signal.SIGINT else up.proc.send_signal(sig)
+        assert up.proc.wait(30) in (0, 130)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(alive(p) for p in kids):
+            time.sleep(0.05)
+        assert not [p for p in kids if alive(p)], "processes left behind"
+        assert not up.out.exists() and not up.state.exists()  # stale files would point at a dead stack
+        assert "stopped after" in up.text()
+    finally:
+        up.kill()
+
+
+def test_missing_anvil_says_how_to_install(tmp_path):
+    up = Up(tmp_path, env={"LPDEV_ANVIL": str(tmp_path / "no-such-anvil")})
+    assert up.proc.wait(60) == 1
+    up._reader.join(5)
+    text = up.text()
+    assert "make bootstrap" in text and "@foundry-rs/anvil 1.7.1" in text and "--chain embedded" in text
+    assert not up.out.exists()
+
+
+def test_port_in_use_names_the_port_and_the_flag(tmp_path):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    port = s.getsockname()[1]
+    try:
+        r = subprocess.run(LPDEV + ["up", "--headless", "--chain", "embedded", "--orch-port", str(port),
+                                    "--signer-port", "0", "--state-file", str(tmp_path / "s.json")],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+    finally:
+        s.close()
+    assert r.returncode == 1
+    assert f"port {port} (orchestrator 1) is in use" in r.stderr and "--orch-port" in r.stderr
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_bad_flags_are_usage_errors(tmp_path):
+    r = subprocess.run(LPDEV + ["up", "--orchestrators", "9"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 2 and "orchestrators = 9: must be 1..4" in r.stderr
+    (tmp_path / "lpdev.toml").write_text("[orchestrator]\nticket_eve = 5\n")
+    r = subprocess.run(LPDEV + ["up"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 2 and "lpdev.toml: orchestrator.ticket_eve: unknown key" in r.stderr
