@@ -168,6 +168,16 @@ def _start_child() -> tuple[subprocess.Popen, str]:
     raise RuntimeError(f"signer child did not start: {err.strip()[-300:]}")
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """utime + stime of a process from /proc (Linux), in seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def run(args) -> dict:
     mode = "url" if args.signer else ("in-process" if args.in_process else "child-process")
     proc = None
@@ -180,7 +190,14 @@ def run(args) -> dict:
             load = asyncio.run(_inprocess(args))
         else:
             proc, url = _start_child()
+            cpu0 = _cpu_seconds(proc.pid)
             load = asyncio.run(_load(url, args.concurrency, args.duration, args.warmup))
+            cpu1 = _cpu_seconds(proc.pid)
+            if cpu0 is not None and cpu1 is not None and load["requests"]:
+                # includes the warm-up requests: approximate, slightly high
+                served = load["requests"] * (args.duration + args.warmup) / args.duration
+                load["signer_cpu_ms_per_request"] = round((cpu1 - cpu0) / served * 1000, 3)
+                load["signer_capacity_one_core_rps"] = round(1000 / load["signer_cpu_ms_per_request"], 1)
     finally:
         if proc is not None:
             proc.terminate()
@@ -209,6 +226,14 @@ def format_text(r: dict) -> str:
         f"  targets: >= {r['targets']['rps']} req/s, p99 < {r['targets']['p99_ms']} ms, 0 errors -> "
         f"{'OK' if r['ok'] else 'MISSED'}",
     ]
+    if "signer_cpu_ms_per_request" in r:
+        lines.insert(2, f"  signer CPU {r['signer_cpu_ms_per_request']} ms/request -> about "
+                        f"{r['signer_capacity_one_core_rps']} req/s on one free core")
+    try:
+        load1 = os.getloadavg()[0]
+        lines.append(f"  machine load average {load1:.2f} on {os.cpu_count()} CPUs (shared machines slow this down)")
+    except OSError:
+        pass
     for e in r.get("error_samples", []):
         lines.append(f"  error: {e}")
     return "\n".join(lines)
