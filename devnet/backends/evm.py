@@ -6,28 +6,27 @@
   ``Controller.getContract(keccak256(name))`` (ticketbroker.md §1), so it works against any deployment with the
   protocol's ABI.
 
-Transactions are signed locally with the caller's key. Each one is first simulated with ``eth_call`` (like
+Transport: :mod:`devnet.rpc` (raw keep-alive JSON-RPC for anvil/external, web3 for embedded; ``chain.w3`` gives a
+``web3.Web3`` on any backend, built on first use so start-up does not pay web3's import). Transactions are legacy
+EIP-155 transactions signed locally with the caller's key (:mod:`devnet.txsign`). Each one is first simulated with ``eth_call`` (like
 go-livepeer's gas estimation): a revert returns ``TxResult(ok=False, revert_reason=...)`` without sending
 anything, so the nonce and balances stay as they were. A transaction that passes the simulation is sent and its
 receipt decoded (events, gas used).
 """
 from __future__ import annotations
 
-import ast
 import http.client
 import threading
 import time
-import urllib.parse
 
-from eth_account import Account
 from eth_utils import to_checksum_address, keccak
-from web3 import HTTPProvider, Web3
-from web3.exceptions import ContractLogicError, TransactionNotFound
 
 from sim.pm.sender import SenderInfo
 from sim.pm.params import PARAMS_EXPIRATION_BLOCK
 
 from devnet import abi
+from devnet.rpc import HttpRpc, RpcError, Web3Rpc
+from devnet.txsign import address_of, sign_legacy_tx
 from devnet.base import (
     AnvilCrashed, CallReverted, ChainError, ChainUnreachable, ContractNotFound, DevChain, TxResult,
 )
@@ -81,9 +80,10 @@ class EvmChain(DevChain):
     """DevChain over web3 (see module doc). Build with :func:`open_anvil`, :func:`open_embedded` or
     :func:`open_external`."""
 
-    def __init__(self, w3: Web3, *, backend: str, config: DevnetConfig, eth_url: str | None,
+    def __init__(self, rpc, *, backend: str, config: DevnetConfig, eth_url: str | None,
                  tester=None, process=None):
-        self.w3 = w3
+        self.rpc = rpc
+        self._w3 = getattr(rpc, "w3", None)
         self.backend = backend
         self.config = config
         self.eth_url = eth_url
@@ -92,13 +92,22 @@ class EvmChain(DevChain):
         self._tester = tester  # eth_tester.EthereumTester for "embedded"
         self._process = process  # devnet.backends.anvil.AnvilProcess for "anvil"
         self._lock = threading.RLock()
-        self._accts: dict[bytes, object] = {}
         self._nonces: dict[str, int] = {}
         self._closed = False
         self._fn = {name: abi.functions(name) for name in
                     ("Controller", "TicketBroker", "RoundsManager", "BondingManager", "Minter")}
-        self.chain_id = self._guard(lambda: w3.eth.chain_id)
-        self._gas_price = None if backend == "external" else max(2 * self._guard(lambda: w3.eth.gas_price), 10**9)
+        self.chain_id = self._guard(rpc.chain_id)
+        self._gas_price = None if backend == "external" else max(2 * self._guard(rpc.gas_price), 10**9)
+
+    @property
+    def w3(self):
+        """A ``web3.Web3`` on this chain (for callers that want web3; built on first use)."""
+        if self._w3 is None:
+            from web3 import HTTPProvider, Web3
+
+            self._w3 = Web3(HTTPProvider(self.eth_url, request_kwargs={"timeout": 10},
+                                         exception_retry_configuration=None))
+        return self._w3
 
     # ------------------------------------------------------------------ plumbing
     def _guard(self, fn):
@@ -107,9 +116,9 @@ class EvmChain(DevChain):
             return fn()
         except ChainError:
             raise
-        except (ContractLogicError, TransactionNotFound):
-            raise
-        except Exception as exc:  # requests / OSError / timeouts / bad JSON
+        except RpcError as exc:
+            raise ChainError(f"{self.eth_url or self.backend} refused {exc.method}: {exc.message}") from None
+        except Exception as exc:  # OSError / timeouts / bad HTTP or JSON
             if self._tester is not None:
                 raise
             if self._process is not None:
@@ -118,19 +127,17 @@ class EvmChain(DevChain):
             if "Timeout" in name or "timed out" in str(exc):
                 raise ChainUnreachable(f"the chain at {self.eth_url} did not answer in time ({name}): is it "
                                        "overloaded or stopped? restart it with `lpdev chain up`") from None
-            if "Connection" in name or isinstance(exc, OSError):
+            if "Connection" in name or isinstance(exc, OSError) or "Refused" in name:
                 raise ChainUnreachable(f"cannot reach the chain at {self.eth_url} ({name}): start one with "
                                        "`lpdev chain up` or pass the right --eth-url") from None
             raise ChainError(f"RPC to {self.eth_url} failed: {name}: {exc}") from None
 
-    def _account(self, key: bytes):
+    @staticmethod
+    def _sender_of(key: bytes) -> str:
         key = bytes(key)
-        a = self._accts.get(key)
-        if a is None:
-            if len(key) != 32:
-                raise ValueError(f"private key must be 32 bytes, got {len(key)}")
-            a = self._accts[key] = Account.from_key(key)
-        return a
+        if len(key) != 32:
+            raise ValueError(f"private key must be 32 bytes, got {len(key)}")
+        return address_of(key)
 
     def _addr(self, name: str) -> str:
         try:
@@ -141,21 +148,11 @@ class EvmChain(DevChain):
 
     def _raw_call(self, to: str, data: bytes, *, sender: str | None = None, value: int = 0,
                   block="latest") -> tuple[bool, bytes | str]:
-        """eth_call -> (True, output) or (False, revert reason)."""
+        """eth_call -> (True, output) or (False, revert reason). Views are sent "from" the deployer."""
+        sender = sender or self.config.address("deployer")
         if self._tester is not None:
-            return self._pyevm_call(to, data, sender or self.config.address("deployer"), value, block)
-        tx = {"to": to, "data": "0x" + data.hex(), "from": sender or self.config.address("deployer")}
-        if value:
-            tx["value"] = value
-        try:
-            out = self._guard(lambda: self.w3.eth.call(tx, block))
-            return True, bytes(out)
-        except ContractLogicError as exc:
-            return False, abi.decode_revert(exc.data if isinstance(exc.data, (str, bytes)) else None)
-        except Exception as exc:
-            if self._tester is not None and type(exc).__name__ == "TransactionFailed":
-                return False, _tester_reason(exc)
-            raise
+            return self._pyevm_call(to, data, sender, value, block)
+        return self._guard(lambda: self.rpc.call(to, data, sender, value, block))
 
     def _pyevm_call(self, to: str, data: bytes, sender: str, value: int, block) -> tuple[bool, bytes | str]:
         """Embedded backend: run the call as one EVM message on py-evm directly (about 3x faster than going
@@ -203,40 +200,34 @@ class EvmChain(DevChain):
 
     def _next_nonce(self, address: str) -> int:
         if self.backend == "external" or address not in self._nonces:
-            self._nonces[address] = self._guard(lambda: self.w3.eth.get_transaction_count(address, "pending"))
+            self._nonces[address] = self._guard(lambda: self.rpc.nonce(address))
         return self._nonces[address]
 
     def _send(self, key: bytes, to: str | None, data: bytes, *, value: int = 0, gas: int = TX_GAS) -> str:
-        acct = self._account(key)
-        nonce = self._next_nonce(acct.address)
-        # No x2 margin: anvil suggests gas prices from recent tips, so doubling on every tx fed back and doubled
-        # the suggested price per transaction (4096 gwei after a dozen redemptions).
-        gas_price = self._gas_price or max(self._guard(lambda: self.w3.eth.gas_price), 1)
-        tx = {"nonce": nonce, "gas": gas, "gasPrice": gas_price, "data": data, "value": value,
-              "chainId": self.chain_id}
-        if to is not None:
-            tx["to"] = to
-        signed = acct.sign_transaction(tx)
+        sender = self._sender_of(key)
+        nonce = self._next_nonce(sender)
+        gas_price = self._gas_price or max(self._guard(self.rpc.gas_price) * 2, 1)
+        raw, _ = sign_legacy_tx(bytes(key), nonce=nonce, gas_price=gas_price, gas=gas,
+                                to=None if to is None else _b20(to), value=value, data=data, chain_id=self.chain_id)
         try:
-            h = self._guard(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction))
-        except ChainError:
-            self._nonces.pop(acct.address, None)
+            h = self._guard(lambda: self.rpc.send_raw(raw))
+        except ChainError as exc:
+            self._nonces.pop(sender, None)
+            if "refused" in str(exc):
+                raise ChainError(f"the chain refused the transaction from {sender}: {exc}") from None
             raise
         except Exception as exc:
-            self._nonces.pop(acct.address, None)
-            raise ChainError(f"the chain refused the transaction from {acct.address}: {exc}") from None
-        self._nonces[acct.address] = nonce + 1
-        return "0x" + bytes(h).hex()
+            self._nonces.pop(sender, None)
+            raise ChainError(f"the chain refused the transaction from {sender}: {exc}") from None
+        self._nonces[sender] = nonce + 1
+        return h
 
     def _receipt(self, tx_hash: str):
         deadline = time.monotonic() + RECEIPT_TIMEOUT_S
         while True:
-            try:
-                rc = self._guard(lambda: self.w3.eth.get_transaction_receipt(tx_hash))
-                if rc is not None:
-                    return rc
-            except TransactionNotFound:
-                pass
+            rc = self._guard(lambda: self.rpc.receipt(tx_hash))
+            if rc is not None:
+                return rc
             if time.monotonic() > deadline:
                 raise ChainError(f"transaction {tx_hash} not mined after {RECEIPT_TIMEOUT_S:.0f} s: is the chain "
                                  "mining? (anvil started with --no-mining needs `lpdev chain mine 1`)")
@@ -255,7 +246,7 @@ class EvmChain(DevChain):
             self._check_open()
             to = self._addr(contract)
             data = self._fn[contract][fn].encode(*args)
-            sender = self._account(key).address
+            sender = self._sender_of(key)
             # simulate in the pending block: same block.number (hence round) the mined tx will see
             ok, out = self._raw_call(to, data, sender=sender, value=value, block="pending")
             if not ok:
@@ -276,17 +267,17 @@ class EvmChain(DevChain):
 
     def _rpc(self, method: str, params: list):
         """Raw JSON-RPC for node-specific methods (anvil_*, evm_*); raises ChainError on an error answer."""
-        resp = self._guard(lambda: self.w3.provider.make_request(method, params))
-        if "error" in resp:
-            raise ChainError(f"{method} failed on {self.eth_url}: {resp['error'].get('message', resp['error'])}")
-        return resp.get("result")
+        try:
+            return self._guard(lambda: self.rpc.request(method, params))
+        except ChainError as exc:
+            raise ChainError(f"{method} failed on {self.eth_url}: {exc}") from None
 
     # ------------------------------------------------------------------ ChainView
     def last_block(self) -> int:
-        return int(self._guard(lambda: self.w3.eth.block_number))
+        return self._guard(self.rpc.block_number)
 
     def gas_price(self) -> int:
-        return int(self._guard(lambda: self.w3.eth.gas_price))
+        return self._guard(self.rpc.gas_price)
 
     def current_round(self) -> int:
         return self._view("RoundsManager", "currentRound")
@@ -365,7 +356,7 @@ class EvmChain(DevChain):
         return self._transact(key, "BondingManager", "transcoder", 100_000, 50_000)
 
     def withdraw_fees(self, key: bytes) -> TxResult:
-        me = self._account(key).address
+        me = self._sender_of(key)
         amount = self.pending_fees(_b20(me))
         return self._transact(key, "BondingManager", "withdrawFees", me, amount)
 
@@ -399,7 +390,7 @@ class EvmChain(DevChain):
 
     def eth_balance(self, addr: bytes) -> int:
         a = to_checksum_address(_b20(addr))
-        return int(self._guard(lambda: self.w3.eth.get_balance(a)))
+        return self._guard(lambda: self.rpc.balance(a))
 
     def is_unlock_in_progress(self, sender: bytes) -> bool:
         return self._view("TicketBroker", "isUnlockInProgress", _b20(sender))
@@ -486,7 +477,7 @@ class EvmChain(DevChain):
         if not res.ok:
             ok, reason = self._raw_call(self.contracts["RoundsManager"],
                                         self._fn["RoundsManager"]["initializeRound"].encode(),
-                                        sender=self._account(key).address, block=res.block - 1)
+                                        sender=self._sender_of(key), block=res.block - 1)
             raise ChainError(f"initializeRound failed: {reason}")
         return res
 
@@ -540,7 +531,7 @@ class EvmChain(DevChain):
         """
         with self._lock:
             dkey = self.config.key("deployer")
-            me = self._account(dkey).address
+            me = self._sender_of(dkey)
             n0 = self._next_nonce(me)
             names = ("Controller", "TicketBroker", "RoundsManager", "BondingManager", "Minter")
             addrs = {name: _create_address(_b20(me), n0 + i) for i, name in enumerate(names)}
@@ -601,7 +592,7 @@ class EvmChain(DevChain):
             controller = to_checksum_address(controller)
         except Exception:
             raise ContractNotFound(f"--controller {controller!r} is not an address (0x + 40 hex digits)") from None
-        code = self._guard(lambda: self.w3.eth.get_code(controller))
+        code = self._guard(lambda: self.rpc.code(controller))
         if not code:
             raise ContractNotFound(f"no contract code at Controller {controller} on {self.eth_url} (chain id "
                                    f"{self.chain_id}): check --controller (the address `lpdev chain up` printed) "
@@ -618,71 +609,17 @@ class EvmChain(DevChain):
                     continue
                 raise ContractNotFound(f"Controller {controller} has no {name!r} registered (getContract returned "
                                        "the zero address): is this the right --controller / chain?")
-            if name != "JobsManager" and not self._guard(lambda: self.w3.eth.get_code(to_checksum_address(addr))):
+            if name != "JobsManager" and not self._guard(lambda: self.rpc.code(to_checksum_address(addr))):
                 raise ContractNotFound(f"{name} is registered at {addr} but that address has no code on "
                                        f"{self.eth_url}: the Controller belongs to another chain or state")
             self.contracts[name] = to_checksum_address(addr)
         return dict(self.contracts)
 
 
-def _tester_reason(exc) -> str:
-    """eth-tester's TransactionFailed message -> revert reason (it decodes Error(string) itself)."""
-    msg = str(exc.args[0]) if exc.args else ""
-    prefix = "execution reverted: "
-    if msg.startswith(prefix + "b'") or msg.startswith(prefix + 'b"'):
-        try:
-            return abi.decode_revert(ast.literal_eval(msg[len(prefix):]))
-        except Exception:
-            return msg
-    return msg[len(prefix):] if msg.startswith(prefix) else msg
-
-
 # ---------------------------------------------------------------------- constructors
-class KeepAliveHTTPProvider(HTTPProvider):
-    """web3's HTTPProvider with the transport swapped for one persistent ``http.client`` connection per thread:
-    about 5x less latency per call on loopback than ``requests`` (0.4 ms vs 2 ms), which is most of the setup
-    time. Timeouts apply to every call; no retries except one reconnect when a kept-alive connection was
-    closed by the server."""
-
-    def __init__(self, eth_url: str, timeout: float):
-        super().__init__(eth_url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None)
-        u = urllib.parse.urlsplit(eth_url)
-        self._host, self._port = u.hostname or "127.0.0.1", u.port or 80
-        self._path = (u.path or "/") + (f"?{u.query}" if u.query else "")
-        self._timeout = timeout
-        self._local = threading.local()
-
-    def _make_request(self, method, request_data: bytes) -> bytes:
-        for attempt in (0, 1):
-            conn = getattr(self._local, "conn", None)
-            reused = conn is not None
-            if conn is None:
-                conn = self._local.conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
-            try:
-                conn.request("POST", self._path, request_data, {"Content-Type": "application/json"})
-                resp = conn.getresponse()
-                body = resp.read()
-                if resp.status != 200:
-                    raise ChainUnreachable(f"{self.endpoint_uri} answered HTTP {resp.status} {resp.reason}: is it a "
-                                           "JSON-RPC endpoint? check --eth-url")
-                return body
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                conn.close()
-                self._local.conn = None
-                if not reused or attempt:
-                    raise
-            except BaseException:
-                conn.close()
-                self._local.conn = None
-                raise
-        raise AssertionError("unreachable")
-
-
-def connect_http(eth_url: str, timeout: float = 10.0) -> Web3:
-    """A web3 over HTTP with a request timeout and no retries (fail fast with a clear error)."""
-    if eth_url.startswith("http://"):
-        return Web3(KeepAliveHTTPProvider(eth_url, timeout))
-    return Web3(HTTPProvider(eth_url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None))
+def connect_http(eth_url: str, timeout: float = 10.0) -> HttpRpc:
+    """JSON-RPC over HTTP with a timeout on every call and no retries (fail fast with a clear error)."""
+    return HttpRpc(eth_url, timeout)
 
 
 def open_anvil(*, config: DevnetConfig, port: int | None = None, setup: bool = True,
@@ -726,7 +663,9 @@ def open_embedded(*, config: DevnetConfig, setup: bool = True) -> EvmChain:
     genesis = generate_genesis_state_for_keys([eth_keys.PrivateKey(bytes.fromhex(k[2:])) for k in DEV_KEYS],
                                               overrides={"balance": 10_000 * 10**18})
     tester = EthereumTester(PyEVMBackend(genesis_state=genesis))
-    chain = EvmChain(Web3(EthereumTesterProvider(tester)), backend="embedded", config=config, eth_url=None,
+    from web3 import Web3
+
+    chain = EvmChain(Web3Rpc(Web3(EthereumTesterProvider(tester))), backend="embedded", config=config, eth_url=None,
                      tester=tester)
     chain.deploy()
     if setup:
