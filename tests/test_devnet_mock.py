@@ -202,7 +202,6 @@ def test_redeem_check_order_each_revert_string():
     """Every §5 revert string, each triggered by a ticket whose only defect is that one."""
     c = fresh(round_length=50)
     ensure_room(c, 30)
-    k = c.key("sender")
     rnd = c.last_initialized_round()
 
     def expect(reason, t, sig, rand):
@@ -233,7 +232,6 @@ def test_redeem_check_order_each_revert_string():
     assert r.ok, r
     expect("ticket is used", t, sig, rand)
     assert c.is_used_ticket(t.hash())
-    del k
 
 
 def _with(t: Ticket, sig, rand, chain, **changes):
@@ -633,3 +631,23 @@ def test_bad_input_is_a_clear_error(chain):
 def test_gas_model_is_the_documented_constant(chain):
     r = chain.fund_deposit(chain.key("sender"), 1)
     assert r.gas_used == GAS["fundDeposit"]
+
+
+def test_registry_caller_checks():
+    """§1/§9: the Minter only deals with "JobsManager"; fees only from "TicketBroker"."""
+    c = fresh(round_length=50)
+    ensure_room(c, 10)
+    dk, k = c.key("deployer"), c.key("sender")
+    broker = bytes.fromhex(c.contracts["TicketBroker"][2:])
+    assert c.set_contract_info(k, "JobsManager", b"\x09" * 20).revert_reason == ""  # owner only, bare require
+    r = c.set_contract_info(dk, "JobsManager", b"\x09" * 20)
+    assert r.ok and r.events[0]["event"] == "SetContractInfo"
+    assert c.fund_deposit(k, E).revert_reason == "msg.sender not Minter or JobsManager"
+    assert c.unlock(k).ok
+    c.advance_round(); c.advance_round()
+    assert c.withdraw(k).revert_reason == "msg.sender not BondingManager or JobsManager"
+    assert c.set_contract_info(dk, "JobsManager", broker).ok
+    assert c.set_contract_info(dk, "TicketBroker", b"\x09" * 20).ok
+    assert c.fund_deposit(k, E).ok  # self-funding cancels the unlock
+    t, sig, rand = make_ticket(c)
+    assert redeem(c, t, sig, rand).revert_reason == "caller must be TicketBroker"
