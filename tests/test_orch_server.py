@@ -530,3 +530,20 @@ async def test_live_debit_api(chain, tmp_path):
             d.tick()
         assert str(e.value) == "insufficient balance, mid=live, fee=30, balance=10"
         assert o.orch.ledger.balance(sender, "live") == 10  # a refused debit leaves the balance
+
+
+async def test_lv2v_model_capacity_check(orch, chain):
+    payer = Payer(chain.key("sender"))
+    caps = pb.Capabilities()
+    caps.capacities[35] = 1
+    caps.constraints.PerCapability[35].models["some/other-model"].warm = True
+    req = codec.build_orch_request(payer.key, caps, ignore_capacity_check=False)
+    with pytest.raises(grpc.RpcError) as e:
+        await asyncio.to_thread(get_orchestrator, orch.url, req)
+    assert e.value.details() == "Invalid orchestrator request: OrchestratorCapped"
+    req.ignoreCapacityCheck = True  # what the SDK sends: no capacity check, info returned
+    info = await asyncio.to_thread(get_orchestrator, orch.url, req)
+    assert not info.capabilities_prices  # capabilities given: no per-capability price list (§4.2 step 3)
+    caps.constraints.PerCapability[35].models["noop"].warm = True
+    req = codec.build_orch_request(payer.key, caps, ignore_capacity_check=False)
+    assert (await asyncio.to_thread(get_orchestrator, orch.url, req)).auth_token.session_id

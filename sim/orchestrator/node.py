@@ -142,6 +142,16 @@ class Orchestrator:
         models = {m: (cap, min(cap, per_model)) for m, cap in self.config.lv2v_models.items()}
         return build_capabilities(models)
 
+    def _lv2v_capacity_for(self, caps: pb.Capabilities) -> bool:
+        """§4.2 step 3: some requested live-video-to-video model has free capacity (no LV2V asked: fine)."""
+        if CAP_LIVE_VIDEO_TO_VIDEO not in caps.constraints.PerCapability:
+            return True
+        wanted = list(caps.constraints.PerCapability[CAP_LIVE_VIDEO_TO_VIDEO].models)
+        if not wanted:
+            return True
+        free = len(self.sessions) < self.config.max_sessions
+        return free and any(m in self.config.lv2v_models for m in wanted)
+
     def _capped(self) -> bool:
         return self.faults.capacity_full or len(self.sessions) >= self.config.max_sessions
 
@@ -223,6 +233,8 @@ class Orchestrator:
             if self._capped():
                 raise RpcError("Invalid orchestrator request: OrchestratorCapped")
             caps = req.capabilities if req.HasField("capabilities") else None
+            if caps is not None and not req.ignoreCapacityCheck and not self._lv2v_capacity_for(caps):
+                raise RpcError("Invalid orchestrator request: OrchestratorCapped")
             try:
                 return self.orchestrator_info(addr, "", caps)
             except InsufficientSenderReserve as exc:
