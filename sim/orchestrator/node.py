@@ -438,6 +438,23 @@ class Orchestrator:
         return LiveDebit(self, sender, manifest_id, price, interval_s, units_per_second,
                          self.clock.now() if start is None else start)
 
+    # ================================================================== sessions (capacity) for job runners
+    def open_session(self, manifest_id: str) -> None:
+        """A job (e.g. an LV2V stream) now occupies capacity; raises :class:`RpcError` when capped."""
+        with self.lock:
+            if manifest_id not in self.sessions and self._capped():
+                raise RpcError("OrchestratorCapped")
+            self.sessions.add(manifest_id)
+
+    def close_session(self, manifest_id: str) -> None:
+        with self.lock:
+            self.sessions.discard(manifest_id)
+
+    def cleanup(self) -> int:
+        """Forget balances idle for 10 minutes (go-livepeer's ``cleanupInterval``)."""
+        with self.lock:
+            return self.ledger.cleanup(self.clock.now())
+
     # ================================================================== status
     def status(self) -> dict:
         snap = self.watch.snapshot

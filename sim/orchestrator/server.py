@@ -155,6 +155,7 @@ class OrchestratorServer:
             try:
                 await asyncio.to_thread(self.orch.on_chain)
                 await self.redeem_now()
+                self.orch.cleanup()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
