@@ -55,3 +55,37 @@ async def test_signer_pays_lpdev_orchestrator_and_discovers_it(chain, tmp_path):
                     assert pr.status == 200, await pr.text()
                     result = codec.parse_pb(codec.pb.PaymentResult, await pr.read(), "PaymentResult")
                 info = result.info  # the orchestrator rotates ticket params on every payment
+
+
+async def test_signer_follows_the_chain_unlock_and_cancel(chain):
+    """Chain-backed validation on the mock contracts: an unlock makes the signer refuse (400), cancelling it
+    makes the signer sign again; params expire against the chain's real block number (480)."""
+    from sim.signer.testkit import make_orch_info
+
+    key = chain.key("sender")
+    core = SignerCore(key=key, chain=chain, config=SignerConfig(chain_max_age_s=0), clock=RealClock())
+    async with SignerServer(core) as s, aiohttp.ClientSession() as http:
+        async def pay(**kw):
+            blk = chain.last_block()
+            rnd = chain.last_initialized_round()
+            info = make_orch_info(last_block=blk, creation_round=rnd,
+                                  creation_round_block_hash=chain.block_hash_for_round(rnd), **kw)
+            async with http.post(s.url + "/generate-live-payment",
+                                 json={"orchestrator": codec.to_b64(info), "inPixels": 1}) as r:
+                return r.status, (await r.json())
+
+        assert (await pay())[0] == 200
+        assert chain.unlock(key).ok  # withdrawRound = round + 2: not yet "soon"
+        info = chain.sender_info(core.address)
+        assert (await pay())[0] == 200
+        chain.mine(100)  # next round: withdrawRound <= lastInitializedRound + 1
+        assert chain.initialize_round(chain.key("deployer")).ok
+        assert info.withdraw_round <= chain.last_initialized_round() + 1
+        status, body = await pay()
+        assert status == 400
+        assert body["error"]["message"] == ("remote signer could not check whether to refresh session: unable to "
+                                            "validate sender: deposit and reserve is set to unlock soon")
+        assert chain.cancel_unlock(key).ok
+        assert (await pay())[0] == 200
+        status, _ = await pay(expiration_block=chain.last_block() + 1)
+        assert status == 480
