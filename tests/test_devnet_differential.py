@@ -14,6 +14,9 @@ auxData carries each backend's own round block hash, so block hashes are compare
 """
 from __future__ import annotations
 
+import dataclasses
+import fcntl
+import json
 from dataclasses import dataclass, replace
 from typing import Callable
 
@@ -438,7 +441,7 @@ def observe_state(env: Env, eth0: dict) -> dict:
                 "last_initialized_round": c.last_initialized_round(), "paused": c.paused(),
                 "pool_size": c.transcoder_pool_size()}
     for s in ("sender", "sender2"):
-        st[f"sender_info[{s}]"] = c.sender_info(env.a(s))
+        st[f"sender_info[{s}]"] = dataclasses.asdict(c.sender_info(env.a(s)))
         st[f"unlock_in_progress[{s}]"] = c.is_unlock_in_progress(env.a(s))
     for s, o in PAIRS:
         try:
@@ -459,9 +462,8 @@ _RUNS: dict[str, list[dict]] = {}
 
 
 def run_script(backend: str) -> list[dict]:
-    """Run the whole script once per backend (cached for the module); close the chain afterwards."""
-    if backend in _RUNS:
-        return _RUNS[backend]
+    """Run the whole script on a fresh chain of ``backend``; close the chain afterwards. The observations are
+    returned as JSON-shaped data (so every backend's are compared in the same types)."""
     chain = devnet.open_chain(backend, config=DevnetConfig(**CONFIG))
     out: list[dict] = []
     try:
@@ -481,8 +483,28 @@ def run_script(backend: str) -> list[dict]:
             out.append({"result": observe_result(res, hashes), "state": state})
     finally:
         chain.close()
-    _RUNS[backend] = out
-    return out
+    return json.loads(json.dumps(out))
+
+
+@pytest.fixture(scope="session")
+def differential_runs(tmp_path_factory, worker_id):
+    """``get(backend)`` -> that backend's observations, computed ONCE per test session: under pytest-xdist the
+    first worker to ask runs the script and the others read its JSON (a file lock in the shared temp dir)."""
+    shared = None if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+
+    def get(backend: str) -> list[dict]:
+        if backend not in _RUNS:
+            if shared is None:
+                _RUNS[backend] = run_script(backend)
+            else:
+                path = shared / f"devnet-differential-{backend}.json"
+                with open(shared / f"devnet-differential-{backend}.lock", "w") as lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                    if not path.exists():
+                        path.write_text(json.dumps(run_script(backend)))
+                    _RUNS[backend] = json.loads(path.read_text())
+        return _RUNS[backend]
+    return get
 
 
 # ====================================================================================== tests
@@ -501,9 +523,9 @@ def test_script_has_unique_names():
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("index", "backend"), _params(), ids=_ids())
-def test_operation(index: int, backend: str):
+def test_operation(index: int, backend: str, differential_runs):
     o = OPS[index]
-    got = run_script(backend)[index]
+    got = differential_runs(backend)[index]
     res = got["result"]
     assert "exception" not in res, f"{o.name} on {backend} raised {res['exception']}"
     # 1. the doc's expectation for this operation
@@ -517,7 +539,7 @@ def test_operation(index: int, backend: str):
             assert [e["event"] for e in t["events"]] == o.events, f"{o.name} on {backend}"
     # 2. the same outcome and state as the mock
     if backend != "mock":
-        ref = run_script("mock")[index]
+        ref = differential_runs("mock")[index]
         assert res == ref["result"], f"{o.name}: {backend} result differs from mock"
         diff = {k: (ref["state"][k], got["state"][k]) for k in ref["state"] if ref["state"][k] != got["state"].get(k)}
         assert not diff, f"{o.name}: {backend} state differs from mock (mock, {backend}): {diff}"
