@@ -549,3 +549,32 @@ def test_time_travel_summaries(chain):
 def test_keys_match_accounts(chain):
     for a in chain.accounts:
         assert "0x" + private_key_to_address(bytes.fromhex(a["private_key"][2:])).hex() == a["address"].lower()
+
+
+def test_is_a_chain_view(chain):
+    from sim.chainview import ChainView
+
+    assert isinstance(chain, ChainView)
+    assert chain.gas_price() > 0 and chain.last_block() > 0
+
+
+def test_concurrent_views_and_transactions(chain, tk):
+    """Actors call the chain from worker threads: views and transactions interleave safely."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sender = b(chain.address("sender"))
+    tickets = [tk.signed(face=1) for _ in range(4)]
+
+    def redeem(i):
+        t, sig, rand = tickets[i]
+        return tk.redeem(t, sig, rand).ok
+
+    def view(_):
+        return chain.sender_info(sender).reserve
+
+    with ThreadPoolExecutor(4) as ex:
+        views = [ex.submit(view, i) for i in range(8)]
+        redeems = [ex.submit(redeem, i) for i in range(4)]
+        assert all(f.result() for f in redeems)
+        assert all(f.result() == chain.config.sender_reserve for f in views)
+    assert chain.sender_info(sender).deposit == chain.config.sender_deposit - 4

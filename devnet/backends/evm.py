@@ -112,6 +112,9 @@ class EvmChain(DevChain):
     # ------------------------------------------------------------------ plumbing
     def _guard(self, fn):
         """Run an RPC; turn transport failures into ChainUnreachable / AnvilCrashed with a fix."""
+        if self._tester is not None:  # py-evm is not thread-safe: one call at a time (actors use threads)
+            with self._lock:
+                return fn()
         try:
             return fn()
         except ChainError:
@@ -159,6 +162,13 @@ class EvmChain(DevChain):
         through eth-tester's eth_call, which validates and spoofs a whole transaction). ``block`` "latest" runs
         in the head block's context, "pending" in the next block's (what a transaction will see), an int in
         that block's."""
+        from eth.vm.message import Message
+        from eth.exceptions import Revert
+
+        with self._lock:
+            return self._pyevm_call_locked(to, data, sender, value, block)
+
+    def _pyevm_call_locked(self, to: str, data: bytes, sender: str, value: int, block) -> tuple[bool, bytes | str]:
         from eth.vm.message import Message
         from eth.exceptions import Revert
 
