@@ -49,8 +49,13 @@ def events_app(bus: EventBus) -> web.Application:
         body = "".join(e.to_json() + "\n" for e in list(bus.recent) if e.seq > since)
         return web.Response(text=body, content_type="application/x-ndjson")
 
+    streams: set[asyncio.Task] = set()
+
     async def stream(request: web.Request) -> web.StreamResponse:
         since = _since(request)
+        task = asyncio.current_task()
+        if task is not None:
+            streams.add(task)
         loop = asyncio.get_running_loop()
         q: asyncio.Queue[Event] = asyncio.Queue()
 
@@ -80,11 +85,17 @@ def events_app(bus: EventBus) -> web.Application:
             pass
         finally:
             unsubscribe()
+            streams.discard(task)
         return resp
 
     async def kinds(request: web.Request) -> web.Response:
         return web.json_response(dict(sorted(KINDS.items())))
 
+    async def on_shutdown(app: web.Application) -> None:
+        for t in list(streams):  # open streams never end on their own: end them so shutdown is prompt
+            t.cancel()
+
+    app.on_shutdown.append(on_shutdown)
     app.router.add_get("/events", events)
     app.router.add_get("/events/stream", stream)
     app.router.add_get("/kinds", kinds)

@@ -169,20 +169,20 @@ def nonce_range(d: dict) -> tuple[Any, Any]:
     return ns, ne
 
 
-_SUMMARY_KEYS = ("status", "num_tickets", "nonce", "fee", "balance_after", "winning", "tx_hash", "block",
-                 "round", "manifest_id", "reason")
+_SUMMARY_KEYS = ("status", "reason", "num_tickets", "nonce", "fee", "balance_after", "winning", "tx_hash", "block",
+                 "round", "manifest_id")
 
 
 def summarize(ev: Event, width: int = 48) -> str:
     """A one-line description of any event: the kind's tail plus the numbers that matter most."""
     d = ev.data
-    kind = ev.kind.split(".", 1)[1] if "." in ev.kind else ev.kind
+    kind = ev.kind.rsplit(".", 1)[-1]  # the lane already names the actor
     parts = [kind]
     ns, ne = nonce_range(d)
     for c in _SUMMARY_KEYS:
         if c == "nonce":
             if ns is not None:
-                parts.append(f"nonces {ns}–{ne if ne is not None else '?'}")
+                parts.append(f"n{ns}–{ne if ne is not None else '?'}")
                 continue
         v = pick(d, c)
         if v is None or v == "" or (c == "status" and v == 200 and "payment" not in ev.kind):
@@ -190,10 +190,10 @@ def summarize(ev: Event, width: int = 48) -> str:
         if c == "num_tickets":
             if isinstance(v, (list, dict)):
                 v = len(v)
-            parts.append(f"{v} tkt")
+            parts.append(f"{v}tkt")
         elif c in ("fee", "balance_after"):
             f = as_fraction(v)
-            parts.append(f"{c.split('_')[0]} {_compact(f) if f is not None else v}")
+            parts.append(f"{'fee' if c == 'fee' else 'bal'} {_compact(f) if f is not None else v}")
         elif c == "winning":
             if v:
                 parts.append("WIN")
@@ -246,6 +246,7 @@ class Payment:
     gateway: dict = field(default_factory=dict)
     prev_state: dict | None = None
     attempts: int = 0
+    refused: list = field(default_factory=list)  # (status, reason) of earlier attempts of this call (480…)
 
     def get(self, concept: str) -> Any:
         for d in (self.signer, self.orch, self.gateway):
@@ -388,6 +389,8 @@ class FlowModel:
                 if len(self.payments) > self.payment_cap:
                     self.payments.popitem(last=False)
             p.attempts += 1
+            if p.signer and p.status not in (200, None):
+                p.refused.append((p.status, pick(p.signer, "reason")))
             p.signer, p.status = d, status
             st = decode_state(d)
             if st is not None:

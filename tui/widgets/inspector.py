@@ -39,6 +39,8 @@ def payment_table(p: Payment) -> Table:
     reason = p.get("reason")
     if reason and st != 200:
         t.add_row("why", Text(str(reason), style="yellow"))
+    for code, why in p.refused:
+        t.add_row("earlier attempt", Text(f"{code}: {why or DASH}", style="yellow"))
     secs = p.get("billable_secs")
     t.add_row("billable seconds", DASH if secs is None else f"{float(secs):g} s" + ("  (new state: preload)" if secs == 0 else ""))
     t.add_row("billable units", fmt_num(p.get("units")))
