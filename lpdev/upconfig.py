@@ -113,8 +113,9 @@ class UpConfig:
             raise ConfigError(f"gateway type {self.job_type!r}: choose lv2v, live or fixed")
         if self.ticket_ev <= 0:
             raise ConfigError("ticket_ev must be > 0 wei")
-        if self.max_face_value and self.max_face_value < self.ticket_ev:
-            raise ConfigError("max_face_value must be >= ticket_ev (or 0 for no cap)")
+        if self.max_face_value and self.max_face_value <= self.ticket_ev:
+            raise ConfigError("max_face_value must be > ticket_ev (the sender refuses EV >= face value), "
+                              "or 0 for no cap")
         if self.deposit <= 0 or self.reserve < 0:
             raise ConfigError("sender deposit must be > 0 and reserve >= 0")
         if self.price_per_unit < 0 or self.pixels_per_unit <= 0:

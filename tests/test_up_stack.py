@@ -1,0 +1,128 @@
+"""The `lpdev up` stack in process (lpdev.upstack.UpStack): the scripted gateway's payments flow end to end —
+tickets credited, winners stored, redeemed on chain once their params expire (block ticker) — on the embedded
+chain; several orchestrators and signers; the cast document and token; lpdev.toml loading; the log lines."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+
+import pytest
+
+from lpdev.upconfig import ConfigError, UpConfig, apply_toml, cast_document, make_token
+from lpdev.upstack import UpStack
+
+
+def cfg(**kw) -> UpConfig:
+    base = dict(chain="embedded", eth_port=0, signer_port=0, orch_port=0, seed=1)
+    base.update(kw)
+    return UpConfig(**base)
+
+
+async def wait_until(pred, timeout: float = 60.0, step: float = 0.05) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not pred():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(step)
+
+
+def kinds(stack, kind):
+    return [e for e in list(stack.bus.recent) if e.kind == kind]
+
+
+@pytest.mark.slow
+async def test_gateway_payments_winners_and_redemptions_flow():
+    # win probability 1/2 (face value = 2 x EV; the sender refuses EV >= face value): the first LV2V payment alone
+    # carries 17 tickets, so fewer than two winners has probability 18/2^17 -- not luck-dependent in practice
+    c = cfg(ticket_ev=10**15, max_face_value=2 * 10**15, block_time=0.05, interval=0.2)
+    async with UpStack(c) as up:
+        runner = asyncio.create_task(up.run())
+        try:
+            await wait_until(lambda: len(kinds(up, "orch.redemption_mined")) >= 2, timeout=90)
+        finally:
+            up.request_stop()
+            await runner
+        paid = [e for e in kinds(up, "gateway.payment") if e.data["status"] == 200]
+        assert paid and kinds(up, "orch.winner_stored")
+        assert not [e for e in kinds(up, "orch.ticket") if e.data["error"]]
+        mined = kinds(up, "orch.redemption_mined")
+        assert all(e.data["tx_hash"] for e in mined)
+        orch = up.orchestrators[0]
+        assert up.chain.pending_fees(bytes.fromhex(orch.address[2:])) >= len(mined) * 10**15 // 2
+        info = up.chain.sender_info(bytes.fromhex(up.signers[0].address[2:]))
+        assert info.deposit < c.deposit  # winners were paid from the sender's deposit
+        s = up.summary()
+        assert s["payments"] >= 1 and s["redeemed"] >= 2
+
+
+async def test_two_orchestrators_two_signers_each_registered_and_paid():
+    c = cfg(orchestrators=2, signers=2, block_time=0, interval=0.2)
+    async with UpStack(c) as up:
+        for o in up.orchestrators:
+            assert up.chain.is_active_transcoder(bytes.fromhex(o.address[2:]))
+        assert len({o.address for o in up.orchestrators}) == 2 and len({s.address for s in up.signers}) == 2
+        assert all(s.url.startswith("https://") and s.http_url.startswith("http://") for s in up.signers)
+        runner = asyncio.create_task(up.run())
+        try:
+            await wait_until(lambda: {e.actor for e in kinds(up, "gateway.payment") if e.data["status"] == 200}
+                             == {"gateway", "gateway2"}, timeout=60)
+        finally:
+            up.request_stop()
+            await runner
+        senders = {e.data["sender"].lower() for e in kinds(up, "orch.payment_received")}
+        assert senders == {s.address.lower() for s in up.signers}
+        doc = cast_document(up)
+    assert [o["url"] for o in doc["orchestrators"]] == [o.url for o in up.orchestrators]
+    assert doc["signer_url"] == up.signers[0].url and doc["signer_address"] == up.signers[0].address
+    assert doc["eth_url"] is None and doc["backend"] == "embedded"
+    assert doc["sender"] == {"address": up.signers[0].address, "deposit": c.deposit, "reserve": c.reserve}
+    tok = json.loads(base64.b64decode(doc["token"]))
+    assert tok == {"orchestrators": [o.url for o in up.orchestrators], "signer": up.signers[0].url}
+    assert "throwaway" in doc["note"].lower()
+
+
+def test_token_matches_the_sdk_parser():
+    sdk = pytest.importorskip("livepeer_gateway.token")
+    t = make_token(["https://127.0.0.1:8935"], "https://127.0.0.1:7936")
+    assert sdk.parse_token(t) == {"orchestrators": ["https://127.0.0.1:8935"], "signer": "https://127.0.0.1:7936",
+                                  "discovery": None, "signer_headers": None, "discovery_headers": None}
+    assert sdk.parse_token(make_token(None, "https://s:1"))["orchestrators"] is None
+
+
+def test_lpdev_toml_keys_amounts_and_errors():
+    c = apply_toml(UpConfig(), {"chain": "embedded", "orchestrators": 2, "ports": {"orchestrator": 9000},
+                                "sender": {"deposit": "1.5eth", "reserve": 7},
+                                "orchestrator": {"ticket_ev": "2gwei", "max_face_value": "10gwei"},
+                                "gateway": {"interval": 2, "type": "live", "enabled": False}}).validate()
+    assert (c.chain, c.orchestrators, c.orch_port, c.deposit, c.reserve) == ("embedded", 2, 9000, 15 * 10**17, 7)
+    assert (c.ticket_ev, c.max_face_value, c.interval, c.job_type, c.gateway) == (2 * 10**9, 10**10, 2.0, "live",
+                                                                                   False)
+    for doc, msg in [({"orchestrators": "2"}, "want an integer"), ({"sender": {"deposit": "1.5 btc"}}, "bad unit"),
+                     ({"gateway": {"enabled": 1}}, "want true or false"), ({"nope": 1}, "unknown key"),
+                     ({"ports": {"eth": 1.5}}, "want an integer")]:
+        with pytest.raises(ConfigError, match=msg):
+            apply_toml(UpConfig(), doc)
+    with pytest.raises(ConfigError, match="max_face_value must be > ticket_ev"):
+        UpConfig(ticket_ev=10, max_face_value=10).validate()
+    with pytest.raises(ConfigError, match="choose anvil or embedded"):
+        UpConfig(chain="mock").validate()
+
+
+def test_log_lines_name_the_main_steps():
+    from lpdev.commands.up import format_event
+    from sim.events import Event
+    from sim.pm.ticket import MAX_WIN_PROB
+
+    ev = Event(1, 0.0, "gateway", "gateway.signer_reply",
+               {"signer": "signer", "status": 200, "tickets": 3, "nonces": [4, 5, 6], "face_value": 5 * 10**15,
+                "win_prob": MAX_WIN_PROB // 5})
+    assert "signer signed 3 ticket(s) nonces 4..6, face value 0.005000 ETH, win prob 1/5" in format_event(ev)
+    assert "WINNER" in format_event(Event(2, 0.0, "orch", "orch.ticket", {"won": True, "nonce": 5, "sender": "0x"}))
+    assert format_event(Event(3, 0.0, "orch", "orch.ticket", {"won": False, "nonce": 5})) is None
+    assert "REDEEMED" in format_event(Event(4, 0.0, "orch", "orch.redemption_mined",
+                                            {"ticket_hash": "0x" + "ab" * 32, "face_value": 10**15,
+                                             "tx_hash": "0x" + "cd" * 32, "gas_used": 1}))
+    assert format_event(Event(5, 0.0, "orch", "orch.redemption_failed", {"retry": True})) is None
+    assert format_event(Event(6, 0.0, "orch", "orch.params_issued", {})) is None
+    assert "orch.params_issued" in format_event(Event(6, 0.0, "orch", "orch.params_issued", {}), verbose=True)
