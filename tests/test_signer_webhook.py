@@ -255,3 +255,10 @@ async def test_webhook_unreachable_and_timeout():
         async with Signer(cfg(h, webhook_timeout_s=0.3)) as s:
             r = await pay(s)
             assert r.status == 500 and "timed out" in r.message
+
+
+async def test_malformed_webhook_url_is_a_500_with_cause():
+    async with Signer(SignerConfig(webhook_url="http://[bad")) as s:
+        r = await pay(s)
+        assert r.status == 500 and r.headers["Content-Type"] == "application/json"
+        assert r.message.startswith("failed to call remote signer webhook")

@@ -187,7 +187,9 @@ class SignerCore:
                 outcome = WebhookOutcome(error="no webhook transport configured in this adapter")
             else:
                 outcome = await call_webhook(step.webhook)
-        except BaseException:
+        except Exception as exc:  # a transport bug is a 500 with its cause, never a dropped request
+            outcome = WebhookOutcome(error=f"{type(exc).__name__}: {exc}")
+        except BaseException:  # cancelled (client gone, shutdown): release the state claim
             self.abort(step)
             raise
         return self.finish_payment(step, outcome)

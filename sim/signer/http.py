@@ -78,7 +78,12 @@ class _Adapter:
             allow = ", ".join(allowed)
             return _error(405, f"method {request.method} not allowed on {request.path}; use {method}",
                           {"Allow": allow})
-        return await handler(request)
+        try:
+            return await handler(request)
+        except (asyncio.CancelledError, web.HTTPException):
+            raise
+        except Exception as exc:  # never aiohttp's plain-text 500: the JSON envelope with the cause
+            return _error(500, f"internal error: {type(exc).__name__}: {exc}")
 
     async def sign_orchestrator_info(self, request: web.Request) -> web.StreamResponse:
         return _to_web(self.core.sign_orchestrator_info())
