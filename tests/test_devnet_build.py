@@ -11,6 +11,20 @@ from devnet import build
 from devnet.abi import EVENTS, functions, name_id
 
 
+def test_artifact_source_hashes_match_sources():
+    """Fast check: every artifact records the sha256 of the current sources and the pinned compiler."""
+    import hashlib
+
+    current = {p.name: hashlib.sha256(p.read_text().encode()).hexdigest()
+               for p in sorted(build.SOURCES_DIR.glob("*.sol"))}
+    for name in build.DEPLOYABLE:
+        art = json.loads((build.ARTIFACTS_DIR / f"{name}.json").read_text())
+        assert art["sources"] == current, f"{name}.json is stale: run `lpdev chain build-contracts`"
+        assert art["compiler"]["version"].startswith(build.SOLC_VERSION + "+")
+        assert art["bytecode"].startswith("0x60") and len(art["abi"]) > 3
+
+
+@pytest.mark.slow
 def test_artifacts_are_not_stale():
     """Recompiles devnet/contracts (a few seconds); fails if someone edited a .sol without
     `lpdev chain build-contracts`."""
