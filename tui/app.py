@@ -154,6 +154,8 @@ class LpdevApp(App):
         self.lesson: tuple[str, str] = ("", "")
         self.conn_state = ""
         self.last_prediction = ""
+        self.yaml: tuple | None = None  # (scenario, chain, seed, trace, gate) for a library scenario
+        self.summary: dict | None = None
 
     # -- constructors -------------------------------------------------------------------------------------
     @classmethod
@@ -170,6 +172,18 @@ class LpdevApp(App):
         stack = DemoStack(script.config())
         return cls(mode="walkthrough" if walkthrough else "scenario", bus=stack.bus, control=stack, script=script,
                    source_name=name, **kw)
+
+    @classmethod
+    def yaml_scenario(cls, scenario: Any, *, chain: str | None = None, seed: int | None = None,
+                      trace: str | None = None, **kw) -> "LpdevApp":
+        """A library scenario (``sim.scenario``) run by the scenario runner on this app's loop; its
+        :class:`~sim.scenario.gate.StepGate` waits for n (one step) or space (run the rest)."""
+        from sim.scenario.gate import StepGate
+
+        gate = StepGate(enabled=True)
+        app = cls(mode="scenario", stepper=gate, source_name=getattr(scenario, "name", "scenario"), **kw)
+        app.yaml = (scenario, chain, seed, trace, gate)
+        return app
 
     # -- layout -------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -215,7 +229,9 @@ class LpdevApp(App):
                 self.inbox.append(e)
         if self.attach_url:
             self.follow_feed(self.attach_url)
-        if self.mode in ("scenario", "walkthrough"):
+        if self.yaml is not None:
+            self.run_yaml_scenario()
+        elif self.mode in ("scenario", "walkthrough"):
             self._show_lesson_intro()
         self.set_interval(TICK_S, self._tick)
         self._refresh_status()
@@ -239,6 +255,31 @@ class LpdevApp(App):
         async for ev in follow(url, on_state=state):
             self.inbox.append(ev)
 
+    @work(exclusive=True, group="scenario")
+    async def run_yaml_scenario(self) -> None:
+        from sim.scenario.runner import ScenarioRun
+
+        scenario, chain, seed, trace, gate = self.yaml
+        self.stepper = adapt_gate(gate, asyncio.get_running_loop())
+        run = ScenarioRun(scenario, chain=chain, seed=seed, gate=gate)
+        self.bus = run.stack.bus
+        self.control = run.stack if hasattr(run.stack, "facts") else None
+        self._unsub = self.bus.subscribe(self._on_bus_event)
+        self.conn_state = f"scenario runner ({chain or scenario.stack.get('chain', 'mock')} chain)"
+        try:
+            self.summary = await run.run()
+            ok = self.summary.get("passed")
+            self.conn_state = "scenario finished: " + ("PASS" if ok else "FAIL")
+            self.notify(f"scenario {'passed' if ok else 'FAILED'}: {self.summary.get('payments')} payments, "
+                        f"{self.summary.get('tickets')} tickets", severity="information" if ok else "error",
+                        timeout=8)
+        except Exception as exc:  # noqa: BLE001 - show why, keep the events on screen
+            self.conn_state = f"scenario error: {exc.__class__.__name__}: {exc}"
+            self.notify(self.conn_state, severity="error", timeout=10)
+        finally:
+            if trace:
+                run.write_trace(trace)
+
     def _tick(self) -> None:
         if self.mode == "replay":
             if self.playing:
@@ -246,7 +287,7 @@ class LpdevApp(App):
                 if self.pos >= len(self.events):
                     self.playing = False
             return
-        if self.mode in ("scenario", "walkthrough") and self.playing:
+        if self.script is not None and self.playing:
             if self.step_index < len(self.script.steps):
                 self.run_next_step()
             else:
@@ -357,7 +398,7 @@ class LpdevApp(App):
         if self.mode == "replay":
             t.append(f"  event {self.pos}/{len(self.events)}")
             t.append("  ▶ playing" if self.playing else "  ⏸ paused")
-        elif self.mode in ("scenario", "walkthrough"):
+        elif self.script is not None:
             total = len(self.script.steps)
             nxt = self.script.steps[self.step_index].title if self.step_index < total else "done"
             t.append(f"  step {self.step_index}/{total}  next: {nxt}")
@@ -365,7 +406,12 @@ class LpdevApp(App):
             gate = self.stepper
             if gate is not None:
                 waiting = getattr(gate, "waiting", None)
-                t.append("  step mode: " + ("waiting for n" if waiting else ("paused" if gate.paused else "running")))
+                if isinstance(waiting, tuple) and len(waiting) == 2:
+                    t.append(f"  next step {waiting[0] + 1}: {waiting[1]} — n runs it, space runs all",
+                             style="bold")
+                else:
+                    t.append("  step mode: " + ("waiting for n" if waiting else
+                                                ("paused" if gate.paused else "running")))
             if self.conn_state:
                 t.append(f"  {self.conn_state}")
         last = m.last
@@ -428,9 +474,11 @@ class LpdevApp(App):
         if action in ("seek_home", "seek_end", "jump", "prev"):
             return self.mode == "replay"
         if action == "time_travel":
-            return self.control is not None and self.mode in ("live", "scenario", "walkthrough")
+            # only the keys this stack can do (a StackControl may implement a subset)
+            return (self.control is not None and self.mode in ("live", "scenario", "walkthrough")
+                    and (not parameters or callable(getattr(self.control, parameters[0], None))))
         if action in ("toggle_run", "next"):
-            return self.mode != "live" or self.stepper is not None
+            return self.mode == "replay" or self.script is not None or self.stepper is not None
         return True
 
     def action_help(self) -> None:
@@ -438,7 +486,7 @@ class LpdevApp(App):
         for b in self.BINDINGS:
             b = b if isinstance(b, Binding) else Binding(*b)
             act = b.action.split("(")[0]
-            params = ()
+            params = tuple(x.strip("'\"") for x in b.action[len(act) + 1:-1].split(",")) if "(" in b.action else ()
             if self.check_action(act, params) is False:
                 continue
             keys.append((b.key.replace("question_mark", "?"), self._describe(b)))
@@ -476,7 +524,7 @@ class LpdevApp(App):
             if self.pos >= len(self.events):
                 self.seek(0)
             self.playing = not self.playing
-        elif self.mode in ("scenario", "walkthrough"):
+        elif self.script is not None:
             self.playing = not self.playing
         elif self.stepper is not None:
             if self.stepper.paused:
@@ -489,7 +537,7 @@ class LpdevApp(App):
         if self.mode == "replay":
             self.playing = False
             self.seek(self.pos + 1)
-        elif self.mode in ("scenario", "walkthrough"):
+        elif self.script is not None:
             self.playing = False
             self.run_next_step()
         elif self.stepper is not None:

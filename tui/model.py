@@ -45,8 +45,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "face_value": ("face_value", "faceValue", "fv"),
     "win_prob": ("win_prob", "winProb", "wp"),
     "num_tickets": ("num_tickets", "tickets", "numTickets", "count", "ticket_count"),
-    "nonce_start": ("nonce_start", "first_nonce", "nonce_from", "min_nonce"),
-    "nonce_end": ("nonce_end", "last_nonce", "nonce_to", "max_nonce", "sender_nonce"),
+    "nonce_start": ("nonce_start", "nonce_first", "first_nonce", "nonce_from", "min_nonce"),
+    "nonce_end": ("nonce_end", "nonce_last", "last_nonce", "nonce_to", "max_nonce"),
     "nonce": ("nonce", "sender_nonce", "senderNonce"),
     "nonces": ("nonces", "nonce_list"),
     "balance_before": ("balance_before", "existing", "balance_prev"),
@@ -65,7 +65,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "deposit": ("deposit",),
     "reserve": ("reserve", "reserve_funds", "funds_remaining"),
     "fees": ("orchestrator_fees", "fees", "fee_pool", "fees_earned"),
-    "block": ("block", "last_block", "block_number"),
+    "block": ("block", "last_block", "to_block", "block_number"),
     "round": ("round", "current_round"),
     "to": ("to", "peer", "target", "dest"),
     "expiration_block": ("expiration_block", "expirationBlock"),
@@ -106,7 +106,7 @@ def status_of(ev: Event) -> int | str | None:
         s = None
     if isinstance(s, (int, str)) and str(s).isdigit():
         return int(s)
-    ok = ev.data.get("ok")
+    ok = ev.data.get("ok", ev.data.get("passed"))
     if ok is False:
         return "fail"
     if ok is True:
@@ -158,7 +158,7 @@ def short_hex(v: Any, n: int = 10) -> str:
 
 def nonce_range(d: dict) -> tuple[Any, Any]:
     """(first, last) nonce of a batch, from explicit fields or a list of nonces."""
-    ns, ne = pick(d, "nonce_start"), d.get("nonce_end", d.get("last_nonce"))
+    ns, ne = pick(d, "nonce_start"), pick(d, "nonce_end")
     if ns is None:
         lst = pick(d, "nonces")
         if isinstance(lst, list) and lst:
@@ -177,6 +177,11 @@ def summarize(ev: Event, width: int = 48) -> str:
     """A one-line description of any event: the kind's tail plus the numbers that matter most."""
     d = ev.data
     kind = ev.kind.rsplit(".", 1)[-1]  # the lane already names the actor
+    if ev.kind.startswith("scenario."):
+        what = d.get("description") or d.get("name") or d.get("detail") or d.get("action") or ""
+        mark = {True: "✓ ", False: "✗ "}.get(d.get("passed"), "")
+        s = f"{kind}: {mark}{what}"
+        return s if len(s) <= width else s[: width - 1] + "…"
     parts = [kind]
     ns, ne = nonce_range(d)
     for c in _SUMMARY_KEYS:
@@ -213,7 +218,7 @@ def summarize(ev: Event, width: int = 48) -> str:
 
 def _compact(f: Fraction) -> str:
     x = float(f)
-    for unit, scale in (("e18", 1e18), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+    for unit, scale in (("E", 1e18), ("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(x) >= scale:
             return f"{x / scale:.3g}{unit}"
     return f"{x:.3g}"
@@ -373,7 +378,7 @@ class FlowModel:
         self._series(ev, lane, d)
         self._facts(ev, d)
         if ev.kind == "scenario.step":
-            self.last_step = str(d.get("name") or d.get("step") or d.get("title") or DASH)
+            self.last_step = str(d.get("name") or d.get("description") or d.get("title") or d.get("action") or DASH)
         row = Row(ev.seq, ev.t, lane, ev.kind, ev, status, str(to) if to else None, pay)
         self.rows.append(row)
         return row

@@ -2,7 +2,8 @@
 
     lpdev tui --replay TRACE            a trace file (JSONL from `lpdev scenario run --trace`), with seek
     lpdev tui --attach URL              another process's events endpoint (tui/feed.py: /events/stream)
-    lpdev tui --scenario NAME           a scripted scenario, one step per key (n), or all (space)
+    lpdev tui --scenario NAME|FILE      a library scenario (scenarios/*.yaml, run by the scenario runner on
+                                        a real stack) or a demo script; one step per key (n), or all (space)
     lpdev tui --demo                    live mode on an in-process demo stack (real PM core) with time travel
     lpdev tui --make-trace FILE         write a synthetic trace (real PM numbers) to try --replay on
 
@@ -26,6 +27,10 @@ def register(sub) -> None:
     g.add_argument("--demo", action="store_true", help="live mode on an in-process demo stack")
     g.add_argument("--make-trace", metavar="FILE", help="write a synthetic trace and exit")
     g.add_argument("--list", action="store_true", help="list the scenarios --scenario knows")
+    p.add_argument("--chain", choices=("mock", "embedded", "anvil"), default=None,
+                   help="--scenario: chain backend (default: the scenario's own)")
+    p.add_argument("--seed", type=int, default=None, help="--scenario: seed for a deterministic run")
+    p.add_argument("--trace", metavar="FILE", default=None, help="--scenario: also write the run's trace")
     p.add_argument("--payments", type=int, default=1000, help="payments in --make-trace (default 1000)")
     p.add_argument("--start", choices=("home", "end"), default="end", help="replay: start at the first or last event")
     p.add_argument("--step", action="store_true", help="--demo: start paused; n runs one payment")
@@ -38,7 +43,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.list:
         for s in all_scripts():
-            print(f"{s.name:16} {s.title}")
+            print(f"{s.name:34} demo script: {s.title}")
+        try:
+            from lpdev.commands.scenario import list_scenarios
+
+            for s in list_scenarios():
+                print(f"{s['name']:34} {s.get('error') or s['description']}")
+        except ImportError as exc:  # the scenario library is optional here
+            print(f"(scenario library unavailable: {exc})")
         return 0
     if args.make_trace:
         from tui.synth import synthetic_trace
@@ -66,10 +78,19 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--attach wants an http(s) URL, got {args.attach!r}")
         app = LpdevApp(mode="live", attach_url=args.attach, source_name=args.attach, **kw)
     elif args.scenario:
-        try:
+        names = {s.name for s in all_scripts()}
+        if args.scenario in names:
             app = LpdevApp.scenario(args.scenario, **kw)
-        except KeyError as exc:
-            raise UsageError(exc.args[0]) from None
+        else:
+            from lpdev.commands.scenario import find_scenario
+            from sim.scenario.model import load_scenario
+            from sim.scenario.yamlines import ScenarioError
+
+            try:
+                sc = load_scenario(find_scenario(args.scenario))
+            except ScenarioError as exc:
+                raise UsageError(str(exc)) from None
+            app = LpdevApp.yaml_scenario(sc, chain=args.chain, seed=args.seed, trace=args.trace, **kw)
     elif args.demo:
         from tui.synth import DemoLive
 

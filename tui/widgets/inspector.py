@@ -44,7 +44,12 @@ def payment_table(p: Payment) -> Table:
     secs = p.get("billable_secs")
     t.add_row("billable seconds", DASH if secs is None else f"{float(secs):g} s" + ("  (new state: preload)" if secs == 0 else ""))
     t.add_row("billable units", fmt_num(p.get("units")))
-    t.add_row("initial price", fmt_wei(p.get("initial_price")) + " / unit")
+    initial = p.get("initial_price")
+    fee_f, units_f = as_fraction(p.get("fee")), as_fraction(p.get("units"))
+    if initial is None and fee_f is not None and units_f:
+        t.add_row("initial price", fmt_wei(fee_f / units_f) + " / unit  (fee ÷ units)")
+    else:
+        t.add_row("initial price", fmt_wei(initial) + " / unit")
     t.add_row("current price", fmt_wei(p.get("price")) + " / unit")
     t.add_row("fee (units × initial price)", fmt_wei(p.get("fee")))
     t.add_row("ticket EV", fmt_wei(p.get("ev")))

@@ -105,6 +105,17 @@ class FlowTimeline(DataTable):
             self.add_row(*self._cells(r), key=str(r.seq))
         if rows:
             self.move_cursor(row=len(rows) - 1, animate=False)
+            self.call_after_refresh(self._cursor_to_end)
+
+    def on_resize(self, event) -> None:
+        # The first show() can run before layout: keep the tail in view once the size is known.
+        if self.row_count and self.cursor_row >= self.row_count - 1:
+            self.call_after_refresh(self._cursor_to_end)
+
+    def _cursor_to_end(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1, animate=False)
+            self.scroll_end(animate=False, immediate=True)
 
     def append(self, rows: Iterable[Row], t0: float | None) -> None:
         """Add new rows (live), dropping the oldest beyond the window; the cursor follows the tail unless
