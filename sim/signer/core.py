@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, Awaitable, Callable
 
@@ -130,7 +130,10 @@ class _Params(TicketParams):
 
     @classmethod
     def of(cls, p: TicketParams) -> "_Params":
-        return cls(**{f.name: getattr(p, f.name) for f in fields(TicketParams)})
+        return cls(recipient=p.recipient, face_value=p.face_value, win_prob=p.win_prob,
+                   recipient_rand_hash=p.recipient_rand_hash, seed=p.seed, expiration_block=p.expiration_block,
+                   creation_round=p.creation_round, creation_round_block_hash=p.creation_round_block_hash,
+                   price_per_pixel=p.price_per_pixel)
 
 
 def _go_seconds(d_ns: int) -> float:
