@@ -49,13 +49,33 @@ class Reply:
         return pb.SegData.FromString(base64.b64decode(self.body["segCreds"]))
 
 
-class Signer:
-    """A running signer plus a client; ``await s.pay(info, ...)`` posts /generate-live-payment."""
+_MOCK = None
 
-    def __init__(self, config: SignerConfig | None = None, chain: MemoryChain | None = None) -> None:
+
+def shared_mock_chain():
+    """One devnet mock chain per test process, with the harness key (§6.2's) funded as a sender.
+    Tests only read it; tests that change chain state make their own chain."""
+    global _MOCK
+    if _MOCK is None:
+        import devnet
+
+        c = devnet.open_chain("mock")
+        res = c.fund_deposit_and_reserve_for(c.key("deployer"), ADDR, 10**21, 10**21)
+        assert res.ok, res
+        _MOCK = c
+    return _MOCK
+
+
+class Signer:
+    """A running signer plus a client; ``await s.pay(info, ...)`` posts /generate-live-payment.
+
+    The chain is the devnet mock chain (shared, read-only) unless a test passes its own (e.g. a
+    :class:`MemoryChain` whose sender info it edits)."""
+
+    def __init__(self, config: SignerConfig | None = None, chain=None) -> None:
         self.clock = VirtualClock(T0)
         self.bus = EventBus(self.clock)
-        self.chain = chain or MemoryChain()
+        self.chain = chain if chain is not None else shared_mock_chain()
         cfg = config or SignerConfig()
         self.core = SignerCore(key=KEY, chain=self.chain, config=cfg, clock=self.clock, rng=Rng(7), events=self.bus)
         self.server = SignerServer(self.core)
@@ -76,7 +96,7 @@ class Signer:
 
     def info(self, **kw) -> pb.OrchestratorInfo:
         kw.setdefault("now", self.clock.now())
-        kw.setdefault("last_block", self.chain.block)
+        kw.setdefault("last_block", self.chain.last_block())
         return make_orch_info(**kw)
 
     async def post(self, path: str, body: bytes = b"", headers: dict | None = None, method: str = "POST") -> Reply:

@@ -9,7 +9,7 @@ import pytest
 from sim.pm.crypto import keccak, verify_keccak, verify_personal
 from sim.pm.ticket import Ticket
 from sim.signer.config import SignerConfig
-from sim.signer.testkit import make_caps
+from sim.signer.testkit import MemoryChain, make_caps
 from sim.wire import codec
 from sim.wire.state import RemotePaymentState
 
@@ -80,10 +80,10 @@ async def test_rv09b_auth_token_in_last_10_percent_480(signer):
 
 async def test_rv10_params_expired_480(signer):
     # expirationBlock - lastSeenBlock <= 1 -> ErrTicketParamsExpired -> 480
-    r = await signer.pay(signer.info(expiration_block=signer.chain.block + 1), in_pixels=1)
+    r = await signer.pay(signer.info(expiration_block=signer.chain.last_block() + 1), in_pixels=1)
     assert (r.status, r.message) == (480, "refresh session for remote signer")
     assert r.headers["Livepeer-Orchestrator-URL"] == "http://orch.example"
-    r = await signer.pay(signer.info(expiration_block=signer.chain.block + 2), in_pixels=1)
+    r = await signer.pay(signer.info(expiration_block=signer.chain.last_block() + 2), in_pixels=1)
     assert r.status == 200
 
 
@@ -347,8 +347,9 @@ async def test_creation_round_substituted_when_missing():
         info = s.info(ev=35, price=(3, 1), creation_round=0, creation_round_block_hash=b"\x00" * 32)
         r = await s.pay(info, type="live")
         pay = r.payment()
-        assert pay.expiration_params.creation_round == s.chain.round
-        assert pay.expiration_params.creation_round_block_hash == s.chain.block_hash_for_round(s.chain.round)
+        rnd = s.chain.last_initialized_round()
+        assert pay.expiration_params.creation_round == rnd != 0
+        assert pay.expiration_params.creation_round_block_hash == s.chain.block_hash_for_round(rnd) != b"\x00" * 32
 
 
 async def test_live_bills_elapsed_seconds():
@@ -408,7 +409,7 @@ async def test_fixed_bills_one_unit_and_allows_state():
 async def test_chain_backed_sender_validation():
     from sim.pm.sender import SenderInfo
 
-    async with Signer(SignerConfig()) as s:
+    async with Signer(SignerConfig(), chain=MemoryChain()) as s:
         s.core.chain.max_age_s = 0  # re-read every time for this test
         s.chain.senders[ADDR] = SenderInfo(deposit=0, reserve=10)
         r = await s.pay(s.info(), in_pixels=1)
@@ -444,7 +445,7 @@ async def test_max_ticket_ev_and_total_ev():
 
 
 async def test_chain_reads_are_cached():
-    async with Signer() as s:
+    async with Signer(chain=MemoryChain()) as s:
         info = s.info()
         await s.pay(info, in_pixels=1)
         calls = s.chain.calls
@@ -459,7 +460,7 @@ async def test_chain_reads_are_cached():
 async def test_deposit_funded_just_now_is_seen():
     from sim.pm.sender import SenderInfo
 
-    async with Signer() as s:
+    async with Signer(chain=MemoryChain()) as s:
         s.chain.senders[ADDR] = SenderInfo(deposit=0, reserve=10)
         assert (await s.pay(s.info(), in_pixels=1)).status == 400
         s.chain.senders[ADDR] = SenderInfo(deposit=10**18, reserve=10)
