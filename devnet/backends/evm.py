@@ -216,7 +216,10 @@ class EvmChain(DevChain):
     def _send(self, key: bytes, to: str | None, data: bytes, *, value: int = 0, gas: int = TX_GAS) -> str:
         sender = self._sender_of(key)
         nonce = self._next_nonce(sender)
-        gas_price = self._gas_price or max(self._guard(self.rpc.gas_price) * 2, 1)
+        # No x2 margin here: anvil suggests gas prices from recent tips, so doubling on every transaction fed back
+        # and doubled the suggested price per transaction (4096 gwei after a dozen redemptions, which then
+        # cost more than the tickets' face value). Keep it x1 (orchestrator helper; see tests/test_orch_crash.py).
+        gas_price = self._gas_price or max(self._guard(self.rpc.gas_price), 1)
         raw, _ = sign_legacy_tx(bytes(key), nonce=nonce, gas_price=gas_price, gas=gas,
                                 to=None if to is None else _b20(to), value=value, data=data, chain_id=self.chain_id)
         try:
