@@ -25,6 +25,7 @@ from hypercorn.config import Config, Sockets
 from hypercorn.utils import wrap_app
 
 from sim import tls
+from sim.orchestrator import lv2v
 from sim.orchestrator.app import OrchestratorApp
 from sim.orchestrator.node import Orchestrator, OrchestratorConfig
 from sim.orchestrator.redeemer import Redeemer
@@ -87,6 +88,7 @@ class OrchestratorServer:
         self.cert: tls.CertPair | None = None
         self.app = OrchestratorApp(self.orch, on_rotate_certificate=self.rotate_certificate if self.scheme == "https"
                                    else None, on_redeem=self.redeem_now)
+        self.lv2v = lv2v.attach(self)  # /live-video-to-video + noop Live Runner + trickle (sim.orchestrator.lv2v)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._redeem_lock = asyncio.Lock()
@@ -142,6 +144,7 @@ class OrchestratorServer:
             except Exception as exc:  # pragma: no cover - logged, shutdown continues
                 log.warning("orchestrator task ended with %r", exc)
         self._tasks.clear()
+        await self.lv2v.aclose()
         self.orch.close()
         if self._tmp is not None:
             self._tmp.cleanup()
