@@ -65,11 +65,12 @@ def _cli_setup_s(backend: str, timeout: float = 120.0) -> float:
                     proc.wait()
 
 
-def _open_s(backend: str):
+def _open_s(backend: str, round_length: int):
     from devnet import open_chain
+    from devnet.config import DevnetConfig
 
     t0 = time.perf_counter()
-    chain = open_chain(backend)
+    chain = open_chain(backend, config=DevnetConfig(round_length=round_length))
     return chain, time.perf_counter() - t0
 
 
@@ -124,7 +125,8 @@ def run(args) -> dict:
 
     redeem: dict = {}
     for backend in backends:
-        chain, open_s = _open_s(backend)
+        # one redemption mines one block: a round long enough that the run stays in one initialized round
+        chain, open_s = _open_s(backend, round_length=max(20, n + 25))
         try:
             setup.setdefault(backend, {})["in_process_open_s"] = round(open_s, 4)
             redeem[backend] = _redemptions_per_s(chain, n)
