@@ -212,8 +212,12 @@ def _driven_server_class():
 
 
 class Stack:
-    def __init__(self, config: StackConfig, *, bus: EventBus | None = None, workdir: str | Path | None = None) -> None:
+    def __init__(self, config: StackConfig, *, bus: EventBus | None = None, workdir: str | Path | None = None,
+                 chain=None) -> None:
+        """``chain``: an already open chain set up with :meth:`devnet_config` (borrowed: not closed by
+        :meth:`stop`; tests reuse one py-evm chain through snapshot/revert)."""
         self.config = config
+        self._borrowed_chain = chain
         self.clock = VirtualClock(config.start_time) if config.virtual_clock else RealClock()
         self.rng = Rng(config.seed)
         self.bus = bus or EventBus(self.clock)
@@ -227,6 +231,7 @@ class Stack:
         self.withdrawn: dict[str, int] = {}  # role -> wei paid out by withdraw()
         self.funded: dict[str, int] = {}  # role -> wei added by fund steps
         self.initial_money: dict | None = None
+        self._synced_block = -1
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> "Stack":
@@ -241,12 +246,17 @@ class Stack:
         await self.stop()
 
     def _devnet_config(self):
+        return self.devnet_config(self.config)
+
+    @staticmethod
+    def devnet_config(config: StackConfig):
+        """The chain setup a stack needs (transcoders, funded senders, deposit, reserve, round length)."""
         from devnet.config import DevnetConfig
 
-        cfg = DevnetConfig(round_length=self.config.round_length, sender_deposit=self.config.deposit,
-                           sender_reserve=self.config.reserve)
-        cfg.transcoders = tuple(dict.fromkeys(o.account for o in self.config.orchestrators))
-        cfg.senders = tuple(dict.fromkeys(s.account for s in self.config.signers))
+        cfg = DevnetConfig(round_length=config.round_length, sender_deposit=config.deposit,
+                           sender_reserve=config.reserve)
+        cfg.transcoders = tuple(dict.fromkeys(o.account for o in config.orchestrators))
+        cfg.senders = tuple(dict.fromkeys(s.account for s in config.signers))
         roles = dict(cfg.roles)
         for extra, idx in (("orchestrator3", 6), ("sender3", 7)):
             roles.setdefault(extra, idx)
@@ -260,7 +270,10 @@ class Stack:
             self._tmp = tempfile.mkdtemp(prefix="lpdev-stack-")
             self.workdir = Path(self._tmp)
         self._names[str(self.workdir)] = "<workdir>"
-        self.chain = await asyncio.to_thread(open_chain, self.config.chain, config=self._devnet_config())
+        if self._borrowed_chain is not None:
+            self.chain = self._borrowed_chain
+        else:
+            self.chain = await asyncio.to_thread(open_chain, self.config.chain, config=self._devnet_config())
         if getattr(self.chain, "eth_url", None):
             self._names[self.chain.eth_url] = "<chain>"
         for spec in self.config.signers:
@@ -290,7 +303,8 @@ class Stack:
             if s.webhook:
                 await s.webhook.stop()
         if self.chain is not None:
-            await asyncio.to_thread(self.chain.close)
+            if self._borrowed_chain is None:
+                await asyncio.to_thread(self.chain.close)
             self.chain = None
             self.bus.emit("stack", "stack.stopped")
         if self._tmp:
@@ -324,7 +338,9 @@ class Stack:
             await webhook.start()
             self._names[webhook.url] = f"<{spec.name}-webhook>"
         cfg = SignerConfig(max_price=max_price, limits=limits, webhook_url=webhook.url if webhook else None,
-                           replay_protection=spec.replay_protection, chain_max_age_s=0.0)
+                           replay_protection=spec.replay_protection,
+                           # virtual time: re-read only when the stack says the chain moved (Stack.sync)
+                           chain_max_age_s=1e12 if self.config.virtual_clock else 0.5)
         if spec.max_price_per_capability:
             cfg.capability_max_prices = parse_capability_max_prices(
                 spec.max_price_per_capability, pixels_per_unit=Fraction(1), max_price_per_unit=Fraction(0))
@@ -398,7 +414,7 @@ class Stack:
         h.restarts += 1
         await self._start_orchestrator(h)
         self.bus.emit("stack", "stack.actor", name=name, action="restart", restarts=h.restarts)
-        await self.sync()
+        await self.sync(force=True)
 
     def set_faults(self, name: str, faults: dict) -> list[str]:
         h = self.orchestrators[name]
@@ -407,13 +423,19 @@ class Stack:
         return changed
 
     # ------------------------------------------------------------------ chain
-    async def sync(self) -> None:
-        """Every live orchestrator sees the chain and runs one redemption pass; signers re-read the chain."""
+    async def sync(self, *, force: bool = False) -> None:
+        """If the chain moved (or ``force``): every live orchestrator sees it and runs one redemption pass, in
+        a fixed order, then the signers re-read it. Chain reads are slow on py-evm, so nothing is re-read while
+        the block number stands still (every chain change goes through the stack and mines a block)."""
+        block = await asyncio.to_thread(self.chain.last_block)
+        if block == self._synced_block and not force:
+            return
         for h in self.orchestrators.values():
             if h.alive:
                 await h.server.redeem_now()
         for s in self.signers.values():
             await asyncio.to_thread(s.core.chain.get, force=True)
+        self._synced_block = await asyncio.to_thread(self.chain.last_block)
 
     async def _chain(self, fn, *args, **kw):
         return await asyncio.to_thread(fn, *args, **kw)

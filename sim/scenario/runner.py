@@ -37,12 +37,12 @@ def _match(value, want) -> bool:
 
 class ScenarioRun:
     def __init__(self, scenario: Scenario, *, chain: str | None = None, seed: int | None = None,
-                 gate: StepGate | None = None, bus: EventBus | None = None) -> None:
+                 gate: StepGate | None = None, bus: EventBus | None = None, chain_obj=None) -> None:
         self.scenario = scenario
         self.config = StackConfig.from_dict(scenario.stack, chain=chain, seed=seed)
         self.gate = gate or StepGate(enabled=False)
         self.events: list[Event] = []
-        self.stack = Stack(self.config, bus=bus)
+        self.stack = Stack(self.config, bus=bus, chain=chain_obj)
         self.stack.bus.subscribe(self.events.append)
         self.saved_states: dict[tuple[str, str], dict | None] = {}
 
@@ -300,8 +300,10 @@ def summarize(events, *, final: bool = True) -> dict:
 
 
 async def run_scenario(scenario: Scenario, *, chain: str | None = None, seed: int | None = None,
-                       trace: str | Path | None = None, gate: StepGate | None = None) -> dict:
-    run = ScenarioRun(scenario, chain=chain, seed=seed, gate=gate)
+                       trace: str | Path | None = None, gate: StepGate | None = None, chain_obj=None) -> dict:
+    """``chain_obj``: an open chain to borrow (set up with ``Stack.devnet_config``), e.g. a test's reverted
+    py-evm snapshot; ``chain`` still names its backend."""
+    run = ScenarioRun(scenario, chain=chain, seed=seed, gate=gate, chain_obj=chain_obj)
     try:
         summary = await run.run()
     finally:
