@@ -535,6 +535,8 @@ def test_time_travel_summaries(chain):
     b0 = chain.last_block()
     out = chain.mine(3)
     assert out["to_block"] == b0 + 3 and "mined 3 blocks" in out["summary"] and "expire at B+40" in out["summary"]
+    # params issued at block B are expired once (B + 40) - last_block <= 1, i.e. B <= last - 39
+    assert f"params issued before block {b0 + 3 - 38} are now expired" in out["summary"]
     r0 = chain.current_round()
     out = chain.advance_round()
     assert out["to_round"] == r0 + 1 == chain.current_round() == chain.last_initialized_round()

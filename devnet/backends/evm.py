@@ -23,6 +23,7 @@ from eth_utils import to_checksum_address, keccak
 
 from sim.pm.sender import SenderInfo
 from sim.pm.params import PARAMS_EXPIRATION_BLOCK
+from sim.pm.sender import PARAMS_EXPIRY_BUFFER
 
 from devnet import abi
 from devnet.rpc import HttpRpc, RpcError, Web3Rpc
@@ -442,9 +443,11 @@ class EvmChain(DevChain):
         else:
             parts = [f"round {r0} -> {r1} (NOT initialized: redemptions revert with 'current round is not "
                      "initialized' until `lpdev chain advance-round`)"]
-        first_ok = b1 - PARAMS_EXPIRATION_BLOCK + 1
+        # Go's sender treats params as expired when expirationBlock - lastBlock <= 1 (protocol.md §5)
+        first_ok = b1 - PARAMS_EXPIRATION_BLOCK + PARAMS_EXPIRY_BUFFER + 1
         parts.append(f"ticket params issued at block B expire at B+{PARAMS_EXPIRATION_BLOCK} — params issued "
-                     f"before block {max(first_ok, 0)} are now expired (the gateway gets new ones)")
+                     f"before block {max(first_ok, 0)} are now expired (next payment with them gets 480 "
+                     "'refresh session for remote signer')")
         try:
             validity = self.ticket_validity_period()
             if r1 != r0:
