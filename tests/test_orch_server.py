@@ -547,3 +547,38 @@ async def test_lv2v_model_capacity_check(orch, chain):
     caps.constraints.PerCapability[35].models["noop"].warm = True
     req = codec.build_orch_request(payer.key, caps, ignore_capacity_check=False)
     assert (await asyncio.to_thread(get_orchestrator, orch.url, req)).auth_token.session_id
+
+
+async def test_chain_failure_is_an_error_not_a_hang(chain, tmp_path):
+    from devnet.base import ChainUnreachable
+
+    class Flaky:
+        """The mock chain, except that sender lookups fail (chain gone mid-run)."""
+
+        def __init__(self, inner):
+            self.inner, self.broken = inner, False
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def sender_info(self, sender):
+            if self.broken:
+                raise ChainUnreachable("no answer from http://127.0.0.1:1")
+            return self.inner.sender_info(sender)
+
+    flaky = Flaky(chain)
+    async with OrchestratorServer(flaky, eth_key=chain.key("orchestrator"), data_dir=tmp_path,
+                                  block_poll_s=3600) as o:
+        payer = Payer(chain.key("sender"))
+        await info_for(o, payer)
+        headers = payer.headers(1)
+        flaky.broken = True
+        o.orch.watch.forget_sender(payer.address)
+        with pytest.raises(grpc.RpcError) as e:
+            await asyncio.to_thread(get_orchestrator, o.url, payer.request())
+        assert e.value.code() == grpc.StatusCode.UNKNOWN and "no answer" in e.value.details()
+        status, _, body = await post(o.url, headers=headers)
+        assert status == 500 and b"no answer from" in body  # Go: 500 Internal Server Error; here the cause too
+        flaky.broken = False
+        status, _, body = await post(o.url, headers=payer.headers(1))
+        assert status == 200, body

@@ -94,6 +94,8 @@ class OrchestratorApp:
                 return await asyncio.to_thread(fn, req)
             except RpcError as exc:
                 raise GrpcStatus(UNKNOWN, str(exc)) from None
+            except Exception as exc:  # e.g. the chain is unreachable: a Go error would surface as UNKNOWN too
+                raise GrpcStatus(UNKNOWN, f"{type(exc).__name__}: {exc}") from None
         return call
 
     # ------------------------------------------------------------------ ASGI
