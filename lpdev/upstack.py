@@ -90,7 +90,7 @@ def _anvil_hint(msg: str) -> str:
 
 
 class UpStack:
-    def __init__(self, config: UpConfig, *, bus=None, log=None) -> None:
+    def __init__(self, config: UpConfig, *, bus=None, log=None, anvil_process=None) -> None:
         from sim.clock import RealClock, Rng
         from sim.events import EventBus
 
@@ -106,7 +106,7 @@ class UpStack:
         self._tasks: list[asyncio.Task] = []
         self._stop = asyncio.Event()
         self._tmp: str | None = None
-        self._anvil = None
+        self._anvil = anvil_process  # an AnvilProcess spawned early by the CLI (its start overlaps our imports)
         self.timings: dict[str, float] = {}
         self.t0 = time.monotonic()
 
@@ -128,7 +128,7 @@ class UpStack:
     async def start(self) -> None:
         cfg = self.config
         wanted = []
-        if cfg.chain == "anvil":
+        if cfg.chain == "anvil" and self._anvil is None:
             wanted.append(("anvil JSON-RPC", cfg.eth_port))
         wanted += [(f"orchestrator {i + 1}", cfg.orch_port + i) for i in range(cfg.orchestrators) if cfg.orch_port]
         wanted += [(f"signer {i + 1}", cfg.signer_port + i) for i in range(cfg.signers) if cfg.signer_port]
@@ -143,12 +143,17 @@ class UpStack:
         self._mark("signers")
         await self.probe()
         self._mark("ready")
-        if cfg.gateway:
-            for i, o in enumerate(self.orchestrators):
-                await self._start_gateway(i, o)
         self.bus.emit("stack", "stack.ready", chain=cfg.chain, signers=[s.name for s in self.signers],
                       orchestrators=[o.name for o in self.orchestrators],
-                      gateways=[g.session.name for g in self.gateways])
+                      gateways=["gateway" if i == 0 else f"gateway{i + 1}" for i in range(len(self.orchestrators))]
+                      if cfg.gateway else [])
+
+    async def start_gateways(self) -> None:
+        """The scripted gateway session(s), one per orchestrator (signers round-robin): sign-orchestrator-info and
+        GetOrchestrator. Separate from :meth:`start` — the gateway is a client, not a service that must answer."""
+        if self.config.gateway and not self.gateways:
+            for i, o in enumerate(self.orchestrators):
+                await self._start_gateway(i, o)
 
     async def _start_chain(self) -> None:
         from devnet.base import AnvilMissing, ChainError
@@ -167,15 +172,22 @@ class UpStack:
             if cfg.chain == "anvil":
                 from devnet.backends.anvil import AnvilProcess
 
-                proc = AnvilProcess.spawn(port=cfg.eth_port or None, chain_id=dc.chain_id)
-                self._anvil = proc  # stopped by stop() even if we are cancelled while it deploys
+                if self._anvil is None:
+                    # stopped by stop() even if we are cancelled while it deploys
+                    self._anvil = AnvilProcess.spawn(port=cfg.eth_port or None, chain_id=dc.chain_id)
                 from devnet.backends import evm
 
-                self.chain = await asyncio.to_thread(evm.open_anvil, config=dc, process=proc)
+                opening = asyncio.create_task(asyncio.to_thread(evm.open_anvil, config=dc, process=self._anvil))
             else:
                 from devnet.backends import evm
 
-                self.chain = await asyncio.to_thread(evm.open_embedded, config=dc)
+                opening = asyncio.create_task(asyncio.to_thread(evm.open_embedded, config=dc))
+            # while the chain deploys (mostly waiting on RPCs), import the servers' modules (~1 s of CPU)
+            import sim.gateway.session  # noqa: F401
+            import sim.orchestrator.server  # noqa: F401
+            import sim.signer.core  # noqa: F401
+            import sim.signer.http  # noqa: F401
+            self.chain = await opening
         except AnvilMissing as exc:
             raise StartupError(_anvil_hint(str(exc))) from None
         except ChainError as exc:
@@ -283,6 +295,10 @@ class UpStack:
     # ------------------------------------------------------------------ running
     async def run(self) -> None:
         """Block ticker + gateway payment loops until :meth:`request_stop`."""
+        try:
+            await self.start_gateways()
+        except Exception as exc:  # noqa: BLE001 - the services keep running; say why there are no payments
+            self.log(f"the scripted gateway could not start: {type(exc).__name__}: {exc}")
         if self.config.block_time > 0:
             self._tasks.append(asyncio.create_task(self._block_ticker(), name="block-ticker"))
         for i, g in enumerate(self.gateways):

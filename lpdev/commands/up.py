@@ -209,21 +209,41 @@ def _want_tui(args) -> bool:
 
 
 def run(args) -> int:
+    t0 = time.monotonic()
     cfg = build_config(args)
+    proc = None
+    if cfg.chain == "anvil":
+        # Spawn anvil first, before ~1 s of imports, so its start overlaps them (like `lpdev chain up`).
+        from devnet.base import ChainError
+        from devnet.backends.anvil import AnvilProcess
+        from lpdev.upstack import StartupError, _anvil_hint, check_ports
+
+        try:
+            check_ports(cfg.host, [("anvil JSON-RPC", cfg.eth_port)])
+            proc = AnvilProcess.spawn(port=cfg.eth_port or None)
+        except StartupError as exc:
+            print(f"lpdev up: error: {exc}", file=sys.stderr, flush=True)
+            return 1
+        except ChainError as exc:
+            print(f"lpdev up: error: {_anvil_hint(str(exc))}", file=sys.stderr, flush=True)
+            return 1
     try:
-        return asyncio.run(_main(args, cfg))
+        return asyncio.run(_main(args, cfg, proc, t0))
     except KeyboardInterrupt:
         return 130
+    finally:
+        if proc is not None:
+            proc.stop()  # idempotent: normally the stack already stopped it
 
 
-async def _main(args, cfg) -> int:
+async def _main(args, cfg, proc=None, t0: float | None = None) -> int:
     from lpdev.upconfig import DEFAULT_CAST, cast_document, write_atomic
     from lpdev.upstack import StartupError, UpStack
 
-    t0 = time.monotonic()
+    t0 = t0 if t0 is not None else time.monotonic()
     err = sys.stderr
     tui = _want_tui(args)
-    stack = UpStack(cfg, log=lambda m: print(f"lpdev up: {m}", file=err, flush=True))
+    stack = UpStack(cfg, log=lambda m: print(f"lpdev up: {m}", file=err, flush=True), anvil_process=proc)
     stack.t0 = t0
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
@@ -266,6 +286,7 @@ async def _main(args, cfg) -> int:
         doc = cast_document(stack)
         elapsed = time.monotonic() - t0
         doc["ready_s"] = round(elapsed, 3)
+        doc["timings"] = dict(stack.timings)  # seconds since start: chain, orchestrators, signers, ready
         state_file = args.state_file or DEFAULT_CAST
         for path in dict.fromkeys([state_file] + ([args.config_out] if args.config_out else [])):
             write_atomic(path, doc)
@@ -273,9 +294,6 @@ async def _main(args, cfg) -> int:
         if not tui:
             print(banner(doc, elapsed, files), flush=True)
             unsub = stack.bus.subscribe(lambda ev: _print_event(ev, args.verbose))
-            for ev in list(stack.bus.recent):
-                if ev.kind.startswith("gateway."):
-                    _print_event(ev, args.verbose)
         if args.exit_after_ready:
             return 0
         if tui:
