@@ -96,7 +96,8 @@ class Signer:
 
     def info(self, **kw) -> pb.OrchestratorInfo:
         kw.setdefault("now", self.clock.now())
-        kw.setdefault("last_block", self.chain.last_block())
+        if "last_block" not in kw:
+            kw["last_block"] = self.chain.last_block()
         return make_orch_info(**kw)
 
     async def post(self, path: str, body: bytes = b"", headers: dict | None = None, method: str = "POST") -> Reply:

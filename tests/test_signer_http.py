@@ -572,3 +572,13 @@ async def test_live_payment_real_handler_83_tickets_and_480_refresh():
         expired = s.info(ev=20_000_000, price=(1, 1), auth_expiration=int(s.clock.now()) + 10)
         r = await s.post("/generate-live-payment", body % gojson.b64encode(expired.SerializeToString()).encode())
         assert r.status == 480
+
+
+async def test_unreachable_chain_is_a_500_with_cause():
+    class Down(MemoryChain):
+        def last_block(self):
+            raise ConnectionError("connection refused")
+
+    async with Signer(chain=Down()) as s:
+        r = await s.pay(s.info(last_block=100), in_pixels=1)
+        assert r.status == 500 and r.message == "cannot read the chain: ConnectionError: connection refused"

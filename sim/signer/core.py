@@ -460,7 +460,7 @@ class SignerCore:
     # ---- helpers -----------------------------------------------------------------------------
     def _validate(self, params, n: int):
         """§2.10 against the cached chain; on a failure that fresher data could fix, re-read once."""
-        snap = self.chain.get()
+        snap = self._snapshot()
         try:
             validate_ticket_params(params, n, last_block=snap.last_block, limits=self.config.limits,
                                    sender_info=snap.sender_info, last_initialized_round=snap.last_initialized_round)
@@ -468,10 +468,16 @@ class SignerCore:
         except TicketParamsError:
             if self.chain.age() <= 0.05:
                 raise
-        snap = self.chain.get(force=True)
+        snap = self._snapshot(force=True)
         validate_ticket_params(params, n, last_block=snap.last_block, limits=self.config.limits,
                                sender_info=snap.sender_info, last_initialized_round=snap.last_initialized_round)
         return snap
+
+    def _snapshot(self, force: bool = False):
+        try:
+            return self.chain.get(force=force)
+        except Exception as exc:  # noqa: BLE001 - an unreachable chain is a 500 that says so
+            raise _Reject(500, f"cannot read the chain: {type(exc).__name__}: {exc}")
 
     def _check_ceilings(self, orch_price: Fraction, ceilings: list[tuple[str, Fraction | None]]) -> None:
         """``checkRemotePaymentPrice``: the lowest ceiling wins (earliest on ties); 481 iff price > it."""

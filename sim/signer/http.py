@@ -108,6 +108,13 @@ class _Adapter:
         body = await self._read_body(request)
         if isinstance(body, web.Response):
             return body
+        if self.core.chain.stale():
+            # refresh the chain snapshot off the event loop (an external chain is several RPCs), at most
+            # every chain_max_age_s; the core then reads the cached snapshot without blocking
+            try:
+                await asyncio.to_thread(self.core.chain.get)
+            except Exception:  # noqa: BLE001 - the core re-reads and reports the failure as a 500
+                pass
         headers = [(k, v) for k, v in request.headers.items()]
         resp = await self.core.generate_live_payment(headers, body, self.call_webhook)
         return _to_web(resp)
