@@ -24,11 +24,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.anvil]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def start_orch(chain, data_dir) -> tuple[subprocess.Popen, str]:
+def start_orch(chain, data_dir, **faults) -> tuple[subprocess.Popen, str]:
     cmd = [sys.executable, "-m", "lpdev", "orchestrator", "--eth-url", chain.eth_url,
            "--controller", chain.contracts["Controller"], "--eth-key", chain.key("orchestrator").hex(),
            "--service-addr", "https://127.0.0.1:0", "--data-dir", str(data_dir), "--block-poll", "0.1",
-           "--faults", json.dumps({"win_prob_max": True}), "--json"]
+           "--faults", json.dumps({"win_prob_max": True, **faults}), "--json"]
     p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = p.stdout.readline()
     if not line:
@@ -133,6 +133,57 @@ def test_kill9_mid_stream_no_winner_lost_none_redeemed_twice(tmp_path):
         s1 = chain.sender_info(s_addr)
         assert (s0.deposit + s0.reserve) - (s1.deposit + s1.reserve) == total
         assert len(table) >= 34
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            for f in (p.stdout, p.stderr):
+                f.close()
+        chain.close()
+
+
+def test_crash_exactly_around_the_send(tmp_path):
+    """Deterministic: die right after marking 'sending' (nothing sent), then right after the transaction was
+    mined (DB still says 'sending'); the third process must resend the first and only settle the second."""
+    data = tmp_path / "orch"
+    db = data / "winners.sqlite"
+    chain = devnet.open_chain("anvil", config=devnet.DevnetConfig(round_length=400))
+    procs = []
+    try:
+        o_addr = bytes.fromhex(chain.address("orchestrator")[2:])
+        fees0 = chain.pending_fees(o_addr)
+        payer = Payer(chain.key("sender"))
+
+        p, url = start_orch(chain, data, crash_at="before_send")
+        procs.append(p)
+        payer.use(get_orchestrator(url, payer.request()))
+        for _ in range(2):
+            status, body = post_payment(url, payer.headers(2))
+            assert status == 200, body
+        expire_params(chain)
+        assert p.wait(timeout=60) == -signal.SIGKILL
+        [first] = [r for r in rows(db) if r[1] == "sending"]
+        assert not chain.is_used_ticket(bytes.fromhex(first[0][2:]))  # died before sending
+
+        p, url = start_orch(chain, data, crash_at="after_send")
+        procs.append(p)
+        assert p.wait(timeout=60) == -signal.SIGKILL
+        sending = [r for r in rows(db) if r[1] == "sending"]
+        assert len(sending) == 1
+        assert chain.is_used_ticket(bytes.fromhex(sending[0][0][2:]))  # mined, but the DB never heard back
+
+        p, url = start_orch(chain, data)
+        procs.append(p)
+        deadline = time.time() + 60
+        while time.time() < deadline and not set(counts(db)) <= {"redeemed", "failed"}:
+            time.sleep(0.2)
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=20) == 0
+        table = rows(db)
+        assert len(table) == 4 and {r[1] for r in table} == {"redeemed"}, table
+        assert any("found used on chain after restart" in (r[3] or "") for r in table)
+        assert chain.pending_fees(o_addr) - fees0 == sum(int(r[2]) for r in table)  # each paid exactly once
     finally:
         for p in procs:
             if p.poll() is None:

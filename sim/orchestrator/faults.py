@@ -22,6 +22,8 @@ KNOBS = {
     "drop_connection": "bool — abort non-admin requests without a response",
     "capacity_full": "bool — GetOrchestrator and segCreds checks answer OrchestratorCapped",
     "stop_redeeming": "bool — keep winning tickets queued, send no redemption",
+    "crash_at": "null|'before_send'|'after_send' — kill -9 this process at that point of the next redemption "
+                "(the ticket is marked 'sending'; after_send: the transaction was mined) — chaos testing",
 }
 
 
@@ -41,6 +43,7 @@ class Faults:
     drop_connection: bool = False
     capacity_full: bool = False
     stop_redeeming: bool = False
+    crash_at: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -77,6 +80,10 @@ def _check(k: str, v):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 600:
             raise FaultError("delay_s must be a number of seconds in [0, 600]")
         return float(v)
+    if k == "crash_at":
+        if v not in (None, "before_send", "after_send"):
+            raise FaultError("crash_at must be null, \"before_send\" or \"after_send\"")
+        return v
     if k == "reject_payments":
         if v is None:
             return None

@@ -20,6 +20,9 @@ moment loses no winner and redeems none twice (the contract also refuses a secon
 """
 from __future__ import annotations
 
+import os
+import signal
+
 from sim.orchestrator.winners import FAILED, QUEUED, REDEEMED, SENDING, StoredWinner
 from sim.pm.crypto import to_checksum_address
 
@@ -115,6 +118,7 @@ class Redeemer:
         if t.face_value <= tx_cost:
             return self._fail(w, "insufficient ticket face value for redeem tx cost", retry=True)
         self.orch.store.set_status(h, SENDING, attempt=True)  # durable BEFORE the transaction leaves
+        self._maybe_crash("before_send")
         self.orch.emit("orch.redemption_sent", ticket_hash=h, sender=t.sender, face_value=t.face_value,
                        nonce=t.sender_nonce, attempt=w.attempts + 1)
         with watch.lock:
@@ -131,6 +135,7 @@ class Redeemer:
             with watch.lock:
                 watch.pending[t.sender] = max(0, watch.pending.get(t.sender, 0) - t.face_value)
                 watch.forget_sender(t.sender)
+        self._maybe_crash("after_send")
         if res.ok:
             self.orch.store.set_status(h, REDEEMED, tx_hash=res.tx_hash, reason=None)
             self.orch.emit("orch.redemption_mined", ticket_hash=h, sender=t.sender, face_value=t.face_value,
@@ -141,6 +146,11 @@ class Redeemer:
         self.orch.emit("orch.redemption_failed", ticket_hash=h, sender=t.sender, reason=f"transaction failed: {reason}",
                        tx_hash=res.tx_hash, retry=False)
         return "failed"
+
+    def _maybe_crash(self, point: str) -> None:
+        """Fault knob ``crash_at``: die like ``kill -9`` (no cleanup, no flush) at this point."""
+        if self.orch.faults.crash_at == point:
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def recover_one(self, w: StoredWinner) -> None:
         h = w.ticket.hash()
