@@ -124,7 +124,24 @@ def test_external_backend_resolves_through_controller(anvil_chain):
     sender = bytes.fromhex(anvil_chain.address("sender")[2:])
     assert ext.sender_info(sender) == anvil_chain.sender_info(sender)
     assert ext.current_round() == anvil_chain.current_round()
+    # an actor on the external client redeems a ticket like on the managed one
+    from sim.pm.crypto import keccak
+    from sim.pm.ticket import MAX_WIN_PROB, Ticket, u256
+
+    sid = anvil_chain.snapshot()
+    try:
+        r = ext.last_initialized_round()
+        t = Ticket(recipient=bytes.fromhex(ext.address("orchestrator")[2:]), sender=sender, face_value=5,
+                   win_prob=MAX_WIN_PROB, sender_nonce=1, recipient_rand_hash=keccak(u256(42)), creation_round=r,
+                   creation_round_block_hash=ext.block_hash_for_round(r))
+        res = ext.redeem_winning_ticket(t, t.sign(ext.key("sender")), 42, from_key=ext.key("orchestrator"))
+        assert res.ok and res.event_names() == ["WinningTicketTransfer", "WinningTicketRedeemed"]
+        assert anvil_chain.is_used_ticket(t.hash())
+    finally:
+        anvil_chain.revert(sid)
     ext.close()
+    via_api = open_chain("external", eth_url=anvil_chain.eth_url, controller=anvil_chain.contracts["Controller"])
+    assert via_api.backend == "external" and via_api.contracts == anvil_chain.contracts
 
 
 def test_external_wrong_controller(anvil_chain):

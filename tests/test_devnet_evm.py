@@ -580,3 +580,18 @@ def test_concurrent_views_and_transactions(chain, tk):
         assert all(f.result() for f in redeems)
         assert all(f.result() == chain.config.sender_reserve for f in views)
     assert chain.sender_info(sender).deposit == chain.config.sender_deposit - 4
+
+
+def test_controller_registry(chain):
+    from devnet.abi import name_id
+
+    addr, commit = chain._view("Controller", "getContractInfo", name_id("TicketBroker"))
+    assert addr.lower() == chain.contracts["TicketBroker"].lower() and commit == b"\x00" * 20
+    assert int(chain._view("Controller", "getContract", name_id("NoSuchContract")), 16) == 0
+    res = chain._transact(chain.key("deployer"), "Controller", "setContractInfo", name_id("Extra"),
+                          chain.contracts["Minter"], b"\x01" * 20)
+    assert res.events == [{"event": "SetContractInfo", "args": {"id": "0x" + name_id("Extra").hex(),
+                                                                "contractAddress": chain.contracts["Minter"],
+                                                                "gitCommitHash": "0x" + "01" * 20}}]
+    assert chain._transact(chain.key("sender"), "Controller", "setContractInfo", name_id("Extra"),
+                           chain.contracts["Minter"], b"\x01" * 20).revert_reason == ""
