@@ -15,21 +15,19 @@ receipt decoded (events, gas used).
 """
 from __future__ import annotations
 
-import http.client
 import threading
 import time
 
 from eth_utils import to_checksum_address, keccak
 
-from sim.pm.sender import SenderInfo
 from sim.pm.params import PARAMS_EXPIRATION_BLOCK
-from sim.pm.sender import PARAMS_EXPIRY_BUFFER
+from sim.pm.sender import PARAMS_EXPIRY_BUFFER, SenderInfo
 
 from devnet import abi
 from devnet.rpc import HttpRpc, RpcError, Web3Rpc
 from devnet.txsign import address_of, sign_legacy_tx
 from devnet.base import (
-    AnvilCrashed, CallReverted, ChainError, ChainUnreachable, ContractNotFound, DevChain, TxResult,
+    CallReverted, ChainError, ChainUnreachable, ContractNotFound, DevChain, TxResult,
 )
 from devnet.build import load_artifact
 from devnet.config import DevnetConfig
