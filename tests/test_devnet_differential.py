@@ -397,6 +397,39 @@ op("redeem-orch2-after-rounds", events=["ReserveClaimed", "WinningTicketTransfer
 op("withdraw-fees-orch2", events=["WithdrawFees"])(tx(lambda env: env.send("orchestrator2", "withdraw_fees")))
 
 
+# snapshot / revert: everything in between is undone, a ticket redeemed there can be redeemed again
+@op("snapshot", tx=False)
+def _(env):
+    env.tickets["snap"] = (env.chain.snapshot(), dict(env.fees))
+    return {}
+
+
+op("fund-inside-snapshot", events=["DepositFunded"])(tx(lambda env: env.send("sender", "fund_deposit", 5 * E)))
+
+
+@op("redeem-inside-snapshot", events=["WinningTicketTransfer", "WinningTicketRedeemed"])
+def _(env):
+    env.tickets["in-snapshot"] = env.ticket(fv=E)
+    return env.redeem(*env.tickets["in-snapshot"])
+
+
+op("unlock-inside-snapshot", events=["Unlock"])(tx(lambda env: env.send("sender", "unlock")))
+
+
+@op("revert-to-snapshot", tx=False)
+def _(env):
+    sid, fees = env.tickets["snap"]
+    r = env.chain.revert(sid)
+    env.fees = fees  # the gas paid inside the snapshot is undone too
+    return {"from_block": r["from_block"], "to_block": r["to_block"],
+            "used": env.chain.is_used_ticket(env.tickets["in-snapshot"][0].hash())}
+
+
+# the deposit funded inside the snapshot is gone: the sender has only the rest of its reserve
+op("redeem-same-ticket-after-revert", events=["ReserveClaimed", "WinningTicketTransfer", "WinningTicketRedeemed"])(
+    lambda env: env.redeem(*env.tickets["in-snapshot"]))
+
+
 # ====================================================================================== observation
 class Hashes:
     """Backend block hashes -> symbolic ``<H{round}>`` tokens."""
