@@ -88,7 +88,6 @@ FRAMES = {
     "replay-480-refresh": (replay_app, _jump_keys(first_480_seq() + 2)),
     "replay-tickets-winners": (replay_app, ["2", "w", "_"]),
     "replay-balances": (replay_app, ["3", "_"]),
-    "replay-help": (replay_app, ["question_mark", "_"]),
     "live-mine-consequence": (live_app, ["M", "_"]),
     "walkthrough-intro": (walkthrough_app, ["_"]),
     "walkthrough-first-payment": (walkthrough_app, ["n", "n", "_"]),

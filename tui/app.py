@@ -281,6 +281,8 @@ class LpdevApp(App):
                 run.write_trace(trace)
 
     def _tick(self) -> None:
+        if self._dirty_heavy:  # a throttled tickets/plots refresh still owed
+            self._refresh_views()
         if self.mode == "replay":
             if self.playing:
                 self.seek(min(len(self.events), self.pos + max(1, len(self.events) // 400)))

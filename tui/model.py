@@ -353,6 +353,7 @@ class FlowModel:
         self.facts: dict[str, Any] = {}  # latest known block, round, expiration block, price…
         self._auto_call = 0
         self._fees_total = Fraction(0)
+        self._x = 0
         self._by_nonce: dict[Any, TicketRow] = {}
         self._by_hash: dict[Any, TicketRow] = {}
 
@@ -363,6 +364,7 @@ class FlowModel:
 
     def apply(self, ev: Event) -> Row:
         self.count += 1
+        self._x = ev.seq
         self.last = ev
         if self.t0 is None:
             self.t0 = ev.t
@@ -502,13 +504,14 @@ class FlowModel:
                 self.winners.popitem(last=False)
 
     def _add(self, name: str, t: float, v: Any) -> None:
+        # x is the event seq: monotone, and distinct even when a virtual clock has not moved
         f = as_fraction(v)
         if f is None:
             return
         s = self.series.get(name)
         if s is None:
             s = self.series[name] = Series(name, self.series_points)
-        s.add(t - (self.t0 or 0.0), f)
+        s.add(float(self._x), f)
 
     def _series(self, ev: Event, lane: str, d: dict) -> None:
         if lane == "signer":

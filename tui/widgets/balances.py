@@ -43,6 +43,6 @@ class BalancePlots(Vertical):
                     any_ = True
             if not any_:
                 plt.title(title + " — no data yet")
-            plt.xlabel("t (s)")
+            plt.xlabel("event #")
             w.refresh()
         self.query_one("#legend", Static).update("\n".join(legend) if legend else "no balance events yet")
