@@ -67,6 +67,7 @@ def test_replay_of_a_real_run_shows_the_signers_numbers(real_trace):
     assert m.series["signer credit"].last == Fraction(signed[-1].data["balance_after"])
 
 
+@pytest.mark.slow
 async def test_seek_to_end_of_1000_real_shaped_payments(real_trace, tmp_path):
     path, _ = real_trace
     header, evs = read_trace(path)
@@ -87,6 +88,7 @@ async def test_seek_to_end_of_1000_real_shaped_payments(real_trace, tmp_path):
         assert app.w_timeline.row_count <= app.window
 
 
+@pytest.mark.slow
 async def test_scenario_mode_runs_a_library_scenario_through_the_step_gate():
     app = LpdevApp.yaml_scenario(_load("happy-path-fixed"), chain="mock", seed=3)
     async with app.run_test(size=SIZE) as pilot:
