@@ -205,3 +205,47 @@ async def test_signer_down_job_stopped_for_insufficient_balance(up):
         assert sent == paid_segments + 1
     finally:
         lv.config.clock = None
+
+
+async def test_sdk_live_runner_session_reserved_paid_and_stopped(up):
+    """SDK 1.0.0 Live Runner path: /discovery -> 402 challenge -> signer payment -> reserved session -> the SDK's
+    metered payment loop (every 3 s) pays the session's payment_url -> stop."""
+    from livepeer_gateway.selection import reserve_session
+
+    o, s = up.stack.orchestrators[0], up.stack.signers[0]
+    orch, lv = o.server.orch, o.server.lv2v
+    lv.config.payment_interval_s = 1.0
+    price = lv.runners.runners["noop"].price
+    session = await reserve_session(orchestrators=[o.url], signer_url=bare(s.url), app="noop")
+    sid = session.session_id
+    try:
+        assert session.app_url == f"{o.url}/apps/noop/session/{sid}/app"
+        challenge = ev(up, "orch.runner_challenge", manifest_id=sid)
+        assert len(challenge) == 1 and challenge[0].data["sender"] == s.address.lower()
+        assert len(ev(up, "orch.runner_session_reserved", session_id=sid)) == 1
+        import aiohttp
+
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as http:
+            async with http.post(session.app_url + "/run", json={"frames": 3}) as r:
+                assert r.status == 200 and (await r.json())["echo"] == {"frames": 3}
+        for _ in range(80):  # the SDK's loop pays after PAYMENT_INTERVAL_S = 3 s
+            if ev(up, "orch.payment_received", manifest_id=sid, route=f"/apps/noop/session/{sid}/payment"):
+                break
+            await asyncio.sleep(0.1)
+        paid = ev(up, "orch.payment_received", manifest_id=sid, route=f"/apps/noop/session/{sid}/payment")
+        assert paid, "the SDK's session payment never arrived"
+        for _ in range(50):
+            if len(ev(up, "orch.credit", manifest_id=sid)) >= 2:
+                break
+            await asyncio.sleep(0.1)
+        credits = ev(up, "orch.credit", manifest_id=sid)
+        assert len(credits) >= 2  # upfront + a session payment
+        debits = ev(up, "orch.debit", manifest_id=sid)
+        assert debits and all(d.data["ok"] and rat(d.data["fee"]) == d.data["units"] * price for d in debits)
+    finally:
+        await session.aclose()
+    rel = ev(up, "orch.runner_session_released", session_id=sid)
+    assert [e.data["reason"] for e in rel] == ["stopped"]
+    payer = bytes.fromhex(s.address[2:])
+    assert orch.ledger.balance(payer, sid) == (sum(rat(c.data["amount"]) for c in ev(up, "orch.credit", manifest_id=sid))
+                                               - sum(rat(d.data["fee"]) for d in ev(up, "orch.debit", manifest_id=sid)))
