@@ -111,9 +111,13 @@ valid_states = st.builds(
     st.integers(0, 2**32 - 1))
 deep_bodies = st.fixed_dictionaries({
     "orchestrator": st.builds(
-        lambda ev, price, exp_delta: _b64(make_orch_info(ev=ev, price=price, now=T0, last_block=100,
-                                                         expiration_block=100 + exp_delta).SerializeToString()),
-        st.integers(0, 10**13), st.tuples(st.integers(-10, 10**4), st.integers(-10, 10**4)), st.integers(0, 60)),
+        lambda ev, price, exp_delta, transcoder, auth_delta, fv, wp: _b64(make_orch_info(
+            ev=ev, price=price, now=T0, last_block=100, expiration_block=100 + exp_delta, transcoder=transcoder,
+            auth_expiration=T0 + auth_delta, face_value=fv, win_prob=wp).SerializeToString()),
+        st.integers(0, 10**13), st.tuples(st.integers(-10, 10**4), st.integers(-10, 10**4)), st.integers(0, 60),
+        st.text(max_size=20), st.sampled_from([3600, 3600, 3600, 100, -5]),
+        st.one_of(st.none(), st.none(), st.integers(0, 2**400)), st.one_of(st.none(), st.none(),
+                                                                            st.integers(0, 2**400))),
     "state": st.one_of(st.none(), valid_states, valid_states),
     "type": st.sampled_from(["", "live", "lv2v", "fixed"]),
     "inPixels": st.integers(-10, 10**9),

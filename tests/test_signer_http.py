@@ -582,3 +582,17 @@ async def test_unreachable_chain_is_a_500_with_cause():
     async with Signer(chain=Down()) as s:
         r = await s.pay(s.info(last_block=100), in_pixels=1)
         assert r.status == 500 and r.message == "cannot read the chain: ConnectionError: connection refused"
+
+
+async def test_orchestrator_url_cannot_inject_headers(signer):
+    info = signer.info(auth_expiration=0, transcoder="http://x\r\nEvil: 1\x00")
+    r = await signer.pay(info, in_pixels=1)
+    assert r.status == 480 and "Evil" not in r.headers
+    assert r.headers["Livepeer-Orchestrator-URL"] == "http://x  Evil: 1"
+
+
+async def test_oversized_ticket_param_numbers_are_400(signer):
+    r = await signer.pay(signer.info(face_value=2**300), in_pixels=1)
+    assert (r.status, r.message) == (400, "ticket_params.face_value too large: 38 bytes (limit 32)")
+    r = await signer.pay(signer.info(win_prob=2**256), in_pixels=1)
+    assert r.status == 400 and r.message.startswith("ticket_params.win_prob too large")

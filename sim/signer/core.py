@@ -136,6 +136,21 @@ class _Params(TicketParams):
                    price_per_pixel=p.price_per_pixel)
 
 
+_CTL = {c: " " for c in range(0x20) if c != 0x09}
+_CTL[0x7F] = " "
+
+
+def _header_value(text: str) -> str:
+    """Go writes header values with CR/LF turned into spaces (``headerNewlineToSpace``); lpdev also blanks the
+    other control characters HTTP forbids, so an orchestrator URL can never inject or break a header."""
+    return text.translate(_CTL)
+
+
+#: lpdev limit: ticket params numbers are uint256 on chain (TicketBroker), addresses 20 bytes, hashes 32.
+_TICKET_PARAM_LIMITS = (("recipient", 32), ("face_value", 32), ("win_prob", 32), ("recipient_rand_hash", 32),
+                        ("seed", 32), ("expiration_block", 32))
+
+
 def _go_seconds(d_ns: int) -> float:
     """Go ``Duration.Seconds()``: whole seconds (truncated toward zero) + remainder / 1e9, as float64."""
     d_ns = max(min(d_ns, 2**63 - 1), -(2**63))  # Time.Sub saturates
@@ -247,6 +262,18 @@ class SignerCore:
             raise _Reject(400, "missing or zero priceInfo")
         if not oinfo.HasField("ticket_params"):
             raise _Reject(400, "missing ticketParams in OrchestratorInfo")
+        tp = oinfo.ticket_params
+        for name, limit in _TICKET_PARAM_LIMITS:
+            size = len(getattr(tp, name))
+            if size > limit:
+                raise _Reject(400, f"ticket_params.{name} too large: {size} bytes (limit {limit})",
+                              limit=f"ticket_params.{name}")
+        if len(tp.expiration_params.creation_round_block_hash) > 32:
+            raise _Reject(400, "ticket_params.expiration_params.creation_round_block_hash too large: "
+                               f"{len(tp.expiration_params.creation_round_block_hash)} bytes (limit 32)",
+                          limit="ticket_params.expiration_params.creation_round_block_hash")
+        if len(oinfo.address) > 32:
+            raise _Reject(400, f"address too large: {len(oinfo.address)} bytes (limit 32)", limit="address")
         # 7.
         orch_addr = bytes_to_address(oinfo.address)
         orch_price = Fraction(pi.pricePerUnit, pi.pixelsPerUnit)
@@ -317,12 +344,12 @@ class SignerCore:
         refresh_point = oinfo.auth_token.expiration - int(AUTH_TOKEN_REFRESH_MARGIN_S)
         if now_ns > refresh_point * _NS:
             raise _Reject(STATUS_REFRESH_SESSION, "refresh session for remote signer",
-                          {REFRESH_HEADER: oinfo.transcoder}, refresh="auth token expiring")
+                          {REFRESH_HEADER: _header_value(oinfo.transcoder)}, refresh="auth token expiring")
         try:
             self._validate(params, 1)
         except TicketParamsExpired:
             raise _Reject(STATUS_REFRESH_SESSION, "refresh session for remote signer",
-                          {REFRESH_HEADER: oinfo.transcoder}, refresh="ticket params expired")
+                          {REFRESH_HEADER: _header_value(oinfo.transcoder)}, refresh="ticket params expired")
         except TicketParamsError as exc:
             raise _Reject(400, f"remote signer could not check whether to refresh session: {exc}")
         # 16. billable units (§3.8)
