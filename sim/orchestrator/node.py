@@ -10,6 +10,8 @@ may touch the chain (cached per block) and fsync SQLite.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import threading
@@ -37,11 +39,23 @@ from sim.pm.params import (AUTH_TOKEN_VALIDITY_S, DEFAULT_REDEEM_GAS, DEFAULT_TI
 from sim.pm.ticket import MAX_WIN_PROB, Ticket, from_minbytes
 from sim.wire import codec
 from sim.wire import lp_rpc_pb2 as pb
-from sim.wire.gojson import Base64Error, b64decode, b64encode
+from sim.wire.gojson import Base64Error, b64encode
+from sim.wire.gojson import b64decode as _go_b64decode
 
 __all__ = ["OrchestratorConfig", "Orchestrator", "RpcError", "HttpReply", "LiveDebit", "MAX_DURATION_MS"]
 
 MAX_DURATION_MS = 5 * 60 * 1000  # common.MaxDuration
+
+
+def b64decode(text: str) -> bytes:
+    """Go ``base64.StdEncoding.DecodeString``. Fast path: canonical padded input, where the C decoder gives the
+    same bytes as Go; anything else goes to the Go-exact decoder for Go's result or error offset."""
+    if len(text) % 4 == 0 and "=" not in text.rstrip("=") and len(text) - len(text.rstrip("=")) <= 2:
+        try:
+            return base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            pass
+    return _go_b64decode(text)
 
 
 @dataclass

@@ -105,15 +105,15 @@ class Recipient:
     def _update_sender_nonce(self, rand: int, ticket: Ticket, expiration_block: int) -> ReceiveError | None:
         entry = self._nonces.get(rand)
         nonce = ticket.sender_nonce
-        who = to_checksum_address(ticket.sender)
         if entry is None:
             self._nonces[rand] = _NonceSet({nonce}, expiration_block)
             return None
         if nonce in entry.seen:
-            return ReceiveError(f"invalid ticket senderNonce: already seen sender={who} nonce={nonce}", fatal=False)
+            return ReceiveError(f"invalid ticket senderNonce: already seen sender={to_checksum_address(ticket.sender)}"
+                                f" nonce={nonce}", fatal=False)
         if len(entry.seen) >= MAX_SENDER_NONCES:
-            return ReceiveError(f"invalid ticket senderNonce: too many values sender={who} nonce={nonce}",
-                                fatal=False)
+            return ReceiveError(f"invalid ticket senderNonce: too many values sender="
+                                f"{to_checksum_address(ticket.sender)} nonce={nonce}", fatal=False)
         entry.seen.add(nonce)
         return None
 
