@@ -176,3 +176,30 @@ def test_account_payment_debits_and_refuses_with_go_message():
     assert led.account_payment(S_ADDR, "mid", 5, Fraction(3)) == 15
     assert led.balance(S_ADDR, "mid") == Fraction(21, 2)
     assert led.account_payment(S_ADDR, "mid", 10**9, Fraction(0)) == 0  # price 0: nothing to debit
+
+
+def test_header_base64_fast_path_matches_go_decoder():
+    """The orchestrator decodes canonical headers with the C decoder; results and errors must equal Go's."""
+    import base64
+    import random
+
+    from sim.orchestrator.node import b64decode
+    from sim.wire.gojson import Base64Error, b64decode as go
+
+    rnd = random.Random(3)
+    alpha = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_\n "
+    for i in range(20000):
+        if i % 2:
+            s = base64.b64encode(rnd.randbytes(rnd.randint(0, 12))).decode()
+            if s and rnd.random() < 0.5:
+                j = rnd.randrange(len(s))
+                s = s[:j] + rnd.choice(alpha) + s[j + 1:]
+        else:
+            s = "".join(rnd.choice(alpha) for _ in range(rnd.randint(0, 12)))
+        outcome = []
+        for fn in (b64decode, go):
+            try:
+                outcome.append(("ok", fn(s)))
+            except Base64Error as exc:
+                outcome.append(("err", str(exc)))
+        assert outcome[0] == outcome[1], s
