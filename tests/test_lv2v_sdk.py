@@ -92,7 +92,16 @@ async def test_sdk_paid_noop_job_end_to_end_with_redemption(up):
     got: list[bytes] = []
     reader = asyncio.create_task(read_all(job.subscribe_url, got))
     t0 = time.monotonic()
+
+    async def expire_params_mid_run():
+        # 41 blocks: the upfront payment's params expire, so its winners become redeemable while the job runs,
+        # and the signer's next payment answers 480, which the SDK handles with a fresh GetOrchestrator
+        await asyncio.sleep(3.0)
+        await asyncio.to_thread(up.call, up.stack.mine_blocks(41))
+
+    miner = asyncio.create_task(expire_params_mid_run())
     sent = await mpegts.publish(job.publish_url, 23, segment_s=0.5, encoder="pure", client="sdk")
+    await miner
     await asyncio.wait_for(reader, 20)  # ends when the job closes its output (input closed)
     elapsed = time.monotonic() - t0
     await job.close()
@@ -133,7 +142,16 @@ async def test_sdk_paid_noop_job_end_to_end_with_redemption(up):
         assert is_winning_ticket(w.sig, w.recipient_rand, w.ticket.win_prob)
         assert w.ticket.face_value == 2 * TICKET_EV
 
-    # --- redemption on chain: winners become redeemable once their params expire (40 blocks)
+    # --- redemption on chain during the run: the upfront payment's winners, by the orchestrator's own block poll
+    stop_seq = stopped[0].seq
+    early = {e.data["ticket_hash"] for e in ev(up, "orch.redemption_mined") if e.seq < stop_seq}
+    first_batch = {"0x" + w.ticket_hash.hex() for w in winners
+                   if w.params_expiration_block == winners[0].params_expiration_block}
+    assert early & first_batch, "no winner was redeemed while the job ran"
+    # the expired params made the signer answer 480; the SDK refreshed (GetOrchestrator) and kept paying
+    refresh = [e for e in ev(up, "signer.payment.rejected") if e.actor == s.name and e.data.get("status") == 480]
+    assert refresh and any(c.seq > refresh[0].seq for c in credits)
+    # --- the rest: winners become redeemable once their params expire (40 blocks)
     up.call(up.stack.mine_blocks(max(w.params_expiration_block for w in winners) - up.stack.chain.last_block()))
     for _ in range(60):
         up.call(o.server.redeem_now())
