@@ -65,13 +65,22 @@ def find_anvil() -> str:
                        "LPDEV_ANVIL=/path/to/anvil, or use --backend embedded")
 
 
-def _pdeathsig():  # runs in the child between fork and exec
+def _load_prctl():
+    """libc's prctl, resolved in the parent so the child does no dlopen/import between fork and exec."""
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        return ctypes.CDLL(None, use_errno=True).prctl
     except Exception:
-        pass
+        return None
+
+
+_PRCTL = _load_prctl() if sys.platform == "linux" else None
+_SIGTERM = int(signal.SIGTERM)
+
+
+def _pdeathsig():  # runs in the child between fork and exec: keep it to one foreign call
+    _PRCTL(1, _SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class AnvilProcess:
@@ -129,7 +138,7 @@ class AnvilProcess:
         try:
             popen = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, start_new_session=True,
-                                     preexec_fn=_pdeathsig if (main_thread and sys.platform == "linux") else None)
+                                     preexec_fn=_pdeathsig if (main_thread and _PRCTL is not None) else None)
         except OSError as exc:
             raise AnvilMissing(f"cannot run anvil at {binary}: {exc}; run `make bootstrap` or set LPDEV_ANVIL") from None
         proc = cls(popen, binary)
