@@ -582,3 +582,27 @@ async def test_chain_failure_is_an_error_not_a_hang(chain, tmp_path):
         flaky.broken = False
         status, _, body = await post(o.url, headers=payer.headers(1))
         assert status == 200, body
+
+
+async def test_admin_is_loopback_only_and_sessions_cap_capacity(orch, chain):
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(msg):
+        sent.append(msg)
+    scope = {"type": "http", "path": "/admin/faults", "method": "POST", "headers": [], "client": ("10.1.2.3", 5555),
+             "http_version": "1.1"}
+    await orch.app(scope, receive, send)
+    assert sent[0]["status"] == 403 and sent[1]["body"] == b"admin API is loopback-only\n"
+
+    orch.config.max_sessions = 1
+    orch.orch.open_session("s1")
+    with pytest.raises(Exception, match="OrchestratorCapped"):
+        orch.orch.open_session("s2")
+    with pytest.raises(grpc.RpcError) as e:
+        await asyncio.to_thread(get_orchestrator, orch.url, Payer(chain.key("sender")).request())
+    assert e.value.details() == "Invalid orchestrator request: OrchestratorCapped"
+    orch.orch.close_session("s1")
+    assert (await asyncio.to_thread(get_orchestrator, orch.url, Payer(chain.key("sender")).request())).transcoder
