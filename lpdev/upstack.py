@@ -31,6 +31,24 @@ from lpdev.upconfig import UpConfig
 __all__ = ["UpStack", "UpStackThread", "SignerInfo", "OrchInfo", "StartupError", "check_ports"]
 
 
+def _shiftable_clock():
+    from sim.clock import RealClock
+
+    class ShiftableClock(RealClock):
+        """Wall time plus an offset every actor shares: `expire_auth_token` moves it forward (time travel on a
+        real-time stack; the chain's block timestamps are not affected)."""
+
+        offset = 0.0
+
+        def now(self) -> float:
+            return super().now() + self.offset
+
+        def now_ns(self) -> int:
+            return super().now_ns() + int(self.offset * 1e9)
+
+    return ShiftableClock()
+
+
 class StartupError(Exception):
     """The stack could not start; the message names the cause and the fix."""
 
@@ -91,11 +109,11 @@ def _anvil_hint(msg: str) -> str:
 
 class UpStack:
     def __init__(self, config: UpConfig, *, bus=None, log=None, anvil_process=None) -> None:
-        from sim.clock import RealClock, Rng
+        from sim.clock import Rng
         from sim.events import EventBus
 
         self.config = config.validate()
-        self.clock = RealClock()
+        self.clock = _shiftable_clock()
         self.rng = Rng(config.seed)
         self.bus = bus or EventBus(self.clock)
         self.log = log or (lambda msg: None)
@@ -411,6 +429,51 @@ class UpStack:
         b = self.chain.last_block()
         return await self.mine_blocks(rl - b % rl)
 
+    async def expire_auth_token(self) -> dict:
+        """Move every actor's clock into the gateway's auth token's last 180 s (§5): the next payment gets 480."""
+        from sim.signer.core import AUTH_TOKEN_REFRESH_MARGIN_S
+
+        info = self.gateways[0].session.info if self.gateways and self.gateways[0].session.info else None
+        if info is None:
+            raise RuntimeError("no gateway session holds an auth token yet")
+        shift = max(0.0, info.auth_token.expiration - AUTH_TOKEN_REFRESH_MARGIN_S + 1 - self.clock.now())
+        self.clock.offset += shift
+        self.bus.emit("stack", "stack.chain", op="expire_auth_token", clock_shift_s=round(shift, 3))
+        return {"clock_shift_s": shift}
+
+    def raise_price(self, factor: Fraction = Fraction(5, 2)) -> dict:
+        """Every orchestrator quotes ``factor`` x its price from now on (the price fault knob)."""
+        out = {}
+        for o in self.orchestrators:
+            node = o.server.orch
+            cur = node.faults.price_per_unit if node.faults.price_per_unit is not None else node.config.price_per_unit
+            new = -(-cur * Fraction(factor).numerator // Fraction(factor).denominator)  # ceil, integer wei
+            changed = node.faults.update({"price_per_unit": int(new)})
+            node.emit("orch.faults", changed=changed, faults=node.faults.to_dict())
+            out[o.name] = int(new)
+        return out
+
+    async def restart_orchestrator(self, name: str | None = None) -> str:
+        """Stop an orchestrator and start it again on the same port and data dir: a new certificate (the SDK's
+        TOFU retry copes) and a new secret, like a restarted go-livepeer; stored winners are recovered."""
+        from sim.orchestrator.server import OrchestratorServer
+
+        o = next((x for x in self.orchestrators if name in (None, x.name)), None)
+        if o is None:
+            raise KeyError(f"no orchestrator {name!r}")
+        old = o.server
+        await old.stop()
+        cfg = self.config
+        server = OrchestratorServer(
+            self.chain, eth_key=self.chain.key(o.role), data_dir=old.data_dir, service_addr=o.url,
+            block_poll_s=old.block_poll_s, bus=self.bus, clock=self.clock, rng=self.rng.child(o.name + "#restart"),
+            name=o.name, ticket_ev=cfg.ticket_ev, max_face_value=cfg.max_face_value,
+            price_per_unit=cfg.price_per_unit, pixels_per_unit=cfg.pixels_per_unit, auto_adjust_price=False)
+        await server.start()
+        o.server = server
+        self.bus.emit("stack", "stack.actor", name=o.name, action="restart")
+        return o.name
+
     def facts(self) -> dict:
         chain = self.chain
         if chain is None:
@@ -448,6 +511,9 @@ def _register_kinds() -> None:
     register_kinds({
         "chain.mined": "lpdev up mined blocks (block ticker or time travel)",
         "chain.round_initialized": "lpdev up initialized a new round (as the network's round initializer does)",
+        # same kinds (and meanings) as sim.stack, which lpdev up does not import
+        "stack.chain": "a chain operation of the stack (mine, advance round, fund, unlock, withdraw)",
+        "stack.actor": "an actor was killed or restarted",
     })
 
 

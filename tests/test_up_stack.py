@@ -126,3 +126,38 @@ def test_log_lines_name_the_main_steps():
     assert format_event(Event(5, 0.0, "orch", "orch.redemption_failed", {"retry": True})) is None
     assert format_event(Event(6, 0.0, "orch", "orch.params_issued", {})) is None
     assert "orch.params_issued" in format_event(Event(6, 0.0, "orch", "orch.params_issued", {}), verbose=True)
+
+
+async def test_time_travel_controls_for_the_tui():
+    from fractions import Fraction
+
+    c = cfg(block_time=0, interval=0.2)
+    async with UpStack(c) as up:
+        await up.start_gateways()
+        g = up.gateways[0].session
+        assert (await g.pay_once()).status == "paid"
+        # auth token: every actor's clock moves into the token's last 180 s -> 480 -> refresh
+        await up.expire_auth_token()
+        out = await g.pay_once()
+        assert out.refreshes == 1 and kinds(up, "gateway.refresh")
+        # params expiry: 40 blocks -> the signer sees them at once -> 480 -> refresh
+        exp = up.facts()["expiration_block"]
+        await up.mine_blocks(40)
+        assert up.facts()["last_block"] >= exp - 1
+        n = len(kinds(up, "gateway.refresh"))
+        out = await g.pay_once()
+        assert out.refreshes == 1 and len(kinds(up, "gateway.refresh")) == n + 1
+        # price x2.5 is what GetOrchestrator quotes now
+        before = g.info.price_info.pricePerUnit
+        assert up.raise_price(Fraction(5, 2)) == {"orch": before * 5 // 2}
+        await g.refresh()
+        assert g.info.price_info.pricePerUnit == before * 5 // 2
+        # restart: same URL, new certificate, still answers (the gateway re-pins like the SDK's TOFU retry)
+        url, fp = up.orchestrators[0].url, up.orchestrators[0].server.cert.fingerprint_sha256
+        await up.restart_orchestrator()
+        assert up.orchestrators[0].url == url and up.orchestrators[0].server.cert.fingerprint_sha256 != fp
+        await g.refresh()
+        assert g.info.transcoder == url
+        r0 = up.chain.current_round()
+        await up.advance_round()
+        assert up.chain.current_round() == r0 + 1 == up.chain.last_initialized_round()
