@@ -113,6 +113,8 @@ def _describe(exc: BaseException) -> str:
         return "connection refused"
     if isinstance(exc, asyncio.TimeoutError):
         return "timeout"
+    if isinstance(exc, (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError, ConnectionError)):
+        return "connection lost"
     return type(exc).__name__
 
 
