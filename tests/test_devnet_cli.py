@@ -153,3 +153,22 @@ def test_sigterm_stops_anvil(running):
     assert "THROWAWAY" in out and doc["contracts"]["TicketBroker"] in out and doc["eth_url"] in out
     assert _wait_gone(doc["eth_url"])
     assert not cfg.exists()  # a stale config would point at nothing
+
+
+@pytest.mark.slow
+def test_anvil_crash_mid_run_ends_chain_up_with_clear_error(tmp_path):
+    proc, cfg, doc = _start_up(tmp_path)
+    children = []
+    for task in Path(f"/proc/{proc.pid}/task").iterdir():
+        children += [int(c) for c in (task / "children").read_text().split()]
+    assert len(children) == 1
+    os.kill(children[0], signal.SIGKILL)
+    try:
+        out, err = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("chain up did not notice that anvil died")
+    assert proc.returncode == 1
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("lpdev: error: anvil (pid") and "exited mid-run (killed by signal 9)" in last
+    assert "lpdev chain up" in last
