@@ -596,3 +596,20 @@ async def test_oversized_ticket_param_numbers_are_400(signer):
     assert (r.status, r.message) == (400, "ticket_params.face_value too large: 38 bytes (limit 32)")
     r = await signer.pay(signer.info(win_prob=2**256), in_pixels=1)
     assert r.status == 400 and r.message.startswith("ticket_params.win_prob too large")
+
+
+async def test_huge_max_price_exponent_is_refused_fast(signer):
+    import time
+
+    for price in ("1e9999999", "1E-99999999"):
+        t = time.monotonic()
+        r = await signer.pay(signer.info(), type="fixed", max_price={"price": price, "currency": "wei", "unit": "fixed"})
+        assert r.status == 400 and r.message.startswith("maxPrice.price must be a positive decimal")
+        assert time.monotonic() - t < 2
+    body = (b'{"orchestrator":"%s","type":"fixed","maxPrice":{"price":1e9999999,"currency":"wei","unit":"fixed"}}'
+            % __import__("sim.wire.gojson", fromlist=["x"]).b64encode(signer.info().SerializeToString()).encode())
+    r = await signer.post("/generate-live-payment", body)
+    assert r.status == 400 and "positive decimal" in r.message
+    r = await signer.pay(signer.info(ev=2, price=(2, 1)), type="fixed",
+                         max_price={"price": "1e2", "currency": "wei", "unit": "fixed"})
+    assert r.status == 200  # ordinary exponents still work

@@ -24,6 +24,7 @@ all deliberate:
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -149,6 +150,21 @@ def _header_value(text: str) -> str:
 #: lpdev limit: ticket params numbers are uint256 on chain (TicketBroker), addresses 20 bytes, hashes 32.
 _TICKET_PARAM_LIMITS = (("recipient", 32), ("face_value", 32), ("win_prob", 32), ("recipient_rand_hash", 32),
                         ("seed", 32), ("expiration_block", 32))
+
+
+_EXPONENT = re.compile(r"[eE]([+-]?\d+)\s*\Z")
+MAX_PRICE_EXPONENT = 400  # lpdev limit: 1e9999999 would take the event loop ~30 s to expand exactly
+
+
+def _parse_max_price(obj: dict, job_type: str) -> Fraction:
+    """``parseRemotePaymentMaxPrice`` (sim.pm.accounting), refusing decimal exponents beyond ±400 first."""
+    price = gojson.get_ci(obj, "price") if isinstance(obj, dict) else None
+    if price is not None and not isinstance(price, bool):
+        m = _EXPONENT.search(str(price))
+        if m and abs(int(m.group(1))) > MAX_PRICE_EXPONENT:
+            raise accounting.MaxPriceError(f"maxPrice.price must be a positive decimal (exponent beyond "
+                                           f"±{MAX_PRICE_EXPONENT} refused)")
+    return accounting.parse_max_price(obj, job_type)
 
 
 def _go_seconds(d_ns: int) -> float:
@@ -365,7 +381,7 @@ class SignerCore:
         request_max = None
         if req.max_price is not None:
             try:
-                request_max = accounting.parse_max_price(req.max_price.as_dict(), req.type)
+                request_max = _parse_max_price(req.max_price.as_dict(), req.type)
             except accounting.MaxPriceError as exc:
                 raise _Reject(400, str(exc))
         # 18. initial price
@@ -453,7 +469,7 @@ class SignerCore:
             state = replace(state, auth_expiry=decision.expiry)
             if decision.max_price is not None:
                 try:
-                    auth_max = accounting.parse_max_price(decision.max_price, ctx.req_type)
+                    auth_max = _parse_max_price(decision.max_price, ctx.req_type)
                 except accounting.MaxPriceError as exc:
                     raise _Reject(502, f"signer auth invalid maxPrice: {exc}")
                 self._check_ceilings(ctx.orch_price, [("auth webhook maxPrice", auth_max)])
