@@ -326,14 +326,23 @@ class LpdevApp(App):
     def seek(self, n: int) -> None:
         """Show the state after the first ``n`` events (forward: apply the gap; backward: rebuild)."""
         n = max(0, min(len(self.events), n))
+        step = n - self.pos
         if n < self.pos:
             self.model.reset()
             self.pos = 0
         self.model.apply_many(self.events[self.pos:n])
         self.pos = n
-        rows = list(self.model.rows)[-self.window:]
-        self._rows_by_seq = {r.seq: r for r in rows}
-        self.w_timeline.show(rows, self.model.t0)
+        if 0 < step <= self.window // 2 and self.w_timeline.row_count:
+            # small forward step (next, play): append, so the view keeps scrolling with the tail
+            new = list(self.model.rows)[-step:]
+            for r in new:
+                self._rows_by_seq[r.seq] = r
+            self.w_timeline.append(new, self.model.t0)
+            self._trim_lookup()
+        elif step != 0 or not self.w_timeline.row_count:
+            rows = list(self.model.rows)[-self.window:]
+            self._rows_by_seq = {r.seq: r for r in rows}
+            self.w_timeline.show(rows, self.model.t0)
         self._dirty_heavy = True
         self._refresh_views(force=True)
 

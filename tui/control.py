@@ -78,9 +78,10 @@ def predict(method: str, facts: dict, args: tuple = ()) -> str:
                     "next payment will likely get 480 (params expired) and the gateway refreshes (§5).")
         new = block + n
         if exp - new <= 1:
-            return (f"block {block} → {new}; params expire at block {exp} (expiration − last block = {exp - new} ≤ 1), "
-                    "so the next payment will get 480: the gateway calls GetOrchestrator for fresh params and "
-                    "retries; the nonce restarts at 1 under the new recipientRandHash (§5, §3.7 step 13).")
+            return (f"block {block} → {new}; the gateway's ticket params expire at block {exp}, and after mining "
+                    f"expiration − last block = {exp - new} (≤ 1 counts as expired), so the next payment will get "
+                    "480: the gateway calls GetOrchestrator for fresh params and retries; the nonce restarts at 1 "
+                    "under the new recipientRandHash (§5, §3.7 step 13).")
         return (f"block {block} → {new}; params expire at block {exp} ({exp - new} blocks left), so the next "
                 "payment still succeeds with the same params.")
     if method == "advance_round":
