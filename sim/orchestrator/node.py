@@ -39,7 +39,7 @@ from sim.pm.params import (AUTH_TOKEN_VALIDITY_S, DEFAULT_REDEEM_GAS, DEFAULT_TI
 from sim.pm.ticket import MAX_WIN_PROB, Ticket, from_minbytes
 from sim.wire import codec
 from sim.wire import lp_rpc_pb2 as pb
-from sim.wire.gojson import Base64Error, b64encode
+from sim.wire.gojson import Base64Error, b64encode, get_ci
 from sim.wire.gojson import b64decode as _go_b64decode
 
 __all__ = ["OrchestratorConfig", "Orchestrator", "RpcError", "HttpReply", "LiveDebit", "MAX_DURATION_MS"]
@@ -415,11 +415,12 @@ class Orchestrator:
             return HttpReply.text(400, f"invalid request body: {exc}")
         if not isinstance(obj, dict):
             return HttpReply.text(400, "invalid request body: want a JSON object {\"sender\", \"manifest_id\"}")
+        raw_sender = get_ci(obj, "sender")  # Go's JSON decoding matches keys case-insensitively
         try:
-            sender = parse_address(obj.get("sender") if isinstance(obj.get("sender"), str) else "")
+            sender = parse_address(raw_sender if isinstance(raw_sender, str) else "")
         except ValueError:
-            return HttpReply.text(400, f"invalid sender address {obj.get('sender')!r}")
-        mid = obj.get("manifest_id")
+            return HttpReply.text(400, f"invalid sender address {raw_sender!r}")
+        mid = get_ci(obj, "manifest_id")
         if not isinstance(mid, str) or not mid:
             return HttpReply.text(400, "missing manifest_id")
         with self.lock:
