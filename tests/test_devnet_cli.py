@@ -172,3 +172,33 @@ def test_anvil_crash_mid_run_ends_chain_up_with_clear_error(tmp_path):
     last = err.strip().splitlines()[-1]
     assert last.startswith("lpdev: error: anvil (pid") and "exited mid-run (killed by signal 9)" in last
     assert "lpdev chain up" in last
+
+
+def test_up_bad_flags_fail_before_starting_anything(capsys):
+    assert main(["chain", "up", "--backend", "embedded", "--port", "1234"]) == 2
+    assert "need --backend anvil" in capsys.readouterr().err
+    assert main(["chain", "up", "--auto-round"]) == 2
+    assert main(["chain", "up", "--deposit", "lots"]) == 2
+    assert "bad amount" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_block_ticker_and_auto_round(tmp_path):
+    proc, cfg, doc = _start_up(tmp_path, "--block-time", "0.1", "--auto-round", "--round-length", "5")
+    try:
+        from devnet.backends.evm import open_external
+
+        ext = open_external(doc["eth_url"], doc["controller"])
+        b0, r0 = ext.last_block(), ext.current_round()
+        deadline = time.monotonic() + 20
+        while ext.current_round() < r0 + 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert ext.last_block() > b0 and ext.current_round() >= r0 + 2
+        # the ticker initializes rounds shortly after they start
+        deadline = time.monotonic() + 10
+        while not ext.current_round_initialized() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ext.last_initialized_round() >= r0 + 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=15)

@@ -202,8 +202,27 @@ def chain_document(chain) -> dict:
     }
 
 
+def _tick(chain, auto_round: bool) -> None:
+    """One block-ticker step: mine a block; with auto_round, initialize a round that has started (like a
+    go-livepeer node run with -initializeRound)."""
+    chain.mine(1)
+    if auto_round and not chain.current_round_initialized():
+        res = chain.initialize_round(chain.key("deployer"))
+        if res.ok:
+            print(f"round {chain.current_round()} initialized at block {res.block}", flush=True)
+
+
 def cmd_up(args) -> int:
     t0 = time.monotonic()
+    # validate everything before starting anything
+    if args.backend != "anvil" and (args.port or args.load_state):
+        raise UsageError("--port and --load-state need --backend anvil")
+    if args.block_time < 0 or (args.auto_round and not args.block_time):
+        raise UsageError("--block-time must be > 0 (and --auto-round needs it)")
+    if args.round_length < 1:
+        raise UsageError("--round-length must be >= 1 block")
+    deposit = parse_amount(args.deposit) if args.deposit is not None else None
+    reserve = parse_amount(args.reserve) if args.reserve is not None else None
     proc = None
     if args.backend == "anvil":
         # Start anvil before importing web3 (~1 s of imports) so both happen at once.
@@ -220,14 +239,12 @@ def cmd_up(args) -> int:
     from devnet.backends import evm
 
     config = DevnetConfig(round_length=args.round_length)
-    if args.deposit is not None:
-        config.sender_deposit = parse_amount(args.deposit)
-    if args.reserve is not None:
-        config.sender_reserve = parse_amount(args.reserve)
-    stop = {"flag": False}
+    if deposit is not None:
+        config.sender_deposit = deposit
+    if reserve is not None:
+        config.sender_reserve = reserve
 
     def on_term(signum, frame):
-        stop["flag"] = True
         raise KeyboardInterrupt
 
     old = signal.signal(signal.SIGTERM, on_term)
@@ -236,8 +253,6 @@ def cmd_up(args) -> int:
         if args.backend == "anvil":
             chain = evm.open_anvil(config=config, process=proc, load_state=args.load_state)
         else:
-            if args.port or args.load_state:
-                raise UsageError("--port and --load-state need --backend anvil")
             chain = evm.open_embedded(config=config)
         elapsed = time.monotonic() - t0
         doc = chain_document(chain)
@@ -249,10 +264,17 @@ def cmd_up(args) -> int:
             print(json.dumps(doc), flush=True)
         if args.exit_after_setup:
             return 0
+        if args.block_time:
+            print(f"mining one block every {args.block_time:g} s"
+                  + (" and initializing each new round" if args.auto_round else ""), flush=True)
+        next_block = time.monotonic() + (args.block_time or 0)
         while True:
-            time.sleep(0.5)
+            time.sleep(min(0.5, args.block_time or 0.5))
             if proc is not None:
                 proc.check_alive()
+            if args.block_time and time.monotonic() >= next_block:
+                next_block += args.block_time
+                _tick(chain, args.auto_round)
     except KeyboardInterrupt:
         print("\nstopping the chain", file=sys.stderr)
         return 0
@@ -403,6 +425,10 @@ def register(subparsers) -> None:
     up.add_argument("--reserve", default=None, help="sender reserve (default 100eth)")
     up.add_argument("--dump-state", metavar="FILE", help="anvil: write the chain state here on exit")
     up.add_argument("--load-state", metavar="FILE", help="anvil: start from a state written by --dump-state")
+    up.add_argument("--block-time", type=float, default=0, metavar="S",
+                    help="also mine an empty block every S seconds (transactions are always mined at once)")
+    up.add_argument("--auto-round", action="store_true",
+                    help="with --block-time: initialize each new round as it starts")
     up.add_argument("--json", action="store_true", help="also print the config JSON on one line")
     up.add_argument("--exit-after-setup", action="store_true", help=argparse.SUPPRESS)
     up.set_defaults(func=cmd_up)
