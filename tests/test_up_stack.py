@@ -161,3 +161,18 @@ async def test_time_travel_controls_for_the_tui():
         r0 = up.chain.current_round()
         await up.advance_round()
         assert up.chain.current_round() == r0 + 1 == up.chain.last_initialized_round()
+
+
+async def test_tui_live_mode_follows_the_up_stack():
+    tui_app = pytest.importorskip("tui.app")
+    async with UpStack(cfg(block_time=0.1, interval=0.3)) as up:
+        runner = asyncio.create_task(up.run())
+        app = tui_app.LpdevApp(mode="live", bus=up.bus, control=up, source_name="lpdev up (embedded)")
+        try:
+            async with app.run_test(size=(160, 50)) as pilot:
+                await wait_until(lambda: app.model.kind_counts.get("gateway.payment", 0) >= 2, timeout=60)
+                await pilot.pause()
+                assert app.model.kind_counts.get("signer.payment", 0) >= 2
+        finally:
+            up.request_stop()
+            await runner

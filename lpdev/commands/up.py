@@ -291,8 +291,8 @@ async def _main(args, cfg, proc=None, t0: float | None = None) -> int:
         for path in dict.fromkeys([state_file] + ([args.config_out] if args.config_out else [])):
             write_atomic(path, doc)
             files.append(path)
+        print(banner(doc, elapsed, files), flush=True)  # in TUI mode it is there again after quitting
         if not tui:
-            print(banner(doc, elapsed, files), flush=True)
             unsub = stack.bus.subscribe(lambda ev: _print_event(ev, args.verbose))
         if args.exit_after_ready:
             return 0
@@ -353,5 +353,4 @@ async def _run_tui(stack, doc: dict, app_ref: dict) -> int:
             await asyncio.wait_for(runner, 5)
         except (asyncio.TimeoutError, asyncio.CancelledError, Exception):
             pass
-    print(f"lpdev up: token {doc['token']}", flush=True)
     return 0
