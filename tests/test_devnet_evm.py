@@ -595,3 +595,8 @@ def test_controller_registry(chain):
                                                                 "gitCommitHash": "0x" + "01" * 20}}]
     assert chain._transact(chain.key("sender"), "Controller", "setContractInfo", name_id("Extra"),
                            chain.contracts["Minter"], b"\x01" * 20).revert_reason == ""
+
+
+def test_unaffordable_value_is_reported_not_raised(chain):
+    res = chain.fund_deposit(chain.key("gateway"), 10**30)
+    assert not res.ok and res.tx_hash is None and "nsufficient funds" in res.revert_reason

@@ -186,6 +186,8 @@ class EvmChain(DevChain):
                           code=state.get_code(to_b))
             ctx = state.get_transaction_context_class()(gas_price=1, origin=sender_b)
             comp = state.computation_class.apply_message(state, msg, ctx)
+        except Exception as exc:  # e.g. InsufficientFunds for msg.value: not a revert, the node's words
+            return False, f"{type(exc).__name__}: {exc}"
         finally:
             state.revert(snap)
         if comp.is_success:
