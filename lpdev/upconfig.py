@@ -243,6 +243,7 @@ def sdk_commands(doc: dict) -> list[str]:
         f"python examples/get_orchestrator_info.py {o} --signer {s}",
         f"python examples/get_orchestrator_info.py --token {doc['token']}",
     ]
+    lines.append(f"python examples/write_frames.py {o} --signer {s}      # LV2V noop job, paid via the signer")
     if doc.get("remote_discovery"):
         lines.append(f"python examples/get_orchestrator_info.py --signer {s}      # signer discovery")
     lines.append(

@@ -142,3 +142,24 @@ async def _cast_coro(stack):
 
 def _cast(up):
     return _cast_coro(up.stack)
+
+
+@pytest.mark.slow
+async def test_sdk_start_lv2v_noop_job_is_paid_through_the_signer():
+    """What the banner's `examples/write_frames.py` command does: start_lv2v on the default demo prices."""
+    from livepeer_gateway.lv2v import StartJobRequest, start_lv2v
+
+    from sim.media import mpegts
+
+    cfg = UpConfig(chain="anvil", gateway=False, eth_port=0, signer_port=0, orch_port=0, block_time=0)
+    with UpStackThread(cfg) as t:
+        o, s = t.stack.orchestrators[0], t.stack.signers[0]
+        job = start_lv2v(bare(o.url), StartJobRequest(model_id="noop"), signer_url=bare(s.url))
+        try:
+            assert job.manifest_id and job.publish_url == f"{o.url}/ai/trickle/{job.manifest_id}"
+            await mpegts.publish(job.publish_url, 3, client="sdk")
+        finally:
+            await job.close()
+        paid = events(t, "signer.payment")
+        assert paid and paid[0].data["tickets"] == 17  # 60 s preload of 720p30 at 1e7 wei/pixel, EV 1e15
+        assert events(t, "orch.lv2v_started") and events(t, "trickle.job.segment")
