@@ -125,7 +125,10 @@ async def test_already_used_ticket_is_non_retryable(chain, tmp_path):
         assert chain.redeem_winning_ticket(t.ticket, t.sig, w.recipient_rand, from_key=chain.key("orchestrator")).ok
         assert (await o.redeem_now())["failed"] == 1
         [w] = o.orch.store.all()
-        assert (w.status, w.reason) == (FAILED, "ticket already used")
+        assert (w.status, w.reason) == (REDEEMED, "ticket already used")  # paid to us, not by this send
+        assert [e.data["reason"] for e in o.orch.bus.recent if e.kind == "orch.redemption_failed"] == [
+            "ticket already used"]
+        assert not [e for e in o.orch.bus.recent if e.kind == "orch.redemption_sent"]
 
 
 async def test_restart_resumes_queue_and_settles_sending_rows(chain, tmp_path):

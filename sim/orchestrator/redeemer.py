@@ -8,7 +8,8 @@ Driven by new blocks: for each queued ticket, oldest first,
 2. skip (retry later) unless ``ParamsExpirationBlock ≤ latest block`` (the sender may no longer use the
    params), the current round is initialized (lpdev waits here; go-livepeer would send and lose the ticket to
    the revert) and the orchestrator is an active transcoder;
-3. ``usedTickets(hash)`` true → ``ticket already used`` (non-retryable);
+3. ``usedTickets(hash)`` true → ``ticket already used`` (non-retryable; the row is marked ``redeemed`` since the
+   face value did reach this orchestrator on chain);
 4. ``availableFunds = reserveAlloc + deposit − pending`` must exceed ``txCost = RedeemGas × gasPrice``, and so
    must the face value (retryable);
 5. mark ``sending`` (fsynced) → send → ``redeemed`` with the tx hash, or ``failed`` with the revert reason
@@ -107,7 +108,7 @@ class Redeemer:
         try:
             with watch.lock:
                 if self._chain.is_used_ticket(h):
-                    return self._fail(w, "ticket already used", retry=False)
+                    return self._already_used(w, "ticket already used")
                 watch.forget_sender(t.sender)
                 available = watch.available_funds(t.sender)
         except Exception as exc:  # chain unreachable: try again next block
@@ -142,9 +143,21 @@ class Redeemer:
                            tx_hash=res.tx_hash, gas_used=res.gas_used, sender_hex=to_checksum_address(t.sender))
             return "redeemed"
         reason = res.revert_reason if res.revert_reason is not None else "transaction failed"
+        if reason == "ticket is used":  # e.g. our own earlier send, still pending when we crashed, got mined first
+            return self._already_used(w, f"transaction failed: {reason}", tx_hash=res.tx_hash)
         self.orch.store.set_status(h, FAILED, tx_hash=res.tx_hash, reason=f"transaction failed: {reason}")
         self.orch.emit("orch.redemption_failed", ticket_hash=h, sender=t.sender, reason=f"transaction failed: {reason}",
                        tx_hash=res.tx_hash, retry=False)
+        return "failed"
+
+    def _already_used(self, w: StoredWinner, reason: str, tx_hash: str | None = None) -> str:
+        """go-livepeer stops here with a non-retryable error. A used ticket was paid to its recipient (this
+        orchestrator) whoever sent the transaction, so the row is ``redeemed`` — the DB keeps agreeing with the
+        chain — with the reason recorded."""
+        h = w.ticket.hash()
+        self.orch.store.set_status(h, REDEEMED, tx_hash=tx_hash, reason=reason)
+        self.orch.emit("orch.redemption_failed", ticket_hash=h, sender=w.ticket.sender, reason=reason, retry=False,
+                       paid_on_chain=True)
         return "failed"
 
     def _maybe_crash(self, point: str) -> None:
