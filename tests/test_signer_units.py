@@ -167,6 +167,9 @@ def test_cli_flags():
                                       "--orch-addr", "a:1, b:2"])
     cfg = signer_config(args)
     assert cfg.max_price == 250 and cfg.limits.max_ticket_ev == 5 and cfg.orch_addrs == ("a:1", "b:2")
+    assert cfg.replay_protection is True
+    cfg = signer_config(build_parser().parse_args(["signer", "--mock-chain", "--allow-state-replay"]))
+    assert cfg.replay_protection is False  # go-livepeer's stateless behaviour
     args = build_parser().parse_args(["signer", "--mock-chain", "--pixels-per-unit", "0"])
     with pytest.raises(UsageError, match="pixels-per-unit"):
         signer_config(args)

@@ -56,6 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pr.add_argument("--max-ticket-ev", default="3000000000000", help="per-ticket EV limit (default 3e12)")
     pr.add_argument("--max-total-ev", default="20000000000000", help="EV limit per batch (default 2e13)")
     pr.add_argument("--deposit-multiplier", type=int, default=1, help="faceValue <= deposit / N (default 1)")
+    pr.add_argument("--allow-state-replay", action="store_true",
+                    help="accept superseded or replayed state blobs like go-livepeer does (lpdev refuses them by "
+                         "default with 400 'invalid state: …'); use it to reproduce duplicate-nonce failures")
     w = p.add_argument_group("auth webhook and discovery")
     w.add_argument("--remote-signer-webhook-url", help="POSTed {headers, state} before each signing")
     w.add_argument("--remote-signer-webhook-headers", default="", help="'k:v,k2:v2' sent to the webhook")
@@ -117,7 +120,8 @@ def signer_config(args):
         raise UsageError(f"--remote-signer-webhook-url {url!r}: want http(s)://host:port/path")
     return SignerConfig(max_price=(mppu / ppu) if mppu > 0 else None, capability_max_prices=caps, limits=limits,
                         webhook_url=url, webhook_headers=headers, remote_discovery=args.remote_discovery,
-                        orch_addrs=orchs, discovery_refresh_s=args.discovery_refresh)
+                        orch_addrs=orchs, discovery_refresh_s=args.discovery_refresh,
+                        replay_protection=not args.allow_state_replay)
 
 
 def signer_key(args, cfg: dict) -> bytes:
