@@ -31,10 +31,6 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 Handler = Callable[[dict, bytes], Awaitable[HttpReply]]
 
 
-class _Drop(Exception):
-    """Raised to abort a response mid-way (fault knob ``drop_connection``)."""
-
-
 def header(scope, name: bytes) -> str | None:
     """First value of a request header (Go ``Header.Get``), latin-1 decoded."""
     for k, v in scope.get("headers", ()):
@@ -134,7 +130,7 @@ class OrchestratorApp:
         # Start a response that promises more than it sends, then abort: the client sees the connection
         # (HTTP/1.1) or stream (HTTP/2) cut mid-response.
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]})
-        raise _Drop("fault knob drop_connection")
+        # returning now, with the body unsent, makes Hypercorn close the stream / connection
 
     async def _http(self, scope, receive, send) -> None:
         path, method = scope["path"], scope["method"]
