@@ -202,3 +202,24 @@ def test_block_ticker_and_auto_round(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=15)
+
+
+@pytest.mark.slow
+def test_dump_state_then_load_state(tmp_path, capsys):
+    state = tmp_path / "state.json"
+    proc, cfg, doc = _start_up(tmp_path, "--dump-state", str(state))
+    assert main(["chain", "fund", "--config", str(cfg), "--deposit", "3wei"]) == 0
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=15)
+    assert state.exists()
+    (tmp_path / "again").mkdir()
+    proc2, cfg2, doc2 = _start_up(tmp_path / "again", "--load-state", str(state))
+    try:
+        assert doc2["contracts"] == doc["contracts"]
+        capsys.readouterr()
+        assert main(["chain", "info", "--config", str(cfg2), "--json"]) == 0
+        info = json.loads(capsys.readouterr().out)
+        assert info["sender"]["deposit"] == 100 * 10**18 + 3
+    finally:
+        proc2.send_signal(signal.SIGTERM)
+        proc2.communicate(timeout=15)

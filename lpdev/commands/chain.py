@@ -172,15 +172,21 @@ def _banner(chain, cfg_out: str | None, elapsed: float) -> str:
                   f"blocks, block {chain.last_block()}; unlock period {cfg.unlock_period} rounds, ticket validity "
                   f"{cfg.ticket_validity_period} rounds"]
     for role in cfg.transcoders:
-        lines.append(f"Orchestrator {role}: {chain.address(role)} — registered and active")
+        active = chain.is_active_transcoder(bytes.fromhex(chain.address(role)[2:]))
+        lines.append(f"Orchestrator {role}: {chain.address(role)} — {'registered and active' if active else 'NOT active'}")
     for role in cfg.senders:
-        lines.append(f"Sender {role}: {chain.address(role)} — deposit {_eth(cfg.sender_deposit)}, reserve "
-                     f"{_eth(cfg.sender_reserve)}")
+        si = chain.sender_info(bytes.fromhex(chain.address(role)[2:]))
+        lines.append(f"Sender {role}: {chain.address(role)} — deposit {_eth(si.deposit)}, reserve {_eth(si.reserve)}")
     if cfg_out:
         lines.append(f"Config: {cfg_out}  (other lpdev commands read it by default)")
     lines += ["", "go-livepeer flags: -network=devenv -ethUrl " + str(chain.eth_url) + " -ethController "
               + chain.contracts["Controller"], "", "Ctrl-C to stop."]
     return "\n".join(lines)
+
+
+def _funds(chain, role: str) -> dict:
+    si = chain.sender_info(bytes.fromhex(chain.address(role)[2:]))
+    return {"deposit": si.deposit, "reserve": si.reserve}
 
 
 def chain_document(chain) -> dict:
@@ -195,7 +201,7 @@ def chain_document(chain) -> dict:
         "controller": chain.contracts["Controller"],
         "contracts": dict(chain.contracts),
         "accounts": [dict(a) for a in chain.accounts],
-        "sender": {"address": chain.address(sender), "deposit": cfg.sender_deposit, "reserve": cfg.sender_reserve},
+        "sender": {"address": chain.address(sender), **_funds(chain, sender)},
         "round_length": cfg.round_length,
         "unlock_period": cfg.unlock_period,
         "ticket_validity_period": cfg.ticket_validity_period,
