@@ -52,7 +52,8 @@ def find_scenario(name: str) -> Path:
     raise UsageError(f"unknown scenario {name!r}; known: {known} (or give a .yaml file)")
 
 
-def _print_summary(s: dict, out=sys.stdout) -> None:
+def _print_summary(s: dict, out=None) -> None:
+    out = out or sys.stdout
     mark = lambda ok: "PASS" if ok else "FAIL"  # noqa: E731
     out.write(f"scenario {s.get('scenario')} on {s.get('chain', '?')} (seed {s.get('seed')}): "
               f"{mark(s['passed'])}\n")
