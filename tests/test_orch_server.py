@@ -18,7 +18,6 @@ from sim.orchestrator import OrchestratorServer
 from sim.orchestrator.probe import Payer, get_orchestrator, grpc_channel, tofu_cert
 from sim.pm.crypto import keccak, recover_personal, to_checksum_address
 from sim.pm.params import PARAMS_EXPIRATION_BLOCK, auth_token
-from sim.pm.ticket import Ticket
 from sim.wire import codec
 from sim.wire import lp_rpc_pb2 as pb
 from sim.wire import lp_rpc_pb2_grpc as pbg

@@ -34,7 +34,7 @@ from sim.pm.accounting import LV2V_PIXELS_PER_SECOND, LivePaymentProcessor
 from sim.pm.crypto import (bytes_to_address, parse_address, private_key_to_address, sign_keccak,
                            to_checksum_address)
 from sim.pm.params import (AUTH_TOKEN_VALIDITY_S, DEFAULT_REDEEM_GAS, DEFAULT_TICKET_EV, InsufficientSenderReserve,
-                           PARAMS_EXPIRATION_BLOCK, RecipientConfig, TicketParams, auth_token, price_with_overhead,
+                           RecipientConfig, TicketParams, auth_token, price_with_overhead,
                            recipient_rand, recipient_rand_hash, tx_cost_multiplier, win_prob)
 from sim.pm.ticket import MAX_WIN_PROB, Ticket, from_minbytes
 from sim.wire import codec
