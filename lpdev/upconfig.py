@@ -17,7 +17,7 @@ the command-line flags. The cast document (``cast_document``) is the JSON writte
     signer = 7936              # first signer (HTTPS); the next ones count up
     orchestrator = 8935        # first orchestrator (TLS gRPC + HTTP); the next ones count up
     [chain]
-    block_time = 1.0           # seconds between mined blocks (0 = only when a transaction is sent)
+    block_time = 0.5           # seconds between mined blocks (0 = only when a transaction is sent)
     round_length = 100         # blocks per round
     [sender]
     deposit = "100eth"
@@ -71,7 +71,7 @@ class UpConfig:
     eth_port: int = 8545
     signer_port: int = 7936
     orch_port: int = 8935
-    block_time: float = 1.0
+    block_time: float = 0.5
     round_length: int = 100  # > 2 x 40 blocks: params expiry fits inside the ticket validity (2 rounds)
     deposit: int = 100 * ETHER
     reserve: int = 100 * ETHER

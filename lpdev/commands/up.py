@@ -54,7 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="first orchestrator's port (default 8935; next orchestrators count up)")
     p.add_argument("--any-port", action="store_true", help="let the OS pick free ports for every service")
     p.add_argument("--block-time", type=float, default=None, metavar="S",
-                   help="seconds between mined blocks (default 1; 0 = mine only on transactions)")
+                   help="seconds between mined blocks (default 0.5; 0 = mine only on transactions)")
     p.add_argument("--interval", type=float, default=None, metavar="S",
                    help="seconds between the gateway's payments (default 5)")
     p.add_argument("--state-file", default=None, metavar="FILE",
