@@ -185,3 +185,46 @@ def test_bad_flags_are_usage_errors(tmp_path):
     r = subprocess.run(LPDEV + ["up"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert r.returncode == 2 and "lpdev.toml: orchestrator.ticket_eve: unknown key" in r.stderr
+
+
+@pytest.mark.anvil
+@pytest.mark.slow
+def test_make_up_runs_lpdev_up(tmp_path):
+    import shutil
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    stamps = [".venv/.lpdev-installed", "devnet/tools/node_modules/.lpdev-installed"]
+    if not all((ROOT / s).exists() for s in stamps):
+        pytest.skip("not bootstrapped with make")
+    state = tmp_path / "s.json"
+    # -o: treat the bootstrap stamps as up to date (this test checks the `up` recipe, not pip/npm)
+    r = subprocess.run(["make", "-s", *sum((["-o", s] for s in stamps), []), "up",
+                        f"ARGS=--headless --any-port --no-gateway --exit-after-ready --state-file {state}"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "stack ready in" in r.stdout and "livepeer-gateway token" in r.stdout
+    assert not state.exists()  # removed on exit
+
+
+def test_lpdev_token_reads_the_cast(tmp_path, capsys):
+    import base64
+
+    from lpdev.cli import main
+    from lpdev.upconfig import write_atomic
+
+    doc = {"signer_url": "https://127.0.0.1:7936", "signer_http_url": "http://127.0.0.1:4000",
+           "orchestrators": [{"url": "https://127.0.0.1:8935", "address": "0x" + "11" * 20}],
+           "remote_discovery": False}
+    path = tmp_path / "cast.json"
+    write_atomic(path, doc)
+    assert main(["token", "--config", str(path)]) == 0
+    tok = capsys.readouterr().out.strip()
+    assert json.loads(base64.b64decode(tok)) == {"orchestrators": ["https://127.0.0.1:8935"],
+                                                 "signer": "https://127.0.0.1:7936"}
+    assert main(["token", "--config", str(path), "--http", "--decode"]) == 0
+    assert json.loads(capsys.readouterr().out)["signer"] == "http://127.0.0.1:4000"
+    assert main(["token", "--config", str(path), "--discovery-only"]) == 2
+    assert "--remote-discovery" in capsys.readouterr().err
+    assert main(["token", "--config", str(tmp_path / "missing.json")]) == 2
+    assert "start the stack with `lpdev up`" in capsys.readouterr().err
