@@ -179,8 +179,11 @@ def _banner(chain, cfg_out: str | None, elapsed: float) -> str:
         lines.append(f"Sender {role}: {chain.address(role)} — deposit {_eth(si.deposit)}, reserve {_eth(si.reserve)}")
     if cfg_out:
         lines.append(f"Config: {cfg_out}  (other lpdev commands read it by default)")
-    lines += ["", "go-livepeer flags: -network=devenv -ethUrl " + str(chain.eth_url) + " -ethController "
-              + chain.contracts["Controller"], "", "Ctrl-C to stop."]
+    if chain.eth_url:
+        lines += ["", "go-livepeer flags: -network=devenv -ethUrl " + chain.eth_url + " -ethController "
+                  + chain.contracts["Controller"],
+                  "  (PM payment path only: this devnet has no LivepeerToken, ServiceRegistry or real staking)"]
+    lines += ["", "Ctrl-C to stop."]
     return "\n".join(lines)
 
 
