@@ -40,6 +40,13 @@ def children(pid: int) -> set[int]:
     return out
 
 
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -137,7 +144,7 @@ def test_up_ready_file_payments_and_clean_stop(tmp_path, sig):
         up.wait_for_line("POST /payment -> orch: 200")
         assert "PUBLIC THROWAWAY DEV KEYS" in up.text()
         kids = children(up.proc.pid)
-        anvil = [p for p in kids if "anvil" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")]
+        anvil = [p for p in kids if "anvil" in cmdline(p)]
         assert anvil, "no anvil child found"
         os.killpg(up.proc.pid, sig) if sig == signal.SIGINT else up.proc.send_signal(sig)
         assert up.proc.wait(30) in (0, 130)
@@ -228,3 +235,25 @@ def test_lpdev_token_reads_the_cast(tmp_path, capsys):
     assert "--remote-discovery" in capsys.readouterr().err
     assert main(["token", "--config", str(tmp_path / "missing.json")]) == 2
     assert "start the stack with `lpdev up`" in capsys.readouterr().err
+
+
+@pytest.mark.anvil
+def test_ctrl_c_during_start_up_leaves_nothing(tmp_path):
+    up = Up(tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        anvil = []
+        while not anvil and time.monotonic() < deadline and up.proc.poll() is None:
+            kids = children(up.proc.pid)
+            anvil = [p for p in kids if "anvil" in cmdline(p)]
+            time.sleep(0.01)
+        assert anvil, f"anvil never started:\n{up.text()}"
+        os.killpg(up.proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        assert up.proc.wait(30) in (0, 130)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(alive(p) for p in anvil):
+            time.sleep(0.05)
+        assert not [p for p in anvil if alive(p)], "anvil left behind"
+        assert not up.out.exists() and not up.state.exists()
+    finally:
+        up.kill()

@@ -347,6 +347,16 @@ async def _run_tui(stack, doc: dict, app_ref: dict) -> int:
     runner = asyncio.create_task(stack.run())
     try:
         await app.run_async()
+    except Exception as exc:  # noqa: BLE001 - the stack is fine: carry on with log lines
+        app_ref.pop("app", None)
+        print(f"lpdev up: the TUI failed ({type(exc).__name__}: {exc}); continuing with log lines "
+              "(--headless skips the TUI)", file=sys.stderr, flush=True)
+        unsub = stack.bus.subscribe(lambda ev: _print_event(ev, False))
+        try:
+            await runner
+        finally:
+            unsub()
+        return 0
     finally:
         stack.request_stop()
         try:
