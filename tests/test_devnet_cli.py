@@ -123,6 +123,13 @@ def test_bad_input_errors(running, capsys):
     assert main(["chain", "mine", "-1", "--config", str(cfg)]) == 2
 
 
+def test_config_of_embedded_chain_is_explained(tmp_path, capsys):
+    cfg = tmp_path / "emb.json"
+    cfg.write_text(json.dumps({"backend": "embedded", "eth_url": None, "controller": "0x" + "11" * 20}))
+    assert main(["chain", "info", "--config", str(cfg)]) == 2
+    assert "no RPC URL" in capsys.readouterr().err
+
+
 def test_unreachable_chain_one_line(capsys):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

@@ -71,6 +71,9 @@ def _load_config(path: str) -> dict:
                          "--eth-url and --controller") from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read config file {path}: {exc}") from None
+    if cfg.get("backend") == "embedded" and not cfg.get("eth_url"):
+        raise UsageError(f"{path} describes an embedded chain: it lives inside its `lpdev chain up` process and has "
+                         "no RPC URL; run `lpdev chain up --backend anvil` to reach it from other commands")
     for k in ("eth_url", "controller"):
         if not cfg.get(k):
             raise UsageError(f"config file {path} has no {k!r}: was it written by `lpdev chain up`?")
