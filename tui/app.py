@@ -143,6 +143,7 @@ class LpdevApp(App):
         self.window = window
         self.model = model or FlowModel()
         self.pos = 0  # replay: number of events applied
+        self._end_model: FlowModel | None = None  # replay: the model after the last event, kept for "end"
         self.playing = False
         self.inbox: deque[Event] = deque()
         self._rows_by_seq: dict[int, Row] = {}
@@ -327,10 +328,17 @@ class LpdevApp(App):
         """Show the state after the first ``n`` events (forward: apply the gap; backward: rebuild)."""
         n = max(0, min(len(self.events), n))
         step = n - self.pos
-        if n < self.pos:
-            self.model.reset()
-            self.pos = 0
-        self.model.apply_many(self.events[self.pos:n])
+        end = len(self.events)
+        if n == end and self._end_model is not None and self.pos != end:
+            self.model = self._end_model  # built once; never mutated (a replay cannot go past its end)
+        else:
+            if n < self.pos:
+                self.model = FlowModel(row_cap=self.model.row_cap, payment_cap=self.model.payment_cap,
+                                       ticket_cap=self.model.ticket_cap, series_points=self.model.series_points)
+                self.pos = 0
+            self.model.apply_many(self.events[self.pos:n])
+            if n == end:
+                self._end_model = self.model
         self.pos = n
         if 0 < step <= self.window // 2 and self.w_timeline.row_count:
             # small forward step (next, play): append, so the view keeps scrolling with the tail
