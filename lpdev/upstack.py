@@ -163,15 +163,20 @@ class UpStack:
         self._mark("ready")
         self.bus.emit("stack", "stack.ready", chain=cfg.chain, signers=[s.name for s in self.signers],
                       orchestrators=[o.name for o in self.orchestrators],
-                      gateways=["gateway" if i == 0 else f"gateway{i + 1}" for i in range(len(self.orchestrators))]
+                      gateways=["gateway" if i == 0 else f"gateway{i + 1}" for i in range(self._n_gateways())]
                       if cfg.gateway else [])
 
     async def start_gateways(self) -> None:
-        """The scripted gateway session(s), one per orchestrator (signers round-robin): sign-orchestrator-info and
-        GetOrchestrator. Separate from :meth:`start` — the gateway is a client, not a service that must answer."""
+        """The scripted gateway session(s) (gateway i: orchestrator i and signer i, round-robin):
+        sign-orchestrator-info and GetOrchestrator. Separate from :meth:`start`: the gateway is a client, not a
+        service that must answer before the cast is written."""
         if self.config.gateway and not self.gateways:
-            for i, o in enumerate(self.orchestrators):
-                await self._start_gateway(i, o)
+            for i in range(self._n_gateways()):
+                await self._start_gateway(i, self.orchestrators[i % len(self.orchestrators)])
+
+    def _n_gateways(self) -> int:
+        """One gateway per orchestrator or per signer, whichever is more: every actor takes part."""
+        return max(self.config.orchestrators, self.config.signers)
 
     async def _start_chain(self) -> None:
         from devnet.base import AnvilMissing, ChainError
