@@ -259,7 +259,7 @@ class LiveRunners:
             if units is None:
                 continue
             try:
-                self.orch.debit(s.sender, s.session_id, units, s.price)
+                await asyncio.to_thread(self.orch.debit, s.sender, s.session_id, units, s.price)
                 s.debits += 1
             except InsufficientBalance as exc:
                 self._release(s, str(exc), fee=Fraction(units) * s.price, units=units,

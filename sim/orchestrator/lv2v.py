@@ -41,7 +41,7 @@ from google.protobuf.message import DecodeError
 from sim.events import register_kinds
 from sim.orchestrator.app import HttpReply, header, read_body, respond
 from sim.orchestrator.ledger import InsufficientBalance
-from sim.orchestrator.node import Orchestrator, _SegError
+from sim.orchestrator.node import Orchestrator, RpcError, _SegError
 from sim.pm.accounting import LV2V_PIXELS_PER_SECOND, LivePaymentProcessor
 from sim.pm.crypto import bytes_to_address
 from sim.trickle import NoopJob, TooManyChannels, TrickleApp, TrickleConfig, TrickleHub, trickle_urls
@@ -176,7 +176,7 @@ class LiveVideoToVideo:
     def has_capacity(self, model_id: str) -> bool:
         """``CheckAICapacity(pipeline, model)``: the model is served and one of its slots is free."""
         cap = self.orch.config.lv2v_models.get(model_id)
-        return cap is not None and self.in_use(model_id) < cap
+        return cap is not None and self.in_use(model_id) < cap and not self.orch._capped()
 
     # ------------------------------------------------------------------ ASGI
     async def __call__(self, scope, receive, send) -> None:
@@ -233,6 +233,8 @@ class LiveVideoToVideo:
             self._start(mid, paid.sender, model_id, price, params)
         except TooManyChannels as exc:
             return self._refuse(503, str(exc), manifest_id=mid)
+        except RpcError:  # capped between the capacity check and now (another job took the last slot)
+            return self._refuse(503, "insufficient capacity", model_id=model_id, manifest_id=mid)
         urls = trickle_urls(self.orch.config.service_uri, mid)
         balance = self.orch.ledger.balance(paid.sender, mid)
         self.orch.emit("orch.lv2v_started", manifest_id=mid, sender=paid.sender, model_id=model_id, price=price,
@@ -268,17 +270,21 @@ class LiveVideoToVideo:
         if price > 0:  # go: no processor (no charge) when the expected price is 0
             processor = LivePaymentProcessor(interval_s=self.config.payment_interval_s,
                                              units_per_second=LV2V_PIXELS_PER_SECOND, start=self.clock_now())
+        self.orch.open_session(mid)  # occupies capacity (GetOrchestrator shows it in use)
         job = NoopJob(self.hub, mid, params=params, on_stop=self._on_stop)
         session = LV2VSession(mid, sender, model_id, price, job, processor, started_at=time.time())
         job.on_segment = lambda job, info: self._on_segment(session)
         self.sessions[mid] = session
-        with self.orch.lock:
-            self.orch.sessions.add(mid)
-        job.start()
+        try:
+            job.start()
+        except BaseException:
+            self.sessions.pop(mid, None)
+            self.orch.close_session(mid)
+            raise
         return session
 
     # ------------------------------------------------------------------ debit over time (§4.7)
-    def _on_segment(self, s: LV2VSession) -> Optional[str]:
+    async def _on_segment(self, s: LV2VSession) -> Optional[str]:
         """Per input segment: ``paymentProcessor.process`` → ``AccountPayment``. A string stops the job."""
         if s.processor is None:
             return None
@@ -286,8 +292,8 @@ class LiveVideoToVideo:
         units = s.processor.process(now)
         if units is None:
             return None
-        try:
-            fee = self.orch.debit(s.sender, s.manifest_id, units, s.price)
+        try:  # off the loop: the orchestrator's lock may be held by a payment reading the chain
+            fee = await asyncio.to_thread(self.orch.debit, s.sender, s.manifest_id, units, s.price)
         except InsufficientBalance as exc:
             balance = self.orch.ledger.balance(s.sender, s.manifest_id)
             s.stop_detail = {"fee": Fraction(units) * s.price, "balance": balance, "units": units, "at": now}
@@ -301,8 +307,7 @@ class LiveVideoToVideo:
         if s is None:
             return
         s.stop_reason = reason
-        with self.orch.lock:
-            self.orch.sessions.discard(job.manifest_id)
+        self.orch.close_session(job.manifest_id)
         self.orch.emit("orch.lv2v_stopped", manifest_id=s.manifest_id, sender=s.sender, reason=reason,
                        segments=job.stats.segments, debits=s.debits, debited=s.debited,
                        final_balance=self.orch.ledger.balance(s.sender, s.manifest_id), **s.stop_detail)
