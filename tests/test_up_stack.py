@@ -1,6 +1,5 @@
 """The `lpdev up` stack in process (lpdev.upstack.UpStack): the scripted gateway's payments flow end to end —
-tickets credited, winners stored, redeemed on chain once their params expire (block ticker) — on the embedded
-chain; several orchestrators and signers; the cast document and token; lpdev.toml loading; the log lines."""
+tickets credited, winners stored, redeemed on chain once their params expire (block ticker); the embedded chain; several orchestrators and signers; the cast document and token; lpdev.toml loading; the log lines."""
 from __future__ import annotations
 
 import asyncio
@@ -31,11 +30,12 @@ def kinds(stack, kind):
     return [e for e in list(stack.bus.recent) if e.kind == kind]
 
 
+@pytest.mark.anvil
 @pytest.mark.slow
 async def test_gateway_payments_winners_and_redemptions_flow():
     # win probability 1/2 (face value = 2 x EV; the sender refuses EV >= face value): the first LV2V payment alone
     # carries 17 tickets, so fewer than two winners has probability 18/2^17 -- not luck-dependent in practice
-    c = cfg(ticket_ev=10**15, max_face_value=2 * 10**15, block_time=0.05, interval=0.2)
+    c = cfg(chain="anvil", ticket_ev=10**15, max_face_value=2 * 10**15, block_time=0.05, interval=0.2)
     async with UpStack(c) as up:
         runner = asyncio.create_task(up.run())
         try:
@@ -128,10 +128,11 @@ def test_log_lines_name_the_main_steps():
     assert "orch.params_issued" in format_event(Event(6, 0.0, "orch", "orch.params_issued", {}), verbose=True)
 
 
+@pytest.mark.anvil
 async def test_time_travel_controls_for_the_tui():
     from fractions import Fraction
 
-    c = cfg(block_time=0, interval=0.2)
+    c = cfg(chain="anvil", block_time=0, interval=0.2)
     async with UpStack(c) as up:
         await up.start_gateways()
         g = up.gateways[0].session
