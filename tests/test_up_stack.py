@@ -1,5 +1,7 @@
 """The `lpdev up` stack in process (lpdev.upstack.UpStack): the scripted gateway's payments flow end to end —
-tickets credited, winners stored, redeemed on chain once their params expire (block ticker); the embedded chain; several orchestrators and signers; the cast document and token; lpdev.toml loading; the log lines."""
+tickets credited, winners stored, redeemed on chain once their params expire (block ticker); the embedded chain;
+several orchestrators and signers; the cast document and token; lpdev.toml loading; the log lines; the TUI's
+time-travel controls and live mode."""
 from __future__ import annotations
 
 import asyncio
