@@ -106,3 +106,17 @@ async def test_scenario_mode_runs_a_library_scenario_through_the_step_gate():
         assert app.summary is not None and app.summary["passed"], app.summary
         assert len(app.model.payments) == app.summary["payments"] == 8
         assert "PASS" in app.conn_state
+        assert "finished" in app.lesson[1]  # the narrative followed the gate to the end
+
+
+def test_explanations_quote_the_real_run(real_trace):
+    from tui.explain import explain_events
+
+    path, summary = real_trace
+    _, evs = read_trace(path)
+    evs = list(evs)
+    first = next(e for e in evs if e.kind == "signer.payment")
+    text = explain_events(evs)
+    assert "preloads 60 s" in text and f"{first.data['units']:,} units" in text
+    assert f"nonces **{first.data['nonce_first']}–{first.data['nonce_last']}**" in text
+    assert f"**{summary['redeemed']} ticket(s) redeemed on chain**" in text

@@ -176,13 +176,14 @@ class LpdevApp(App):
 
     @classmethod
     def yaml_scenario(cls, scenario: Any, *, chain: str | None = None, seed: int | None = None,
-                      trace: str | None = None, **kw) -> "LpdevApp":
+                      trace: str | None = None, walkthrough: bool = False, **kw) -> "LpdevApp":
         """A library scenario (``sim.scenario``) run by the scenario runner on this app's loop; its
         :class:`~sim.scenario.gate.StepGate` waits for n (one step) or space (run the rest)."""
         from sim.scenario.gate import StepGate
 
         gate = StepGate(enabled=True)
-        app = cls(mode="scenario", stepper=gate, source_name=getattr(scenario, "name", "scenario"), **kw)
+        app = cls(mode="walkthrough" if walkthrough else "scenario", stepper=gate,
+                  source_name=getattr(scenario, "name", "scenario"), **kw)
         app.yaml = (scenario, chain, seed, trace, gate)
         return app
 
@@ -267,8 +268,25 @@ class LpdevApp(App):
         self.control = run.stack if hasattr(run.stack, "facts") else None
         self._unsub = self.bus.subscribe(self._on_bus_event)
         self.conn_state = f"scenario runner ({chain or scenario.stack.get('chain', 'mock')} chain)"
+        total = len(scenario.steps)
+        mark = [0]
+
+        def narrate(index: int | None, desc: str) -> None:
+            from tui.explain import explain_events
+
+            happened = explain_events(run.events[mark[0]:])
+            mark[0] = len(run.events)
+            head = f"# {scenario.name}\n\n{getattr(scenario, 'description', '')}\n\n" if index == 0 else ""
+            body = f"## What just happened\n\n{happened}\n\n" if happened and index != 0 else ""
+            nxt = (f"---\n**Next — step {index + 1}/{total}: {desc}.** Press **n** to run it, **space** to run "
+                   "the rest." if index is not None else "---\nThe scenario is finished.")
+            progress = f"step {index}/{total}" if index is not None else f"done ({total} steps)"
+            self._set_lesson(progress, head + body + nxt)
+
+        gate.on_pause = narrate
         try:
             self.summary = await run.run()
+            narrate(None, "")
             ok = self.summary.get("passed")
             self.conn_state = "scenario finished: " + ("PASS" if ok else "FAIL")
             self.notify(f"scenario {'passed' if ok else 'FAILED'}: {self.summary.get('payments')} payments, "

@@ -1,0 +1,145 @@
+"""Plain-words explanations of what a group of events did, quoting their numbers (any scenario, any stack).
+
+Used by the walkthrough when it runs a library scenario: after each step, the events that step produced are
+explained here. Tolerant like the model: fields are looked up under the actors' spellings; what is missing is
+left out rather than guessed. Sections cited are protocol.md's.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any, Iterable
+
+from sim.events import Event
+from tui.model import as_fraction, nonce_range, pick
+
+__all__ = ["explain_events", "wei"]
+
+
+def wei(v: Any) -> str:
+    f = as_fraction(v)
+    if f is None:
+        return "—"
+    if f.denominator == 1:
+        return f"{f.numerator:,} wei"
+    return f"≈{float(f):,.3f} wei (an exact fraction)"
+
+
+def _status(d: dict) -> int | None:
+    s = pick(d, "status")
+    try:
+        return int(s) if s is not None and not isinstance(s, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _payment(d: dict, first: bool) -> str:
+    secs, units, fee = pick(d, "billable_secs"), pick(d, "units"), pick(d, "fee")
+    n = pick(d, "num_tickets")
+    a, b = nonce_range(d)
+    before, after, ev = pick(d, "balance_before"), pick(d, "balance_after"), pick(d, "ev")
+    job = d.get("type", d.get("job_type", ""))
+    out = []
+    if secs is not None:
+        if float(secs) == 0 and job in ("lv2v", "live"):
+            pre = "60 s" if job == "lv2v" else "10 s"
+            out.append(f"No state yet, so nothing has elapsed: the signer **preloads {pre}** (§3.8)")
+        else:
+            out.append(f"The signer billed **{float(secs):g} s** since its last payment")
+        if units is not None:
+            out[-1] += f" = {int(units):,} units"
+        out[-1] += "."
+    if fee is not None:
+        out.append(f"Fee = units × the session's initial price = **{wei(fee)}** (§3.7 step 20).")
+    if n is not None:
+        credit = f"with {wei(before)} of credit already, " if before is not None else ""
+        evs = f" of EV {wei(ev)}" if ev is not None else ""
+        out.append(f"{credit.capitalize() if credit else ''}it needed **{n} ticket(s)**{evs}"
+                   + (f", nonces **{a}–{b}**" if a is not None else "") + " (§3.9).")
+        if a == 1 and first:
+            out.append("The first nonce is 1: the counter for these ticket params (their recipientRandHash) "
+                       "starts at 0 and is increased before each ticket (§2.9).")
+    if after is not None:
+        f = as_fraction(after)
+        frac = " It is a fraction because EV = faceValue × winProb ÷ (2²⁵⁶−1) is exact." if f is not None and f.denominator != 1 else ""
+        out.append(f"Balance after = credit + tickets × EV − fee = **{wei(after)}**.{frac}")
+    return " ".join(out)
+
+
+def _rejected(d: dict) -> str:
+    st = _status(d)
+    msg = pick(d, "reason") or ""
+    if st == 480:
+        return (f"The signer answered **480** ({msg}). That asks the gateway to get fresh ticket params "
+                "(GetOrchestrator) and retry; state and balance are kept (§5).")
+    if st == 481:
+        return (f"The signer answered **481** ({msg}): the orchestrator's price is above a ceiling, so the "
+                "gateway stops the session (§3.10).")
+    if st == 482:
+        return ("The signer answered **482 no tickets**: the credit already covers this fee, so no ticket is "
+                "needed; the gateway skips this cycle and keeps its old state (§3.9).")
+    return f"The signer answered **{st}**: {msg}"
+
+
+def explain_events(events: Iterable[Event]) -> str:
+    """Markdown paragraphs for one step's events (empty string if nothing worth saying)."""
+    evs = list(events)
+    paras: list[str] = []
+    pays = [e for e in evs if e.kind.startswith("signer.payment") and _status(e.data) == 200]
+    rejs = [e for e in evs if e.kind.startswith("signer.payment") and (_status(e.data) or 200) != 200]
+    if pays:
+        paras.append(_payment(pays[0].data, first=True))
+        if len(pays) > 1:
+            fees = sum((as_fraction(pick(e.data, "fee")) or Fraction(0)) for e in pays[1:])
+            tickets = sum(int(pick(e.data, "num_tickets") or 0) for e in pays[1:])
+            last = pays[-1].data
+            paras.append(f"Then **{len(pays) - 1} more payment(s)**: {tickets} ticket(s) for {wei(fees)} of fees; "
+                         f"the signer's credit is now {wei(pick(last, 'balance_after'))}.")
+    seen = set()
+    for e in rejs:
+        st = _status(e.data)
+        if st not in seen:
+            seen.add(st)
+            n = sum(1 for x in rejs if _status(x.data) == st)
+            paras.append(_rejected(e.data) + (f" ({n} times in this step.)" if n > 1 else ""))
+    refresh = [e for e in evs if e.kind.endswith("refresh")]
+    if refresh:
+        paras.append(f"The gateway refreshed its session {len(refresh)} time(s) and retried.")
+    tickets = [e for e in evs if e.kind in ("orch.ticket", "orch.ticket.received")]
+    if tickets:
+        won = [e for e in tickets if pick(e.data, "winning")]
+        bad = [e for e in tickets if e.data.get("credited") is False]
+        s = (f"The orchestrator checked **{len(tickets)} ticket(s)** (signature, nonce, expiry, and the win test "
+             f"keccak(sig, recipientRand) < winProb, §2.5, §4.4): **{len(won)} won**.")
+        if bad:
+            s += f" {len(bad)} not credited: {bad[0].data.get('error')}."
+        paras.append(s)
+    credits = [e for e in evs if e.kind in ("orch.credit", "orch.payment") and "balance" in e.data]
+    if credits:
+        d = credits[-1].data
+        paras.append(f"Its credit for manifest {pick(d, 'manifest_id') or '—'} is now {wei(d.get('balance'))} (§4.5).")
+    stored = [e for e in evs if "winner" in e.kind and "stored" in e.kind]
+    if stored:
+        d = stored[0].data
+        paras.append(f"**{len(stored)} winning ticket(s) stored** (first: nonce {pick(d, 'nonce')}, face value "
+                     f"{wei(pick(d, 'face_value'))}); they can be redeemed once their params' expiration block has "
+                     "passed (§4.6).")
+    mined = [e for e in evs if e.kind.endswith("redemption_mined") or (e.kind.startswith("chain.redeem") and e.data.get("ok"))]
+    if mined:
+        d = mined[0].data
+        total = sum(int(pick(e.data, "face_value") or 0) for e in mined)
+        gas = pick(d, "gas_used")
+        paras.append(f"**{len(mined)} ticket(s) redeemed on chain** (first tx {str(pick(d, 'tx_hash'))[:14]}…"
+                     + (f", gas {int(gas):,}" if isinstance(gas, int) else "") + f"): {wei(total)} paid from the "
+                     "sender's deposit, then reserve (§2.13).")
+    failed = [e for e in evs if e.kind.endswith("redemption_failed") or (e.kind.startswith("chain.redeem") and e.data.get("ok") is False)]
+    if failed:
+        paras.append(f"{len(failed)} redemption(s) failed: {pick(failed[0].data, 'reason')}.")
+    blocks = [e for e in evs if e.kind.startswith("chain.") and pick(e.data, "block") is not None]
+    if blocks:
+        paras.append(f"The chain is at block {pick(blocks[-1].data, 'block')}.")
+    checks = [e for e in evs if e.kind == "scenario.expectation"]
+    if checks:
+        lines = [f"- {'✓' if e.data.get('passed') else '✗'} {e.data.get('name')}: {e.data.get('detail', '')}"
+                 for e in checks[:8]]
+        paras.append("Checks:\n\n" + "\n".join(lines))
+    return "\n\n".join(p for p in paras if p)
