@@ -29,7 +29,7 @@ _LANE_PREFIXES = (
     ("gateway", "gateway"), ("gw", "gateway"), ("broadcaster", "gateway"),
     ("signer", "signer"), ("remote_signer", "signer"),
     ("orch", "orch"), ("orchestrator", "orch"), ("o1", "orch"), ("trickle", "orch"), ("transcoder", "orch"),
-    ("chain", "chain"), ("devnet", "chain"), ("anvil", "chain"), ("broker", "chain"),
+    ("chain", "chain"), ("devnet", "chain"), ("stack.chain", "chain"), ("anvil", "chain"), ("broker", "chain"),
 )
 
 # Field spellings accepted for each concept (first found wins).

@@ -66,6 +66,10 @@ def payment_table(p: Payment) -> Table:
     t.add_row("balance after", fmt_wei(pick(p.signer, "balance_after")))
     ceiling, src = p.get("ceiling"), p.get("ceiling_source")
     t.add_row("price ceiling applied", DASH if ceiling is None and not src else f"{src or '?'}: {fmt_num(ceiling)}")
+    sid, sseq = p.get("state_id"), p.get("state_seq")
+    if sid is not None or sseq is not None:
+        t.add_row("signer state", f"StateID {sid if sid is not None else DASH}   SequenceNumber "
+                  f"{sseq if sseq is not None else DASH}")
     rrh = p.get("recipient_rand_hash")
     t.add_row("recipientRandHash", _short(rrh, 70))
     if p.orch:
