@@ -53,3 +53,14 @@ def test_replay_of_a_failing_run_fails(tmp_path):
     assert not s["passed"]
     assert [x["name"] for x in s["expectations"] if not x["passed"]] == ["all paid"]
     assert replay_summary(t)["passed"] is False
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("name", ["concurrent-signing", "orchestrator-restart-pending-winners", "webhook-auth"])
+def test_traces_stable_with_concurrency_restarts_and_webhooks(tmp_path, name):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    _run(name, a)
+    _run(name, b)
+    assert a.read_bytes() == b.read_bytes()
