@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -528,5 +527,3 @@ class Stack:
         d = json.loads(s)
         return Event(d["seq"], d["t"], d["actor"], d["kind"], d["data"])
 
-
-_LOOPBACK_URL = re.compile(r"https?://127\.0\.0\.1:\d+")

@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from sim.events import Event
 from sim.pm.money import float_string, parse_rat
 
 __all__ = ["InvariantResult", "check_invariants"]
@@ -37,7 +36,7 @@ class InvariantResult:
         return self.ok, self.detail
 
 
-def _redeemed(events: list[Event]) -> list[Event]:
+def _redeemed(events: list) -> list:
     return [e for e in events if e.kind == "orch.redemption_mined"]
 
 
