@@ -76,6 +76,9 @@ async def test_sdk_paid_noop_job_end_to_end_with_redemption(up):
     o, s = up.stack.orchestrators[0], up.stack.signers[0]
     orch = o.server.orch
     o.server.lv2v.config.payment_interval_s = 1.0  # debit every second (go default 5 s)
+    # start at a round boundary: the 41 + <= 41 blocks mined below stay inside one initialized round (a poll that
+    # lands between a round change and its initialization would see the redemption revert)
+    up.call(up.stack.advance_round())
     job = await asyncio.to_thread(start_lv2v, [bare(o.url)], StartJobRequest(model_id="noop"),
                                   signer_url=bare(s.url), start_payments=False)
     mid = job.manifest_id
