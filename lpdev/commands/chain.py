@@ -432,7 +432,9 @@ def register(subparsers) -> None:
     up.add_argument("--port", type=int, default=None, help="anvil port (default: a free port)")
     up.add_argument("--config-out", default=DEFAULT_CONFIG, help=f"write the chain config JSON here "
                                                                   f"(default {DEFAULT_CONFIG}; removed on exit)")
-    up.add_argument("--round-length", type=int, default=20, help="blocks per round (default 20)")
+    up.add_argument("--round-length", type=int, default=100,
+                    help="blocks per round (default 100: more than the 40-block params expiry, so a winning ticket "
+                         "can still be redeemed in its creation round or the next — with 20, none could)")
     up.add_argument("--deposit", default=None, help="sender deposit (default 100eth)")
     up.add_argument("--reserve", default=None, help="sender reserve (default 100eth)")
     up.add_argument("--dump-state", metavar="FILE", help="anvil: write the chain state here on exit")
