@@ -297,3 +297,45 @@ async def test_live_runner_challenge_reserve_pay_stop(stack):
     assert ref["manifest_id"] == mid
     rinfo = pb.OrchestratorInfo.FromString(base64.b64decode(ref["payment_params"]))
     assert (rinfo.price_info.pricePerUnit, rinfo.price_info.pixelsPerUnit) == (10**6, 1)
+
+
+async def test_live_runner_fixed_price_session_and_conflicts(stack):
+    """``fixed`` unit: the expected price must be exactly {price, 1}, one unit is debited at reservation, no
+    ticker; the same session id twice -> 409; capacity -> 503."""
+    o, payer, http, bus = stack
+    r = o.lv2v.runners.runners["noop"]
+    r.price, r.unit, r.capacity = 10**9, "fixed", 1
+
+    async def challenge():
+        st, _, body = await post(http, o.url + "/apps/noop/session", b"{}",
+                                 {"Livepeer-Payer-Address": "0x" + payer.address.hex()})
+        assert st == 402
+        ch = json.loads(body)
+        payer.use(pb.OrchestratorInfo.FromString(base64.b64decode(ch["payment_params"])))
+        payer.manifest_id = ch["manifest_id"]
+        return ch
+
+    ch = await challenge()
+    # a payment that announces another price is refused before anything is credited
+    h = payer.headers(1)
+    pay = pb.Payment.FromString(base64.b64decode(h["Livepeer-Payment"]))
+    pay.expected_price.pricePerUnit += 1
+    st, _, body = await post(http, o.url + "/apps/noop/session", b"{}",
+                             {"Livepeer-Payment": b64encode(pay.SerializeToString()),
+                              "Livepeer-Segment": h["Livepeer-Segment"]})
+    assert (st, body) == (400, b"payment price does not match live runner price\n")
+    assert o.orch.ledger.balance(payer.address, ch["manifest_id"]) is None
+    st, _, body = await post(http, o.url + "/apps/noop/session", b"{}", payer.headers(1))
+    assert st == 200 and json.loads(body)["session_id"] == ch["manifest_id"]
+    credited = sum(t.ticket.ev for t in payer.sent[-1:])
+    assert o.orch.ledger.balance(payer.address, ch["manifest_id"]) == credited - 10**9  # one unit, now
+    assert o.lv2v.runners.sessions[("noop", ch["manifest_id"])].task is None  # no metering
+    st, _, body = await post(http, o.url + "/apps/noop/session", b"{}", payer.headers(1))
+    assert (st, body) == (409, b"session already exists\n")
+    await challenge()
+    st, _, body = await post(http, o.url + "/apps/noop/session", b"{}", payer.headers(1))
+    assert (st, body) == (503, b"no capacity available for runner\n")
+    async with http.get(o.url + "/apps/noop/session") as resp:
+        assert resp.status == 405 and resp.headers["Allow"] == "POST"
+    st, _, body = await post(http, o.url + "/apps/noop/app/x", b"{}")
+    assert (st, body) == (400, b"runner is not single-shot\n")
