@@ -17,7 +17,7 @@ from livepeer_gateway import PaymentSession, get_orch_info  # noqa: E402
 from livepeer_gateway.discovery import discover_orchestrators  # noqa: E402
 from livepeer_gateway.token import parse_token  # noqa: E402
 
-from lpdev.upconfig import UpConfig  # noqa: E402
+from lpdev.upconfig import UpConfig, cast_document  # noqa: E402
 from lpdev.upstack import UpStackThread  # noqa: E402
 
 pytestmark = [pytest.mark.sdk, pytest.mark.anvil]
@@ -114,10 +114,10 @@ def test_signer_discovery_lists_every_orchestrator(up):
 
 def test_token_from_lpdev_token_drives_the_sdk(up, tmp_path, capsys):
     from lpdev.cli import main
-    from lpdev.upconfig import cast_document, write_atomic
+    from lpdev.upconfig import write_atomic
 
     path = tmp_path / "stack.json"
-    write_atomic(path, up.call(_cast(up)))
+    write_atomic(path, up.call(_cast(up.stack)))  # built on the stack's loop, as `lpdev up` does
     assert main(["token", "--config", str(path)]) == 0
     token = capsys.readouterr().out.strip()
     t = parse_token(token)
@@ -131,17 +131,10 @@ def test_token_from_lpdev_token_drives_the_sdk(up, tmp_path, capsys):
     assert t2["orchestrators"] is None
     assert sorted(discover_orchestrators(t2["orchestrators"], signer_url=t2["signer"])) == sorted(
         o.url for o in up.stack.orchestrators)
-    _ = cast_document
 
 
-async def _cast_coro(stack):
-    from lpdev.upconfig import cast_document
-
+async def _cast(stack):
     return cast_document(stack)
-
-
-def _cast(up):
-    return _cast_coro(up.stack)
 
 
 @pytest.mark.slow
