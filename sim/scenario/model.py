@@ -282,7 +282,7 @@ def _auto_name(kind: str, args: dict) -> str:
 
 _EXP_KEYS = {
     "outcome": {"gateway", "payment", "status", "signer_status", "orch_status", "message_contains", "tickets",
-                "refreshes"},
+                "refreshes", "signer"},
     "outcomes": {"gateway", "status", "count"},
     "event": {"kind", "actor", "where", "contains", "count"},
     "chain": {"account", "deposit", "reserve", "orchestrator", "fees"},

@@ -62,7 +62,7 @@ class ScenarioRun:
                 return False, f"{a['gateway']} made only {len(outs)} payment(s)"
             o = outs[-1] if idx == "last" else outs[idx - 1]
             problems = []
-            for k in ("status", "signer_status", "orch_status"):
+            for k in ("status", "signer_status", "orch_status", "signer"):
                 if k in a and not _match(getattr(o, k), a[k]):
                     problems.append(f"{k} {getattr(o, k)!r} != {a[k]!r}")
             if "message_contains" in a and str(a["message_contains"]) not in o.message:
