@@ -229,6 +229,7 @@ class LpdevApp(App):
             self._unsub = self.bus.subscribe(self._on_bus_event)
             for e in list(getattr(self.bus, "recent", [])):
                 self.inbox.append(e)
+            self.drain()  # what happened before the TUI opened is on the first frame
         if self.attach_url:
             self.follow_feed(self.attach_url)
         if self.yaml is not None:
@@ -554,7 +555,6 @@ class LpdevApp(App):
         t = self.w_tickets
         t.winners_only = not t.winners_only
         self._refresh_tickets()
-        self.notify("tickets: winners only" if t.winners_only else "tickets: all", timeout=2)
 
     def action_toggle_run(self) -> None:
         if self.mode == "replay":

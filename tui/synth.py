@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 
 from sim.clock import Rng, VirtualClock
 from sim.events import Event, EventBus, jsonable
-from sim.pm.accounting import balance_update, billable_units
+from sim.pm.accounting import MAX_TICKETS_PER_CALL, balance_update, billable_units
 from sim.pm.crypto import keccak, private_key_to_address
 from sim.pm.params import AUTH_TOKEN_VALIDITY_S, RecipientConfig, TicketParams
 from sim.pm.sender import create_ticket_batch
@@ -204,6 +204,10 @@ class DemoStack:
         start_nonce = st["SenderNonce"] if st["PMSessionID"] == session else 0
         existing = Fraction(st["Balance"])
         upd = balance_update(fee, p.ev, existing)
+        if upd.num_tickets > MAX_TICKETS_PER_CALL:
+            self.emit("signer", "signer.payment", call=call, status=400, billable_secs=billable, units=units, fee=fee,
+                      ev=p.ev, error=f"numTickets {upd.num_tickets} exceeds maximum of {MAX_TICKETS_PER_CALL}")
+            return 400
         if upd.num_tickets <= 0:
             self.emit("signer", "signer.payment", call=call, status=482, error="no tickets", billable_secs=billable,
                       units=units, fee=fee, ev=p.ev, balance_before=existing)
@@ -300,8 +304,11 @@ class DemoStack:
         self.mine(to_next)
 
     def expire_auth_token(self) -> None:
-        self.clock.advance(max(0, self.s.auth_expiration - REFRESH_WINDOW_S - self.clock.now()) + 1)
-        self.emit("chain", "chain.time", now=self.clock.now(), note="clock moved into the auth token's last 180 s")
+        # The token, not the clock, moves: as if the orchestrator had issued it 1,621 s ago, so it is now in its
+        # last 180 s (§5). Moving the clock instead would also bill those seconds (§3.8).
+        self.s.auth_expiration = int(self.clock.now()) + REFRESH_WINDOW_S - 1
+        self.emit("orch", "orch.auth_token", auth_expiration=self.s.auth_expiration,
+                  note="the gateway's auth token is now within its last 180 s")
 
     def set_price(self, price_per_unit: int, pixels_per_unit: int) -> None:
         self.price = Fraction(price_per_unit, pixels_per_unit)

@@ -20,12 +20,14 @@ class TicketsTable(DataTable):
         self.winners_only = False
 
     def on_mount(self) -> None:
-        for name, w in (("nonce", 7), ("ticket hash", 15), ("win test", 9), ("stored", 7), ("redeemed tx", 15),
+        for name, w in (("nonce (w: winners)", 20), ("ticket hash", 15), ("win test", 9), ("stored", 7), ("redeemed tx", 15),
                         ("gas", 8), ("failed (reason)", 34)):
             self.add_column(name, width=w)
 
     def show(self, rows: list[TicketRow]) -> None:
         self.clear()
+        self.columns[next(iter(self.columns))].label = Text("nonce — winners only" if self.winners_only
+                                                           else "nonce (w: winners)")
         for r in rows:
             win = DASH if r.winning is None else ("WIN" if r.winning else "lose")
             self.add_row(
