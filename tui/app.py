@@ -125,7 +125,7 @@ class LpdevApp(App):
     def __init__(self, *, mode: str, events: list[Event] | None = None, header: dict | None = None,
                  bus: Any = None, attach_url: str | None = None, control: Any = None, stepper: Any = None,
                  script: Any = None, source_name: str = "", start: str = "end", screenshot_dir: str | None = None,
-                 window: int = 100, model: FlowModel | None = None) -> None:
+                 window: int = 100, model: FlowModel | None = None, serve_events: str | None = None) -> None:
         super().__init__()
         if mode not in ("replay", "live", "scenario", "walkthrough"):
             raise ValueError(f"unknown mode {mode!r}")
@@ -156,6 +156,8 @@ class LpdevApp(App):
         self.conn_state = ""
         self.last_prediction = ""
         self.yaml: tuple | None = None  # (scenario, chain, seed, trace, gate) for a library scenario
+        self.serve_events = serve_events  # "host:port": also expose this bus as an events endpoint (tui/feed.py)
+        self.events_url: str | None = None
         self.summary: dict | None = None
 
     # -- constructors -------------------------------------------------------------------------------------
@@ -232,6 +234,8 @@ class LpdevApp(App):
             self.drain()  # what happened before the TUI opened is on the first frame
         if self.attach_url:
             self.follow_feed(self.attach_url)
+        if self.serve_events and self.bus is not None:
+            self.serve_feed(self.serve_events)
         if self.yaml is not None:
             self.run_yaml_scenario()
         elif self.mode in ("scenario", "walkthrough"):
@@ -299,6 +303,19 @@ class LpdevApp(App):
         finally:
             if trace:
                 run.write_trace(trace)
+
+    @work(exclusive=True, group="serve")
+    async def serve_feed(self, where: str) -> None:
+        from tui.feed import serve
+
+        host, _, port = where.rpartition(":")
+        runner, url = await serve(self.bus, host or "127.0.0.1", int(port or 0))
+        self.events_url = url
+        self.conn_state = f"events at {url}/events/stream"
+        try:
+            await asyncio.Event().wait()  # until the app exits and cancels this worker
+        finally:
+            await runner.cleanup()
 
     def _tick(self) -> None:
         if self._dirty_heavy:  # a throttled tickets/plots refresh still owed

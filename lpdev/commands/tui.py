@@ -33,6 +33,8 @@ def register(sub) -> None:
     p.add_argument("--trace", metavar="FILE", default=None, help="--scenario: also write the run's trace")
     p.add_argument("--payments", type=int, default=1000, help="payments in --make-trace (default 1000)")
     p.add_argument("--start", choices=("home", "end"), default="end", help="replay: start at the first or last event")
+    p.add_argument("--serve-events", metavar="HOST:PORT", default=None,
+                   help="--demo: also serve the events endpoint (attach from another terminal with --attach)")
     p.add_argument("--step", action="store_true", help="--demo: start paused; n runs one payment")
     p.add_argument("--screenshot-dir", default=None, help="where s saves SVG screenshots (default: .)")
     p.set_defaults(func=run)
@@ -95,7 +97,10 @@ def run(args: argparse.Namespace) -> int:
         from tui.synth import DemoLive
 
         live = DemoLive(paused=args.step).start()
-        app = LpdevApp(mode="live", bus=live.bus, control=live, stepper=live.gate, source_name="demo stack", **kw)
+        if args.serve_events and ":" not in args.serve_events:
+            raise UsageError(f"--serve-events wants HOST:PORT (port 0 picks one), got {args.serve_events!r}")
+        app = LpdevApp(mode="live", bus=live.bus, control=live, stepper=live.gate, source_name="demo stack",
+                       serve_events=args.serve_events, **kw)
     else:
         raise UsageError("choose one of --replay TRACE, --attach URL, --scenario NAME, --demo (see lpdev tui -h)")
     try:
