@@ -38,7 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "accepts_extra_args", False):
+        args.extra_args = extra  # e.g. `lpdev bench NAME ...`: the benchmark parses its own options
+    elif extra:
+        args = parser.parse_args(argv)  # argparse's own "unrecognized arguments" error, exit 2
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()

@@ -171,3 +171,27 @@ async def test_waits_for_round_initialization(chain, tmp_path):
         assert {w.reason for w in o.orch.store.all()} == {"current round is not initialized"}
         assert chain.initialize_round(chain.key("deployer")).ok
         assert (await o.redeem_now())["redeemed"] == 2
+
+
+async def test_round_boundary_between_check_and_send_requeues_the_winner(chain, tmp_path):
+    """The queue checked an initialized round, then the round ended before the send: the contract reverts with
+    "current round is not initialized". The ticket is unused, so it must go back in the queue, not be dropped."""
+    async with server(chain, tmp_path) as o:
+        payer = Payer(chain.key("sender"))
+        await fresh(o, payer)
+        assert await pay(o, payer, payer.tickets(1)) == 200
+        expire(chain)
+        real_redeem = chain.redeem_winning_ticket
+
+        def cross_boundary_then_redeem(*a, **kw):
+            chain.mine(chain.config.round_length - chain.last_block() % chain.config.round_length)
+            chain.redeem_winning_ticket = real_redeem  # only the first send races the boundary
+            return real_redeem(*a, **kw)
+
+        chain.redeem_winning_ticket = cross_boundary_then_redeem
+        assert (await o.redeem_now()) == {"redeemed": 0, "failed": 0, "waiting": 1}
+        [w] = o.orch.store.all()
+        assert (w.status, w.reason) == (QUEUED, "current round is not initialized")
+        assert chain.initialize_round(chain.key("deployer")).ok
+        assert (await o.redeem_now())["redeemed"] == 1
+        assert chain.is_used_ticket(w.ticket.hash())

@@ -31,6 +31,10 @@ __all__ = ["Redeemer", "TICKET_VALIDITY_PERIOD", "NON_RETRYABLE"]
 
 TICKET_VALIDITY_PERIOD = 2
 NON_RETRYABLE = ("ticket already used", "transaction failed", "ticket creationRound does not have a block hash")
+# Reverts that say "not now" rather than "never": the ticket is still unused, so it goes back in the queue.
+# (go-livepeer drops every failed transaction; a round boundary between the queue's check and the send would
+# then lose a winner for good.)
+TRANSIENT_REVERTS = ("current round is not initialized", "system is paused")
 
 
 class Redeemer:
@@ -145,6 +149,8 @@ class Redeemer:
         reason = res.revert_reason if res.revert_reason is not None else "transaction failed"
         if reason == "ticket is used":  # e.g. our own earlier send, still pending when we crashed, got mined first
             return self._already_used(w, f"transaction failed: {reason}", tx_hash=res.tx_hash)
+        if reason in TRANSIENT_REVERTS:
+            return self._fail(w, reason, retry=True)
         self.orch.store.set_status(h, FAILED, tx_hash=res.tx_hash, reason=f"transaction failed: {reason}")
         self.orch.emit("orch.redemption_failed", ticket_hash=h, sender=t.sender, reason=f"transaction failed: {reason}",
                        tx_hash=res.tx_hash, retry=False)
