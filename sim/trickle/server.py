@@ -322,6 +322,11 @@ def _header(scope, name: bytes) -> Optional[str]:
     return None
 
 
+def _consume_outcome(task: asyncio.Future) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 async def _until_disconnect(receive, coro) -> None:
     """Run ``coro`` (a response stream) but stop it when the client goes away."""
     task = asyncio.ensure_future(coro)
@@ -335,6 +340,12 @@ async def _until_disconnect(receive, coro) -> None:
     watcher = asyncio.ensure_future(watch())
     try:
         done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        # The server cancelled us (the connection closed): stop the stream too, and retrieve its outcome so a
+        # late "response.start on a closed stream" is not logged as a never-retrieved task exception.
+        task.cancel()
+        task.add_done_callback(_consume_outcome)
+        raise
     finally:
         if not watcher.done():
             watcher.cancel()
