@@ -301,3 +301,18 @@ async def test_command_palette_lists_lpdev_commands(trace_small):
         await pilot.press("ctrl+p")
         await pilot.pause()
         assert app.screen.__class__.__name__ == "CommandPalette"
+
+
+async def test_live_app_serves_its_bus_as_an_events_endpoint():
+    bus = DemoBus(None)
+    stack = DemoStack(DemoConfig(), bus=bus)
+    stack.start()
+    app = LpdevApp(mode="live", bus=bus, serve_events="127.0.0.1:0")
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(60):
+            await pilot.pause(0.05)
+            if app.events_url:
+                break
+        assert app.events_url and app.events_url in app.conn_state
+        got = await fetch_events(app.events_url)
+        assert [e.seq for e in got] == [e.seq for e in bus.recent]

@@ -116,3 +116,23 @@ def test_thousand_payment_trace_is_bounded(tmp_path):
     last = [e for e in events if e.kind == "signer.payment" and e.data.get("status") == 200][-1]
     assert m.series["signer credit"].last == Fraction(last.data["balance_after"])
     assert summarize(m.rows[-1].ev)
+
+
+def test_demo_time_travel_follows_the_protocol():
+    st = DemoStack(DemoConfig())
+    st.start()
+    st.pay()
+    st.expire_auth_token()  # the token enters its last 180 s: 480, refresh, retry (§5)
+    assert st.pay() == 200
+    pays = [e.data for e in st.bus.recent if e.kind == "signer.payment"]
+    assert [p["status"] for p in pays] == [200, 480, 200]
+    assert pays[-1]["billable_secs"] == st.cfg.interval_s  # only the payment interval is billed
+    assert pays[-1]["nonce_start"] == 1  # new params: a new recipientRandHash, the nonce restarts
+    st.raise_price()  # above the session's initial price: 481 (§3.10)
+    assert st.pay() == 481
+    st2 = DemoStack(DemoConfig())
+    st2.start()
+    st2.pay()
+    st2.mine_blocks(40)
+    assert st2.pay() == 200
+    assert [e.data["status"] for e in st2.bus.recent if e.kind == "signer.payment"] == [200, 480, 200]
