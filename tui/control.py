@@ -28,7 +28,8 @@ class StackControl(Protocol):
         """Known now: ``last_block``, ``current_round``, ``round_length``, ``expiration_block`` (of the
         gateway's current ticket params), ``auth_expiration`` (unix s), ``now``, ``price`` and
         ``initial_price`` (wei per unit, Fraction or RatString), ``max_price`` (signer's configured ceiling or
-        None), ``orchestrator_alive``, ``pending_winners``. Missing keys are fine."""
+        None), ``orchestrator_alive``, ``pending_winners``, ``expire_moves_clock`` (False if
+        ``expire_auth_token`` shortens the token instead of moving the clock). Missing keys are fine."""
 
     def mine_blocks(self, n: int) -> Any: ...
 
@@ -94,9 +95,17 @@ def predict(method: str, facts: dict, args: tuple = ()) -> str:
         return (f"moves the chain to {nxt}{extra}. New ticket params carry the new creation round and its block "
                 "hash; winners stay redeemable while creationRound ≥ lastInitializedRound − 2 (§4.6)." + warn)
     if method == "expire_auth_token":
-        return ("moves the clock into the auth token's last 180 s (expiration − 180 s, §5): the next payment "
+        text = ("puts the gateway's auth token into its last 180 s (expiration − 180 s, §5): the next payment "
                 "will get 480 'refresh session for remote signer'; the gateway fetches a new token with "
                 "GetOrchestrator and retries.")
+        exp, now = f.get("auth_expiration"), f.get("now")
+        if exp is not None and now is not None and f.get("expire_moves_clock") is not False:
+            shift = float(exp) - REFRESH_WINDOW_S + 1 - float(now)
+            if shift > 60:
+                text += (f" A stack that gets there by moving its clock (lpdev up does) skips ≈{shift:,.0f} s, and "
+                         "the retry bills that time too (§3.8): for live video that can need more than 100 "
+                         "tickets, which the signer refuses with 400 (§3.7 step 23).")
+        return text
     if method == "raise_price":
         factor = _frac(args[0]) if args else Fraction(2)
         price, initial, cap = _frac(f.get("price")), _frac(f.get("initial_price")), _frac(f.get("max_price"))

@@ -133,6 +133,7 @@ class DemoStack:
             "price": self.price, "initial_price": _initial_price(self.s.state),
             "max_price": self.cfg.max_price, "orchestrator_alive": self.orch_alive,
             "pending_winners": len(self.winners), "signer_balance": self.signer_balance,
+            "expire_moves_clock": False,
         }
 
     # -- the gateway's payment loop (§3.14) -----------------------------------------------------------
