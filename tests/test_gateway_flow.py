@@ -94,3 +94,25 @@ def test_cleartext_and_tls_orchestrators(tls):
     uri, status = asyncio.run(go())
     assert uri.startswith("https://" if tls else "http://")
     assert status == "paid"
+
+
+def test_run_pays_at_the_cadence_until_stopped():
+    """The long-running loop on the wall clock: a few payments 50 ms apart, then stop."""
+    from sim.clock import RealClock
+
+    async def go():
+        cfg = StackConfig(chain="mock", virtual_clock=False, seed=None, gateways=[GatewaySpec(name="gw", type="fixed")])
+        cfg.orchestrators = [OrchestratorSpec(price_per_unit=10**15)]
+        async with Stack(cfg) as st:
+            g = st.gateways["gw"]
+            assert isinstance(g.clock, RealClock)
+            await g.start()
+            stop = asyncio.Event()
+            task = asyncio.create_task(g.run(stop, interval_s=0.05))
+            while g.payments < 3:
+                await asyncio.sleep(0.02)
+            stop.set()
+            return await asyncio.wait_for(task, 10)
+
+    outs = asyncio.run(go())
+    assert len(outs) >= 3 and all(o.status == "paid" and o.tickets == 1 for o in outs)

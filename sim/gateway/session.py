@@ -324,6 +324,19 @@ class GatewaySession:
             outs.append(await self.pay_once())
         return outs
 
+    async def run(self, stop: asyncio.Event, *, interval_s: float | None = None) -> list[PaymentOutcome]:
+        """Pay at the cadence until ``stop`` is set or the session stops (481, too many refreshes); for a
+        long-running gateway on the wall clock (``lpdev up``-style). Returns the outcomes of this run."""
+        interval = self.config.interval_s if interval_s is None else interval_s
+        outs: list[PaymentOutcome] = []
+        while not stop.is_set() and not self.stopped:
+            outs.append(await self.pay_once())
+            try:
+                await asyncio.wait_for(stop.wait(), interval)
+            except asyncio.TimeoutError:
+                pass
+        return outs
+
     async def sign_concurrently(self, k: int) -> list[PaymentOutcome]:
         """The misuse the protocol warns about: ``k`` signer calls at once with the same cached state, then every
         payment forwarded. The last reply's state is kept."""
