@@ -2,15 +2,13 @@
 fake StackControl), attach to an events endpoint over HTTP, scenario and walkthrough steps, help, screenshot."""
 from __future__ import annotations
 
-import asyncio
-import time
 from fractions import Fraction
 
 import pytest
 
-from sim.events import Event, read_trace
+from sim.events import read_trace
 from tui.app import LpdevApp
-from tui.control import LocalGate, predict
+from tui.control import predict
 from tui.feed import fetch_events, serve
 from tui.synth import DemoBus, DemoConfig, DemoLive, DemoStack, synthetic_trace
 from tui.widgets.dialogs import ConfirmAction, HelpScreen

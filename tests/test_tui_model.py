@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-import pytest
-
 from sim.events import Event, read_trace
 from sim.pm.accounting import balance_update, billable_units
 from tui.model import DASH, FlowModel, decode_state, fmt_num, lane_of, state_diff, status_of, summarize

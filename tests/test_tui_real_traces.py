@@ -12,7 +12,6 @@ import pytest
 from sim.events import Event, read_trace, write_events
 from tui.app import LpdevApp
 from tui.model import FlowModel
-from tui.widgets.timeline import FlowTimeline
 
 SIZE = (120, 40)
 

@@ -21,7 +21,7 @@ import time
 from collections import deque
 from functools import partial
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -33,7 +33,7 @@ from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from sim.events import Event, read_trace
 from tui.control import ACTIONS, Stepper, adapt_gate, call_control, predict
-from tui.model import DASH, FlowModel, Row
+from tui.model import FlowModel, Row
 from tui.widgets.balances import BalancePlots
 from tui.widgets.dialogs import ConfirmAction, HelpScreen, JumpDialog
 from tui.widgets.inspector import PaymentInspector

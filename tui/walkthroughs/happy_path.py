@@ -1,7 +1,7 @@
 """Walkthrough: the happy path of a live video (lv2v) session — params, preload, tickets, nonces, balance."""
 from __future__ import annotations
 
-from tui.walkthroughs import Ctx, Script, Step, frac, register, wei, winprob
+from tui.walkthroughs import Ctx, Script, Step, register, wei, winprob
 
 
 def _params(c: Ctx) -> str:
