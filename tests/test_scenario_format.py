@@ -67,3 +67,19 @@ def test_cli_list_json(capsys):
     names = {i["name"] for i in items}
     assert {"happy-path-lv2v", "no-tickets-482-loop", "concurrent-signing"} <= names
     assert all("error" not in i for i in items)
+
+
+def test_every_library_file_is_documented_at_its_top():
+    from pathlib import Path
+
+    from sim.scenario.model import load_scenario
+
+    lib = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))
+    assert len(lib) >= 15
+    for p in lib:
+        lines = p.read_text().splitlines()
+        header = [x for x in lines[:40] if x.startswith("#")]
+        assert lines[0].startswith(f"# {p.stem} — "), p.name
+        assert len(header) >= 3, f"{p.name}: explain the scenario in its comment header"
+        sc = load_scenario(p)
+        assert sc.name == p.stem and sc.description
