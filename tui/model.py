@@ -19,7 +19,7 @@ from sim.events import Event
 
 __all__ = [
     "LANES", "DASH", "lane_of", "status_of", "summarize", "pick", "as_fraction", "fmt_wei", "fmt_num",
-    "nonce_range", "Row", "Payment", "TicketRow", "Series", "FlowModel", "decode_state", "state_diff",
+    "nonce_range", "peer_of", "Row", "Payment", "TicketRow", "Series", "FlowModel", "decode_state", "state_diff",
 ]
 
 LANES = ("gateway", "signer", "orch", "chain")
@@ -98,6 +98,48 @@ def lane_of(ev: Event) -> str:
     if len(_LANE_CACHE) < 10_000:
         _LANE_CACHE[key] = lane
     return lane
+
+
+# Who talks to whom, for kinds that do not name their peer (protocol.md §3.14, §4.3, §4.6).
+# kind -> (peer lane, incoming?)
+KNOWN_PEERS: dict[str, tuple[str, bool]] = {
+    "gateway.identity": ("signer", True),
+    "gateway.orchestrator_info": ("orch", True),
+    "gateway.orchestrator_error": ("orch", True),
+    "gateway.signer_reply": ("signer", True),
+    "gateway.payment": ("orch", True),
+    "gateway.refresh": ("orch", False),
+    "signer.payment": ("gateway", False),
+    "signer.payment.rejected": ("gateway", False),
+    "signer.orch_info": ("gateway", False),
+    "orch.payment_received": ("gateway", True),
+    "orch.params_issued": ("gateway", False),
+    "orch.payment_rejected": ("gateway", False),
+    "orch.redemption_sent": ("chain", False),
+    "orch.redemption_mined": ("chain", True),
+    "orch.redemption_failed": ("chain", True),
+}
+
+
+def _as_lane(v: Any) -> str | None:
+    if not v:
+        return None
+    name = str(v).lower()
+    for prefix, lane in _LANE_PREFIXES:
+        if name.startswith(prefix):
+            return lane
+    return None
+
+
+def peer_of(ev: Event, d: dict) -> tuple[str | None, bool]:
+    """The other lane of a message and whether it came from there (``to``/``from`` fields, else known kinds)."""
+    to = _as_lane(pick(d, "to"))
+    if to:
+        return to, False
+    frm = _as_lane(d.get("from"))
+    if frm:
+        return frm, True
+    return KNOWN_PEERS.get(ev.kind, (None, False))
 
 
 def status_of(ev: Event) -> int | str | None:
@@ -234,6 +276,7 @@ class Row:
     status: int | str | None
     to: str | None
     pay: Any = None  # key of the payment this row belongs to
+    incoming: bool = False  # the message came from ``to`` (a reply or a request received), else it went there
 
     @property
     def text(self) -> str:  # computed only for rows on screen (seek stays cheap)
@@ -374,14 +417,14 @@ class FlowModel:
         status = status_of(ev)
         if status is not None:
             self.status_counts[status] = self.status_counts.get(status, 0) + 1
-        to = pick(d, "to")
+        to, incoming = peer_of(ev, d)
         pay = self._payment(ev, lane, status, d)
         self._ticket(ev, d)
         self._series(ev, lane, d)
         self._facts(ev, d)
         if ev.kind == "scenario.step":
             self.last_step = str(d.get("name") or d.get("description") or d.get("title") or d.get("action") or DASH)
-        row = Row(ev.seq, ev.t, lane, ev.kind, ev, status, str(to) if to else None, pay)
+        row = Row(ev.seq, ev.t, lane, ev.kind, ev, status, to, pay, incoming)
         self.rows.append(row)
         return row
 

@@ -44,17 +44,20 @@ def _lane_cells(row: Row, width: int = LANE_WIDTH) -> list:
     text = row.text
     if "WIN" in text and not style:
         style = "bold green"
-    target = row.to if row.to in LANES else ("orch" if row.to in ("orchestrator",) else None)
+    target = row.to if row.to in LANES else None
     src_i = LANES.index(row.lane) if row.lane in LANES else None
     tgt_i = LANES.index(target) if target in LANES else None
     for i, lane in enumerate(LANES):
         if i == src_i:
-            arrow = ""
-            if tgt_i is not None:
-                arrow = " ▶" if tgt_i > src_i else " ◀"
-            cells.append(Text(text[: width - len(arrow)] + arrow, style=style or "default"))
+            if tgt_i is None:
+                label = text[:width]
+            elif (tgt_i > src_i) != row.incoming:  # to the right, or from the left: "text ▶" / "▶ text"
+                label = ("▶ " + text)[:width] if row.incoming else text[: width - 2] + " ▶"
+            else:  # to the left, or from the right
+                label = text[: width - 2] + " ◀" if row.incoming else ("◀ " + text)[:width]
+            cells.append(Text(label, style=style or "default"))
         elif i == tgt_i:
-            cells.append(Text("◀●" if tgt_i < (src_i or 0) else "●", style="dim"))
+            cells.append(Text("●", style="dim"))
         elif src_i is not None and tgt_i is not None and min(src_i, tgt_i) < i < max(src_i, tgt_i):
             cells.append(Text("─" * 6, style="dim"))
         else:
