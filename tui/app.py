@@ -504,7 +504,7 @@ class LpdevApp(App):
 
         steps = self.script.steps
         if self.step_index >= len(steps):
-            self.notify("The scenario is finished. q quits; home/end and the tabs still work.", timeout=4)
+            self.notify("The scenario is finished. q quits; the tabs (1, 2, 3) still show everything.", timeout=4)
             return False
         step = steps[self.step_index]
         before = len(self.bus.recent)
