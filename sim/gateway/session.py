@@ -149,6 +149,7 @@ class GatewaySession:
         self.tickets = 0  # tickets in payments accepted by the orchestrator
         self.outcomes: list[PaymentOutcome] = []
         self.last_payment: pb.Payment | None = None
+        self.last_refreshes = 0  # refreshes made by the last request_payment (also when it gave up)
 
     # ------------------------------------------------------------------ helpers
     def _emit(self, kind: str, **data) -> None:
@@ -208,7 +209,7 @@ class GatewaySession:
                               extra_headers: dict | None = None) -> tuple[SignerReply, int]:
         """``RequestPayment``: ask the signer, refreshing on 480 as go-livepeer does. Returns (reply, refreshes).
         Raises RuntimeError('too many consecutive session refreshes' / 'could not refresh session …')."""
-        call_count = 0
+        call_count = self.last_refreshes = 0
         while True:
             reply = await self.signers.generate_live_payment(
                 orchestrator=self.info.SerializeToString(),
@@ -219,6 +220,7 @@ class GatewaySession:
             if reply.status != 480:
                 return reply, call_count
             self._emit("gateway.refresh", signer=reply.signer, message=reply.message, call_count=call_count)
+            self.last_refreshes = call_count
             if call_count > MAX_REFRESH_CALL_COUNT:
                 raise RuntimeError("too many consecutive session refreshes")
             try:
@@ -252,7 +254,7 @@ class GatewaySession:
         except RuntimeError as exc:
             msg = str(exc)
             status = "too_many_refreshes" if msg.startswith("too many") else "refresh_failed"
-            out = PaymentOutcome(status, signer_status=480, message=msg)
+            out = PaymentOutcome(status, signer_status=480, message=msg, refreshes=self.last_refreshes)
             self._emit("gateway.error", status=status, message=msg)
             if status == "too_many_refreshes":
                 self.stop(msg)
