@@ -135,6 +135,21 @@ def test_hostile_documents_fail_cleanly():
         loads("[" * 100_000 + "]" * 100_000)
 
 
+def test_deep_nesting_is_refused_even_with_a_raised_recursion_limit():
+    """Some libraries raise the interpreter's recursion limit; the C JSON scanner then overflows the C stack
+    (a segfault seen in the full suite) unless the depth is checked first, as Go's 10 000 limit is."""
+    import sys
+
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(1_000_000)
+    try:
+        with pytest.raises(GoJSONError, match="exceeded max depth"):
+            loads('{"a":' * 200_000 + "1" + "}" * 200_000)
+        assert loads('["[[[[{{{", 1]') == ["[[[[{{{", 1]  # brackets inside strings don't count
+    finally:
+        sys.setrecursionlimit(old)
+
+
 def test_decoder_semantics_first_value():
     assert loads('{"a":1} garbage', first_value=True) == {"a": 1}
     with pytest.raises(GoJSONError, match="^EOF$"):

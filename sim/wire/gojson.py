@@ -155,6 +155,33 @@ def _parse_int(text: str) -> int | Decimal:
     return int(text) if len(text) <= 4000 else Decimal(text)
 
 
+_MAX_DEPTH = 10_000  # Go's encoding/json nesting limit
+
+
+def _check_depth(doc: str) -> None:
+    """Refuse nesting deeper than Go's limit *before* the C scanner sees it: it recurses on the C stack and
+    can crash the process when the interpreter's recursion limit has been raised above what the stack holds."""
+    if doc.count("[") + doc.count("{") <= _MAX_DEPTH:
+        return
+    depth, in_str, esc = 0, False, False
+    for ch in doc:
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            if depth > _MAX_DEPTH:
+                raise GoJSONError("exceeded max depth")
+        elif ch in "]}":
+            depth -= 1
+
+
 def loads(data: bytes | str, *, first_value: bool = False) -> Any:
     """Parse JSON like Go.
 
@@ -172,6 +199,7 @@ def loads(data: bytes | str, *, first_value: bool = False) -> Any:
     start = len(doc) - len(doc.lstrip(_WS))
     if first_value and start == len(doc):
         raise GoJSONError("EOF")
+    _check_depth(doc)
     try:
         if first_value:
             value, _ = dec.raw_decode(doc, start)
