@@ -70,7 +70,6 @@ def test_killed_anvil_gives_clear_error_not_hang():
     c = open_chain("anvil", setup=False)
     try:
         os.killpg(c._process.pid, signal.SIGKILL)
-        assert _gone(c._process.pid) or True
         time.sleep(0.05)
         t0 = time.monotonic()
         with pytest.raises(AnvilCrashed) as ei:
