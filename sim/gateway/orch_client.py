@@ -8,15 +8,13 @@ an ``http`` transcoder URI). HTTP calls never verify certificates (go-livepeer's
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aiohttp
 import grpc
-from cryptography import x509
 
+from sim.tofu import channel_options, fetch_cert_pem
 from sim.wire import lp_rpc_pb2 as pb
 from sim.wire import lp_rpc_pb2_grpc as pb_grpc
 
@@ -49,46 +47,6 @@ def split_service_uri(uri: str) -> tuple[str, str, int]:
     return u.scheme, u.hostname or "127.0.0.1", u.port or (443 if u.scheme == "https" else 80)
 
 
-def _authority_of(cert_pem: str, host: str) -> str:
-    """First DNS SAN, else IP SAN, else CN (what the SDK overrides the gRPC authority with)."""
-    try:
-        cert = x509.load_pem_x509_certificate(cert_pem.encode())
-        try:
-            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-            dns = san.get_values_for_type(x509.DNSName)
-            if dns:
-                return dns[0]
-            ips = san.get_values_for_type(x509.IPAddress)
-            if ips:
-                return str(ips[0])
-        except x509.ExtensionNotFound:
-            pass
-        cn = cert.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
-        if cn:
-            return str(cn[0].value)
-    except ValueError:
-        pass
-    return host
-
-
-def _fetch_cert(host: str, port: int, timeout: float) -> str:
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.set_alpn_protocols(["h2"])
-    import socket
-
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        try:
-            ipaddress.ip_address(host)
-            server_hostname = None  # no SNI for IP hosts
-        except ValueError:
-            server_hostname = host
-        with ctx.wrap_socket(sock, server_hostname=server_hostname) as tls:
-            der = tls.getpeercert(binary_form=True)
-    return ssl.DER_cert_to_PEM_cert(der)
-
-
 class OrchestratorClient:
     """One orchestrator at ``service_uri``; keeps one gRPC channel (reopened if the certificate changes)."""
 
@@ -117,11 +75,10 @@ class OrchestratorClient:
         if self.scheme == "http":
             self._channel = grpc.aio.insecure_channel(target)
         else:
-            pem = await asyncio.to_thread(_fetch_cert, self.host, self.port, self.timeout_s)
+            pem = await asyncio.to_thread(fetch_cert_pem, self.host, self.port, self.timeout_s)
             self._pinned = pem
             creds = grpc.ssl_channel_credentials(root_certificates=pem.encode())
-            opts = [("grpc.ssl_target_name_override", _authority_of(pem, self.host))]
-            self._channel = grpc.aio.secure_channel(target, creds, options=opts)
+            self._channel = grpc.aio.secure_channel(target, creds, options=channel_options(pem, self.host))
         return self._channel
 
     async def get_orchestrator(self, address: bytes, sig: bytes, *, ignore_capacity_check: bool = False,

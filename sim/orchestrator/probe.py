@@ -7,14 +7,13 @@ over HTTP/1.1 or HTTP/2.
 """
 from __future__ import annotations
 
-import socket
-import ssl
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 import grpc
 
 from sim.pm.crypto import private_key_to_address
+from sim.tofu import fetch_cert_pem, secure_channel
 from sim.pm.sender import SignedTicket, create_ticket_batch
 from sim.wire import codec
 from sim.wire import lp_rpc_pb2 as pb
@@ -26,26 +25,15 @@ __all__ = ["tofu_cert", "grpc_channel", "get_orchestrator", "Payer"]
 
 def tofu_cert(host: str, port: int) -> bytes:
     """The server's certificate as PEM, fetched without verification (trust on first use)."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.set_alpn_protocols(["h2"])
-    with socket.create_connection((host, port), timeout=5) as s:
-        with ctx.wrap_socket(s, server_hostname=None) as ss:
-            der = ss.getpeercert(binary_form=True)
-    return ssl.DER_cert_to_PEM_cert(der).encode()
+    return fetch_cert_pem(host, port).encode()
 
 
 def grpc_channel(url: str) -> grpc.Channel:
     """A channel to the orchestrator at ``url``: TLS with the pinned certificate for https, h2c for http."""
     u = urlparse(url if "://" in url else f"https://{url}")
-    target = f"{u.hostname}:{u.port}"
     if u.scheme == "http":
-        return grpc.insecure_channel(target)
-    pem = tofu_cert(u.hostname, u.port)
-    return grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=pem),
-                               options=[("grpc.ssl_target_name_override", u.hostname),
-                                        ("grpc.default_authority", u.hostname)])
+        return grpc.insecure_channel(f"{u.hostname}:{u.port}")
+    return secure_channel(u.hostname, u.port)[0]
 
 
 def get_orchestrator(url: str, req: pb.OrchestratorRequest, timeout: float = 5.0) -> pb.OrchestratorInfo:

@@ -17,13 +17,13 @@ each orchestrator's ``GetOrchestrator`` over TLS (trust on first use, like the S
 from __future__ import annotations
 
 import asyncio
-import ssl
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Protocol
 from urllib.parse import urlsplit
 
 from sim.signer.config import SignerConfig, capability_name
+from sim.tofu import channel_options, fetch_cert_pem
 from sim.wire import lp_rpc_pb2 as pb
 
 __all__ = ["DiscoverySource", "StaticDiscoverySource", "GrpcDiscoverySource", "Discovery", "discovery_entries",
@@ -95,25 +95,11 @@ class GrpcDiscoverySource:
 
         parts = urlsplit(url)
         host, port = parts.hostname or "127.0.0.1", parts.port or 8935
-        pem = await asyncio.to_thread(_server_cert_pem, host, port, self.timeout_s)
+        pem = await asyncio.to_thread(fetch_cert_pem, host, port, self.timeout_s)
         creds = grpc.ssl_channel_credentials(root_certificates=pem.encode())
-        opts = [("grpc.ssl_target_name_override", host), ("grpc.default_authority", host)]
-        async with grpc.aio.secure_channel(f"{host}:{port}", creds, options=opts) as ch:
+        async with grpc.aio.secure_channel(f"{host}:{port}", creds, options=channel_options(pem, host)) as ch:
             stub = pbg.OrchestratorStub(ch)
             return await stub.GetOrchestrator(codec.build_orch_request(self.key), timeout=self.timeout_s)
-
-
-def _server_cert_pem(host: str, port: int, timeout: float) -> str:
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.set_alpn_protocols(["h2"])
-    import socket
-
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        with ctx.wrap_socket(sock, server_hostname=None) as tls:
-            der = tls.getpeercert(binary_form=True)
-    return ssl.DER_cert_to_PEM_cert(der)
 
 
 def _capability_price(info: pb.OrchestratorInfo, cap: int, model: str) -> Fraction | None:
