@@ -549,6 +549,8 @@ async def test_events_carry_the_numbers():
             assert k in e.data, k
         assert (e.get("fee"), e.get("tickets"), e.get("balance_after"), e.get("units")) == ("6000/7", 25, "125/7", 1000)
         assert (e.get("nonce_first"), e.get("nonce_last"), e.get("status")) == (1, 25, 200)
+        assert (e.get("ceiling"), e.get("ceiling_price")) == ("configured maximum price", "200")  # within it
+        assert e.get("state")["SequenceNumber"] == 0 and e.get("state")["Balance"] == "125/7"
         r = await s.pay(s.info(price=(300, 1)), in_pixels=1)
         e = s.bus.of_kind("signer.payment.rejected")[-1]
         assert (e.get("status"), e.get("ceiling")) == (481, "configured maximum price")

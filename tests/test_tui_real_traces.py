@@ -119,3 +119,20 @@ def test_explanations_quote_the_real_run(real_trace):
     assert "preloads 60 s" in text and f"{first.data['units']:,} units" in text
     assert f"nonces **{first.data['nonce_first']}–{first.data['nonce_last']}**" in text
     assert f"**{summary['redeemed']} ticket(s) redeemed on chain**" in text
+
+
+def test_inspector_has_the_real_signers_state_and_its_diff(real_trace):
+    """The signer emits the signed state decoded (§3.6 field names), so the inspector can diff consecutive ones."""
+    from tui.model import state_diff
+
+    path, _ = real_trace
+    _, evs = read_trace(path)
+    m = FlowModel()
+    m.apply_many(evs)
+    pays = list(m.payments.values())
+    assert len(pays) >= 2
+    first, second = pays[0].get("state"), pays[1].get("state")
+    assert first["SequenceNumber"] == 0 and second["SequenceNumber"] == 1
+    assert first["StateID"] == second["StateID"]
+    changed = {f for f, _, _ in state_diff(first, second)}
+    assert {"SequenceNumber", "LastUpdate", "Balance"} <= changed and "StateID" not in changed

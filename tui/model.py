@@ -51,8 +51,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "nonces": ("nonces", "nonce_list"),
     "balance_before": ("balance_before", "existing", "balance_prev"),
     "balance_after": ("balance_after", "balance", "new_balance"),
-    "ceiling": ("ceiling", "max_price", "price_ceiling"),
-    "ceiling_source": ("ceiling_source", "ceiling_label", "ceiling_name"),
+    # The signer's vocabulary: ``ceiling`` names which ceiling governed, ``ceiling_price`` is its value.
+    "ceiling": ("ceiling_price", "max_price", "price_ceiling"),
+    "ceiling_source": ("ceiling", "ceiling_source", "ceiling_label"),
     "state": ("state", "state_json", "state_decoded"),
     "state_blob": ("state_blob", "state_b64"),
     "manifest_id": ("manifest_id", "manifestID", "ManifestID", "mid"),

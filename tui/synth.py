@@ -198,7 +198,7 @@ class DemoStack:
         fee = units * initial
         if ceiling is not None and self.price > ceiling[1]:
             self.emit("signer", "signer.payment", call=call, status=481, billable_secs=billable, units=units,
-                      fee=fee, price=self.price, initial_price=initial, ceiling=ceiling[1], ceiling_source=ceiling[0],
+                      fee=fee, price=self.price, initial_price=initial, ceiling_price=ceiling[1], ceiling=ceiling[0],
                       error=f"orchestrator price exceeds {ceiling[0]} ceiling")
             return 481
         session = "0x" + p.recipient_rand_hash.hex()
@@ -226,7 +226,7 @@ class DemoStack:
                   units=units, fee=fee, initial_price=initial, price=self.price, ev=p.ev, face_value=p.face_value,
                   win_prob=p.win_prob, num_tickets=upd.num_tickets, nonce_start=nonces[0], nonce_end=nonces[-1],
                   balance_before=existing, balance_after=upd.balance_after, new_credit=upd.new_credit,
-                  ceiling=ceiling[1] if ceiling else None, ceiling_source=ceiling[0] if ceiling else "",
+                  ceiling_price=ceiling[1] if ceiling else None, ceiling=ceiling[0] if ceiling else "",
                   recipient_rand_hash=p.recipient_rand_hash, manifest_id=self.s.manifest_id,
                   state=shown, previous_state=prev, state_blob=base64.b64encode(_go_json(shown)).decode())
         self.emit("gateway", "gateway.payment.sent", to="orch", call=call, manifest_id=self.s.manifest_id,

@@ -24,6 +24,7 @@ all deliberate:
 from __future__ import annotations
 
 import functools
+import json
 import re
 import threading
 from dataclasses import dataclass, field, replace
@@ -391,9 +392,11 @@ class SignerCore:
                 raise _Reject(400, "invalid initial price in state")
             initial_max = Fraction(state.initial_price_per_unit, state.initial_pixels_per_unit)
         # 19. ceilings (§3.10)
-        self._check_ceilings(orch_price, [("configured maximum price", cfg.capabilities_max_price(caps)),
-                                          ("request maxPrice", request_max),
-                                          ("initial session price", initial_max)])
+        governing = self._check_ceilings(orch_price, [("configured maximum price", cfg.capabilities_max_price(caps)),
+                                                      ("request maxPrice", request_max),
+                                                      ("initial session price", initial_max)])
+        if governing is not None:  # which ceiling applied, for the inspector even when the price is within it
+            ev["ceiling"], ev["ceiling_price"] = governing
         # 20. fee at the initial price
         initial_price = Fraction(state.initial_price_per_unit, state.initial_pixels_per_unit)
         fee = units * initial_price
@@ -491,7 +494,9 @@ class SignerCore:
             ctx.claimed = None
         elif self.config.replay_protection:
             self.ledger.end(state.state_id, state.sequence_number)
-        ev.update(status=200, message="", state_seq=state.sequence_number, auth_id=state.auth_id)
+        # The signed state, decoded (Go field names), so viewers can diff it against the previous one.
+        ev.update(status=200, message="", state_seq=state.sequence_number, auth_id=state.auth_id,
+                  state=json.loads(raw))
         with self._lock:
             self.stats["payments"] += 1
             self.stats["tickets"] += int(ev.get("tickets", 0))
@@ -522,8 +527,10 @@ class SignerCore:
         except Exception as exc:  # noqa: BLE001 - an unreachable chain is a 500 that says so
             raise _Reject(500, f"cannot read the chain: {type(exc).__name__}: {exc}")
 
-    def _check_ceilings(self, orch_price: Fraction, ceilings: list[tuple[str, Fraction | None]]) -> None:
-        """``checkRemotePaymentPrice``: the lowest ceiling wins (earliest on ties); 481 iff price > it."""
+    def _check_ceilings(self, orch_price: Fraction,
+                        ceilings: list[tuple[str, Fraction | None]]) -> tuple[str, Fraction] | None:
+        """``checkRemotePaymentPrice``: the lowest ceiling wins (earliest on ties); 481 iff price > it.
+        Returns the governing (label, ceiling), or None when no ceiling is set."""
         eff: tuple[str, Fraction] | None = None
         for source, price in ceilings:
             if price is None:
@@ -534,6 +541,7 @@ class SignerCore:
             raise _Reject(STATUS_PRICE_EXCEEDED,
                           f"orchestrator price {float_string(orch_price, 3)} exceeds {eff[0]} ceiling "
                           f"{float_string(eff[1], 3)}", ceiling=eff[0], ceiling_price=eff[1])
+        return eff
 
     def _check_caps_limits(self, caps) -> None:
         lim = self.config.request_limits.capability_entries
