@@ -81,6 +81,10 @@ async def test_winners_wait_for_expiry_then_redeemed_once(chain, tmp_path):
         assert (await o.redeem_now())["redeemed"] == 0  # nothing twice
         kinds = [e.kind for e in o.orch.bus.recent]
         assert kinds.count("orch.redemption_sent") == 3 and kinds.count("orch.redemption_mined") == 3
+        mined = o.orch.bus.of_kind("orch.redemption_mined")
+        assert sum(e.get("amount_paid") for e in mined) == total  # fully funded: paid = face value
+        ticket_events = {e.get("nonce"): e.get("ticket_hash") for e in o.orch.bus.of_kind("orch.ticket")}
+        assert all(ticket_events[t.ticket.sender_nonce] == "0x" + t.ticket.hash().hex() for t in ts)
 
 
 async def test_winners_after_non_fatal_error_are_redeemed(chain, tmp_path):

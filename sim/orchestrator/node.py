@@ -384,7 +384,7 @@ class Orchestrator:
                     total_ev += ticket.ev
                     credited += 1
                 self.emit("orch.ticket", sender=sender, manifest_id=manifest_id, index=i, nonce=ticket.sender_nonce,
-                          won=r.won, credited=credit, ev=ticket.ev,
+                          ticket_hash=ticket.hash(), won=r.won, credited=credit, ev=ticket.ev,
                           error=None if r.error is None else str(r.error),
                           fatal=bool(r.error and r.error.fatal), sticky=sticky is not None and not credit)
                 if r.won:

@@ -143,8 +143,12 @@ class Redeemer:
         self._maybe_crash("after_send")
         if res.ok:
             self.orch.store.set_status(h, REDEEMED, tx_hash=res.tx_hash, reason=None)
+            # What the contract actually paid (deposit, then reserve up to this orchestrator's allocation, §6):
+            # less than the face value when the sender is underfunded.
+            paid = sum(int(e["args"]["amount"]) for e in res.events if e.get("event") == "WinningTicketTransfer")
             self.orch.emit("orch.redemption_mined", ticket_hash=h, sender=t.sender, face_value=t.face_value,
-                           tx_hash=res.tx_hash, gas_used=res.gas_used, sender_hex=to_checksum_address(t.sender))
+                           amount_paid=paid, tx_hash=res.tx_hash, gas_used=res.gas_used,
+                           sender_hex=to_checksum_address(t.sender))
             return "redeemed"
         reason = res.revert_reason if res.revert_reason is not None else "transaction failed"
         if reason == "ticket is used":  # e.g. our own earlier send, still pending when we crashed, got mined first
