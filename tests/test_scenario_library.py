@@ -1,6 +1,6 @@
-"""Every scenario in scenarios/ passes on the mock chain and on the embedded py-evm chain.
+"""Every scenario in scenarios/ passes on the mock chain, the embedded py-evm chain and anvil.
 
-py-evm chains are slow to open, so each distinct chain setup is opened once and reused through
+EVM chains are slow to open, so each distinct chain setup is opened once per backend and reused through
 snapshot/revert (a scenario borrows the chain; the stack never closes it).
 """
 from __future__ import annotations
@@ -31,18 +31,18 @@ def test_scenario_passes_on_mock(path):
 
 
 class _EvmPool:
-    """One open py-evm chain per distinct devnet setup, returned to its snapshot before each use."""
+    """One open EVM chain per backend and distinct devnet setup, returned to its snapshot before each use."""
 
     def __init__(self) -> None:
         self.chains: dict[str, tuple[object, str]] = {}
 
-    def get(self, cfg: StackConfig):
+    def get(self, cfg: StackConfig, backend: str = "embedded"):
         from devnet import open_chain
 
         dc = Stack.devnet_config(cfg)
-        key = repr(sorted(dc.to_dict().items()))
+        key = backend + repr(sorted(dc.to_dict().items()))
         if key not in self.chains:
-            chain = open_chain("embedded", config=dc)
+            chain = open_chain(backend, config=dc)
             self.chains[key] = (chain, chain.snapshot())
         chain, snap = self.chains[key]
         chain.revert(snap)
@@ -68,4 +68,14 @@ def test_scenario_passes_on_embedded(path, evm_pool):
     cfg = StackConfig.from_dict(sc.stack, chain="embedded")
     chain = evm_pool.get(cfg)
     s = asyncio.run(run_scenario(sc, chain="embedded", chain_obj=chain))
+    assert s["passed"], _failures(s)
+
+
+@pytest.mark.anvil
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_scenario_passes_on_anvil(path, evm_pool):
+    sc = load_scenario(path)
+    cfg = StackConfig.from_dict(sc.stack, chain="anvil")
+    chain = evm_pool.get(cfg, "anvil")
+    s = asyncio.run(run_scenario(sc, chain="anvil", chain_obj=chain))
     assert s["passed"], _failures(s)
