@@ -116,6 +116,11 @@ class UpStack:
         self.clock = _shiftable_clock()
         self.rng = Rng(config.seed)
         self.bus = bus or EventBus(self.clock)
+        from sim.scenario.gate import StepGate
+
+        # Step mode (the TUI's pause / next / run): off by default, so the gateway pays at its cadence; when a
+        # viewer pauses it, each gateway waits here before its next payment.
+        self.gate = StepGate(enabled=False)
         self.log = log or (lambda msg: None)
         self.chain = None
         self.signers: list[SignerInfo] = []
@@ -364,6 +369,9 @@ class UpStack:
                 pass
             if g.session.stopped:
                 return
+            await self.gate.wait(g.paid, f"{g.session.name}: next payment")
+            if self._stop.is_set():
+                return
             try:
                 out = await g.session.pay_once()
             except Exception as exc:  # noqa: BLE001 - a failed cycle is logged; the demo goes on
@@ -375,6 +383,7 @@ class UpStack:
 
     async def stop(self) -> None:
         self._stop.set()
+        self.gate.continue_all()  # a gateway waiting for a step must see the stop
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:

@@ -114,7 +114,7 @@ def rpc(url: str, method: str) -> dict:
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_up_ready_file_payments_and_clean_stop(tmp_path, sig):
-    up = Up(tmp_path, "--block-time", "0.5", "--interval", "1", "--seed", "5")
+    up = Up(tmp_path, "--block-time", "0.5", "--interval", "1", "--seed", "5", "--serve-events", "127.0.0.1:0")
     try:
         doc = up.wait_for_file()
         # the file appears only when every service answers: check each one right now
@@ -143,6 +143,13 @@ def test_up_ready_file_payments_and_clean_stop(tmp_path, sig):
         # the scripted gateway's payments show in the log
         up.wait_for_line("POST /payment -> orch: 200")
         assert "PUBLIC THROWAWAY DEV KEYS" in up.text()
+        # --serve-events: another terminal can follow this stack (`lpdev tui --attach URL`)
+        import re
+
+        feed = re.search(r"follow them with `lpdev tui --attach (http://[0-9.:]+)`", up.text()).group(1)
+        with urllib.request.urlopen(feed + "/events?since=0", timeout=5) as r:
+            kinds_seen = {json.loads(line)["kind"] for line in r.read().decode().splitlines() if line.strip()}
+        assert "gateway.payment" in kinds_seen and "signer.payment" in kinds_seen
         kids = children(up.proc.pid)
         anvil = [p for p in kids if "anvil" in cmdline(p)]
         assert anvil, "no anvil child found"

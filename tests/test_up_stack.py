@@ -179,3 +179,45 @@ async def test_tui_live_mode_follows_the_up_stack():
         finally:
             up.request_stop()
             await runner
+
+
+async def test_step_mode_holds_the_gateway_until_the_key():
+    """Issue 9 step mode in live mode: paused, the `lpdev up` gateway waits before its next payment; one step
+    lets exactly one payment through; run lets it go."""
+    from tui.control import GateAdapter
+
+    async with UpStack(cfg(block_time=0.1, interval=0.05)) as up:
+        stepper = GateAdapter(up.gate, asyncio.get_running_loop())
+        stepper.pause()
+        runner = asyncio.create_task(up.run())
+        try:
+            await wait_until(lambda: up.gate.waiting is not None, timeout=60)
+            await asyncio.sleep(0.3)
+            assert kinds(up, "gateway.payment") == []  # nothing paid while paused
+            stepper.step()
+            await wait_until(lambda: len(kinds(up, "gateway.payment")) == 1, timeout=60)
+            await wait_until(lambda: up.gate.waiting is not None, timeout=60)
+            await asyncio.sleep(0.3)
+            assert len(kinds(up, "gateway.payment")) == 1  # exactly one step's worth
+            stepper.run()
+            await wait_until(lambda: len(kinds(up, "gateway.payment")) >= 3, timeout=60)
+        finally:
+            up.request_stop()
+            await runner
+
+
+async def test_up_serves_its_events_for_tui_attach(tmp_path):
+    """`lpdev up --serve-events`: another process follows the stack with `lpdev tui --attach URL`."""
+    from tui.feed import fetch_events, serve
+
+    async with UpStack(cfg(block_time=0.1, interval=0.2)) as up:
+        runner_task = asyncio.create_task(up.run())
+        feed, url = await serve(up.bus, "127.0.0.1", 0)
+        try:
+            await wait_until(lambda: len(kinds(up, "gateway.payment")) >= 1, timeout=60)
+            evs = await fetch_events(url)
+            assert any(e.kind == "gateway.payment" for e in evs)
+        finally:
+            await feed.cleanup()
+            up.request_stop()
+            await runner_task

@@ -60,12 +60,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--state-file", default=None, metavar="FILE",
                    help="where the cast JSON always goes (default .lpdev/stack.json; removed on exit)")
     p.add_argument("--trace", metavar="FILE", help="write every event to a JSONL trace (`lpdev tui --replay`)")
+    p.add_argument("--serve-events", metavar="HOST:PORT", default=None,
+                   help="also serve the event stream (JSONL / SSE) so another terminal can follow it with "
+                        "`lpdev tui --attach http://HOST:PORT` (port 0 picks one)")
     p.add_argument("-v", "--verbose", action="store_true", help="log every event, not just the main steps")
     p.add_argument("--exit-after-ready", action="store_true", help=argparse.SUPPRESS)
 
 
 def build_config(args):
     from lpdev.upconfig import ConfigError, UpConfig, apply_toml, load_toml
+
+    if getattr(args, "serve_events", None) and ":" not in args.serve_events:
+        raise UsageError(f"--serve-events wants HOST:PORT (port 0 picks one), got {args.serve_events!r}")
 
     cfg = UpConfig()
     path = args.config or ("lpdev.toml" if os.path.exists("lpdev.toml") else None)
@@ -265,6 +271,7 @@ async def _main(args, cfg, proc=None, t0: float | None = None) -> int:
         trace = TraceWriter(args.trace, actor="lpdev-up")
         stack.bus.subscribe(trace)
     unsub = None
+    feed_runner = None
     files: list[str] = []
     code = 0
     print(f"lpdev up: starting {cfg.chain} chain, {cfg.orchestrators} orchestrator(s), {cfg.signers} signer(s)"
@@ -294,10 +301,17 @@ async def _main(args, cfg, proc=None, t0: float | None = None) -> int:
         print(banner(doc, elapsed, files), flush=True)  # in TUI mode it is there again after quitting
         if not tui:
             unsub = stack.bus.subscribe(lambda ev: _print_event(ev, args.verbose))
+            if args.serve_events:
+                from tui.feed import serve
+
+                host, _, port = args.serve_events.rpartition(":")
+                feed_runner, feed_url = await serve(stack.bus, host or "127.0.0.1", int(port or 0))
+                print(f"lpdev up: events at {feed_url}/events/stream; follow them with "
+                      f"`lpdev tui --attach {feed_url}`", file=err, flush=True)
         if args.exit_after_ready:
             return 0
         if tui:
-            code = await _run_tui(stack, doc, app_ref)
+            code = await _run_tui(stack, doc, app_ref, args.serve_events)
         else:
             await stack.run()
     except StartupError as exc:
@@ -306,6 +320,8 @@ async def _main(args, cfg, proc=None, t0: float | None = None) -> int:
     finally:
         if unsub:
             unsub()
+        if feed_runner is not None:
+            await feed_runner.cleanup()
         print("lpdev up: stopping (signers, orchestrators, chain)...", file=err, flush=True)
         summary = stack.summary() if stack.gateways else None
         await stack.stop()
@@ -338,11 +354,14 @@ def _print_event(ev, verbose: bool) -> None:
             sys.stdout.flush()
 
 
-async def _run_tui(stack, doc: dict, app_ref: dict) -> int:
+async def _run_tui(stack, doc: dict, app_ref: dict, serve_events: str | None = None) -> int:
     """The TUI in this process, on the stack's bus; the stack's loops run beside it. Quitting the TUI stops all."""
     from tui.app import LpdevApp
 
-    app = LpdevApp(mode="live", bus=stack.bus, control=stack, source_name=f"lpdev up ({doc['backend']})")
+    from tui.control import GateAdapter
+
+    app = LpdevApp(mode="live", bus=stack.bus, control=stack, source_name=f"lpdev up ({doc['backend']})",
+                   stepper=GateAdapter(stack.gate, asyncio.get_running_loop()), serve_events=serve_events)
     app_ref["app"] = app
     runner = asyncio.create_task(stack.run())
     try:
