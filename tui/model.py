@@ -8,6 +8,8 @@ Lanes follow the protocol's actors: gateway, signer, orchestrator ("orch"), chai
 """
 from __future__ import annotations
 
+from sim.pm.money import float_string
+
 import base64
 import json
 from collections import OrderedDict, deque
@@ -180,11 +182,11 @@ def fmt_num(v: Any) -> str:
         return str(v)
     if f.denominator == 1:
         return f"{f.numerator:,}"
-    approx = f"{float(f):,.3f}"
+    whole, _, frac = float_string(abs(f), 3).partition(".")  # exact rounding, no float
+    approx = ("-" if f < 0 else "") + f"{int(whole):,}.{frac}"
     rat = f"{f.numerator}/{f.denominator}"
-    if len(rat) > 24:
-        rat = f"{len(str(f.numerator))}-digit/{len(str(f.denominator))}-digit"
-    return f"≈{approx} ({rat})"
+    # EVs and balances are exact rationals over 2^256 − 1: too long to read, so say so instead of printing them.
+    return f"≈{approx} ({rat})" if len(rat) <= 24 else f"≈{approx} (exact fraction)"
 
 
 def fmt_wei(v: Any) -> str:
