@@ -199,17 +199,6 @@ class OrchestratorHandle:
         return self.server.orch if self.server is not None else None
 
 
-def _driven_server_class():
-    """OrchestratorServer whose wall-clock block poll is replaced by :meth:`Stack.sync` (deterministic order)."""
-    from sim.orchestrator.server import OrchestratorServer
-
-    class DrivenOrchestratorServer(OrchestratorServer):
-        async def _poll(self) -> None:  # the stack calls redeem_now() itself
-            await self._stop.wait()
-
-    return DrivenOrchestratorServer
-
-
 class Stack:
     def __init__(self, config: StackConfig, *, bus: EventBus | None = None, workdir: str | Path | None = None,
                  chain=None) -> None:
@@ -351,10 +340,9 @@ class Stack:
         self.signers[spec.name] = SignerHandle(spec, core, server, webhook)
 
     async def _start_orchestrator(self, h: OrchestratorHandle) -> None:
-        from sim.orchestrator.recipient import Recipient
+        from sim.orchestrator.server import OrchestratorServer
 
         spec = h.spec
-        cls = _driven_server_class()
         scheme = "https" if spec.tls else "http"
         rng = self.rng.child(f"{spec.name}#{h.restarts}")
         cfg = dict(name=spec.name, ticket_ev=spec.ticket_ev, price_per_unit=spec.price_per_unit,
@@ -362,15 +350,13 @@ class Stack:
                    auto_adjust_price=spec.auto_adjust_price)
         if spec.redeem_gas is not None:
             cfg["redeem_gas"] = spec.redeem_gas
-        server = cls(self.chain, eth_key=self.chain.key(spec.account), data_dir=h.data_dir,
-                     service_addr=f"{scheme}://127.0.0.1:{h.port}", bus=self.bus, clock=self.clock,
-                     rng=rng, faults=dict(spec.faults) if h.restarts == 0 else None, **cfg)
         # go-livepeer draws the HMAC secret per process from crypto/rand; under a seed it comes from the Rng so
-        # that win/lose outcomes replay (hook: OrchestratorServer has no ``secret=`` pass-through yet).
-        if self.config.seed is not None:
-            secret = rng.bytes(32)
-            server.orch.secret = secret
-            server.orch.recipient = Recipient(server.orch.address, secret)
+        # that win/lose outcomes replay. The stack drives chain refresh and redemption itself (no wall-clock poll).
+        secret = rng.bytes(32) if self.config.seed is not None else None
+        server = OrchestratorServer(self.chain, eth_key=self.chain.key(spec.account), data_dir=h.data_dir,
+                                    service_addr=f"{scheme}://127.0.0.1:{h.port}", bus=self.bus, clock=self.clock,
+                                    rng=rng, secret=secret, block_poll_s=None,
+                                    faults=dict(spec.faults) if h.restarts == 0 else None, **cfg)
         await server.start()
         h.server, h.port, h.url, h.alive = server, server.port, server.url, True
         self._names[server.url] = f"<{spec.name}>"

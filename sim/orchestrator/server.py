@@ -69,8 +69,12 @@ class _HypercornConfig(Config):
 
 class OrchestratorServer:
     def __init__(self, chain, *, eth_key: bytes, data_dir: str | Path | None = None,
-                 service_addr: str = "https://127.0.0.1:0", keep_cert: bool = False, block_poll_s: float = 1.0,
-                 bus=None, clock=None, rng=None, faults: dict | None = None, **config) -> None:
+                 service_addr: str = "https://127.0.0.1:0", keep_cert: bool = False,
+                 block_poll_s: float | None = 1.0, bus=None, clock=None, rng=None, secret: bytes | None = None,
+                 faults: dict | None = None, **config) -> None:
+        """``block_poll_s=None``: no wall-clock chain poll; the caller drives :meth:`refresh` / :meth:`redeem_now`
+        (deterministic scenarios). ``secret``: the HMAC secret for recipientRand and auth tokens (default: 32
+        random bytes per process, like go-livepeer; a seeded stack passes one so wins and losses replay)."""
         self.scheme, self.host, self.port = parse_service_addr(service_addr)
         self._tmp = None
         if data_dir is None:
@@ -80,7 +84,7 @@ class OrchestratorServer:
         self.keep_cert = keep_cert
         self.block_poll_s = block_poll_s
         self.config = OrchestratorConfig(eth_key=bytes(eth_key), data_dir=self.data_dir, **config)
-        self.orch = Orchestrator(self.config, chain, bus=bus, clock=clock, rng=rng)
+        self.orch = Orchestrator(self.config, chain, bus=bus, clock=clock, rng=rng, secret=secret)
         if faults:
             self.orch.faults.update(faults)
         self.redeemer = Redeemer(self.orch)
@@ -126,7 +130,8 @@ class OrchestratorServer:
         await asyncio.to_thread(self.redeemer.recover)
         self._tasks.append(asyncio.create_task(
             worker_serve(wrap_app(self.app, 0, "asgi"), hc, sockets=sockets, shutdown_trigger=self._stop.wait)))
-        self._tasks.append(asyncio.create_task(self._poll()))
+        if self.block_poll_s is not None:
+            self._tasks.append(asyncio.create_task(self._poll()))
         self.orch.emit("orch.started", url=self.url, address=self.orch.address, data_dir=str(self.data_dir),
                        tls=self.ssl_ctx is not None,
                        cert_sha256=self.cert.fingerprint_sha256 if self.cert else None)
