@@ -46,12 +46,25 @@ def money_conservation(events, before: dict, after: dict, funded: dict, withdraw
         a = after["senders"][role]
         lost += (b["deposit"] + b["reserve"] + funded.get(role, 0) - withdrawn.get(role, 0)) - (a["deposit"] + a["reserve"])
     credited = sum(after["orchestrators"][n] - before["orchestrators"].get(n, 0) for n in after["orchestrators"])
-    face = sum(int(e.data.get("face_value", 0)) for e in _redeemed(events))
-    n = len(_redeemed(events))
-    detail = (f"senders lost {lost} wei, orchestrators credited {credited} wei, {n} redeemed winner(s) with face "
-              f"values {face} wei")
+    redeemed = _redeemed(events)
+    face = sum(int(e.data.get("face_value", 0)) for e in redeemed)
+    detail = (f"senders lost {lost} wei, orchestrators credited {credited} wei, {len(redeemed)} redeemed winner(s) "
+              f"with face values {face} wei")
     if lost != credited:
         return InvariantResult("money_conservation", False, detail + " — lost != credited")
+    if all("amount_paid" in e.data for e in redeemed):
+        # Ticket by ticket: what each redemption paid on chain (WinningTicketTransfer) adds up to the credit.
+        paid = sum(int(e.data["amount_paid"]) for e in redeemed)
+        if paid != credited:
+            return InvariantResult("money_conservation", False,
+                                   detail + f" — the redemptions report paying {paid} wei, not {credited}")
+        short = [e for e in redeemed if int(e.data["amount_paid"]) < int(e.data.get("face_value", 0))]
+        if short:
+            return InvariantResult("money_conservation", True, detail + (
+                f" — {face - paid} wei of face value unpaid on {len(short)} ticket(s): the sender's deposit and "
+                "reserve could not cover them (reserve cap)"))
+        return InvariantResult("money_conservation", True, detail)
+    # Traces from before redemptions carried amount_paid: only the totals can be compared.
     if credited > face:
         return InvariantResult("money_conservation", False, detail + " — credited more than the face values")
     if credited < face:
