@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench._baselines import bare_anvil_start_s
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_ANVIL_SETUP_S = 2.0
 
@@ -27,16 +29,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per setup measurement (median; default 3)")
     parser.add_argument("--redemptions", type=int, default=40, help="tickets redeemed per backend (default 40)")
     parser.add_argument("--backends", default="anvil,embedded,mock", help="comma list (default anvil,embedded,mock)")
-
-
-def _bare_anvil_s() -> float:
-    from devnet.backends.anvil import AnvilProcess
-
-    t0 = time.perf_counter()
-    p = AnvilProcess.start()
-    dt = time.perf_counter() - t0
-    p.stop()
-    return dt
 
 
 def _cli_setup_s(backend: str, timeout: float = 120.0) -> float:
@@ -109,7 +101,7 @@ def run(args) -> dict:
         backends.remove("mock")
     out: dict = {"bench": "chain", "target_anvil_setup_s": TARGET_ANVIL_SETUP_S, "repeat": repeat}
 
-    bare = [_bare_anvil_s() for _ in range(repeat)]
+    bare = [bare_anvil_start_s() for _ in range(repeat)]
     out["bare_anvil_start_to_first_rpc_s"] = round(statistics.median(bare), 4)
 
     setup: dict = {}

@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench._baselines import bare_anvil_start_s
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_READY_S = 3.0
 TARGET_RSS_MB = 400.0
@@ -25,16 +27,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--runs", type=int, default=1, help="start-ups per backend (median is reported; default 1)")
     parser.add_argument("--hold", type=float, default=3.0, help="seconds of payments before reading RSS (default 3)")
     parser.add_argument("--backends", default="anvil,embedded", help="comma list (default anvil,embedded)")
-
-
-def _bare_anvil() -> float:
-    from devnet.backends.anvil import AnvilProcess
-
-    t0 = time.perf_counter()
-    p = AnvilProcess.start()
-    dt = time.perf_counter() - t0
-    p.stop()
-    return dt
 
 
 def _vm(pid: int, key: str) -> float | None:
@@ -103,7 +95,7 @@ def run(args) -> dict:
     bare = []
     if "anvil" in backends:
         for _ in range(runs):
-            bare.append(_bare_anvil())
+            bare.append(bare_anvil_start_s())
         result["bare_anvil_s"] = round(statistics.median(bare), 3)
     ok = True
     for b in backends:
