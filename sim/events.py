@@ -89,15 +89,18 @@ class EventBus:
     ``clock`` is any object with ``now()``; one bus per stack so ``seq`` orders events across actors.
     """
 
-    def __init__(self, clock=None, *, keep: int = 10_000) -> None:
+    def __init__(self, clock=None, *, keep: int = 10_000, strict: bool = True) -> None:
+        """``strict=False`` accepts kinds nobody registered (a demo with its own vocabulary); the real actors'
+        buses stay strict so a typo in a kind fails loudly."""
         self._clock = clock
+        self._strict = strict
         self._seq = 0
         self._lock = threading.Lock()
         self._subs: list[Callable[[Event], None]] = []
         self.recent: deque[Event] = deque(maxlen=keep)
 
     def emit(self, actor: str, kind: str, **data: Any) -> Event:
-        if kind not in KINDS:
+        if self._strict and kind not in KINDS:
             raise ValueError(f"unknown event kind {kind!r}: register it with sim.events.register_kinds")
         with self._lock:
             self._seq += 1
