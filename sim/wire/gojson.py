@@ -74,11 +74,10 @@ def _quote_char(c: str) -> str:
     return f"'{q}'"
 
 
-def _container_at(doc: str, pos: int) -> str:
-    """'{' or '[' — the innermost container open at ``pos`` ('' at top level)."""
-    stack: list[str] = []
+def _brackets(doc: str):
+    """The ``{ [ ] }`` of a JSON text that are outside strings, in order."""
     in_str = esc = False
-    for ch in doc[:pos]:
+    for ch in doc:
         if in_str:
             if esc:
                 esc = False
@@ -88,9 +87,17 @@ def _container_at(doc: str, pos: int) -> str:
                 in_str = False
         elif ch == '"':
             in_str = True
-        elif ch in "{[":
+        elif ch in "{[]}":
+            yield ch
+
+
+def _container_at(doc: str, pos: int) -> str:
+    """'{' or '[' — the innermost container open at ``pos`` ('' at top level)."""
+    stack: list[str] = []
+    for ch in _brackets(doc[:pos]):
+        if ch in "{[":
             stack.append(ch)
-        elif ch in "}]" and stack:
+        elif stack:
             stack.pop()
     return stack[-1] if stack else ""
 
@@ -163,23 +170,11 @@ def _check_depth(doc: str) -> None:
     can crash the process when the interpreter's recursion limit has been raised above what the stack holds."""
     if doc.count("[") + doc.count("{") <= _MAX_DEPTH:
         return
-    depth, in_str, esc = 0, False, False
-    for ch in doc:
-        if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = True
-        elif ch in "[{":
-            depth += 1
-            if depth > _MAX_DEPTH:
-                raise GoJSONError("exceeded max depth")
-        elif ch in "]}":
-            depth -= 1
+    depth = 0
+    for ch in _brackets(doc):
+        depth += 1 if ch in "{[" else -1
+        if depth > _MAX_DEPTH:
+            raise GoJSONError("exceeded max depth")
 
 
 def loads(data: bytes | str, *, first_value: bool = False) -> Any:
