@@ -181,7 +181,9 @@ def _banner(chain, cfg_out: str | None, elapsed: float) -> str:
         si = chain.sender_info(bytes.fromhex(chain.address(role)[2:]))
         lines.append(f"Sender {role}: {chain.address(role)} — deposit {_eth(si.deposit)}, reserve {_eth(si.reserve)}")
     if cfg_out:
-        lines.append(f"Config: {cfg_out}  (other lpdev commands read it by default)")
+        same = os.path.abspath(cfg_out) == os.path.abspath(DEFAULT_CONFIG)
+        lines.append(f"Config: {cfg_out}  " + ("(other lpdev commands read it by default)" if same else
+                                              f"(pass --config {cfg_out} to other lpdev commands)"))
     if chain.eth_url:
         lines += ["", "go-livepeer flags: -network=devenv -ethUrl " + chain.eth_url + " -ethController "
                   + chain.contracts["Controller"],
