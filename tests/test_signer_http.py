@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from fractions import Fraction
 
 import pytest
@@ -277,6 +278,22 @@ async def test_replayed_state_rejected(signer):
     assert r.status == 400 and r.message.startswith("invalid state") and "replayed" in r.message
     r2 = await signer.pay(signer.info(), state=r1.state, type="fixed", manifest_id="m")
     assert r2.status == 200 and r2.decoded_state().sequence_number == 2
+
+
+async def test_go_stateless_mode_accepts_a_replay_and_reuses_its_nonces():
+    """--allow-state-replay: like go-livepeer, a replayed state is signed again from its own nonce, so the
+    orchestrator will see the same nonces twice (the failure lpdev refuses by default)."""
+    cfg = validation_config()
+    cfg = dataclasses.replace(cfg, replay_protection=False)
+    async with Signer(cfg) as s:
+        st0 = await _first_state(s)
+        info = s.info()
+        r1 = await s.pay(info, state=st0, type="fixed", manifest_id="m")
+        r2 = await s.pay(info, state=st0, type="fixed", manifest_id="m")
+        assert r1.status == r2.status == 200
+        n1 = [t.sender_nonce for t in r1.payment().ticket_sender_params]
+        n2 = [t.sender_nonce for t in r2.payment().ticket_sender_params]
+        assert n1 == n2 and n1  # the same nonces, signed twice
 
 
 async def test_state_reusable_after_482_and_4xx(signer):

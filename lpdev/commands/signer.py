@@ -57,8 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pr.add_argument("--max-total-ev", default="20000000000000", help="EV limit per batch (default 2e13)")
     pr.add_argument("--deposit-multiplier", type=int, default=1, help="faceValue <= deposit / N (default 1)")
     pr.add_argument("--allow-state-replay", action="store_true",
-                    help="accept superseded or replayed state blobs like go-livepeer does (lpdev refuses them by "
-                         "default with 400 'invalid state: …'); use it to reproduce duplicate-nonce failures")
+                    help="be stateless like go-livepeer: accept superseded or replayed state blobs and take nonces "
+                         "from the state alone (lpdev refuses replays with 400 'invalid state: …' and never reuses "
+                         "a nonce by default); use it to reproduce duplicate-nonce failures")
     w = p.add_argument_group("auth webhook and discovery")
     w.add_argument("--remote-signer-webhook-url", help="POSTed {headers, state} before each signing")
     w.add_argument("--remote-signer-webhook-headers", default="", help="'k:v,k2:v2' sent to the webhook")

@@ -423,7 +423,12 @@ class SignerCore:
             params = replace(params, creation_round=snap.last_initialized_round,
                              creation_round_block_hash=snap.round_block_hash)
         try:
-            nonces = self.nonces.reserve(session_id, nonce, n)
+            if cfg.replay_protection:
+                nonces = self.nonces.reserve(session_id, nonce, n)
+            elif nonce + n > 2**32 - 1:
+                raise OverflowError(f"sender nonce overflow for session {session_id}: {nonce + n} > {2**32 - 1}")
+            else:  # go-livepeer: the nonce comes from the state alone, so a replayed state reuses its nonces
+                nonces = range(nonce + 1, nonce + n + 1)
         except OverflowError as exc:
             raise _Reject(500, str(exc))
         tickets = create_ticket_batch(self.key, self.address, params, nonces)
