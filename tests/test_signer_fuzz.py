@@ -2,11 +2,9 @@
 batch-validation 500) or a crash, and every reply is the JSON error envelope or a 200 payment."""
 from __future__ import annotations
 
-import asyncio
 import base64
 import http.client
 import json
-import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,32 +17,16 @@ from sim.signer.http import SignerServer
 from sim.signer.testkit import MemoryChain, make_caps, make_orch_info
 from sim.wire.state import RemotePaymentState, sign_state
 
-from tests.test_signer_harness import KEY, OTHER_KEY
+from tests.test_signer_harness import KEY, OTHER_KEY, server_in_thread
 
 T0 = 1_780_000_000
 
 
 @pytest.fixture(scope="module")
 def live_signer():
-    loop = asyncio.new_event_loop()
     core = SignerCore(key=KEY, chain=MemoryChain(), config=SignerConfig(), clock=VirtualClock(T0), rng=Rng(3))
-    server = SignerServer(core)
-    ready = threading.Event()
-
-    def run():
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.start())
-        ready.set()
-        loop.run_forever()
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    assert ready.wait(10)
-    yield server
-    asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    t.join(10)
-    loop.close()
+    with server_in_thread(SignerServer(core)) as server:
+        yield server
 
 
 def _b64(b: bytes) -> str:

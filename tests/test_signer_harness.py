@@ -1,8 +1,11 @@
 """Shared pieces for the signer tests: a signer on loopback with a virtual clock and an in-memory chain."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -122,3 +125,27 @@ def rat(s: str) -> Fraction:
     from sim.pm.money import parse_rat
 
     return parse_rat(s)
+
+
+@contextmanager
+def server_in_thread(server: SignerServer):
+    """Run ``server`` on its own event loop in a daemon thread, for blocking clients (the SDK, http.client)."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def run():
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.start())
+        ready.set()
+        loop.run_forever()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    assert ready.wait(10)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        t.join(10)
+        loop.close()

@@ -1,9 +1,7 @@
 """The livepeer-gateway SDK's signer calls work against lpdev's signer over TLS with a bare host:port."""
 from __future__ import annotations
 
-import asyncio
 import base64
-import threading
 
 import pytest
 
@@ -21,32 +19,16 @@ from sim.signer.testkit import MemoryChain, make_orch_info  # noqa: E402
 from sim.wire import codec  # noqa: E402
 from sim.wire import lp_rpc_pb2 as pb  # noqa: E402
 
-from tests.test_signer_harness import ADDR, KEY  # noqa: E402
+from tests.test_signer_harness import ADDR, KEY, server_in_thread  # noqa: E402
 
 pytestmark = pytest.mark.sdk
 
 
 @pytest.fixture
 def tls_signer():
-    loop = asyncio.new_event_loop()
     core = SignerCore(key=KEY, chain=MemoryChain(), config=SignerConfig(), clock=RealClock())
-    server = SignerServer(core, tls=True)
-    ready = threading.Event()
-
-    def run():
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.start())
-        ready.set()
-        loop.run_forever()
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    assert ready.wait(10)
-    yield server
-    asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    t.join(10)
-    loop.close()
+    with server_in_thread(SignerServer(core, tls=True)) as server:
+        yield server
 
 
 def test_sdk_get_orch_info_sig(tls_signer):
