@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 import devnet
+from tests.trickle_client import read_all
 from sim.clock import VirtualClock
 from sim.events import EventBus
 from sim.media import mpegts
@@ -152,31 +153,20 @@ async def test_debit_per_segment_then_stop_for_insufficient_balance(stack):
     sess = o.lv2v.sessions[mid]
     got = []
 
-    async def read():
-        from livepeer_gateway.trickle_subscriber import TrickleSubscriber
-        async with TrickleSubscriber(doc["subscribe_url"], start_seq=0) as sub:
-            while (seg := await sub.next()) is not None:
-                rd, buf = seg.make_reader(), bytearray()
-                while (c := await rd.read()) is not None:
-                    buf += c
-                got.append(bytes(buf))
-                await seg.close()
-
-    reader = asyncio.create_task(read())
+    reader = asyncio.create_task(read_all(doc["subscribe_url"], got))
     segs = list(mpegts.segments(2 * paid + 4, segment_s=0.1, encoder="pure"))
-    if True:
-        for i, seg in enumerate(segs):
-            clock.advance(3)
-            async with http.post(f"{doc['publish_url']}/{i}", data=seg,
-                                 headers={"Lp-Trickle-Reset": "1"} if i == 0 else {}) as r:
-                if r.status != 200:
-                    break
-            for _ in range(200):
-                if (sess.job.stats.segments > i and len(got) > i) or sess.stop_reason is not None:
-                    break
-                await asyncio.sleep(0.01)
-            if sess.stop_reason is not None:
+    for i, seg in enumerate(segs):
+        clock.advance(3)
+        async with http.post(f"{doc['publish_url']}/{i}", data=seg,
+                             headers={"Lp-Trickle-Reset": "1"} if i == 0 else {}) as r:
+            if r.status != 200:
                 break
+        for _ in range(200):
+            if (sess.job.stats.segments > i and len(got) > i) or sess.stop_reason is not None:
+                break
+            await asyncio.sleep(0.01)
+        if sess.stop_reason is not None:
+            break
     await asyncio.wait_for(reader, 10)
     debits = events(bus, "orch.debit", manifest_id=mid)
     ok = [d for d in debits if d.data["ok"]]

@@ -23,10 +23,10 @@ import pytest
 pytest.importorskip("livepeer_gateway", reason="the livepeer-gateway SDK is installed by `make` (see README)")
 
 from livepeer_gateway.lv2v import StartJobRequest, start_lv2v  # noqa: E402
-from livepeer_gateway.trickle_subscriber import TrickleSubscriber  # noqa: E402
 
 from lpdev.upconfig import UpConfig  # noqa: E402
 from lpdev.upstack import UpStackThread  # noqa: E402
+from tests.trickle_client import read_all
 from sim.clock import VirtualClock  # noqa: E402
 from sim.media import mpegts  # noqa: E402
 from sim.pm.accounting import LV2V_PIXELS_PER_SECOND, insufficient_balance_message  # noqa: E402
@@ -60,16 +60,6 @@ def ev(t, kind, **match):
 
 def rat(s) -> Fraction:
     return Fraction(str(s))
-
-
-async def read_all(url: str, out: list, start_seq: int = 0) -> None:
-    async with TrickleSubscriber(url, start_seq=start_seq) as sub:
-        while (seg := await sub.next()) is not None:
-            rd, buf = seg.make_reader(), bytearray()
-            while (c := await rd.read()) is not None:
-                buf += c
-            out.append(bytes(buf))
-            await seg.close()
 
 
 async def test_sdk_paid_noop_job_end_to_end_with_redemption(up):

@@ -6,6 +6,7 @@ import io
 
 import pytest
 
+from tests.trickle_client import read_all
 from sim.media import mpegts
 from sim.trickle import NoopJob, TrickleApp, TrickleHub, trickle_urls
 from sim.trickle.asgi_host import serve_app
@@ -16,24 +17,14 @@ pytestmark = pytest.mark.skipif(not mpegts.av_available(), reason="PyAV with lib
 async def test_sdk_media_publish_through_noop_round_trip():
     import av
     from livepeer_gateway.media_publish import MediaPublish, MediaPublishConfig, VideoOutputConfig
-    from livepeer_gateway.trickle_subscriber import TrickleSubscriber
-
+    
     hub = TrickleHub()
     job = NoopJob(hub, "sdkpub").start()
     async with serve_app(TrickleApp(hub)) as base:
         urls = trickle_urls(base, "sdkpub")
         got: list[bytes] = []
 
-        async def read_output():
-            async with TrickleSubscriber(urls["subscribe_url"], start_seq=0) as sub:
-                while (seg := await sub.next()) is not None:
-                    rd, buf = seg.make_reader(), bytearray()
-                    while (c := await rd.read()) is not None:
-                        buf += c
-                    got.append(bytes(buf))
-                    await seg.close()
-
-        reader = asyncio.create_task(read_output())
+        reader = asyncio.create_task(read_all(urls["subscribe_url"], got))
         cfg = MediaPublishConfig(tracks=[VideoOutputConfig(fps=30, keyframe_interval_s=0.5)],
                                  min_segment_wallclock_s=0.3)
         media = MediaPublish(urls["publish_url"], config=cfg)

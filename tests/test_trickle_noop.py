@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from tests.trickle_client import segments
 from sim.clock import VirtualClock
 from sim.events import EventBus
 from sim.media import mpegts
@@ -14,24 +15,18 @@ from sim.trickle.asgi_host import serve_app
 
 from livepeer_gateway.control import Control
 from livepeer_gateway.events import Events
-from livepeer_gateway.trickle_subscriber import TrickleSubscriber
 
 
 async def read_segments(url, n, start_seq=-2, timeout=10):
     out = []
-    async with TrickleSubscriber(url, start_seq=start_seq) as sub:
-        async def go():
-            while len(out) < n:
-                seg = await sub.next()
-                if seg is None:
-                    return
-                rd = seg.make_reader()
-                buf = bytearray()
-                while (c := await rd.read()) is not None:
-                    buf += c
-                out.append((seg.seq(), bytes(buf)))
-                await seg.close()
-        await asyncio.wait_for(go(), timeout)
+
+    async def go():
+        async for seg, body in segments(url, start_seq=start_seq):
+            out.append((seg.seq(), body))
+            if len(out) >= n:
+                return
+
+    await asyncio.wait_for(go(), timeout)
     return out
 
 

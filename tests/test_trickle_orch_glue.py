@@ -8,6 +8,7 @@ from fractions import Fraction
 import pytest
 
 import devnet
+from tests.trickle_client import read_all
 from sim.clock import VirtualClock
 from sim.events import EventBus
 from sim.media import mpegts
@@ -16,7 +17,6 @@ from sim.orchestrator.ledger import InsufficientBalance
 from sim.pm.accounting import LV2V_PIXELS_PER_SECOND, insufficient_balance_message
 from sim.trickle import NoopJob, TrickleApp, TrickleHub, debit_hook, trickle_urls
 
-from livepeer_gateway.trickle_subscriber import TrickleSubscriber
 
 
 @pytest.fixture
@@ -48,16 +48,7 @@ async def test_noop_job_debits_per_segment_and_stops_on_insufficient_balance(cha
         assert urls["publish_url"].startswith("https://127.0.0.1:")
         got = []
 
-        async def read_output():
-            async with TrickleSubscriber(urls["subscribe_url"], start_seq=0) as sub:
-                while (seg := await sub.next()) is not None:
-                    rd, buf = seg.make_reader(), bytearray()
-                    while (c := await rd.read()) is not None:
-                        buf += c
-                    got.append(bytes(buf))
-                    await seg.close()
-
-        reader = asyncio.create_task(read_output())
+        reader = asyncio.create_task(read_all(urls["subscribe_url"], got))
         pub = asyncio.create_task(mpegts.publish(urls["publish_url"], 5, segment_s=0.05, encoder="pure"))
         reason = await job.wait(10)
         assert reason == insufficient_balance_message(mid, fee_per_s, Fraction(100))
