@@ -7,6 +7,7 @@ recipientRandHash ‖ auxData)`` — the same bytes as Solidity ``abi.encodePack
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from fractions import Fraction
 
 from sim.pm.crypto import keccak, sign_personal, recover_personal, SignatureError
@@ -88,6 +89,12 @@ class Ticket:
         )
 
     def hash(self) -> bytes:
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> bytes:
+        # A ticket is immutable, and its hash is needed several times on the orchestrator's hot path
+        # (signature check, events, the winner store): compute it once.
         return keccak(self.flatten())
 
     @property
