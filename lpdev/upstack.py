@@ -127,6 +127,7 @@ class UpStack:
         self.orchestrators: list[OrchInfo] = []
         self.gateways: list[GatewayRun] = []
         self._tasks: list[asyncio.Task] = []
+        self._round_lock = asyncio.Lock()
         self._stop = asyncio.Event()
         self._tmp: str | None = None
         self._anvil = anvil_process  # an AnvilProcess spawned early by the CLI (its start overlaps our imports)
@@ -327,6 +328,7 @@ class UpStack:
             await self.start_gateways()
         except Exception as exc:  # noqa: BLE001 - the services keep running; say why there are no payments
             self.log(f"the scripted gateway could not start: {type(exc).__name__}: {exc}")
+        self._tasks.append(asyncio.create_task(self._round_initializer(), name="round-initializer"))
         if self.config.block_time > 0:
             self._tasks.append(asyncio.create_task(self._block_ticker(), name="block-ticker"))
         for i, g in enumerate(self.gateways):
@@ -428,15 +430,45 @@ class UpStack:
         out = await asyncio.to_thread(chain.mine, n)
         if not quiet or out.get("to_round") != out.get("from_round"):
             self.bus.emit("chain", "chain.mined", blocks=n, to_block=out.get("to_block"), round=out.get("to_round"))
-        if chain.current_round() != chain.last_initialized_round():
-            res = await asyncio.to_thread(chain.initialize_round, chain.key("deployer"))
-            self.bus.emit("chain", "chain.round_initialized", ok=res.ok, round=chain.last_initialized_round(),
-                          block=chain.last_block())
+        await self.ensure_round_initialized()
         for o in self.orchestrators:
             await o.server.refresh()
         for s in self.signers:  # the signers' block watchers see the new block now, not up to 0.5 s later
             await asyncio.to_thread(s.core.chain.get, force=True)
         return out
+
+    async def ensure_round_initialized(self) -> bool:
+        """``initializeRound()`` if the current round is not initialized yet (go-livepeer's ``-initializeRound``
+        round initializer). Blocks are not only mined by the ticker and time travel: every transaction (a
+        redemption, a deposit) mines one on an automining chain, so a round boundary can be crossed by any of
+        them. Returns whether a round was initialized."""
+        async with self._round_lock:
+            chain = self.chain
+            if chain is None:
+                return False
+            cur, last = await asyncio.to_thread(lambda: (chain.current_round(), chain.last_initialized_round()))
+            if cur == last:
+                return False
+            res = await asyncio.to_thread(chain.initialize_round, chain.key("deployer"))
+            self.bus.emit("chain", "chain.round_initialized", ok=res.ok, round=chain.last_initialized_round(),
+                          block=chain.last_block(), **({} if res.ok else {"reason": res.revert_reason}))
+            return res.ok
+
+    async def _round_initializer(self) -> None:
+        """Watch the chain and initialize each new round, however the boundary was crossed."""
+        period = min(1.0, self.config.block_time) if self.config.block_time > 0 else 0.5
+        while not self._stop.is_set():
+            try:
+                await asyncio.wait_for(self._stop.wait(), period)
+                return
+            except asyncio.TimeoutError:
+                pass
+            try:
+                await self.ensure_round_initialized()
+            except Exception as exc:  # noqa: BLE001 - keep watching; a dead anvil is caught by the watchdog
+                self.log(f"round initializer: {type(exc).__name__}: {exc}")
+                if self.chain_dead():
+                    return
 
     async def advance_round(self) -> dict:
         rl = self.chain.round_length()

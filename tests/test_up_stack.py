@@ -166,6 +166,26 @@ async def test_time_travel_controls_for_the_tui():
         assert up.chain.current_round() == r0 + 1 == up.chain.last_initialized_round()
 
 
+async def test_round_initializer_catches_boundaries_crossed_by_transactions():
+    # On an automining chain every transaction (a redemption, a deposit) mines a block, so a round boundary can be
+    # crossed without the ticker or time travel; the stack's round initializer must still initialize the round,
+    # or every redemption waits on "current round is not initialized" for good.
+    c = cfg(block_time=0, gateway=False)
+    async with UpStack(c) as up:
+        runner = asyncio.create_task(up.run())
+        try:
+            r0 = up.chain.current_round()
+            rl = up.chain.round_length()
+            await asyncio.to_thread(up.chain.mine, rl - up.chain.last_block() % rl)  # behind the stack's back
+            assert up.chain.current_round() == r0 + 1 != up.chain.last_initialized_round()
+            await wait_until(lambda: up.chain.last_initialized_round() == r0 + 1, timeout=30)
+        finally:
+            up.request_stop()
+            await runner
+        inits = kinds(up, "chain.round_initialized")
+        assert [(e.data["round"], e.data["ok"]) for e in inits] == [(r0 + 1, True)]
+
+
 async def test_tui_live_mode_follows_the_up_stack():
     tui_app = pytest.importorskip("tui.app")
     async with UpStack(cfg(block_time=0.1, interval=0.3)) as up:
