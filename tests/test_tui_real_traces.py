@@ -136,3 +136,26 @@ def test_inspector_has_the_real_signers_state_and_its_diff(real_trace):
     assert first["StateID"] == second["StateID"]
     changed = {f for f, _, _ in state_diff(first, second)}
     assert {"SequenceNumber", "LastUpdate", "Balance"} <= changed and "StateID" not in changed
+
+
+def test_balances_plot_the_real_chain_funds_and_what_was_paid(tmp_path):
+    # deposit-reserve-exhausted: the sender's deposit runs out, the reserve pays part of a winner. The plots must
+    # show the on-chain deposit and reserve as the orchestrator read them, and the fees it was actually paid.
+    from sim.scenario.runner import run_scenario
+
+    path = tmp_path / "exhausted.jsonl"
+    summary = asyncio.run(run_scenario(_load("deposit-reserve-exhausted"), chain="mock", seed=1, trace=path))
+    assert summary["passed"], summary
+    _, evs = read_trace(path)
+    evs = list(evs)
+    m = FlowModel()
+    m.apply_many(evs)
+    funds = [e.data for e in evs if e.kind == "orch.sender_funds"]
+    assert funds and m.series["deposit"].last == Fraction(funds[-1]["deposit"])
+    assert m.series["reserve"].last == Fraction(funds[-1]["reserve"])
+    deposits = [f["deposit"] for f in funds]
+    assert deposits[0] > deposits[-1] == 0  # the redemptions drained the deposit; the plot follows
+    mined = [e.data for e in evs if e.kind == "orch.redemption_mined"]
+    paid = sum(int(d["amount_paid"]) for d in mined)
+    assert paid < sum(int(d["face_value"]) for d in mined)  # one winner was paid only part of its face value
+    assert m.series["orchestrator fees"].last == paid

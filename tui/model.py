@@ -571,6 +571,12 @@ class FlowModel:
             v = d.get("balance") if "balance" in d else d.get("balance_after")
             if mid is not None and v is not None:
                 self._add(f"orch credit {mid}", ev.t, v)
+        if ev.kind.endswith("sender_funds"):  # the orchestrator's sender monitor: on-chain deposit and reserve
+            for concept in ("deposit", "reserve"):
+                v = pick(d, concept)
+                if v is not None:
+                    self._add(concept, ev.t, v)
+            return
         if lane != "chain" and not ev.kind.endswith("redemption_mined"):
             return
         for concept in ("deposit", "reserve"):
@@ -582,7 +588,8 @@ class FlowModel:
             self._add("orchestrator fees", ev.t, fees)
         elif (("redeem" in ev.kind and lane == "chain") or ev.kind.endswith("redemption_mined")) \
                 and d.get("ok") is not False and "orchestrator_fees" not in d:
-            fv = as_fraction(pick(d, "face_value"))
+            # what the contract paid (less than the face value when the sender's funds ran short), else face value
+            fv = as_fraction(d["amount_paid"] if d.get("amount_paid") is not None else pick(d, "face_value"))
             if fv is not None:
                 self._fees_total += fv
                 self._add("orchestrator fees", ev.t, self._fees_total)

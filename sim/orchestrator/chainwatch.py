@@ -41,9 +41,10 @@ class ChainSnapshot:
 
 
 class ChainWatch:
-    def __init__(self, chain, orchestrator: bytes) -> None:
+    def __init__(self, chain, orchestrator: bytes, on_sender=None) -> None:
         self.chain = chain
         self.orchestrator = bytes(orchestrator)
+        self.on_sender = on_sender  # called with (sender, SenderInfo, claimed reserve) on each fresh read
         self.lock = threading.RLock()  # every chain call of this orchestrator goes through it
         self._snap: ChainSnapshot | None = None
         self._senders: dict[bytes, tuple[SenderInfo, int]] = {}
@@ -92,6 +93,8 @@ class ChainWatch:
             if hit is None:
                 hit = (self.chain.sender_info(sender), int(self.chain.claimed_reserve(sender, self.orchestrator)))
                 self._senders[sender] = hit
+                if self.on_sender is not None:
+                    self.on_sender(sender, *hit)
             return hit
 
     def reserve_alloc(self, sender: bytes) -> int:

@@ -15,6 +15,7 @@ KINDS = {
     "orch.redemption_sent": "a redemption transaction is about to be sent (ticket marked 'sending')",
     "orch.redemption_mined": "a redemption succeeded on chain (tx hash, gas)",
     "orch.redemption_failed": "a redemption failed or was skipped, with the reason and whether it retries",
+    "orch.sender_funds": "the sender monitor read a sender's deposit and reserve on chain (when they changed)",
     "orch.faults": "fault knobs changed",
     "orch.cert_rotated": "the TLS certificate was replaced",
 }

@@ -131,7 +131,8 @@ class Orchestrator:
         self.recipient = Recipient(self.address, self.secret)
         self.ledger = Ledger()
         self.faults = Faults()
-        self.watch = ChainWatch(chain, self.address)
+        self.watch = ChainWatch(chain, self.address, on_sender=self._sender_funds_seen)
+        self._funds_seen: dict[bytes, tuple[int, int, int]] = {}
         self.store = WinnerStore(Path(config.data_dir) / "winners.sqlite")
         self.lock = threading.RLock()
         self.sessions: set[str] = set()  # live sessions in use (capacity)
@@ -140,6 +141,16 @@ class Orchestrator:
     # ================================================================== helpers
     def emit(self, kind: str, **data) -> None:
         self.bus.emit(self.config.name, kind, **data)
+
+    def _sender_funds_seen(self, sender: bytes, info, claimed: int) -> None:
+        """The sender monitor read the sender's deposit and reserve: an event when they changed (the TUI plots
+        them; a drop after a redemption is the winner being paid from the deposit, then the reserve)."""
+        key = (int(info.deposit), int(info.reserve), int(claimed))
+        if self._funds_seen.get(sender) == key:
+            return
+        self._funds_seen[sender] = key
+        self.emit("orch.sender_funds", sender=sender, deposit=key[0], reserve=key[1], claimed_reserve=key[2],
+                  withdraw_round=int(info.withdraw_round))
 
     def on_chain(self) -> bool:
         """Refresh the chain view (block poll). Returns True when the block moved."""

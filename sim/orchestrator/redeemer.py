@@ -149,6 +149,10 @@ class Redeemer:
             self.orch.emit("orch.redemption_mined", ticket_hash=h, sender=t.sender, face_value=t.face_value,
                            amount_paid=paid, tx_hash=res.tx_hash, gas_used=res.gas_used,
                            sender_hex=to_checksum_address(t.sender))
+            try:  # read the sender's funds after the payout now (orch.sender_funds), not at its next payment
+                watch.sender(t.sender)
+            except Exception:  # noqa: BLE001 - a display refresh; the next block poll reads them again
+                pass
             return "redeemed"
         reason = res.revert_reason if res.revert_reason is not None else "transaction failed"
         if reason == "ticket is used":  # e.g. our own earlier send, still pending when we crashed, got mined first
