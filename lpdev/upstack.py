@@ -476,16 +476,21 @@ class UpStack:
         return await self.mine_blocks(rl - b % rl)
 
     async def expire_auth_token(self) -> dict:
-        """Move every actor's clock into the gateway's auth token's last 180 s (§5): the next payment gets 480."""
+        """Put each scripted gateway's auth token into its last 180 s (§5): its next payment gets 480 and it
+        refreshes. The gateway's copy of the token gets an earlier expiration (the signer reads it from the
+        OrchestratorInfo the gateway sends and answers 480 before any ticket is made). The clocks are not moved:
+        jumping ~27 min would bill a live-video session for 27 unpaid minutes, > 100 tickets, which the signer
+        refuses with 400 on every later call (§3.7 step 23) -- a stalled stack, not the lesson of this key."""
         from sim.signer.core import AUTH_TOKEN_REFRESH_MARGIN_S
 
-        info = self.gateways[0].session.info if self.gateways and self.gateways[0].session.info else None
-        if info is None:
+        sessions = [g.session for g in self.gateways if g.session.info is not None]
+        if not sessions:
             raise RuntimeError("no gateway session holds an auth token yet")
-        shift = max(0.0, info.auth_token.expiration - AUTH_TOKEN_REFRESH_MARGIN_S + 1 - self.clock.now())
-        self.clock.offset += shift
-        self.bus.emit("stack", "stack.chain", op="expire_auth_token", clock_shift_s=round(shift, 3))
-        return {"clock_shift_s": shift}
+        exp = int(self.clock.now()) + int(AUTH_TOKEN_REFRESH_MARGIN_S) - 1
+        for sess in sessions:
+            sess.info.auth_token.expiration = min(sess.info.auth_token.expiration, exp)
+        self.bus.emit("stack", "stack.chain", op="expire_auth_token", auth_expiration=exp, gateways=len(sessions))
+        return {"auth_expiration": exp, "gateways": len(sessions)}
 
     def raise_price(self, factor: Fraction = Fraction(5, 2)) -> dict:
         """Every orchestrator quotes ``factor`` x its price from now on (the price fault knob)."""
@@ -526,7 +531,10 @@ class UpStack:
             return {}
         out = {"last_block": chain.last_block(), "current_round": chain.current_round(),
                "round_length": chain.round_length(), "now": self.clock.now(),
-               "orchestrator_alive": bool(self.orchestrators)}
+               "orchestrator_alive": bool(self.orchestrators), "expire_moves_clock": False}
+        if self.orchestrators:
+            counts = [o.server.orch.store.counts() for o in self.orchestrators]
+            out["pending_winners"] = sum(c.get("queued", 0) + c.get("sending", 0) for c in counts)
         if self.gateways and self.gateways[0].session.info is not None:
             from sim.pm.ticket import from_minbytes
 

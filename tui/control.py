@@ -131,8 +131,12 @@ def predict(method: str, facts: dict, args: tuple = ()) -> str:
     if method == "restart_orchestrator":
         pw = f.get("pending_winners")
         pend = "" if pw is None else f" {pw} stored winning ticket(s) wait in SQLite and are redeemed after restart;"
-        return ("stops the orchestrator and starts it again:" + pend + " its in-memory balances per manifest are "
-                "lost, so the next debit may fail with 'insufficient balance' until new tickets arrive (§4.5, §4.6).")
+        return ("stops the orchestrator and starts it again on the same URL with a new TLS certificate and a new "
+                "secret (go-livepeer draws both at start):" + pend + " its in-memory balances per manifest are "
+                "lost. The gateway's auth token and recipientRandHash were made with the old secret, so its next "
+                "payments get 403 'invalid auth token' until it refreshes (GetOrchestrator) — the scripted "
+                "gateway does when the signer answers 480 for expired params; tickets signed in between are "
+                "never credited (§4.4, §4.6).")
     return f"runs {method}."
 
 
