@@ -12,6 +12,7 @@ from sim.signer.testkit import MemoryChain, make_caps
 from sim.wire import lp_rpc_pb2 as pb
 
 import aiohttp
+import pytest
 
 from tests.test_signer_harness import KEY
 
@@ -112,3 +113,19 @@ async def test_wrong_method_405():
     async with Env([("a:1", orch())]) as e:
         async with e.http.post(e.server.url + "/discover-orchestrators") as r:
             assert r.status == 405 and r.headers["Allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize("items, why", [
+    ([("", orch())], "invalid orchestrator URI ''"),
+    ([("http://[bad", orch())], "invalid orchestrator URI 'http://[bad'"),
+    ([("https://a:notaport", orch())], "invalid orchestrator URI"),
+    ([("a:1", orch(price=(1000, 1)))], "priced capability within the signer's maximum price"),  # above max
+    ([("a:1", orch(price=(0, 1)))], "priced capability"),  # zero price
+    ([("a:1", orch(price=None))], "priced capability"),  # no price at all
+])
+async def test_only_invalid_or_ineligible_entries_is_503(items, why):
+    # §7 Discovery 3: empty URI, bad URI, above max, zero price, nil price -> 503 with a JSON body
+    async with Env(items) as e:
+        status, body, headers = await e.get()
+        assert status == 503 and headers["Content-Type"] == "application/json"
+        assert why in body["error"]["message"]

@@ -27,7 +27,7 @@ from sim.tofu import channel_options, fetch_cert_pem
 from sim.wire import lp_rpc_pb2 as pb
 
 __all__ = ["DiscoverySource", "StaticDiscoverySource", "GrpcDiscoverySource", "Discovery", "discovery_entries",
-           "normalize_orch_url", "FetchResult"]
+           "normalize_orch_url", "valid_orch_url", "FetchResult"]
 
 
 @dataclass
@@ -117,13 +117,26 @@ def _max_for(config: SignerConfig, cap: int, model: str) -> Fraction | None:
     return p if p is not None else config.max_price
 
 
+def valid_orch_url(url: str) -> bool:
+    """An http(s) URL with a host and a well-formed port: go-livepeer drops pool entries whose URI is empty or
+    does not parse (§7 Discovery 3)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def discovery_entries(results: list[FetchResult], config: SignerConfig) -> list[dict]:
     """The cacheable list: one entry per orchestrator with at least one listed capability (merged by URL)."""
     by_url: dict[str, dict] = {}
     for r in results:
-        if r.info is None:
+        if r.info is None or not r.url.strip():
             continue
         url = normalize_orch_url(r.url)
+        if not valid_orch_url(url):
+            continue
         caps: set[str] = set()
         per = r.info.capabilities.constraints.PerCapability if r.info.HasField("capabilities") else {}
         for cap, cc in per.items():
@@ -163,6 +176,8 @@ class Discovery:
                 results = await self.source.fetch()
                 entries = discovery_entries(results, self.config)
                 self._errors = [r.error for r in results if r.error]
+                self._errors += [f"invalid orchestrator URI {r.url!r}" for r in results
+                                 if not r.error and not (r.url.strip() and valid_orch_url(normalize_orch_url(r.url)))]
                 if not results:
                     self._errors = ["no orchestrators configured (--orch-addr)"]
                 elif not entries and not self._errors:
