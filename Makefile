@@ -22,12 +22,12 @@ bench: bootstrap
 
 bootstrap: $(PYSTAMP) $(NPMSTAMP)
 
-$(PYSTAMP): pyproject.toml
+$(PYSTAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
-	$(PY) -m pip install -q --disable-pip-version-check --only-binary=av '$(AV_PIN)'
-	$(PY) -m pip install -q --disable-pip-version-check --ignore-requires-python '$(SDK_PIN)'
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt --only-binary=av '$(AV_PIN)'
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt --ignore-requires-python '$(SDK_PIN)'
 	touch $@
 
 $(NPMSTAMP): devnet/tools/package.json devnet/tools/package-lock.json
