@@ -35,6 +35,72 @@ def test_errors_name_file_line_and_expectation(body, line, words):
     assert words in msg
 
 
+# Typos in the words an expectation or step compares against: refused at load, not a silent PASS (a count of 0
+# of a status that never occurs) nor a run-time FAIL / KeyError.
+@pytest.mark.parametrize("body, line, words", [
+    ("expect:\n  - outcomes: {gateway: gw, status: payed, count: 0}\n", 8,
+     "expect[0].outcomes.status: unknown payment status 'payed'; expected one of paid, no_tickets"),
+    ("expect:\n  - outcome: {gateway: gw, status: orch_eror}\n", 8, "unknown payment status 'orch_eror'"),
+    ("expect:\n  - outcome: {gateway: gw, status: any}\n", 8, "unknown payment status 'any'"),
+    ("expect:\n  - outcome: {gateway: nosuch}\n", 8, "expect[0].outcome.gateway: unknown gateway 'nosuch'; "
+                                                      "expected one of gw"),
+    ("expect:\n  - outcomes:\n      gateway: gw\n      status: paid\n      count: 1\n  - outcomes:\n"
+     "      gateway: gww\n", 13, "expect[1].outcomes.gateway: unknown gateway 'gww'"),
+    ("expect:\n  - outcome: {gateway: gw, signer: signr}\n", 8, "unknown signer 'signr'; expected one of signer"),
+    ("expect:\n  - outcome: {gateway: gw, signer_status: ok}\n", 8, "signer_status (an HTTP status or null)"),
+    ("expect:\n  - winners: {orchestrator: nosuch, status: redeemed, count: 0}\n", 8,
+     "expect[0].winners.orchestrator: unknown orchestrator 'nosuch'; expected one of orch"),
+    ("expect:\n  - winners: {orchestrator: orch, status: redeemd, count: 0}\n", 8,
+     "expect[0].winners.status: unknown winner status 'redeemd'; expected one of queued, redeemed, failed, sending"),
+    ("expect:\n  - chain: {account: sendr, deposit: 0}\n", 8,
+     "expect[0].chain.account: unknown account role 'sendr'; expected one of "),
+    ("expect:\n  - chain: {orchestrator: orh, fees: 0}\n", 8, "expect[0].chain.orchestrator: unknown orchestrator"),
+    ("expect:\n  - chain: {account: sender, fees: 0}\n", 8, "expected 'account' (with deposit/reserve) or"),
+    ("  - pay: {gateway: gw}\n    expect:\n      - outcome: {gateway: gw, status: paid}\n"
+     "      - winners: {status: queud}\n", 10, "steps[1].expect[1].winners.status: unknown winner status 'queud'"),
+    ("  - expect:\n      - outcomes: {gateway: gw, status: nope}\n", 8, "steps[1].expect[0].outcomes.status"),
+    ("  - unlock: sendr\n", 7, "steps[1].unlock: unknown account role 'sendr'"),
+    ("  - withdraw: orchestrator9\n", 7, "steps[1].withdraw: unknown account role 'orchestrator9'"),
+    ("  - fund: {account: sender4, deposit: 1}\n", 7, "steps[1].fund.account: unknown account role 'sender4'"),
+])
+def test_unknown_words_in_expectations_and_steps(body, line, words):
+    with pytest.raises(ScenarioError) as ei:
+        parse_scenario(HEAD + "  - start: gw\n" + body, "my.yaml")
+    msg = str(ei.value)
+    assert msg.startswith(f"my.yaml:{line}: "), msg
+    assert words in msg, msg
+
+
+def test_known_words_load():
+    sc = parse_scenario(HEAD + "  - start: gw\n  - unlock: sender\n  - fund: {account: sender2, reserve: 1}\n"
+                        "expect:\n  - outcomes: {gateway: gw, status: any, count: 1}\n"
+                        "  - outcome: {gateway: gw, status: no_tickets, signer: signer, signer_status: 482,"
+                        " orch_status: null}\n"
+                        "  - winners: {orchestrator: orch, status: sending, count: 0}\n"
+                        "  - chain: {account: orchestrator, deposit: 0}\n  - chain: {orchestrator: orch, fees: 0}\n",
+                        "ok.yaml")
+    assert [e.kind for e in sc.expect] == ["outcomes", "outcome", "winners", "chain", "chain"]
+    assert sc.expect[1].args["signer_status"] == 482 and sc.expect[1].args["orch_status"] is None
+
+
+def test_stack_account_roles_are_checked():
+    with pytest.raises(ScenarioError, match=r"^s.yaml:2: stack.signers\[0\].account: unknown account role 'sendr'"):
+        parse_scenario("stack:\n  signers: [{name: a, account: sendr}]\n  orchestrators: [{name: o}]\nsteps: []\n",
+                       "s.yaml")
+    with pytest.raises(ScenarioError, match=r"^s.yaml:4: stack.orchestrators\[0\].account: unknown account role"):
+        parse_scenario("stack:\n  signers: [{name: a}]\n  orchestrators:\n    - {name: o, account: orch}\nsteps: []\n",
+                       "s.yaml")
+
+
+def test_cli_typo_in_expectation_exit_2(tmp_path, capsys):
+    f = tmp_path / "typo.yaml"
+    f.write_text(HEAD + "  - start: gw\nexpect:\n  - outcomes: {gateway: gw, status: payed, count: 0}\n")
+    assert main(["scenario", "run", str(f)]) == 2
+    captured = capsys.readouterr()
+    assert f"{f}:8: expect[0].outcomes.status: unknown payment status 'payed'" in captured.err
+    assert "PASS" not in captured.out
+
+
 def test_stack_errors():
     with pytest.raises(ScenarioError, match=r"^s.yaml:2: stack.chain: expected mock, embedded or anvil"):
         parse_scenario("stack:\n  chain: ganache\n  signers: [{name: a}]\nsteps: []\n", "s.yaml")
@@ -83,3 +149,10 @@ def test_every_library_file_is_documented_at_its_top():
         assert len(header) >= 3, f"{p.name}: explain the scenario in its comment header"
         sc = load_scenario(p)
         assert sc.name == p.stem and sc.description
+
+
+def test_expect_step_alone_is_the_expect_action():
+    sc = parse_scenario(HEAD + "  - start: gw\n  - expect:\n      - outcomes: {gateway: gw, status: any, count: 0}\n",
+                        "ok.yaml")
+    assert sc.steps[1].action == "expect" and sc.steps[1].expect == []
+    assert [e.kind for e in sc.steps[1].arg] == ["outcomes"] and sc.steps[1].arg[0].line == 8

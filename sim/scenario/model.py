@@ -70,6 +70,27 @@ INVARIANTS = ("money_conservation", "no_double_redemption", "winners_accounted",
 
 JOB_TYPES = ("", "live", "lv2v", "fixed")
 
+
+def gateway_statuses() -> tuple[str, ...]:
+    """What a payment cycle can end as (``PaymentOutcome.status``): the words ``outcome.status`` may use."""
+    from sim.gateway.session import STATUSES
+
+    return STATUSES
+
+
+def winner_statuses() -> tuple[str, ...]:
+    """A stored winning ticket's status in the orchestrator's SQLite (``winners.status``)."""
+    from sim.orchestrator.winners import FAILED, QUEUED, REDEEMED, SENDING
+
+    return (QUEUED, REDEEMED, FAILED, SENDING)
+
+
+def account_roles() -> tuple[str, ...]:
+    """The devnet roles a stack's chain knows (``account:``, ``fund``, ``unlock``, ``withdraw``)."""
+    from sim.stack import Stack, StackConfig
+
+    return tuple(Stack.devnet_config(StackConfig()).roles)
+
 _CMP = re.compile(r"^\s*(==|!=|>=|<=|>|<)?\s*(-?\d+)\s*$")
 
 
@@ -192,6 +213,12 @@ def _kind(v) -> str:
             bool: "a boolean", int: f"the number {v}", float: f"the number {v}"}.get(type(v), type(v).__name__)
 
 
+def _need(p: _P, v, known, line: int, what: str, noun: str) -> None:
+    """``v`` must be one of ``known`` (a name the scenario declares, or a word of a fixed vocabulary)."""
+    if isinstance(v, bool) or not isinstance(v, str) or v not in known:
+        raise p.err(line, f"{what}: unknown {noun} {v!r}; expected one of {', '.join(known) or '(none declared)'}")
+
+
 STACK_KEYS = {"chain", "seed", "deposit", "reserve", "round_length", "start_time", "signers", "orchestrators",
               "gateways", "extra_senders"}
 SIGNER_KEYS = {"name", "account", "max_price", "max_ticket_ev", "max_total_ev", "deposit_multiplier", "webhook",
@@ -231,6 +258,8 @@ def _validate_stack(p: _P, st: LDict) -> dict:
                                                       f"got {item['type']!r}")
                 if "interval_s" in item:
                     p.number(item["interval_s"], item.line_of("interval_s"), f"{what}.interval_s")
+            if "account" in item:
+                _need(p, item["account"], account_roles(), item.line_of("account"), f"{what}.account", "account role")
             if section == "signers" and "webhook" in item:
                 wh = p.seq(item["webhook"], item.line_of("webhook"), f"{what}.webhook (a list of replies)")
                 for j, r in enumerate(wh):
@@ -258,7 +287,7 @@ def _validate_stack(p: _P, st: LDict) -> dict:
     return st
 
 
-def _parse_expectations(p: _P, obj, line: int, what: str) -> list[Expectation]:
+def _parse_expectations(p: _P, obj, line: int, what: str, names: dict) -> list[Expectation]:
     items = p.seq(obj, line, what)
     out = []
     for i, e in enumerate(items):
@@ -270,7 +299,7 @@ def _parse_expectations(p: _P, obj, line: int, what: str) -> list[Expectation]:
                                 f"name), got {', '.join(map(str, kinds)) or 'nothing'}")
         kind = kinds[0]
         args = p.mapping(e[kind], e.line_of(kind), f"{what}[{i}].{kind}")
-        _check_expectation(p, kind, args, f"{what}[{i}].{kind}")
+        _check_expectation(p, kind, args, f"{what}[{i}].{kind}", names)
         out.append(Expectation(kind, args, str(name) if name else _auto_name(kind, args), e.line))
     return out
 
@@ -291,7 +320,7 @@ _EXP_KEYS = {
 }
 
 
-def _check_expectation(p: _P, kind: str, args: LDict, what: str) -> None:
+def _check_expectation(p: _P, kind: str, args: LDict, what: str, names: dict) -> None:
     p.keys(args, _EXP_KEYS[kind], what)
     for k in ("count", "tickets", "deposit", "reserve", "fees", "payments", "winning_tickets", "redeemed",
               "refreshes"):
@@ -299,10 +328,26 @@ def _check_expectation(p: _P, kind: str, args: LDict, what: str) -> None:
             args[k] = p.cmp(args[k], args.line_of(k), f"{what}.{k}")
     if kind in ("outcome", "outcomes") and "gateway" not in args:
         raise p.err(args.line, f"{what}: missing required key 'gateway'")
+    gws, orchs, signers = (sorted(names[k]) for k in ("gateways", "orchestrators", "signers"))
+    if kind in ("outcome", "outcomes"):
+        _need(p, args["gateway"], gws, args.line_of("gateway"), f"{what}.gateway", "gateway")
+        if "status" in args:
+            allowed = gateway_statuses() + (("any",) if kind == "outcomes" else ())
+            _need(p, args["status"], allowed, args.line_of("status"), f"{what}.status", "payment status")
     if kind == "outcome":
         pay = args.get("payment", "last")
         if pay != "last":
             args["payment"] = p.integer(pay, args.line_of("payment"), f"{what}.payment", minimum=1)
+        for k in ("signer_status", "orch_status"):
+            if k in args and args[k] is not None:  # null: that side was never called
+                args[k] = p.integer(args[k], args.line_of(k), f"{what}.{k} (an HTTP status or null)", minimum=100)
+        if "signer" in args:
+            _need(p, args["signer"], signers, args.line_of("signer"), f"{what}.signer", "signer")
+    if kind == "winners":
+        if "orchestrator" in args:
+            _need(p, args["orchestrator"], orchs, args.line_of("orchestrator"), f"{what}.orchestrator", "orchestrator")
+        if "status" in args:
+            _need(p, args["status"], winner_statuses(), args.line_of("status"), f"{what}.status", "winner status")
     if kind == "event":
         if "kind" not in args:
             raise p.err(args.line, f"{what}: missing required key 'kind'")
@@ -314,8 +359,16 @@ def _check_expectation(p: _P, kind: str, args: LDict, what: str) -> None:
         for k in ("where", "contains"):
             if k in args:
                 p.mapping(args[k], args.line_of(k), f"{what}.{k}")
-    if kind == "chain" and not ("account" in args or "orchestrator" in args):
-        raise p.err(args.line, f"{what}: expected 'account' (with deposit/reserve) or 'orchestrator' (with fees)")
+    if kind == "chain":
+        has_acct, has_orch = "account" in args, "orchestrator" in args
+        if has_acct == has_orch or (has_acct and "fees" in args) or (
+                has_orch and ("deposit" in args or "reserve" in args)):
+            raise p.err(args.line, f"{what}: expected 'account' (with deposit/reserve) or 'orchestrator' (with fees)")
+        if has_acct:
+            _need(p, args["account"], account_roles(), args.line_of("account"), f"{what}.account", "account role")
+        else:
+            _need(p, args["orchestrator"], orchs, args.line_of("orchestrator"), f"{what}.orchestrator",
+                  "orchestrator")
 
 
 def _ensure_kinds_loaded() -> None:
@@ -333,6 +386,8 @@ def _parse_step(p: _P, raw, line: int, i: int, names: dict) -> Step:
     what = f"steps[{i}]"
     d = p.mapping(raw, line, what)
     actions = [k for k in d if k not in ("name", "expect")]
+    if not actions and "expect" in d:  # `- expect: [...]` alone is the expect action (check right here)
+        actions = ["expect"]
     if len(actions) != 1 or actions[0] not in ACTIONS:
         got = ", ".join(map(str, actions)) or "nothing"
         raise p.err(d.line, f"{what}: expected exactly one action ({', '.join(ACTIONS)}), got {got}")
@@ -385,18 +440,22 @@ def _parse_step(p: _P, raw, line: int, i: int, names: dict) -> Step:
     elif a == "fund":
         arg = p.mapping(arg, aline, f"{what}.fund")
         p.keys(arg, {"account", "deposit", "reserve"}, f"{what}.fund", required=("account",))
+        _need(p, arg["account"], account_roles(), arg.line_of("account"), f"{what}.fund.account", "account role")
         for k in ("deposit", "reserve"):
             if k in arg:
                 arg[k] = p.integer(arg[k], arg.line_of(k), f"{what}.fund.{k}", minimum=0)
     elif a in ("unlock", "cancel_unlock", "withdraw"):
         if not isinstance(arg, str):
             raise p.err(aline, f"{what}.{a}: expected an account role like sender, got {_kind(arg)}")
+        _need(p, arg, account_roles(), aline, f"{what}.{a}", "account role")
     elif a == "note":
         if not isinstance(arg, str):
             raise p.err(aline, f"{what}.note: expected text, got {_kind(arg)}")
     elif a == "expect":
-        arg = _parse_expectations(p, arg, aline, f"{what}.expect")
-    exps = _parse_expectations(p, d["expect"], d.line_of("expect"), f"{what}.expect") if "expect" in d else []
+        arg = _parse_expectations(p, arg, aline, f"{what}.expect", names)
+    exps = []
+    if "expect" in d and a != "expect":
+        exps = _parse_expectations(p, d["expect"], d.line_of("expect"), f"{what}.expect", names)
     return Step(a, arg, d.line, str(d.get("name") or ""), exps)
 
 
@@ -410,7 +469,7 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
     names = stack["_names"]
     steps_raw = p.seq(doc["steps"], doc.line_of("steps"), "steps")
     steps = [_parse_step(p, s, steps_raw.item_lines[i], i, names) for i, s in enumerate(steps_raw)]
-    exps = _parse_expectations(p, doc.get("expect", LList()), doc.line_of("expect"), "expect")
+    exps = _parse_expectations(p, doc.get("expect", LList()), doc.line_of("expect"), "expect", names)
     inv: dict[str, str] = {n: "hold" for n in INVARIANTS}
     if "invariants" in doc:
         d = p.mapping(doc["invariants"], doc.line_of("invariants"), "invariants")
