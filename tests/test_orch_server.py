@@ -605,3 +605,25 @@ async def test_admin_is_loopback_only_and_sessions_cap_capacity(orch, chain):
     assert e.value.details() == "Invalid orchestrator request: OrchestratorCapped"
     orch.orch.close_session("s1")
     assert (await asyncio.to_thread(get_orchestrator, orch.url, Payer(chain.key("sender")).request())).transcoder
+
+
+async def test_oversized_ticket_param_ints_get_fatal_400_on_every_route(orch, chain):
+    """A 33-byte ``face_value`` / ``win_prob`` (or ``seed`` / ``expiration_block``) in a Payment with a valid
+    segment header: Go's LeftPadBytes keeps the longer value, so the recipientRand HMAC no longer matches the
+    ticket's recipientRandHash -> fatal 400 (§4.4), never a 5xx; on /payment and on the LV2V job route."""
+    payer = Payer(chain.key("sender"), manifest_id="oversized")
+    await info_for(orch, payer)
+    big = b"\x01" + b"\x00" * 32  # 2^256: one byte longer than a uint256
+    for field_name in ("face_value", "win_prob", "seed", "expiration_block"):
+        for path, body in (("/payment", b""), ("/live-video-to-video", b'{"model_id":"noop"}')):
+            pay = payer.payment(payer.tickets(1))
+            setattr(pay.ticket_params, field_name, big)
+            headers = {"Livepeer-Payment": b64encode(pay.SerializeToString()),
+                       "Livepeer-Segment": b64encode(payer.segment().SerializeToString())}
+            status, ctype, resp = await post(orch.url, path, headers=headers, data=body)
+            assert (status, resp) == (400, b"invalid recipientRand for ticket recipientRandHash\n"), \
+                (field_name, path)
+            assert ctype == "text/plain; charset=utf-8"
+    # the orchestrator still takes a good payment afterwards
+    status, _, resp = await post(orch.url, headers=payer.headers(1))
+    assert status == 200, resp

@@ -22,8 +22,11 @@ ZERO_HASH = b"\x00" * 32
 
 
 def u256(n: int) -> bytes:
-    """Go ``LeftPadBytes(x.Bytes(), 32)`` (absolute value, like ``big.Int.Bytes``)."""
-    return abs(int(n)).to_bytes(32, "big")
+    """Go ``LeftPadBytes(x.Bytes(), 32)`` (absolute value, like ``big.Int.Bytes``). Like ``LeftPadBytes``, a
+    value wider than 32 bytes is kept whole (a Payment can carry a 33-byte ``face_value``: its hash is then
+    longer input, and its recipientRand check fails, §4.4)."""
+    n = abs(int(n))
+    return n.to_bytes(max(32, (n.bit_length() + 7) // 8), "big")
 
 
 def minbytes(n: int) -> bytes:
