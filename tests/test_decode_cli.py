@@ -86,6 +86,40 @@ def test_payment_winning_ticket_detected(capsys):
     assert code == 0 and "WINS" in out and "100.000000000000 %" in out
 
 
+def test_payment_human_win_prob_as_approximate_fraction(capsys):
+    # §6.2 vector: winProb = floor(MAX * 8e9 / 1.2e15), i.e. one ticket in 150000 wins.
+    code, out, _ = run(capsys, "payment", PAYMENT_B64)
+    line = next(x for x in out.splitlines() if x.strip().startswith("win prob"))
+    assert line.endswith("= 0.000666666667 % ≈ 1/150000"), line
+    # --json is unchanged: no approximation key, no "≈"
+    code, out, _ = run(capsys, "payment", PAYMENT_B64, "--json")
+    assert code == 0 and "≈" not in out and "1/150000" not in out
+    assert set(json.loads(out)["win_prob"]) == {"int", "hex", "fraction", "decimal", "percent"}
+
+
+@pytest.mark.parametrize("win_prob,approx", [
+    ("M // 2", "≈ 1/2"),
+    ("M // 3", "≈ 1/3"),
+    ("M // 10**9", "≈ 1/1000000000"),
+    ("1", "≈ 1/115792089237316195423570985008687907853269984665640564039457584007913129639935"),
+    ("M * 3 // 4", "≈ 3/4"),
+    ("M", "= 1 (always wins)"),
+    ("0", "= 0 (never wins)"),
+])
+def test_payment_win_prob_fraction_forms(capsys, win_prob, approx):
+    from dataclasses import replace
+    from sim.pm.sender import create_ticket_batch
+    from sim.pm.ticket import MAX_WIN_PROB
+
+    params = replace(vector_params(), win_prob=eval(win_prob, {"M": MAX_WIN_PROB}))
+    sender = bytes.fromhex(SENDER_HEX[2:])
+    pay = codec.build_payment(params, sender, create_ticket_batch(PRIV, sender, params, [1]),
+                              pb.PriceInfo(pricePerUnit=1, pixelsPerUnit=1))
+    code, out, _ = run(capsys, "payment", codec.to_b64(pay))
+    line = next(x for x in out.splitlines() if x.strip().startswith("win prob"))
+    assert code == 0 and line.endswith(f"% {approx}"), line
+
+
 def test_payment_other_signer_and_zero_tickets(capsys):
     pay = vector_payment()
     pay.sender = RECIPIENT  # claims another sender: the ticket hash changes, the sig recovers someone else

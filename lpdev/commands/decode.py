@@ -61,6 +61,20 @@ def _win_prob(wp: int) -> dict[str, Any]:
             "decimal": float_string(frac, 14), "percent": float_string(frac * 100, 12)}
 
 
+def _win_prob_approx(wp: int) -> str:
+    """Human "1 in N" form of a win prob: ``≈ 1/150000`` (N = MAX_WIN_PROB / wp, rounded); above 1/2, the
+    closest fraction with a denominator up to 1000."""
+    if wp <= 0:
+        return "= 0 (never wins)"
+    if wp >= MAX_WIN_PROB:
+        return "= 1 (always wins)"
+    if 2 * wp <= MAX_WIN_PROB:
+        n = (2 * MAX_WIN_PROB + wp) // (2 * wp)  # round half up
+        return f"≈ 1/{n}"
+    f = Fraction(wp, MAX_WIN_PROB).limit_denominator(1000)
+    return f"≈ {f.numerator}/{f.denominator}"
+
+
 def _price(p: pb.PriceInfo) -> dict[str, Any]:
     out: dict[str, Any] = {"price_per_unit": p.pricePerUnit, "pixels_per_unit": p.pixelsPerUnit}
     try:
@@ -306,7 +320,8 @@ def _render_payment(doc: dict[str, Any]) -> list[str]:
         "sender": doc["sender"],
         "recipient": doc.get("recipient"),
         "face value": f"{doc['face_value']} wei ({doc['face_value_eth']} ETH)" if doc.get("face_value") else None,
-        "win prob": (f"{wp['int']} = {wp['decimal']} x (2^256-1) = {wp['percent']} %" if wp else None),
+        "win prob": (f"{wp['int']} = {wp['decimal']} x (2^256-1) = {wp['percent']} % "
+                     f"{_win_prob_approx(int(wp['int']))}" if wp else None),
         "EV per ticket": f"{doc['ev_wei']} wei" if doc.get("ev") else None,
         "expected price": (f"{doc['expected_price']['price']} wei/unit (pricePerUnit "
                            f"{doc['expected_price']['price_per_unit']}, pixelsPerUnit "
