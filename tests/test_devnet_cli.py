@@ -130,6 +130,23 @@ def test_config_of_embedded_chain_is_explained(tmp_path, capsys):
     assert "no RPC URL" in capsys.readouterr().err
 
 
+def test_embedded_banner_does_not_send_other_commands_to_its_config():
+    """An in-process chain has no RPC endpoint: the banner must not tell users to pass its config to `lpdev chain
+    info/fund/...` (they refuse it), but say what works instead; a chain with an RPC URL keeps the hint."""
+    import devnet
+    from lpdev.commands.chain import DEFAULT_CONFIG, _banner
+
+    chain = devnet.open_chain("mock")  # like embedded: no eth_url
+    assert chain.eth_url is None
+    for cfg_out in (DEFAULT_CONFIG, "elsewhere.json"):
+        text = _banner(chain, cfg_out, 0.1)
+        assert "pass --config" not in text and "read it by default" not in text
+        assert "cannot reach an in-process chain" in text and "`lpdev chain up` (anvil)" in text
+        assert "lpdev up --chain embedded" in text
+    chain.eth_url = "http://127.0.0.1:8545"
+    assert "(pass --config elsewhere.json to other lpdev commands)" in _banner(chain, "elsewhere.json", 0.1)
+
+
 def test_unreachable_chain_one_line(capsys):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

@@ -56,11 +56,11 @@ def alive(pid: int) -> bool:
 
 
 class Up:
-    def __init__(self, tmp: Path, *extra: str, env: dict | None = None) -> None:
+    def __init__(self, tmp: Path, *extra: str, env: dict | None = None, lpdev: list[str] = LPDEV) -> None:
         self.out = tmp / "cast.json"
         self.state = tmp / "state.json"
         self.lines: list[str] = []
-        args = LPDEV + ["up", "--headless", "--any-port", "--config-out", str(self.out), "--state-file",
+        args = lpdev + ["up", "--headless", "--any-port", "--config-out", str(self.out), "--state-file",
                         str(self.state), *extra]
         self.proc = subprocess.Popen(args, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
@@ -166,12 +166,67 @@ def test_up_ready_file_payments_and_clean_stop(tmp_path, sig):
 
 
 def test_missing_anvil_says_how_to_install(tmp_path):
+    """LPDEV_ANVIL names a binary that is not there: the user's choice stands (no install), exit 1 with the fix."""
     up = Up(tmp_path, env={"LPDEV_ANVIL": str(tmp_path / "no-such-anvil")})
     assert up.proc.wait(60) == 1
     up._reader.join(5)
     text = up.text()
     assert "make bootstrap" in text and "@foundry-rs/anvil 1.7.1" in text and "--chain embedded" in text
+    assert "installing" not in text
     assert not up.out.exists()
+
+
+def _lpdev_with_tools(tools: Path) -> list[str]:
+    """`python -m lpdev` as if this checkout's devnet/tools were ``tools`` (a copy without node_modules)."""
+    return [sys.executable, "-c", "import sys; from pathlib import Path; import devnet.backends.anvil as a; "
+            "a.TOOLS_DIR = Path(sys.argv.pop(1)); from lpdev.cli import main; sys.exit(main(sys.argv[1:]))",
+            str(tools)]
+
+
+@pytest.mark.anvil
+def test_missing_anvil_is_installed_from_the_pinned_npm_package(tmp_path):
+    """No anvil anywhere, npm on PATH: `lpdev up` runs `npm ci` in devnet/tools once, says so, and carries on."""
+    from devnet.backends.anvil import find_anvil
+    from tests.test_devnet_anvil_install import fake_npm, tools_copy
+
+    real = find_anvil()
+    tools = tools_copy(tmp_path)
+    # the fake npm "installs" a stub at the pinned package's place that runs the real anvil
+    fake_npm(tmp_path / "bin", stub_body=f'#!/bin/sh\nexec "{real}" "$@"\n')
+    env = {"PATH": str(tmp_path / "bin"), "LPDEV_ANVIL": ""}
+    up = Up(tmp_path, "--no-gateway", "--exit-after-ready", env=env, lpdev=_lpdev_with_tools(tools))
+    try:
+        assert up.proc.wait(90) == 0, up.text()
+    finally:
+        up.kill()
+    up._reader.join(5)
+    text = up.text()
+    assert "anvil not found: installing the pinned @foundry-rs/anvil 1.7.1 with `npm ci` in devnet/tools " \
+           "(one-time" in text
+    assert (tools / "npm-calls.txt").read_text().split()[0] == "ci"
+    assert "stack ready in" in text and "(anvil chain, id 31337)" in text
+
+
+def test_missing_anvil_without_npm_says_how_to_install(tmp_path):
+    from tests.test_devnet_anvil_install import tools_copy
+
+    tools = tools_copy(tmp_path)
+    (tmp_path / "bin").mkdir()
+    up = Up(tmp_path, env={"PATH": str(tmp_path / "bin"), "LPDEV_ANVIL": ""}, lpdev=_lpdev_with_tools(tools))
+    assert up.proc.wait(60) == 1
+    up._reader.join(5)
+    text = up.text()
+    assert "anvil binary not found" in text and "npm is not on PATH" in text
+    assert "make bootstrap" in text and "@foundry-rs/anvil 1.7.1" in text and "--chain embedded" in text
+    assert "installing" not in text and not up.out.exists()
+
+
+def test_up_help_says_the_cast_files_are_removed_on_exit():
+    from lpdev.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices["up"]
+    help_ = next(a for a in sub._actions if "--config-out" in a.option_strings).help
+    assert "removed on exit" in help_
 
 
 def test_port_in_use_names_the_port_and_the_flag(tmp_path):

@@ -2,7 +2,9 @@
 without leaving an orphan.
 
 - Binary: ``$LPDEV_ANVIL``, else the platform binary of the pinned npm package ``@foundry-rs/anvil`` in
-  ``devnet/tools/node_modules`` (``make bootstrap`` installs it), else ``anvil`` on PATH.
+  ``devnet/tools/node_modules`` (``make bootstrap`` installs it), else ``anvil`` on PATH. If none is found (and
+  ``LPDEV_ANVIL`` is not set) and ``npm`` is on PATH, :func:`ensure_anvil` installs the pinned package once
+  (``npm ci`` in ``devnet/tools``) and looks again; without npm, or if the install fails, the error says why.
 - Port: ``--port 0`` (the OS picks a free port, no race) unless one is asked for; the port is read from
   anvil's "Listening on" line.
 - Readiness: ``eth_chainId`` answers; bounded by a timeout; if anvil exits first, :class:`AnvilCrashed` carries
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import fcntl
 import json
 import os
 import platform
@@ -30,11 +33,15 @@ from pathlib import Path
 
 from devnet.base import AnvilCrashed, AnvilMissing, ChainError
 
-__all__ = ["AnvilProcess", "find_anvil"]
+__all__ = ["AnvilProcess", "find_anvil", "ensure_anvil"]
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-NODE_MODULES = ROOT / "devnet" / "tools" / "node_modules"
+TOOLS_DIR = ROOT / "devnet" / "tools"  # package.json pins @foundry-rs/anvil; node_modules is git-ignored
 READY_TIMEOUT_S = 15.0
+INSTALL_TIMEOUT_S = 600.0
+# What to do when anvil is missing or broken (every anvil error ends with it).
+FIX_HINT = ("set LPDEV_ANVIL=/path/to/anvil, or run `make bootstrap` to (re)install the pinned @foundry-rs/anvil, "
+            "or run without anvil: `lpdev up --chain embedded` / `lpdev chain up --backend embedded`")
 STOP_GRACE_S = 3.0
 _LISTEN = re.compile(rb"Listening on ([0-9.]+):(\d+)")
 
@@ -48,13 +55,13 @@ def find_anvil() -> str:
         if os.path.isfile(env) and os.access(env, os.X_OK):
             return env
         raise AnvilMissing(f"LPDEV_ANVIL={env} is not an executable file: point it at an anvil binary or unset it")
-    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine().lower())
-    plat = {"linux": "linux", "darwin": "darwin"}.get(sys.platform)
-    if arch and plat:
-        p = NODE_MODULES / "@foundry-rs" / f"anvil-{plat}-{arch}" / "bin" / "anvil"
+    node_modules = TOOLS_DIR / "node_modules"
+    pkg = platform_package()
+    if pkg:
+        p = node_modules / "@foundry-rs" / pkg / "bin" / "anvil"
         if p.is_file() and os.access(p, os.X_OK):
             return str(p)
-    wrapper = NODE_MODULES / ".bin" / "anvil"
+    wrapper = node_modules / ".bin" / "anvil"
     if wrapper.exists() and shutil.which("node"):
         return str(wrapper)
     on_path = shutil.which("anvil")
@@ -63,6 +70,81 @@ def find_anvil() -> str:
     raise AnvilMissing("anvil binary not found (looked for LPDEV_ANVIL, devnet/tools/node_modules/@foundry-rs and "
                        "PATH): run `make bootstrap` to install the pinned @foundry-rs/anvil, or set "
                        "LPDEV_ANVIL=/path/to/anvil, or use --backend embedded")
+
+
+def platform_package() -> str | None:
+    """Name of the npm package holding this platform's anvil binary (an optional dependency of the pinned one)."""
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine().lower())
+    plat = {"linux": "linux", "darwin": "darwin"}.get(sys.platform)
+    return f"anvil-{plat}-{arch}" if arch and plat else None
+
+
+def pinned_version() -> str:
+    try:
+        return json.loads((TOOLS_DIR / "package.json").read_text())["dependencies"]["@foundry-rs/anvil"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "(pinned)"
+
+
+def _say(line: str) -> None:
+    print(f"lpdev: {line}", file=sys.stderr, flush=True)
+
+
+def ensure_anvil(log=_say) -> str:
+    """:func:`find_anvil`, and if the binary is missing, install the pinned npm package once and look again.
+
+    Not when ``LPDEV_ANVIL`` is set (the user chose a binary: its error stands). Needs ``npm`` on PATH; runs
+    ``npm ci`` (``npm install`` without a lock file) in ``devnet/tools`` under a lock, so two lpdev processes do
+    not install at once. Raises :class:`AnvilMissing` with the reason when npm is missing or the install fails.
+    """
+    try:
+        return find_anvil()
+    except AnvilMissing as exc:
+        if os.environ.get("LPDEV_ANVIL"):
+            raise
+        missing = str(exc)
+    npm = shutil.which("npm")
+    if npm is None:
+        raise AnvilMissing(f"{missing} (npm is not on PATH, so lpdev could not install it: install Node.js/npm)")
+    lock_path = TOOLS_DIR / "package.json"
+    try:
+        lock = open(lock_path, "rb")
+    except OSError as exc:
+        raise AnvilMissing(f"{missing} (cannot install it: {exc})") from None
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another lpdev may be installing: wait for it, then look again
+        try:
+            return find_anvil()
+        except AnvilMissing:
+            pass
+        ci = (TOOLS_DIR / "package-lock.json").exists()
+        cmd = [npm, "ci" if ci else "install", "--no-audit", "--no-fund", "--loglevel=error"]
+        shown = f"npm {cmd[1]}"
+        log(f"anvil not found: installing the pinned @foundry-rs/anvil {pinned_version()} with `{shown}` in "
+            "devnet/tools (one-time; later runs reuse it)...")
+        try:
+            r = subprocess.run(cmd, cwd=TOOLS_DIR, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                               timeout=INSTALL_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise AnvilMissing(f"{missing} (`{shown}` in devnet/tools did not finish within "
+                               f"{INSTALL_TIMEOUT_S:.0f} s)") from None
+        except OSError as exc:
+            raise AnvilMissing(f"{missing} (`{shown}` in devnet/tools could not run: {exc})") from None
+        if r.returncode != 0:
+            tail = " | ".join(ln.strip() for ln in (r.stderr or r.stdout or "").splitlines() if ln.strip())[-400:]
+            raise AnvilMissing(f"{missing} (`{shown}` in devnet/tools failed with exit code {r.returncode}: "
+                               f"{tail or '(no output)'})")
+        try:
+            found = find_anvil()
+        except AnvilMissing:
+            raise AnvilMissing(f"{missing} (`{shown}` in devnet/tools succeeded but installed no anvil binary for "
+                               f"this platform ({platform_package() or platform.machine() + ' ' + sys.platform}))"
+                               ) from None
+        try:  # the Makefile's stamp: `make` need not run npm again
+            (TOOLS_DIR / "node_modules" / ".lpdev-installed").touch()
+        except OSError:
+            pass
+        return found
 
 
 def _load_prctl():
@@ -131,7 +213,7 @@ class AnvilProcess:
     def spawn(cls, *, port: int | None = None, chain_id: int = 31337,
               extra_args: list[str] | None = None) -> "AnvilProcess":
         """Start anvil without waiting (call :meth:`wait_ready`), so the caller can work meanwhile."""
-        binary = find_anvil()
+        binary = ensure_anvil()
         args = [binary, "--host", "127.0.0.1", "--port", str(port or 0), "--chain-id", str(chain_id),
                 "--accounts", "10"] + list(extra_args or [])
         main_thread = threading.current_thread() is threading.main_thread()
@@ -140,7 +222,7 @@ class AnvilProcess:
                                      stderr=subprocess.STDOUT, start_new_session=True,
                                      preexec_fn=_pdeathsig if (main_thread and _PRCTL is not None) else None)
         except OSError as exc:
-            raise AnvilMissing(f"cannot run anvil at {binary}: {exc}; run `make bootstrap` or set LPDEV_ANVIL") from None
+            raise AnvilMissing(f"cannot run anvil at {binary}: {exc}; {FIX_HINT}") from None
         proc = cls(popen, binary)
         _running.add(proc)
         return proc
@@ -166,8 +248,9 @@ class AnvilProcess:
             if self.popen.poll() is not None:
                 hint = " (port in use? choose another --port)" if "in use" in self.output_tail() else ""
                 raise AnvilCrashed(f"anvil exited at start with code {self.popen.returncode}{hint}: "
-                                   f"{self.output_tail()}")
-            raise AnvilCrashed(f"anvil did not report its port within {timeout:.0f} s: {self.output_tail()}")
+                                   f"{self.output_tail()}" + ("" if hint else f"; {FIX_HINT}"))
+            raise AnvilCrashed(f"anvil did not report its port within {timeout:g} s: {self.output_tail()}; "
+                               f"{FIX_HINT}")
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
         while True:
             try:
@@ -180,7 +263,7 @@ class AnvilProcess:
             self.check_alive()
             if time.monotonic() > deadline:
                 raise AnvilCrashed(f"anvil on {self.url} did not answer eth_chainId within {timeout:.0f} s: "
-                                   f"{self.output_tail()}")
+                                   f"{self.output_tail()}; {FIX_HINT}")
             time.sleep(0.005)
 
     def check_alive(self) -> None:

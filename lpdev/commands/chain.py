@@ -180,7 +180,12 @@ def _banner(chain, cfg_out: str | None, elapsed: float) -> str:
     for role in cfg.senders:
         si = chain.sender_info(bytes.fromhex(chain.address(role)[2:]))
         lines.append(f"Sender {role}: {chain.address(role)} — deposit {_eth(si.deposit)}, reserve {_eth(si.reserve)}")
-    if cfg_out:
+    if cfg_out and not chain.eth_url:
+        # no RPC endpoint: `lpdev chain info/fund/mine`, the signer and the orchestrator cannot reach this chain
+        lines.append(f"Config: {cfg_out}  (a record only: other lpdev commands cannot reach an in-process chain; "
+                     "use `lpdev chain up` (anvil) for them, or `lpdev up --chain embedded` for the whole stack "
+                     "in one process)")
+    elif cfg_out:
         same = os.path.abspath(cfg_out) == os.path.abspath(DEFAULT_CONFIG)
         lines.append(f"Config: {cfg_out}  " + ("(other lpdev commands read it by default)" if same else
                                               f"(pass --config {cfg_out} to other lpdev commands)"))

@@ -6,7 +6,8 @@
 Foreground: Ctrl-C (or SIGTERM) stops everything it started, anvil included. When every service answers it
 prints the cast (chain, contracts, throwaway keys, signer and orchestrator URLs, a livepeer-gateway token,
 commands for the SDK's examples) and writes it as JSON to .lpdev/stack.json (and --config-out FILE); `lpdev token`
-reads that file. Without --headless, on a terminal, the TUI shows the flow live; otherwise one log line per step
+reads that file. Both files are removed on exit (a stale one would point at a dead stack). A missing anvil is
+installed once from the pinned npm package (needs npm), or use --chain embedded. Without --headless, on a terminal, the TUI shows the flow live; otherwise one log line per step
 (tickets, winners, redemptions). All keys printed are PUBLIC throwaway dev keys.
 """
 from __future__ import annotations
@@ -41,7 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run the scripted gateway streaming payments (default on)")
     p.add_argument("--headless", action="store_true", help="log lines only, never the TUI")
     p.add_argument("--config-out", metavar="FILE", help="also write the cast JSON here (only once every service "
-                                                         "answers)")
+                                                         "answers; removed on exit, like .lpdev/stack.json, so a "
+                                                         "file that exists always points at a live stack)")
     p.add_argument("--seed", type=int, default=None, help="seed for ids and the orchestrators' secrets")
     p.add_argument("--config", metavar="FILE", help="lpdev.toml with the knobs (see `lpdev/upconfig.py`); "
                                                     "default ./lpdev.toml if present")
