@@ -17,7 +17,7 @@ from fractions import Fraction
 
 from sim.pm.money import float_string, parse_rat
 
-__all__ = ["InvariantResult", "check_invariants"]
+__all__ = ["InvariantResult", "WinnerRecord", "check_invariants"]
 
 
 @dataclass
@@ -90,8 +90,30 @@ def no_double_redemption(events, is_used=None) -> InvariantResult:
     return InvariantResult("no_double_redemption", True, f"{len(seen)} ticket(s) redeemed once each")
 
 
+@dataclass(frozen=True)
+class WinnerRecord:
+    """What :func:`winners_accounted` reads of a stored winner (a trace keeps these, so a replay rechecks it)."""
+
+    ticket_hash: bytes
+    status: str
+    reason: str | None
+
+    @classmethod
+    def of(cls, w) -> "WinnerRecord":
+        return cls(bytes(w.ticket_hash), w.status, w.reason)
+
+    def to_json(self) -> list:
+        return ["0x" + self.ticket_hash.hex(), self.status, self.reason]
+
+    @classmethod
+    def from_json(cls, v) -> "WinnerRecord":
+        h, status, reason = v
+        return cls(bytes.fromhex(str(h)[2:]), str(status), reason)
+
+
 def winners_accounted(events, stores: dict) -> InvariantResult:
-    """``stores``: orchestrator name -> list of StoredWinner (its SQLite, even when it was killed)."""
+    """``stores``: orchestrator name -> list of StoredWinner or WinnerRecord (its SQLite, even when it was
+    killed)."""
     counts = {"redeemed": 0, "failed": 0, "queued": 0, "sending": 0}
     unexplained = []
     reasons: dict[str, int] = {}
@@ -101,7 +123,7 @@ def winners_accounted(events, stores: dict) -> InvariantResult:
             if w.status == "redeemed":
                 continue
             if not w.reason:
-                unexplained.append(f"{name}:{'0x' + w.ticket.hash().hex()[:16]}… {w.status} without a reason")
+                unexplained.append(f"{name}:{'0x' + bytes(w.ticket_hash).hex()[:16]}… {w.status} without a reason")
             else:
                 reasons[w.reason] = reasons.get(w.reason, 0) + 1
     stored = sum(1 for e in events if e.kind == "orch.winner_stored" and not e.data.get("duplicate"))
@@ -133,14 +155,20 @@ def nonce_unique(events) -> InvariantResult:
 
 
 def signer_balance_nonnegative(events) -> InvariantResult:
-    low, n = None, 0
+    low, n, negative, first = None, 0, 0, None
     for e in events:
         if e.kind == "gateway.signer_reply" and e.data.get("status") == 200 and e.data.get("balance") is not None:
             b = parse_rat(str(e.data["balance"]))
             n += 1
             low = b if low is None else min(low, b)
+            if b < 0:
+                negative += 1
+                first = first or e
     if low is not None and low < 0:
-        return InvariantResult("signer_balance_nonnegative", False, f"a state carried balance {low}")
+        return InvariantResult("signer_balance_nonnegative", False,
+                               f"{negative} of {n} state(s) carried a negative balance, lowest "
+                               f"{float_string(low, 3)} wei; first: {first.actor} (event {first.seq}) got balance "
+                               f"{first.data['balance']} from {first.data.get('signer') or 'the signer'}")
     return InvariantResult("signer_balance_nonnegative", True,
                            f"{n} state(s), lowest balance {float_string(low if low is not None else Fraction(0), 3)} wei")
 
