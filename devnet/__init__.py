@@ -17,14 +17,16 @@ BACKENDS = ("anvil", "embedded", "mock", "external")
 
 def open_chain(backend: str = "embedded", *, config: DevnetConfig | None = None, port: int | None = None,
                eth_url: str | None = None, controller: str | None = None, setup: bool = True,
-               load_state: str | None = None) -> DevChain:
+               load_state: str | None = None, genesis_timestamp: int | None = None) -> DevChain:
     """Open a chain.
 
     - ``anvil``: start a managed anvil (free port unless ``port``), deploy the contracts and, if ``setup``,
       unpause, initialize a round, register + activate the transcoders and fund the senders. The returned
       object owns the process: ``close()`` (or leaving the ``with`` block) stops it. ``load_state``: an
       ``anvil_dumpState`` hex blob / file written by ``EvmChain.dump_state`` to start from instead of deploying.
-    - ``embedded``: py-evm in this process, same bytecode, same setup.
+    - ``embedded``: py-evm in this process, same bytecode, same setup. ``genesis_timestamp``: stamp block N
+      ``genesis_timestamp + N`` instead of the wall clock, so a replayed run gets the same block hashes (other
+      backends ignore it: anvil keeps the wall clock, the mock chain has no timestamps).
     - ``setup=False``: deploy, register and set the parameters only; the system stays paused (the Controller
       starts paused), no round is initialized, nobody is registered or funded.
     - ``mock``: pure-Python model of the same contracts (``devnet.backends.mock``).
@@ -38,7 +40,7 @@ def open_chain(backend: str = "embedded", *, config: DevnetConfig | None = None,
         if backend == "anvil":
             return evm.open_anvil(config=config, port=port, setup=setup, load_state=load_state)
         if backend == "embedded":
-            return evm.open_embedded(config=config, setup=setup)
+            return evm.open_embedded(config=config, setup=setup, genesis_timestamp=genesis_timestamp)
         if not eth_url or not controller:
             raise ChainError("the external backend needs --eth-url and --controller (or --config FILE from "
                              "`lpdev chain up`)")

@@ -261,7 +261,11 @@ class Stack:
         if self._borrowed_chain is not None:
             self.chain = self._borrowed_chain
         else:
-            self.chain = await asyncio.to_thread(open_chain, self.config.chain, config=self._devnet_config())
+            # on a virtual clock, py-evm stamps blocks from the clock's start, not the wall clock: same block
+            # hashes, hence the same recipientRandHash and ticket hashes, every run (design.md §3)
+            genesis = self.config.start_time if self.config.virtual_clock else None
+            self.chain = await asyncio.to_thread(open_chain, self.config.chain, config=self._devnet_config(),
+                                                 genesis_timestamp=genesis)
         if getattr(self.chain, "eth_url", None):
             self._names[self.chain.eth_url] = "<chain>"
         for spec in self.config.signers:

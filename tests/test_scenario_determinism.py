@@ -1,5 +1,5 @@
-"""Determinism (design.md §3): the same scenario with the same seed on the mock chain writes the same trace,
-byte for byte; another seed writes another one; replaying a trace rebuilds the run's summary."""
+"""Determinism (design.md §3): the same scenario with the same seed on the mock or embedded chain writes the same
+trace, byte for byte; another seed writes another one; replaying a trace rebuilds the run's summary."""
 from __future__ import annotations
 
 import asyncio
@@ -12,8 +12,8 @@ from sim.scenario.runner import run_scenario
 LIB = Path(__file__).resolve().parents[1] / "scenarios"
 
 
-def _run(name: str, trace: Path, seed: int | None = None) -> dict:
-    return asyncio.run(run_scenario(load_scenario(LIB / f"{name}.yaml"), chain="mock", seed=seed, trace=trace))
+def _run(name: str, trace: Path, seed: int | None = None, chain: str = "mock") -> dict:
+    return asyncio.run(run_scenario(load_scenario(LIB / f"{name}.yaml"), chain=chain, seed=seed, trace=trace))
 
 
 def test_same_seed_same_trace_bytes(tmp_path):
@@ -63,4 +63,15 @@ def test_traces_stable_with_concurrency_restarts_and_webhooks(tmp_path, name):
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     _run(name, a)
     _run(name, b)
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_embedded_chain_same_seed_same_trace_bytes(tmp_path):
+    """py-evm stamps blocks from the virtual clock's start, not the wall clock, and PREVRANDAO is derived, not
+    drawn: block hashes (creationRoundBlockHash), recipientRandHash, ticket hashes and tx hashes repeat."""
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    sa, sb = _run("happy-path-fixed", a, seed=5, chain="embedded"), _run("happy-path-fixed", b, seed=5, chain="embedded")
+    assert sa["passed"] and sb["passed"] and sa["chain"] == "embedded"
+    text = a.read_text()
+    assert '"recipient_rand_hash":"0x' in text  # hashed with the round's block hash (protocol.md §6.2)
     assert a.read_bytes() == b.read_bytes()

@@ -666,11 +666,63 @@ def open_anvil(*, config: DevnetConfig, port: int | None = None, setup: bool = T
         raise
 
 
-def open_embedded(*, config: DevnetConfig, setup: bool = True) -> EvmChain:
+def _steady_backend(genesis_state: dict, genesis_timestamp: int | None):
+    """An eth-tester ``PyEVMBackend`` whose blocks repeat run to run.
+
+    eth-tester draws each post-merge block's ``mix_hash`` (PREVRANDAO) from ``os.urandom``; here it is
+    ``keccak(parent hash)``, so it depends only on the chain's history (no contract reads PREVRANDAO). py-evm stamps
+    the genesis and every new block with the wall clock; with ``genesis_timestamp`` the genesis block gets that
+    timestamp and block N gets ``genesis_timestamp + N`` seconds (one second per block, like ``anvil_mine``), so
+    block hashes — and the ``creationRoundBlockHash``, ``recipientRandHash`` and ticket hashes computed from them —
+    are the same on every run that sends the same transactions. The contracts count rounds, unlock periods and
+    ticket validity in block numbers, never timestamps (ticketbroker.md), so nothing else changes."""
+    from eth.vm.forks import ParisVM, PragueVM
+    from eth.vm.forks.cancun import get_total_blob_gas
+    from eth_tester import PyEVMBackend
+    from eth_tester.backends.pyevm.main import ZERO_ADDRESS
+
+    class SteadyPyEVMBackend(PyEVMBackend):
+        def reset_to_genesis(self, *args, **kwargs):
+            super().reset_to_genesis(*args, **kwargs)
+            if genesis_timestamp is None:
+                return
+            base = type(self.chain)
+
+            class SteadyClockChain(base):
+                def create_header_from_parent(self, parent_header, **header_params):
+                    header_params.setdefault("timestamp", parent_header.timestamp + 1)
+                    return super().create_header_from_parent(parent_header, **header_params)
+
+            # same database (the genesis block is in it); only the pending header is rebuilt, with the new rule
+            self.chain = SteadyClockChain(self.chain.chaindb.db)
+
+        def mine_blocks(self, num_blocks=1, coinbase=ZERO_ADDRESS):
+            hashes = []
+            for _ in range(num_blocks):
+                kw = {"coinbase": coinbase}
+                vm = self.chain.get_vm()
+                if isinstance(vm, ParisVM):
+                    kw["mix_hash"] = keccak(self.chain.header.parent_hash)
+                if isinstance(vm, PragueVM):
+                    kw["blob_gas_used"] = sum(get_total_blob_gas(tx) for tx in self.chain.get_block().transactions)
+                hashes.append(self.chain.mine_block(**kw).hash)
+            return tuple(hashes)
+
+    params = None
+    if genesis_timestamp is not None:
+        params = PyEVMBackend.generate_genesis_params(overrides={"timestamp": int(genesis_timestamp)})
+    return SteadyPyEVMBackend(genesis_parameters=params, genesis_state=genesis_state)
+
+
+def open_embedded(*, config: DevnetConfig, setup: bool = True, genesis_timestamp: int | None = None) -> EvmChain:
     """py-evm in process. The ten anvil dev accounts get 10,000 ETH each in the genesis state, so addresses, keys
-    and block numbers match the anvil backend (setup takes the same blocks on both)."""
+    and block numbers match the anvil backend (setup takes the same blocks on both).
+
+    ``genesis_timestamp`` (seconds since the epoch): stamp blocks ``genesis_timestamp + number`` instead of the
+    wall clock, so the same transactions give the same block hashes every run (a scenario on a virtual clock
+    passes the clock's start). Without it blocks carry the wall-clock time, like anvil."""
     from eth_keys import keys as eth_keys
-    from eth_tester import EthereumTester, PyEVMBackend
+    from eth_tester import EthereumTester
     from eth_tester.backends.pyevm.main import generate_genesis_state_for_keys
     from web3 import EthereumTesterProvider
 
@@ -678,7 +730,7 @@ def open_embedded(*, config: DevnetConfig, setup: bool = True) -> EvmChain:
 
     genesis = generate_genesis_state_for_keys([eth_keys.PrivateKey(bytes.fromhex(k[2:])) for k in DEV_KEYS],
                                               overrides={"balance": 10_000 * 10**18})
-    tester = EthereumTester(PyEVMBackend(genesis_state=genesis))
+    tester = EthereumTester(_steady_backend(genesis, genesis_timestamp))
     from web3 import Web3
 
     chain = EvmChain(Web3Rpc(Web3(EthereumTesterProvider(tester))), backend="embedded", config=config, eth_url=None,
