@@ -5,6 +5,8 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
 from lpdev.cli import main
 from sim.scenario.gate import StepGate
 from sim.scenario.model import load_scenario
@@ -65,3 +67,19 @@ def test_step_gate_pauses_before_each_step():
     s = asyncio.run(go())
     assert s["passed"]
     assert paused == [(0, "start gw"), (1, "pay gateway=gw, count=8")]
+
+
+@pytest.mark.parametrize("argv", [["scenario", "list", "--json"], ["scenario", "list"]])
+def test_closed_stdout_pipe_ends_quietly(argv):
+    """`lpdev scenario list --json | head -1`: the reader is gone before lpdev writes; no BrokenPipeError traceback
+    (lpdev/cli.py handles it once for every command), exit 141 like a tool killed by SIGPIPE."""
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-m", "lpdev", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         cwd=Path(__file__).resolve().parents[1])
+    p.stdout.close()  # like `head -1` having exited already
+    err = p.stderr.read().decode()
+    p.stderr.close()
+    assert p.wait(timeout=60) == 141, err
+    assert err == ""
