@@ -113,6 +113,49 @@ def test_decode_request_go_messages():
     assert decode_request(b"null").orchestrator == b""
 
 
+_T = "json: cannot unmarshal {} into Go struct field RemotePaymentRequest.{} of type {}"
+
+
+@pytest.mark.parametrize("body, message", [
+    # Go's decoder walks the keys in document order and reports the FIRST error it met (saveError)
+    (b'{"inPixels":1.5,"orchestrator":"x"}', _T.format("number 1.5", "inPixels", "int64")),
+    (b'{"orchestrator":"x","inPixels":1.5}', "illegal base64 data at input byte 0"),
+    (b'{"app":5,"ManifestID":7}', _T.format("number", "app", "string")),
+    (b'{"ManifestID":7,"app":5}', _T.format("number", "ManifestID", "string")),
+    (b'{"type":true,"state":{"Sig":"!"}}', _T.format("bool", "type", "string")),
+    (b'{"state":{"Sig":"!"},"type":true}', "illegal base64 data at input byte 0"),
+    (b'{"state":{"sig":"AA==","STATE":{}},"capabilities":1}', _T.format("object", "state.State", "[]uint8")),
+    (b'{"capabilities":1,"state":{"STATE":{}}}', _T.format("number", "capabilities", "[]uint8")),
+    (b'{"maxPrice":{"unit":1},"inPixels":"x"}', _T.format("number", "maxPrice.unit", "string")),
+    (b'{"inPixels":"x","maxPrice":{"unit":1}}', _T.format("string", "inPixels", "int64")),
+    # an error in an early duplicate still counts, though the last duplicate sets the value
+    (b'{"inPixels":"x","INPIXELS":3}', _T.format("string", "inPixels", "int64")),
+    (b'{"app":"a","App":{},"orchestrator":"!"}', _T.format("object", "app", "string")),
+    # the literal as written, not Decimal's rendering
+    (b'{"inPixels":1e3}', _T.format("number 1e3", "inPixels", "int64")),
+    # a JSON array decodes into []byte element by element
+    (b'{"orchestrator":[1,256]}', _T.format("number 256", "orchestrator", "uint8")),
+    # an invalid json.Number literal stops Go's decoder: it wins over an earlier saved error
+    (b'{"inPixels":"x","maxPrice":{"price":"wat"}}',
+     'json: invalid number literal, trying to unmarshal "\\"wat\\"" into Number'),
+])
+def test_decode_request_reports_first_error_in_document_order(body, message):
+    with pytest.raises(DecodeError) as e:
+        decode_request(body)
+    assert str(e.value) == message
+
+
+def test_decode_request_values_in_document_order():
+    r = decode_request(b'{"orchestrator":[1,2,null],"maxPrice":{"price":1E5},"maxPrice":{"unit":"u"},'
+                       b'"state":{"State":"AQ=="},"state":null,"state":{"sig":"Ag=="},"inPixels":2,"inpixels":null}')
+    assert r.orchestrator == b"\x01\x02\x00"
+    assert (r.max_price.price, r.max_price.unit) == ("1E5", "u")  # a second object merges into the pointer
+    assert (r.state_state, r.state_sig) == (b"\x01", b"\x02")  # null leaves a struct value as it was
+    assert r.in_pixels == 2  # null leaves an int64 unchanged
+    assert decode_request(b'{"maxPrice":{"price":"1"},"MaxPrice":null}').max_price is None  # null resets a pointer
+    assert decode_request(b'{"app":"a","app":null}').app == "a"
+
+
 def test_go_seconds():
     assert _go_seconds(1_500_000_000) == 1.5
     assert _go_seconds(-1_500_000_000) == -1.5

@@ -15,12 +15,13 @@ naming the field, an oversized body a 413 (:class:`LimitExceeded`).
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from decimal import Decimal
 
 from sim.signer.config import RequestLimits
-from sim.signer.fastpath import b64decode as _b64decode, fold_index
+from sim.signer.fastpath import b64decode as _b64decode
 from sim.wire import gojson
 
 __all__ = ["RemotePaymentRequest", "MaxPriceInfo", "DecodeError", "LimitExceeded", "decode_request"]
@@ -85,11 +86,12 @@ class _Decoder:
             self.first_error = str(exc)
 
     def string(self, value, path: str, name: str) -> str | None:
-        try:
-            s = gojson.go_string(value, f"{_T}.{path}")
-        except gojson.GoJSONError as exc:
-            self.save(exc)
+        if value is not None and not isinstance(value, str):
+            # Go's UnmarshalTypeError for a non-integer target names the kind only ("number", not "number 5")
+            self.save(gojson.GoJSONError(f"json: cannot unmarshal {_kind(value).split(' ')[0]} into Go struct "
+                                         f"field {_T}.{path} of type string"))
             return None
+        s = value
         if s is not None:
             n = len(s.encode("utf-8", errors="surrogatepass"))
             if n > self.limits.string:
@@ -100,9 +102,22 @@ class _Decoder:
         """A ``[]byte`` field: ``None`` if null/invalid (invalid is remembered), else the decoded bytes."""
         if value is None:
             return b""
+        if isinstance(value, list):  # Go decodes a JSON array into []byte element by element (uint8 each)
+            if len(value) > limit:
+                raise LimitExceeded(f"{name} too large: {len(value)} bytes (limit {limit})", field=name)
+            out = bytearray(len(value))
+            for i, x in enumerate(value):
+                if isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= 255:
+                    out[i] = x
+                elif x is not None:  # null leaves the element at zero
+                    kind = _kind(x) if isinstance(x, (int, Decimal)) and not isinstance(x, bool) \
+                        else _kind(x).split(" ")[0]
+                    self.save(gojson.GoJSONError(
+                        f"json: cannot unmarshal {kind} into Go struct field {_T}.{path} of type uint8"))
+            return bytes(out)
         if not isinstance(value, str):
-            self.save(gojson.GoJSONError(
-                f"json: cannot unmarshal {_kind(value)} into Go struct field {_T}.{path} of type []uint8"))
+            self.save(gojson.GoJSONError(f"json: cannot unmarshal {_kind(value).split(' ')[0]} into Go struct "
+                                         f"field {_T}.{path} of type []uint8"))
             return None
         if (len(value) // 4) * 3 > limit + 3:  # refuse before decoding something huge
             raise LimitExceeded(f"{name} too large: about {(len(value) // 4) * 3} bytes decoded (limit {limit})",
@@ -131,14 +146,87 @@ def _kind(v) -> str:
     return "null"
 
 
+class _Object(gojson.GoObject):
+    """A decoded JSON object that also keeps every ``(key, value)`` pair in document order, duplicates
+    included: Go decodes an object into a struct key by key, so a type error in an early duplicate still
+    counts, and errors are met in document order."""
+
+    __slots__ = ("pairs",)
+
+
+def _object(pairs: list) -> _Object:
+    obj = _Object()
+    for k, v in pairs:
+        if k in obj:
+            del obj[k]
+        obj[k] = v
+    obj.pairs = pairs
+    return obj
+
+
+class _Number(Decimal):
+    """A non-integer JSON number that remembers its literal: Go's errors and ``json.Number`` use the text
+    (``1e3``), where ``str(Decimal)`` would give ``1E+3``."""
+
+    __slots__ = ("text",)
+
+    def __new__(cls, text: str):
+        n = Decimal.__new__(cls, text)
+        n.text = text
+        return n
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __format__(self, spec: str) -> str:
+        return self.text if not spec else Decimal.__format__(self, spec)
+
+
+def _reject_constant(name: str):
+    raise ValueError(name)
+
+
+_SCANNER = json.JSONDecoder(object_pairs_hook=_object, parse_float=_Number,
+                            parse_int=lambda t: int(t) if len(t) <= 4000 else _Number(t),
+                            parse_constant=_reject_constant)
+_MAX_BRACKETS = 10_000  # Go's nesting limit; beyond it gojson.loads checks the depth first
+
+
+def _loads(body: bytes):
+    """Go ``json.NewDecoder(body).Decode``'s value, with objects as :class:`_Object`. Invalid input goes to
+    :func:`sim.wire.gojson.loads` for Go's error text (it parses the same way, so valid input never differs)."""
+    if body.count(b"[") + body.count(b"{") <= _MAX_BRACKETS:
+        doc = body.decode("utf-8", errors="replace")
+        start = len(doc) - len(doc.lstrip(" \t\r\n"))
+        try:
+            return _SCANNER.raw_decode(doc, start)[0]
+        except (ValueError, RecursionError):
+            pass
+    return gojson.loads(body, first_value=True)
+
+
+def _fold(key: str) -> str:
+    """Go's case-insensitive struct field match (``foldName``)."""
+    return key.upper() if key.isascii() else gojson.fold_name(key)
+
+
+def _pairs(obj: dict):
+    return obj.pairs if isinstance(obj, _Object) else obj.items()
+
+
 def decode_request(body: bytes, limits: RequestLimits | None = None) -> RemotePaymentRequest:
-    """Decode a request body; raises :class:`DecodeError` (400, Go's text) or :class:`LimitExceeded`."""
+    """Decode a request body; raises :class:`DecodeError` (400, Go's text) or :class:`LimitExceeded`.
+
+    Keys are taken in document order, like Go's decoder: every key addressing a field (case-insensitively)
+    is decoded into it, so the last one sets the value, and the error reported is the first one met.
+    """
     limits = limits or RequestLimits()
+    body = bytes(body)
     if len(body) > limits.body:
         raise LimitExceeded(f"request body too large: {len(body)} bytes (limit {limits.body})", status=413,
                             field="body")
     try:
-        doc = gojson.loads(body, first_value=True)
+        doc = _loads(body)
     except gojson.GoJSONError as exc:
         raise DecodeError(str(exc)) from None
     except RecursionError:
@@ -150,92 +238,110 @@ def decode_request(body: bytes, limits: RequestLimits | None = None) -> RemotePa
         kind = _kind(doc).split(" ")[0]
         raise DecodeError(f"json: cannot unmarshal {kind} into Go value of type server.{_T}")
     d = _Decoder(limits)
-    _missing = object()
-
-    def g(obj: dict, key: str, default):
-        return fold_index(obj).get(key.upper(), default) if obj is not doc else top.get(key.upper(), default)
-
-    top = fold_index(doc)
-
-    st = g(doc, "state", _missing)
-    if st is not _missing and st is not None:
-        if not isinstance(st, dict):
-            d.save(gojson.GoJSONError(f"json: cannot unmarshal {_kind(st).split(' ')[0]} into Go struct field "
-                                      f"{_T}.state of type server.RemotePaymentStateSig"))
-        else:
-            v = g(st, "State", _missing)
-            if v is not _missing:
-                b = d.blob(v, "state.State", "state.State", limits.state)
-                if b is not None:
-                    req.state_state = b
-            v = g(st, "Sig", _missing)
-            if v is not _missing:
-                b = d.blob(v, "state.Sig", "state.Sig", limits.sig)
-                if b is not None:
-                    req.state_sig = b
-
-    for key, attr, limit in (("orchestrator", "orchestrator", limits.orchestrator),
-                             ("capabilities", "capabilities", limits.capabilities)):
-        v = g(doc, key, _missing)
-        if v is not _missing:
-            b = d.blob(v, key, key, limit)
-            if b is not None:
-                setattr(req, attr, b)
-
-    for key, attr in (("ManifestID", "manifest_id"), ("app", "app"), ("type", "type")):
-        v = g(doc, key, _missing)
-        if v is not _missing:
-            s = d.string(v, key, key)
-            if s is not None:
-                setattr(req, attr, s)
-
-    v = g(doc, "inPixels", _missing)
-    if v is not _missing:
-        try:
-            n = gojson.go_int(v, "int64", f"{_T}.inPixels")
-        except gojson.GoJSONError as exc:
-            d.save(exc)
-        else:
-            if n is not None:
-                req.in_pixels = n
-
-    v = g(doc, "maxPrice", _missing)
-    if v is not _missing and v is not None:
-        if not isinstance(v, dict):
-            d.save(gojson.GoJSONError(f"json: cannot unmarshal {_kind(v).split(' ')[0]} into Go struct field "
-                                      f"{_T}.maxPrice of type runner.LiveRunnerPriceInfo"))
-        else:
-            req.max_price = _decode_price(d, v)
-
+    for key, v in _pairs(doc):
+        field = _TOP_FIELDS.get(_fold(key))
+        if field is not None:
+            field(d, req, v)  # unknown keys are skipped, like Go
     if d.first_error is not None:
         raise DecodeError(d.first_error)
     return req
 
 
-def _decode_price(d: _Decoder, obj: dict) -> MaxPriceInfo:
-    info = MaxPriceInfo()
-    _missing = object()
-    idx = fold_index(obj)
-    p = idx.get("PRICE", _missing)
-    if p is not _missing and p is not None:
-        if isinstance(p, bool) or isinstance(p, (dict, list)):
-            d.save(gojson.GoJSONError(f"json: cannot unmarshal {_kind(p)} into Go struct field "
-                                      f"{_T}.maxPrice.price of type json.Number"))
-        elif isinstance(p, (int, Decimal)):
-            info.price = str(p)
-        else:  # json.Number from a quoted string must itself be a JSON number literal
-            if len(p) > d.limits.string:
-                raise LimitExceeded(f"maxPrice.price too long: {len(p)} bytes (limit {d.limits.string})",
-                                    field="maxPrice.price")
-            if not _NUMBER.match(p):
-                raise DecodeError(f"json: invalid number literal, trying to unmarshal {_go_quote(p)} into Number")
-            info.price = p
-    for key in ("currency", "unit"):
-        v = idx.get(key.upper(), _missing)
-        if v is not _missing:
-            s = d.string(v, f"maxPrice.{key}", f"maxPrice.{key}")
+def _state(d: _Decoder, req: RemotePaymentRequest, st) -> None:
+    """``State RemotePaymentStateSig`` (a struct value: null leaves it, a second object merges into it)."""
+    if st is None:
+        return
+    if not isinstance(st, dict):
+        d.save(gojson.GoJSONError(f"json: cannot unmarshal {_kind(st).split(' ')[0]} into Go struct field "
+                                  f"{_T}.state of type server.RemotePaymentStateSig"))
+        return
+    for key, v in _pairs(st):
+        f = _fold(key)
+        if f == "STATE":
+            b = d.blob(v, "state.State", "state.State", d.limits.state)
+            if b is not None:
+                req.state_state = b
+        elif f == "SIG":
+            b = d.blob(v, "state.Sig", "state.Sig", d.limits.sig)
+            if b is not None:
+                req.state_sig = b
+
+
+def _blob_field(key: str, attr: str, limit_name: str):
+    def decode(d: _Decoder, req: RemotePaymentRequest, v) -> None:
+        b = d.blob(v, key, key, getattr(d.limits, limit_name))
+        if b is not None:
+            setattr(req, attr, b)
+    return decode
+
+
+def _string_field(key: str, attr: str):
+    def decode(d: _Decoder, req: RemotePaymentRequest, v) -> None:
+        s = d.string(v, key, key)
+        if s is not None:
+            setattr(req, attr, s)
+    return decode
+
+
+def _in_pixels(d: _Decoder, req: RemotePaymentRequest, v) -> None:
+    try:
+        n = gojson.go_int(v, "int64", f"{_T}.inPixels")
+    except gojson.GoJSONError as exc:
+        d.save(exc)
+    else:
+        if n is not None:
+            req.in_pixels = n
+
+
+def _max_price(d: _Decoder, req: RemotePaymentRequest, v) -> None:
+    """``MaxPrice *runner.LiveRunnerPriceInfo``: null resets the pointer, objects merge into it."""
+    if v is None:
+        req.max_price = None
+    elif not isinstance(v, dict):
+        d.save(gojson.GoJSONError(f"json: cannot unmarshal {_kind(v).split(' ')[0]} into Go struct field "
+                                  f"{_T}.maxPrice of type runner.LiveRunnerPriceInfo"))
+    else:
+        if req.max_price is None:
+            req.max_price = MaxPriceInfo()
+        _decode_price(d, v, req.max_price)
+
+
+_TOP_FIELDS = {
+    "STATE": _state,
+    "ORCHESTRATOR": _blob_field("orchestrator", "orchestrator", "orchestrator"),
+    "MANIFESTID": _string_field("ManifestID", "manifest_id"),
+    "APP": _string_field("app", "app"),
+    "INPIXELS": _in_pixels,
+    "TYPE": _string_field("type", "type"),
+    "MAXPRICE": _max_price,
+    "CAPABILITIES": _blob_field("capabilities", "capabilities", "capabilities"),
+}
+
+
+def _decode_price(d: _Decoder, obj: dict, info: MaxPriceInfo) -> MaxPriceInfo:
+    for key, p in _pairs(obj):
+        f = _fold(key)
+        if f == "PRICE":
+            if p is None:
+                continue
+            if isinstance(p, bool) or isinstance(p, (dict, list)):
+                d.save(gojson.GoJSONError(f"json: cannot unmarshal {_kind(p).split(' ')[0]} into Go struct "
+                                          f"field {_T}.maxPrice.price of type json.Number"))
+            elif isinstance(p, (int, Decimal)):
+                info.price = str(p)
+            else:  # json.Number from a quoted string must itself be a JSON number literal; Go stops here
+                if len(p) > d.limits.string:
+                    raise LimitExceeded(f"maxPrice.price too long: {len(p)} bytes (limit {d.limits.string})",
+                                        field="maxPrice.price")
+                if not _NUMBER.match(p):
+                    raise DecodeError(f"json: invalid number literal, trying to unmarshal {_go_quote(p)} into "
+                                      f"Number")
+                info.price = p
+        elif f in ("CURRENCY", "UNIT"):
+            name = f.lower()
+            s = d.string(p, f"maxPrice.{name}", f"maxPrice.{name}")
             if s is not None:
-                setattr(info, key, s)
+                setattr(info, name, s)
     return info
 
 
