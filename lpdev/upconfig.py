@@ -30,6 +30,8 @@ the command-line flags. The cast document (``cast_document``) is the JSON writte
     [gateway]
     interval = 5.0             # seconds between payments (the SDK's LV2V cadence)
     type = "lv2v"              # lv2v | live | fixed
+    lv2v_job = false           # run a paid noop live-video-to-video job (publish, echo, pay; orchestrator debits)
+    segment_s = 1.0            # with lv2v_job: seconds of generated video per published segment
 
 All keys lpdev prints or writes are PUBLIC throwaway dev keys (the anvil mnemonic).
 """
@@ -86,6 +88,10 @@ class UpConfig:
     max_total_ev: int = 10**20
     interval: float = 5.0
     job_type: str = "lv2v"
+    # job mode (sim.gateway.job): the gateway starts a noop LV2V job, publishes generated MPEG-TS segments and pays
+    # on output segments (the SDK's cadence: at most one payment per `interval`); off = payments only
+    lv2v_job: bool = False
+    segment_s: float = 1.0
 
     def validate(self) -> "UpConfig":
         if self.chain not in ("anvil", "embedded"):
@@ -111,6 +117,10 @@ class UpConfig:
             raise ConfigError("round_length must be >= 1 block")
         if self.job_type not in ("lv2v", "live", "fixed"):
             raise ConfigError(f"gateway type {self.job_type!r}: choose lv2v, live or fixed")
+        if self.lv2v_job and self.job_type != "lv2v":
+            raise ConfigError(f"gateway lv2v_job pays with type lv2v, not {self.job_type!r}")
+        if not 0 < self.segment_s <= 60:
+            raise ConfigError("gateway segment_s must be > 0 and <= 60 seconds")
         if self.ticket_ev <= 0:
             raise ConfigError("ticket_ev must be > 0 wei")
         if self.max_face_value and self.max_face_value <= self.ticket_ev:
@@ -146,6 +156,7 @@ _TOML_KEYS = {
     ("orchestrator", "ticket_ev"): "ticket_ev", ("orchestrator", "max_face_value"): "max_face_value",
     ("orchestrator", "price_per_unit"): "price_per_unit", ("orchestrator", "pixels_per_unit"): "pixels_per_unit",
     ("gateway", "interval"): "interval", ("gateway", "type"): "job_type", ("gateway", "enabled"): "gateway",
+    ("gateway", "lv2v_job"): "lv2v_job", ("gateway", "segment_s"): "segment_s",
 }
 _AMOUNTS = {"deposit", "reserve", "ticket_ev", "max_face_value", "price_per_unit", "max_ticket_ev", "max_total_ev"}
 
@@ -285,7 +296,8 @@ def cast_document(up) -> dict:
                    "price_per_unit": cfg.price_per_unit, "pixels_per_unit": cfg.pixels_per_unit},
         "block_time": cfg.block_time,
         "round_length": cfg.round_length,
-        "gateway": {"enabled": cfg.gateway, "interval": cfg.interval, "type": cfg.job_type},
+        "gateway": {"enabled": cfg.gateway, "interval": cfg.interval, "type": cfg.job_type,
+                    "lv2v_job": cfg.lv2v_job},
         "remote_discovery": cfg.remote_discovery,
         "token": make_token([o["url"] for o in orchs], first.url),
     }

@@ -80,6 +80,8 @@ class GatewayRun:
     task: asyncio.Task | None = None
     paid: int = 0
     outcomes: dict = field(default_factory=dict)
+    job: object = None  # job mode: the running sim.gateway.job.LV2VJob
+    jobs: int = 0  # job mode: jobs started
 
 
 def check_ports(host: str, wanted: list[tuple[str, int]]) -> None:
@@ -286,6 +288,10 @@ class UpStack:
         s = self.signers[i % len(self.signers)]
         name = "gateway" if i == 0 else f"gateway{i + 1}"
         gcfg = GatewayConfig(name=name, job_type=self.config.job_type, interval_s=self.config.interval)
+        if self.config.lv2v_job:
+            from sim.gateway.job import lv2v_capabilities
+
+            gcfg.capabilities = lv2v_capabilities("noop")  # what the SDK sends for a noop job
         g = GatewaySession(gcfg, signer_urls=[s.http_url], signer_names=[s.name], orchestrator_url=o.url,
                            orchestrator_name=o.name, bus=self.bus, clock=self.clock)
         self.gateways.append(GatewayRun(g))
@@ -332,9 +338,15 @@ class UpStack:
         if self.config.block_time > 0:
             self._tasks.append(asyncio.create_task(self._block_ticker(), name="block-ticker"))
         for i, g in enumerate(self.gateways):
-            g.task = asyncio.create_task(self._pay_loop(g, i), name=f"pay-{g.session.name}")
+            loop = self._job_loop(g, i) if self.config.lv2v_job else self._pay_loop(g, i)
+            g.task = asyncio.create_task(loop, name=f"pay-{g.session.name}")
             self._tasks.append(g.task)
         await self._stop.wait()
+        if self.config.lv2v_job:  # let each job close its input and see the orchestrator stop it
+            self.gate.continue_all()  # a job waiting for a step must see the stop
+            tasks = [g.task for g in self.gateways if g.task is not None and not g.task.done()]
+            if tasks:
+                await asyncio.wait(tasks, timeout=5)
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -382,6 +394,50 @@ class UpStack:
             g.outcomes[out.status] = g.outcomes.get(out.status, 0) + 1
             if out.status == "paid":
                 g.paid += 1
+
+    async def _job_loop(self, g: GatewayRun, i: int) -> None:
+        """Job mode: run a paid noop LV2V job (sim.gateway.job) until the stack stops; a job that ends early
+        (refused, insufficient balance, orchestrator restart) is followed by a new one after ``interval``."""
+        from sim.gateway.job import JobConfig, JobError, LV2VJob
+
+        delay = i * 0.7  # stagger several gateways
+        name = g.session.name
+
+        def count(status: str) -> None:
+            g.outcomes[status] = g.outcomes.get(status, 0) + 1
+            if status == "paid":
+                g.paid += 1
+
+        while not self._stop.is_set() and not g.session.stopped:
+            try:
+                await asyncio.wait_for(self._stop.wait(), delay)
+                return
+            except asyncio.TimeoutError:
+                pass
+            delay = self.config.interval
+            await self.gate.wait(g.paid, f"{name}: start a live-video-to-video job")
+            if self._stop.is_set():
+                return
+            job = g.job = LV2VJob(g.session, JobConfig(segment_s=self.config.segment_s,
+                                                       payment_interval_s=self.config.interval),
+                                  before_payment=lambda: self.gate.wait(g.paid, f"{name}: next payment"),
+                                  on_payment=lambda out: count(out.status))
+            try:
+                await job.start()
+                g.jobs += 1
+                count("paid")  # the upfront payment that started the job
+                await job.run(stop=self._stop)
+            except JobError as exc:
+                self.log(f"{name}: live-video-to-video job refused: {exc}")
+                if exc.stage == "orchestrator":  # e.g. a restarted orchestrator: fresh ticket params first
+                    try:
+                        await g.session.refresh()
+                    except Exception:  # noqa: BLE001 - the next attempt reports it
+                        pass
+            except Exception as exc:  # noqa: BLE001 - a failed job is logged; the demo goes on
+                self.log(f"{name}: live-video-to-video job failed: {type(exc).__name__}: {exc}")
+            finally:
+                await job.close()
 
     async def stop(self) -> None:
         self._stop.set()

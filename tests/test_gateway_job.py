@@ -1,0 +1,116 @@
+"""The scripted gateway's LV2V job mode (sim.gateway.job, `lpdev up --lv2v-job`): in the `lpdev up` stack
+(lpdev.upstack.UpStack on the embedded chain) the gateway starts a paid ``noop`` live-video-to-video job the way the
+livepeer-gateway SDK does, publishes generated MPEG-TS segments over lpdev's own trickle client, gets each one back
+byte for byte, pays through lpdev's signer on the SDK's cadence while the orchestrator debits, and stops the job
+by closing its input. No SDK involved.
+
+Economics: ticket EV 1e15 wei, price 4e7 wei/pixel => 1 s of 720p30 = 1.1e15 wei > EV, so every payment cycle
+(>= 1 s apart) carries at least one ticket (the signer answers 482 only when the credit covers the fee); the
+upfront 60 s preload is 67 tickets (< 100 per call).
+"""
+from __future__ import annotations
+
+import asyncio
+from fractions import Fraction
+
+import pytest
+
+from lpdev.upconfig import UpConfig
+from lpdev.upstack import UpStack
+from sim.media import mpegts
+from sim.pm.accounting import LV2V_PIXELS_PER_SECOND
+
+TICKET_EV = 10**15
+PRICE = 4 * 10**7
+
+
+def cfg(**kw) -> UpConfig:
+    base = dict(chain="embedded", eth_port=0, signer_port=0, orch_port=0, seed=3, block_time=0, ticket_ev=TICKET_EV,
+                price_per_unit=PRICE, interval=1.0)
+    base.update(kw)
+    return UpConfig(**base)
+
+
+def kinds(stack, kind, **match):
+    return [e for e in list(stack.bus.recent) if e.kind == kind and all(e.data.get(k) == v for k, v in match.items())]
+
+
+def rat(s) -> Fraction:
+    return Fraction(str(s))
+
+
+async def wait_until(pred, timeout: float = 30.0, step: float = 0.05) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not pred():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(step)
+
+
+@pytest.mark.slow
+async def test_job_mode_publishes_echoes_pays_debits_and_stops_on_input_closed():
+    from sim.gateway.job import JobConfig, JobError, LV2VJob
+    from sim.gateway.session import GatewayConfig, GatewaySession
+
+    async with UpStack(cfg(lv2v_job=True, segment_s=0.25)) as up:
+        o, s = up.orchestrators[0], up.signers[0]
+        o.server.lv2v.config.payment_interval_s = 1.0  # the orchestrator debits every second (go default 5 s)
+        runner = asyncio.create_task(up.run())
+        try:
+            # the upfront payment + 3 cycles of the gateway's payment sender, and a debit
+            await wait_until(lambda: up.gateways and up.gateways[0].paid >= 4
+                             and kinds(up, "orch.debit", ok=True))
+        finally:
+            up.request_stop()
+            await runner
+        g = up.gateways[0]
+        job = g.job
+        mid = job.manifest_id
+
+        # a model the orchestrator does not serve: refused with go's status and message, named in the event
+        bad = GatewaySession(GatewayConfig(name="probe", job_type="lv2v"), signer_urls=[s.http_url],
+                             signer_names=[s.name], orchestrator_url=o.url, orchestrator_name=o.name, bus=up.bus,
+                             clock=up.clock)
+        with pytest.raises(JobError) as err:
+            try:
+                await LV2VJob(bad, JobConfig(model_id="nope")).start()
+            finally:
+                await bad.close()
+        assert (err.value.stage, err.value.status, err.value.message) == ("orchestrator", 503, "insufficient capacity")
+        rej = [e for e in kinds(up, "gateway.job_rejected") if e.actor == "probe"]
+        assert [(e.data["status"], e.data["message"]) for e in rej] == [(503, "insufficient capacity")]
+
+    # the job started with the orchestrator's own manifest id
+    started = kinds(up, "orch.lv2v_started")
+    assert len(started) == 1 and started[0].data["manifest_id"] == mid and len(mid) == 8
+    assert [e.data["manifest_id"] for e in kinds(up, "gateway.job_started")] == [mid] and g.jobs == 1
+    # N segments published, the same N echoed back byte for byte (valid MPEG-TS)
+    n = len(job.sent)
+    assert n >= 4 and job.received == job.sent and job.echoed == n
+    assert all(mpegts.parse_packets(b) for b in job.received)
+    assert len(kinds(up, "gateway.segment_published", manifest_id=mid)) == n
+    assert [e.data["echoed"] for e in kinds(up, "gateway.segment_received", manifest_id=mid)] == [True] * n
+    assert len(kinds(up, "trickle.job.segment", manifest_id=mid)) == n
+    # payments: the upfront one plus the payment sender's cycles, all through the signer, credited to the job
+    payer = bytes.fromhex(s.address[2:])
+    cycles = [p for p in job.payments if p.status == "paid"]
+    assert len(cycles) >= 3 and g.paid == 1 + len(cycles), [p.to_dict() for p in job.payments]
+    received = kinds(up, "orch.payment_received", manifest_id=mid)
+    assert received[0].data["route"] == "/live-video-to-video" and len(received) == 1 + len(cycles)
+    credits = kinds(up, "orch.credit", manifest_id=mid)
+    assert len(credits) == 1 + len(cycles)
+    assert not kinds(up, "orch.payment_rejected")
+    assert {e.data["sender"].lower() for e in received} == {s.address.lower()}
+    # debits at 27 648 000 px/s x the session price; the ledger == credits - debits, exactly
+    debits = kinds(up, "orch.debit", manifest_id=mid)
+    assert debits and all(d.data["ok"] and rat(d.data["fee"]) == d.data["units"] * PRICE for d in debits)
+    assert all(d.data["units"] >= LV2V_PIXELS_PER_SECOND for d in debits)
+    total = sum(rat(c.data["amount"]) for c in credits) - sum(rat(d.data["fee"]) for d in debits)
+    assert o.server.orch.ledger.balance(payer, mid) == total > 0
+    # the stop: the gateway closed the input, the orchestrator stopped the job, and the gateway read why
+    assert kinds(up, "gateway.input_closed", manifest_id=mid)[0].data["status"] == 200
+    assert [e.data["reason"] for e in kinds(up, "orch.lv2v_stopped", manifest_id=mid)] == ["input closed"]
+    stopped = kinds(up, "gateway.job_stopped", manifest_id=mid)
+    assert len(stopped) == 1 and stopped[0].data["reason"] == "input closed"
+    assert stopped[0].data["published"] == stopped[0].data["received"] == stopped[0].data["echoed"] == n
+    assert stopped[0].data["payments"] == len(cycles)
