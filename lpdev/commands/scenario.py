@@ -5,7 +5,9 @@
     lpdev scenario replay TRACE [--json]
 
 Exit status 0 only when every expectation and invariant passed; 1 when one failed; 2 for bad input (a
-scenario file with an error prints ``file:line: what was expected``).
+scenario file with an error prints ``file:line: what was expected``; a trace that is not a scenario's).
+replay does not trust the verdicts a trace recorded: it rechecks from the events the invariants and the
+event/summary expectations, and fails when the trace contradicts what it recorded.
 """
 from __future__ import annotations
 
@@ -64,6 +66,14 @@ def _print_summary(s: dict, out=None) -> None:
             out.write(f"    [{mark(x['passed'])}] {x['name']}: {x['detail']}\n")
     out.write(f"  payments {s['payments']}, tickets {s['tickets']}, winning tickets {s['winning_tickets']}, "
               f"redeemed {s['redeemed']}, elapsed {s['elapsed_s']} s\n")
+    if "rechecked" in s:  # a replay
+        r = s["rechecked"]
+        out.write(f"  rechecked from the trace's events: {r['expectations']} expectation(s), {r['invariants']} "
+                  "invariant(s); the others are as recorded\n")
+    if s.get("contradictions"):
+        out.write("  the trace contradicts its recorded verdicts:\n")
+        for c in s["contradictions"]:
+            out.write(f"    - {c}\n")
 
 
 def _cmd_list(args) -> int:
@@ -105,16 +115,13 @@ def _cmd_run(args) -> int:
 
 
 def replay_summary(trace: str | Path) -> dict:
-    """The summary of a recorded run, rebuilt from its trace (``elapsed_s`` = time to read it)."""
-    from sim.events import read_trace
-    from sim.scenario.runner import summarize
+    """The summary of a recorded run, rebuilt from its trace with every verdict the events can decide
+    rechecked (sim/scenario/replay.py; ``elapsed_s`` = time to read and recheck it)."""
+    from sim.scenario.replay import replay_trace
 
     t0 = time.perf_counter()
-    header, events = read_trace(trace)
-    evs = list(events)
-    s = summarize(evs)
-    s.update(scenario=header.get("scenario"), chain=header.get("chain"), seed=header.get("seed"),
-             elapsed_s=round(time.perf_counter() - t0, 3), events=len(evs))
+    s = replay_trace(trace)
+    s["elapsed_s"] = round(time.perf_counter() - t0, 3)
     return s
 
 
@@ -126,7 +133,7 @@ def _cmd_replay(args) -> int:
         raise UsageError(f"trace {args.trace} does not exist")
     try:
         s = replay_summary(args.trace)
-    except TraceError as exc:
+    except TraceError as exc:  # not an lpdev trace, or not a scenario's (NotAScenarioTrace): exit 2
         raise UsageError(str(exc)) from None
     if args.json:
         print(json.dumps(s, indent=2))
@@ -151,7 +158,7 @@ def register(sub) -> None:
     rp.add_argument("--step", action="store_true", help="pause before each step until Enter")
     rp.add_argument("--json", action="store_true", help="print the summary as JSON")
     rp.set_defaults(func=_cmd_run)
-    pp = ssub.add_parser("replay", help="rebuild a run's summary from its trace")
+    pp = ssub.add_parser("replay", help="rebuild a run's summary from its trace, rechecking its verdicts")
     pp.add_argument("trace", metavar="TRACE")
     pp.add_argument("--json", action="store_true")
     pp.set_defaults(func=_cmd_replay)

@@ -109,6 +109,16 @@ class Cmp:
     def __str__(self) -> str:
         return f"{self.op} {self.value}"
 
+    @classmethod
+    def parse(cls, v) -> "Cmp | None":
+        """``3`` or ``"== 3"`` (how a trace records it) -> Cmp; None when ``v`` is not a count."""
+        if isinstance(v, bool):
+            return None
+        if isinstance(v, int):
+            return cls("==", v)
+        m = _CMP.match(v) if isinstance(v, str) else None
+        return cls(m.group(1) or "==", int(m.group(2))) if m else None
+
 
 @dataclass
 class Expectation:
@@ -193,12 +203,10 @@ class _P:
     def cmp(self, v, line: int, what: str) -> Cmp:
         if isinstance(v, bool):
             raise self.err(line, f"{what}: expected a count like 3 or \">= 1\", got a boolean")
-        if isinstance(v, int):
-            return Cmp("==", v)
-        m = _CMP.match(str(v)) if isinstance(v, str) else None
-        if not m:
+        c = Cmp.parse(v)
+        if c is None:
             raise self.err(line, f"{what}: expected a count like 3 or \">= 1\", got {v!r}")
-        return Cmp(m.group(1) or "==", int(m.group(2)))
+        return c
 
     def name(self, v, line: int, what: str) -> str:
         if not isinstance(v, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", v):
@@ -309,6 +317,8 @@ def _auto_name(kind: str, args: dict) -> str:
     return f"{kind}({parts})"
 
 
+CMP_KEYS = ("count", "tickets", "deposit", "reserve", "fees", "payments", "winning_tickets", "redeemed", "refreshes")
+
 _EXP_KEYS = {
     "outcome": {"gateway", "payment", "status", "signer_status", "orch_status", "message_contains", "tickets",
                 "refreshes", "signer"},
@@ -322,8 +332,7 @@ _EXP_KEYS = {
 
 def _check_expectation(p: _P, kind: str, args: LDict, what: str, names: dict) -> None:
     p.keys(args, _EXP_KEYS[kind], what)
-    for k in ("count", "tickets", "deposit", "reserve", "fees", "payments", "winning_tickets", "redeemed",
-              "refreshes"):
+    for k in CMP_KEYS:
         if k in args:
             args[k] = p.cmp(args[k], args.line_of(k), f"{what}.{k}")
     if kind in ("outcome", "outcomes") and "gateway" not in args:

@@ -16,11 +16,11 @@ from pathlib import Path
 
 from sim.events import Event, EventBus, register_kinds, write_events
 from sim.scenario.gate import StepGate
-from sim.scenario.invariants import check_invariants
+from sim.scenario.invariants import WinnerRecord, check_invariants
 from sim.scenario.model import Expectation, Scenario, Step
 from sim.stack import Stack, StackConfig
 
-__all__ = ["run_scenario", "summarize", "ScenarioRun"]
+__all__ = ["run_scenario", "summarize", "ScenarioRun", "check_on_events", "EVENT_CHECKS"]
 
 register_kinds({"scenario.summary": "the scenario finished: counts and whether it passed"})
 
@@ -85,19 +85,8 @@ class ScenarioRun:
             cmp = a.get("count")
             ok = cmp(n) if cmp is not None else n > 0
             return ok, f"{n} {st} of {len(outs)} ({', '.join(f'{k} {v}' for k, v in hist.items()) or 'none'})"
-        if e.kind == "event":
-            n = 0
-            for ev in self.events:
-                if ev.kind != a["kind"] or ("actor" in a and ev.actor != a["actor"]):
-                    continue
-                if any(not _match(ev.data.get(k), v) for k, v in (a.get("where") or {}).items()):
-                    continue
-                if any(str(v) not in str(ev.data.get(k, "")) for k, v in (a.get("contains") or {}).items()):
-                    continue
-                n += 1
-            cmp = a.get("count")
-            ok = cmp(n) if cmp is not None else n >= 1
-            return ok, f"{n} matching {a['kind']} event(s)" + (f", want {cmp}" if cmp is not None else ", want >= 1")
+        if e.kind in EVENT_CHECKS:
+            return check_on_events(e.kind, a, self.events)
         if e.kind == "chain":
             money = self.stack.money()
             if "account" in a:
@@ -112,10 +101,6 @@ class ScenarioRun:
             fees = money["orchestrators"].get(a["orchestrator"], 0)
             ok = a["fees"](fees) if "fees" in a else True
             return ok, f"{a['orchestrator']}: pending fees {fees}"
-        if e.kind == "summary":
-            s = summarize(self.events, final=False)
-            probs = [f"{k} {s[k]} not {c}" for k, c in a.items() if not c(s[k])]
-            return (not probs), ", ".join(f"{k} {s[k]}" for k in a) + (" — " + "; ".join(probs) if probs else "")
         if e.kind == "winners":
             stores = self._stores()
             ws = stores.get(a.get("orchestrator"), []) if "orchestrator" in a else [w for v in stores.values() for w in v]
@@ -132,8 +117,9 @@ class ScenarioRun:
             ok, detail = self.check(e)
         except Exception as exc:  # an expectation that cannot be evaluated fails, it never crashes the run
             ok, detail = False, f"could not evaluate: {type(exc).__name__}: {exc}"
+        # check + args let `lpdev scenario replay` recheck the event-only kinds (sim/scenario/replay.py)
         self.stack.bus.emit("scenario", "scenario.expectation", group=group, name=e.name, passed=ok, detail=detail,
-                            line=e.line, step=step)
+                            line=e.line, step=step, check=e.kind, args=e.args)
 
     def _stores(self) -> dict:
         from sim.orchestrator.winners import WinnerStore
@@ -256,12 +242,20 @@ class ScenarioRun:
             for e in sc.expect:
                 self._record(e)
             after = st.money()
+            stores = self._stores()
             results = check_invariants(self.events, before=st.initial_money, after=after, funded=st.funded,
-                                       withdrawn=st.withdrawn, stores=self._stores(), is_used=st.chain.is_used_ticket)
+                                       withdrawn=st.withdrawn, stores=stores, is_used=st.chain.is_used_ticket)
+            # What the invariants read besides the events goes into the trace, so a replay rechecks them too.
+            inputs = {"money_conservation": {"books": {"before": st.initial_money, "after": after,
+                                                       "funded": st.funded, "withdrawn": st.withdrawn}},
+                      "winners_accounted": {"stores": {n: [WinnerRecord.of(w).to_json() for w in ws]
+                                                       for n, ws in stores.items()}}}
             for r in results:
-                passed, detail = r.verdict(sc.invariants.get(r.name, "hold"))
+                expected = sc.invariants.get(r.name, "hold")
+                passed, detail = r.verdict(expected)
                 st.bus.emit("scenario", "scenario.expectation", group="invariant", name=r.name, passed=passed,
-                            detail=detail, line=0, step=None)
+                            detail=detail, line=0, step=None, held=r.ok, expected=expected,
+                            **inputs.get(r.name, {}))
             summary = summarize(self.events)
             st.bus.emit("scenario", "scenario.summary", **{k: v for k, v in summary.items()
                                                            if k not in ("expectations", "invariants")})
@@ -275,6 +269,31 @@ class ScenarioRun:
     def write_trace(self, path: str | Path) -> None:
         write_events(path, (self.stack.normalise(e) for e in self.events), scenario=self.scenario.name,
                      chain=self.config.chain, seed=self.config.seed)
+
+
+EVENT_CHECKS = ("event", "summary")  # expectation kinds decided by the events alone (a replay rechecks them)
+
+
+def check_on_events(kind: str, a: dict, events) -> tuple[bool, str]:
+    """An ``event`` or ``summary`` expectation against the events so far: a run and a replay share it."""
+    if kind == "event":
+        n = 0
+        for ev in events:
+            if ev.kind != a["kind"] or ("actor" in a and ev.actor != a["actor"]):
+                continue
+            if any(not _match(ev.data.get(k), v) for k, v in (a.get("where") or {}).items()):
+                continue
+            if any(str(v) not in str(ev.data.get(k, "")) for k, v in (a.get("contains") or {}).items()):
+                continue
+            n += 1
+        cmp = a.get("count")
+        ok = cmp(n) if cmp is not None else n >= 1
+        return ok, f"{n} matching {a['kind']} event(s)" + (f", want {cmp}" if cmp is not None else ", want >= 1")
+    if kind == "summary":
+        s = summarize(events, final=False)
+        probs = [f"{k} {s[k]} not {c}" for k, c in a.items() if not c(s[k])]
+        return (not probs), ", ".join(f"{k} {s[k]}" for k in a) + (" — " + "; ".join(probs) if probs else "")
+    raise ValueError(f"{kind!r} expectations are not decided by events alone")
 
 
 def summarize(events, *, final: bool = True) -> dict:
