@@ -114,3 +114,46 @@ async def test_job_mode_publishes_echoes_pays_debits_and_stops_on_input_closed()
     assert len(stopped) == 1 and stopped[0].data["reason"] == "input closed"
     assert stopped[0].data["published"] == stopped[0].data["received"] == stopped[0].data["echoed"] == n
     assert stopped[0].data["payments"] == len(cycles)
+
+
+def test_lv2v_job_flag_toml_validation_banner_and_log_lines(tmp_path, monkeypatch):
+    from lpdev.cli import UsageError, build_parser
+    from lpdev.commands.up import banner, build_config, format_event
+    from lpdev.upconfig import ConfigError, apply_toml
+    from sim.events import Event
+
+    monkeypatch.chdir(tmp_path)  # no ./lpdev.toml
+    p = build_parser()
+    assert build_config(p.parse_args(["up"])).lv2v_job is False  # opt-in
+    assert build_config(p.parse_args(["up", "--lv2v-job"])).lv2v_job is True
+    (tmp_path / "on.toml").write_text("[gateway]\nlv2v_job = true\nsegment_s = 0.5\n")
+    c = build_config(p.parse_args(["up", "--config", "on.toml"]))
+    assert (c.lv2v_job, c.segment_s) == (True, 0.5)
+    assert build_config(p.parse_args(["up", "--config", "on.toml", "--no-lv2v-job"])).lv2v_job is False
+    (tmp_path / "live.toml").write_text("[gateway]\nlv2v_job = true\ntype = \"live\"\n")
+    with pytest.raises(UsageError, match="lv2v_job pays with type lv2v"):
+        build_config(p.parse_args(["up", "--config", "live.toml"]))
+    with pytest.raises(ConfigError, match="want true or false"):
+        apply_toml(UpConfig(), {"gateway": {"lv2v_job": "yes"}})
+    with pytest.raises(ConfigError, match="segment_s"):
+        UpConfig(segment_s=0).validate()
+
+    doc = {"backend": "embedded", "chain_id": 1, "eth_url": None, "controller": "0x0", "contracts": {},
+           "accounts": [], "signers": [], "orchestrators": [], "senders": [], "signer_url": "",
+           "ticket": {"ev": 1, "max_face_value": 2, "win_prob": "1/2", "price_per_unit": 1, "pixels_per_unit": 1},
+           "block_time": 0, "round_length": 100, "token": "t", "sdk_commands": [],
+           "gateway": {"enabled": True, "interval": 5.0, "type": "lv2v", "lv2v_job": True}}
+    assert "job mode (--lv2v-job)" in banner(doc, 1.0, [])
+    doc["gateway"]["lv2v_job"] = False
+    assert "job mode" not in banner(doc, 1.0, [])
+
+    def line(kind, **d):
+        return format_event(Event(1, 0.0, "gateway", kind, d))
+
+    assert "job 0a1b2c3d (noop) started, 17 ticket(s) upfront" in line(
+        "gateway.job_started", orchestrator="orch", manifest_id="0a1b2c3d", model_id="noop", tickets=17)
+    assert "job 0a1b2c3d stopped (input closed): 9 segment(s) published, 9 echoed, 2 payment(s)" in line(
+        "gateway.job_stopped", manifest_id="0a1b2c3d", reason="input closed", published=9, received=9, echoed=9,
+        payments=2)
+    assert "job refused at the orchestrator: 503 insufficient capacity" in line(
+        "gateway.job_rejected", stage="orchestrator", status=503, message="insufficient capacity")

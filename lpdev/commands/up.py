@@ -1,7 +1,7 @@
 """`lpdev up`: the whole local stack in one command — chain, remote signer, fake orchestrator, scripted gateway.
 
     lpdev up [--chain anvil|embedded] [--orchestrators N] [--signers N] [--gateway | --no-gateway] [--headless]
-             [--config-out FILE] [--seed N] [--config lpdev.toml] [--remote-discovery] [--any-port]
+             [--config-out FILE] [--seed N] [--config lpdev.toml] [--remote-discovery] [--any-port] [--lv2v-job]
 
 Foreground: Ctrl-C (or SIGTERM) stops everything it started, anvil included. When every service answers it
 prints the cast (chain, contracts, throwaway keys, signer and orchestrator URLs, a livepeer-gateway token,
@@ -59,6 +59,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="seconds between mined blocks (default 0.5; 0 = mine only on transactions)")
     p.add_argument("--interval", type=float, default=None, metavar="S",
                    help="seconds between the gateway's payments (default 5)")
+    p.add_argument("--lv2v-job", action=argparse.BooleanOptionalAction, default=None,
+                   help="the scripted gateway runs a paid noop live-video-to-video job: publishes generated MPEG-TS "
+                        "segments, reads them back, pays on output segments every --interval s while the "
+                        "orchestrator debits (default off: payments only; lpdev.toml [gateway] lv2v_job)")
     p.add_argument("--state-file", default=None, metavar="FILE",
                    help="where the cast JSON always goes (default .lpdev/stack.json; removed on exit)")
     p.add_argument("--trace", metavar="FILE", help="write every event to a JSONL trace (`lpdev tui --replay`)")
@@ -81,7 +85,7 @@ def build_config(args):
         if path:
             apply_toml(cfg, load_toml(path), path)
         for name in ("chain", "orchestrators", "signers", "gateway", "seed", "remote_discovery", "eth_port",
-                     "signer_port", "orch_port", "block_time", "interval"):
+                     "signer_port", "orch_port", "block_time", "interval", "lv2v_job"):
             v = getattr(args, name, None)
             if v is not None:
                 setattr(cfg, name, v)
@@ -129,6 +133,9 @@ def banner(doc: dict, elapsed: float, files: list[str]) -> str:
     gw = doc["gateway"]
     L.append("Gateway: " + (f"scripted {gw['type']} payments every {gw['interval']} s (log below)" if gw["enabled"]
                             else "off (--no-gateway)"))
+    if gw["enabled"] and gw.get("lv2v_job"):
+        L.append("  job mode (--lv2v-job): a noop live-video-to-video job, generated segments published and echoed; "
+                 "the orchestrator debits")
     L += ["", "livepeer-gateway token (orchestrators + signer; `lpdev token` prints it again):", f"  {doc['token']}"]
     L += ["", "Try the SDK (livepeer-gateway 1.0.0; from a clone of livepeer-python-gateway):"]
     L += [f"  {c}" for c in doc["sdk_commands"]]
@@ -190,6 +197,14 @@ def format_event(ev, verbose: bool = False) -> str | None:
         msg = "signer answered 482 (no tickets needed yet): payment cycle skipped"
     elif k in ("gateway.error", "gateway.orchestrator_error", "gateway.stopped"):
         msg = f"{k.split('.')[1]}: {d.get('message') or d.get('reason')}"
+    elif k == "gateway.job_started":  # job mode (--lv2v-job)
+        msg = (f"POST /live-video-to-video -> {d.get('orchestrator')}: job {d.get('manifest_id')} "
+               f"({d.get('model_id')}) started, {d.get('tickets')} ticket(s) upfront")
+    elif k == "gateway.job_rejected":
+        msg = f"job refused at the {d.get('stage')}: {d.get('status')} {d.get('message')}"
+    elif k == "gateway.job_stopped":
+        msg = (f"job {d.get('manifest_id')} stopped ({d.get('reason')}): {d.get('published')} segment(s) published, "
+               f"{d.get('echoed')} echoed, {d.get('payments')} payment(s)")
     elif k == "gateway.orchestrator_info" and d.get("refresh"):
         msg = f"new ticket params from {d.get('orchestrator')}: expire at block {d.get('expiration_block')}"
     elif k == "chain.round_initialized":
