@@ -2,7 +2,10 @@
 
     lpdev conformance --signer https://127.0.0.1:7936 --eth-url URL --controller ADDR [--json]
     lpdev conformance --signer 127.0.0.1:7936 --config .lpdev/chain.json
+    lpdev conformance --signer https://127.0.0.1:7936 --config .lpdev/stack.json   # a running `lpdev up`
 
+--config takes any JSON file with the chain's "eth_url" and "controller": the one `lpdev chain up` writes or the
+stack.json (or --config-out file) of a running `lpdev up` (anvil chain; an embedded chain has no RPC URL).
 The suite reads the signer's chain (last block, round, the signer's deposit) so the ticket params it makes
 up for a fictitious orchestrator are valid there. Each case prints pass / fail / n/a with the response seen.
 Exit code 0 when every required case passes (n/a does not fail), 1 otherwise.
@@ -22,7 +25,8 @@ def register(sub) -> None:
     p.add_argument("--signer", required=True, help="signer URL (host:port means https, like the SDK)")
     p.add_argument("--eth-url", help="JSON-RPC URL of the signer's chain")
     p.add_argument("--controller", help="Controller address of the signer's chain")
-    p.add_argument("--config", help="config JSON written by `lpdev chain up` (instead of the above)")
+    p.add_argument("--config", help="JSON with eth_url and controller, as written by `lpdev chain up` (.lpdev/chain.json) or "
+                        "`lpdev up` (.lpdev/stack.json); instead of the above")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default 10)")
     p.add_argument("--only", action="append", help="run only cases whose name contains this (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
