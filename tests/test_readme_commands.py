@@ -1,29 +1,170 @@
-"""The README is the front door: every concrete `lpdev …` command in its shell blocks must be a valid invocation
-of today's CLI (synopsis lines with [optional] | alternatives | <placeholders> are documentation, not commands)."""
+"""The README's commands are all exercised by tests (issue 7, "Done when").
+
+Every command line in the README's code blocks (fenced sh/console/plain blocks and 4-space indented blocks; Python
+snippets are not commands) is one of:
+
+- a **synopsis** (placeholders: ``[optional]``, ``a|b``, ``<arg>``, ``(x | y)``, UPPERCASE words such as ``URL``,
+  ``N``): each sub-command it names must exist, its ``--help`` must run, and every ``--flag`` it shows must be one
+  of that sub-command's options (with the ``a|b`` values among the flag's choices);
+- a **concrete command**, listed in :data:`EXERCISED`: either ``here:<test>``, a test in this file that runs the
+  README line itself (as a subprocess in a temp dir, adding only flags that keep it off fixed ports and the
+  terminal: ``--any-port``, ``--exit-after-ready``, ``--http-addr 127.0.0.1:0``, ...), or ``tests/x.py::test_y``,
+  the test that does what the line does.
+
+A concrete README command in neither place fails :func:`test_every_readme_command_is_exercised`; so does an entry
+of :data:`EXERCISED` that is no longer in the README, or that names a test that does not exist.
+"""
 from __future__ import annotations
 
+import ast
+import base64
+import contextlib
+import io
+import json
+import os
 import re
 import shlex
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from lpdev.cli import build_parser
+from lpdev.cli import build_parser, main
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+PROGRAMS = ("lpdev", "python", "make")
+
+# Concrete README command -> the test that exercises it.
+EXERCISED = {
+    "make up": "tests/test_up_cli.py::test_make_up_runs_lpdev_up",
+    "make test": "here:test_make_test_bootstraps_then_runs_the_suite",
+    "lpdev up --headless": "tests/test_up_cli.py::test_up_ready_file_payments_and_clean_stop",
+    # the TUI needs a terminal: the same app on the same stack, driven by Textual's pilot
+    "lpdev up": "tests/test_up_stack.py::test_tui_live_mode_follows_the_up_stack",
+    "lpdev up --chain embedded": "here:test_up_embedded",
+    "lpdev up --orchestrators 2 --signers 2 --remote-discovery --seed 7 --config-out stack.json":
+        "here:test_up_two_by_two_with_discovery_then_token",
+    # `make up ARGS="--headless --any-port --no-gateway --exit-after-ready ..."`
+    "lpdev up --no-gateway --any-port": "tests/test_up_cli.py::test_make_up_runs_lpdev_up",
+    "lpdev up --headless --serve-events 127.0.0.1:0": "tests/test_up_cli.py::test_up_ready_file_payments_and_clean_stop",
+    "lpdev token": "here:test_up_two_by_two_with_discovery_then_token",
+    "lpdev bench up": "tests/test_up_bench.py::test_bench_up_measures_ready_time_and_memory",
+    # the SDK's example scripts live in its git repository, not in the wheel: these tests make the same SDK calls
+    "python examples/get_orchestrator_info.py 127.0.0.1:8935 --signer 127.0.0.1:7936":
+        "tests/test_sdk_up.py::test_get_orch_info_with_signer_over_tofu_grpc",
+    'python examples/get_orchestrator_info.py --token "$(lpdev token)"':
+        "tests/test_sdk_up.py::test_token_from_lpdev_token_drives_the_sdk",
+    "python examples/write_frames.py 127.0.0.1:8935 --signer 127.0.0.1:7936":
+        "tests/test_sdk_up.py::test_sdk_start_lv2v_noop_job_is_paid_through_the_signer",
+    "lpdev signer --mock-chain": "here:test_signer_mock_chain",
+    "lpdev orchestrator --config .lpdev/chain.json": "here:test_orchestrator_on_the_chain_up_config",
+    "lpdev walkthrough": "here:test_walkthrough_tour",
+    "lpdev walkthrough refresh-params-expired": "here:test_walkthrough_library_scenario",
+}
 
 
-def _commands() -> list[str]:
-    text = README.read_text(encoding="utf-8")
-    out = []
-    fenced = re.findall(r"```(?:sh|bash|console)\n(.*?)```", text, flags=re.S)
-    indented = [m for m in re.findall(r"(?m)^    (lpdev .*)$", text)]  # 4-space code blocks
-    for block in fenced + indented:
-        for line in block.splitlines():
-            line = line.split("  #")[0].strip()
-            if line.startswith("lpdev ") and not re.search(r"[\[\]|<>…]|\bURL\b|\bFILE\b|\bADDR\b|\bNAME\b", line):
-                out.append(line)
+# ---------------------------------------------------------------------- README parsing
+@dataclass(frozen=True)
+class Cmd:
+    text: str  # one logical command: continuation lines joined, trailing comment removed
+    line: int  # README line number
+
+    def __str__(self) -> str:
+        return f"README.md:{self.line}: {self.text}"
+
+
+def _strip_comment(line: str) -> str:
+    return re.split(r"\s{2,}#(?:\s|$)", line, maxsplit=1)[0].rstrip()
+
+
+def _code_blocks(text: str) -> list[tuple[str, list[tuple[int, str]]]]:
+    """(language, [(line number, line)]) for fenced blocks and 4-space indented blocks."""
+    blocks: list[tuple[str, list[tuple[int, str]]]] = []
+    lines = text.splitlines()
+    fence = None
+    cur: list[tuple[int, str]] = []
+    prev_blank = True
+    indented: list[tuple[int, str]] = []
+    for no, line in enumerate(lines, 1):
+        if fence is not None:
+            if line.startswith("```"):
+                blocks.append((fence, cur))
+                fence = None
+            else:
+                cur.append((no, line))
+            continue
+        if line.startswith("```"):
+            if indented:
+                blocks.append(("indented", indented))
+                indented = []
+            fence, cur = line[3:].strip(), []
+            continue
+        if line.startswith("    ") and (indented or prev_blank):
+            indented.append((no, line))
+        elif line.strip() and indented:
+            blocks.append(("indented", indented))
+            indented = []
+        prev_blank = not line.strip()
+    if indented:
+        blocks.append(("indented", indented))
+    return blocks
+
+
+def readme_commands() -> list[Cmd]:
+    out: list[Cmd] = []
+    for lang, lines in _code_blocks(README.read_text(encoding="utf-8")):
+        if lang not in ("", "sh", "bash", "console", "shell", "indented"):
+            continue  # python snippets are code, not commands
+        start = indent = None
+        parts: list[str] = []
+        for no, raw in lines + [(0, "")]:
+            body = _strip_comment(raw)
+            ind = len(raw) - len(raw.lstrip())
+            is_cmd = body.strip().split(" ", 1)[0] in PROGRAMS
+            if start is not None and body.strip() and not is_cmd and ind > indent:
+                parts.append(body.strip())  # a continuation line of a long synopsis
+                continue
+            if start is not None:
+                out.append(Cmd(" ".join(parts), start))
+                start = None
+            if is_cmd:
+                start, indent, parts = no, ind, [body.strip()]
     return out
+
+
+def _tokens(text: str) -> list[str]:
+    return shlex.split(text)
+
+
+def is_synopsis(text: str) -> bool:
+    for tok in _tokens(text):
+        if tok.startswith("$("):
+            continue  # shell command substitution, not a placeholder
+        if re.search(r"[\[\]|<>()]", tok) or any(re.fullmatch(r"[A-Z][A-Z0-9_]*", w)
+                                                  for w in re.split(r"[^A-Za-z0-9_]+", tok) if w):
+            return True
+    return False
+
+
+COMMANDS = readme_commands()
+SYNOPSES = [c for c in COMMANDS if c.text.startswith("lpdev ") and is_synopsis(c.text)]
+CONCRETE = [c for c in COMMANDS if c not in SYNOPSES]
+
+
+def readme_line(text: str) -> list[str]:
+    """argv of a concrete README command (the test fails if the README no longer shows it)."""
+    assert text in {c.text for c in CONCRETE}, f"{text!r} is not a concrete command in the README any more"
+    argv = _tokens(text)
+    assert argv[0] == "lpdev"
+    return [sys.executable, "-m", "lpdev", *argv[1:]]
 
 
 def test_readme_shows_the_two_setup_commands_first():
@@ -33,14 +174,317 @@ def test_readme_shows_the_two_setup_commands_first():
     assert [ln.split("#")[0].strip() for ln in first_block.splitlines()][:2] == ["make up", "make test"]
 
 
-def test_readme_has_concrete_commands():
-    assert len(_commands()) >= 5
+def test_the_parser_finds_the_readme_commands():
+    texts = {c.text for c in COMMANDS}
+    assert len(SYNOPSES) >= 15 and len(CONCRETE) >= 15
+    assert "lpdev up --headless" in texts and "make test" in texts and not any("#" in t for t in texts)
+    # a synopsis continued on the next lines is one command, with all of its flags
+    signer = next(c.text for c in SYNOPSES if c.text.startswith("lpdev signer --eth-url"))
+    assert "--remote-discovery" in signer and "--trace FILE" in signer
+    assert is_synopsis("lpdev chain mine N | advance-round") and is_synopsis("lpdev tui --attach http://HOST:PORT")
+    assert not is_synopsis('python examples/get_orchestrator_info.py --token "$(lpdev token)"')
 
 
-@pytest.mark.parametrize("line", _commands())
-def test_readme_command_parses(line):
-    argv = shlex.split(line)[1:]
-    parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    assert getattr(args, "func", None) is not None, f"{line!r} names no command"
-    assert not extra or getattr(args, "accepts_extra_args", False), f"{line!r}: unknown arguments {extra}"
+# ---------------------------------------------------------------------- every command is exercised
+def _test_source(target: str) -> tuple[str, str]:
+    """(function source, module source) of ``tests/x.py::test_y`` or ``here:test_y``."""
+    path, name = (Path(__file__), target[5:]) if target.startswith("here:") else (
+        ROOT / target.split("::")[0], target.split("::")[1])
+    assert path.exists(), f"{target}: no such file"
+    module = path.read_text(encoding="utf-8")
+    for node in ast.walk(ast.parse(module)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+            return ast.get_source_segment(module, node), module
+    raise AssertionError(f"{target}: no test function {name}")
+
+
+def test_every_readme_command_is_exercised():
+    missing = [str(c) for c in CONCRETE if c.text not in EXERCISED]
+    assert not missing, ("README commands that no test exercises (run them in a test here, or map them in "
+                         "EXERCISED to the test that does what they do):\n" + "\n".join(missing))
+    stale = sorted(set(EXERCISED) - {c.text for c in CONCRETE})
+    assert not stale, f"EXERCISED lists commands the README no longer shows: {stale}"
+    for text, target in EXERCISED.items():
+        func, module = _test_source(target)
+        if target.startswith("here:"):
+            assert repr(text) in func or json.dumps(text) in func, f"{target} does not run {text!r}"
+        elif text.startswith("lpdev "):
+            for flag in [t for t in _tokens(text) if t.startswith("--")]:
+                assert flag in module, f"{target} never uses {flag} of {text!r}"
+
+
+# ---------------------------------------------------------------------- synopsis lines: sub-commands and flags
+def _subparsers(p) -> dict:
+    import argparse
+
+    for a in p._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            return a.choices
+    return {}
+
+
+def _named_commands(text: str) -> list[tuple[list[str], object]]:
+    """[(path, parser)] of every sub-command a synopsis names: ``chain mine N | advance-round`` names
+    ``chain mine`` and ``chain advance-round`` (an alternative follows a lone ``|``)."""
+    toks = _tokens(text)[1:]
+    parser, parent, path, i = build_parser(), None, [], 0
+    while i < len(toks) and toks[i] in _subparsers(parser):
+        parent, parser, path = parser, _subparsers(parser)[toks[i]], path + [toks[i]]
+        i += 1
+    named = [(path, parser)]
+    if parent is not None:
+        for prev, tok in zip(toks[i:], toks[i + 1:]):
+            if prev != "|" or tok.lstrip("[(").startswith("-"):
+                continue  # not an alternative, or an alternative flag (`--role sender | --key HEX`)
+            if tok in _subparsers(parent):
+                named.append((path[:-1] + [tok], _subparsers(parent)[tok]))
+            else:
+                named.append((path[:-1] + [tok], None))  # an alternative that is not a sub-command
+    return named
+
+
+def synopsis_problems(text: str) -> list[str]:
+    """What is wrong with a synopsis line: sub-commands that do not exist, --help that fails, flags the
+    sub-command does not take, ``--flag a|b`` values outside its choices. [] when all is well."""
+    problems = []
+    toks = _tokens(text)
+    for path, parser in _named_commands(text):
+        if not path or parser is None:
+            problems.append(f"names no lpdev sub-command ({' '.join(path) or text})")
+            continue
+        buf = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(io.StringIO()):
+                code = main([*path, "--help"])
+        except SystemExit as exc:
+            code = exc.code
+        out = buf.getvalue()
+        if code != 0 or not out.startswith(f"usage: lpdev {' '.join(path)}"):
+            problems.append(f"`lpdev {' '.join(path)} --help` failed (exit {code}): {out[:120]!r}")
+            continue
+        options = {s: a for a in parser._actions for s in a.option_strings}
+        for j, tok in enumerate(toks):
+            flag = tok.strip("[]()")
+            if not flag.startswith("--"):
+                continue
+            if not re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", out):
+                problems.append(f"`lpdev {' '.join(path)}` has no option {flag}")
+                continue
+            action = options.get(flag)
+            if action is not None and action.choices and j + 1 < len(toks):
+                shown = {v for v in toks[j + 1].strip("[]()").split("|") if v and not v.isupper()}
+                if not shown <= set(map(str, action.choices)):
+                    problems.append(f"{flag} {sorted(shown)} not among its choices {list(action.choices)}")
+    return problems
+
+
+@pytest.mark.parametrize("cmd", SYNOPSES, ids=lambda c: f"line{c.line}")
+def test_synopsis_names_real_commands_and_flags(cmd):
+    assert synopsis_problems(cmd.text) == [], str(cmd)
+
+
+def test_synopsis_check_catches_what_is_wrong():
+    mine = next(c.text for c in SYNOPSES if c.text.startswith("lpdev chain mine"))
+    assert [p for p, _ in _named_commands(mine)] == [["chain", x] for x in (
+        "mine", "advance-round", "unlock", "cancel-unlock", "withdraw", "withdraw-fees")]
+    assert [p for p, _ in _named_commands("lpdev decode payment  <base64|->  [--json]")] == [["decode", "payment"]]
+    assert synopsis_problems("lpdev chain mine N | advance-round") == []
+    assert synopsis_problems("lpdev chain mine N | mint")  # not a sub-command
+    assert synopsis_problems("lpdev chian info [--json]")  # not a command
+    assert synopsis_problems("lpdev chain info [--senderr ADDR]")  # not an option
+    assert synopsis_problems("lpdev chain up [--backend anvil|ganache]")  # not a choice
+    assert synopsis_problems("lpdev bench scenario [--payment 1000]")  # a benchmark's own options count too
+    assert synopsis_problems("lpdev bench scenario [--payments 1000]") == []
+
+
+# ---------------------------------------------------------------------- concrete lines, run here
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+class Proc:
+    """A README command running in the background; its output (stdout + stderr) collected line by line."""
+
+    def __init__(self, argv: list[str], cwd: Path) -> None:
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env=ENV, start_new_session=True, stdin=subprocess.DEVNULL)
+        self._reader = threading.Thread(target=lambda: [self.lines.append(x.rstrip("\n")) for x in self.proc.stdout],
+                                        daemon=True)
+        self._reader.start()
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout: float = 90) -> re.Match:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                m = re.search(pattern, line)
+                if m:
+                    return m
+            if self.proc.poll() is not None and not self._reader.is_alive():
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"{pattern!r} never printed (exit {self.proc.poll()}):\n{self.text()}")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(30)
+        finally:
+            self.kill()
+        self._reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+def _get(url: str, data: bytes | None = None) -> dict:
+    req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    with urllib.request.urlopen(req, timeout=10, context=ssl._create_unverified_context()) as r:
+        return json.loads(r.read())
+
+
+def test_make_test_bootstraps_then_runs_the_suite():
+    """`make test` is what CI runs (.ci/run); here (inside the suite) only its recipe is checked, with `make -n`."""
+    import shutil
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    argv = _tokens("make test")
+    stamps = [".venv/.lpdev-installed", "devnet/tools/node_modules/.lpdev-installed"]
+    r = subprocess.run([argv[0], "-n", "-B", *argv[1:]], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    # from nothing: a venv with lpdev, the npm tools, then the whole suite
+    assert "-m venv .venv" in out and "npm install" in out and "-m pytest" in out
+    assert out.index("npm install") < out.index("-m pytest") and all(s in out for s in stamps)
+    assert "make test" in [ln.strip() for ln in (ROOT / ".ci" / "run").read_text().splitlines()]  # CI runs it
+
+
+@pytest.mark.anvil
+def test_up_two_by_two_with_discovery_then_token(tmp_path):
+    argv = readme_line("lpdev up --orchestrators 2 --signers 2 --remote-discovery --seed 7 --config-out stack.json")
+    up = Proc(argv + ["--any-port"], tmp_path)  # free ports instead of 8545/7936/8935
+    try:
+        up.wait_for(r"stack ready in")
+        doc = json.loads((tmp_path / "stack.json").read_text())
+        assert json.loads((tmp_path / ".lpdev" / "stack.json").read_text()) == doc
+        assert len(doc["orchestrators"]) == 2 and len(doc["signers"]) == 2 and doc["remote_discovery"]
+        found = _get(doc["signer_url"] + "/discover-orchestrators")
+        assert sorted(o["address"] for o in found) == sorted(o["url"] for o in doc["orchestrators"])
+        # `lpdev token`, in the same directory: reads .lpdev/stack.json
+        r = subprocess.run(readme_line("lpdev token"), cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                           env=ENV)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(base64.b64decode(r.stdout.strip())) == {
+            "orchestrators": [o["url"] for o in doc["orchestrators"]], "signer": doc["signer_url"]}
+        assert up.stop() in (0, 130)
+        assert not (tmp_path / "stack.json").exists() and not (tmp_path / ".lpdev" / "stack.json").exists()
+    finally:
+        up.kill()
+
+
+def test_up_embedded(tmp_path):
+    argv = readme_line("lpdev up --chain embedded")
+    r = subprocess.run(argv + ["--any-port", "--exit-after-ready"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=120, env=ENV)
+    assert r.returncode == 0, r.stderr
+    assert "stack ready in" in r.stdout and "(embedded chain, id " in r.stdout
+    assert "no RPC URL for outside tools" in r.stdout and "PUBLIC THROWAWAY DEV KEYS" in r.stdout
+
+
+def test_signer_mock_chain(tmp_path):
+    signer = Proc(readme_line("lpdev signer --mock-chain") + ["--http-addr", "127.0.0.1:0"], tmp_path)
+    try:
+        url = signer.wait_for(r"lpdev signer listening on (http://\S+)  address (0x[0-9a-fA-F]{40})")
+        info = _get(url.group(1) + "/sign-orchestrator-info", b"{}")
+        assert info["address"].lower() == url.group(2).lower()
+        assert signer.stop() == 0
+    finally:
+        signer.kill()
+
+
+@pytest.mark.anvil
+def test_orchestrator_on_the_chain_up_config(tmp_path):
+    # `lpdev chain up` (the synopsis with no options) writes .lpdev/chain.json, which the README line reads
+    chain = Proc([sys.executable, "-m", "lpdev", "chain", "up"], tmp_path)
+    orch = None
+    try:
+        chain.wait_for(r"Ctrl-C to stop")
+        cfg = json.loads((tmp_path / ".lpdev" / "chain.json").read_text())
+        key_addr = next(a["address"] for a in cfg["accounts"] if a["role"] == "orchestrator")
+        orch = Proc(readme_line("lpdev orchestrator --config .lpdev/chain.json")
+                    + ["--service-addr", "https://127.0.0.1:0", "--data-dir", str(tmp_path / "orch")], tmp_path)
+        m = orch.wait_for(r"lpdev orchestrator (0x[0-9a-fA-F]{40}) \(throwaway dev key\) listening on (https://\S+)")
+        assert m.group(1) == key_addr
+        status = _get(m.group(2) + "/admin/status")
+        assert json.dumps(status).lower().count(key_addr.lower()) >= 1
+        assert orch.stop() == 0
+        assert chain.stop() == 0
+    finally:
+        if orch is not None:
+            orch.kill()
+        chain.kill()
+
+
+def _headless_app(monkeypatch, drive):
+    """Make `app.run()` (what `lpdev walkthrough` calls) run headless, driven by ``drive(app, pilot)``."""
+    from tui.app import LpdevApp
+
+    orig = LpdevApp.run
+    done: dict = {}
+
+    def run(self, **_kw):
+        async def pilot(p):
+            try:
+                await drive(p.app, p)
+                done["ok"] = True
+            finally:
+                p.app.exit()
+
+        return orig(self, headless=True, size=(160, 48), auto_pilot=pilot)
+
+    monkeypatch.setattr(LpdevApp, "run", run)
+    return done
+
+
+async def _until(pilot, cond, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "the walkthrough did not finish"
+        await pilot.pause(0.05)
+
+
+async def _run_to_the_end(app, pilot) -> None:
+    """What a newcomer does: read the first page, press space (run every step), read the last page."""
+    assert app.mode == "walkthrough"
+    await _until(pilot, lambda: app.lesson[0])  # the first page, waiting for a key
+    first = app.lesson
+    await pilot.press("space")
+
+    def finished() -> bool:
+        if getattr(app, "summary", None) is not None:  # a scenario run by the scenario runner
+            return True
+        steps = getattr(getattr(app, "script", None), "steps", None)
+        return steps is not None and getattr(app, "step_index", None) == len(steps)  # a scripted tour
+
+    await _until(pilot, finished, timeout=60)
+    await pilot.pause()
+    assert app.lesson != first and app.lesson[1].strip()
+    if getattr(app, "summary", None) is not None:
+        assert app.summary["passed"], app.summary
+
+
+def test_walkthrough_tour(monkeypatch):
+    done = _headless_app(monkeypatch, _run_to_the_end)
+    assert main(_tokens("lpdev walkthrough")[1:]) == 0 and done.get("ok")
+
+
+def test_walkthrough_library_scenario(monkeypatch):
+    done = _headless_app(monkeypatch, _run_to_the_end)
+    assert main(_tokens("lpdev walkthrough refresh-params-expired")[1:]) == 0 and done.get("ok")
