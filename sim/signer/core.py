@@ -168,6 +168,26 @@ def _parse_max_price(obj: dict, job_type: str) -> Fraction:
     return accounting.parse_max_price(obj, job_type)
 
 
+_UNIX_TO_INTERNAL = 62_135_596_800  # Go time: seconds from year 1 to the Unix epoch
+
+
+def _int64(n: int) -> int:
+    """Go int64 arithmetic wraps around."""
+    return (n + 2**63) % 2**64 - 2**63
+
+
+def _auth_token_refresh_due(now_ns: int, expiration: int) -> bool:
+    """§5 ``shouldRefreshSession``: ``time.Now().After(time.Unix(expiration - 180, 0))``, to the nanosecond.
+
+    Go's int64 arithmetic wraps: ``expiration - 180`` below the int64 minimum, and ``time.Unix``'s
+    ``sec + unixToInternal`` above the maximum, give a time far in the past, so an expiration near either end
+    of int64 (e.g. 2^63 - 1) also means refresh now (480)."""
+    point = _int64(_int64(expiration - int(AUTH_TOKEN_REFRESH_MARGIN_S)) + _UNIX_TO_INTERNAL)
+    now_s, now_frac = divmod(now_ns, _NS)
+    now = now_s + _UNIX_TO_INTERNAL
+    return now > point or (now == point and now_frac > 0)
+
+
 def _go_seconds(d_ns: int) -> float:
     """Go ``Duration.Seconds()``: whole seconds (truncated toward zero) + remainder / 1e9, as float64."""
     d_ns = max(min(d_ns, 2**63 - 1), -(2**63))  # Time.Sub saturates
@@ -358,8 +378,7 @@ class SignerCore:
         ctx.now_ns = now_ns
         if not oinfo.HasField("auth_token"):
             raise _Reject(400, "remote signer could not check whether to refresh session: missing auth token")
-        refresh_point = oinfo.auth_token.expiration - int(AUTH_TOKEN_REFRESH_MARGIN_S)
-        if now_ns > refresh_point * _NS:
+        if _auth_token_refresh_due(now_ns, oinfo.auth_token.expiration):
             raise _Reject(STATUS_REFRESH_SESSION, "refresh session for remote signer",
                           {REFRESH_HEADER: _header_value(oinfo.transcoder)}, refresh="auth token expiring")
         try:
