@@ -396,6 +396,7 @@ def test_up_embedded(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "stack ready in" in r.stdout and "(embedded chain, id " in r.stdout
     assert "no RPC URL for outside tools" in r.stdout and "PUBLIC THROWAWAY DEV KEYS" in r.stdout
+    assert "Ctrl-C stops everything." in r.stdout and "anvil included" not in r.stdout  # no anvil in this stack
 
 
 def test_signer_mock_chain(tmp_path):

@@ -141,7 +141,7 @@ def banner(doc: dict, elapsed: float, files: list[str]) -> str:
     L += [f"  {c}" for c in doc["sdk_commands"]]
     if files:
         L += ["", "Cast written to " + ", ".join(files) + " (removed on exit)"]
-    L += ["", "Ctrl-C stops everything (anvil included).", ""]
+    L += ["", "Ctrl-C stops everything" + (" (anvil included)." if doc["backend"] == "anvil" else "."), ""]
     return "\n".join(L)
 
 
