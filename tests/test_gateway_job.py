@@ -2,7 +2,7 @@
 (lpdev.upstack.UpStack on the embedded chain) the gateway starts a paid ``noop`` live-video-to-video job the way the
 livepeer-gateway SDK does, publishes generated MPEG-TS segments over lpdev's own trickle client, gets each one back
 byte for byte, pays through lpdev's signer on the SDK's cadence while the orchestrator debits, and stops the job
-by closing its input. No SDK involved.
+by closing its input. A job the orchestrator stops is followed by a new one. No SDK involved.
 
 Economics: ticket EV 1e15 wei, price 4e7 wei/pixel => 1 s of 720p30 = 1.1e15 wei > EV, so every payment cycle
 (>= 1 s apart) carries at least one ticket (the signer answers 482 only when the credit covers the fee); the
@@ -57,15 +57,23 @@ async def test_job_mode_publishes_echoes_pays_debits_and_stops_on_input_closed()
         o.server.lv2v.config.payment_interval_s = 1.0  # the orchestrator debits every second (go default 5 s)
         runner = asyncio.create_task(up.run())
         try:
-            # the upfront payment + 3 cycles of the gateway's payment sender, and a debit
-            await wait_until(lambda: up.gateways and up.gateways[0].paid >= 4
-                             and kinds(up, "orch.debit", ok=True))
+            # a first job, stopped by the orchestrator: the gateway reads why and starts another one
+            await wait_until(lambda: up.gateways and up.gateways[0].job and up.gateways[0].job.received)
+            first = up.gateways[0].job
+            assert await o.server.lv2v.stop_job(first.manifest_id, "stopped")
+            await wait_until(lambda: up.gateways[0].jobs == 2)
+            # the second job: the upfront payment + 3 cycles of the gateway's payment sender, and a debit
+            await wait_until(lambda: len([p for p in up.gateways[0].job.payments if p.status == "paid"]) >= 3
+                             and kinds(up, "orch.debit", ok=True, manifest_id=up.gateways[0].job.manifest_id))
         finally:
             up.request_stop()
             await runner
         g = up.gateways[0]
         job = g.job
         mid = job.manifest_id
+        assert first.stop_reason == "stopped" and mid != first.manifest_id
+        assert [e.data["reason"] for e in kinds(up, "gateway.job_stopped", manifest_id=first.manifest_id)] == \
+            ["stopped"]
 
         # a model the orchestrator does not serve: refused with go's status and message, named in the event
         bad = GatewaySession(GatewayConfig(name="probe", job_type="lv2v"), signer_urls=[s.http_url],
@@ -81,9 +89,9 @@ async def test_job_mode_publishes_echoes_pays_debits_and_stops_on_input_closed()
         assert [(e.data["status"], e.data["message"]) for e in rej] == [(503, "insufficient capacity")]
 
     # the job started with the orchestrator's own manifest id
-    started = kinds(up, "orch.lv2v_started")
-    assert len(started) == 1 and started[0].data["manifest_id"] == mid and len(mid) == 8
-    assert [e.data["manifest_id"] for e in kinds(up, "gateway.job_started")] == [mid] and g.jobs == 1
+    started = kinds(up, "orch.lv2v_started", manifest_id=mid)
+    assert len(started) == 1 and started[0].data["sender"] == s.address.lower() and len(mid) == 8
+    assert [e.data["manifest_id"] for e in kinds(up, "gateway.job_started")] == [first.manifest_id, mid]
     # N segments published, the same N echoed back byte for byte (valid MPEG-TS)
     n = len(job.sent)
     assert n >= 4 and job.received == job.sent and job.echoed == n
@@ -94,7 +102,8 @@ async def test_job_mode_publishes_echoes_pays_debits_and_stops_on_input_closed()
     # payments: the upfront one plus the payment sender's cycles, all through the signer, credited to the job
     payer = bytes.fromhex(s.address[2:])
     cycles = [p for p in job.payments if p.status == "paid"]
-    assert len(cycles) >= 3 and g.paid == 1 + len(cycles), [p.to_dict() for p in job.payments]
+    first_paid = 1 + sum(p.status == "paid" for p in first.payments)
+    assert len(cycles) >= 3 and g.paid == first_paid + 1 + len(cycles), [p.to_dict() for p in job.payments]
     received = kinds(up, "orch.payment_received", manifest_id=mid)
     assert received[0].data["route"] == "/live-video-to-video" and len(received) == 1 + len(cycles)
     credits = kinds(up, "orch.credit", manifest_id=mid)
