@@ -5,6 +5,9 @@
   ``http://`` service URIs) and ``POST {transcoder}/payment``;
 * :mod:`sim.gateway.session` — :class:`GatewaySession`: one payment session with a cadence, refresh on 480,
   skip on 482, stop on 481;
+* :mod:`sim.gateway.job` — :class:`~sim.gateway.job.LV2VJob`: a paid ``noop`` live-video-to-video job the way the
+  livepeer-gateway SDK runs one (``POST /live-video-to-video``, trickle publish/subscribe, a payment per output
+  segment at the cadence, input closed at the end); ``lpdev up --lv2v-job``;
 * ``python -m sim.gateway`` — the same as a process.
 """
 from sim.gateway.session import GatewayConfig, GatewaySession, PaymentOutcome  # noqa: F401

@@ -143,6 +143,8 @@ class LV2VJob:
             raise self._reject("orchestrator", 0, f"GetOrchestrator failed: {exc}") from None
         except _TRANSPORT_ERRORS as exc:
             raise self._reject("signer", 0, f"failed to call remote signer: {_describe(exc)}") from None
+        except RuntimeError as exc:  # sign-orchestrator-info: "remote signer returned status <code>: <body>"
+            raise self._reject("signer", 0, str(exc)) from None
         # a new job is a new payment session (the SDK makes a PaymentSession per job): no state, no manifest id
         s.state, s.manifest_id = None, None
         try:
