@@ -59,6 +59,8 @@ def test_errors_name_file_line_and_expectation(body, line, words):
     ("  - pay: {gateway: gw}\n    expect:\n      - outcome: {gateway: gw, status: paid}\n"
      "      - winners: {status: queud}\n", 10, "steps[1].expect[1].winners.status: unknown winner status 'queud'"),
     ("  - expect:\n      - outcomes: {gateway: gw, status: nope}\n", 8, "steps[1].expect[0].outcomes.status"),
+    ("expect:\n  - event: {kind: gateway.payment, actor: gw-two, count: 0}\n", 8,
+     "expect[0].event.actor: unknown actor 'gw-two'; expected one of gw, orch, signer, signer-webhook, stack, scenario"),
     ("  - unlock: sendr\n", 7, "steps[1].unlock: unknown account role 'sendr'"),
     ("  - withdraw: orchestrator9\n", 7, "steps[1].withdraw: unknown account role 'orchestrator9'"),
     ("  - fund: {account: sender4, deposit: 1}\n", 7, "steps[1].fund.account: unknown account role 'sender4'"),
@@ -77,9 +79,11 @@ def test_known_words_load():
                         "  - outcome: {gateway: gw, status: no_tickets, signer: signer, signer_status: 482,"
                         " orch_status: null}\n"
                         "  - winners: {orchestrator: orch, status: sending, count: 0}\n"
-                        "  - chain: {account: orchestrator, deposit: 0}\n  - chain: {orchestrator: orch, fees: 0}\n",
+                        "  - chain: {account: orchestrator, deposit: 0}\n  - chain: {orchestrator: orch, fees: 0}\n"
+                        "  - event: {kind: stack.webhook, actor: signer-webhook, count: 0}\n"
+                        "  - event: {kind: stack.chain, actor: stack}\n",
                         "ok.yaml")
-    assert [e.kind for e in sc.expect] == ["outcomes", "outcome", "winners", "chain", "chain"]
+    assert [e.kind for e in sc.expect] == ["outcomes", "outcome", "winners", "chain", "chain", "event", "event"]
     assert sc.expect[1].args["signer_status"] == 482 and sc.expect[1].args["orch_status"] is None
 
 

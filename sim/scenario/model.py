@@ -368,6 +368,10 @@ def _check_expectation(p: _P, kind: str, args: LDict, what: str, names: dict) ->
         for k in ("where", "contains"):
             if k in args:
                 p.mapping(args[k], args.line_of(k), f"{what}.{k}")
+        if "actor" in args:  # who emits events: the declared actors, a signer's scripted webhook, the stack
+            actors = sorted(names["signers"] | names["orchestrators"] | names["gateways"]
+                            | {f"{s}-webhook" for s in names["signers"]}) + ["stack", "scenario"]
+            _need(p, args["actor"], actors, args.line_of("actor"), f"{what}.actor", "actor")
     if kind == "chain":
         has_acct, has_orch = "account" in args, "orchestrator" in args
         if has_acct == has_orch or (has_acct and "fees" in args) or (
