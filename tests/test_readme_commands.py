@@ -11,6 +11,9 @@ snippets are not commands) is one of:
   terminal: ``--any-port``, ``--exit-after-ready``, ``--http-addr 127.0.0.1:0``, ...), or ``tests/x.py::test_y``,
   the test that does what the line does.
 
+The "## Commands" table's spans (``lpdev chain up|info|...``) are checked like synopses, and must list every
+top-level command.
+
 A concrete README command in neither place fails :func:`test_every_readme_command_is_exercised`; so does an entry
 of :data:`EXERCISED` that is no longer in the README, or that names a test that does not exist.
 """
@@ -231,6 +234,10 @@ def _named_commands(text: str) -> list[tuple[list[str], object]]:
     while i < len(toks) and toks[i] in _subparsers(parser):
         parent, parser, path = parser, _subparsers(parser)[toks[i]], path + [toks[i]]
         i += 1
+    if i < len(toks) and "|" in toks[i] and toks[i].split("|")[0] in _subparsers(parser):
+        # `chain up|info|fund` (the Commands table): every alternative is a sub-command
+        subs = _subparsers(parser)
+        return [(path + [w], subs.get(w)) for w in toks[i].split("|")]
     named = [(path, parser)]
     if parent is not None:
         for prev, tok in zip(toks[i:], toks[i + 1:]):
@@ -283,6 +290,23 @@ def test_synopsis_names_real_commands_and_flags(cmd):
     assert synopsis_problems(cmd.text) == [], str(cmd)
 
 
+def commands_table() -> list[str]:
+    """The `lpdev …` spans of the README's "## Commands" table (``a\\|b``: alternatives)."""
+    section = README.read_text(encoding="utf-8").split("\n## Commands\n", 1)[1].split("\n#", 1)[0]
+    rows = [ln for ln in section.splitlines() if ln.startswith("| `lpdev")]
+    return [span.replace("\\|", "|") for row in rows for span in re.findall(r"`(lpdev [^`]*)`", row.split(" | ")[0])]
+
+
+def test_commands_table_names_every_command_and_only_real_ones():
+    table = commands_table()
+    problems = {text: synopsis_problems(text) for text in table}
+    assert not {k: v for k, v in problems.items() if v}
+    named = {path[0] for text in table for path, _ in _named_commands(text)}
+    assert named == set(_subparsers(build_parser())), "the Commands table must list every lpdev command"
+    chain = next(t for t in table if t.startswith("lpdev chain "))
+    assert len(_named_commands(chain)) >= 8  # up|info|fund|...: each alternative is checked
+
+
 def test_synopsis_check_catches_what_is_wrong():
     mine = next(c.text for c in SYNOPSES if c.text.startswith("lpdev chain mine"))
     assert [p for p, _ in _named_commands(mine)] == [["chain", x] for x in (
@@ -295,6 +319,8 @@ def test_synopsis_check_catches_what_is_wrong():
     assert synopsis_problems("lpdev chain up [--backend anvil|ganache]")  # not a choice
     assert synopsis_problems("lpdev bench scenario [--payment 1000]")  # a benchmark's own options count too
     assert synopsis_problems("lpdev bench scenario [--payments 1000]") == []
+    assert synopsis_problems("lpdev decode payment|segcreds") == []
+    assert synopsis_problems("lpdev decode payment|segcred")  # one alternative is not a sub-command
 
 
 # ---------------------------------------------------------------------- concrete lines, run here
