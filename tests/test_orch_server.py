@@ -382,21 +382,39 @@ async def test_refresh_payment(orch, chain):
     sender = to_checksum_address(payer.address)
     status, _, body = await post(orch.url, "/refresh-payment", data=json.dumps({"sender": sender,
                                                                                 "manifest_id": "r1"}))
-    assert (status, body) == (409, b"fixed price not found for session\n")
+    assert (status, body) == (409, b'{"error":{"message":"fixed price not found for session"}}\n')
     for bad in (b"{not json", json.dumps({"sender": "0x12", "manifest_id": "r1"}).encode(),
                 json.dumps({"sender": sender}).encode(), b"[]"):
         status, _, body = await post(orch.url, "/refresh-payment", data=bad)
         assert status == 400, bad
+    # go's RefreshPayment: json.Decoder errors (first in document order), then sender, then manifest id; every
+    # error is respondJsonError's JSON envelope
+    T = "json: cannot unmarshal {} into Go struct field refreshPaymentParamsRequest.{} of type string"
+    for bad, message in (
+            (b"", "EOF"),
+            (b"[]", "json: cannot unmarshal array into Go value of type server.refreshPaymentParamsRequest"),
+            (b'{"manifest_id":5,"sender":true}', T.format("number", "manifest_id")),
+            (b'{"sender":true,"manifest_id":5}', T.format("bool", "sender")),
+            (b'{"SENDER":{},"sender":"' + sender.encode() + b'","manifest_id":"r1"}', T.format("object", "sender")),
+            (b'{"sender":"0x12","manifest_id":"r1"}', "invalid sender"),
+            (b'{"manifest_id":"r1"}', "invalid sender"),
+            (b'{"sender":"' + sender[2:].encode() + b'","manifest_id":" \\t "}', "missing manifest_id")):
+        status, ctype, body = await post(orch.url, "/refresh-payment", data=bad)
+        assert (status, ctype, json.loads(body)) == (400, "application/json", {"error": {"message": message}}), bad
     status, _, _ = await post(orch.url, "/refresh-payment", method="GET")
     assert status == 405
     await info_for(orch, payer)
     for _ in range(2):  # the second payment pins the price
         status, _, body = await post(orch.url, headers=payer.headers(1))
         assert status == 200, body
-    status, ctype, body = await post(orch.url, "/refresh-payment", data=json.dumps({"sender": sender,
-                                                                                    "manifest_id": "r1"}))
+    # keys case-insensitive, the manifest id trimmed (strings.TrimSpace), a bare 40-hex sender accepted
+    status, ctype, body = await post(orch.url, "/refresh-payment",
+                                     data=json.dumps({"Sender": sender[2:].lower(), "MANIFEST_ID": " r1\n"}))
     assert status == 200 and ctype == "application/json"
+    assert body.startswith(b'{"payment_params":"') and not body.endswith(b"\n")  # json.Marshal, struct order
     obj = json.loads(body)
+    assert list(obj) == ["payment_params", "orchestrator", "manifest_id", "payment_url"]
+    assert obj["orchestrator"] == orch.url
     info = codec.decode_orch_info(obj["payment_params"])
     assert obj["manifest_id"] == "r1" and obj["payment_url"] == orch.url + "/payment"
     assert info.auth_token.session_id == "r1"
@@ -627,3 +645,24 @@ async def test_oversized_ticket_param_ints_get_fatal_400_on_every_route(orch, ch
     # the orchestrator still takes a good payment afterwards
     status, _, resp = await post(orch.url, headers=payer.headers(1))
     assert status == 200, resp
+
+
+async def test_refresh_payment_fixed_price_beyond_int64_is_go_masked_500_with_cause(orch, chain):
+    """An expected price of -2^63 / -1 pins 2^63 (big.Rat normalises the sign); go's fixedPriceInfo cannot put
+    it in a PriceInfo: 500, which lpdev answers with the cause in go's JSON envelope (never an empty body)."""
+    payer = Payer(chain.key("sender"), manifest_id="warm")
+    await info_for(orch, payer)
+    status, _, body = await post(orch.url, headers=payer.headers(1))  # the sender now has a ledger entry
+    assert status == 200, body
+    pay = payer.payment([])  # no tickets, but with ticket params: the price is pinned (§4.4)
+    pay.ticket_params.CopyFrom(codec.ticket_params_to_pb(payer.params(), with_expiration=False))
+    pay.expected_price.pricePerUnit, pay.expected_price.pixelsPerUnit = -(2**63), -1
+    headers = {"Livepeer-Payment": b64encode(pay.SerializeToString()),
+               "Livepeer-Segment": b64encode(payer.segment("huge-price").SerializeToString())}
+    status, _, body = await post(orch.url, headers=headers)
+    assert status == 200, body
+    status, ctype, body = await post(orch.url, "/refresh-payment", data=json.dumps(
+        {"sender": to_checksum_address(payer.address), "manifest_id": "huge-price"}))
+    assert (status, ctype) == (500, "application/json")
+    assert json.loads(body) == {"error": {"message": "Internal Server Error: fixed price cannot be represented "
+                                                     "as int64 price info"}}

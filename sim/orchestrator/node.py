@@ -31,15 +31,15 @@ from sim.orchestrator.ledger import InsufficientBalance, Ledger
 from sim.orchestrator.recipient import Recipient
 from sim.orchestrator.winners import WinnerStore
 from sim.pm.accounting import LV2V_PIXELS_PER_SECOND, LivePaymentProcessor
-from sim.pm.crypto import (bytes_to_address, parse_address, private_key_to_address, sign_keccak,
+from sim.pm.crypto import (bytes_to_address, private_key_to_address, sign_keccak,
                            to_checksum_address)
 from sim.pm.params import (AUTH_TOKEN_VALIDITY_S, DEFAULT_REDEEM_GAS, DEFAULT_TICKET_EV, InsufficientSenderReserve,
                            RecipientConfig, TicketParams, auth_token, price_with_overhead,
                            recipient_rand, recipient_rand_hash, tx_cost_multiplier, win_prob)
 from sim.pm.ticket import MAX_WIN_PROB, Ticket, from_minbytes
-from sim.wire import codec
+from sim.wire import codec, gojson
 from sim.wire import lp_rpc_pb2 as pb
-from sim.wire.gojson import Base64Error, b64encode, get_ci
+from sim.wire.gojson import Base64Error, b64encode, go_json_dumps
 from sim.wire.gojson import b64decode as _go_b64decode
 
 __all__ = ["OrchestratorConfig", "Orchestrator", "RpcError", "HttpReply", "LiveDebit", "MAX_DURATION_MS"]
@@ -420,31 +420,33 @@ class Orchestrator:
 
     # ================================================================== §4.7 refresh-payment and debit
     def refresh_payment(self, body: bytes) -> HttpReply:
+        """go ``RefreshPayment`` (§4.7): JSON errors ``{"error":{"message":…}}`` in Go's check order."""
         try:
-            obj = json.loads(body or b"null")
-        except (ValueError, UnicodeDecodeError) as exc:
-            return HttpReply.text(400, f"invalid request body: {exc}")
-        if not isinstance(obj, dict):
-            return HttpReply.text(400, "invalid request body: want a JSON object {\"sender\", \"manifest_id\"}")
-        raw_sender = get_ci(obj, "sender")  # Go's JSON decoding matches keys case-insensitively
-        try:
-            sender = parse_address(raw_sender if isinstance(raw_sender, str) else "")
-        except ValueError:
-            return HttpReply.text(400, f"invalid sender address {raw_sender!r}")
-        mid = get_ci(obj, "manifest_id")
-        if not isinstance(mid, str) or not mid:
-            return HttpReply.text(400, "missing manifest_id")
+            raw_sender, raw_mid = _decode_refresh_request(body)
+        except _RefreshDecodeError as exc:
+            return _json_error(400, str(exc))
+        if not _is_hex_address(raw_sender):
+            return _json_error(400, "invalid sender")
+        mid = raw_mid.strip(_GO_SPACE)  # strings.TrimSpace
+        if not mid:
+            return _json_error(400, "missing manifest_id")
+        sender = bytes.fromhex(raw_sender[-40:])
         with self.lock:
             fixed = self.ledger.fixed_price(sender, mid)
             if fixed is None:
-                return HttpReply.text(409, "fixed price not found for session")
+                return _json_error(409, "fixed price not found for session")
+            if abs(fixed.numerator) > codec.INT64_MAX or fixed.denominator > codec.INT64_MAX:
+                # go masks this as 500 "Internal Server Error"; keep the status, give the cause
+                return _json_error(500, "Internal Server Error: fixed price cannot be represented as int64 "
+                                        "price info")
             try:
                 info = self.orchestrator_info(sender, mid, session_id=mid)
-            except InsufficientSenderReserve as exc:
-                return HttpReply.text(400, str(exc))
-        return HttpReply.json(200, {
-            "payment_params": b64encode(info.SerializeToString()), "orchestrator": self.config.service_uri,
-            "manifest_id": mid, "payment_url": self.config.service_uri.rstrip("/") + "/payment"})
+            except Exception as exc:  # TicketParams failed (e.g. insufficient sender reserve): go's masked 500
+                return _json_error(500, f"Internal Server Error: {exc}")
+        return HttpReply(200, go_json_dumps({
+            "payment_params": b64encode(info.SerializeToString()), "orchestrator": info.transcoder,
+            "manifest_id": info.auth_token.session_id,
+            "payment_url": self.config.service_uri.rstrip("/") + "/payment"}), "application/json")
 
     def debit(self, sender: bytes, manifest_id: str, units: int, price: Fraction) -> Fraction:
         """``AccountPayment``: debit ``units × price`` or raise :class:`InsufficientBalance`."""
@@ -504,3 +506,74 @@ def _go_payment_text(p: pb.Payment) -> str:
 
     return text_format.MessageToString(p, as_one_line=True)
 
+
+# ---------------------------------------------------------------------------------- /refresh-payment helpers
+_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
+            "\u2028\u2029\u202f\u205f\u3000"  # Go unicode.IsSpace (Python's str.strip() also strips \x1c-\x1f)
+_HEX = frozenset("0123456789abcdefABCDEF")
+_REFRESH_T = "refreshPaymentParamsRequest"
+
+
+class _RefreshDecodeError(ValueError):
+    pass
+
+
+class _Pairs(list):
+    """A JSON object as its (key, value) pairs in document order, duplicates kept."""
+
+
+_PAIRS_DECODER = json.JSONDecoder(object_pairs_hook=_Pairs, parse_int=lambda t: 0, parse_float=lambda t: 0.0,
+                                  parse_constant=lambda t: 0.0)
+
+
+def _json_error(status: int, message: str) -> HttpReply:
+    """go ``respondJsonError``: ``application/json``, ``{"error":{"message":…}}`` and a newline."""
+    return HttpReply(status, go_json_dumps({"error": {"message": message}}, newline=True), "application/json")
+
+
+def _decode_refresh_request(body: bytes) -> tuple[str, str]:
+    """``json.NewDecoder(r.Body).Decode(&refreshPaymentParamsRequest{Sender, ManifestID string})``: Go's syntax
+    errors, then the keys in document order (case-insensitive, the last one sets the value) with the first type
+    error reported. Returns (sender, manifest_id)."""
+    try:
+        gojson.loads(body, first_value=True)  # syntax: Go's error text
+    except gojson.GoJSONError as exc:
+        raise _RefreshDecodeError(str(exc)) from None
+    text = bytes(body).decode("utf-8", errors="replace")
+    doc, _ = _PAIRS_DECODER.raw_decode(text, len(text) - len(text.lstrip(" \t\r\n")))
+    if doc is None:
+        return "", ""
+    if not isinstance(doc, _Pairs):
+        raise _RefreshDecodeError(f"json: cannot unmarshal {_json_kind(doc)} into Go value of type "
+                                  f"server.{_REFRESH_T}")
+    got, first_error = {"SENDER": "", "MANIFEST_ID": ""}, None
+    for key, value in doc:
+        name = gojson.fold_name(key)
+        if name not in got or value is None:
+            continue
+        if isinstance(value, str):
+            got[name] = value
+        elif first_error is None:
+            field_name = "sender" if name == "SENDER" else "manifest_id"
+            first_error = (f"json: cannot unmarshal {_json_kind(value)} into Go struct field {_REFRESH_T}."
+                           f"{field_name} of type string")
+    if first_error is not None:
+        raise _RefreshDecodeError(first_error)
+    return got["SENDER"], got["MANIFEST_ID"]
+
+
+def _json_kind(value) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "object" if isinstance(value, _Pairs) else "array"
+
+
+def _is_hex_address(s: str) -> bool:
+    """go-ethereum ``common.IsHexAddress``: optional 0x/0X, then exactly 40 hex digits."""
+    if s[:2] in ("0x", "0X"):
+        s = s[2:]
+    return len(s) == 40 and all(c in _HEX for c in s)
