@@ -68,8 +68,9 @@ def _print_summary(s: dict, out=None) -> None:
               f"redeemed {s['redeemed']}, elapsed {s['elapsed_s']} s\n")
     if "rechecked" in s:  # a replay
         r = s["rechecked"]
-        out.write(f"  rechecked from the trace's events: {r['expectations']} expectation(s), {r['invariants']} "
-                  "invariant(s); the others are as recorded\n")
+        out.write(f"  rechecked from the trace's events: {r['expectations']} of {len(s['expectations'])} "
+                  f"expectation(s), {r['invariants']} of {len(s['invariants'])} invariant(s); the others are as "
+                  "recorded\n")
     if s.get("contradictions"):
         out.write("  the trace contradicts its recorded verdicts:\n")
         for c in s["contradictions"]:

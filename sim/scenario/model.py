@@ -62,7 +62,7 @@ EXPECTATIONS: dict[str, str] = {
     "event": "{kind, actor, where: {k: v}, contains: {k: text}, count: CMP (default >=1)}",
     "chain": "{account: ROLE, deposit: CMP, reserve: CMP} | {orchestrator: NAME, fees: CMP}",
     "summary": "{payments|tickets|winning_tickets|redeemed: CMP}",
-    "winners": "{orchestrator, status: queued|redeemed|failed, count: CMP}",
+    "winners": "{orchestrator, status: queued|redeemed|failed|sending, count: CMP}",
 }
 
 INVARIANTS = ("money_conservation", "no_double_redemption", "winners_accounted", "nonce_unique",
