@@ -94,3 +94,16 @@ def test_tui_demo_trace_is_not_a_scenario_trace(tmp_path, capsys):
     cap = capsys.readouterr()
     assert f"lpdev: error: not a scenario trace: {t}" in cap.err and "tui.synth" in cap.err
     assert "FAIL" not in cap.out
+
+
+def test_unreadable_recorded_inputs_fail_cleanly(tmp_path, trace, capsys):
+    lines = [json.loads(json.dumps(d)) for d in trace]
+    for d in lines:
+        if d.get("kind") == "scenario.expectation" and d["data"]["name"] == "money_conservation":
+            d["data"]["books"] = {"before": {"senders": []}, "after": {}}
+        if d.get("kind") == "scenario.expectation" and d["data"]["name"] == "winners_accounted":
+            d["data"]["stores"] = {"orch": [["0xzz", "redeemed", None]]}
+    code, out = replay(write(tmp_path, lines), capsys)
+    assert code == 1
+    assert "money_conservation: recorded PASS" in out and "the recorded balances cannot be read" in out
+    assert "winners_accounted: recorded PASS" in out and "the recorded stored winners cannot be read" in out

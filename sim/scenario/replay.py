@@ -63,12 +63,12 @@ def _recheck_invariant(d: dict, before: list[Event]) -> tuple[bool, str] | None:
         b = d["books"]
         try:
             r = money_conservation(before, b["before"], b["after"], b.get("funded") or {}, b.get("withdrawn") or {})
-        except (KeyError, TypeError, ValueError) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
             return False, f"the recorded balances cannot be read ({type(exc).__name__}: {exc})"
     elif name == "winners_accounted" and isinstance(d.get("stores"), dict):
         try:
             stores = {n: [WinnerRecord.from_json(w) for w in ws] for n, ws in d["stores"].items()}
-        except (TypeError, ValueError) as exc:
+        except (AttributeError, TypeError, ValueError) as exc:
             return False, f"the recorded stored winners cannot be read ({type(exc).__name__}: {exc})"
         r = winners_accounted(before, stores)
     else:
@@ -85,7 +85,7 @@ def _recheck_expectation(d: dict, before: list[Event]) -> tuple[bool, str] | Non
         return None
     try:
         return check_on_events(d["check"], _expectation_args(d["args"]), before)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
         return False, f"cannot be rechecked from the recorded arguments ({type(exc).__name__}: {exc})"
 
 
