@@ -159,7 +159,12 @@ def register(sub) -> None:
     rp.add_argument("--step", action="store_true", help="pause before each step until Enter")
     rp.add_argument("--json", action="store_true", help="print the summary as JSON")
     rp.set_defaults(func=_cmd_run)
-    pp = ssub.add_parser("replay", help="rebuild a run's summary from its trace, rechecking its verdicts")
+    pp = ssub.add_parser("replay", help="rebuild a run's summary from its trace, rechecking its verdicts",
+                         description="Rebuild a scenario run's summary from its trace (scenario run --trace). The "
+                                     "invariants and the event/summary expectations are recomputed from the events; "
+                                     "outcome(s), chain and winners expectations are taken as recorded. Exit 1 when "
+                                     "a check fails or the trace contradicts its recorded verdicts, 2 when the file "
+                                     "is not a scenario trace.")
     pp.add_argument("trace", metavar="TRACE")
     pp.add_argument("--json", action="store_true")
     pp.set_defaults(func=_cmd_replay)
