@@ -4,8 +4,8 @@ the invariants, write the trace, return the summary (issue 6 §6 JSON keys).
 The summary is a pure function of the events (:func:`summarize`): every expectation and invariant verdict is
 itself an event (``scenario.expectation``), so ``lpdev scenario replay TRACE`` rebuilds the same summary from the
 trace alone. Traces are written at the end with per-run text (URLs, ports, temp dirs, certificate
-fingerprints) normalised to actor names, so a seeded run on the mock or embedded chain gives the same bytes every time (anvil stamps blocks with the
-wall clock).
+fingerprints) normalised to actor names, so a seeded run on the mock or embedded chain gives the same bytes every
+time (anvil stamps blocks with the wall clock).
 """
 from __future__ import annotations
 
