@@ -4,10 +4,12 @@ Go's ``json.NewDecoder(body).Decode(&RemotePaymentRequest{})``:
 
 * only the first JSON value is read (trailing bytes ignored); an empty body is ``EOF``;
 * object keys match struct fields case-insensitively and the last key addressing a field wins; unknown keys
-  are ignored; ``null`` leaves a field at its zero value;
+  are ignored; ``null`` leaves a string, int or struct field as it is and resets ``[]byte`` and pointer fields;
 * ``[]byte`` fields are standard, padded base64 strings;
 * ``inPixels`` must be a JSON integer that fits int64 (``1.5``, ``1e3`` and strings are errors);
-* a type mismatch is remembered and decoding goes on; the first such error is returned.
+* keys are decoded in document order; a type mismatch or bad base64 is remembered and decoding goes on; the
+  first such error met is returned (an invalid ``json.Number`` string stops decoding and wins);
+* a JSON array decodes into a ``[]byte`` field element by element (each a uint8).
 
 The Go-JSON building blocks are :mod:`sim.wire.gojson`. On top of Go, lpdev enforces
 :class:`~sim.signer.config.RequestLimits` (go-livepeer's ``TODO length limits``): an oversized field is a 400
