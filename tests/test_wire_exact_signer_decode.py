@@ -1,0 +1,25 @@
+"""The signer's ``/generate-live-payment`` answers Go's first decode error in document order (§3.7 step 2):
+through the core, so the 400 body is what a gateway sees."""
+from __future__ import annotations
+
+import pytest
+
+from sim.clock import VirtualClock
+from sim.signer.config import SignerConfig
+from sim.signer.core import SignerCore
+from sim.signer.testkit import MemoryChain
+from tests.test_signer_harness import KEY
+
+_T = "json: cannot unmarshal {} into Go struct field RemotePaymentRequest.{} of type {}"
+
+
+@pytest.mark.parametrize("body, message", [
+    (b'{"inPixels":1.5,"orchestrator":"x"}', _T.format("number 1.5", "inPixels", "int64")),
+    (b'{"orchestrator":"x","inPixels":1.5}', "illegal base64 data at input byte 0"),
+    (b'{"app":5,"ManifestID":7}', _T.format("number", "app", "string")),
+    (b'{"ManifestID":7,"app":5}', _T.format("number", "ManifestID", "string")),
+])
+def test_generate_live_payment_400_names_the_first_error_in_the_document(body, message):
+    core = SignerCore(key=KEY, chain=MemoryChain(), config=SignerConfig(), clock=VirtualClock())
+    resp = core.begin_payment([], body)
+    assert (resp.status, resp.body) == (400, {"error": {"message": message}})
