@@ -80,7 +80,7 @@ def test_tolerant_decoding_like_go():
     (b'{"SenderNonce":-1}', "cannot unmarshal number -1 into Go struct field RemotePaymentState.SenderNonce of type uint32"),
     (b'{"AuthExpiry":1.5}', "cannot unmarshal number 1.5 into Go struct field RemotePaymentState.AuthExpiry"),
     (b'{"SequenceNumber":"1"}', "cannot unmarshal string into Go struct field RemotePaymentState.SequenceNumber"),
-    (b'{"StateID":5}', "cannot unmarshal number 5 into Go struct field RemotePaymentState.StateID of type string"),
+    (b'{"StateID":5}', "cannot unmarshal number into Go struct field RemotePaymentState.StateID of type string"),
     (b'{"LastUpdate":5}', "Time.UnmarshalJSON: input is not a JSON string"),
     (b'{"LastUpdate":"yesterday"}', 'parsing time "yesterday"'),
     (b'{"OrchestratorAddress":null}', "cannot unmarshal non-string"),

@@ -276,7 +276,7 @@ def _go_kind(value: Any) -> str:
 
 def _unmarshal_error(value: Any, field: str, go_type: str) -> GoJSONError:
     kind = _go_kind(value)
-    if kind == "number":
+    if kind == "number" and go_type != "string":  # Go quotes the literal only for numeric targets
         kind = f"number {value}"
     where = f"Go struct field {field}" if field else "Go value"
     return GoJSONError(f"json: cannot unmarshal {kind} into {where} of type {go_type}")
