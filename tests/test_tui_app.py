@@ -1,5 +1,6 @@
 """Pilot tests driving each TUI mode: replay with seek, live (in-process bus, step gate, time travel through a
-fake StackControl), attach to an events endpoint over HTTP, scenario and walkthrough steps, help, screenshot."""
+fake StackControl), attach to an events endpoint over HTTP, help, screenshot. The scenario and walkthrough
+modes (the tours, on the real stack) are in tests/test_tui_walkthrough.py."""
 from __future__ import annotations
 
 from fractions import Fraction
@@ -13,7 +14,6 @@ from tui.feed import fetch_events, serve
 from tui.synth import DemoBus, DemoConfig, DemoLive, DemoStack, synthetic_trace
 from tui.widgets.dialogs import ConfirmAction, HelpScreen
 from tui.widgets.inspector import PaymentInspector
-from tui.widgets.narrative import Narrative
 from tui.widgets.timeline import FlowTimeline
 
 SIZE = (120, 40)
@@ -240,36 +240,6 @@ async def test_events_endpoint_rejects_bad_since():
                 assert r.status == 200 and "scenario.step" in await r.json()
     finally:
         await runner.cleanup()
-
-
-async def test_scenario_mode_runs_one_step_per_key():
-    app = LpdevApp.scenario("param-expiry")
-    async with app.run_test(size=SIZE) as pilot:
-        assert app.step_index == 0 and app.model.count == 0
-        await pilot.press("n")
-        await pilot.pause()
-        assert app.step_index == 1 and len(app.model.payments) == 1
-        await pilot.press("n", "n")
-        await pilot.pause()
-        assert app.model.status_counts.get(480) == 1  # the expired params were refreshed
-        await pilot.press("space")
-        for _ in range(40):
-            await pilot.pause(0.05)
-            if app.step_index == len(app.script.steps):
-                break
-        assert app.step_index == len(app.script.steps)
-
-
-async def test_walkthrough_explains_with_this_runs_numbers():
-    app = LpdevApp.scenario("happy-path", walkthrough=True)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("n", "n")
-        await pilot.pause()
-        progress, md = app.lesson
-        pay = next(e for e in app.bus.recent if e.kind == "signer.payment")
-        assert "60 s" in md and f"{pay.data['units']:,}" in md
-        assert f"**{pay.data['nonce_start']}…{pay.data['nonce_end']}**" in md
-        assert app.query_one(Narrative) is not None
 
 
 async def test_help_and_screenshot(tmp_path, trace_small):

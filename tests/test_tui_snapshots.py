@@ -9,5 +9,5 @@ from tests.tui_snapshot_app import FRAMES, SIZE, no_blink
 
 @pytest.mark.parametrize("frame", list(FRAMES))
 def test_frame(frame, snap_compare):
-    factory, keys = FRAMES[frame]
-    assert snap_compare(factory(), press=keys, terminal_size=SIZE, run_before=no_blink)
+    factory, keys, run_before = FRAMES[frame]
+    assert snap_compare(factory(), press=keys, terminal_size=SIZE, run_before=run_before or no_blink)

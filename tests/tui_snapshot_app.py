@@ -1,7 +1,8 @@
 """The TUI's snapshot entry point: deterministic apps for named frames (tests/test_tui_snapshots.py).
 
-Everything on screen comes from seeded data (the demo stack on the real PM core, a virtual clock), a fixed
-terminal size, and no blinking cursor, so a frame changes only when the TUI's output changes.
+Everything on screen comes from seeded data (replay and live: the demo stack on the real PM core; walkthroughs:
+the tours' library scenarios on the real signer, orchestrator and mock chain), a virtual clock, a fixed terminal
+size, and no blinking cursor, so a frame changes only when the TUI's output changes.
 """
 from __future__ import annotations
 
@@ -60,6 +61,48 @@ def walkthrough_app(name: str = "happy-path") -> LpdevApp:
     return LpdevApp.scenario(name, walkthrough=True)
 
 
+async def wait_for_gate(pilot, previous: int | None = -1, limit_s: float = 60.0) -> None:
+    """Until the scenario runner waits at its step gate past step ``previous`` (or the run is over)."""
+    app = pilot.app
+    for _ in range(int(limit_s / 0.02)):
+        waiting = getattr(app.stepper, "waiting", None)
+        if app.summary is not None or app.conn_state.startswith("scenario error"):
+            break
+        if waiting and (previous is None or waiting[0] > previous):
+            break
+        await pilot.pause(0.02)
+    else:
+        raise AssertionError(f"the scenario did not reach its gate: {app.conn_state!r}")
+    app.drain()
+    await pilot.pause()
+
+
+async def walk(pilot, steps: int) -> None:
+    """Start a tour and run ``steps`` of its steps with the n key, each to its end (the gate or the finish)."""
+    await wait_for_gate(pilot)
+    for _ in range(steps):
+        waiting = pilot.app.stepper.waiting
+        await pilot.press("n")
+        await wait_for_gate(pilot, waiting[0] if waiting else None)
+
+
+def walked(steps: int, *keys: str):
+    """A ``run_before`` for a tour frame: ``steps`` steps, then ``keys``."""
+    async def run(pilot) -> None:
+        await walk(pilot, steps)
+        pilot.app.clear_notifications()  # toasts leave on a wall-clock timer: not in a frame
+        if keys:
+            await pilot.press(*keys)
+        # Events arrived over several ticks: whatever the batching was, scroll the timeline home and back to its
+        # tail, so its scrollbar (which can miss a scroll made before it was shown) is drawn from scroll_y.
+        pilot.app.w_timeline.scroll_home(animate=False, immediate=True)
+        await pilot.pause()
+        pilot.app.w_timeline._cursor_to_end()
+        pilot.app._refresh_views(force=True)
+        await no_blink(pilot)
+    return run
+
+
 async def no_blink(pilot) -> None:
     """Cursor blink off everywhere (inputs appear in dialogs)."""
     from textual.widgets import Input
@@ -81,16 +124,18 @@ def _jump_keys(seq: int) -> list[str]:
     return ["g", *str(seq), "enter", "_"]
 
 
-# name -> (factory, keys)
+# name -> (factory, keys, run_before or None: no_blink)
 FRAMES = {
-    "replay-end": (replay_app, ["_"]),
-    "replay-step-3": (replay_app, ["home", "n", "n", "n"]),
-    "replay-480-refresh": (replay_app, _jump_keys(first_480_seq() + 2)),
-    "replay-tickets-winners": (replay_app, ["2", "w", "_"]),
-    "replay-balances": (replay_app, ["3", "_"]),
-    "live-mine-consequence": (live_app, ["M", "_"]),
-    "walkthrough-intro": (walkthrough_app, ["_"]),
-    "walkthrough-first-payment": (walkthrough_app, ["n", "n", "_"]),
-    "walkthrough-480": (lambda: walkthrough_app("param-expiry"), ["n", "n", "n", "_"]),
-    "walkthrough-winner": (lambda: walkthrough_app("winning-ticket"), ["n", "n", "_"]),
+    "replay-end": (replay_app, ["_"], None),
+    "replay-step-3": (replay_app, ["home", "n", "n", "n"], None),
+    "replay-480-refresh": (replay_app, _jump_keys(first_480_seq() + 2), None),
+    "replay-tickets-winners": (replay_app, ["2", "w", "_"], None),
+    "replay-balances": (replay_app, ["3", "_"], None),
+    "live-mine-consequence": (live_app, ["M", "_"], None),
+    # Tours run their scenario on the real stack: each frame waits for the runner's gate, then shoots.
+    "walkthrough-intro": (walkthrough_app, ["_"], walked(0)),
+    "walkthrough-first-payment": (walkthrough_app, ["_"], walked(2)),
+    "walkthrough-480": (lambda: walkthrough_app("param-expiry"), ["_"], walked(4)),
+    "walkthrough-winner": (lambda: walkthrough_app("winning-ticket"), ["_"], walked(2, "2", "w")),
+    "walkthrough-redeemed": (lambda: walkthrough_app("winning-ticket"), ["_"], walked(3, "2", "w")),
 }

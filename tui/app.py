@@ -6,9 +6,10 @@ Modes (one App, chosen by the source of events):
 * ``live``     — an in-process :class:`sim.events.EventBus` (``lpdev up``) or another process's events endpoint
                  (``lpdev tui --attach URL``, see ``tui/feed.py``); time-travel keys through a
                  :class:`tui.control.StackControl`; step mode through a :class:`tui.control.Stepper`;
-* ``scenario`` — a scripted scenario run step by step (``lpdev tui --scenario NAME``); the script waits for
-                 the key before each step (the step gate);
-* ``walkthrough`` — the same, with a narrative panel that explains each step with this run's numbers.
+* ``scenario`` — a library scenario run step by step on the real stack (``lpdev tui --scenario NAME``); the
+                 scenario runner waits for the key before each step (the step gate);
+* ``walkthrough`` — the same, with a narrative panel that explains each step with this run's numbers (a tour
+                 from ``tui/walkthroughs`` for its own scenario, else the generic ``tui/explain.py``).
 
 Views: flow timeline (lanes gateway/signer/orchestrator/chain), payment inspector, tickets, balances plots.
 Nothing here creates a widget per event: the timeline is a DataTable window, plots are decimated series.
@@ -151,14 +152,16 @@ class LpdevApp(App):
         self._last_heavy = 0.0
         self._dirty_heavy = True
         self._unsub = None
-        self.step_index = 0  # scenario/walkthrough: steps run so far
-        self.lesson: tuple[str, str] = ("", "")
+        self.lesson: tuple[str, str] = ("", "")  # scenario/walkthrough: (progress, Markdown) shown now
+        self.lessons: list[tuple[str, str]] = []  # every page shown, in order
+        self._explained = 0  # tour: steps explained so far
         self.conn_state = ""
         self.last_prediction = ""
         self.yaml: tuple | None = None  # (scenario, chain, seed, trace, gate) for a library scenario
         self.serve_events = serve_events  # "host:port": also expose this bus as an events endpoint (tui/feed.py)
         self.events_url: str | None = None
         self.summary: dict | None = None
+        self.scenario_run: Any = None  # the ScenarioRun of a library scenario or tour (its events, its stack)
 
     # -- constructors -------------------------------------------------------------------------------------
     @classmethod
@@ -168,24 +171,25 @@ class LpdevApp(App):
 
     @classmethod
     def scenario(cls, name: str, *, walkthrough: bool = False, **kw) -> "LpdevApp":
-        from tui.synth import DemoStack
+        """A tour (``tui/walkthroughs``): its library scenario on the real stack, each step explained by the
+        tour from the events it produced (in walkthrough mode; scenario mode runs it without the narrative)."""
         from tui.walkthroughs import get_script
 
         script = get_script(name)
-        stack = DemoStack(script.config())
-        return cls(mode="walkthrough" if walkthrough else "scenario", bus=stack.bus, control=stack, script=script,
-                   source_name=name, **kw)
+        kw.setdefault("source_name", name)
+        return cls.yaml_scenario(script.load_scenario(), walkthrough=walkthrough, script=script, **kw)
 
     @classmethod
     def yaml_scenario(cls, scenario: Any, *, chain: str | None = None, seed: int | None = None,
                       trace: str | None = None, walkthrough: bool = False, **kw) -> "LpdevApp":
         """A library scenario (``sim.scenario``) run by the scenario runner on this app's loop; its
-        :class:`~sim.scenario.gate.StepGate` waits for n (one step) or space (run the rest)."""
+        :class:`~sim.scenario.gate.StepGate` waits for n (one step) or space (run the rest). With ``script=`` (a
+        tour) the narrative is the tour's; otherwise each step's events are explained generically."""
         from sim.scenario.gate import StepGate
 
         gate = StepGate(enabled=True)
-        app = cls(mode="walkthrough" if walkthrough else "scenario", stepper=gate,
-                  source_name=getattr(scenario, "name", "scenario"), **kw)
+        kw.setdefault("source_name", getattr(scenario, "name", "scenario"))
+        app = cls(mode="walkthrough" if walkthrough else "scenario", stepper=gate, **kw)
         app.yaml = (scenario, chain, seed, trace, gate)
         return app
 
@@ -238,8 +242,6 @@ class LpdevApp(App):
             self.serve_feed(self.serve_events)
         if self.yaml is not None:
             self.run_yaml_scenario()
-        elif self.mode in ("scenario", "walkthrough"):
-            self._show_lesson_intro()
         self.set_interval(TICK_S, self._tick)
         self._refresh_status()
         self.w_timeline.focus()
@@ -269,14 +271,19 @@ class LpdevApp(App):
         scenario, chain, seed, trace, gate = self.yaml
         self.stepper = adapt_gate(gate, asyncio.get_running_loop())
         run = ScenarioRun(scenario, chain=chain, seed=seed, gate=gate)
+        self.scenario_run = run
         self.bus = run.stack.bus
         self.control = run.stack if hasattr(run.stack, "facts") else None
-        self._unsub = self.bus.subscribe(self._on_bus_event)
+        # Per-run text (ports, temp dirs, certificate fingerprints) shown as actor names: same screen every run.
+        self._unsub = self.bus.subscribe(lambda ev: self._on_bus_event(run.stack.normalise(ev)))
         self.conn_state = f"scenario runner ({chain or scenario.stack.get('chain', 'mock')} chain)"
         total = len(scenario.steps)
         mark = [0]
 
         def narrate(index: int | None, desc: str) -> None:
+            if self.script is not None:
+                self._set_lesson(*self._tour_lesson(run.events, index, desc))
+                return
             from tui.explain import explain_events
 
             happened = explain_events(run.events[mark[0]:])
@@ -326,11 +333,6 @@ class LpdevApp(App):
                 if self.pos >= len(self.events):
                     self.playing = False
             return
-        if self.script is not None and self.playing:
-            if self.step_index < len(self.script.steps):
-                self.run_next_step()
-            else:
-                self.playing = False
         self.drain()
 
     def drain(self, limit: int = 5000) -> int:
@@ -453,13 +455,9 @@ class LpdevApp(App):
         if self.mode == "replay":
             t.append(f"  event {self.pos}/{len(self.events)}")
             t.append("  ▶ playing" if self.playing else "  ⏸ paused")
-        elif self.script is not None:
-            total = len(self.script.steps)
-            nxt = self.script.steps[self.step_index].title if self.step_index < total else "done"
-            t.append(f"  step {self.step_index}/{total}  next: {nxt}")
         else:
             gate = self.stepper
-            if gate is not None:
+            if gate is not None and self.summary is None:  # once finished, conn_state says how
                 waiting = getattr(gate, "waiting", None)
                 if isinstance(waiting, tuple) and len(waiting) == 2:
                     t.append(f"  next step {waiting[0] + 1}: {waiting[1]} — n runs it, space runs all",
@@ -486,43 +484,48 @@ class LpdevApp(App):
         self.w_status.update(self.status_text())
 
     # -- scenario / walkthrough --------------------------------------------------------------------------
-    def _show_lesson_intro(self) -> None:
-        s = self.script
-        steps = "\n".join(f"{i + 1}. {st.title}" for i, st in enumerate(s.steps))
-        md = (f"# {s.title}\n\n{s.summary}.\n\nSteps:\n\n{steps}\n\n"
-              "Press **n** to run the first step, **space** to run them all, **?** for every key.")
-        self._set_lesson(f"0/{len(s.steps)}", md)
-
     def _set_lesson(self, progress: str, md: str) -> None:
         self.lesson = (progress, md)
+        self.lessons.append(self.lesson)
         if self.mode == "walkthrough":
             self.w_narrative.show(progress, md)
 
-    def run_next_step(self) -> bool:
-        """The step gate: run the script's next step now. False when the script is done."""
-        from tui.walkthroughs import Ctx
+    def _tour_lesson(self, events: list[Event], index: int | None, desc: str) -> tuple[str, str]:
+        """The tour's page while the gate waits before step ``index`` (None: the run is over): the intro, or the
+        explanation of every step that ran since the last page, each from its own events only (a step's
+        events run from its ``scenario.step`` marker to the next one)."""
+        from tui.walkthroughs import Ctx, cast
 
-        steps = self.script.steps
-        if self.step_index >= len(steps):
-            self.notify("The scenario is finished. q quits; the tabs (1, 2, 3) still show everything.", timeout=4)
-            return False
-        step = steps[self.step_index]
-        before = len(self.bus.recent)
-        self.bus.emit("scenario", "scenario.step", name=step.title, index=self.step_index)
-        if step.run is not None:
-            step.run(self.control)
-        self.step_index += 1
-        all_events = list(self.bus.recent)
-        ctx = Ctx(self.control, all_events[before:], all_events)
-        try:
-            md = step.explain(ctx)
-        except Exception as exc:  # noqa: BLE001 - a broken explanation must not kill the tour
-            md = f"## {step.title}\n\n(explanation unavailable: {exc.__class__.__name__}: {exc})"
-        nxt = ("Press **n** for the next step." if self.step_index < len(steps)
-               else "That was the last step. **q** quits; the tabs (1, 2, 3) still show everything.")
-        self._set_lesson(f"step {self.step_index}/{len(steps)} — {step.title}", md + "\n\n---\n" + nxt)
-        self.drain()
-        return True
+        script, scenario = self.script, self.yaml[0]
+        total = len(scenario.steps)
+        titles = [st.describe() for st in scenario.steps]
+        marks = [(i, e.data.get("index")) for i, e in enumerate(events) if e.kind == "scenario.step"]
+        if index == 0:
+            intro = _safe(script.intro or cast, Ctx(list(events), list(events)))
+            steps = "\n".join(f"{i + 1}. {t}" for i, t in enumerate(titles))
+            md = (f"# {script.title}\n\n{script.summary}.\n\n{intro}\n\nSteps:\n\n{steps}\n\n"
+                  "Press **n** to run the first step, **space** to run them all, **?** for every key.")
+            return f"0/{total}", md
+        ran = [k for _, k in marks if isinstance(k, int) and k < total]
+        done = (max(ran) + 1) if ran else 0
+        pages = []
+        for k in range(self._explained, done):
+            pos = next(i for i, j in marks if j == k)
+            end = next((i for i, j in marks if isinstance(j, int) and j > k), len(events))
+            ctx = Ctx(events[pos:end], events[:end])
+            pages.append(_safe(script.steps[k].explain, ctx))
+        self._explained = max(self._explained, done)
+        if index is None:
+            settle = next((i for i, j in marks if j == total), len(events))
+            if script.finale is not None:
+                pages.append(_safe(script.finale, Ctx(events[settle:], list(events))))
+            nxt = "That was the last step. **q** quits; the tabs (1, 2, 3) still show everything."
+            if script.next_tour:
+                nxt += f" Next tour: `lpdev walkthrough {script.next_tour}`."
+        else:
+            nxt = f"**Next — step {index + 1}/{total}: {desc}.** Press **n** to run it, **space** to run the rest."
+        last = titles[done - 1] if done else ""
+        return f"step {done}/{total} — {last}", "\n\n".join(pages) + "\n\n---\n" + nxt
 
     # -- actions ------------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:
@@ -533,7 +536,7 @@ class LpdevApp(App):
             return (self.control is not None and self.mode in ("live", "scenario", "walkthrough")
                     and (not parameters or callable(getattr(self.control, parameters[0], None))))
         if action in ("toggle_run", "next"):
-            return self.mode == "replay" or self.script is not None or self.stepper is not None
+            return self.mode == "replay" or self.stepper is not None
         return True
 
     def action_help(self) -> None:
@@ -578,8 +581,6 @@ class LpdevApp(App):
             if self.pos >= len(self.events):
                 self.seek(0)
             self.playing = not self.playing
-        elif self.script is not None:
-            self.playing = not self.playing
         elif self.stepper is not None:
             if self.stepper.paused:
                 self.stepper.run()
@@ -591,9 +592,8 @@ class LpdevApp(App):
         if self.mode == "replay":
             self.playing = False
             self.seek(self.pos + 1)
-        elif self.script is not None:
-            self.playing = False
-            self.run_next_step()
+        elif self.summary is not None:
+            self.notify("The scenario is finished. q quits; the tabs (1, 2, 3) still show everything.", timeout=4)
         elif self.stepper is not None:
             self.stepper.step()
         self._refresh_status()
@@ -677,6 +677,16 @@ class LpdevApp(App):
         except Exception as exc:  # noqa: BLE001
             text = f"lpdev {name}: help unavailable ({exc})"
         self.push_screen(HelpScreen([(f"lpdev {name}", text)], "command"))
+
+
+def _safe(fn, ctx) -> str:
+    """A tour's explanation; if it breaks, the generic explanation of the same events (the tour goes on)."""
+    try:
+        return fn(ctx)
+    except Exception as exc:  # noqa: BLE001 - a broken explanation must not kill the tour
+        from tui.explain import explain_events
+
+        return f"(explanation unavailable: {exc.__class__.__name__}: {exc})\n\n" + explain_events(ctx.events)
 
 
 class _SeqView:

@@ -10,6 +10,7 @@ from fractions import Fraction
 from typing import Any, Iterable
 
 from sim.events import Event
+from sim.pm.money import float_string
 from tui.model import as_fraction, nonce_range, pick
 
 __all__ = ["explain_events", "wei"]
@@ -21,7 +22,8 @@ def wei(v: Any) -> str:
         return "—"
     if f.denominator == 1:
         return f"{f.numerator:,} wei"
-    return f"≈{float(f):,.3f} wei (an exact fraction)"
+    whole, _, dec = float_string(abs(f), 3).partition(".")  # exact rounding: money is never a float
+    return f"≈{'-' if f < 0 else ''}{int(whole):,}.{dec} wei (an exact fraction)"
 
 
 def _status(d: dict) -> int | None:

@@ -1,7 +1,14 @@
 """``lpdev walkthrough [NAME]``: a guided tour of the payment protocol for newcomers.
 
-Each step runs a piece of a scenario (real ticket maths from the PM core) and explains in plain words what
-happened and why, quoting this run's numbers. Keys: n next step, space run all, ? help, q quit.
+A tour runs a library scenario (scenarios/tour-*.yaml) on the real stack: the remote signer, the orchestrator,
+the scripted gateway and a mock chain, with a fixed seed and a virtual clock, so it tells the same story every
+time. Before each step it stops and explains in plain words what the last step did and why, quoting this run's
+numbers (the preload, the fee, the nonces, the 480, the redemption's tx hash and gas).
+
+Tours: happy-path (default), param-expiry, winning-ticket (--list). Any other library scenario works too, with
+a generic explanation of each step's events.
+
+Keys: n next step, space run all, 1/2/3 payment/tickets/balances, ? help, q quit.
 """
 from __future__ import annotations
 
@@ -17,25 +24,28 @@ def register(sub) -> None:
                    help="a tour (default happy-path; --list) or any library scenario, run on the real stack")
     p.add_argument("--list", action="store_true", help="list the tours")
     p.add_argument("--chain", choices=("mock", "embedded", "anvil"), default=None,
-                   help="for a library scenario: the chain backend (default: the scenario's)")
-    p.add_argument("--seed", type=int, default=None, help="for a library scenario: a seed")
+                   help="the chain backend (default: the scenario's own, mock for the tours)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="a seed (default: the scenario's own; another seed may change which tickets win)")
     p.add_argument("--screenshot-dir", default=None, help="where s saves SVG screenshots (default: .)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from tui.walkthroughs import all_scripts
+    from tui.walkthroughs import all_scripts, script_for_scenario
 
     if args.list:
         for s in all_scripts():
-            print(f"{s.name:16} {s.title}")
+            print(f"{s.name:16} {s.title} (scenario {s.scenario})")
         print("(any scenario from `lpdev scenario list` works too: its steps run on the real stack, explained)")
         return 0
     from tui.app import LpdevApp
 
-    names = {s.name for s in all_scripts()}
-    if args.name in names:
-        app = LpdevApp.scenario(args.name, walkthrough=True, screenshot_dir=args.screenshot_dir)
+    scripts = {s.name: s for s in all_scripts()}
+    kw = {"chain": args.chain, "seed": args.seed, "screenshot_dir": args.screenshot_dir}
+    tour = scripts.get(args.name) or script_for_scenario(args.name)
+    if tour is not None:
+        app = LpdevApp.scenario(tour.name, walkthrough=True, **kw)
     else:
         # a library scenario (scenarios/*.yaml) on the real stack, explained step by step from its events
         from lpdev.commands.scenario import find_scenario
@@ -45,13 +55,12 @@ def run(args: argparse.Namespace) -> int:
         try:
             path = find_scenario(args.name)
         except UsageError:
-            raise UsageError(f"unknown walkthrough {args.name!r}; tours: {', '.join(sorted(names))}; "
+            raise UsageError(f"unknown walkthrough {args.name!r}; tours: {', '.join(sorted(scripts))}; "
                              "or any scenario from `lpdev scenario list`") from None
         try:
             sc = load_scenario(path)
         except ScenarioError as exc:
             raise UsageError(str(exc)) from None
-        app = LpdevApp.yaml_scenario(sc, walkthrough=True, seed=args.seed, chain=args.chain,
-                                     screenshot_dir=args.screenshot_dir)
+        app = LpdevApp.yaml_scenario(sc, walkthrough=True, **kw)
     app.run()
     return 0

@@ -1,54 +1,70 @@
-"""Walkthrough scripts: a scenario cut into steps, each with a plain-words explanation that quotes this
-run's real numbers (computed by the PM core, never typed in).
+"""Walkthrough tours: a library scenario run on the real stack, explained step by step with this run's numbers.
 
-A script is a list of :class:`Step`. ``run`` acts on the stack (pay, mine blocks, ...); ``explain`` reads the
-events that step produced (``ctx``) and returns Markdown. The same scripts are the TUI's scenario mode.
+A tour (:class:`Script`) names a scenario (``scenarios/<name>.yaml``: real remote signer, orchestrator, scripted
+gateway and chain; mock chain and a fixed seed by default, so a tour tells the same story every time) and gives
+one :class:`Step` per scenario step. The scenario runner waits at its step gate before each step; when it stops
+there, the TUI calls the previous step's ``explain`` with the events that step produced (:class:`Ctx`), and shows
+the Markdown it returns. Nothing in an explanation is typed in: every number comes from an event of this run.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import Any, Callable
 
 from sim.events import Event
-from tui.synth import DemoConfig, DemoStack
+from sim.pm.money import float_string
 
-__all__ = ["Step", "Script", "Ctx", "SCRIPTS", "get_script", "wei", "frac"]
+__all__ = ["Step", "Script", "Ctx", "SCRIPTS", "get_script", "all_scripts", "script_for_scenario", "wei", "frac",
+           "winprob", "short", "checks", "cast", "nonces", "nonce_of", "register", "SCENARIO_DIR"]
+
+SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
+MAX_WIN_PROB = 2**256 - 1  # protocol.md §2.6
 
 
 @dataclass
 class Ctx:
-    stack: DemoStack
+    """What one step did: its events (from its ``scenario.step`` marker to the next gate) and the run so far."""
+
     events: list[Event]
     all_events: list[Event]
 
-    def last(self, kind: str, **match: Any) -> dict:
-        """Data of the last event of this step whose kind contains ``kind`` (and whose fields match)."""
-        for e in reversed(self.events):
-            if kind in e.kind and all(e.data.get(k) == v for k, v in match.items()):
-                return e.data
-        return {}
+    def of(self, kind: str, **match: Any) -> list[dict]:
+        """Data of this step's events of exactly ``kind`` whose fields equal ``match``."""
+        return [e.data for e in self.events if e.kind == kind and _matches(e.data, match)]
 
     def first(self, kind: str, **match: Any) -> dict:
-        for e in self.events:
-            if kind in e.kind and all(e.data.get(k) == v for k, v in match.items()):
-                return e.data
-        return {}
+        found = self.of(kind, **match)
+        return found[0] if found else {}
 
-    def count(self, kind: str) -> int:
-        return sum(1 for e in self.events if kind in e.kind)
+    def last(self, kind: str, **match: Any) -> dict:
+        found = self.of(kind, **match)
+        return found[-1] if found else {}
 
-    def ever(self, kind: str, **match: Any) -> dict:
-        for e in reversed(self.all_events):
-            if kind in e.kind and all(e.data.get(k) == v for k, v in match.items()):
-                return e.data
-        return {}
+    def count(self, kind: str, **match: Any) -> int:
+        return len(self.of(kind, **match))
+
+    def ever(self, kind: str, **match: Any) -> list[dict]:
+        """Data of every event of ``kind`` in the run so far (this step included)."""
+        return [e.data for e in self.all_events if e.kind == kind and _matches(e.data, match)]
+
+    def before(self, kind: str, **match: Any) -> dict:
+        """The last event of ``kind`` before this step (e.g. the params the gateway held when the step began)."""
+        start = self.events[0].seq if self.events else None
+        found = [e.data for e in self.all_events
+                 if e.kind == kind and _matches(e.data, match) and (start is None or e.seq < start)]
+        return found[-1] if found else {}
+
+
+def _matches(data: dict, match: dict) -> bool:
+    return all(data.get(k) == v for k, v in match.items())
 
 
 @dataclass
 class Step:
-    title: str
-    run: Callable[[DemoStack], None] | None
+    """How to explain one scenario step; its title is the step's ``name:`` in the scenario file."""
+
     explain: Callable[[Ctx], str]
 
 
@@ -57,8 +73,25 @@ class Script:
     name: str
     title: str
     summary: str
+    scenario: str  # a library scenario: scenarios/<scenario>.yaml
     steps: list[Step]
-    config: Callable[[], DemoConfig] = field(default=DemoConfig)
+    intro: Callable[[Ctx], str] | None = None  # before step 1, from the stack's start-up events (default: cast)
+    finale: Callable[[Ctx], str] | None = None  # after the last step (and the runner's settle)
+    next_tour: str = ""
+
+    @property
+    def path(self) -> Path:
+        return SCENARIO_DIR / f"{self.scenario}.yaml"
+
+    def load_scenario(self):
+        """The scenario, checked against this tour: one explanation per step."""
+        from sim.scenario.model import load_scenario
+
+        sc = load_scenario(self.path)
+        if len(sc.steps) != len(self.steps):
+            raise ValueError(f"tour {self.name!r} explains {len(self.steps)} steps but {self.path.name} has "
+                             f"{len(sc.steps)}")
+        return sc
 
 
 def frac(v: Any) -> Fraction:
@@ -66,21 +99,31 @@ def frac(v: Any) -> Fraction:
 
 
 def wei(v: Any) -> str:
-    """Exact wei for prose: an int with separators, or ``≈x.xxx wei (exactly n/d)`` for a fraction."""
-    if v is None:
+    """Exact wei for prose: an int with separators, or ``≈x.xxx wei (exactly n/d)`` for a fraction (the decimals
+    by exact rounding, never a float; a rational too long to read says "an exact fraction")."""
+    if v is None or v == "":
         return "—"
     f = frac(v)
     if f.denominator == 1:
         return f"{f.numerator:,} wei"
+    whole, _, dec = float_string(abs(f), 3).partition(".")
+    approx = ("-" if f < 0 else "") + f"{int(whole):,}.{dec}"
     rat = f"{f.numerator}/{f.denominator}"
-    if len(rat) > 40:
-        rat = f"a {len(str(f.numerator))}-digit over {len(str(f.denominator))}-digit fraction"
-    return f"≈{float(f):,.3f} wei (exactly {rat})"
+    return f"≈{approx} wei (exactly {rat})" if len(rat) <= 40 else f"≈{approx} wei (an exact fraction)"
 
 
 def winprob(wp: Any) -> str:
-    p = Fraction(int(wp), 2**256 - 1)
-    return f"1 in {float(1 / p):,.1f}"
+    """``1 in N`` for a winProb out of 2²⁵⁶−1 (§2.6), N to one decimal by exact rounding."""
+    if not wp:
+        return "never"
+    whole, _, dec = float_string(Fraction(MAX_WIN_PROB, int(wp)), 1).partition(".")
+    return f"1 in {int(whole):,}.{dec}"
+
+
+def short(h: Any, n: int = 10) -> str:
+    """A hash cut for prose: ``0x1234abcd…``."""
+    s = str(h or "—")
+    return s if len(s) <= n + 2 else s[: n + 2] + "…"
 
 
 SCRIPTS: dict[str, Script] = {}
@@ -98,6 +141,12 @@ def get_script(name: str) -> Script:
     return SCRIPTS[name]
 
 
+def script_for_scenario(scenario_name: str) -> Script | None:
+    """The tour that explains this library scenario, if there is one."""
+    _load()
+    return next((s for s in SCRIPTS.values() if s.scenario == scenario_name), None)
+
+
 def _load() -> None:
     from tui.walkthroughs import happy_path, param_expiry, winning_ticket  # noqa: F401 - registers
 
@@ -105,3 +154,36 @@ def _load() -> None:
 def all_scripts() -> list[Script]:
     _load()
     return list(SCRIPTS.values())
+
+
+def nonces(first: Any, last: Any) -> str:
+    """``nonce **1**`` or ``nonces **1…29**``."""
+    return f"nonce **{first}**" if first == last else f"nonces **{first}…{last}**"
+
+
+def nonce_of(c: Ctx, ticket_hash: Any) -> Any:
+    """A winning ticket's nonce, from the orchestrator's ``orch.winner_stored`` for that ticket hash."""
+    stored = c.ever("orch.winner_stored", ticket_hash=ticket_hash)
+    return stored[0].get("nonce") if stored else "—"
+
+
+def cast(c: Ctx) -> str:
+    """Who is on stage, from the stack's start-up events."""
+    chain = c.first("orch.chain")
+    orch = c.first("orch.started")
+    return (
+        f"The stack is up, on a local chain at block **{chain.get('block', '—')}** (round {chain.get('round', '—')}): "
+        "a remote signer that holds the sender's key (a throwaway dev key), an orchestrator "
+        f"({short(orch.get('address'), 8)}) and a scripted gateway. They talk over real HTTP and gRPC on loopback; "
+        "the chain is a mock with the TicketBroker's rules, so every run tells the same story."
+    )
+
+
+def checks(c: Ctx) -> str:
+    """The scenario's verdicts so far (expectations and invariants), one line each."""
+    rows = c.ever("scenario.expectation")
+    if not rows:
+        return ""
+    lines = [f"- {'✓' if d.get('passed') else '✗'} {d.get('name')}: {d.get('detail', '')}" for d in rows[:12]]
+    return "Checks of this run:\n\n" + "\n".join(lines)
+

@@ -1,76 +1,84 @@
-"""Walkthrough: a winning ticket's road to the chain — win test, stored, redeemed after expiry."""
+"""Tour: a winning ticket's road to the chain — win test, stored, redeemed after its params expire.
+
+Runs scenarios/tour-winning-ticket.yaml on the real stack: the winners are the orchestrator's real win tests
+(``orch.ticket``, ``orch.winner_stored``), the transactions are the chain's own (``orch.redemption_mined``: tx hash,
+gas used, amount paid) and the deposit is what the orchestrator read on chain (``orch.sender_funds``).
+"""
 from __future__ import annotations
 
-from tui.synth import DemoConfig
-from tui.walkthroughs import Ctx, Script, Step, register, wei, winprob
-
-
-def _cfg() -> DemoConfig:
-    # A face value capped at 4 × EV makes one ticket in four win, so a winner shows up quickly.
-    return DemoConfig(max_face_value=4 * 8_000_000_000, seed=11)
+from sim.pm.money import float_string
+from tui.walkthroughs import Ctx, Script, Step, checks, frac, nonce_of, register, wei, winprob
 
 
 def _start(c: Ctx) -> str:
-    p = c.last("params")
+    p = c.first("orch.params_issued")
+    fv, ev = frac(p.get("face_value")), frac(p.get("ev"))
+    times = f"{float_string(fv / ev, 1)} times" if ev else "a few times"
     return (
         "## A generous lottery\n\n"
-        f"This orchestrator caps its face value at {wei(p.get('face_value'))} (-maxFaceValue), four times the "
-        f"EV, so the win prob is **{winprob(p.get('win_prob'))}**. (Real face values are far larger than the "
-        "EV, so winners are rare but big enough to be worth the gas.)\n\nPress **n** to pay until a ticket wins."
+        f"This orchestrator caps its face value at {wei(p.get('face_value'))} (-maxFaceValue), {times} the EV "
+        f"({wei(p.get('ev'))}), so the win prob is **{winprob(p.get('win_prob'))}**. (Real face values are far "
+        "larger than the EV, so winners are rare but big enough to be worth the gas.)\n\n"
+        f"These params expire at block **{p.get('expiration_block')}**. Press **n** to pay."
     )
 
 
-def _until_win(stack) -> None:
-    for _ in range(20):
-        stack.pay()
-        if stack.winners:
-            return
-
-
 def _won(c: Ctx) -> str:
-    w = c.first("winner")
-    t = [e.data for e in c.events if e.kind == "orch.ticket.received"]
-    wins = [e.data.get("nonce") for e in c.events if "winner" in e.kind]
+    tickets = c.of("orch.ticket")
+    stored = c.of("orch.winner_stored")
+    wins = [t.get("nonce") for t in tickets if t.get("won")]
     shown = ", ".join(str(n) for n in wins[:8]) + (" …" if len(wins) > 8 else "")
+    blk = c.before("orch.chain").get("block")
+    if not wins:
+        return (f"## No winner this time\n\nNone of the {len(tickets)} tickets won. Every one was still credited "
+                "its EV. The next step mines blocks anyway; there is nothing to redeem.")
+    w = stored[0] if stored else {}
     return (
         "## Tickets win\n\n"
-        f"Of {len(t)} tickets, **{len(wins)}** won (nonces {shown}): for each, keccak(signature, "
+        f"Of {len(tickets)} tickets, **{len(wins)}** won (nonce {shown}): for each, keccak(signature, "
         "recipientRand) fell below winProb. Only the orchestrator knows recipientRand, so the sender cannot "
         "tell which tickets win.\n\n"
-        f"The orchestrator **stores** each winner (SQLite) with its face value {wei(w.get('face_value'))}. It "
-        f"can redeem them only once the params' expiration block ({w.get('expiration_block')}) has passed. "
-        "See the tickets tab (key 2, **w** for winners only)."
+        f"The orchestrator **stored** {len(stored)} winner(s) in SQLite before it replied, each with face value "
+        f"{wei(w.get('face_value'))}. It can redeem them only once the chain passes the params' expiration block "
+        f"({w.get('params_expiration_block')}); the chain is at {blk}. Losers and winners alike were credited "
+        "their EV. See the tickets tab (key 2, **w** for winners only)."
     )
 
 
 def _redeemed(c: Ctx) -> str:
-    r = c.first("redeem")
-    s = c.last("chain.sender")
-    ok = [e.data for e in c.events if "redeem" in e.kind and e.data.get("ok")]
-    bad = [e.data for e in c.events if "redeem" in e.kind and e.data.get("ok") is False]
-    if not r:
-        return "## Not redeemed yet\n\nNo redemption happened in this step."
-    total = sum(int(d.get("face_value") or 0) for d in ok)
-    failed = f"\n\n{len(bad)} failed: {bad[0].get('reason')}." if bad else ""
+    mined = c.of("orch.redemption_mined")
+    failed = c.of("orch.redemption_failed")
+    funds = c.of("orch.sender_funds")
+    before = c.before("orch.sender_funds")
+    blk = c.last("orch.chain").get("block")
+    if not mined:
+        why = f" {len(failed)} failed: {failed[0].get('reason')}." if failed else ""
+        return "## Not redeemed\n\nNo redemption was mined in this step." + why
+    total = sum(int(d.get("amount_paid") or 0) for d in mined)
+    txs = "\n".join(f"* nonce {nonce_of(c, d.get('ticket_hash'))}: tx `{d.get('tx_hash')}`, gas used "
+                    f"**{int(d.get('gas_used') or 0):,}**, paid {wei(d.get('amount_paid'))}" for d in mined)
+    after = funds[-1] if funds else {}
+    bad = f"\n\n{len(failed)} failed: {failed[0].get('reason')}." if failed else ""
     return (
         "## On chain\n\n"
-        f"Blocks passed the expiration, so the orchestrator sent redeemWinningTicket once per winner: "
-        f"**{len(ok)}** transactions, the first tx {str(r.get('tx_hash'))[:18]}…, gas {r.get('gas_used'):,} each.\n\n"
-        f"The TicketBroker paid {len(ok)} × face value = {wei(total)} from the sender's **deposit**, now "
-        f"{wei(s.get('deposit'))}; the reserve ({wei(s.get('reserve'))}) is only touched when the deposit runs "
-        "out. The orchestrator's fees grew by the same amount — the Balances tab (key 3) plots both.\n\n"
-        "The losing tickets paid nothing on chain; on average, every ticket was worth its EV." + failed
+        f"The chain reached block **{blk}**, past the expiration block, so the orchestrator sent "
+        f"redeemWinningTicket once per winner: **{len(mined)}** transaction(s).\n\n{txs}\n\n"
+        f"The TicketBroker paid {wei(total)} from the sender's **deposit**: {wei(before.get('deposit'))} → "
+        f"{wei(after.get('deposit'))}. The reserve ({wei(after.get('reserve'))}) is only touched when the deposit "
+        "runs out. The orchestrator's fees grew by the same amount — the Balances tab (key 3) plots both.\n\n"
+        "The losing tickets paid nothing on chain; on average, every ticket was worth its EV." + bad
     )
+
+
+def _finale(c: Ctx) -> str:
+    return "## Settled\n\n" + checks(c)
 
 
 SCRIPT = register(Script(
     name="winning-ticket",
     title="A winning ticket's road to the chain",
-    summary="pay until a ticket wins, then mine past its expiration and redeem it",
-    config=_cfg,
-    steps=[
-        Step("GetOrchestrator with a low face value", lambda s: s.start(), _start),
-        Step("pay until a ticket wins", _until_win, _won),
-        Step("mine 41 blocks: redeem", lambda s: s.mine(41), _redeemed),
-    ],
+    summary="pay until tickets win, then mine past their expiration and redeem them on the chain",
+    scenario="tour-winning-ticket",
+    steps=[Step(_start), Step(_won), Step(_redeemed)],
+    finale=_finale,
 ))
