@@ -119,6 +119,7 @@ class LpdevApp(App):
         Binding("A", "time_travel('expire_auth_token')", "expire token"),
         Binding("P", "time_travel('raise_price')", "price↑"),
         Binding("K", "time_travel('restart_orchestrator')", "restart O"),
+        Binding("r", "read_on", "read on"),
         Binding("s", "screenshot", "screenshot"),
         Binding("q", "quit", "quit"),
     ]
@@ -504,7 +505,8 @@ class LpdevApp(App):
             intro = _safe(script.intro or cast, Ctx(list(events), list(events)))
             steps = "\n".join(f"{i + 1}. {t}" for i, t in enumerate(titles))
             md = (f"# {script.title}\n\n{script.summary}.\n\n{intro}\n\nSteps:\n\n{steps}\n\n"
-                  "Press **n** to run the first step, **space** to run them all, **?** for every key.")
+                  "Press **n** to run the first step, **space** to run them all, **r** to read on when a page is "
+                  "longer than this panel, **?** for every key.")
             return f"0/{total}", md
         ran = [k for _, k in marks if isinstance(k, int) and k < total]
         done = (max(ran) + 1) if ran else 0
@@ -537,6 +539,8 @@ class LpdevApp(App):
                     and (not parameters or callable(getattr(self.control, parameters[0], None))))
         if action in ("toggle_run", "next"):
             return self.mode == "replay" or self.stepper is not None
+        if action == "read_on":
+            return self.mode == "walkthrough"
         return True
 
     def action_help(self) -> None:
@@ -565,8 +569,17 @@ class LpdevApp(App):
             "seek_home": "replay: first event", "seek_end": "replay: last event",
             "jump": "replay: jump to an event seq or a time (90s)",
             "toggle_winners": "tickets tab: winners only / all",
+            "read_on": "walkthrough: scroll the explanation down a page (then back to its top)",
             "screenshot": f"save an SVG screenshot in {self.screenshot_dir}",
         }.get(a.split("(")[0], b.description)
+
+    def action_read_on(self) -> None:
+        """Walkthrough: the narrative's next page (back to its top after the last)."""
+        n = self.w_narrative
+        if n.scroll_y >= n.max_scroll_y:
+            n.scroll_home(animate=False)
+        else:
+            n.scroll_page_down(animate=False)
 
     def action_tab(self, name: str) -> None:
         self.w_tabs.active = name

@@ -3,7 +3,8 @@
     lpdev tui --replay TRACE            a trace file (JSONL from `lpdev scenario run --trace`), with seek
     lpdev tui --attach URL              another process's events endpoint (tui/feed.py: /events/stream)
     lpdev tui --scenario NAME|FILE      a library scenario (scenarios/*.yaml, run by the scenario runner on
-                                        a real stack) or a demo script; one step per key (n), or all (space)
+                                        a real stack) or a tour (lpdev walkthrough --list, without its
+                                        narrative); one step per key (n), or all (space)
     lpdev tui --demo                    live mode on an in-process demo stack (real PM core) with time travel
     lpdev tui --make-trace FILE         write a synthetic trace (real PM numbers) to try --replay on
 
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.list:
         for s in all_scripts():
-            print(f"{s.name:34} demo script: {s.title}")
+            print(f"{s.name:34} tour ({s.scenario}): {s.title}")
         try:
             from lpdev.commands.scenario import list_scenarios
 
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.scenario:
         names = {s.name for s in all_scripts()}
         if args.scenario in names:
-            app = LpdevApp.scenario(args.scenario, **kw)
+            app = LpdevApp.scenario(args.scenario, chain=args.chain, seed=args.seed, trace=args.trace, **kw)
         else:
             from lpdev.commands.scenario import find_scenario
             from sim.scenario.model import load_scenario
