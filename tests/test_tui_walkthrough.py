@@ -166,3 +166,14 @@ def test_tour_scenarios_are_library_scenarios():
     for s in all_scripts():
         sc = load_scenario(s.path)
         assert sc.stack.get("chain") == "mock" and sc.stack.get("seed") is not None  # same story every run
+
+
+def test_wei_in_prose_is_rounded_exactly_never_through_a_float():
+    from fractions import Fraction
+
+    from tui.explain import wei as explain_wei
+
+    fee = Fraction(199065600000000000, 7)  # the happy-path tour's preload fee: 28,437,942,857,142,857.142857…
+    assert wei(fee) == "≈28,437,942,857,142,857.143 wei (exactly 199065600000000000/7)"
+    assert explain_wei(fee) == "≈28,437,942,857,142,857.143 wei (an exact fraction)"
+    assert wei(10**17) == "100,000,000,000,000,000 wei" and wei(Fraction(-1, 3)).startswith("≈-0.333 wei")

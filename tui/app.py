@@ -277,7 +277,7 @@ class LpdevApp(App):
         self.control = run.stack if hasattr(run.stack, "facts") else None
         # Per-run text (ports, temp dirs, certificate fingerprints) shown as actor names: same screen every run.
         self._unsub = self.bus.subscribe(lambda ev: self._on_bus_event(run.stack.normalise(ev)))
-        self.conn_state = f"scenario runner ({chain or scenario.stack.get('chain', 'mock')} chain)"
+        self.conn_state = f"{chain or scenario.stack.get('chain', 'mock')} chain"
         total = len(scenario.steps)
         mark = [0]
 

@@ -17,7 +17,7 @@ from sim.events import Event
 from sim.pm.money import float_string
 
 __all__ = ["Step", "Script", "Ctx", "SCRIPTS", "get_script", "all_scripts", "script_for_scenario", "wei", "frac",
-           "winprob", "short", "checks", "cast", "nonces", "nonce_of", "register", "SCENARIO_DIR"]
+           "winprob", "short", "checks", "cast", "nonces", "nonce_of", "plural", "register", "SCENARIO_DIR"]
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 MAX_WIN_PROB = 2**256 - 1  # protocol.md §2.6
@@ -156,6 +156,11 @@ def all_scripts() -> list[Script]:
     return list(SCRIPTS.values())
 
 
+def plural(n: Any, word: str) -> str:
+    """``1 ticket``, ``2 tickets``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def nonces(first: Any, last: Any) -> str:
     """``nonce **1**`` or ``nonces **1…29**``."""
     return f"nonce **{first}**" if first == last else f"nonces **{first}…{last}**"
@@ -167,15 +172,24 @@ def nonce_of(c: Ctx, ticket_hash: Any) -> Any:
     return stored[0].get("nonce") if stored else "—"
 
 
+CHAINS = {
+    "mock": "a mock chain with the TicketBroker's rules (deterministic: with the tour's seed, every run tells the "
+            "same story)",
+    "embedded": "py-evm running the real PM contracts",
+    "anvil": "anvil running the real PM contracts",
+}
+
+
 def cast(c: Ctx) -> str:
     """Who is on stage, from the stack's start-up events."""
     chain = c.first("orch.chain")
     orch = c.first("orch.started")
+    kind = c.first("stack.ready").get("chain")
     return (
-        f"The stack is up, on a local chain at block **{chain.get('block', '—')}** (round {chain.get('round', '—')}): "
-        "a remote signer that holds the sender's key (a throwaway dev key), an orchestrator "
+        f"The stack is up, the chain at block **{chain.get('block', '—')}** (round {chain.get('round', '—')}): a "
+        "remote signer that holds the sender's key (a throwaway dev key), an orchestrator "
         f"({short(orch.get('address'), 8)}) and a scripted gateway. They talk over real HTTP and gRPC on loopback; "
-        "the chain is a mock with the TicketBroker's rules, so every run tells the same story."
+        f"the chain is {CHAINS.get(kind, kind or 'a local chain')}."
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from tui.walkthroughs import Ctx, Script, Step, checks, frac, nonce_of, nonces, register, short, wei, winprob
+from tui.walkthroughs import Ctx, Script, Step, checks, frac, nonce_of, nonces, plural, register, short, wei, winprob
 
 
 def price_text(info: dict) -> str:
@@ -19,10 +19,6 @@ def price_text(info: dict) -> str:
     if px == 1:
         return f"**{int(ppu):,} wei per pixel**"
     return f"**{int(ppu):,} wei per {int(px)} pixels** ({wei(per_px)} per pixel — a rational price)"
-
-
-def ev_text(ev) -> str:
-    return wei(ev)
 
 
 def _params(c: Ctx) -> str:
@@ -39,9 +35,10 @@ def _params(c: Ctx) -> str:
         f"{price_text(info)}.\n\n"
         f"* **face value** {wei(info.get('face_value'))}: what a *winning* ticket pays on chain.\n"
         f"* **win prob** {winprob(info.get('win_prob'))}: the chance any one ticket wins.\n"
-        f"* **EV** (expected value) = face value × win prob = {ev_text(p.get('ev'))}. On average each ticket is "
-        "worth its EV, so the orchestrator credits EV per ticket instead of cashing every one. EV is not a round "
-        "number: winProb is a whole number out of 2²⁵⁶−1, so EV is an exact fraction.\n"
+        f"* **EV** (expected value) = face value × win prob = {wei(p.get('ev'))}. On average each ticket is "
+        "worth its EV, so the orchestrator credits EV per ticket instead of cashing every one."
+        + (" EV is not a round number: winProb is a whole number out of 2²⁵⁶−1, so EV is an exact fraction."
+           if frac(p.get("ev")).denominator != 1 else "") + "\n"
         f"* The params expire at block **{info.get('expiration_block')}** (block {chain_block} + 40).\n\n"
         f"The orchestrator also read the sender's funds on chain: deposit {wei(funds.get('deposit'))}, reserve "
         f"{wei(funds.get('reserve'))}. Winning tickets are paid from them."
@@ -97,7 +94,7 @@ def _next(c: Ctx) -> str:
         f"(InitialPricePerUnit/InitialPixelsPerUnit = {st.get('InitialPricePerUnit')}/"
         f"{st.get('InitialPixelsPerUnit')} in the state).\n\n"
         f"It already had {wei(s.get('balance_before'))} of credit, so it needs "
-        f"ceil((fee − balance) ÷ EV) = **{s.get('tickets')}** ticket(s), "
+        f"ceil((fee − balance) ÷ EV) = **{plural(s.get('tickets'), 'ticket')}**, "
         f"{nonces(s.get('nonce_first'), s.get('nonce_last'))}.\n\n"
         "Why 1 again? The last /payment reply gave new params, with recipientRandHash "
         f"{short(s.get('recipient_rand_hash'))}. The state's PMSessionID was {short(prev_st.get('PMSessionID'))}: "

@@ -5,7 +5,7 @@ from that run's events (``orch.params_issued``, ``orch.chain``, ``signer.payment
 """
 from __future__ import annotations
 
-from tui.walkthroughs import Ctx, Script, Step, checks, nonces, register, short, wei
+from tui.walkthroughs import Ctx, Script, Step, checks, nonces, plural, register, short, wei
 
 
 def _params_of(c: Ctx, recipient_rand_hash) -> dict:
@@ -64,6 +64,7 @@ def _refresh(c: Ctx) -> str:
     old = _params_of(c, r.get("recipient_rand_hash"))
     ref = c.first("gateway.refresh")
     info = c.first("gateway.orchestrator_info", refresh=True)
+    prev = c.before("gateway.orchestrator_info")
     s = c.first("signer.payment")
     blk = c.before("orch.chain").get("block")
     return (
@@ -74,8 +75,10 @@ def _refresh(c: Ctx) -> str:
         "(GetOrchestrator again, with ignoreCapacityCheck) and retry the same payment. The state blob is kept, "
         f"and with it the balance of {wei(r.get('balance_before'))}.\n\n"
         f"New params expire at block **{info.get('expiration_block')}**, with a new recipientRandHash "
-        f"{short(info.get('recipient_rand_hash'))} and a new auth token.\n\n"
-        f"The retry succeeded: {s.get('tickets')} ticket(s), {nonces(s.get('nonce_first'), s.get('nonce_last'))} "
+        f"{short(info.get('recipient_rand_hash'))}"
+        + (f" and a new auth token (session {info.get('auth_session_id')}, was {prev.get('auth_session_id')})"
+           if prev.get("auth_session_id") not in (None, info.get("auth_session_id")) else "") + ".\n\n"
+        f"The retry succeeded: {plural(s.get('tickets'), 'ticket')}, {nonces(s.get('nonce_first'), s.get('nonce_last'))} "
         "— from 1, because nonces count per recipientRandHash and this one is new. It "
         f"billed {float(s.get('billable_secs') or 0):g} s since the last payment; balance "
         f"{wei(s.get('balance_after'))}.\n\n"
@@ -96,7 +99,7 @@ def _after(c: Ctx) -> str:
 
 def _finale(c: Ctx) -> str:
     mined = c.of("orch.redemption_mined")
-    tail = (f"{len(mined)} winning ticket(s) were redeemed at the end (first tx `{mined[0].get('tx_hash')}`)."
+    tail = (f"{plural(len(mined), 'winning ticket')} redeemed at the end (first tx `{mined[0].get('tx_hash')}`)."
             if mined else "No ticket won, so nothing was redeemed on chain.")
     return "## Settled\n\n" + tail + "\n\n" + checks(c)
 

@@ -7,7 +7,7 @@ gas used, amount paid) and the deposit is what the orchestrator read on chain (`
 from __future__ import annotations
 
 from sim.pm.money import float_string
-from tui.walkthroughs import Ctx, Script, Step, checks, frac, nonce_of, register, wei, winprob
+from tui.walkthroughs import Ctx, Script, Step, checks, frac, nonce_of, plural, register, wei, winprob
 
 
 def _start(c: Ctx) -> str:
@@ -38,7 +38,7 @@ def _won(c: Ctx) -> str:
         f"Of {len(tickets)} tickets, **{len(wins)}** won (nonce {shown}): for each, keccak(signature, "
         "recipientRand) fell below winProb. Only the orchestrator knows recipientRand, so the sender cannot "
         "tell which tickets win.\n\n"
-        f"The orchestrator **stored** {len(stored)} winner(s) in SQLite before it replied, each with face value "
+        f"The orchestrator **stored** {plural(len(stored), 'winner')} in SQLite before it replied, each with face value "
         f"{wei(w.get('face_value'))}. It can redeem them only once the chain passes the params' expiration block "
         f"({w.get('params_expiration_block')}); the chain is at {blk}. Losers and winners alike were credited "
         "their EV. See the tickets tab (key 2, **w** for winners only)."
@@ -62,7 +62,7 @@ def _redeemed(c: Ctx) -> str:
     return (
         "## On chain\n\n"
         f"The chain reached block **{blk}**, past the expiration block, so the orchestrator sent "
-        f"redeemWinningTicket once per winner: **{len(mined)}** transaction(s).\n\n{txs}\n\n"
+        f"redeemWinningTicket once per winner: **{plural(len(mined), 'transaction')}**.\n\n{txs}\n\n"
         f"The TicketBroker paid {wei(total)} from the sender's **deposit**: {wei(before.get('deposit'))} → "
         f"{wei(after.get('deposit'))}. The reserve ({wei(after.get('reserve'))}) is only touched when the deposit "
         "runs out. The orchestrator's fees grew by the same amount — the Balances tab (key 3) plots both.\n\n"
