@@ -145,6 +145,12 @@ async def test_scenario_mode_runs_a_tour_one_step_per_key_without_narrative():
         app.drain()
         assert app.model.status_counts.get(480) == 1  # the expired params were refreshed
         assert "PASS" in app.conn_state
+    # space ran steps 2-5 without stopping: the last page explains each of them, in order, from its own events
+    last = app.lesson[1]
+    heads = ["## A session is paying", "## 39 blocks later", "## 480: refresh session", "## Business as usual",
+             "## Settled"]
+    assert [last.index(h) for h in heads] == sorted(last.index(h) for h in heads)
+    assert app.lesson[0] == "step 5/5 — pay again"
 
 
 def test_walkthrough_command_maps_a_tour_scenario_to_its_tour(monkeypatch, capsys):
@@ -157,6 +163,9 @@ def test_walkthrough_command_maps_a_tour_scenario_to_its_tour(monkeypatch, capsy
     assert started[-1].script.name == "winning-ticket" and started[-1].mode == "walkthrough"
     assert walkthrough.run(argparse.Namespace(name="happy-path-lv2v", **base)) == 0
     assert started[-1].script is None and started[-1].yaml[0].name == "happy-path-lv2v"
+    from lpdev.cli import build_parser
+
+    assert build_parser().parse_args(["walkthrough"]).name == "happy-path"  # no NAME: the first tour
     assert walkthrough.run(argparse.Namespace(**{**base, "list": True}, name="happy-path")) == 0
     out = capsys.readouterr().out
     assert "happy-path" in out and "scenario tour-param-expiry" in out
