@@ -56,7 +56,8 @@ def _first(c: Ctx) -> str:
     fresh = c.last("orch.params_issued")
     price = Fraction(int(info.get("price_per_unit") or 0), int(info.get("pixels_per_unit") or 1))
     won_text = (f"**{len(won)} won** (nonce {', '.join(str(x) for x in won)}): stored in SQLite, to be redeemed "
-                "on chain once its params expire" if won else "none won this time (1 in 100 each)")
+                "on chain once the params expire" if won else
+                f"none won this time ({winprob(s.get('win_prob'))} each)")
     return (
         "## First payment: 60 seconds preloaded\n\n"
         "The gateway asks the remote signer for a payment. It has no state yet, so there is no elapsed time "
@@ -115,7 +116,8 @@ def _more(c: Ctx) -> str:
         f"tickets to cover its fee ({counts} tickets), so the signer's credit stays between 0 and one EV: now "
         f"{wei(last.get('balance_after'))}. Each starts at nonce 1 under the params of the previous reply.\n\n"
         f"The orchestrator's credit for manifest {credit.get('manifest_id')} grew to {wei(credit.get('balance'))}: "
-        "the sum of the EVs of every ticket it accepted."
+        "the sum of the EVs of every ticket it accepted. No video flows in this scenario, so it debits nothing; "
+        "with a stream it would debit each segment's fee at the session's price."
     )
 
 
@@ -124,13 +126,11 @@ def _finale(c: Ctx) -> str:
     blocks = [d for d in c.of("stack.chain") if d.get("op") == "mine"]
     funds = c.of("orch.sender_funds")
     if mined:
-        d = mined[0]
-        nonce = nonce_of(c, d.get("ticket_hash"))
+        txs = "; ".join(f"nonce {nonce_of(c, d.get('ticket_hash'))}: tx `{d.get('tx_hash')}`, gas used "
+                        f"{int(d.get('gas_used') or 0):,}, {wei(d.get('amount_paid'))} paid" for d in mined)
         red = (f"The runner mined {blocks[0].get('blocks') if blocks else 41} blocks, past the params' expiration, "
-               f"so the orchestrator redeemed its winning ticket (nonce {nonce}) on chain: tx "
-               f"`{d.get('tx_hash')}`, gas used {int(d.get('gas_used') or 0):,}, "
-               f"{wei(d.get('amount_paid'))} paid from the sender's deposit"
-               + (f" (now {wei(funds[-1].get('deposit'))})." if funds else ".")
+               f"so the orchestrator redeemed {plural(len(mined), 'winning ticket')} on chain ({txs}) from the "
+               "sender's deposit" + (f", now {wei(funds[-1].get('deposit'))}." if funds else ".")
                + " The winning-ticket tour follows that road step by step.")
     else:
         red = ("No ticket won in this run, so nothing went on chain: the orchestrator was paid in EV, on "

@@ -36,7 +36,8 @@ def _paid(c: Ctx) -> str:
     fresh = c.last("orch.params_issued")
     return (
         "## A session is paying\n\n"
-        f"First payment (the 60 s preload): {s.get('tickets')} tickets, "
+        f"First payment{' (the 60 s preload)' if not s.get('billable_secs') else ''}: "
+        f"{plural(s.get('tickets'), 'ticket')}, "
         f"{nonces(s.get('nonce_first'), s.get('nonce_last'))}, balance {wei(s.get('balance_after'))}.\n\n"
         "The orchestrator's /payment reply brought fresh params (recipientRandHash "
         f"{short(fresh.get('recipient_rand_hash'))}) that expire at block **{fresh.get('expiration_block')}**. "
@@ -55,7 +56,8 @@ def _mined(c: Ctx) -> str:
         f"The chain is at block **{b}**; the gateway's params expire at {exp}: expiration − last block = "
         f"**{left}**. The signer treats params as expired when that is ≤ 1 (one block of margin for the tickets "
         "to reach the orchestrator).\n\n"
-        "So the next payment will get **480**. Press **n**."
+        + ("So the next payment will get **480**. Press **n**." if isinstance(left, int) and left <= 1 else
+           "So the next payment still works with these params. Press **n**.")
     )
 
 
@@ -78,8 +80,9 @@ def _refresh(c: Ctx) -> str:
         f"{short(info.get('recipient_rand_hash'))}"
         + (f" and a new auth token (session {info.get('auth_session_id')}, was {prev.get('auth_session_id')})"
            if prev.get("auth_session_id") not in (None, info.get("auth_session_id")) else "") + ".\n\n"
-        f"The retry succeeded: {plural(s.get('tickets'), 'ticket')}, {nonces(s.get('nonce_first'), s.get('nonce_last'))} "
-        "— from 1, because nonces count per recipientRandHash and this one is new. It "
+        f"The retry succeeded: {plural(s.get('tickets'), 'ticket')}, "
+        f"{nonces(s.get('nonce_first'), s.get('nonce_last'))} — from 1, because nonces count per "
+        "recipientRandHash and this one is new. It "
         f"billed {float(s.get('billable_secs') or 0):g} s since the last payment; balance "
         f"{wei(s.get('balance_after'))}.\n\n"
         "go-livepeer gives up after 3 refreshes in a row for one payment."

@@ -38,8 +38,8 @@ def _won(c: Ctx) -> str:
         f"Of {len(tickets)} tickets, **{len(wins)}** won (nonce {shown}): for each, keccak(signature, "
         "recipientRand) fell below winProb. Only the orchestrator knows recipientRand, so the sender cannot "
         "tell which tickets win.\n\n"
-        f"The orchestrator **stored** {plural(len(stored), 'winner')} in SQLite before it replied, each with face value "
-        f"{wei(w.get('face_value'))}. It can redeem them only once the chain passes the params' expiration block "
+        f"The orchestrator **stored** {plural(len(stored), 'winner')} in SQLite before it replied, each with face "
+        f"value {wei(w.get('face_value'))}. It can redeem them only once the chain passes the params' expiration block "
         f"({w.get('params_expiration_block')}); the chain is at {blk}. Losers and winners alike were credited "
         "their EV. See the tickets tab (key 2, **w** for winners only)."
     )
@@ -59,13 +59,19 @@ def _redeemed(c: Ctx) -> str:
                     f"**{int(d.get('gas_used') or 0):,}**, paid {wei(d.get('amount_paid'))}" for d in mined)
     after = funds[-1] if funds else {}
     bad = f"\n\n{len(failed)} failed: {failed[0].get('reason')}." if failed else ""
+    r0, r1 = before.get("reserve"), after.get("reserve")
+    reserve = (f"The deposit ran out, so the **reserve** paid the rest: {wei(r0)} → {wei(r1)}."
+               if r0 is not None and r1 is not None and r1 < r0 else
+               f"The reserve ({wei(r1)}) is untouched: it pays only when the deposit runs out.")
     return (
         "## On chain\n\n"
         f"The chain reached block **{blk}**, past the expiration block, so the orchestrator sent "
-        f"redeemWinningTicket once per winner: **{plural(len(mined), 'transaction')}**.\n\n{txs}\n\n"
-        f"The TicketBroker paid {wei(total)} from the sender's **deposit**: {wei(before.get('deposit'))} → "
-        f"{wei(after.get('deposit'))}. The reserve ({wei(after.get('reserve'))}) is only touched when the deposit "
-        "runs out. The orchestrator's fees grew by the same amount — the Balances tab (key 3) plots both.\n\n"
+        f"redeemWinningTicket once per winner: **{plural(len(mined), 'transaction')}**. Each winner was marked "
+        "'sending' in SQLite before its transaction and 'redeemed' once it was mined; after a crash the "
+        f"orchestrator asks the chain (usedTickets) before sending a 'sending' ticket again.\n\n{txs}\n\n"
+        f"The TicketBroker paid {wei(total)} from the sender's **deposit**, which the orchestrator read on chain "
+        f"before and after: {wei(before.get('deposit'))} → {wei(after.get('deposit'))}. {reserve} The "
+        f"orchestrator's fees grew by the same {wei(total)} — the Balances tab (key 3) plots both.\n\n"
         "The losing tickets paid nothing on chain; on average, every ticket was worth its EV." + bad
     )
 
@@ -77,7 +83,8 @@ def _finale(c: Ctx) -> str:
 SCRIPT = register(Script(
     name="winning-ticket",
     title="A winning ticket's road to the chain",
-    summary="pay until tickets win, then mine past their expiration and redeem them on the chain",
+    summary="one payment with a 1-in-4 win prob, then mine past the params' expiration: the winners are "
+            "redeemed on the chain",
     scenario="tour-winning-ticket",
     steps=[Step(_start), Step(_won), Step(_redeemed)],
     finale=_finale,
