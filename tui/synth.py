@@ -1,4 +1,5 @@
-"""A small in-process stack built on the real PM core, for demos, walkthroughs and test traces.
+"""A small in-process stack built on the real PM core, for `lpdev tui --demo`, `bench tui` and test traces
+(the walkthrough tours run library scenarios on the real actors instead).
 
 This is *not* the signer or the orchestrator: those live in ``sim/signer`` and ``sim/orchestrator`` and
 speak the real wire. This driver calls the same sans-IO functions they do (``sim.pm``: ticket params issuance
