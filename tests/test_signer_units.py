@@ -116,7 +116,7 @@ def test_decode_request_go_messages():
 _T = "json: cannot unmarshal {} into Go struct field RemotePaymentRequest.{} of type {}"
 
 
-@pytest.mark.parametrize("body, message", [
+DOCUMENT_ORDER_CASES = [
     # Go's decoder walks the keys in document order and reports the FIRST error it met (saveError)
     (b'{"inPixels":1.5,"orchestrator":"x"}', _T.format("number 1.5", "inPixels", "int64")),
     (b'{"orchestrator":"x","inPixels":1.5}', "illegal base64 data at input byte 0"),
@@ -138,7 +138,10 @@ _T = "json: cannot unmarshal {} into Go struct field RemotePaymentRequest.{} of 
     # an invalid json.Number literal stops Go's decoder: it wins over an earlier saved error
     (b'{"inPixels":"x","maxPrice":{"price":"wat"}}',
      'json: invalid number literal, trying to unmarshal "\\"wat\\"" into Number'),
-])
+]
+
+
+@pytest.mark.parametrize("body, message", DOCUMENT_ORDER_CASES)
 def test_decode_request_reports_first_error_in_document_order(body, message):
     with pytest.raises(DecodeError) as e:
         decode_request(body)

@@ -9,16 +9,10 @@ from sim.signer.config import SignerConfig
 from sim.signer.core import SignerCore
 from sim.signer.testkit import MemoryChain
 from tests.test_signer_harness import KEY
+from tests.test_signer_units import DOCUMENT_ORDER_CASES
 
-_T = "json: cannot unmarshal {} into Go struct field RemotePaymentRequest.{} of type {}"
 
-
-@pytest.mark.parametrize("body, message", [
-    (b'{"inPixels":1.5,"orchestrator":"x"}', _T.format("number 1.5", "inPixels", "int64")),
-    (b'{"orchestrator":"x","inPixels":1.5}', "illegal base64 data at input byte 0"),
-    (b'{"app":5,"ManifestID":7}', _T.format("number", "app", "string")),
-    (b'{"ManifestID":7,"app":5}', _T.format("number", "ManifestID", "string")),
-])
+@pytest.mark.parametrize("body, message", DOCUMENT_ORDER_CASES)  # the decoder's cases, end to end
 def test_generate_live_payment_400_names_the_first_error_in_the_document(body, message):
     core = SignerCore(key=KEY, chain=MemoryChain(), config=SignerConfig(), clock=VirtualClock())
     resp = core.begin_payment([], body)
