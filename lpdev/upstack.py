@@ -31,24 +31,6 @@ from lpdev.upconfig import UpConfig
 __all__ = ["UpStack", "UpStackThread", "SignerInfo", "OrchInfo", "StartupError", "check_ports"]
 
 
-def _shiftable_clock():
-    from sim.clock import RealClock
-
-    class ShiftableClock(RealClock):
-        """Wall time plus an offset every actor shares: `expire_auth_token` moves it forward (time travel on a
-        real-time stack; the chain's block timestamps are not affected)."""
-
-        offset = 0.0
-
-        def now(self) -> float:
-            return super().now() + self.offset
-
-        def now_ns(self) -> int:
-            return super().now_ns() + int(self.offset * 1e9)
-
-    return ShiftableClock()
-
-
 class StartupError(Exception):
     """The stack could not start; the message names the cause and the fix."""
 
@@ -111,11 +93,11 @@ def _anvil_hint(msg: str) -> str:
 
 class UpStack:
     def __init__(self, config: UpConfig, *, bus=None, log=None, anvil_process=None) -> None:
-        from sim.clock import Rng
+        from sim.clock import RealClock, Rng
         from sim.events import EventBus
 
         self.config = config.validate()
-        self.clock = _shiftable_clock()
+        self.clock = RealClock()  # time travel moves the chain and the token, never the clock
         self.rng = Rng(config.seed)
         self.bus = bus or EventBus(self.clock)
         from sim.scenario.gate import StepGate
