@@ -127,7 +127,17 @@ def test_config_of_embedded_chain_is_explained(tmp_path, capsys):
     cfg = tmp_path / "emb.json"
     cfg.write_text(json.dumps({"backend": "embedded", "eth_url": None, "controller": "0x" + "11" * 20}))
     assert main(["chain", "info", "--config", str(cfg)]) == 2
-    assert "no RPC URL" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no RPC URL" in err and "lpdev chain up --backend anvil" in err
+    # the stack document of `lpdev up --chain embedded` points at `lpdev up`, not at `lpdev chain up`
+    cfg.write_text(json.dumps({"backend": "embedded", "eth_url": None, "controller": "0x" + "11" * 20,
+                               "orchestrators": [], "signers": []}))
+    assert main(["chain", "info", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "lpdev up --chain embedded` stack" in err and "run `lpdev up`" in err
+    cfg.write_text("[1, 2]")
+    assert main(["chain", "info", "--config", str(cfg)]) == 2
+    assert "not a JSON object" in capsys.readouterr().err
 
 
 def test_embedded_banner_does_not_send_other_commands_to_its_config():

@@ -71,9 +71,15 @@ def _load_config(path: str) -> dict:
                          "--eth-url and --controller") from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read config file {path}: {exc}") from None
-    if cfg.get("backend") == "embedded" and not cfg.get("eth_url"):
+    if isinstance(cfg, dict) and cfg.get("backend") == "embedded" and not cfg.get("eth_url"):
+        if "orchestrators" in cfg:  # a stack document written by `lpdev up`
+            raise UsageError(f"{path} describes an `lpdev up --chain embedded` stack: its chain lives inside that "
+                             "process and has no RPC URL; run `lpdev up` (anvil, the default) to reach it from other "
+                             "commands")
         raise UsageError(f"{path} describes an embedded chain: it lives inside its `lpdev chain up` process and has "
                          "no RPC URL; run `lpdev chain up --backend anvil` to reach it from other commands")
+    if not isinstance(cfg, dict):
+        raise UsageError(f"config file {path} is not a JSON object: was it written by `lpdev chain up`?")
     for k in ("eth_url", "controller"):
         if not cfg.get(k):
             raise UsageError(f"config file {path} has no {k!r}: was it written by `lpdev chain up`?")
