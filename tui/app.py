@@ -348,7 +348,8 @@ class LpdevApp(App):
                 continue  # already seen (a reconnect, or the bus's backlog)
             rows.append(self.model.apply(ev))
             n += 1
-        rows = rows[-self.window:]
+        # a block tick may update a row already listed (or already shown): each row once, in timeline order
+        rows = list({r.seq: r for r in rows}.values())[-self.window:]
         for r in rows:
             self._rows_by_seq[r.seq] = r
         self.w_timeline.append(rows, self.model.t0)
@@ -368,6 +369,7 @@ class LpdevApp(App):
         n = max(0, min(len(self.events), n))
         step = n - self.pos
         end = len(self.events)
+        before = self.events[self.pos - 1].seq if 0 < self.pos <= end else None  # last event applied so far
         if n == end and self._end_model is not None and self.pos != end:
             self.model = self._end_model  # built once; never mutated (a replay cannot go past its end)
         else:
@@ -381,7 +383,9 @@ class LpdevApp(App):
         self.pos = n
         if 0 < step <= self.window // 2 and self.w_timeline.row_count:
             # small forward step (next, play): append, so the view keeps scrolling with the tail
-            new = list(self.model.rows)[-step:]
+            # (the rows those events added, and the block-tick row they updated in place; by seq, so this holds
+            # when the model just became the cached end model too)
+            new = self.model.rows_after(before)[-self.window:]
             for r in new:
                 self._rows_by_seq[r.seq] = r
             self.w_timeline.append(new, self.model.t0)

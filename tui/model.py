@@ -4,6 +4,10 @@ The model is data-driven and tolerant: every event becomes a timeline row whatev
 looked up under the names the actors use (several spellings accepted); a missing field shows as "—".
 Memory is bounded: rows, payments and tickets are capped (oldest dropped) and plot series are decimated.
 
+Block ticks (``orch.chain``: an orchestrator saw a new block; one-block ``chain.mined``/``chain.block``) would
+crowd the payments out of the timeline: consecutive ticks share one row per (kind, actor) that shows the latest
+block and how many ticks it stands for; any other row ends the run. Every event is still applied (facts, plots).
+
 Lanes follow the protocol's actors: gateway, signer, orchestrator ("orch"), chain (protocol.md §3, §4).
 """
 from __future__ import annotations
@@ -21,7 +25,7 @@ from sim.events import Event
 
 __all__ = [
     "LANES", "DASH", "lane_of", "status_of", "summarize", "pick", "as_fraction", "fmt_wei", "fmt_num",
-    "nonce_range", "peer_of", "Row", "Payment", "TicketRow", "Series", "FlowModel", "decode_state", "state_diff",
+    "nonce_range", "peer_of", "is_block_tick", "Row", "Payment", "TicketRow", "Series", "FlowModel", "decode_state", "state_diff",
 ]
 
 LANES = ("gateway", "signer", "orch", "chain")
@@ -145,6 +149,18 @@ def peer_of(ev: Event, d: dict) -> tuple[str | None, bool]:
     return KNOWN_PEERS.get(ev.kind, (None, False))
 
 
+def is_block_tick(ev: Event) -> bool:
+    """A routine "the chain moved one block" event: an orchestrator's block poll (``orch.chain``), or the block
+    ticker's one-block ``chain.mined`` (``lpdev up``) / ``chain.block`` (the demo stack). Mining 40 blocks by
+    time travel is not a tick: it stays a row of its own."""
+    if ev.kind == "orch.chain":
+        return True
+    if ev.kind in ("chain.mined", "chain.block"):
+        d = ev.data if isinstance(ev.data, dict) else {}
+        return d.get("blocks", d.get("mined")) == 1
+    return False
+
+
 def status_of(ev: Event) -> int | str | None:
     s = pick(ev.data, "status")
     if isinstance(s, bool):
@@ -222,6 +238,9 @@ def summarize(ev: Event, width: int = 48) -> str:
     """A one-line description of any event: the kind's tail plus the numbers that matter most."""
     d = ev.data
     kind = ev.kind.rsplit(".", 1)[-1]  # the lane already names the actor
+    if ev.kind == "stack.actor":  # the lane names the actor's side; say which one and what happened to it
+        s = f"{d.get('action') or kind} {d.get('name') or ''}".strip()
+        return s if len(s) <= width else s[: width - 1] + "…"
     if ev.kind.startswith("scenario."):
         what = d.get("description") or d.get("name") or d.get("detail") or d.get("action") or ""
         mark = {True: "✓ ", False: "✗ "}.get(d.get("passed"), "")
@@ -280,10 +299,31 @@ class Row:
     to: str | None
     pay: Any = None  # key of the payment this row belongs to
     incoming: bool = False  # the message came from ``to`` (a reply or a request received), else it went there
+    tick: bool = False  # a block-tick row: later ticks of the same kind and actor update it (``ev`` is the latest)
+    ticks: int = 1  # how many events this row stands for
+    last_seq: int = -1  # seq of the latest event in the row (``seq``, its first event's, is the row's key)
 
     @property
     def text(self) -> str:  # computed only for rows on screen (seek stays cheap)
+        if self.ticks > 1:
+            return tick_text(self.ev, self.ticks)
         return summarize(self.ev)
+
+
+TICK_TEXT_WIDTH = 24  # the timeline's lane width: the count must stay visible
+
+
+def tick_text(ev: Event, ticks: int) -> str:
+    """``chain block 412 (×37) round 3``: the latest block first, then the count, the round if it fits."""
+    d = ev.data if isinstance(ev.data, dict) else {}
+    tail = ev.kind.rsplit(".", 1)[-1]
+    blk = pick(d, "block")
+    head = tail if blk is None else (f"{tail} {blk}" if tail == "block" else f"{tail} block {blk}")
+    s = f"{head} (×{ticks})"
+    rnd = pick(d, "round")
+    if rnd is not None and len(s) + len(f" round {rnd}") <= TICK_TEXT_WIDTH:
+        s += f" round {rnd}"
+    return s
 
 
 @dataclass
@@ -402,6 +442,9 @@ class FlowModel:
         self._x = 0
         self._by_nonce: dict[Any, TicketRow] = {}
         self._by_hash: dict[Any, TicketRow] = {}
+        self.rows_added = 0  # rows ever appended (a tick that updates a row in place does not count)
+        self._tick_run: dict[tuple[str, str], Row] | None = None  # the trailing run of tick rows by (kind, actor)
+        self._actor_lanes: dict[str, str] = {}  # actor name -> its lane, as its own events showed it
 
     # -- applying events ----------------------------------------------------------------------------------
     def apply_many(self, events: Iterable[Event]) -> None:
@@ -417,6 +460,13 @@ class FlowModel:
         self.kind_counts[ev.kind] = self.kind_counts.get(ev.kind, 0) + 1
         d = ev.data if isinstance(ev.data, dict) else {}
         lane = lane_of(ev)
+        if lane in LANES:
+            if ev.actor not in self._actor_lanes and len(self._actor_lanes) < 1000:
+                self._actor_lanes[ev.actor] = lane
+        elif ev.kind == "stack.actor":  # a kill/restart shows in the lane of the actor it names
+            name = d.get("name")
+            if isinstance(name, str):
+                lane = self._actor_lanes.get(name) or _as_lane(name) or lane
         status = status_of(ev)
         if status is not None:
             self.status_counts[status] = self.status_counts.get(status, 0) + 1
@@ -427,8 +477,22 @@ class FlowModel:
         self._facts(ev, d)
         if ev.kind == "scenario.step":
             self.last_step = str(d.get("name") or d.get("description") or d.get("title") or d.get("action") or DASH)
-        row = Row(ev.seq, ev.t, lane, ev.kind, ev, status, to, pay, incoming)
+        tick = is_block_tick(ev)
+        if tick and self._tick_run is not None:
+            row = self._tick_run.get((ev.kind, ev.actor))
+            if row is not None:  # the same ticker again: the run's row shows the latest block and counts it
+                row.ev, row.t, row.status, row.pay, row.last_seq = ev, ev.t, status, pay, ev.seq
+                row.ticks += 1
+                return row
+        row = Row(ev.seq, ev.t, lane, ev.kind, ev, status, to, pay, incoming, tick, 1, ev.seq)
         self.rows.append(row)
+        self.rows_added += 1
+        if tick:
+            if self._tick_run is None:
+                self._tick_run = {}
+            self._tick_run[(ev.kind, ev.actor)] = row
+        else:
+            self._tick_run = None
         return row
 
     def _payment(self, ev: Event, lane: str, status, d: dict) -> Any:
@@ -611,6 +675,18 @@ class FlowModel:
         self.facts["now"] = ev.t
 
     # -- reading -------------------------------------------------------------------------------------------
+    def rows_after(self, seq: int | None) -> list[Row]:
+        """The rows that events after ``seq`` added or updated, in timeline order: the new rows, and the tick
+        rows of the run they extended (only the trailing run of tick rows can change; older rows never do)."""
+        out: list[Row] = []
+        for r in reversed(self.rows):
+            if seq is None or r.last_seq > seq:
+                out.append(r)
+            elif not r.tick:
+                break
+        out.reverse()
+        return out
+
     def payment_for(self, row: Row | None) -> Payment | None:
         if row is None or row.pay is None:
             return None

@@ -1,5 +1,8 @@
 """The flow timeline: a live sequence diagram, one row per event, one column per actor lane (§3, §4).
 
+A run of block ticks is one row (``chain block 412 (×37)``, see tui/model.py): ``append`` repaints a row it
+already shows instead of adding it again.
+
 Virtual: a DataTable holding at most ``window`` rows (the newest up to the replay position), never a widget
 per event. Colours: 480 refresh (yellow), 481 price (magenta), 482 no tickets (cyan), other 4xx red,
 5xx bold red, failures red.
@@ -127,7 +130,8 @@ class FlowTimeline(DataTable):
             self.t0 = t0
         at_end = self.follow and (self.row_count == 0 or self.cursor_row >= self.row_count - 1)
         for r in rows:
-            if str(r.seq) in self.rows:
+            if str(r.seq) in self.rows:  # a block tick that updated its row in place: repaint it
+                self.update_row(r)
                 continue
             self.add_row(*self._cells(r), key=str(r.seq))
             self._shown.append(r.seq)
@@ -139,6 +143,12 @@ class FlowTimeline(DataTable):
                 pass
         if at_end and self.row_count:
             self.move_cursor(row=self.row_count - 1, animate=False)
+
+    def update_row(self, row: Row) -> None:
+        """Repaint a shown row (a run of block ticks: the latest block and the count) without moving it."""
+        keys = ["seq", *(["t"] if self.show_time else []), *LANES, "status"]
+        for col, value in zip(keys, self._cells(row)):
+            self.update_cell(str(row.seq), col, value)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
