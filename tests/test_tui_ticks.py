@@ -6,6 +6,7 @@ from __future__ import annotations
 from sim.events import Event
 from tui.app import LpdevApp
 from tui.model import FlowModel
+from tui.widgets.inspector import PaymentInspector
 from tui.widgets.timeline import FlowTimeline
 
 SIZE = (140, 40)
@@ -100,10 +101,14 @@ async def test_replay_seek_back_into_a_run_and_forward_gives_the_same_rows():
         app.seek(len(evs))  # one forward step of 42 events on the append path
         await pilot.pause()
         assert table(app) == end
-        # the inspector of the collapsed row shows the latest tick's event
-        app._selected = 2
-        app._refresh_inspector()
-        assert app._rows_by_seq[2].ev.data["block"] == 149
+        # row selection -> inspector: the collapsed row shows its latest tick, the next row its payment
+        tl = app.query_one(FlowTimeline)
+        tl.move_cursor(row=1, animate=False)
+        await pilot.pause()
+        assert app._selected == 2 and "149" in app.query_one(PaymentInspector).plain()
+        tl.move_cursor(row=2, animate=False)
+        await pilot.pause()
+        assert app._selected == 52 and app.model.payment_for(app._rows_by_seq[52]).key == "c2"
 
 
 async def test_replay_end_model_updates_the_run_row_it_ends_in():
