@@ -17,6 +17,7 @@ import pytest
 
 from lpdev.upconfig import UpConfig
 from lpdev.upstack import UpStack
+from tests.test_up_stack import wait_until
 from sim.media import mpegts
 from sim.pm.accounting import LV2V_PIXELS_PER_SECOND
 
@@ -37,14 +38,6 @@ def kinds(stack, kind, **match):
 
 def rat(s) -> Fraction:
     return Fraction(str(s))
-
-
-async def wait_until(pred, timeout: float = 30.0, step: float = 0.05) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not pred():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(step)
 
 
 @pytest.mark.slow

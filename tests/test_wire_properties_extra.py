@@ -17,10 +17,10 @@ from lpdev.commands.decode import describe_orch_info
 from sim.orchestrator.capabilities import build_capabilities
 from sim.pm.crypto import keccak, parse_address, private_key_to_address
 from sim.pm.params import TicketParams
-from sim.pm.ticket import MAX_WIN_PROB
 from sim.wire import codec
 from sim.wire import lp_rpc_pb2 as pb
 from sim.wire.capabilities import bitstring, capability_ids
+from tests.test_wire_codec import addresses, hashes, prices, u256s
 
 KEYS = [keccak(b"wire-props-%d" % i) for i in range(3)]  # throwaway test keys
 SETTINGS = settings(max_examples=40, deadline=None)
@@ -28,12 +28,7 @@ SETTINGS = settings(max_examples=40, deadline=None)
 u32 = st.integers(min_value=0, max_value=2**32 - 1)
 u64 = st.integers(min_value=0, max_value=2**64 - 1)
 i64 = st.integers(min_value=-2**63, max_value=2**63 - 1)
-u256s = st.integers(min_value=0, max_value=MAX_WIN_PROB)
 texts = st.text(max_size=12)  # hypothesis never draws surrogates: always valid UTF-8 for proto3 strings
-addresses = st.binary(min_size=20, max_size=20)
-hashes = st.binary(min_size=32, max_size=32)
-prices = st.fractions(min_value=Fraction(1, 10**6), max_value=10**12).filter(
-    lambda f: f.numerator < 2**63 and f.denominator < 2**63)
 
 
 # ---- strategies ---------------------------------------------------------------------------------------------
