@@ -485,9 +485,14 @@ class UpStack:
             if chain is None:
                 return False
             cur, last = await asyncio.to_thread(lambda: (chain.current_round(), chain.last_initialized_round()))
-            if cur == last:
-                return False
             res = await asyncio.to_thread(chain.initialize_round, chain.key("deployer"))
+            if cur == last and not res.ok:
+                # The usual case: nothing to do. The call was still needed: transactions are simulated in the
+                # pending block, so when the chain is parked on a round's last block every redemption reverts with
+                # "current round is not initialized" and is not sent -- no block is mined, and on an automining
+                # chain nothing else would ever start the next round. initializeRound succeeds exactly then (it
+                # is mined as the new round's first block).
+                return False
             self.bus.emit("chain", "chain.round_initialized", ok=res.ok, round=chain.last_initialized_round(),
                           block=chain.last_block(), **({} if res.ok else {"reason": res.revert_reason}))
             return res.ok

@@ -195,6 +195,26 @@ async def test_round_initializer_catches_boundaries_crossed_by_transactions():
         assert [(e.data["round"], e.data["ok"]) for e in inits] == [(r0 + 1, True)]
 
 
+async def test_round_initializer_starts_the_next_round_when_the_chain_is_parked_on_a_round_end():
+    # Transactions are simulated in the pending block: on a round's last block every redemption reverts with
+    # "current round is not initialized" and is never sent, so on an automining chain no block would ever come.
+    # The initializer's initializeRound is mined as the new round's first block (CI saw winners stuck here).
+    c = cfg(block_time=0, gateway=False)
+    async with UpStack(c) as up:
+        r0, rl = up.chain.current_round(), up.chain.round_length()
+        await asyncio.to_thread(up.chain.mine, rl - up.chain.last_block() % rl - 1)  # the round's last block
+        assert up.chain.current_round() == r0 == up.chain.last_initialized_round()
+        runner = asyncio.create_task(up.run())
+        try:
+            await wait_until(lambda: up.chain.last_initialized_round() == r0 + 1, timeout=30)
+        finally:
+            up.request_stop()
+            await runner
+        assert up.chain.current_round() == r0 + 1 and up.chain.last_block() % rl == 0
+        inits = kinds(up, "chain.round_initialized")
+        assert [(e.data["round"], e.data["ok"]) for e in inits] == [(r0 + 1, True)]
+
+
 async def test_tui_live_mode_follows_the_up_stack():
     tui_app = pytest.importorskip("tui.app")
     async with UpStack(cfg(block_time=0.1, interval=0.3)) as up:
