@@ -2,10 +2,8 @@
 `lpdev conformance --eth-url --controller` (the CLI) passes against it."""
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ from sim.clock import RealClock
 from sim.signer.config import SignerConfig
 from sim.signer.core import SignerCore
 from sim.signer.http import SignerServer
+from tests.test_signer_harness import server_in_thread
 
 ANVIL = Path(__file__).resolve().parent.parent / "devnet" / "tools" / "node_modules" / ".bin" / "anvil"
 
@@ -33,34 +32,18 @@ def anvil():
 def test_conformance_cli_against_signer_on_anvil(anvil, capsys):
     from lpdev.cli import main
 
-    loop = asyncio.new_event_loop()
     ext = devnet.open_chain("external", eth_url=anvil.eth_url, controller=anvil.contracts["Controller"])
     core = SignerCore(key=anvil.key("sender"), chain=ext, config=SignerConfig(), clock=RealClock())
-    server = SignerServer(core)
-    ready = threading.Event()
-
-    def run():
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.start())
-        ready.set()
-        loop.run_forever()
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
     try:
-        assert ready.wait(10)
-        rc = main(["conformance", "--signer", server.url, "--eth-url", anvil.eth_url,
-                   "--controller", anvil.contracts["Controller"], "--json"])
-        out = capsys.readouterr().out
-        report = json.loads(out)
-        assert rc == 0, out
-        assert report["ok"] and report["counts"]["fail"] == 0 and report["counts"]["pass"] >= 25
-        assert core.chain.reads >= 1
+        with server_in_thread(SignerServer(core)) as server:
+            rc = main(["conformance", "--signer", server.url, "--eth-url", anvil.eth_url,
+                       "--controller", anvil.contracts["Controller"], "--json"])
+            out = capsys.readouterr().out
+            report = json.loads(out)
+            assert rc == 0, out
+            assert report["ok"] and report["counts"]["fail"] == 0 and report["counts"]["pass"] >= 25
+            assert core.chain.reads >= 1
     finally:
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        t.join(10)
-        loop.close()
         close = getattr(ext, "close", None)
         if close:
             close()
