@@ -90,7 +90,7 @@ class _Decoder:
     def string(self, value, path: str, name: str) -> str | None:
         if value is not None and not isinstance(value, str):
             # Go's UnmarshalTypeError for a non-integer target names the kind only ("number", not "number 5")
-            self.save(gojson.GoJSONError(f"json: cannot unmarshal {_kind(value).split(' ')[0]} into Go struct "
+            self.save(gojson.GoJSONError(f"json: cannot unmarshal {gojson.go_kind(value)} into Go struct "
                                          f"field {_T}.{path} of type string"))
             return None
         s = value
@@ -112,13 +112,10 @@ class _Decoder:
                 if isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= 255:
                     out[i] = x
                 elif x is not None:  # null leaves the element at zero
-                    kind = _kind(x) if isinstance(x, (int, Decimal)) and not isinstance(x, bool) \
-                        else _kind(x).split(" ")[0]
-                    self.save(gojson.GoJSONError(
-                        f"json: cannot unmarshal {kind} into Go struct field {_T}.{path} of type uint8"))
+                    self.save(gojson.unmarshal_error(x, f"{_T}.{path}", "uint8"))
             return bytes(out)
         if not isinstance(value, str):
-            self.save(gojson.GoJSONError(f"json: cannot unmarshal {_kind(value).split(' ')[0]} into Go struct "
+            self.save(gojson.GoJSONError(f"json: cannot unmarshal {gojson.go_kind(value)} into Go struct "
                                          f"field {_T}.{path} of type []uint8"))
             return None
         if (len(value) // 4) * 3 > limit + 3:  # refuse before decoding something huge
@@ -132,20 +129,6 @@ class _Decoder:
         if len(out) > limit:
             raise LimitExceeded(f"{name} too large: {len(out)} bytes decoded (limit {limit})", field=name)
         return out
-
-
-def _kind(v) -> str:
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, (int, Decimal)):
-        return f"number {v}"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, dict):
-        return "object"
-    if isinstance(v, list):
-        return "array"
-    return "null"
 
 
 class _Object(gojson.GoObject):
@@ -237,7 +220,7 @@ def decode_request(body: bytes, limits: RequestLimits | None = None) -> RemotePa
     if doc is None:
         return req
     if not isinstance(doc, dict):
-        kind = _kind(doc).split(" ")[0]
+        kind = gojson.go_kind(doc)
         raise DecodeError(f"json: cannot unmarshal {kind} into Go value of type server.{_T}")
     d = _Decoder(limits)
     for key, v in _pairs(doc):
@@ -254,7 +237,7 @@ def _state(d: _Decoder, req: RemotePaymentRequest, st) -> None:
     if st is None:
         return
     if not isinstance(st, dict):
-        d.save(gojson.GoJSONError(f"json: cannot unmarshal {_kind(st).split(' ')[0]} into Go struct field "
+        d.save(gojson.GoJSONError(f"json: cannot unmarshal {gojson.go_kind(st)} into Go struct field "
                                   f"{_T}.state of type server.RemotePaymentStateSig"))
         return
     for key, v in _pairs(st):
@@ -300,7 +283,7 @@ def _max_price(d: _Decoder, req: RemotePaymentRequest, v) -> None:
     if v is None:
         req.max_price = None
     elif not isinstance(v, dict):
-        d.save(gojson.GoJSONError(f"json: cannot unmarshal {_kind(v).split(' ')[0]} into Go struct field "
+        d.save(gojson.GoJSONError(f"json: cannot unmarshal {gojson.go_kind(v)} into Go struct field "
                                   f"{_T}.maxPrice of type runner.LiveRunnerPriceInfo"))
     else:
         if req.max_price is None:
@@ -327,7 +310,7 @@ def _decode_price(d: _Decoder, obj: dict, info: MaxPriceInfo) -> MaxPriceInfo:
             if p is None:
                 continue
             if isinstance(p, bool) or isinstance(p, (dict, list)):
-                d.save(gojson.GoJSONError(f"json: cannot unmarshal {_kind(p).split(' ')[0]} into Go struct "
+                d.save(gojson.GoJSONError(f"json: cannot unmarshal {gojson.go_kind(p)} into Go struct "
                                           f"field {_T}.maxPrice.price of type json.Number"))
             elif isinstance(p, (int, Decimal)):
                 info.price = str(p)

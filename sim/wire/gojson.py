@@ -260,7 +260,8 @@ _INT_RANGES = {
 }
 
 
-def _go_kind(value: Any) -> str:
+def go_kind(value: Any) -> str:
+    """The JSON kind Go's UnmarshalTypeError names: bool, number, string, object, array or null."""
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, (int, Decimal)):
@@ -274,8 +275,8 @@ def _go_kind(value: Any) -> str:
     return "null"
 
 
-def _unmarshal_error(value: Any, field: str, go_type: str) -> GoJSONError:
-    kind = _go_kind(value)
+def unmarshal_error(value: Any, field: str, go_type: str) -> GoJSONError:
+    kind = go_kind(value)
     if kind == "number" and go_type != "string":  # Go quotes the literal only for numeric targets
         kind = f"number {value}"
     where = f"Go struct field {field}" if field else "Go value"
@@ -290,14 +291,14 @@ def go_int(value: Any, go_type: str = "int64", field: str = "") -> int | None:
     lo, hi = _INT_RANGES[go_type]
     if isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi:
         return value
-    raise _unmarshal_error(value, field, go_type)
+    raise unmarshal_error(value, field, go_type)
 
 
 def go_string(value: Any, field: str = "") -> str | None:
     """A string field: str, or ``None`` for JSON null; anything else is Go's UnmarshalTypeError."""
     if value is None or isinstance(value, str):
         return value
-    raise _unmarshal_error(value, field, "string")
+    raise unmarshal_error(value, field, "string")
 
 
 # ==================================================================================================
