@@ -101,6 +101,17 @@ def test_binary_that_exits_at_start(monkeypatch, tmp_path):
     assert "exited at start with code 3" in str(ei.value) and "boom" in str(ei.value)
 
 
+def test_binary_that_closes_its_output_before_exiting_is_a_crash_not_a_timeout(monkeypatch, tmp_path):
+    # end of output can come before the exit is reapable (seen under load): still "exited at start"
+    fake = tmp_path / "anvil"
+    fake.write_text("#!/bin/sh\necho 'boom: cannot start' >&2\nexec >&- 2>&-\nsleep 0.3\nexit 3\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("LPDEV_ANVIL", str(fake))
+    with pytest.raises(AnvilCrashed) as ei:
+        open_chain("anvil")
+    assert "exited at start with code 3" in str(ei.value) and "boom" in str(ei.value)
+
+
 def test_port_in_use_is_reported():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

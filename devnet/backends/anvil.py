@@ -244,7 +244,13 @@ class AnvilProcess:
             if self.popen.poll() is not None or time.monotonic() > deadline:
                 break
         if self.url is None:
-            self._port_event.wait(0.2)  # let the reader collect the last lines
+            # The reader sets the event at end of output too, which can come a moment before the process is
+            # reapable: wait for the exit itself (briefly) so a crash is not reported as a timeout.
+            try:
+                self.popen.wait(1.0)
+            except subprocess.TimeoutExpired:
+                pass
+            self._reader.join(0.2)  # let the reader collect the last lines
             if self.popen.poll() is not None:
                 hint = " (port in use? choose another --port)" if "in use" in self.output_tail() else ""
                 raise AnvilCrashed(f"anvil exited at start with code {self.popen.returncode}{hint}: "
