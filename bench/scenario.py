@@ -17,9 +17,10 @@ import asyncio
 import json
 import time
 
-from sim.scenario.model import parse_scenario
-from sim.scenario.runner import ScenarioRun
-from sim.stack import GatewaySpec, Stack, StackConfig
+from stack.scenario.model import parse_scenario
+from stack.scenario.runner import ScenarioRun
+from stack.spec import GatewaySpec, StackSpec
+from stack.stack import Stack
 
 TARGET_S = 20.0
 
@@ -69,7 +70,7 @@ async def _inprocess_loop(n: int, seed: int) -> tuple[float, int]:
     from sim.wire import lp_rpc_pb2 as pb
     from sim.wire.gojson import b64decode, b64encode
 
-    cfg = StackConfig(chain="mock", seed=seed, gateways=[GatewaySpec(name="gw")])
+    cfg = StackSpec(chain="mock", seed=seed, gateways=[GatewaySpec(name="gw")])
     async with Stack(cfg) as st:
         core = st.signers["signer"].core
         orch = st.orchestrators["orch"].node

@@ -37,6 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_list() -> list[tuple[str, str, str]]:
+    """(name, one-line help, full --help text) of every sub-command, for front ends that list them (the TUI's
+    command palette: the TUI does not import the CLI, the CLI hands it this list)."""
+    try:
+        parser = build_parser()
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        helps = {c.dest: (c.help or "") for c in sub._choices_actions}
+        return [(name, helps.get(name, ""), sub.choices[name].format_help()) for name in sorted(sub.choices)]
+    except Exception:  # noqa: BLE001 - a palette must open even if a command module is broken
+        return []
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)

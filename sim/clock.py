@@ -11,7 +11,7 @@ import threading
 import time
 from datetime import datetime, timezone
 
-__all__ = ["Clock", "RealClock", "VirtualClock", "Rng"]
+__all__ = ["Clock", "RealClock", "VirtualClock", "ScaledClock", "Rng"]
 
 
 class Clock:
@@ -66,6 +66,34 @@ class VirtualClock(Clock):
 
     async def sleep(self, seconds: float) -> None:
         self.advance(seconds)
+
+
+class ScaledClock(VirtualClock):
+    """A virtual clock that runs by itself, ``speed`` virtual seconds per wall second (the TUI demo's pace);
+    ``advance`` still jumps it. ``sleep`` waits the scaled wall time."""
+
+    def __init__(self, start: float = 1_780_000_000.0, speed: float = 10.0) -> None:
+        super().__init__(start)
+        self.speed = float(speed)
+        self._t0 = time.monotonic()
+
+    def _running_ns(self) -> int:
+        return int((time.monotonic() - self._t0) * self.speed * 1e9)
+
+    def now_ns(self) -> int:
+        return self._ns + self._running_ns()
+
+    def now(self) -> float:
+        return self.now_ns() / 1e9
+
+    def set(self, t: float) -> None:
+        with self._lock:
+            self._ns = int(round(t * 1e9)) - self._running_ns()
+
+    async def sleep(self, seconds: float) -> None:
+        import asyncio
+
+        await asyncio.sleep(max(0.0, seconds) / self.speed)
 
 
 class Rng:

@@ -7,11 +7,12 @@ import asyncio
 import pytest
 
 from sim.gateway.session import MAX_REFRESH_CALL_COUNT
-from sim.stack import GatewaySpec, OrchestratorSpec, Stack, StackConfig
+from stack.spec import GatewaySpec, OrchestratorSpec, StackSpec, devnet_config, with_overrides
+from stack.stack import Stack
 
 
-def _cfg(**orch) -> StackConfig:
-    return StackConfig(chain="mock", seed=3, orchestrators=[OrchestratorSpec(**orch)],
+def _cfg(**orch) -> StackSpec:
+    return StackSpec(chain="mock", seed=3, orchestrators=[OrchestratorSpec(**orch)],
                        gateways=[GatewaySpec(name="gw", type="lv2v")])
 
 
@@ -73,7 +74,7 @@ def test_unreachable_signer_is_an_outcome_not_a_crash():
         async with Stack(_cfg()) as st:
             g = st.gateways["gw"]
             await g.start()
-            await st.signers["signer"].server.stop()
+            await st.signers["signer"].http.stop()
             return await g.pay_once()
 
     out = asyncio.run(go())
@@ -101,9 +102,11 @@ def test_run_pays_at_the_cadence_until_stopped():
     from sim.clock import RealClock
 
     async def go():
-        cfg = StackConfig(chain="mock", virtual_clock=False, seed=None, gateways=[GatewaySpec(name="gw", type="fixed")])
+        from stack.policy import SCENARIO
+
+        cfg = StackSpec(chain="mock", seed=None, gateways=[GatewaySpec(name="gw", type="fixed")])
         cfg.orchestrators = [OrchestratorSpec(price_per_unit=10**15)]
-        async with Stack(cfg) as st:
+        async with Stack(cfg, SCENARIO.with_(clock="wall")) as st:
             g = st.gateways["gw"]
             assert isinstance(g.clock, RealClock)
             await g.start()

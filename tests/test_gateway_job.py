@@ -1,5 +1,5 @@
 """The scripted gateway's LV2V job mode (sim.gateway.job, `lpdev up --lv2v-job`): in the `lpdev up` stack
-(lpdev.upstack.UpStack on the embedded chain) the gateway starts a paid ``noop`` live-video-to-video job the way the
+(the `lpdev up` stack on the embedded chain) the gateway starts a paid ``noop`` live-video-to-video job the way the
 livepeer-gateway SDK does, publishes generated MPEG-TS segments over lpdev's own trickle client, gets each one back
 byte for byte, pays through lpdev's signer on the SDK's cadence while the orchestrator debits, and stops the job
 by closing its input. A job the orchestrator stops is followed by a new one. No SDK involved.
@@ -15,8 +15,9 @@ from fractions import Fraction
 
 import pytest
 
-from lpdev.upconfig import UpConfig
-from lpdev.upstack import UpStack
+from stack.policy import LIVE
+from stack.stack import Stack
+from tests.stacks import up_spec
 from tests.test_up_stack import wait_until
 from sim.media import mpegts
 from sim.pm.accounting import LV2V_PIXELS_PER_SECOND
@@ -25,11 +26,15 @@ TICKET_EV = 10**15
 PRICE = 4 * 10**7
 
 
-def cfg(**kw) -> UpConfig:
-    base = dict(chain="embedded", eth_port=0, signer_port=0, orch_port=0, seed=3, block_time=0, ticket_ev=TICKET_EV,
+def UpStack(spec):  # noqa: N802 - what `lpdev up` runs
+    return Stack(spec, LIVE)
+
+
+def cfg(**kw):
+    base = dict(chain="embedded", seed=3, block_time=0, ticket_ev=TICKET_EV,
                 price_per_unit=PRICE, interval=1.0)
     base.update(kw)
-    return UpConfig(**base)
+    return up_spec(**base)
 
 
 def kinds(stack, kind, **match):
@@ -46,22 +51,22 @@ async def test_job_mode_publishes_echoes_pays_debits_and_stops_on_input_closed()
     from sim.gateway.session import GatewayConfig, GatewaySession
 
     async with UpStack(cfg(lv2v_job=True, segment_s=0.25)) as up:
-        o, s = up.orchestrators[0], up.signers[0]
+        o, s = up.orchestrators["orch"], up.signers["signer"]
         o.server.lv2v.config.payment_interval_s = 1.0  # the orchestrator debits every second (go default 5 s)
         runner = asyncio.create_task(up.run())
         try:
             # a first job, stopped by the orchestrator: the gateway reads why and starts another one
-            await wait_until(lambda: up.gateways and up.gateways[0].job and up.gateways[0].job.received)
-            first = up.gateways[0].job
+            await wait_until(lambda: up.loops and up.loops["gateway"].job and up.loops["gateway"].job.received)
+            first = up.loops["gateway"].job
             assert await o.server.lv2v.stop_job(first.manifest_id, "stopped")
-            await wait_until(lambda: up.gateways[0].jobs == 2)
+            await wait_until(lambda: up.loops["gateway"].jobs == 2)
             # the second job: the upfront payment + 3 cycles of the gateway's payment sender, and a debit
-            await wait_until(lambda: len([p for p in up.gateways[0].job.payments if p.status == "paid"]) >= 3
-                             and kinds(up, "orch.debit", ok=True, manifest_id=up.gateways[0].job.manifest_id))
+            await wait_until(lambda: len([p for p in up.loops["gateway"].job.payments if p.status == "paid"]) >= 3
+                             and kinds(up, "orch.debit", ok=True, manifest_id=up.loops["gateway"].job.manifest_id))
         finally:
             up.request_stop()
             await runner
-        g = up.gateways[0]
+        g = up.loops["gateway"]
         job = g.job
         mid = job.manifest_id
         assert first.stop_reason == "stopped" and mid != first.manifest_id
@@ -121,24 +126,29 @@ async def test_job_mode_publishes_echoes_pays_debits_and_stops_on_input_closed()
 def test_lv2v_job_flag_toml_validation_banner_and_log_lines(tmp_path, monkeypatch):
     from lpdev.cli import UsageError, build_parser
     from lpdev.commands.up import banner, build_config, format_event
-    from lpdev.upconfig import ConfigError, apply_toml
     from sim.events import Event
 
     monkeypatch.chdir(tmp_path)  # no ./lpdev.toml
     p = build_parser()
-    assert build_config(p.parse_args(["up"])).lv2v_job is False  # opt-in
-    assert build_config(p.parse_args(["up", "--lv2v-job"])).lv2v_job is True
+
+    def gw(argv):
+        return build_config(p.parse_args(argv))[0].gateways[0]
+
+    assert gw(["up"]).lv2v_job is False  # opt-in
+    assert gw(["up", "--lv2v-job"]).lv2v_job is True
     (tmp_path / "on.toml").write_text("[gateway]\nlv2v_job = true\nsegment_s = 0.5\n")
-    c = build_config(p.parse_args(["up", "--config", "on.toml"]))
+    c = gw(["up", "--config", "on.toml"])
     assert (c.lv2v_job, c.segment_s) == (True, 0.5)
-    assert build_config(p.parse_args(["up", "--config", "on.toml", "--no-lv2v-job"])).lv2v_job is False
+    assert gw(["up", "--config", "on.toml", "--no-lv2v-job"]).lv2v_job is False
     (tmp_path / "live.toml").write_text("[gateway]\nlv2v_job = true\ntype = \"live\"\n")
-    with pytest.raises(UsageError, match="lv2v_job pays with type lv2v"):
+    with pytest.raises(UsageError, match="lv2v_job: the job pays with type lv2v"):
         build_config(p.parse_args(["up", "--config", "live.toml"]))
-    with pytest.raises(ConfigError, match="want true or false"):
-        apply_toml(UpConfig(), {"gateway": {"lv2v_job": "yes"}})
-    with pytest.raises(ConfigError, match="segment_s"):
-        UpConfig(segment_s=0).validate()
+    (tmp_path / "yes.toml").write_text("[gateway]\nlv2v_job = \"yes\"\n")
+    with pytest.raises(UsageError, match="yes.toml:2: lpdev.toml.gateway.lv2v_job: expected true or false"):
+        build_config(p.parse_args(["up", "--config", "yes.toml"]))
+    (tmp_path / "seg.toml").write_text("[gateway]\nsegment_s = 0\n")
+    with pytest.raises(UsageError, match="seg.toml:2: lpdev.toml.gateway.segment_s: expected a positive"):
+        build_config(p.parse_args(["up", "--config", "seg.toml"]))
 
     doc = {"backend": "embedded", "chain_id": 1, "eth_url": None, "controller": "0x0", "contracts": {},
            "accounts": [], "signers": [], "orchestrators": [], "senders": [], "signer_url": "",

@@ -1,5 +1,5 @@
 """The real livepeer-gateway SDK (1.0.0) runs a paid ``noop`` live-video-to-video job against the stack `lpdev up`
-runs (lpdev.upstack.UpStack on anvil: chain, lpdev's signer, lpdev's orchestrator with /live-video-to-video):
+runs (stack.stack.Stack with the LIVE policy on anvil: chain, lpdev's signer, lpdev's orchestrator with /live-video-to-video):
 
 * ``start_lv2v(..., model_id="noop")`` pays upfront through lpdev's signer, publishes generated MPEG-TS segments
   with the SDK's publisher and gets every one back, byte for byte, on ``subscribe_url``; the SDK's payment sender
@@ -24,8 +24,8 @@ pytest.importorskip("livepeer_gateway", reason="the livepeer-gateway SDK is inst
 
 from livepeer_gateway.lv2v import StartJobRequest, start_lv2v  # noqa: E402
 
-from lpdev.upconfig import UpConfig  # noqa: E402
-from lpdev.upstack import UpStackThread  # noqa: E402
+from tests.stacks import up_spec  # noqa: E402
+from stack.thread import StackThread as UpStackThread  # noqa: E402
 from tests.trickle_client import read_all
 from sim.clock import VirtualClock  # noqa: E402
 from sim.media import mpegts  # noqa: E402
@@ -40,8 +40,7 @@ PRICE = 2 * 10**7
 
 @pytest.fixture(scope="module")
 def up():
-    cfg = UpConfig(chain="anvil", orchestrators=1, signers=2, gateway=False, seed=8, eth_port=0, signer_port=0,
-                   orch_port=0, block_time=0, ticket_ev=TICKET_EV, max_face_value=2 * TICKET_EV,
+    cfg = up_spec(chain="anvil", orchestrators=1, signers=2, gateway=False, seed=8, block_time=0, ticket_ev=TICKET_EV, max_face_value=2 * TICKET_EV,
                    price_per_unit=PRICE)
     with UpStackThread(cfg) as t:
         seen = []
@@ -63,7 +62,7 @@ def rat(s) -> Fraction:
 
 
 async def test_sdk_paid_noop_job_end_to_end_with_redemption(up):
-    o, s = up.stack.orchestrators[0], up.stack.signers[0]
+    o, s = up.stack.orchestrators["orch"], up.stack.signers["signer"]
     orch = o.server.orch
     o.server.lv2v.config.payment_interval_s = 1.0  # debit every second (go default 5 s)
     # start at a round boundary: the 41 + <= 41 blocks mined below stay inside one initialized round (a poll that
@@ -163,7 +162,7 @@ async def test_sdk_paid_noop_job_end_to_end_with_redemption(up):
 
 
 async def test_signer_down_job_stopped_for_insufficient_balance(up):
-    o, s = up.stack.orchestrators[0], up.stack.signers[1]
+    o, s = up.stack.orchestrators["orch"], up.stack.signers["signer2"]
     orch, lv = o.server.orch, o.server.lv2v
     clock = VirtualClock(1_780_000_000.0)  # the orchestrator's debit clock, moved 10 s per segment below
     lv.config.payment_interval_s = 5.0  # go's default
@@ -175,7 +174,7 @@ async def test_signer_down_job_stopped_for_insufficient_balance(up):
         payer = bytes.fromhex(s.address[2:])
         credit = orch.ledger.balance(payer, mid)
         assert credit is not None and credit >= TICKET_EV
-        up.call(s.server.stop())  # the signer goes down: every later payment cycle of the SDK fails
+        up.call(s.https.stop())  # the signer goes down: every later payment cycle of the SDK fails
         job.start_payment_sender()
 
         got: list[bytes] = []
@@ -225,7 +224,7 @@ async def test_sdk_live_runner_session_reserved_paid_and_stopped(up):
     metered payment loop (every 3 s) pays the session's payment_url -> stop."""
     from livepeer_gateway.selection import reserve_session
 
-    o, s = up.stack.orchestrators[0], up.stack.signers[0]
+    o, s = up.stack.orchestrators["orch"], up.stack.signers["signer"]
     orch, lv = o.server.orch, o.server.lv2v
     lv.config.payment_interval_s = 1.0
     price = lv.runners.runners["noop"].price

@@ -53,6 +53,8 @@ EXERCISED = {
     # the TUI needs a terminal: the same app on the same stack, driven by Textual's pilot
     "lpdev up": "tests/test_up_stack.py::test_tui_live_mode_follows_the_up_stack",
     "lpdev up --chain embedded": "here:test_up_embedded",
+    "lpdev up --headless --scenario refresh-params-expired":
+        "tests/test_up_scenario.py::test_up_scenario_on_anvil_with_the_sdk_paying_meanwhile",
     "lpdev up --orchestrators 2 --signers 2 --remote-discovery --seed 7 --config-out stack.json":
         "here:test_up_two_by_two_with_discovery_then_token",
     # `make up ARGS="--headless --any-port --no-gateway --exit-after-ready ..."`

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from lpdev.cli import main
-from sim.scenario.gate import StepGate
-from sim.scenario.model import load_scenario
-from sim.scenario.runner import ScenarioRun
+from stack.gate import StepGate
+from stack.scenario.model import load_scenario
+from stack.scenario.runner import ScenarioRun
 
 LIB = Path(__file__).resolve().parents[1] / "scenarios"
 KEYS = {"scenario", "passed", "expectations", "invariants", "payments", "tickets", "winning_tickets", "redeemed",
@@ -54,14 +54,15 @@ def test_step_gate_pauses_before_each_step():
         gate = StepGate(True, on_pause=lambda i, d: paused.append((i, d)))
         run = ScenarioRun(sc, gate=gate)
         task = asyncio.create_task(run.run())
-        for _ in range(len(sc.steps)):
-            while gate.waiting is None:
+        for i in range(len(sc.steps)):
+            # wait for the pause before step i (by count: after a release the gate may already wait again at
+            # step i+1 before this loop looks, so "waiting is None" is not a state it can rely on seeing)
+            while len(paused) <= i or gate.waiting is None:
+                assert not task.done(), "the run ended before pausing at every step"
                 await asyncio.sleep(0.01)
             # nothing of the step ran before release
-            assert sum(1 for e in run.events if e.kind == "scenario.step") == len(paused) - 1
+            assert sum(1 for e in run.events if e.kind == "scenario.step") == i
             gate.release()
-            while gate.waiting is not None:
-                await asyncio.sleep(0.01)
         return await asyncio.wait_for(task, 60)
 
     s = asyncio.run(go())

@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 
 from lpdev.commands.scenario import replay_summary
-from sim.scenario.model import load_scenario
-from sim.scenario.runner import run_scenario
+from stack.scenario.model import load_scenario
+from stack.scenario.runner import run_scenario
 
 LIB = Path(__file__).resolve().parents[1] / "scenarios"
 

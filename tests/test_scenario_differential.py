@@ -21,9 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from sim.scenario.model import load_scenario
-from sim.scenario.runner import ScenarioRun
-from sim.stack import Stack, StackConfig
+from stack.scenario.model import load_scenario
+from stack.scenario.runner import ScenarioRun
+from stack.spec import StackSpec, devnet_config, with_overrides
+from stack.stack import Stack
 
 LIB = Path(__file__).resolve().parents[1] / "scenarios"
 
@@ -39,9 +40,8 @@ CASES = [
 
 def _all_win(sc):
     """Face value = ticket EV + 1 wei on every orchestrator: win probability EV/(EV+1), one loss in 10^15."""
-    for o in sc.stack["orchestrators"]:
-        ev = int(o.get("ticket_ev", 10**15))
-        o["faults"] = {**dict(o.get("faults") or {}), "face_value": ev + 1}
+    for o in sc.stack.orchestrators:
+        o.faults = {**o.faults, "face_value": o.ticket_ev + 1}
     return sc
 
 
@@ -56,7 +56,7 @@ class _Chains:
             return None  # cheap: each run opens its own
         from devnet import open_chain
 
-        dc = Stack.devnet_config(StackConfig.from_dict(sc.stack, chain=backend))
+        dc = devnet_config(with_overrides(sc.stack, chain=backend))
         key = backend + repr(sorted(dc.to_dict().items()))
         if key not in self.open:
             chain = open_chain(backend, config=dc)

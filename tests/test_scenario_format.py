@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from lpdev.cli import main
-from sim.scenario.model import parse_scenario
-from sim.scenario.yamlines import ScenarioError
+from stack.scenario.model import parse_scenario
+from stack.yamlines import ScenarioError
 
 HEAD = """\
 stack:
@@ -63,7 +63,7 @@ def test_errors_name_file_line_and_expectation(body, line, words):
      "expect[0].event.actor: unknown actor 'gw-two'; expected one of gw, orch, signer, signer-webhook, stack, scenario"),
     ("  - unlock: sendr\n", 7, "steps[1].unlock: unknown account role 'sendr'"),
     ("  - withdraw: orchestrator9\n", 7, "steps[1].withdraw: unknown account role 'orchestrator9'"),
-    ("  - fund: {account: sender4, deposit: 1}\n", 7, "steps[1].fund.account: unknown account role 'sender4'"),
+    ("  - fund: {account: sender9, deposit: 1}\n", 7, "steps[1].fund.account: unknown account role 'sender9'"),
 ])
 def test_unknown_words_in_expectations_and_steps(body, line, words):
     with pytest.raises(ScenarioError) as ei:
@@ -106,7 +106,7 @@ def test_cli_typo_in_expectation_exit_2(tmp_path, capsys):
 
 
 def test_stack_errors():
-    with pytest.raises(ScenarioError, match=r"^s.yaml:2: stack.chain: expected mock, embedded or anvil"):
+    with pytest.raises(ScenarioError, match=r"^s.yaml:2: stack.chain: unknown chain backend 'ganache'; expected one of mock, embedded, anvil"):
         parse_scenario("stack:\n  chain: ganache\n  signers: [{name: a}]\nsteps: []\n", "s.yaml")
     with pytest.raises(ScenarioError, match=r"^s.yaml:3: stack.gateways\[0\].orchestrator: unknown orchestrator"):
         parse_scenario("stack:\n  signers: [{name: a}]\n  gateways: [{name: g, orchestrator: x}]\n"
@@ -142,7 +142,7 @@ def test_cli_list_json(capsys):
 def test_every_library_file_is_documented_at_its_top():
     from pathlib import Path
 
-    from sim.scenario.model import load_scenario
+    from stack.scenario.model import load_scenario
 
     lib = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))
     assert len(lib) >= 15

@@ -1,7 +1,7 @@
 """money_conservation, ticket by ticket: what each redemption paid on chain must add up to what orchestrators were
 credited and what senders lost."""
 from sim.events import Event
-from sim.scenario.invariants import money_conservation
+from stack.scenario.invariants import money_conservation
 
 
 def mined(face, paid):
@@ -38,7 +38,7 @@ def test_lost_not_credited_fails():
 from types import SimpleNamespace  # noqa: E402
 
 from sim.pm.ticket import Ticket  # noqa: E402
-from sim.scenario.invariants import (  # noqa: E402
+from stack.scenario.invariants import (  # noqa: E402
     WinnerRecord, no_double_redemption, signer_balance_nonnegative, winners_accounted)
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from sim.scenario.model import load_scenario
-from sim.scenario.runner import run_scenario
-from sim.stack import Stack, StackConfig
+from stack.scenario.model import load_scenario
+from stack.scenario.runner import run_scenario
+from stack.spec import StackSpec, devnet_config, with_overrides
+from stack.stack import Stack
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))
 
@@ -36,10 +37,10 @@ class _EvmPool:
     def __init__(self) -> None:
         self.chains: dict[str, tuple[object, str]] = {}
 
-    def get(self, cfg: StackConfig, backend: str = "embedded"):
+    def get(self, cfg: StackSpec, backend: str = "embedded"):
         from devnet import open_chain
 
-        dc = Stack.devnet_config(cfg)
+        dc = devnet_config(cfg)
         key = backend + repr(sorted(dc.to_dict().items()))
         if key not in self.chains:
             chain = open_chain(backend, config=dc)
@@ -65,7 +66,7 @@ def evm_pool():
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
 def test_scenario_passes_on_embedded(path, evm_pool):
     sc = load_scenario(path)
-    cfg = StackConfig.from_dict(sc.stack, chain="embedded")
+    cfg = with_overrides(sc.stack, chain="embedded")
     chain = evm_pool.get(cfg)
     s = asyncio.run(run_scenario(sc, chain="embedded", chain_obj=chain))
     assert s["passed"], _failures(s)
@@ -75,7 +76,7 @@ def test_scenario_passes_on_embedded(path, evm_pool):
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
 def test_scenario_passes_on_anvil(path, evm_pool):
     sc = load_scenario(path)
-    cfg = StackConfig.from_dict(sc.stack, chain="anvil")
+    cfg = with_overrides(sc.stack, chain="anvil")
     chain = evm_pool.get(cfg, "anvil")
     s = asyncio.run(run_scenario(sc, chain="anvil", chain_obj=chain))
     assert s["passed"], _failures(s)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from lpdev.cli import main
-from sim.scenario.model import load_scenario
-from sim.scenario.runner import run_scenario
+from stack.scenario.model import load_scenario
+from stack.scenario.runner import run_scenario
 
 LIB = Path(__file__).resolve().parents[1] / "scenarios"
 
@@ -92,7 +92,7 @@ def test_tui_demo_trace_is_not_a_scenario_trace(tmp_path, capsys):
     capsys.readouterr()
     assert main(["scenario", "replay", str(t)]) == 2
     cap = capsys.readouterr()
-    assert f"lpdev: error: not a scenario trace: {t}" in cap.err and "tui.synth" in cap.err
+    assert f"lpdev: error: not a scenario trace: {t}" in cap.err and "lpdev tui --make-trace" in cap.err
     assert "FAIL" not in cap.out
 
 

@@ -1,5 +1,5 @@
 """The real livepeer-gateway SDK (1.0.0, installed with --ignore-requires-python: it declares Python >= 3.12) against
-the stack `lpdev up` runs (same code path: lpdev.upstack.UpStack), on anvil: TOFU gRPC GetOrchestrator with the
+the stack `lpdev up` runs (same code path: stack.stack.Stack with the LIVE policy), on anvil: TOFU gRPC GetOrchestrator with the
 signer, repeated PaymentSession payments with the signer state round-tripped, a forced 480 (40 blocks mined) that
 the SDK's refresh handles, signer discovery (--remote-discovery) and the token `lpdev token` prints.
 
@@ -17,8 +17,9 @@ from livepeer_gateway import PaymentSession, get_orch_info  # noqa: E402
 from livepeer_gateway.discovery import discover_orchestrators  # noqa: E402
 from livepeer_gateway.token import parse_token  # noqa: E402
 
-from lpdev.upconfig import UpConfig, cast_document  # noqa: E402
-from lpdev.upstack import UpStackThread  # noqa: E402
+from stack.cast import cast_document  # noqa: E402
+from tests.stacks import up_spec  # noqa: E402
+from stack.thread import StackThread as UpStackThread  # noqa: E402
 
 pytestmark = [pytest.mark.sdk, pytest.mark.anvil]
 
@@ -30,8 +31,7 @@ def bare(url: str) -> str:
 
 @pytest.fixture(scope="module")
 def up():
-    cfg = UpConfig(chain="anvil", orchestrators=2, signers=1, gateway=False, seed=3, remote_discovery=True,
-                   eth_port=0, signer_port=0, orch_port=0, block_time=0,
+    cfg = up_spec(chain="anvil", orchestrators=2, signers=1, gateway=False, seed=3, remote_discovery=True, block_time=0,
                    # "fixed" payments at price = ticket EV: every call owes exactly one ticket, so repeated calls
                    # seconds apart all pay (lv2v would preload 60 s and answer 482 until that is used up)
                    price_per_unit=10**15, ticket_ev=10**15)
@@ -53,7 +53,7 @@ def state_doc(state: dict) -> dict:
 
 
 def test_get_orch_info_with_signer_over_tofu_grpc(up):
-    s, o = up.stack.signers[0], up.stack.orchestrators[0]
+    s, o = up.stack.signers["signer"], up.stack.orchestrators["orch"]
     seq = last_seq(up)
     info = get_orch_info(bare(o.url), signer_url=bare(s.url))
     assert info.transcoder == o.url
@@ -66,7 +66,7 @@ def test_get_orch_info_with_signer_over_tofu_grpc(up):
 
 
 def test_payment_session_repeated_with_state_round_trip(up):
-    s, o = up.stack.signers[0], up.stack.orchestrators[0]
+    s, o = up.stack.signers["signer"], up.stack.orchestrators["orch"]
     info = get_orch_info(bare(o.url), signer_url=bare(s.url))
     p = PaymentSession(bare(s.url), info, type="fixed")
     p.set_manifest_id("sdk-roundtrip")
@@ -86,7 +86,7 @@ def test_payment_session_repeated_with_state_round_trip(up):
 
 
 def test_forced_480_after_40_blocks_is_refreshed_by_the_sdk(up):
-    s, o = up.stack.signers[0], up.stack.orchestrators[0]
+    s, o = up.stack.signers["signer"], up.stack.orchestrators["orch"]
     info = get_orch_info(bare(o.url), signer_url=bare(s.url))
     p = PaymentSession(bare(s.url), info, type="fixed")
     p.set_manifest_id("sdk-480")
@@ -105,24 +105,24 @@ def test_forced_480_after_40_blocks_is_refreshed_by_the_sdk(up):
 
 
 def test_signer_discovery_lists_every_orchestrator(up):
-    s = up.stack.signers[0]
+    s = up.stack.signers["signer"]
     found = discover_orchestrators(None, signer_url=bare(s.url))
-    assert sorted(found) == sorted(o.url for o in up.stack.orchestrators)
+    assert sorted(found) == sorted(o.url for o in up.stack.orchestrators.values())
     for url in found:  # each one answers the SDK
         assert get_orch_info(url, signer_url=bare(s.url)).transcoder == url
 
 
 def test_token_from_lpdev_token_drives_the_sdk(up, tmp_path, capsys):
     from lpdev.cli import main
-    from lpdev.upconfig import write_atomic
+    from stack.cast import write_atomic
 
     path = tmp_path / "stack.json"
     write_atomic(path, up.call(_cast(up.stack)))  # built on the stack's loop, as `lpdev up` does
     assert main(["token", "--config", str(path)]) == 0
     token = capsys.readouterr().out.strip()
     t = parse_token(token)
-    assert t["signer"] == up.stack.signers[0].url
-    assert t["orchestrators"] == [o.url for o in up.stack.orchestrators]
+    assert t["signer"] == up.stack.signers["signer"].url
+    assert t["orchestrators"] == [o.url for o in up.stack.orchestrators.values()]
     for url in discover_orchestrators(t["orchestrators"], signer_url=t["signer"]):
         info = get_orch_info(url, signer_url=t["signer"], signer_headers=t["signer_headers"])
         assert info.transcoder == url
@@ -130,7 +130,7 @@ def test_token_from_lpdev_token_drives_the_sdk(up, tmp_path, capsys):
     t2 = parse_token(capsys.readouterr().out.strip())
     assert t2["orchestrators"] is None
     assert sorted(discover_orchestrators(t2["orchestrators"], signer_url=t2["signer"])) == sorted(
-        o.url for o in up.stack.orchestrators)
+        o.url for o in up.stack.orchestrators.values())
 
 
 async def _cast(stack):
@@ -144,9 +144,9 @@ async def test_sdk_start_lv2v_noop_job_is_paid_through_the_signer():
 
     from sim.media import mpegts
 
-    cfg = UpConfig(chain="anvil", gateway=False, eth_port=0, signer_port=0, orch_port=0, block_time=0)
+    cfg = up_spec(chain="anvil", gateway=False, block_time=0)
     with UpStackThread(cfg) as t:
-        o, s = t.stack.orchestrators[0], t.stack.signers[0]
+        o, s = t.stack.orchestrators["orch"], t.stack.signers["signer"]
         job = start_lv2v(bare(o.url), StartJobRequest(model_id="noop"), signer_url=bare(s.url))
         try:
             assert job.manifest_id and job.publish_url == f"{o.url}/ai/trickle/{job.manifest_id}"

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sim.stack import GatewaySpec, OrchestratorSpec, Stack, StackConfig
+from stack.spec import GatewaySpec, OrchestratorSpec, StackSpec, devnet_config, with_overrides
+from stack.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +40,7 @@ def _alive(pid: int) -> bool:
 @pytest.mark.slow
 def test_anvil_stack_stops_everything():
     async def go():
-        st = Stack(StackConfig(chain="anvil", gateways=[GatewaySpec(name="gw")]))
+        st = Stack(StackSpec(chain="anvil", gateways=[GatewaySpec(name="gw")]))
         async with st:
             pid = st.chain._process.pid  # the managed AnvilProcess (devnet keeps it private)
             urls = [st.signers["signer"].url, st.orchestrators["orch"].url]
@@ -55,7 +56,7 @@ def test_anvil_stack_stops_everything():
 
 def test_kill_restart_same_port_and_winners():
     async def go():
-        cfg = StackConfig(chain="mock", seed=5, orchestrators=[OrchestratorSpec(faults={"face_value": 2 * 10**15})],
+        cfg = StackSpec(chain="mock", seed=5, orchestrators=[OrchestratorSpec(faults={"face_value": 2 * 10**15})],
                           gateways=[GatewaySpec(name="gw")])
         async with Stack(cfg) as st:
             g, h = st.gateways["gw"], st.orchestrators["orch"]
@@ -78,7 +79,7 @@ def test_kill_restart_same_port_and_winners():
 
 def test_gateway_process_against_stack():
     async def go():
-        async with Stack(StackConfig(chain="mock")) as st:
+        async with Stack(StackSpec(chain="mock")) as st:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "sim.gateway", "--signer", st.signers["signer"].url,
                 "--orchestrator", st.orchestrators["orch"].url, "--count", "2", "--interval", "0",

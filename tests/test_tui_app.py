@@ -1,17 +1,21 @@
-"""Pilot tests driving each TUI mode: replay with seek, live (in-process bus, step gate, time travel through a
-fake StackControl), attach to an events endpoint over HTTP, help, screenshot. The scenario and walkthrough
-modes (the tours, on the real stack) are in tests/test_tui_walkthrough.py."""
+"""Pilot tests driving each TUI mode: replay with seek, live (the demo stack's real actors on the bus, step gate,
+time travel through the stack and through a fake StackControl), attach to an events endpoint over HTTP, help,
+screenshot. The scenario and walkthrough modes (the tours, on the real stack) are in tests/test_tui_walkthrough.py."""
 from __future__ import annotations
 
+import asyncio
 from fractions import Fraction
 
 import pytest
 
 from sim.events import read_trace
 from tui.app import LpdevApp
-from tui.control import predict
+from tui.control import GateAdapter, predict
 from tui.feed import fetch_events, serve
-from tui.synth import DemoBus, DemoConfig, DemoLive, DemoStack, synthetic_trace
+from sim.events import EventBus
+from stack.demo import demo_spec, demo_stack, record_demo_trace
+from stack.policy import SCENARIO
+from stack.stack import Stack
 from tui.widgets.dialogs import ConfirmAction, HelpScreen
 from tui.widgets.inspector import PaymentInspector
 from tui.widgets.timeline import FlowTimeline
@@ -22,7 +26,7 @@ SIZE = (120, 40)
 @pytest.fixture(scope="module")
 def trace_small(tmp_path_factory):
     path = tmp_path_factory.mktemp("tui") / "t30.jsonl"
-    synthetic_trace(path, 30, mine_every=10)
+    record_demo_trace(path, 30, mine_every=10)
     return path
 
 
@@ -66,48 +70,64 @@ async def test_replay_inspector_shows_the_selected_payment(trace_small):
         await pilot.pause()
         text = _inspector_text(app)
         d = evs[first_pay].data
-        assert f"nonces {d['nonce_start']}–{d['nonce_end']}" in text
+        assert f"nonces {d['nonce_first']}–{d['nonce_last']}" in text
         assert "preload" in text and "StateID" in text
 
 
 async def test_live_in_process_bus_appends_rows_and_keeps_window():
-    bus = DemoBus(None)
-    stack = DemoStack(DemoConfig(), bus=bus)
-    app = LpdevApp(mode="live", bus=bus, window=50)
-    async with app.run_test(size=SIZE) as pilot:
-        stack.start()
-        for _ in range(20):
-            stack.pay()
-        await pilot.pause(0.3)
-        tl = app.query_one(FlowTimeline)
-        assert app.model.count == len(bus.recent)
-        assert tl.row_count == 50  # window, not one row per event
-        assert len(app.model.payments) == 20
+    async with Stack(demo_spec(), SCENARIO) as st:
+        app = LpdevApp(mode="live", bus=st.bus, window=50)
+        async with app.run_test(size=SIZE) as pilot:
+            g = st.gateways["gateway"]
+            await g.start()
+            for _ in range(20):
+                await g.pay_once()
+            await pilot.pause(0.3)
+            tl = app.query_one(FlowTimeline)
+            assert app.model.count == len(st.bus.recent)
+            assert tl.row_count == 50  # window, not one row per event
+            assert len(app.model.payments) == 20
+
+
+async def _until(pilot, pred, limit_s: float = 20.0) -> None:
+    for _ in range(int(limit_s / 0.05)):
+        if pred():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("timed out")
+
+
+def _paid(st) -> int:
+    return sum(1 for e in st.bus.recent if e.kind == "gateway.payment" and e.data.get("status") == 200)
+
+
+def _cycles(st) -> int:
+    """Payment cycles the gateway loop finished, whatever their outcome (paid, or 482: the preload still covers
+    the fee, so the signer makes no ticket)."""
+    loop = st.loops.get("gateway")
+    return sum(loop.outcomes.values()) if loop else 0
 
 
 async def test_live_step_mode_gateway_waits_for_the_key():
-    live = DemoLive(period_s=0.01, paused=True).start()
-    app = LpdevApp(mode="live", bus=live.bus, control=live, stepper=live.gate)
-    try:
-        async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause(0.3)
-            assert live.stack.payments == 0  # paused: the gateway waits
-            await pilot.press("n")
-            for _ in range(50):
-                await pilot.pause(0.05)
-                if live.stack.payments == 1:
-                    break
-            assert live.stack.payments == 1
-            await pilot.pause(0.2)
-            assert live.stack.payments == 1  # one key, one payment
-            await pilot.press("space")  # run freely
-            for _ in range(50):
-                await pilot.pause(0.05)
-                if live.stack.payments >= 3:
-                    break
-            assert live.stack.payments >= 3
-    finally:
-        live.stop()
+    """lpdev tui --demo --step: the real gateway waits at the step gate; n lets one payment through."""
+    async with demo_stack(paused=True, speed=100) as st:
+        loops = asyncio.create_task(st.run())
+        app = LpdevApp(mode="live", bus=st.bus, control=st, stepper=GateAdapter(st.gate, asyncio.get_running_loop()))
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                await _until(pilot, lambda: st.gate.waiting is not None)
+                await pilot.pause(0.3)
+                assert _cycles(st) == 0 and _paid(st) == 0  # paused: the gateway waits
+                await pilot.press("n")
+                await _until(pilot, lambda: _cycles(st) == 1)
+                await _until(pilot, lambda: st.gate.waiting is not None)
+                await pilot.pause(0.2)
+                assert _cycles(st) == 1 and _paid(st) == 1  # one key, one payment (the first one always pays)
+                await pilot.press("space")  # run freely
+                await _until(pilot, lambda: _cycles(st) >= 3)
+        finally:
+            st.request_stop()
+            await loops
 
 
 class FakeControl:
@@ -137,7 +157,7 @@ class FakeControl:
 async def test_time_travel_keys_show_the_consequence_then_call_the_control():
     # R and A go through the same path (their predictions are checked below, without the UI)
     ctl = FakeControl()
-    app = LpdevApp(mode="live", bus=DemoBus(None), control=ctl)
+    app = LpdevApp(mode="live", bus=EventBus(None), control=ctl)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("M")
         await pilot.pause()
@@ -179,59 +199,54 @@ def test_predictions_follow_the_protocol_rules():
 
 
 async def test_time_travel_on_the_demo_stack_really_gives_480():
-    live = DemoLive(period_s=0.01, paused=True).start()
-    app = LpdevApp(mode="live", bus=live.bus, control=live, stepper=live.gate)
-    try:
-        async with app.run_test(size=SIZE) as pilot:
-            await pilot.press("M")
-            await pilot.pause()
-            assert "480" in app.screen.consequence
-            await pilot.press("enter")
-            await app.workers.wait_for_complete()
-            await pilot.press("n")
-            for _ in range(60):
-                await pilot.pause(0.05)
-                if live.stack.payments == 1:
-                    break
-            await pilot.pause(0.2)
-            assert app.model.status_counts.get(480, 0) >= 1
-    finally:
-        live.stop()
+    async with demo_stack(paused=True, speed=100) as st:
+        loops = asyncio.create_task(st.run())
+        app = LpdevApp(mode="live", bus=st.bus, control=st, stepper=GateAdapter(st.gate, asyncio.get_running_loop()))
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                await pilot.press("n")  # a first payment: the gateway holds ticket params now
+                await _until(pilot, lambda: _cycles(st) == 1 and st.gate.waiting is not None)
+                await pilot.press("M")
+                await pilot.pause()
+                assert "480" in app.screen.consequence
+                await pilot.press("enter")
+                await app.workers.wait_for_complete()
+                await _until(pilot, lambda: not isinstance(app.screen, ConfirmAction))
+                await pilot.press("n")
+                await _until(pilot, lambda: _cycles(st) == 2)
+                await pilot.pause(0.2)
+                assert app.model.status_counts.get(480, 0) >= 1  # the real signer answered 480, then refreshed
+        finally:
+            st.request_stop()
+            await loops
 
 
 @pytest.mark.slow
 async def test_attach_to_an_events_endpoint_over_http():
-    bus = DemoBus(None)
-    stack = DemoStack(DemoConfig(), bus=bus)
-    stack.start()
-    stack.pay()
-    runner, url = await serve(bus)
-    try:
-        got = await fetch_events(url, since=2)
-        assert [e.seq for e in got] == [e.seq for e in bus.recent if e.seq > 2]
-        app = LpdevApp(mode="live", attach_url=url)
-        async with app.run_test(size=SIZE) as pilot:
-            for _ in range(60):
-                await pilot.pause(0.05)
-                if app.model.count == len(bus.recent):
-                    break
-            assert app.model.count == len(bus.recent)
-            stack.pay()  # new events stream in
-            for _ in range(60):
-                await pilot.pause(0.05)
-                if app.model.count == len(bus.recent):
-                    break
-            assert app.model.count == len(bus.recent)
-            assert len(app.model.payments) == 2
-            app.workers.cancel_all()
-    finally:
-        await runner.cleanup()
+    async with Stack(demo_spec(), SCENARIO) as st:
+        g = st.gateways["gateway"]
+        await g.start()
+        await g.pay_once()
+        bus = st.bus
+        runner, url = await serve(bus)
+        try:
+            got = await fetch_events(url, since=2)
+            assert [e.seq for e in got] == [e.seq for e in bus.recent if e.seq > 2]
+            app = LpdevApp(mode="live", attach_url=url)
+            async with app.run_test(size=SIZE) as pilot:
+                await _until(pilot, lambda: app.model.count == len(bus.recent))
+                await g.pay_once()  # new events stream in
+                await _until(pilot, lambda: app.model.count == len(bus.recent))
+                assert len(app.model.payments) == 2
+                app.workers.cancel_all()
+        finally:
+            await runner.cleanup()
 
 
 async def test_events_endpoint_rejects_bad_since():
     from aiohttp import ClientSession
 
-    runner, url = await serve(DemoBus(None))
+    runner, url = await serve(EventBus(None))
     try:
         async with ClientSession() as s:
             async with s.get(url + "/events?since=abc") as r:
@@ -258,11 +273,13 @@ async def test_help_and_screenshot(tmp_path, trace_small):
 
 
 async def test_command_palette_lists_lpdev_commands(trace_small):
-    from tui.app import LpdevCommands, _lpdev_commands
+    from lpdev.cli import command_list
+    from tui.app import LpdevCommands
 
-    names = [n for n, _ in _lpdev_commands()]
+    commands = command_list()  # the CLI hands the TUI its command list (the TUI does not import lpdev)
+    names = [n for n, _, _ in commands]
     assert "tui" in names and "walkthrough" in names
-    app = LpdevApp.replay(trace_small)
+    app = LpdevApp.replay(trace_small, commands=commands)
     async with app.run_test(size=SIZE) as pilot:
         titles = [t for t, _, _ in LpdevCommands(app.screen)._commands()]
         assert "lpdev walkthrough" in titles and "Replay: jump to end" in titles
@@ -272,15 +289,11 @@ async def test_command_palette_lists_lpdev_commands(trace_small):
 
 
 async def test_live_app_serves_its_bus_as_an_events_endpoint():
-    bus = DemoBus(None)
-    stack = DemoStack(DemoConfig(), bus=bus)
-    stack.start()
-    app = LpdevApp(mode="live", bus=bus, serve_events="127.0.0.1:0")
-    async with app.run_test(size=SIZE) as pilot:
-        for _ in range(60):
-            await pilot.pause(0.05)
-            if app.events_url:
-                break
-        assert app.events_url and app.events_url in app.conn_state
-        got = await fetch_events(app.events_url)
-        assert [e.seq for e in got] == [e.seq for e in bus.recent]
+    async with Stack(demo_spec(), SCENARIO) as st:
+        await st.gateways["gateway"].start()
+        app = LpdevApp(mode="live", bus=st.bus, serve_events="127.0.0.1:0")
+        async with app.run_test(size=SIZE) as pilot:
+            await _until(pilot, lambda: bool(app.events_url))
+            assert app.events_url in app.conn_state
+            got = await fetch_events(app.events_url)
+            assert [e.seq for e in got] == [e.seq for e in st.bus.recent]

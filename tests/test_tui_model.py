@@ -1,12 +1,15 @@
 """The TUI's flow model: built from events alone, tolerant of unknown kinds and missing fields, bounded."""
 from __future__ import annotations
 
+import asyncio
 from fractions import Fraction
 
 from sim.events import Event, read_trace
 from sim.pm.accounting import balance_update, billable_units
 from tui.model import DASH, FlowModel, decode_state, fmt_num, lane_of, state_diff, status_of, summarize
-from tui.synth import DemoConfig, DemoStack, synthetic_trace
+from stack.demo import demo_spec, record_demo_trace
+from stack.policy import SCENARIO
+from stack.stack import Stack
 
 
 def ev(seq, actor, kind, **data):
@@ -66,27 +69,44 @@ def test_failed_redemption_reason_is_kept():
     assert w.failed == "transaction failed: ticket is used" and w.redeemed_tx is None
 
 
+def _demo(drive) -> list[Event]:
+    """Run ``drive(stack, gateway)`` on the demo stack (real signer, orchestrator, mock chain; stepped virtual
+    clock) and return every event."""
+    async def go():
+        async with Stack(demo_spec(), SCENARIO) as st:
+            g = st.gateways["gateway"]
+            await g.start()
+            await drive(st, g)
+            return list(st.bus.recent)
+
+    return asyncio.run(go())
+
+
 def test_demo_stack_numbers_are_the_pm_core_numbers():
-    st = DemoStack(DemoConfig())
-    st.start()
-    st.pay()
-    st.pay()
-    pays = [e for e in st.bus.recent if e.kind == "signer.payment"]
+    async def two(st, g):
+        await g.pay_once()
+        await st.clock.sleep(5)
+        await g.pay_once()
+
+    events = _demo(two)
+    pays = [e for e in events if e.kind == "signer.payment"]
     a, b = pays[0].data, pays[1].data
-    price = Fraction(1200, 7)
+    price = Fraction(70_000_001, 7)
     units0 = billable_units("lv2v", 0.0, 0)
     assert a["units"] == units0 and Fraction(a["fee"]) == units0 * price
     upd = balance_update(units0 * price, Fraction(a["ev"]), Fraction(0))
-    assert a["num_tickets"] == upd.num_tickets and Fraction(a["balance_after"]) == upd.balance_after
-    assert a["nonce_start"] == 1 and a["nonce_end"] == upd.num_tickets
-    assert b["nonce_start"] == a["nonce_end"] + 1  # same params: the counter continues
-    assert b["billable_secs"] == 5.0
+    assert a["tickets"] == upd.num_tickets and Fraction(a["balance_after"]) == upd.balance_after
+    assert a["nonce_first"] == 1 and a["nonce_last"] == upd.num_tickets
+    assert b["billable_secs"] == 5.0 and b["units"] == billable_units("lv2v", 5.0, 0)
+    assert Fraction(b["balance_before"]) == upd.balance_after  # the state carried the signer's balance
+    assert b["nonce_first"] == 1  # /payment replied with fresh params: a new recipientRandHash restarts nonces
     m = FlowModel()
-    m.apply_many(st.bus.recent)
-    p = m.payments[2]
+    m.apply_many(events)
+    p = list(m.payments.values())[1]
     diff = dict((k, (x, y)) for k, x, y in state_diff(p.prev_state, decode_state(p.signer)))
     assert diff["SequenceNumber"] == (0, 1)
-    assert diff["SenderNonce"] == (a["nonce_end"], b["nonce_end"])
+    assert diff["SenderNonce"] == (a["nonce_last"], b["nonce_last"])
+    assert diff["PMSessionID"] == (a["recipient_rand_hash"], b["recipient_rand_hash"])
     assert "StateID" not in diff
 
 
@@ -101,10 +121,10 @@ def test_state_blob_base64_is_decoded():
 
 def test_thousand_payment_trace_is_bounded(tmp_path):
     path = tmp_path / "t.jsonl"
-    n = synthetic_trace(path, 1000)
+    n = record_demo_trace(path, 600)  # a recorded run of the real stack: ~20 events per payment
     header, events = read_trace(path)
     events = list(events)
-    assert len(events) == n and header["payments"] == 1000
+    assert len(events) == n and header["payments"] == 600
     m = FlowModel(row_cap=2000, payment_cap=500, ticket_cap=500, series_points=300)
     m.apply_many(events)
     assert m.count == n
@@ -117,20 +137,29 @@ def test_thousand_payment_trace_is_bounded(tmp_path):
 
 
 def test_demo_time_travel_follows_the_protocol():
-    st = DemoStack(DemoConfig())
-    st.start()
-    st.pay()
-    st.expire_auth_token()  # the token enters its last 180 s: 480, refresh, retry (§5)
-    assert st.pay() == 200
-    pays = [e.data for e in st.bus.recent if e.kind == "signer.payment"]
-    assert [p["status"] for p in pays] == [200, 480, 200]
-    assert pays[-1]["billable_secs"] == st.cfg.interval_s  # only the payment interval is billed
-    assert pays[-1]["nonce_start"] == 1  # new params: a new recipientRandHash, the nonce restarts
-    st.raise_price()  # above the session's initial price: 481 (§3.10)
-    assert st.pay() == 481
-    st2 = DemoStack(DemoConfig())
-    st2.start()
-    st2.pay()
-    st2.mine_blocks(40)
-    assert st2.pay() == 200
-    assert [e.data["status"] for e in st2.bus.recent if e.kind == "signer.payment"] == [200, 480, 200]
+    """The stack's time-travel keys (A, P, M) on the real actors give the protocol's answers."""
+    async def expire_then_raise(st, g):
+        await g.pay_once()
+        await st.expire_auth_token()  # the token enters its last 180 s: 480, refresh, retry (§5)
+        await st.clock.sleep(5)
+        out = await g.pay_once()
+        assert out.status == "paid" and out.refreshes == 1
+        st.raise_price()  # above the session's initial price: 481 once the gateway holds the new params
+        await st.clock.sleep(5)
+        assert (await g.pay_once()).status == "paid"  # still the old params; the /payment reply has the new price
+        await st.clock.sleep(5)
+        out = await g.pay_once()
+        assert out.signer_status == 481 and "initial" in out.message, out
+
+    pays = [e.data for e in _demo(expire_then_raise) if e.kind.startswith("signer.payment")]
+    assert [p["status"] for p in pays] == [200, 480, 200, 200, 481]
+    assert pays[2]["billable_secs"] == 5.0  # only the payment interval is billed
+    assert pays[2]["nonce_first"] == 1  # new params: a new recipientRandHash, the nonce restarts
+
+    async def mine(st, g):
+        await g.pay_once()
+        await st.mine_blocks(40)
+        await st.clock.sleep(5)
+        assert (await g.pay_once()).status == "paid"
+
+    assert [e.data["status"] for e in _demo(mine) if e.kind.startswith("signer.payment")] == [200, 480, 200]

@@ -1,4 +1,4 @@
-"""The TUI on the real actors: a library scenario run by sim.scenario's runner (real signer and orchestrator
+"""The TUI on the real actors: a library scenario run by stack.scenario's runner (real signer and orchestrator
 over loopback HTTP/gRPC, mock chain), replayed, amplified to 1,000 payments, and run live in scenario mode."""
 from __future__ import annotations
 
@@ -18,14 +18,14 @@ SIZE = (120, 40)
 
 def _load(name: str):
     from lpdev.commands.scenario import find_scenario
-    from sim.scenario.model import load_scenario
+    from stack.scenario.model import load_scenario
 
     return load_scenario(find_scenario(name))
 
 
 @pytest.fixture(scope="module")
 def real_trace(tmp_path_factory):
-    from sim.scenario.runner import run_scenario
+    from stack.scenario.runner import run_scenario
 
     path = tmp_path_factory.mktemp("real") / "happy-lv2v.jsonl"
     summary = asyncio.run(run_scenario(_load("happy-path-lv2v"), chain="mock", seed=1, trace=path))
@@ -141,7 +141,7 @@ def test_inspector_has_the_real_signers_state_and_its_diff(real_trace):
 def test_balances_plot_the_real_chain_funds_and_what_was_paid(tmp_path):
     # deposit-reserve-exhausted: the sender's deposit runs out, the reserve pays part of a winner. The plots must
     # show the on-chain deposit and reserve as the orchestrator read them, and the fees it was actually paid.
-    from sim.scenario.runner import run_scenario
+    from stack.scenario.runner import run_scenario
 
     path = tmp_path / "exhausted.jsonl"
     summary = asyncio.run(run_scenario(_load("deposit-reserve-exhausted"), chain="mock", seed=1, trace=path))

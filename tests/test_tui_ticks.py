@@ -1,4 +1,4 @@
-"""Block ticks in the flow timeline: a run of ``orch.chain`` (and one-block ``chain.mined``/``chain.block``) events
+"""Block ticks in the flow timeline: a run of ``orch.chain`` (and a ticker's one-block ``stack.chain`` mine) events
 is one row showing the latest block and the count, whichever path built the timeline (replay seek forward and
 back, the cached end model, live events one by one); the model still applies every event."""
 from __future__ import annotations
@@ -55,15 +55,15 @@ def test_model_collapses_a_run_of_ticks_into_one_row_and_keeps_exact_facts():
 def test_other_rows_end_a_run_and_each_ticker_keeps_its_own_row():
     m = FlowModel()
     evs = [ev(1, "orch", "orch.chain", block=1), ev(2, "o2", "orch.chain", block=1),
-           ev(3, "chain", "chain.mined", blocks=1, to_block=2, round=1),
+           ev(3, "stack", "stack.chain", op="mine", blocks=1, to_block=2, round=1),
            ev(4, "orch", "orch.chain", block=2), ev(5, "o2", "orch.chain", block=2),
-           ev(6, "chain", "chain.mined", blocks=40, to_block=42, round=2),  # time travel: a row of its own
+           ev(6, "stack", "stack.chain", op="mine", blocks=40, to_block=42, round=2),  # time travel: a row of its own
            ev(7, "orch", "orch.chain", block=42), ev(8, "orch", "orch.chain", block=43)]
     m.apply_many(evs)
     got = [(r.seq, r.ev.actor, r.ticks) for r in m.rows]
-    assert got == [(1, "orch", 2), (2, "o2", 2), (3, "chain", 1), (6, "chain", 1), (7, "orch", 2)]
+    assert got == [(1, "orch", 2), (2, "o2", 2), (3, "stack", 1), (6, "stack", 1), (7, "orch", 2)]
     assert m.rows[0].text.startswith("chain block 2 (×2)")
-    assert m.rows[3].text == "mined block 42 round 2"  # the 40 blocks were not collapsed
+    assert m.rows[3].text == "mined 40 blocks to 42 round 2"  # the 40 blocks were not collapsed
     # the rows events after seq 5 touched: the time travel row and the new run, not the older run
     assert [r.seq for r in m.rows_after(5)] == [6, 7]
     assert [r.seq for r in m.rows_after(7)] == [7]

@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from sim.scenario.model import load_scenario
+from stack.scenario.model import load_scenario
 from tests.tui_snapshot_app import SIZE, walk
 from tui.app import LpdevApp
 from tui.walkthroughs import all_scripts, get_script, nonces, script_for_scenario, wei
@@ -174,7 +174,7 @@ def test_walkthrough_command_maps_a_tour_scenario_to_its_tour(monkeypatch, capsy
 def test_tour_scenarios_are_library_scenarios():
     for s in all_scripts():
         sc = load_scenario(s.path)
-        assert sc.stack.get("chain") == "mock" and sc.stack.get("seed") is not None  # same story every run
+        assert sc.stack.chain == "mock" and sc.stack.seed is not None  # same story every run
 
 
 def test_wei_in_prose_is_rounded_exactly_never_through_a_float():

@@ -249,11 +249,15 @@ def test_port_in_use_names_the_port_and_the_flag(tmp_path):
 def test_bad_flags_are_usage_errors(tmp_path):
     r = subprocess.run(LPDEV + ["up", "--orchestrators", "9"], cwd=tmp_path, capture_output=True, text=True,
                        timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert r.returncode == 2 and "orchestrators = 9: must be 1..4" in r.stderr
+    assert r.returncode == 2 and "--orchestrators 9: must be 1..4" in r.stderr
     (tmp_path / "lpdev.toml").write_text("[orchestrator]\nticket_eve = 5\n")
     r = subprocess.run(LPDEV + ["up"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert r.returncode == 2 and "lpdev.toml: orchestrator.ticket_eve: unknown key" in r.stderr
+    assert r.returncode == 2 and "lpdev.toml:2: lpdev.toml.orchestrator: unknown key 'ticket_eve'" in r.stderr
+    for flag, value in (("--block-time", "nan"), ("--interval", "0"), ("--eth-port", "70000"), ("--seed", "-1")):
+        r = subprocess.run(LPDEV + ["up", flag, value], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert r.returncode == 2 and f"argument {flag}: {value}:" in r.stderr and "Traceback" not in r.stderr
 
 
 @pytest.mark.anvil
@@ -280,7 +284,7 @@ def test_lpdev_token_reads_the_cast(tmp_path, capsys):
     import base64
 
     from lpdev.cli import main
-    from lpdev.upconfig import write_atomic
+    from stack.cast import write_atomic
 
     doc = {"signer_url": "https://127.0.0.1:7936", "signer_http_url": "http://127.0.0.1:4000",
            "orchestrators": [{"url": "https://127.0.0.1:8935", "address": "0x" + "11" * 20}],

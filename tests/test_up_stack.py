@@ -1,4 +1,4 @@
-"""The `lpdev up` stack in process (lpdev.upstack.UpStack): the scripted gateway's payments flow end to end —
+"""The `lpdev up` stack in process (stack.stack.Stack with the LIVE policy): the scripted gateway's payments flow end to end —
 tickets credited, winners stored, redeemed on chain once their params expire (block ticker); the embedded chain;
 several orchestrators and signers; the cast document and token; lpdev.toml loading; the log lines; the TUI's
 time-travel controls and live mode."""
@@ -10,14 +10,18 @@ import json
 
 import pytest
 
-from lpdev.upconfig import ConfigError, UpConfig, apply_toml, cast_document, make_token
-from lpdev.upstack import UpStack
+from stack.cast import cast_document, make_token
+from stack.policy import LIVE
+from stack.stack import Stack
+from tests.stacks import up_spec
 
 
-def cfg(**kw) -> UpConfig:
-    base = dict(chain="embedded", eth_port=0, signer_port=0, orch_port=0, seed=1)
-    base.update(kw)
-    return UpConfig(**base)
+def cfg(**kw):
+    return up_spec(**kw)
+
+
+def UpStack(spec):  # noqa: N802 - what `lpdev up` runs
+    return Stack(spec, LIVE)
 
 
 async def wait_until(pred, timeout: float = 60.0, step: float = 0.05) -> None:
@@ -50,9 +54,9 @@ async def test_gateway_payments_winners_and_redemptions_flow():
         assert not [e for e in kinds(up, "orch.ticket") if e.data["error"]]
         mined = kinds(up, "orch.redemption_mined")
         assert all(e.data["tx_hash"] for e in mined)
-        orch = up.orchestrators[0]
+        orch = up.orchestrators["orch"]
         assert up.chain.pending_fees(bytes.fromhex(orch.address[2:])) >= len(mined) * 10**15 // 2
-        info = up.chain.sender_info(bytes.fromhex(up.signers[0].address[2:]))
+        info = up.chain.sender_info(bytes.fromhex(up.signers["signer"].address[2:]))
         assert info.deposit < c.deposit  # winners were paid from the sender's deposit
         s = up.summary()
         assert s["payments"] >= 1 and s["redeemed"] >= 2
@@ -61,10 +65,10 @@ async def test_gateway_payments_winners_and_redemptions_flow():
 async def test_two_orchestrators_two_signers_each_registered_and_paid():
     c = cfg(orchestrators=2, signers=2, block_time=0, interval=0.2)
     async with UpStack(c) as up:
-        for o in up.orchestrators:
+        for o in up.orchestrators.values():
             assert up.chain.is_active_transcoder(bytes.fromhex(o.address[2:]))
-        assert len({o.address for o in up.orchestrators}) == 2 and len({s.address for s in up.signers}) == 2
-        assert all(s.url.startswith("https://") and s.http_url.startswith("http://") for s in up.signers)
+        assert len({o.address for o in up.orchestrators.values()}) == 2 and len({s.address for s in up.signers.values()}) == 2
+        assert all(s.url.startswith("https://") and s.http_url.startswith("http://") for s in up.signers.values())
         runner = asyncio.create_task(up.run())
         try:
             await wait_until(lambda: {e.actor for e in kinds(up, "gateway.payment") if e.data["status"] == 200}
@@ -73,14 +77,14 @@ async def test_two_orchestrators_two_signers_each_registered_and_paid():
             up.request_stop()
             await runner
         senders = {e.data["sender"].lower() for e in kinds(up, "orch.payment_received")}
-        assert senders == {s.address.lower() for s in up.signers}
+        assert senders == {s.address.lower() for s in up.signers.values()}
         doc = cast_document(up)
-    assert [o["url"] for o in doc["orchestrators"]] == [o.url for o in up.orchestrators]
-    assert doc["signer_url"] == up.signers[0].url and doc["signer_address"] == up.signers[0].address
+    assert [o["url"] for o in doc["orchestrators"]] == [o.url for o in up.orchestrators.values()]
+    assert doc["signer_url"] == up.signers["signer"].url and doc["signer_address"] == up.signers["signer"].address
     assert doc["eth_url"] is None and doc["backend"] == "embedded"
-    assert doc["sender"] == {"address": up.signers[0].address, "deposit": c.deposit, "reserve": c.reserve}
+    assert doc["sender"] == {"address": up.signers["signer"].address, "deposit": c.deposit, "reserve": c.reserve}
     tok = json.loads(base64.b64decode(doc["token"]))
-    assert tok == {"orchestrators": [o.url for o in up.orchestrators], "signer": up.signers[0].url}
+    assert tok == {"orchestrators": [o.url for o in up.orchestrators.values()], "signer": up.signers["signer"].url}
     assert "throwaway" in doc["note"].lower()
 
 
@@ -92,23 +96,64 @@ def test_token_matches_the_sdk_parser():
     assert sdk.parse_token(make_token(None, "https://s:1"))["orchestrators"] is None
 
 
-def test_lpdev_toml_keys_amounts_and_errors():
-    c = apply_toml(UpConfig(), {"chain": "embedded", "orchestrators": 2, "ports": {"orchestrator": 9000},
-                                "sender": {"deposit": "1.5eth", "reserve": 7},
-                                "orchestrator": {"ticket_ev": "2gwei", "max_face_value": "10gwei"},
-                                "gateway": {"interval": 2, "type": "live", "enabled": False}}).validate()
-    assert (c.chain, c.orchestrators, c.orch_port, c.deposit, c.reserve) == ("embedded", 2, 9000, 15 * 10**17, 7)
-    assert (c.ticket_ev, c.max_face_value, c.interval, c.job_type, c.gateway) == (2 * 10**9, 10**10, 2.0, "live",
-                                                                                   False)
-    for doc, msg in [({"orchestrators": "2"}, "want an integer"), ({"sender": {"deposit": "1.5 btc"}}, "bad unit"),
-                     ({"gateway": {"enabled": 1}}, "want true or false"), ({"nope": 1}, "unknown key"),
-                     ({"ports": {"eth": 1.5}}, "want an integer")]:
-        with pytest.raises(ConfigError, match=msg):
-            apply_toml(UpConfig(), doc)
-    with pytest.raises(ConfigError, match="max_face_value must be > ticket_ev"):
-        UpConfig(ticket_ev=10, max_face_value=10).validate()
-    with pytest.raises(ConfigError, match="choose anvil or embedded"):
-        UpConfig(chain="mock").validate()
+def _toml(tmp_path, text: str):
+    from stack.spec import UP_DEFAULTS, SpecParser, load_toml_lines, parse_spec
+
+    f = tmp_path / "lpdev.toml"
+    f.write_text(text)
+    return parse_spec(load_toml_lines(text, str(f)), SpecParser(str(f)), base=UP_DEFAULTS, what="lpdev.toml"), f
+
+
+def test_lpdev_toml_keys_amounts_and_errors(tmp_path):
+    from stack.yamlines import ScenarioError
+
+    c, _ = _toml(tmp_path, 'chain = "embedded"\norchestrators = 2\n[ports]\norchestrator = 9000\n'
+                           '[sender]\ndeposit = "1.5eth"\nreserve = 7\n'
+                           '[orchestrator]\nticket_ev = "2gwei"\nmax_face_value = "10gwei"\n'
+                           '[gateway]\ninterval_s = 2\ntype = "live"\n')
+    assert (c.chain, len(c.orchestrators), c.orch_port, c.deposit, c.reserve) == ("embedded", 2, 9000, 15 * 10**17, 7)
+    o = c.orchestrators[1]
+    assert (o.name, o.account, o.ticket_ev, o.max_face_value) == ("orch2", "orchestrator2", 2 * 10**9, 10**10)
+    assert [(g.name, g.interval_s, g.type, g.signers, g.orchestrator) for g in c.gateways] == [
+        ("gateway", 2.0, "live", ["signer"], "orch"), ("gateway2", 2.0, "live", ["signer"], "orch2")]
+    off, _ = _toml(tmp_path, "[gateway]\nenabled = false\n")
+    assert off.gateways == []
+    # every bad value is one line naming the file, the line and the field
+    for text, line, msg in [
+            ('orchestrators = "two"\n', 1, "lpdev.toml.orchestrators (a number or a list): expected an integer"),
+            ("orchestrators = 5\n", 1, "expected an integer <= 4"),
+            ('[sender]\n\ndeposit = "1.5 btc"\n', 3, "lpdev.toml.deposit: bad unit 'btc'"),
+            ("[gateway]\nenabled = 1\n", 2, "lpdev.toml.gateway.enabled: expected true or false"),
+            ("nope = 1\n", 1, "lpdev.toml: unknown key 'nope'"),
+            ("[ports]\neth = 1.5\n", 2, "lpdev.toml.ports.eth: expected an integer"),
+            ("[chain]\nblock_time = nan\n", 2, "lpdev.toml.block_time: expected a non-negative finite number"),
+            ('[orchestrator]\nticket_ev = 10\nmax_face_value = 10\n', 3, "max_face_value: must be > ticket_ev"),
+            ('chain = "ganache"\n', 1, "lpdev.toml.chain: unknown chain backend 'ganache'"),
+            ('[[orchestrators]]\nname = "a"\n[[orchestrators]]\nname = "a"\n', 4, "duplicate name 'a'"),
+            ("[gateway\n", 1, "not valid TOML")]:
+        with pytest.raises(ScenarioError) as ei:
+            _toml(tmp_path, text)
+        assert str(ei.value).startswith(f"{tmp_path / 'lpdev.toml'}:{line}: ") and msg in str(ei.value), \
+            (text, str(ei.value))
+
+
+def test_toml_and_yaml_are_two_spellings_of_one_spec(tmp_path):
+    """The same stack written as a scenario's `stack:` section and as lpdev.toml gives the same spec."""
+    from stack.spec import SpecParser, load_toml_lines, parse_spec
+    from stack.yamlines import load_yaml
+
+    yaml_text = ("chain: mock\nseed: 4\nround_length: 120\nsigner: {max_ticket_ev: 1000}\n"
+                 "signers: [{name: a}, {name: b, account: sender2}]\n"
+                 "orchestrators: [{name: o, price_per_unit: 10, faults: {delay_s: 1}}]\n"
+                 "gateways: [{name: g, signers: [a, b], orchestrator: o, type: fixed}]\n")
+    toml_text = ('chain = "mock"\nseed = 4\nround_length = 120\n[signer]\nmax_ticket_ev = 1000\n'
+                 '[[signers]]\nname = "a"\n[[signers]]\nname = "b"\naccount = "sender2"\n'
+                 '[[orchestrators]]\nname = "o"\nprice_per_unit = 10\nfaults = {delay_s = 1}\n'
+                 '[[gateways]]\nname = "g"\nsigners = ["a", "b"]\norchestrator = "o"\ntype = "fixed"\n')
+    a = parse_spec(load_yaml(yaml_text, "s.yaml"), SpecParser("s.yaml"))
+    b = parse_spec(load_toml_lines(toml_text, "s.toml"), SpecParser("s.toml"))
+    assert a == b
+    assert [s.max_ticket_ev for s in a.signers] == [1000, 1000] and a.signers[1].account == "sender2"
 
 
 def test_log_lines_name_the_main_steps():
@@ -136,8 +181,8 @@ async def test_time_travel_controls_for_the_tui():
 
     c = cfg(chain="anvil", block_time=0, interval=0.2)
     async with UpStack(c) as up:
-        await up.start_gateways()
-        g = up.gateways[0].session
+        g = up.gateways["gateway"]
+        await g.start()
         assert (await g.pay_once()).status == "paid"
         # auth token: every actor's clock moves into the token's last 180 s -> 480 -> refresh
         await up.expire_auth_token()
@@ -154,10 +199,10 @@ async def test_time_travel_controls_for_the_tui():
         assert out.refreshes == 1 and len(kinds(up, "gateway.refresh")) == n + 1, out
         assert out.status in ("paid", "no_tickets"), out  # not stalled
         # restart: same URL, new certificate, still answers (the gateway re-pins like the SDK's TOFU retry)
-        url, fp = up.orchestrators[0].url, up.orchestrators[0].server.cert.fingerprint_sha256
+        url, fp = up.orchestrators["orch"].url, up.orchestrators["orch"].server.cert.fingerprint_sha256
         assert up.facts()["pending_winners"] >= 0
         await up.restart_orchestrator()
-        assert up.orchestrators[0].url == url and up.orchestrators[0].server.cert.fingerprint_sha256 != fp
+        assert up.orchestrators["orch"].url == url and up.orchestrators["orch"].server.cert.fingerprint_sha256 != fp
         # a new secret: the session's auth token no longer verifies (what K's prediction says) -- if the signer's
         # balance did not still cover the fee (482: nothing sent to the orchestrator)
         out = await g.pay_once()
@@ -191,7 +236,7 @@ async def test_round_initializer_catches_boundaries_crossed_by_transactions():
         finally:
             up.request_stop()
             await runner
-        inits = kinds(up, "chain.round_initialized")
+        inits = [e for e in kinds(up, "stack.chain") if e.data.get("op") == "initialize_round"]
         assert [(e.data["round"], e.data["ok"]) for e in inits] == [(r0 + 1, True)]
 
 
@@ -211,7 +256,7 @@ async def test_round_initializer_starts_the_next_round_when_the_chain_is_parked_
             up.request_stop()
             await runner
         assert up.chain.current_round() == r0 + 1 and up.chain.last_block() % rl == 0
-        inits = kinds(up, "chain.round_initialized")
+        inits = [e for e in kinds(up, "stack.chain") if e.data.get("op") == "initialize_round"]
         assert [(e.data["round"], e.data["ok"]) for e in inits] == [(r0 + 1, True)]
 
 

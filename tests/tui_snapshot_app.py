@@ -1,8 +1,9 @@
 """The TUI's snapshot entry point: deterministic apps for named frames (tests/test_tui_snapshots.py).
 
-Everything on screen comes from seeded data (replay and live: the demo stack on the real PM core; walkthroughs:
-the tours' library scenarios on the real signer, orchestrator and mock chain), a virtual clock, a fixed terminal
-size, and no blinking cursor, so a frame changes only when the TUI's output changes.
+Everything on screen comes from seeded runs of the real actors (replay: a recorded run of the demo stack; live:
+the demo stack stepped on a virtual clock; walkthroughs: the tours' library scenarios -- all on the real signer,
+orchestrator and mock chain), a fixed terminal size, and no blinking cursor, so a frame changes only when the
+TUI's output changes.
 """
 from __future__ import annotations
 
@@ -11,19 +12,19 @@ from fractions import Fraction
 from pathlib import Path
 
 from tui.app import LpdevApp
-from tui.synth import DemoBus, DemoConfig, DemoStack, synthetic_trace
+from stack.demo import record_demo, record_demo_trace
 
 SIZE = (120, 40)
 _TRACE: Path | None = None
 
 
 def trace_path() -> Path:
-    """A 60-payment synthetic trace (seeded: identical bytes every run), written once per process."""
+    """A recorded 60-payment run of the demo stack (seeded: identical bytes every run), written once per process."""
     global _TRACE
     if _TRACE is None or not _TRACE.exists():
         d = Path(tempfile.mkdtemp(prefix="lpdev-tui-snap-"))
         _TRACE = d / "snapshot-trace.jsonl"
-        synthetic_trace(_TRACE, 60, mine_every=20)
+        record_demo_trace(_TRACE, 60, mine_every=20)
     return _TRACE
 
 
@@ -49,11 +50,15 @@ def replay_app() -> LpdevApp:
 
 
 def live_app() -> LpdevApp:
-    bus = DemoBus(None)
-    stack = DemoStack(DemoConfig(), bus=bus)
-    stack.start()
-    for _ in range(4):
-        stack.pay()
+    """Live mode after four payments of the demo stack (its events, replayed onto a bus the app follows)."""
+    import asyncio
+
+    from sim.events import EventBus
+
+    events = []
+    asyncio.run(record_demo(4, mine_every=0, settle=False, on_event=events.append))
+    bus = EventBus(None)
+    bus.recent.extend(events)
     return LpdevApp(mode="live", bus=bus, control=SnapshotControl(), source_name="demo stack")
 
 
@@ -117,7 +122,7 @@ def first_480_seq() -> int:
     from sim.events import read_trace
 
     _, evs = read_trace(trace_path())
-    return next(e.seq for e in evs if e.kind == "signer.payment" and e.data.get("status") == 480)
+    return next(e.seq for e in evs if e.kind.startswith("signer.payment") and e.data.get("status") == 480)
 
 
 def _jump_keys(seq: int) -> list[str]:

@@ -66,8 +66,8 @@ class LpdevCommands(Provider):
             for a in ACTIONS:
                 out.append((f"Time travel: {a.name}", predict(a.method, app.safe_facts(), a.args)[:80],
                             partial(app.action_time_travel, a.method)))
-        for name, help_text in _lpdev_commands():
-            out.append((f"lpdev {name}", help_text, partial(app.show_cli_help, name)))
+        for name, help_text, usage in app.commands:
+            out.append((f"lpdev {name}", help_text, partial(app.show_cli_help, name, usage)))
         return out
 
     async def discover(self) -> Hits:
@@ -80,18 +80,6 @@ class LpdevCommands(Provider):
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), cb, help=help_text)
-
-
-def _lpdev_commands() -> list[tuple[str, str]]:
-    try:
-        from lpdev.cli import build_parser
-
-        parser = build_parser()
-        sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-        helps = {c.dest: (c.help or "") for c in sub._choices_actions}
-        return [(name, helps.get(name, "")) for name in sorted(sub.choices)]
-    except Exception:  # noqa: BLE001 - the palette must open even if a command module is broken
-        return []
 
 
 class LpdevApp(App):
@@ -127,7 +115,10 @@ class LpdevApp(App):
     def __init__(self, *, mode: str, events: list[Event] | None = None, header: dict | None = None,
                  bus: Any = None, attach_url: str | None = None, control: Any = None, stepper: Any = None,
                  script: Any = None, source_name: str = "", start: str = "end", screenshot_dir: str | None = None,
-                 window: int = 100, model: FlowModel | None = None, serve_events: str | None = None) -> None:
+                 window: int = 100, model: FlowModel | None = None, serve_events: str | None = None,
+                 commands: list[tuple[str, str, str]] | None = None) -> None:
+        """``commands``: (name, help, full help) of the lpdev CLI commands for the command palette, handed over
+        by the caller (the TUI does not import the CLI)."""
         super().__init__()
         if mode not in ("replay", "live", "scenario", "walkthrough"):
             raise ValueError(f"unknown mode {mode!r}")
@@ -163,6 +154,7 @@ class LpdevApp(App):
         self.events_url: str | None = None
         self.summary: dict | None = None
         self.scenario_run: Any = None  # the ScenarioRun of a library scenario or tour (its events, its stack)
+        self.commands = list(commands or [])
 
     # -- constructors -------------------------------------------------------------------------------------
     @classmethod
@@ -182,16 +174,17 @@ class LpdevApp(App):
 
     @classmethod
     def yaml_scenario(cls, scenario: Any, *, chain: str | None = None, seed: int | None = None,
-                      trace: str | None = None, walkthrough: bool = False, **kw) -> "LpdevApp":
-        """A library scenario (``sim.scenario``) run by the scenario runner on this app's loop; its
-        :class:`~sim.scenario.gate.StepGate` waits for n (one step) or space (run the rest). With ``script=`` (a
+                      trace: str | None = None, walkthrough: bool = False, stack: Any = None,
+                      **kw) -> "LpdevApp":
+        """A library scenario (``stack.scenario``) run by the scenario runner on this app's loop; its
+        :class:`~stack.gate.StepGate` waits for n (one step) or space (run the rest). With ``script=`` (a
         tour) the narrative is the tour's; otherwise each step's events are explained generically."""
-        from sim.scenario.gate import StepGate
+        from stack.gate import StepGate
 
         gate = StepGate(enabled=True)
         kw.setdefault("source_name", getattr(scenario, "name", "scenario"))
         app = cls(mode="walkthrough" if walkthrough else "scenario", stepper=gate, **kw)
-        app.yaml = (scenario, chain, seed, trace, gate)
+        app.yaml = (scenario, chain, seed, trace, gate, stack)
         return app
 
     # -- layout -------------------------------------------------------------------------------------------
@@ -267,17 +260,17 @@ class LpdevApp(App):
 
     @work(exclusive=True, group="scenario")
     async def run_yaml_scenario(self) -> None:
-        from sim.scenario.runner import ScenarioRun
+        from stack.scenario.runner import ScenarioRun
 
-        scenario, chain, seed, trace, gate = self.yaml
+        scenario, chain, seed, trace, gate, stack = self.yaml
         self.stepper = adapt_gate(gate, asyncio.get_running_loop())
-        run = ScenarioRun(scenario, chain=chain, seed=seed, gate=gate)
+        run = ScenarioRun(scenario, chain=chain, seed=seed, gate=gate, stack=stack)
         self.scenario_run = run
         self.bus = run.stack.bus
         self.control = run.stack if hasattr(run.stack, "facts") else None
         # Per-run text (ports, temp dirs, certificate fingerprints) shown as actor names: same screen every run.
         self._unsub = self.bus.subscribe(lambda ev: self._on_bus_event(run.stack.normalise(ev)))
-        self.conn_state = f"{chain or scenario.stack.get('chain', 'mock')} chain"
+        self.conn_state = f"{run.spec.chain} chain"
         total = len(scenario.steps)
         mark = [0]
 
@@ -684,16 +677,8 @@ class LpdevApp(App):
         path = self.save_screenshot(path=self.screenshot_dir)
         self.notify(f"screenshot saved: {path}", timeout=5)
 
-    def show_cli_help(self, name: str) -> None:
-        try:
-            from lpdev.cli import build_parser
-
-            parser = build_parser()
-            sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-            text = sub.choices[name].format_help()
-        except Exception as exc:  # noqa: BLE001
-            text = f"lpdev {name}: help unavailable ({exc})"
-        self.push_screen(HelpScreen([(f"lpdev {name}", text)], "command"))
+    def show_cli_help(self, name: str, usage: str) -> None:
+        self.push_screen(HelpScreen([(f"lpdev {name}", usage)], "command"))
 
 
 def _safe(fn, ctx) -> str:

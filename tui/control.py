@@ -1,7 +1,7 @@
 """How the TUI drives a running stack: time travel (:class:`StackControl`) and step mode (:class:`Stepper`).
 
-``StackControl`` is the small protocol a stack implements (``sim/stack`` for ``lpdev up``; the demo stack in
-``tui/synth.py``; a fake in tests). Each time-travel key first shows its consequence, computed from the
+``StackControl`` is the small protocol a stack implements (``stack/stack.py``: the one stack behind ``lpdev up``,
+the scenarios and the demo; a fake in tests). Each time-travel key first shows its consequence, computed from the
 stack's facts by :func:`predict` with the protocol's own rules, then calls the control.
 """
 from __future__ import annotations
@@ -205,7 +205,7 @@ class LocalGate:
 
 
 class GateAdapter:
-    """Wraps ``sim.scenario.gate.StepGate`` (async; ``release``/``continue_all``) as a :class:`Stepper`.
+    """Wraps ``stack.gate.StepGate`` (async; ``release``/``continue_all``) as a :class:`Stepper`.
 
     The scenario runner awaits the gate on its own loop; calls are marshalled there."""
 

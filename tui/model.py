@@ -4,7 +4,7 @@ The model is data-driven and tolerant: every event becomes a timeline row whatev
 looked up under the names the actors use (several spellings accepted); a missing field shows as "—".
 Memory is bounded: rows, payments and tickets are capped (oldest dropped) and plot series are decimated.
 
-Block ticks (``orch.chain``: an orchestrator saw a new block; one-block ``chain.mined``/``chain.block``) would
+Block ticks (``orch.chain``: an orchestrator saw a new block; one-block ``stack.chain`` mine) would
 crowd the payments out of the timeline: consecutive ticks share one row per (kind, actor) that shows the latest
 block and how many ticks it stands for; any other row ends the run. Every event is still applied (facts, plots).
 
@@ -150,14 +150,14 @@ def peer_of(ev: Event, d: dict) -> tuple[str | None, bool]:
 
 
 def is_block_tick(ev: Event) -> bool:
-    """A routine "the chain moved one block" event: an orchestrator's block poll (``orch.chain``), or the block
-    ticker's one-block ``chain.mined`` (``lpdev up``) / ``chain.block`` (the demo stack). Mining 40 blocks by
-    time travel is not a tick: it stays a row of its own."""
+    """A routine "the chain moved one block" event: an orchestrator's block poll (``orch.chain``), or a block
+    ticker's one-block ``stack.chain`` mine (``lpdev up``, the demo). Mining 40 blocks by time travel is not a
+    tick: it stays a row of its own."""
     if ev.kind == "orch.chain":
         return True
-    if ev.kind in ("chain.mined", "chain.block"):
+    if ev.kind == "stack.chain":
         d = ev.data if isinstance(ev.data, dict) else {}
-        return d.get("blocks", d.get("mined")) == 1
+        return d.get("op") == "mine" and d.get("blocks") == 1
     return False
 
 
@@ -240,6 +240,18 @@ def summarize(ev: Event, width: int = 48) -> str:
     kind = ev.kind.rsplit(".", 1)[-1]  # the lane already names the actor
     if ev.kind == "stack.actor":  # the lane names the actor's side; say which one and what happened to it
         s = f"{d.get('action') or kind} {d.get('name') or ''}".strip()
+        return s if len(s) <= width else s[: width - 1] + "…"
+    if ev.kind == "stack.chain" and d.get("op"):  # the stack's chain operations, named by what they did
+        op = str(d["op"])
+        if op == "mine":
+            n = d.get("blocks")
+            s = (f"mined block {d.get('to_block')}" if n == 1 else f"mined {n} blocks to {d.get('to_block')}") + (
+                f" round {d['round']}" if d.get("round") is not None else "")
+        elif op == "initialize_round":
+            s = f"round {d.get('round')} initialized" + ("" if d.get("ok", True) else f": {d.get('reason')}")
+        else:
+            who = f" {d['account']}" if d.get("account") else ""
+            s = op.replace("_", " ") + who + ("" if d.get("ok", True) else f": {d.get('revert_reason')}")
         return s if len(s) <= width else s[: width - 1] + "…"
     if ev.kind.startswith("scenario."):
         what = d.get("description") or d.get("name") or d.get("detail") or d.get("action") or ""

@@ -17,44 +17,28 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["register", "scenario_dir", "find_scenario", "list_scenarios"]
-
-
-def scenario_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "scenarios"
-
-
-def list_scenarios() -> list[dict]:
-    from sim.scenario.model import load_scenario
-    from sim.scenario.yamlines import ScenarioError
-
-    out = []
-    for p in sorted(scenario_dir().glob("*.yaml")):
-        try:
-            sc = load_scenario(p)
-            out.append({"name": sc.name, "file": p.name, "description": sc.description,
-                        "chain": sc.stack.get("chain", "mock"), "steps": len(sc.steps)})
-        except ScenarioError as exc:
-            out.append({"name": p.stem, "file": p.name, "description": "", "error": str(exc)})
-    return out
+__all__ = ["register", "find_scenario", "list_scenarios", "print_summary"]
 
 
 def find_scenario(name: str) -> Path:
+    """stack.scenario.library.find_scenario, with an unknown name as a usage error (exit 2)."""
     from lpdev.cli import UsageError
+    from stack.scenario.library import UnknownScenario
+    from stack.scenario.library import find_scenario as find
 
-    p = Path(name)
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        if not p.exists():
-            raise UsageError(f"scenario file {name} does not exist")
-        return p
-    for cand in (scenario_dir() / f"{name}.yaml", scenario_dir() / f"{name}.yml"):
-        if cand.exists():
-            return cand
-    known = ", ".join(s["name"] for s in list_scenarios())
-    raise UsageError(f"unknown scenario {name!r}; known: {known} (or give a .yaml file)")
+    try:
+        return find(name)
+    except UnknownScenario as exc:
+        raise UsageError(str(exc)) from None
 
 
-def _print_summary(s: dict, out=None) -> None:
+def list_scenarios() -> list[dict]:
+    from stack.scenario.library import list_scenarios as lst
+
+    return lst()
+
+
+def print_summary(s: dict, out=None) -> None:
     out = out or sys.stdout
     mark = lambda ok: "PASS" if ok else "FAIL"  # noqa: E731
     out.write(f"scenario {s.get('scenario')} on {s.get('chain', '?')} (seed {s.get('seed')}): "
@@ -90,10 +74,10 @@ def _cmd_list(args) -> int:
 
 def _cmd_run(args) -> int:
     from lpdev.cli import UsageError
-    from sim.scenario.gate import StepGate, stdin_gate
-    from sim.scenario.model import load_scenario
-    from sim.scenario.runner import run_scenario
-    from sim.scenario.yamlines import ScenarioError
+    from stack.gate import StepGate, stdin_gate
+    from stack.scenario.model import load_scenario
+    from stack.scenario.runner import run_scenario
+    from stack.yamlines import ScenarioError
 
     path = find_scenario(args.name)
     try:
@@ -109,7 +93,7 @@ def _cmd_run(args) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        _print_summary(summary)
+        print_summary(summary)
         if args.trace:
             print(f"  trace: {args.trace}")
     return 0 if summary["passed"] else 1
@@ -117,8 +101,8 @@ def _cmd_run(args) -> int:
 
 def replay_summary(trace: str | Path) -> dict:
     """The summary of a recorded run, rebuilt from its trace with every verdict the events can decide
-    rechecked (sim/scenario/replay.py; ``elapsed_s`` = time to read and recheck it)."""
-    from sim.scenario.replay import replay_trace
+    rechecked (stack/scenario/replay.py; ``elapsed_s`` = time to read and recheck it)."""
+    from stack.scenario.replay import replay_trace
 
     t0 = time.perf_counter()
     s = replay_trace(trace)
@@ -139,7 +123,7 @@ def _cmd_replay(args) -> int:
     if args.json:
         print(json.dumps(s, indent=2))
     else:
-        _print_summary(s)
+        print_summary(s)
     return 0 if s["passed"] else 1
 
 

@@ -28,11 +28,11 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from lpdev.upconfig import DEFAULT_CAST, ConfigError, make_token, read_cast
+    from stack.cast import DEFAULT_CAST, CastError, make_token, read_cast
 
     try:
         doc = read_cast(args.config or DEFAULT_CAST)
-    except ConfigError as exc:
+    except CastError as exc:
         raise UsageError(str(exc)) from None
     signer = doc.get("signer_http_url") if args.http else doc.get("signer_url")
     if not signer:

@@ -5,8 +5,9 @@
     lpdev tui --scenario NAME|FILE      a library scenario (scenarios/*.yaml, run by the scenario runner on
                                         a real stack) or a tour (lpdev walkthrough --list, without its
                                         narrative); one step per key (n), or all (space)
-    lpdev tui --demo                    live mode on an in-process demo stack (real PM core) with time travel
-    lpdev tui --make-trace FILE         write a synthetic trace (real PM numbers) to try --replay on
+    lpdev tui --demo                    live mode on the real actors (signer, orchestrator, gateway) on a mock
+                                        chain, a virtual clock at 10x, with the time-travel keys
+    lpdev tui --make-trace FILE         record a seeded run of the same stack (1,000 payments) to try --replay on
 
 Keys: ? shows every key; ctrl+p opens the command palette; s saves an SVG screenshot.
 """
@@ -25,8 +26,8 @@ def register(sub) -> None:
     g.add_argument("--replay", metavar="TRACE", help="replay a trace file")
     g.add_argument("--attach", metavar="URL", help="attach to an events endpoint (http://host:port)")
     g.add_argument("--scenario", metavar="NAME", help="run a scenario with the step gate (see --list)")
-    g.add_argument("--demo", action="store_true", help="live mode on an in-process demo stack")
-    g.add_argument("--make-trace", metavar="FILE", help="write a synthetic trace and exit")
+    g.add_argument("--demo", action="store_true", help="live mode on the demo stack (real actors, mock chain)")
+    g.add_argument("--make-trace", metavar="FILE", help="record a seeded run of the demo stack as a trace and exit")
     g.add_argument("--list", action="store_true", help="list the scenarios --scenario knows")
     p.add_argument("--chain", choices=("mock", "embedded", "anvil"), default=None,
                    help="--scenario: chain backend (default: the scenario's own)")
@@ -56,17 +57,23 @@ def run(args: argparse.Namespace) -> int:
             print(f"(scenario library unavailable: {exc})")
         return 0
     if args.make_trace:
-        from tui.synth import synthetic_trace
+        from stack.demo import record_demo_trace
 
-        if args.payments <= 0:
-            raise UsageError("--payments must be a positive number")
-        n = synthetic_trace(args.make_trace, args.payments)
-        print(f"wrote {n} events ({args.payments} payments) to {args.make_trace}")
+        if not 0 < args.payments <= 100_000:
+            raise UsageError("--payments must be 1..100000")
+        if Path(args.make_trace).is_dir():
+            raise UsageError(f"--make-trace {args.make_trace}: is a directory, not a file")
+        try:
+            n = record_demo_trace(args.make_trace, args.payments)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.make_trace}: {exc.strerror or exc}") from None
+        print(f"wrote {n} events ({args.payments} payments, real signer + orchestrator + mock chain) to "
+              f"{args.make_trace}")
         return 0
+    from lpdev.commands.up import lpdev_commands
     from tui.app import LpdevApp
 
-    kw = {"screenshot_dir": args.screenshot_dir}
-    live = None
+    kw = {"screenshot_dir": args.screenshot_dir, "commands": lpdev_commands()}
     if args.replay:
         from sim.events import TraceError
 
@@ -86,8 +93,8 @@ def run(args: argparse.Namespace) -> int:
             app = LpdevApp.scenario(args.scenario, chain=args.chain, seed=args.seed, trace=args.trace, **kw)
         else:
             from lpdev.commands.scenario import find_scenario
-            from sim.scenario.model import load_scenario
-            from sim.scenario.yamlines import ScenarioError
+            from stack.scenario.model import load_scenario
+            from stack.yamlines import ScenarioError
 
             try:
                 sc = load_scenario(find_scenario(args.scenario))
@@ -95,18 +102,32 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(str(exc)) from None
             app = LpdevApp.yaml_scenario(sc, chain=args.chain, seed=args.seed, trace=args.trace, **kw)
     elif args.demo:
-        from tui.synth import DemoLive
-
-        live = DemoLive(paused=args.step).start()
         if args.serve_events and ":" not in args.serve_events:
             raise UsageError(f"--serve-events wants HOST:PORT (port 0 picks one), got {args.serve_events!r}")
-        app = LpdevApp(mode="live", bus=live.bus, control=live, stepper=live.gate, source_name="demo stack",
-                       serve_events=args.serve_events, **kw)
+        import asyncio
+
+        return asyncio.run(run_demo(paused=args.step, serve_events=args.serve_events, **kw))
     else:
         raise UsageError("choose one of --replay TRACE, --attach URL, --scenario NAME, --demo (see lpdev tui -h)")
-    try:
-        app.run()
-    finally:
-        if live is not None:
-            live.stop()
+    app.run()
+    return 0
+
+
+async def run_demo(*, paused: bool = False, app_factory=None, headless: bool = False, **kw) -> int:
+    """The demo stack (stack/demo.py) and the TUI in live mode on one loop; quitting the TUI stops the stack."""
+    import asyncio
+
+    from stack.demo import demo_stack
+    from tui.app import LpdevApp
+    from tui.control import GateAdapter
+
+    async with demo_stack(paused=paused) as st:
+        app = (app_factory or LpdevApp)(mode="live", bus=st.bus, control=st, source_name="demo stack",
+                                        stepper=GateAdapter(st.gate, asyncio.get_running_loop()), **kw)
+        loops = asyncio.create_task(st.run())
+        try:
+            await app.run_async(headless=headless)
+        finally:
+            st.request_stop()
+            await asyncio.wait({loops}, timeout=5)
     return 0

@@ -1,14 +1,24 @@
 """`lpdev up`: the whole local stack in one command — chain, remote signer, fake orchestrator, scripted gateway.
 
-    lpdev up [--chain anvil|embedded] [--orchestrators N] [--signers N] [--gateway | --no-gateway] [--headless]
-             [--config-out FILE] [--seed N] [--config lpdev.toml] [--remote-discovery] [--any-port] [--lv2v-job]
+    lpdev up [--chain anvil|embedded|mock] [--orchestrators N] [--signers N] [--gateway | --no-gateway]
+             [--headless] [--config-out FILE] [--seed N] [--config lpdev.toml] [--remote-discovery] [--any-port]
+             [--lv2v-job] [--scenario NAME|FILE [--keep-running]]
 
 Foreground: Ctrl-C (or SIGTERM) stops everything it started, anvil included. When every service answers it
 prints the cast (chain, contracts, throwaway keys, signer and orchestrator URLs, a livepeer-gateway token,
 commands for the SDK's examples) and writes it as JSON to .lpdev/stack.json (and --config-out FILE); `lpdev token`
 reads that file. Both files are removed on exit (a stale one would point at a dead stack). A missing anvil is
-installed once from the pinned npm package (needs npm), or use --chain embedded. Without --headless, on a terminal, the TUI shows the flow live; otherwise one log line per step
-(tickets, winners, redemptions). All keys printed are PUBLIC throwaway dev keys.
+installed once from the pinned npm package (needs npm), or use --chain embedded. Without --headless, on a
+terminal, the TUI shows the flow live; otherwise one log line per step (tickets, winners, redemptions).
+
+--scenario runs a library scenario (`lpdev scenario list`) or a scenario file on this live stack: wall clock, the
+well-known ports (or --any-port), the scenario's own signers, orchestrators and gateways, its steps mining the
+blocks; the SDK can pay against the stack while it runs. Headless, it prints each expectation and exits 0 when
+all passed (1 otherwise; --keep-running keeps the stack up afterwards until Ctrl-C).
+
+The stack is the one `lpdev scenario run` and the TUI build (stack/stack.py), from the same spec: lpdev.toml
+holds the same keys as a scenario's `stack:` section (stack/spec.py). All keys printed are PUBLIC throwaway
+dev keys.
 """
 from __future__ import annotations
 
@@ -33,9 +43,38 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _port(text: str) -> int:
+    v = int(text)
+    if not 0 <= v <= 65535:
+        raise argparse.ArgumentTypeError(f"{text}: a port is 0..65535 (0 = any free port)")
+    return v
+
+
+def _seed(text: str) -> int:
+    v = int(text)
+    if not 0 <= v < 2**63:
+        raise argparse.ArgumentTypeError(f"{text}: a seed is an integer 0..2^63-1")
+    return v
+
+
+def _seconds(*, zero: bool):
+    def parse(text: str) -> float:
+        import math
+
+        v = float(text)
+        if not math.isfinite(v) or v < 0 or (v == 0 and not zero) or v > 3600:
+            raise argparse.ArgumentTypeError(f"{text}: want a number of seconds, {'0' if zero else 'above 0'}"
+                                             " up to 3600")
+        return v
+
+    parse.__name__ = "seconds"
+    return parse
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--chain", choices=("anvil", "embedded"), default=None,
-                   help="anvil (default; a managed anvil process) or embedded (py-evm in process, no RPC URL)")
+    p.add_argument("--chain", choices=("anvil", "embedded", "mock"), default=None,
+                   help="anvil (default; a managed anvil process), embedded (py-evm in process, no RPC URL) or mock "
+                        "(the pure-Python model of the contracts, no RPC URL)")
     p.add_argument("--orchestrators", type=int, default=None, metavar="N", help="fake orchestrators (1..4, default 1)")
     p.add_argument("--signers", type=int, default=None, metavar="N", help="remote signers (1..4, default 1)")
     p.add_argument("--gateway", action=argparse.BooleanOptionalAction, default=None,
@@ -44,20 +83,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config-out", metavar="FILE", help="also write the cast JSON here (only once every service "
                                                          "answers; removed on exit, like .lpdev/stack.json, so a "
                                                          "file that exists always points at a live stack)")
-    p.add_argument("--seed", type=int, default=None, help="seed for ids and the orchestrators' secrets")
-    p.add_argument("--config", metavar="FILE", help="lpdev.toml with the knobs (see `lpdev/upconfig.py`); "
-                                                    "default ./lpdev.toml if present")
+    p.add_argument("--seed", type=_seed, default=None, help="seed for ids and the orchestrators' secrets")
+    p.add_argument("--config", metavar="FILE", help="lpdev.toml: the stack spec (the keys of a scenario's `stack:` "
+                                                    "section, see stack/spec.py); default ./lpdev.toml if present")
+    p.add_argument("--scenario", metavar="NAME|FILE", default=None,
+                   help="run a library scenario (or a scenario file) on this live stack, then exit 0/1 by its "
+                        "expectations (headless) or show it in the TUI")
+    p.add_argument("--keep-running", action="store_true",
+                   help="with --scenario: keep the stack up after the scenario until Ctrl-C")
     p.add_argument("--remote-discovery", action="store_true", default=None,
                    help="signers serve GET /discover-orchestrators (the SDK's signer discovery)")
-    p.add_argument("--eth-port", type=int, default=None, metavar="P", help="anvil port (default 8545)")
-    p.add_argument("--signer-port", type=int, default=None, metavar="P",
+    p.add_argument("--eth-port", type=_port, default=None, metavar="P", help="anvil port (default 8545)")
+    p.add_argument("--signer-port", type=_port, default=None, metavar="P",
                    help="first signer's HTTPS port (default 7936; next signers count up)")
-    p.add_argument("--orch-port", type=int, default=None, metavar="P",
+    p.add_argument("--orch-port", type=_port, default=None, metavar="P",
                    help="first orchestrator's port (default 8935; next orchestrators count up)")
     p.add_argument("--any-port", action="store_true", help="let the OS pick free ports for every service")
-    p.add_argument("--block-time", type=float, default=None, metavar="S",
+    p.add_argument("--block-time", type=_seconds(zero=True), default=None, metavar="S",
                    help="seconds between mined blocks (default 0.5; 0 = mine only on transactions)")
-    p.add_argument("--interval", type=float, default=None, metavar="S",
+    p.add_argument("--interval", type=_seconds(zero=False), default=None, metavar="S",
                    help="seconds between the gateway's payments (default 5)")
     p.add_argument("--lv2v-job", action=argparse.BooleanOptionalAction, default=None,
                    help="the scripted gateway runs a paid noop live-video-to-video job: publishes generated MPEG-TS "
@@ -73,28 +117,75 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exit-after-ready", action="store_true", help=argparse.SUPPRESS)
 
 
+def _flags_doc(args) -> dict:
+    """The command-line flags as a spec layer (same keys as lpdev.toml), applied over lpdev.toml."""
+    doc: dict = {}
+    for name in ("chain", "seed", "orchestrators", "signers", "block_time", "remote_discovery"):
+        v = getattr(args, name, None)
+        if v is not None:
+            doc[name] = v
+    for flag, name in (("--orchestrators", "orchestrators"), ("--signers", "signers")):
+        v = doc.get(name)
+        if v is not None and not 1 <= v <= 4:
+            raise UsageError(f"{flag} {v}: must be 1..4 (one dev account each)")
+    ports = {k: getattr(args, a) for k, a in (("eth", "eth_port"), ("signer", "signer_port"),
+                                              ("orchestrator", "orch_port")) if getattr(args, a, None) is not None}
+    if getattr(args, "any_port", False):
+        ports = {"eth": 0, "signer": 0, "orchestrator": 0}
+    if ports:
+        doc["ports"] = ports
+    gw = {}
+    if getattr(args, "gateway", None) is not None:
+        gw["enabled"] = args.gateway
+    if getattr(args, "interval", None) is not None:
+        gw["interval_s"] = args.interval
+    if getattr(args, "lv2v_job", None) is not None:
+        gw["lv2v_job"] = args.lv2v_job
+    if gw:
+        doc["gateway"] = gw
+    return doc
+
+
 def build_config(args):
-    from lpdev.upconfig import ConfigError, UpConfig, apply_toml, load_toml
+    """(spec, policy, scenario or None) for this run: lpdev up's defaults, then lpdev.toml, then the flags -- one
+    spec, validated in one place (stack/spec.py). With --scenario: the scenario's own spec, on a live chain
+    (anvil unless --chain) at lpdev up's ports."""
+    from dataclasses import replace
+
+    from stack.policy import LIVE, LIVE_SCENARIO
+    from stack.spec import UP_DEFAULTS, SpecParser, load_toml_lines, parse_spec
+    from stack.yamlines import LDict, ScenarioError, read_text_file
 
     if getattr(args, "serve_events", None) and ":" not in args.serve_events:
         raise UsageError(f"--serve-events wants HOST:PORT (port 0 picks one), got {args.serve_events!r}")
-
-    cfg = UpConfig()
-    path = args.config or ("lpdev.toml" if os.path.exists("lpdev.toml") else None)
+    flags = _flags_doc(args)
     try:
-        if path:
-            apply_toml(cfg, load_toml(path), path)
-        for name in ("chain", "orchestrators", "signers", "gateway", "seed", "remote_discovery", "eth_port",
-                     "signer_port", "orch_port", "block_time", "interval", "lv2v_job"):
-            v = getattr(args, name, None)
-            if v is not None:
-                setattr(cfg, name, v)
-        if args.any_port:
-            cfg.eth_port = cfg.signer_port = cfg.orch_port = 0
-        cfg.validate()
-    except ConfigError as exc:
+        if getattr(args, "scenario", None):
+            from lpdev.commands.scenario import find_scenario
+            from stack.scenario.model import load_scenario
+
+            bad = [f for f, k in (("--orchestrators", "orchestrators"), ("--signers", "signers"),
+                                  ("--gateway/--no-gateway", "gateway"), ("--interval", "gateway"),
+                                  ("--lv2v-job", "gateway"), ("--remote-discovery", "remote_discovery"))
+                   if k in flags]
+            if bad or args.config:
+                raise UsageError(f"--scenario runs the scenario's own stack: drop {', '.join(bad or ['--config'])}")
+            sc = load_scenario(find_scenario(args.scenario))
+            ports = flags.get("ports", {})
+            spec = replace(sc.stack, chain=flags.get("chain", "anvil"),
+                           seed=flags.get("seed", sc.stack.seed),
+                           block_time=flags.get("block_time", sc.stack.block_time),
+                           eth_port=ports.get("eth", sc.stack.eth_port),
+                           signer_port=ports.get("signer", sc.stack.signer_port),
+                           orch_port=ports.get("orchestrator", sc.stack.orch_port))
+            return spec, LIVE_SCENARIO, sc
+        path = args.config or ("lpdev.toml" if os.path.exists("lpdev.toml") else None)
+        doc = load_toml_lines(read_text_file(path), path) if path else LDict()
+        spec = parse_spec(doc, SpecParser(path or "<defaults>"), base=UP_DEFAULTS, overrides=flags,
+                          what="lpdev.toml" if path else "spec")
+    except ScenarioError as exc:
         raise UsageError(str(exc)) from None
-    return cfg
+    return spec, LIVE, None
 
 
 # ---------------------------------------------------------------------- banner
@@ -207,8 +298,12 @@ def format_event(ev, verbose: bool = False) -> str | None:
                f"{d.get('echoed')} echoed, {d.get('payments')} payment(s)")
     elif k == "gateway.orchestrator_info" and d.get("refresh"):
         msg = f"new ticket params from {d.get('orchestrator')}: expire at block {d.get('expiration_block')}"
-    elif k == "chain.round_initialized":
+    elif k == "stack.chain" and d.get("op") == "initialize_round" and d.get("ok"):
         msg = f"round {d.get('round')} initialized at block {d.get('block')}"
+    elif k == "scenario.step":
+        msg = f"step {int(d.get('index', 0)) + 1}: {d.get('description')}"
+    elif k == "scenario.expectation" and d.get("group") != "invariant":
+        msg = f"[{'PASS' if d.get('passed') else 'FAIL'}] {d.get('name')}: {d.get('detail')}"
     elif k == "signer.discovery":
         msg = f"GET /discover-orchestrators -> {d.get('status')} ({d.get('orchestrators')} orchestrator(s))"
     elif verbose:
@@ -233,25 +328,25 @@ def _want_tui(args) -> bool:
 
 def run(args) -> int:
     t0 = time.monotonic()
-    cfg = build_config(args)
+    spec, policy, scenario = build_config(args)
     proc = None
-    if cfg.chain == "anvil":
+    if spec.chain == "anvil":
         # Spawn anvil first, before ~1 s of imports, so its start overlaps them (like `lpdev chain up`).
-        from devnet.base import ChainError
         from devnet.backends.anvil import AnvilProcess
-        from lpdev.upstack import StartupError, _anvil_hint, check_ports
+        from devnet.base import ChainError
+        from stack.stack import StartupError, anvil_hint, check_ports
 
         try:
-            check_ports(cfg.host, [("anvil JSON-RPC", cfg.eth_port)])
-            proc = AnvilProcess.spawn(port=cfg.eth_port or None)
+            check_ports(spec.host, [("anvil JSON-RPC", spec.eth_port)])
+            proc = AnvilProcess.spawn(port=spec.eth_port or None)
         except StartupError as exc:
             print(f"lpdev up: error: {exc}", file=sys.stderr, flush=True)
             return 1
         except ChainError as exc:
-            print(f"lpdev up: error: {_anvil_hint(str(exc))}", file=sys.stderr, flush=True)
+            print(f"lpdev up: error: {anvil_hint(str(exc))}", file=sys.stderr, flush=True)
             return 1
     try:
-        return asyncio.run(_main(args, cfg, proc, t0))
+        return asyncio.run(_main(args, spec, policy, scenario, proc, t0))
     except KeyboardInterrupt:
         return 130
     finally:
@@ -259,14 +354,14 @@ def run(args) -> int:
             proc.stop()  # idempotent: normally the stack already stopped it
 
 
-async def _main(args, cfg, proc=None, t0: float | None = None) -> int:
-    from lpdev.upconfig import DEFAULT_CAST, cast_document, write_atomic
-    from lpdev.upstack import StartupError, UpStack
+async def _main(args, spec, policy, scenario=None, proc=None, t0: float | None = None) -> int:
+    from stack.cast import DEFAULT_CAST, cast_document, write_atomic
+    from stack.stack import Stack, StartupError
 
     t0 = t0 if t0 is not None else time.monotonic()
     err = sys.stderr
     tui = _want_tui(args)
-    stack = UpStack(cfg, log=lambda m: print(f"lpdev up: {m}", file=err, flush=True), anvil_process=proc)
+    stack = Stack(spec, policy, log=lambda m: print(f"lpdev up: {m}", file=err, flush=True), anvil_process=proc)
     stack.t0 = t0
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
@@ -291,8 +386,10 @@ async def _main(args, cfg, proc=None, t0: float | None = None) -> int:
     feed_runner = None
     files: list[str] = []
     code = 0
-    print(f"lpdev up: starting {cfg.chain} chain, {cfg.orchestrators} orchestrator(s), {cfg.signers} signer(s)"
-          f"{', gateway' if cfg.gateway else ''}...", file=err, flush=True)
+    what = f"scenario {scenario.name}" if scenario else ", ".join(
+        f"{len(x)} {n}" for x, n in ((spec.orchestrators, "orchestrator(s)"), (spec.signers, "signer(s)"),
+                                     (spec.gateways, "gateway(s)")) if x)
+    print(f"lpdev up: starting {spec.chain} chain, {what}...", file=err, flush=True)
     try:
         starting = asyncio.create_task(stack.start())
         waiter = asyncio.create_task(stopping.wait())
@@ -311,6 +408,8 @@ async def _main(args, cfg, proc=None, t0: float | None = None) -> int:
         elapsed = time.monotonic() - t0
         doc["ready_s"] = round(elapsed, 3)
         doc["timings"] = dict(stack.timings)  # seconds since start: chain, orchestrators, signers, ready
+        if scenario is not None:
+            doc["scenario"] = scenario.name
         state_file = args.state_file or DEFAULT_CAST
         for path in dict.fromkeys([state_file] + ([args.config_out] if args.config_out else [])):
             write_atomic(path, doc)
@@ -328,7 +427,9 @@ async def _main(args, cfg, proc=None, t0: float | None = None) -> int:
         if args.exit_after_ready:
             return 0
         if tui:
-            code = await _run_tui(stack, doc, app_ref, args.serve_events)
+            code = await _run_tui(stack, doc, app_ref, args.serve_events, scenario)
+        elif scenario is not None:
+            code = await _run_scenario(stack, scenario, keep_running=args.keep_running, trace=None)
         else:
             await stack.run()
     except StartupError as exc:
@@ -359,6 +460,31 @@ async def _main(args, cfg, proc=None, t0: float | None = None) -> int:
     return code
 
 
+async def _run_scenario(stack, scenario, *, keep_running: bool, trace=None) -> int:
+    """The scenario's steps on the live stack (the policy's loops -- round initializer, chain polls -- run beside
+    them), its verdicts printed like `lpdev scenario run`; then exit, or keep serving until Ctrl-C."""
+    from lpdev.commands.scenario import print_summary
+    from stack.scenario.runner import ScenarioRun
+
+    loops = asyncio.create_task(stack.run())
+    run = ScenarioRun(scenario, stack=stack)
+    try:
+        summary = await run.run()
+    finally:
+        run.close()
+    print_summary(summary)
+    if keep_running and not stack.stopping:
+        print("lpdev up: the scenario is done; the stack keeps running (Ctrl-C stops it)", file=sys.stderr,
+              flush=True)
+        await stack._stop.wait()
+    stack.request_stop()
+    try:
+        await asyncio.wait_for(loops, 10)
+    except (asyncio.TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001
+        pass
+    return 0 if summary["passed"] else 1
+
+
 _OUT_LOCK = threading.Lock()
 
 
@@ -371,14 +497,18 @@ def _print_event(ev, verbose: bool) -> None:
             sys.stdout.flush()
 
 
-async def _run_tui(stack, doc: dict, app_ref: dict, serve_events: str | None = None) -> int:
+async def _run_tui(stack, doc: dict, app_ref: dict, serve_events: str | None = None, scenario=None) -> int:
     """The TUI in this process, on the stack's bus; the stack's loops run beside it. Quitting the TUI stops all."""
     from tui.app import LpdevApp
-
     from tui.control import GateAdapter
 
-    app = LpdevApp(mode="live", bus=stack.bus, control=stack, source_name=f"lpdev up ({doc['backend']})",
-                   stepper=GateAdapter(stack.gate, asyncio.get_running_loop()), serve_events=serve_events)
+    if scenario is not None:
+        app = LpdevApp.yaml_scenario(scenario, stack=stack, source_name=f"{scenario.name} on lpdev up",
+                                     commands=lpdev_commands())
+    else:
+        app = LpdevApp(mode="live", bus=stack.bus, control=stack, source_name=f"lpdev up ({doc['backend']})",
+                       stepper=GateAdapter(stack.gate, asyncio.get_running_loop()), serve_events=serve_events,
+                       commands=lpdev_commands())
     app_ref["app"] = app
     runner = asyncio.create_task(stack.run())
     try:
@@ -400,3 +530,10 @@ async def _run_tui(stack, doc: dict, app_ref: dict, serve_events: str | None = N
         except (asyncio.TimeoutError, asyncio.CancelledError, Exception):
             pass
     return 0
+
+
+def lpdev_commands() -> list[tuple[str, str]]:
+    """(command, help) for the TUI's command palette: the TUI does not import the CLI, the CLI hands it over."""
+    from lpdev.cli import command_list
+
+    return command_list()

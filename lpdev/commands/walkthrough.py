@@ -39,18 +39,19 @@ def run(args: argparse.Namespace) -> int:
             print(f"{s.name:16} {s.title} (scenario {s.scenario})")
         print("(any scenario from `lpdev scenario list` works too: its steps run on the real stack, explained)")
         return 0
+    from lpdev.commands.up import lpdev_commands
     from tui.app import LpdevApp
 
     scripts = {s.name: s for s in all_scripts()}
-    kw = {"chain": args.chain, "seed": args.seed, "screenshot_dir": args.screenshot_dir}
+    kw = {"chain": args.chain, "seed": args.seed, "screenshot_dir": args.screenshot_dir, "commands": lpdev_commands()}
     tour = scripts.get(args.name) or script_for_scenario(args.name)
     if tour is not None:
         app = LpdevApp.scenario(tour.name, walkthrough=True, **kw)
     else:
         # a library scenario (scenarios/*.yaml) on the real stack, explained step by step from its events
         from lpdev.commands.scenario import find_scenario
-        from sim.scenario.model import load_scenario
-        from sim.scenario.yamlines import ScenarioError
+        from stack.scenario.model import load_scenario
+        from stack.yamlines import ScenarioError
 
         try:
             path = find_scenario(args.name)

@@ -64,3 +64,22 @@ def parse_rat(text: str) -> Fraction:
         return Fraction(Decimal(s))
     except (InvalidOperation, ValueError) as exc:  # pragma: no cover - regex already filters
         raise RatParseError(f"cannot parse {text!r} as a rational number") from exc
+
+
+_WEI_UNITS = {"wei": 1, "gwei": 10**9, "eth": 10**18, "ether": 10**18}
+_AMOUNT = re.compile(r"\s*([0-9]{1,80}(?:\.[0-9]{1,18})?)\s*([a-zA-Z]*)\s*")
+
+
+def parse_wei(text: str) -> int:
+    """``"100"`` (wei), ``"1.5eth"``, ``"20 gwei"`` -> wei, exactly (no float); ValueError names the problem."""
+    m = _AMOUNT.fullmatch(text) if isinstance(text, str) else None
+    if not m:
+        shown = text if isinstance(text, str) and len(text) <= 40 else f"a value of {len(str(text))} characters"
+        raise ValueError(f"bad amount {shown!r}: use wei (100), or a unit: 1.5eth, 20gwei")
+    unit = (m.group(2) or "wei").lower()
+    if unit not in _WEI_UNITS:
+        raise ValueError(f"bad unit {m.group(2)!r} in {text!r}: use wei, gwei or eth")
+    value = Fraction(m.group(1)) * _WEI_UNITS[unit]
+    if value.denominator != 1:
+        raise ValueError(f"{text!r} is not a whole number of wei")
+    return int(value)

@@ -85,7 +85,7 @@ class Script:
 
     def load_scenario(self):
         """The scenario, checked against this tour: one explanation per step."""
-        from sim.scenario.model import load_scenario
+        from stack.scenario.model import load_scenario
 
         sc = load_scenario(self.path)
         if len(sc.steps) != len(self.steps):

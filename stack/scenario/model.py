@@ -4,7 +4,7 @@ A scenario has four parts::
 
     name: happy-path-lv2v             # defaults to the file name
     description: one paragraph for humans
-    stack:                            # what runs (see sim.stack.StackConfig)
+    stack:                            # what runs (stack/spec.py: the same keys as lpdev.toml)
       chain: mock                     # mock | embedded | anvil (``--chain`` overrides)
       seed: 7                         # virtual clock + seeded ids (``--seed`` overrides)
       deposit: 100000000000000000000  # sender deposit / reserve funded at setup (wei)
@@ -27,7 +27,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sim.scenario.yamlines import LDict, LList, ScenarioError, line_of, load_yaml
+from stack.spec import SpecParser, StackSpec, _kind, parse_spec
+from stack.spec import account_roles as _roles
+from stack.yamlines import LDict, LList, ScenarioError, line_of, load_yaml
 
 __all__ = ["Scenario", "Step", "Expectation", "ACTIONS", "EXPECTATIONS", "parse_scenario", "load_scenario",
            "Cmp", "INVARIANTS"]
@@ -87,9 +89,7 @@ def winner_statuses() -> tuple[str, ...]:
 
 def account_roles() -> tuple[str, ...]:
     """The devnet roles a stack's chain knows (``account:``, ``fund``, ``unlock``, ``withdraw``)."""
-    from sim.stack import Stack, StackConfig
-
-    return tuple(Stack.devnet_config(StackConfig()).roles)
+    return tuple(_roles())
 
 _CMP = re.compile(r"^\s*(==|!=|>=|<=|>|<)?\s*(-?\d+)\s*$")
 
@@ -150,55 +150,15 @@ class Scenario:
     name: str
     description: str
     path: str
-    stack: dict  # validated raw stack mapping; sim.stack.StackConfig.from_dict builds it
+    stack: StackSpec  # what runs (stack.spec); the runner builds the stack from it
     steps: list[Step]
     expect: list[Expectation]
     invariants: dict[str, str]  # name -> "hold" | "violated" | "skip"
     settle: bool = True
 
 
-class _P:
-    """Validation helpers bound to a path for error messages."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def err(self, line: int, msg: str) -> ScenarioError:
-        return ScenarioError(self.path, line, msg)
-
-    def mapping(self, obj, line: int, what: str) -> LDict:
-        if not isinstance(obj, dict):
-            raise self.err(line_of(obj, line), f"{what}: expected a mapping, got {_kind(obj)}")
-        return obj
-
-    def seq(self, obj, line: int, what: str) -> LList:
-        if not isinstance(obj, list):
-            raise self.err(line_of(obj, line), f"{what}: expected a list, got {_kind(obj)}")
-        return obj
-
-    def keys(self, d: LDict, allowed: set[str], what: str, required: tuple[str, ...] = ()) -> None:
-        for k in d:
-            if k not in allowed:
-                raise self.err(d.line_of(k), f"{what}: unknown key {k!r}; expected one of {', '.join(sorted(allowed))}")
-        for k in required:
-            if k not in d:
-                raise self.err(d.line, f"{what}: missing required key {k!r}")
-
-    def integer(self, v, line: int, what: str, *, minimum: int | None = None) -> int:
-        if isinstance(v, bool):
-            raise self.err(line, f"{what}: expected an integer, got a boolean")
-        if isinstance(v, str) and re.fullmatch(r"-?\d+", v.strip()):
-            v = int(v)
-        if not isinstance(v, int):
-            raise self.err(line, f"{what}: expected an integer, got {_kind(v)}")
-        if minimum is not None and v < minimum:
-            raise self.err(line, f"{what}: expected an integer >= {minimum}, got {v}")
-        return v
-
-    def number(self, v, line: int, what: str) -> float:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-            raise self.err(line, f"{what}: expected a non-negative number of seconds, got {_kind(v)}")
-        return float(v)
+class _P(SpecParser):
+    """The spec's validation helpers plus the scenario's own (counts)."""
 
     def cmp(self, v, line: int, what: str) -> Cmp:
         if isinstance(v, bool):
@@ -207,92 +167,6 @@ class _P:
         if c is None:
             raise self.err(line, f"{what}: expected a count like 3 or \">= 1\", got {v!r}")
         return c
-
-    def name(self, v, line: int, what: str) -> str:
-        if not isinstance(v, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", v):
-            raise self.err(line, f"{what}: expected a name (letters, digits, - or _), got {v!r}")
-        return v
-
-
-def _kind(v) -> str:
-    if v is None:
-        return "nothing"
-    return {dict: "a mapping", LDict: "a mapping", list: "a list", LList: "a list", str: f"the text {v!r}",
-            bool: "a boolean", int: f"the number {v}", float: f"the number {v}"}.get(type(v), type(v).__name__)
-
-
-def _need(p: _P, v, known, line: int, what: str, noun: str) -> None:
-    """``v`` must be one of ``known`` (a name the scenario declares, or a word of a fixed vocabulary)."""
-    if isinstance(v, bool) or not isinstance(v, str) or v not in known:
-        raise p.err(line, f"{what}: unknown {noun} {v!r}; expected one of {', '.join(known) or '(none declared)'}")
-
-
-STACK_KEYS = {"chain", "seed", "deposit", "reserve", "round_length", "start_time", "signers", "orchestrators",
-              "gateways", "extra_senders"}
-SIGNER_KEYS = {"name", "account", "max_price", "max_ticket_ev", "max_total_ev", "deposit_multiplier", "webhook",
-               "replay_protection", "max_price_per_capability"}
-ORCH_KEYS = {"name", "account", "price_per_unit", "pixels_per_unit", "ticket_ev", "max_face_value",
-             "auto_adjust_price", "redeem_gas", "faults", "tls"}
-GATEWAY_KEYS = {"name", "signers", "orchestrator", "type", "manifest_id", "in_pixels", "app", "max_price",
-                "interval_s", "headers", "adopt_payment_info"}
-
-
-def _validate_stack(p: _P, st: LDict) -> dict:
-    p.keys(st, STACK_KEYS, "stack")
-    if "chain" in st and st["chain"] not in ("mock", "embedded", "anvil"):
-        raise p.err(st.line_of("chain"), f"stack.chain: expected mock, embedded or anvil, got {st['chain']!r}")
-    for k in ("seed", "deposit", "reserve", "round_length", "start_time"):
-        if k in st:
-            p.integer(st[k], st.line_of(k), f"stack.{k}", minimum=0)
-    names: dict[str, set] = {}
-    for section, allowed in (("signers", SIGNER_KEYS), ("orchestrators", ORCH_KEYS), ("gateways", GATEWAY_KEYS)):
-        items = p.seq(st.get(section, LList()), st.line_of(section), f"stack.{section}")
-        seen = set()
-        for i, item in enumerate(items):
-            what = f"stack.{section}[{i}]"
-            item = p.mapping(item, items.line, what)
-            p.keys(item, allowed, what, required=("name",))
-            n = p.name(item["name"], item.line_of("name"), f"{what}.name")
-            if n in seen:
-                raise p.err(item.line_of("name"), f"{what}.name: duplicate name {n!r}")
-            seen.add(n)
-            for k in ("max_ticket_ev", "max_total_ev", "deposit_multiplier", "price_per_unit", "pixels_per_unit",
-                      "ticket_ev", "max_face_value", "redeem_gas", "in_pixels"):
-                if k in item:
-                    p.integer(item[k], item.line_of(k), f"{what}.{k}", minimum=0)
-            if section == "gateways":
-                if item.get("type", "lv2v") not in JOB_TYPES:
-                    raise p.err(item.line_of("type"), f"{what}.type: expected one of live, lv2v, fixed or \"\", "
-                                                      f"got {item['type']!r}")
-                if "interval_s" in item:
-                    p.number(item["interval_s"], item.line_of("interval_s"), f"{what}.interval_s")
-            if "account" in item:
-                _need(p, item["account"], account_roles(), item.line_of("account"), f"{what}.account", "account role")
-            if section == "signers" and "webhook" in item:
-                wh = p.seq(item["webhook"], item.line_of("webhook"), f"{what}.webhook (a list of replies)")
-                for j, r in enumerate(wh):
-                    p.mapping(r, wh.line, f"{what}.webhook[{j}]")
-            if section == "orchestrators" and "faults" in item:
-                p.mapping(item["faults"], item.line_of("faults"), f"{what}.faults")
-        names[section] = seen
-    if not names["signers"]:
-        raise p.err(st.line, "stack.signers: expected at least one signer")
-    if not names["orchestrators"]:
-        raise p.err(st.line, "stack.orchestrators: expected at least one orchestrator")
-    for i, g in enumerate(st.get("gateways", [])):
-        sig = g.get("signers", [sorted(names["signers"])[0]])
-        if isinstance(sig, str):
-            sig = [sig]
-        for s in p.seq(sig, g.line_of("signers"), f"stack.gateways[{i}].signers"):
-            if s not in names["signers"]:
-                raise p.err(g.line_of("signers"), f"stack.gateways[{i}].signers: unknown signer {s!r}; "
-                                                  f"expected one of {', '.join(sorted(names['signers']))}")
-        o = g.get("orchestrator", sorted(names["orchestrators"])[0])
-        if o not in names["orchestrators"]:
-            raise p.err(g.line_of("orchestrator"), f"stack.gateways[{i}].orchestrator: unknown orchestrator {o!r}; "
-                                                   f"expected one of {', '.join(sorted(names['orchestrators']))}")
-    st["_names"] = names
-    return st
 
 
 def _parse_expectations(p: _P, obj, line: int, what: str, names: dict) -> list[Expectation]:
@@ -339,10 +213,10 @@ def _check_expectation(p: _P, kind: str, args: LDict, what: str, names: dict) ->
         raise p.err(args.line, f"{what}: missing required key 'gateway'")
     gws, orchs, signers = (sorted(names[k]) for k in ("gateways", "orchestrators", "signers"))
     if kind in ("outcome", "outcomes"):
-        _need(p, args["gateway"], gws, args.line_of("gateway"), f"{what}.gateway", "gateway")
+        p.need(args["gateway"], gws, args.line_of("gateway"), f"{what}.gateway", "gateway")
         if "status" in args:
             allowed = gateway_statuses() + (("any",) if kind == "outcomes" else ())
-            _need(p, args["status"], allowed, args.line_of("status"), f"{what}.status", "payment status")
+            p.need(args["status"], allowed, args.line_of("status"), f"{what}.status", "payment status")
     if kind == "outcome":
         pay = args.get("payment", "last")
         if pay != "last":
@@ -351,12 +225,12 @@ def _check_expectation(p: _P, kind: str, args: LDict, what: str, names: dict) ->
             if k in args and args[k] is not None:  # null: that side was never called
                 args[k] = p.integer(args[k], args.line_of(k), f"{what}.{k} (an HTTP status or null)", minimum=100)
         if "signer" in args:
-            _need(p, args["signer"], signers, args.line_of("signer"), f"{what}.signer", "signer")
+            p.need(args["signer"], signers, args.line_of("signer"), f"{what}.signer", "signer")
     if kind == "winners":
         if "orchestrator" in args:
-            _need(p, args["orchestrator"], orchs, args.line_of("orchestrator"), f"{what}.orchestrator", "orchestrator")
+            p.need(args["orchestrator"], orchs, args.line_of("orchestrator"), f"{what}.orchestrator", "orchestrator")
         if "status" in args:
-            _need(p, args["status"], winner_statuses(), args.line_of("status"), f"{what}.status", "winner status")
+            p.need(args["status"], winner_statuses(), args.line_of("status"), f"{what}.status", "winner status")
     if kind == "event":
         if "kind" not in args:
             raise p.err(args.line, f"{what}: missing required key 'kind'")
@@ -371,16 +245,16 @@ def _check_expectation(p: _P, kind: str, args: LDict, what: str, names: dict) ->
         if "actor" in args:  # who emits events: the declared actors, a signer's scripted webhook, the stack
             actors = sorted(names["signers"] | names["orchestrators"] | names["gateways"]
                             | {f"{s}-webhook" for s in names["signers"]}) + ["stack", "scenario"]
-            _need(p, args["actor"], actors, args.line_of("actor"), f"{what}.actor", "actor")
+            p.need(args["actor"], actors, args.line_of("actor"), f"{what}.actor", "actor")
     if kind == "chain":
         has_acct, has_orch = "account" in args, "orchestrator" in args
         if has_acct == has_orch or (has_acct and "fees" in args) or (
                 has_orch and ("deposit" in args or "reserve" in args)):
             raise p.err(args.line, f"{what}: expected 'account' (with deposit/reserve) or 'orchestrator' (with fees)")
         if has_acct:
-            _need(p, args["account"], account_roles(), args.line_of("account"), f"{what}.account", "account role")
+            p.need(args["account"], account_roles(), args.line_of("account"), f"{what}.account", "account role")
         else:
-            _need(p, args["orchestrator"], orchs, args.line_of("orchestrator"), f"{what}.orchestrator",
+            p.need(args["orchestrator"], orchs, args.line_of("orchestrator"), f"{what}.orchestrator",
                   "orchestrator")
 
 
@@ -388,7 +262,8 @@ def _ensure_kinds_loaded() -> None:
     """Event kinds are registered by the modules that emit them; import them so a file can be checked alone."""
     import importlib
 
-    for mod in ("sim.gateway.session", "sim.orchestrator.kinds", "sim.signer.core", "sim.stack", "sim.scenario.runner"):
+    for mod in ("sim.gateway.session", "sim.orchestrator.kinds", "sim.signer.core", "stack.stack",
+                "stack.scenario.runner"):
         try:
             importlib.import_module(mod)
         except ImportError:
@@ -453,14 +328,14 @@ def _parse_step(p: _P, raw, line: int, i: int, names: dict) -> Step:
     elif a == "fund":
         arg = p.mapping(arg, aline, f"{what}.fund")
         p.keys(arg, {"account", "deposit", "reserve"}, f"{what}.fund", required=("account",))
-        _need(p, arg["account"], account_roles(), arg.line_of("account"), f"{what}.fund.account", "account role")
+        p.need(arg["account"], account_roles(), arg.line_of("account"), f"{what}.fund.account", "account role")
         for k in ("deposit", "reserve"):
             if k in arg:
                 arg[k] = p.integer(arg[k], arg.line_of(k), f"{what}.fund.{k}", minimum=0)
     elif a in ("unlock", "cancel_unlock", "withdraw"):
         if not isinstance(arg, str):
             raise p.err(aline, f"{what}.{a}: expected an account role like sender, got {_kind(arg)}")
-        _need(p, arg, account_roles(), aline, f"{what}.{a}", "account role")
+        p.need(arg, account_roles(), aline, f"{what}.{a}", "account role")
     elif a == "note":
         if not isinstance(arg, str):
             raise p.err(aline, f"{what}.note: expected text, got {_kind(arg)}")
@@ -478,8 +353,8 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
     doc = p.mapping(doc, 1, "scenario file")
     p.keys(doc, {"name", "description", "stack", "steps", "expect", "invariants", "settle"}, "scenario",
            required=("stack", "steps"))
-    stack = _validate_stack(p, p.mapping(doc["stack"], doc.line_of("stack"), "stack"))
-    names = stack["_names"]
+    stack = parse_spec(doc["stack"], p, line=doc.line_of("stack"))
+    names = stack.names()
     steps_raw = p.seq(doc["steps"], doc.line_of("steps"), "steps")
     steps = [_parse_step(p, s, steps_raw.item_lines[i], i, names) for i, s in enumerate(steps_raw)]
     exps = _parse_expectations(p, doc.get("expect", LList()), doc.line_of("expect"), "expect", names)

@@ -16,10 +16,12 @@ import time
 from pathlib import Path
 
 from sim.events import Event, EventBus, register_kinds, write_events
-from sim.scenario.gate import StepGate
-from sim.scenario.invariants import WinnerRecord, check_invariants
-from sim.scenario.model import Expectation, Scenario, Step
-from sim.stack import Stack, StackConfig
+from stack.gate import StepGate
+from stack.scenario.invariants import WinnerRecord, check_invariants
+from stack.scenario.model import Expectation, Scenario, Step
+from stack.policy import SCENARIO
+from stack.spec import with_overrides
+from stack.stack import Stack
 
 __all__ = ["run_scenario", "summarize", "ScenarioRun", "check_on_events", "EVENT_CHECKS"]
 
@@ -37,15 +39,30 @@ def _match(value, want) -> bool:
 
 
 class ScenarioRun:
+    """One run of a scenario. By default it builds its own deterministic stack (virtual clock, free ports) and
+    stops it at the end; ``stack=`` runs the steps on a stack someone else started (``lpdev up --scenario``: a
+    live stack on wall time that keeps running for the SDK afterwards)."""
+
     def __init__(self, scenario: Scenario, *, chain: str | None = None, seed: int | None = None,
-                 gate: StepGate | None = None, bus: EventBus | None = None, chain_obj=None) -> None:
+                 gate: StepGate | None = None, bus: EventBus | None = None, chain_obj=None,
+                 stack: Stack | None = None) -> None:
         self.scenario = scenario
-        self.config = StackConfig.from_dict(scenario.stack, chain=chain, seed=seed)
         self.gate = gate or StepGate(enabled=False)
         self.events: list[Event] = []
-        self.stack = Stack(self.config, bus=bus, chain=chain_obj)
-        self.stack.bus.subscribe(self.events.append)
         self.saved_states: dict[tuple[str, str], dict | None] = {}
+        self._own_stack = stack is None
+        if stack is None:
+            spec = with_overrides(scenario.stack, chain=chain, seed=seed)
+            stack = Stack(spec, SCENARIO, bus=bus, chain=chain_obj)
+        self.stack = stack
+        self.spec = stack.spec
+        self._unsub = self.stack.bus.subscribe(self.events.append)
+
+    def close(self) -> None:
+        """Stop recording the stack's events (a live stack outlives the run)."""
+        if self._unsub is not None:
+            self._unsub()
+            self._unsub = None
 
     # ------------------------------------------------------------------ expectations
     def _outcomes(self, gw: str) -> list:
@@ -118,7 +135,7 @@ class ScenarioRun:
             ok, detail = self.check(e)
         except Exception as exc:  # an expectation that cannot be evaluated fails, it never crashes the run
             ok, detail = False, f"could not evaluate: {type(exc).__name__}: {exc}"
-        # check + args let `lpdev scenario replay` recheck the event-only kinds (sim/scenario/replay.py)
+        # check + args let `lpdev scenario replay` recheck the event-only kinds (stack/scenario/replay.py)
         self.stack.bus.emit("scenario", "scenario.expectation", group=group, name=e.name, passed=ok, detail=detail,
                             line=e.line, step=step, check=e.kind, args=e.args)
 
@@ -221,7 +238,10 @@ class ScenarioRun:
     async def run(self) -> dict:
         sc = self.scenario
         t0 = time.perf_counter()
-        async with self.stack as st:
+        st = self.stack
+        if self._own_stack:
+            await st.start()
+        try:
             for i, step in enumerate(sc.steps):
                 await self.gate.wait(i, step.describe())
                 st.bus.emit("scenario", "scenario.step", index=i, action=step.action, line=step.line,
@@ -260,16 +280,19 @@ class ScenarioRun:
             summary = summarize(self.events)
             st.bus.emit("scenario", "scenario.summary", **{k: v for k, v in summary.items()
                                                            if k not in ("expectations", "invariants")})
+        finally:
+            if self._own_stack:
+                await st.stop()
         summary = summarize(self.events)
         summary["scenario"] = sc.name
-        summary["chain"] = self.config.chain
-        summary["seed"] = self.config.seed
+        summary["chain"] = self.spec.chain
+        summary["seed"] = self.spec.seed
         summary["elapsed_s"] = round(time.perf_counter() - t0, 3)
         return summary
 
     def write_trace(self, path: str | Path) -> None:
         write_events(path, (self.stack.normalise(e) for e in self.events), scenario=self.scenario.name,
-                     chain=self.config.chain, seed=self.config.seed)
+                     chain=self.spec.chain, seed=self.spec.seed)
 
 
 EVENT_CHECKS = ("event", "summary")  # expectation kinds decided by the events alone (a replay rechecks them)

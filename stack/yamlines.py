@@ -20,7 +20,7 @@ class LDict(dict):
     key_lines: dict
 
     def line_of(self, key: str) -> int:
-        return self.key_lines.get(key, self.line)
+        return getattr(self, "key_lines", {}).get(key, self.line)
 
 
 class LList(list):
@@ -74,3 +74,31 @@ def load_yaml(text: str, path: str) -> object:
 
 def line_of(obj: object, default: int = 1) -> int:
     return getattr(obj, "line", default) or default
+
+
+MAX_FILE_BYTES = 4 << 20  # a scenario or a stack spec is a few KiB; anything this big is not one
+
+
+def read_text_file(path: str) -> str:
+    """A spec/scenario file as text, or a :class:`ScenarioError` naming the file and the problem (missing, a
+    directory, too big, binary, not UTF-8)."""
+    import os
+
+    try:
+        if os.path.isdir(path):
+            raise ScenarioError(path, 1, "is a directory, not a file")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise ScenarioError(path, 1, "no such file") from None
+    except OSError as exc:
+        raise ScenarioError(path, 1, f"cannot read the file: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ScenarioError(path, 1, f"file larger than {MAX_FILE_BYTES >> 20} MiB")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw:
+        raise ScenarioError(path, 1, "binary or UTF-16 data, not a UTF-8 text file")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ScenarioError(path, line, "not UTF-8 text") from None

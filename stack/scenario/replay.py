@@ -19,10 +19,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from sim.events import Event, TraceError, read_trace
-from sim.scenario.invariants import (InvariantResult, WinnerRecord, money_conservation, no_double_redemption,
+from stack.scenario.invariants import (InvariantResult, WinnerRecord, money_conservation, no_double_redemption,
                                      nonce_unique, signer_balance_nonnegative, winners_accounted)
-from sim.scenario.model import CMP_KEYS, Cmp
-from sim.scenario.runner import EVENT_CHECKS, check_on_events, summarize
+from stack.scenario.model import CMP_KEYS, Cmp
+from stack.scenario.runner import EVENT_CHECKS, check_on_events, summarize
 
 __all__ = ["NotAScenarioTrace", "replay_trace", "recheck"]
 

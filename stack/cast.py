@@ -1,0 +1,146 @@
+"""The "cast" of a running stack (ecosystem guide: an anvil-style banner): the JSON document written to
+``.lpdev/stack.json`` and ``--config-out``, the livepeer-gateway SDK token built from it, and copy-paste commands
+for the SDK's examples. All keys it holds are PUBLIC throwaway dev keys (the anvil mnemonic).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["cast_document", "make_token", "write_atomic", "read_cast", "sdk_commands", "DEFAULT_CAST", "KEY_NOTE",
+           "CastError"]
+
+DEFAULT_CAST = os.path.join(".lpdev", "stack.json")
+KEY_NOTE = "PUBLIC throwaway dev keys from the anvil mnemonic: never send real funds to them"
+
+
+class CastError(ValueError):
+    """A cast file that cannot be read or is not one; the message says what to do."""
+
+
+# ---------------------------------------------------------------------- the cast
+def make_token(orchestrators: list[str] | None, signer: str | None, *, discovery: str | None = None) -> str:
+    """The livepeer-gateway token: base64 (standard, padded) of a JSON object with the SDK's keys
+    ``orchestrators`` (list of URLs), ``signer`` (URL), optional ``discovery`` (``livepeer_gateway/token.py``)."""
+    doc: dict = {}
+    if orchestrators is not None:
+        doc["orchestrators"] = list(orchestrators)
+    if signer:
+        doc["signer"] = signer
+    if discovery:
+        doc["discovery"] = discovery
+    return base64.b64encode(json.dumps(doc, separators=(",", ":")).encode()).decode("ascii")
+
+
+def _bare(url: str) -> str:
+    return url.split("://", 1)[-1]
+
+
+def sdk_commands(doc: dict) -> list[str]:
+    """Copy-paste commands for the livepeer-gateway SDK's examples (run from a clone of livepeer-python-gateway,
+    with the SDK installed: ``pip install --ignore-requires-python livepeer-gateway==1.0.0`` on Python 3.11)."""
+    o = _bare(doc["orchestrators"][0]["url"]) if doc.get("orchestrators") else "127.0.0.1:8935"
+    s = _bare(doc.get("signer_url") or "")
+    lines = [
+        f"python examples/get_orchestrator_info.py {o}",
+        f"python examples/get_orchestrator_info.py {o} --signer {s}",
+        f"python examples/get_orchestrator_info.py --token {doc['token']}",
+    ]
+    lines.append(f"python examples/write_frames.py {o} --signer {s}      # LV2V noop job, paid via the signer")
+    if doc.get("remote_discovery"):
+        lines.append(f"python examples/get_orchestrator_info.py --signer {s}      # signer discovery")
+    lines.append(
+        "python -c \"from livepeer_gateway import get_orch_info, PaymentSession; "
+        f"i = get_orch_info('{o}', signer_url='{s}'); "
+        f"p = PaymentSession('{s}', i, type='lv2v'); p.set_manifest_id('demo'); "
+        "p.send_payment(); p.send_payment(); print('paid twice')\"")
+    return lines
+
+
+def cast_document(st) -> dict:
+    """The JSON written to .lpdev/stack.json / --config-out (``st`` is a started :class:`stack.stack.Stack`).
+    Money in wei (int). Keys are throwaway dev keys."""
+    chain, spec = st.chain, st.spec
+    signers = [{"name": s.name, "url": s.url, "http_url": s.http_url, "address": s.address, "role": s.role}
+               for s in st.signers.values()]
+    orchs = [{"name": o.name, "url": o.url, "address": o.address, "role": o.role}
+             for o in st.orchestrators.values()]
+    first = next(iter(st.signers.values()))
+    o0 = spec.orchestrators[0]
+    g0 = spec.gateways[0] if spec.gateways else None
+    wp = spec.win_prob()
+    discovery = any(s.remote_discovery for s in spec.signers)
+    doc = {
+        "note": KEY_NOTE,
+        "pid": os.getpid(),
+        "backend": chain.backend,
+        "policy": st.policy.name,
+        "eth_url": chain.eth_url,
+        "chain_id": chain.chain_id,
+        "controller": chain.contracts["Controller"],
+        "contracts": dict(chain.contracts),
+        "accounts": [dict(a) for a in chain.accounts],
+        "signer_url": first.url,
+        "signer_http_url": first.http_url,
+        "signer_address": first.address,
+        "signers": signers,
+        "orchestrators": orchs,
+        "sender": {},
+        "senders": [],
+        "ticket": {"ev": o0.ticket_ev, "max_face_value": o0.max_face_value,
+                   "win_prob": f"{wp.numerator}/{wp.denominator}",
+                   "price_per_unit": o0.price_per_unit, "pixels_per_unit": o0.pixels_per_unit},
+        "block_time": spec.block_time if st.policy.block_ticker else 0,
+        "round_length": spec.round_length,
+        "gateway": {"enabled": bool(spec.gateways) and st.policy.gateway_loops,
+                    "interval": g0.interval_s if g0 else None, "type": g0.type if g0 else None,
+                    "lv2v_job": bool(g0 and g0.lv2v_job)},
+        "remote_discovery": discovery,
+        "token": make_token([o["url"] for o in orchs], first.url),
+    }
+    for s in st.signers.values():
+        si = chain.sender_info(bytes.fromhex(s.address[2:]))
+        entry = {"address": s.address, "deposit": si.deposit, "reserve": si.reserve}
+        if s is first:
+            doc["sender"] = dict(entry)
+        if entry not in doc["senders"]:
+            doc["senders"].append(entry)
+    if discovery:
+        doc["discovery_token"] = make_token(None, first.url)
+    doc["sdk_commands"] = sdk_commands(doc)
+    return doc
+
+
+def write_atomic(path: str | Path, doc: dict) -> None:
+    """Write JSON to a temp file in the same directory, then rename: readers never see a partial file."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=str(p.parent))
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(doc, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def read_cast(path: str) -> dict:
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        raise CastError(f"{path} not found: start the stack with `lpdev up` (it writes {DEFAULT_CAST}) or "
+                          "pass --config FILE from `lpdev up --config-out FILE`") from None
+    except (OSError, ValueError) as exc:
+        raise CastError(f"cannot read {path}: {exc}") from None
+    if not isinstance(doc, dict) or not doc.get("signer_url") or not isinstance(doc.get("orchestrators"), list):
+        raise CastError(f"{path} has no signer_url/orchestrators: was it written by `lpdev up`?")
+    return doc
