@@ -51,14 +51,10 @@ class StartupError(Exception):
     """The stack could not start; the message names the cause and the fix."""
 
 
-@dataclass
-class SignerHandle:
-    spec: SignerSpec
-    core: object
-    http: object  # SignerServer on plain HTTP (what gateways and go-livepeer-style clients use)
-    https: object | None = None  # SignerServer on HTTPS, the well-known port (live policy: the SDK's default)
-    webhook: object | None = None
-    address: str = ""
+class _Named:
+    """An actor handle's name and dev-account role, from its spec."""
+
+    spec: SignerSpec | OrchestratorSpec
 
     @property
     def name(self) -> str:
@@ -67,6 +63,16 @@ class SignerHandle:
     @property
     def role(self) -> str:
         return self.spec.account
+
+
+@dataclass
+class SignerHandle(_Named):
+    spec: SignerSpec
+    core: object
+    http: object  # SignerServer on plain HTTP (what gateways and go-livepeer-style clients use)
+    https: object | None = None  # SignerServer on HTTPS, the well-known port (live policy: the SDK's default)
+    webhook: object | None = None
+    address: str = ""
 
     @property
     def http_url(self) -> str:
@@ -79,7 +85,7 @@ class SignerHandle:
 
 
 @dataclass
-class OrchestratorHandle:
+class OrchestratorHandle(_Named):
     spec: OrchestratorSpec
     data_dir: Path
     server: object | None = None
@@ -88,14 +94,6 @@ class OrchestratorHandle:
     alive: bool = False
     restarts: int = 0
     address: str = ""
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def role(self) -> str:
-        return self.spec.account
 
     @property
     def node(self):
