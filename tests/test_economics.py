@@ -238,3 +238,13 @@ def test_monte_carlo_agrees_with_the_scenario_runner():
     assert lo <= summary["winning_tickets"] <= hi, (summary["winning_tickets"], lo, hi)
     mean, wlo, whi = wilson(int(b.winners.sum()), int(b.credited.sum()))
     assert wlo <= float(m.terms.p_win) <= whi
+
+
+def test_bench_economics_prints_rates_and_ratio(capsys):
+    code = main(["bench", "economics", "--sessions", "64", "--minutes", "2", "--per-ticket-sessions", "2",
+                 "--no-ray", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == (0 if doc["ok"] else 1)
+    assert doc["batched_payments"] > 64 and doc["per_ticket_payments"] > 2
+    assert doc["batched_over_per_ticket"] == pytest.approx(
+        doc["batched_payments_per_s_per_core"] / doc["per_ticket_payments_per_s_per_core"], rel=0.05)
