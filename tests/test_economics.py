@@ -248,3 +248,30 @@ def test_bench_economics_prints_rates_and_ratio(capsys):
     assert doc["batched_payments"] > 64 and doc["per_ticket_payments"] > 2
     assert doc["batched_over_per_ticket"] == pytest.approx(
         doc["batched_payments_per_s_per_core"] / doc["per_ticket_payments_per_s_per_core"], rel=0.05)
+
+
+README_SWEEPS = [
+    "lpdev economics sweep --preset go-livepeer-4077 --grid ticket_ev=1e11:1e13:8:log --grid "
+    "price_per_unit=2e10:1e11:6:log --runs 100 --out sweep",
+    "lpdev economics sweep --preset go-livepeer-4077 --grid ticket_ev=1e11:1e13:8:log --ray local --out sweep",
+]
+
+
+def test_readme_sweep_commands(tmp_path):
+    """The README's sweep lines, verbatim, in a temp dir: processes, then a local Ray (shut down by the command)."""
+    import shlex
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    tables = []
+    for line in README_SWEEPS:
+        assert line in readme
+        r = subprocess.run([sys.executable, "-m", "lpdev", *shlex.split(line)[1:]], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert r.returncode == 0, r.stderr[-2000:]
+        rows = list(csv.DictReader(open(tmp_path / "sweep" / "sweep.csv")))
+        tables.append(rows)
+        assert (tmp_path / "sweep" / "losses_tolerated.png").exists()
+    assert len(tables[0]) == 48 and len(tables[1]) == 8
+    assert "on Ray in" in r.stdout
+    # the committed README plot is one of these heat maps
+    assert (ROOT / "docs" / "economics-sweep.png").read_bytes()[:4] == b"\x89PNG"
