@@ -275,3 +275,27 @@ def test_readme_sweep_commands(tmp_path):
     assert "on Ray in" in r.stdout
     # the committed README plot is one of these heat maps
     assert (ROOT / "docs" / "economics-sweep.png").read_bytes()[:4] == b"\x89PNG"
+
+
+async def test_tui_fills_the_heat_map_as_cells_finish():
+    from tui.economics import EconomicsApp
+
+    axes = _grid()
+    base = PRESETS["go-livepeer-4077"].with_(minutes=5)
+
+    def start(app):
+        run_sweep(base, axes, runs=10, seed=1, engine="inline",
+                  on_row=lambda row, d, t: app.call_from_thread(app.add_row, row))
+
+    app = EconomicsApp(axes, 6, "rate_482", start)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if len(app.rows) == 6:
+                break
+        assert len(app.rows) == 6
+        text = str(app.query_one("#status").render())
+        assert "6/6 cells" in text
+        await pilot.press("m")
+        assert app.metric == "losses_tolerated"
+        await pilot.press("q")
