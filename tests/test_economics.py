@@ -299,3 +299,17 @@ async def test_tui_fills_the_heat_map_as_cells_finish():
         await pilot.press("m")
         assert app.metric == "losses_tolerated"
         await pilot.press("q")
+
+
+def test_bench_signer_on_ray_merges_the_workers_histograms(capsys):
+    code = main(["bench", "signer", "--ray", "local", "--workers", "2", "--concurrency", "2", "--duration", "1",
+                 "--warmup", "0.2", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["mode"] == "ray x2" and doc["errors"] == 0 and len(doc["per_worker_rps"]) == 2
+    assert sum(doc["latency_hist"].values()) == doc["requests"] > 0
+    assert 0 < doc["p50_ms"] <= doc["p99_ms"] and code == (0 if doc["ok"] else 1)
+
+
+def test_bench_signer_ray_address_that_does_not_answer(capsys):
+    assert main(["bench", "signer", "--ray", "127.0.0.1:1", "--signer", "http://127.0.0.1:1"]) == 2
+    assert capsys.readouterr().err.startswith("lpdev: error: --ray 127.0.0.1:1: no Ray cluster answers")
