@@ -32,6 +32,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up (default 1)")
     parser.add_argument("--in-process", action="store_true",
                         help="run the default signer in this process's event loop (one core for both)")
+    parser.add_argument("--ray", metavar="ADDRESS", help="drive the load from Ray tasks (local, auto, HOST:PORT); "
+                        "needs --signer reachable from the cluster")
+    parser.add_argument("--workers", type=int, default=2, help="with --ray: load tasks, each --concurrency (2)")
 
 
 def _orch_pool(worker: int, n: int = 64) -> list[str]:
@@ -88,7 +91,7 @@ def _ticket_count(payment_b64: str) -> int:
     return len(pb.Payment.FromString(base64.b64decode(payment_b64)).ticket_sender_params)
 
 
-async def _load(url: str, concurrency: int, duration: float, warmup: float) -> dict:
+async def _load(url: str, concurrency: int, duration: float, warmup: float, worker_base: int = 0) -> dict:
     import aiohttp
 
     lat: list[float] = []
@@ -100,8 +103,8 @@ async def _load(url: str, concurrency: int, duration: float, warmup: float) -> d
     conn = aiohttp.TCPConnector(limit=concurrency * 2, ssl=False)
     async with aiohttp.ClientSession(connector=conn) as http:
         target = url.rstrip("/") + "/generate-live-payment"
-        await asyncio.gather(*(_worker(http, target, stop_at, measure_from, lat, errors, w, counts)
-                               for w in range(concurrency)))
+        await asyncio.gather(*(_worker(http, target, stop_at, measure_from, lat, errors, (worker_base + w) % 250,
+                                       counts) for w in range(concurrency)))
     elapsed = time.perf_counter() - measure_from
     lat.sort()
 
@@ -112,7 +115,14 @@ async def _load(url: str, concurrency: int, duration: float, warmup: float) -> d
             "rps": round(counts["requests"] / elapsed, 1) if elapsed > 0 else 0.0,
             "p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": round(lat[-1] * 1000, 3) if lat else 0.0,
             "errors": len(errors), "error_samples": errors[:5],
-            "tickets_per_request": round(counts["tickets"] / counts["requests"], 3) if counts["requests"] else 0}
+            "tickets_per_request": round(counts["tickets"] / counts["requests"], 3) if counts["requests"] else 0,
+            "latency_hist": _hist(lat)}
+
+
+def _hist(lat: list[float]) -> dict:
+    from bench._signer_ray import hist_of
+
+    return hist_of(lat)
 
 
 def crypto_floor(tickets_per_request: float, seconds: float = 0.6) -> dict:
@@ -181,8 +191,18 @@ def _cpu_seconds(pid: int) -> float | None:
 def run(args) -> dict:
     mode = "url" if args.signer else ("in-process" if args.in_process else "child-process")
     proc = None
+    if args.ray:
+        mode = f"ray x{args.workers}"
     try:
-        if args.signer:
+        if args.ray:
+            from bench._signer_ray import run_distributed
+
+            if args.signer:
+                url = args.signer if "://" in args.signer else "https://" + args.signer
+            else:
+                proc, url = _start_child()
+            load = run_distributed(url, args.ray, args.workers, args.concurrency, args.duration, args.warmup)
+        elif args.signer:
             url = args.signer if "://" in args.signer else "https://" + args.signer
             load = asyncio.run(_load(url, args.concurrency, args.duration, args.warmup))
         elif args.in_process:

@@ -73,6 +73,15 @@ EXERCISED = {
     "lpdev orchestrator --config .lpdev/chain.json": "here:test_orchestrator_on_the_chain_up_config",
     "lpdev walkthrough": "here:test_walkthrough_tour",
     "lpdev walkthrough refresh-params-expired": "here:test_walkthrough_library_scenario",
+    "lpdev economics check --preset up": "tests/test_economics.py::test_lpdev_up_defaults_are_healthy",
+    "lpdev economics check --preset go-livepeer-4077":
+        "tests/test_economics.py::test_go_livepeer_4077_reports_the_stop_and_the_fix",
+    "lpdev economics check --preset go-livepeer-4077 --ticket-ev 2.7e11":
+        "tests/test_economics.py::test_go_livepeer_4077_reports_the_stop_and_the_fix",
+    "lpdev economics sweep --preset go-livepeer-4077 --grid ticket_ev=1e11:1e13:8:log --grid "
+    "price_per_unit=2e10:1e11:6:log --runs 100 --out sweep": "tests/test_economics.py::test_readme_sweep_commands",
+    "lpdev economics sweep --preset go-livepeer-4077 --grid ticket_ev=1e11:1e13:8:log --ray local --out sweep":
+        "tests/test_economics.py::test_readme_sweep_commands",
 }
 
 

@@ -15,11 +15,12 @@ __all__ = [
     "RecipientConfig", "InsufficientSenderReserve", "face_value", "win_prob", "recipient_rand",
     "recipient_rand_hash", "TicketParams", "tx_cost_multiplier", "price_with_overhead", "auth_token",
     "PARAMS_EXPIRATION_BLOCK", "EV_MULTIPLIER", "AVG_GAS_PRICE", "DEFAULT_TICKET_EV", "DEFAULT_REDEEM_GAS",
-    "DEFAULT_TX_COST_MULTIPLIER", "AUTH_TOKEN_VALIDITY_S",
+    "DEFAULT_TX_COST_MULTIPLIER", "AUTH_TOKEN_VALIDITY_S", "ARBITRUM_REDEEM_GAS",
 ]
 
 DEFAULT_TICKET_EV = 8_000_000_000
-DEFAULT_REDEEM_GAS = 350_000
+DEFAULT_REDEEM_GAS = 350_000  # -ticketEV's redemption estimate on L1 networks / unknown
+ARBITRUM_REDEEM_GAS = 1_200_000  # the same estimate on arbitrum-one-* (go-livepeer starter.go)
 DEFAULT_TX_COST_MULTIPLIER = 100
 EV_MULTIPLIER = 100
 AVG_GAS_PRICE = 3_000_000_000

@@ -1,0 +1,255 @@
+"""`lpdev economics check|sweep`: will these PM settings work, and which settings are safe?
+
+    lpdev economics check --preset up                       # lpdev up's defaults
+    lpdev economics check --preset go-livepeer-4077         # the settings of go-livepeer #4077
+    lpdev economics check --job-type live --price-per-unit 5.5e10 --ticket-ev 1e13 --max-ticket-ev 1e14
+    lpdev economics sweep --preset go-livepeer-4077 --grid ticket_ev=1e11:1e13:8:log \\
+        --grid price_per_unit=2e10:1e11:6:log --out sweep      # CSV, Parquet, PNG/SVG heat maps
+    lpdev economics sweep ... --ray local|auto|HOST:PORT     # cells as Ray tasks
+
+Amounts are wei (1e13, 2.5e11) or with a unit (20gwei, 1eth). `check` exits 0 when healthy, 1 when a finding
+fails, 2 for bad input (one line naming the parameter). `sweep` exits 0, or 130 after Ctrl-C with the finished
+cells written.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+from lpdev.cli import UsageError
+
+DEFAULT_METRICS = ("p_stop", "rate_482", "losses_tolerated")
+
+
+def _settings_args(p: argparse.ArgumentParser) -> None:
+    from sim.economics.settings import DIALECTS, FIELDS, JOB_TYPES, flag_of
+
+    p.add_argument("--preset", choices=("up", "go-livepeer-4077"),
+                   help="start from lpdev up's defaults or go-livepeer #4077's settings (flags override)")
+    g = p.add_argument_group("settings (defaults: a go-livepeer live runner on Arbitrum)")
+    helps = {"job_type": f"payment type: {', '.join(JOB_TYPES)}", "dialect": f"signer: {', '.join(DIALECTS)}",
+             "minutes": "horizon T in minutes", "buffer_s": "seconds the first payment prepays (0: the signer's own)",
+             "fail": "probability a payment call fails before signing", "loss": "probability a signed payment is lost",
+             "jitter_s": "up to this many extra seconds between payments", "sessions": "concurrent sessions",
+             "orchestrators": "active orchestrators (the reserve is split between them)",
+             "reuse_params": "keep the first ticket params (SDK style) instead of each reply's"}
+    for name, f in FIELDS.items():
+        if name == "reuse_params":
+            g.add_argument(flag_of(name), action="store_const", const="true", default=None, help=helps[name])
+            continue
+        g.add_argument(flag_of(name), metavar="X", default=None,
+                       help=helps.get(name, f"default {f.default}"))
+
+
+def _base_settings(args):
+    from sim.economics.settings import FIELDS, PRESETS, Settings
+    from sim.economics.sweep import parse_number
+
+    if args.preset == "up":
+        base = up_settings()
+    elif args.preset:
+        base = PRESETS[args.preset]
+    else:
+        base = Settings()
+    kw = {}
+    for name in FIELDS:
+        v = getattr(args, name, None)
+        if v is not None:
+            kw[name] = parse_number(name, v)
+    return base.with_(**kw).validate()
+
+
+def up_settings():
+    """`lpdev up`'s economics (the stack spec it runs by default, stack/spec.py) as check settings: its
+    orchestrator's ticket EV, face value cap, price and redemption estimate, its gateway's type and interval, the
+    signer's limits, the sender's funds, its orchestrators, anvil's 1 gwei gas price and the block time."""
+    from fractions import Fraction
+
+    from sim.economics.settings import Settings
+    from stack.spec import UP_DEFAULTS, SpecParser, parse_spec
+
+    spec = parse_spec({}, SpecParser("<lpdev up defaults>"), base=UP_DEFAULTS)
+    o, g, s = spec.orchestrators[0], spec.gateways[0], spec.signers[0]
+    return Settings(job_type=g.type, price_per_unit=o.price_per_unit, pixels_per_unit=o.pixels_per_unit,
+                    ticket_ev=o.ticket_ev, max_face_value=o.max_face_value, gas_price=10**9,
+                    redeem_gas=o.redeem_gas, interval_s=g.interval_s, max_ticket_ev=Fraction(s.max_ticket_ev),
+                    max_total_ev=Fraction(s.max_total_ev), deposit=spec.deposit, reserve=spec.reserve,
+                    orchestrators=len(spec.orchestrators), block_time_s=spec.block_time,
+                    round_blocks=spec.round_length)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("economics", help="will these PM settings work? check one setting, sweep a grid",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    esub = p.add_subparsers(dest="economics_command", metavar="SUBCOMMAND")
+    c = esub.add_parser("check", help="report tickets, 482s, stops, revenue, gas, nonces and funds; say what to change",
+                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _settings_args(c)
+    c.add_argument("--runs", default="200", help="Monte Carlo sessions (default 200)")
+    c.add_argument("--seed", default="1", help="seed (default 1)")
+    c.add_argument("--json", action="store_true", help="print one JSON document")
+    c.set_defaults(func=cmd_check)
+    s = esub.add_parser("sweep", help="the check's numbers over a grid; CSV/Parquet table and plots; processes or Ray",
+                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _settings_args(s)
+    s.add_argument("--grid", action="append", default=[], metavar="NAME=SPEC",
+                   help="an axis: NAME=V1,V2,... or NAME=START:STOP:N[:log] (repeatable; NAME is a setting, "
+                        "e.g. ticket_ev)")
+    s.add_argument("--runs", default="200", help="Monte Carlo sessions per cell (default 200)")
+    s.add_argument("--seed", default="1", help="seed (default 1): the same seed gives the same table anywhere")
+    s.add_argument("--out", default="economics-sweep", help="output directory (default economics-sweep)")
+    s.add_argument("--metric", action="append", default=None,
+                   help=f"metric to plot (repeatable; default {', '.join(DEFAULT_METRICS)})")
+    s.add_argument("--workers", default=None, help="local processes (default: one per CPU)")
+    s.add_argument("--ray", default=None, metavar="local|auto|HOST:PORT",
+                   help="run the cells as Ray tasks: local starts Ray here, auto joins the running cluster, "
+                        "HOST:PORT or ray://HOST:PORT joins that one")
+    s.add_argument("--tui", action="store_true", help="watch the sweep fill a heat map in the terminal")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_sweep)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _int_arg(name: str, v: str, lo: int = 1, hi: int = 10**7) -> int:
+    try:
+        n = int(v)
+    except (TypeError, ValueError):
+        raise UsageError(f"--{name}: want an integer, got {v!r}") from None
+    if not lo <= n <= hi:
+        raise UsageError(f"--{name}: must be {lo}..{hi}, got {n}")
+    return n
+
+
+def cmd_check(args) -> int:
+    from sim.economics.check import check
+    from sim.economics.settings import SettingsError
+
+    runs = _int_arg("runs", args.runs, 0, 100_000)
+    seed = _int_arg("seed", args.seed, 0, 2**63 - 1)
+    try:
+        s = _base_settings(args)
+        report = check(s, runs=runs, seed=seed)
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, default=_json_default))
+    else:
+        print(report.text())
+    return 0 if report.healthy else 1
+
+
+def _json_default(o):
+    from fractions import Fraction
+
+    if isinstance(o, Fraction):
+        return str(o)
+    if isinstance(o, float):
+        return None
+    return str(o)
+
+
+class _Progress:
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def __call__(self, row: dict, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        width = 30
+        fill = int(width * done / total) if total else width
+        sys.stderr.write(f"\r[{'#' * fill}{'.' * (width - fill)}] {done}/{total} cells")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def cmd_sweep(args) -> int:
+    from sim.economics.settings import SettingsError
+    from sim.economics.sweep import METRICS, RayUnavailable, parse_axis, run_sweep
+
+    runs = _int_arg("runs", args.runs, 1, 10**6)
+    seed = _int_arg("seed", args.seed, 0, 2**63 - 1)
+    workers = _int_arg("workers", args.workers, 1, 4096) if args.workers is not None else None
+    if not args.grid:
+        raise UsageError("--grid: give at least one axis, e.g. --grid ticket_ev=1e11:1e13:8:log")
+    metrics = args.metric or list(DEFAULT_METRICS)
+    for m in metrics:
+        if m not in METRICS or m == "error":
+            raise UsageError(f"--metric: {m!r} is not a metric (choose from {', '.join(x for x in METRICS if x != 'error')})")
+    try:
+        base = _base_settings(args)
+        axes = [parse_axis(g) for g in args.grid]
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+    names = [a.name for a in axes]
+    if len(set(names)) != len(names):
+        raise UsageError("--grid: an axis is given twice")
+    total = 1
+    for a in axes:
+        total *= len(a.values)
+    if total > 1_000_000:
+        raise UsageError(f"--grid: {total} cells is more than 10^6")
+    engine = "ray" if args.ray else "processes"
+    if args.ray:
+        from sim.economics.sweep import connect_ray
+
+        try:
+            connect_ray(args.ray)
+        except RayUnavailable as exc:
+            raise UsageError(str(exc)) from None
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out: cannot create {out}: {exc.strerror}") from None
+    try:
+        if args.tui:
+            from tui.economics import run_sweep_tui
+
+            result = run_sweep_tui(base, axes, runs=runs, seed=seed, engine=engine, workers=workers,
+                                   ray_address=args.ray or "local", metric=metrics[0])
+        else:
+            result = run_sweep(base, axes, runs=runs, seed=seed, engine=engine, workers=workers,
+                               ray_address=args.ray or "local", on_row=_Progress(args.quiet))
+    finally:
+        if args.ray:
+            import ray
+
+            ray.shutdown()
+    paths = write_outputs(result, out, metrics)
+    done = len(result.rows)
+    healthy = sum(1 for r in result.rows if r.get("healthy") is True)
+    where = "Ray" if engine == "ray" else f"{workers or 'all'} local process(es)"
+    if result.interrupted:
+        print(f"\ninterrupted: kept {done} of {result.total} cells", file=sys.stderr)
+    print(f"{done} of {result.total} cells on {where} in {result.elapsed_s:.1f} s; {healthy} healthy")
+    for p in paths:
+        print(f"  wrote {p}")
+    return 130 if result.interrupted else 0
+
+
+def write_outputs(result, out: Path, metrics) -> list[Path]:
+    from sim.economics.plots import plot_sweep
+
+    table = result.table()
+    paths = []
+    csv_path = out / "sweep.csv"
+    with open(csv_path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=result.columns)
+        w.writeheader()
+        w.writerows(table)
+    paths.append(csv_path)
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        pa = None
+    if pa is not None and table:
+        pq.write_table(pa.table({c: [r[c] for r in table] for c in result.columns}), out / "sweep.parquet")
+        paths.append(out / "sweep.parquet")
+    for m in metrics:
+        paths += plot_sweep(result, m, out / m)
+    return paths
