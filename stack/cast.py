@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 __all__ = ["cast_document", "make_token", "write_atomic", "read_cast", "sdk_commands", "DEFAULT_CAST", "KEY_NOTE",
-           "CastError"]
+           "CastError", "claim_cast_file", "release_cast_file", "find_cast"]
 
 DEFAULT_CAST = os.path.join(".lpdev", "stack.json")
 KEY_NOTE = "PUBLIC throwaway dev keys from the anvil mnemonic: never send real funds to them"
@@ -144,3 +144,51 @@ def read_cast(path: str) -> dict:
     if not isinstance(doc, dict) or not doc.get("signer_url") or not isinstance(doc.get("orchestrators"), list):
         raise CastError(f"{path} has no signer_url/orchestrators: was it written by `lpdev up`?")
     return doc
+
+
+def _owner(path: str | Path) -> int | None:
+    try:
+        pid = json.loads(Path(path).read_text(encoding="utf-8")).get("pid")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return pid if isinstance(pid, int) else None
+
+
+def claim_cast_file(path: str | Path, doc: dict) -> bool:
+    """Write the cast to ``path`` unless another running stack owns that file (two stacks in one folder must not
+    clobber each other's ``.lpdev/stack.json``). Returns whether it was written."""
+    from stack.registry import _alive
+
+    pid = _owner(path)
+    if pid is not None and pid != doc["pid"] and _alive(pid):
+        return False
+    write_atomic(path, doc)
+    return True
+
+
+def release_cast_file(path: str | Path, pid: int) -> None:
+    """Remove the cast file if it is still this process's (a stale file would point at a dead stack)."""
+    if _owner(path) == pid:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+
+
+def find_cast(config: str | None = None, stack: str | None = None) -> dict:
+    """The cast a command should use: ``config`` (a file), else the running stack named ``stack``, else the only
+    running stack, else this folder's ``.lpdev/stack.json`` if its stack is alive."""
+    from stack.registry import RegistryError, _alive, pick, running
+
+    if config:
+        return read_cast(config)
+    if stack or running():
+        try:
+            return pick(stack)
+        except RegistryError as exc:
+            raise CastError(str(exc)) from None
+    pid = _owner(DEFAULT_CAST)
+    if pid is not None and _alive(pid):
+        return read_cast(DEFAULT_CAST)
+    raise CastError("no lpdev stack is running: start one with `lpdev up` (`lpdev ps` lists running stacks), or "
+                    "pass --config FILE (a cast written by `lpdev up --config-out FILE`)")

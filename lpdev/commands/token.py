@@ -1,10 +1,10 @@
 """`lpdev token`: print a livepeer-gateway token for the running `lpdev up` stack.
 
-    lpdev token [--config FILE] [--discovery-only] [--http] [--decode]
+    lpdev token [--stack NAME | --config FILE] [--discovery-only] [--http] [--decode]
 
-The token is what the SDK's ``--token`` takes (ecosystem.md §1a.5): base64 of the JSON object
-``{"orchestrators": [URL, ...], "signer": URL}``. It reads the cast JSON that `lpdev up` writes
-(.lpdev/stack.json, or the file given to `lpdev up --config-out`).
+The token is what the SDK's ``--token`` takes: base64 of the JSON object ``{"orchestrators": [URL, ...], "signer":
+URL}``. It reads the cast of the running `lpdev up` stack, from any folder: the only running one, or the one named
+by --stack (`lpdev ps` lists them), or the file given to `lpdev up --config-out` (--config).
 """
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from lpdev.cli import UsageError
 def register(sub) -> None:
     p = sub.add_parser("token", help="print a livepeer-gateway token for the running `lpdev up` stack",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", metavar="FILE", help="cast JSON from `lpdev up` (default .lpdev/stack.json)")
+    p.add_argument("--config", metavar="FILE", help="a cast JSON file from `lpdev up --config-out FILE`")
+    p.add_argument("--stack", metavar="NAME", help="the running stack of that name (`lpdev ps`); default: the only "
+                                                  "one running")
     p.add_argument("--discovery-only", action="store_true",
                    help="signer only, no orchestrator list: the SDK asks the signer's /discover-orchestrators "
                         "(start the stack with --remote-discovery)")
@@ -28,10 +30,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from stack.cast import DEFAULT_CAST, CastError, make_token, read_cast
+    from stack.cast import CastError, find_cast, make_token
 
     try:
-        doc = read_cast(args.config or DEFAULT_CAST)
+        doc = find_cast(args.config, args.stack)
     except CastError as exc:
         raise UsageError(str(exc)) from None
     signer = doc.get("signer_http_url") if args.http else doc.get("signer_url")

@@ -108,7 +108,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "segments, reads them back, pays on output segments every --interval s while the "
                         "orchestrator debits (default off: payments only; lpdev.toml [gateway] lv2v_job)")
     p.add_argument("--state-file", default=None, metavar="FILE",
-                   help="where the cast JSON always goes (default .lpdev/stack.json; removed on exit)")
+                   help="where the cast JSON always goes (default .lpdev/stack.json, unless another running stack "
+                        "owns it; removed on exit)")
+    p.add_argument("--name", default=None, metavar="NAME",
+                   help="this stack's name in `lpdev ps` and for `--stack NAME` (default: the folder's name, then "
+                        "NAME-2, ...)")
     p.add_argument("--trace", metavar="FILE", help="write every event to a JSONL trace (`lpdev tui --replay`)")
     p.add_argument("--serve-events", metavar="HOST:PORT", default=None,
                    help="also serve the event stream (JSONL / SSE) so another terminal can follow it with "
@@ -196,7 +200,8 @@ def _eth(wei: int) -> str:
 
 
 def banner(doc: dict, elapsed: float, files: list[str]) -> str:
-    L = ["", f"lpdev up — stack ready in {elapsed:.2f} s ({doc['backend']} chain, id {doc['chain_id']})", ""]
+    L = ["", f"lpdev up — stack ready in {elapsed:.2f} s ({doc['backend']} chain, id {doc['chain_id']}); "
+             f"name {doc.get('name')!r}", ""]
     L.append(f"Chain RPC        {doc['eth_url'] or '(embedded: in-process only, no RPC URL for outside tools)'}")
     L.append(f"Controller       {doc['controller']}")
     for name, addr in doc["contracts"].items():
@@ -230,8 +235,10 @@ def banner(doc: dict, elapsed: float, files: list[str]) -> str:
     L += ["", "livepeer-gateway token (orchestrators + signer; `lpdev token` prints it again):", f"  {doc['token']}"]
     L += ["", "Try the SDK (livepeer-gateway 1.0.0; from a clone of livepeer-python-gateway):"]
     L += [f"  {c}" for c in doc["sdk_commands"]]
+    L += ["", f"This stack is {doc.get('name')!r} in `lpdev ps`; `lpdev token` finds it from any folder (add "
+              f"--stack {doc.get('name')} when several run)."]
     if files:
-        L += ["", "Cast written to " + ", ".join(files) + " (removed on exit)"]
+        L += ["Cast written to " + ", ".join(files) + " (removed on exit)"]
     L += ["", "Ctrl-C stops everything" + (" (anvil included)." if doc["backend"] == "anvil" else "."), ""]
     return "\n".join(L)
 
@@ -355,11 +362,14 @@ def run(args) -> int:
 
 
 async def _main(args, spec, policy, scenario=None, proc=None, t0: float | None = None) -> int:
-    from stack.cast import DEFAULT_CAST, cast_document, write_atomic
+    from stack.cast import DEFAULT_CAST, cast_document, claim_cast_file, release_cast_file, write_atomic
+    from stack.registry import RegistryError, free_name, register, unregister
     from stack.stack import Stack, StartupError
 
     t0 = t0 if t0 is not None else time.monotonic()
     err = sys.stderr
+    name = args.name or free_name(os.getcwd())
+    registered = None
     tui = _want_tui(args)
     stack = Stack(spec, policy, log=lambda m: print(f"lpdev up: {m}", file=err, flush=True), anvil_process=proc)
     stack.t0 = t0
@@ -406,14 +416,19 @@ async def _main(args, spec, policy, scenario=None, proc=None, t0: float | None =
         starting.result()  # re-raise a start-up error
         doc = cast_document(stack)
         elapsed = time.monotonic() - t0
-        doc["ready_s"] = round(elapsed, 3)
-        doc["timings"] = dict(stack.timings)  # seconds since start: chain, orchestrators, signers, ready
+        doc.update(name=name, cwd=os.getcwd(), started_at=time.time(), ready_s=round(elapsed, 3),
+                   timings=dict(stack.timings))  # timings: seconds since start (chain, orchestrators, ...)
         if scenario is not None:
             doc["scenario"] = scenario.name
-        state_file = args.state_file or DEFAULT_CAST
-        for path in dict.fromkeys([state_file] + ([args.config_out] if args.config_out else [])):
-            write_atomic(path, doc)
-            files.append(path)
+        if args.state_file:
+            write_atomic(args.state_file, doc)
+            files.append(args.state_file)
+        elif claim_cast_file(DEFAULT_CAST, doc):
+            files.append(DEFAULT_CAST)
+        if args.config_out and args.config_out not in files:
+            write_atomic(args.config_out, doc)
+            files.append(args.config_out)
+        registered = register(doc)
         print(banner(doc, elapsed, files), flush=True)  # in TUI mode it is there again after quitting
         if not tui:
             unsub = stack.bus.subscribe(lambda ev: _print_event(ev, args.verbose))
@@ -432,7 +447,7 @@ async def _main(args, spec, policy, scenario=None, proc=None, t0: float | None =
             code = await _run_scenario(stack, scenario, keep_running=args.keep_running, trace=None)
         else:
             await stack.run()
-    except StartupError as exc:
+    except (StartupError, RegistryError) as exc:
         print(f"lpdev up: error: {exc}", file=err, flush=True)
         code = 1
     finally:
@@ -443,11 +458,10 @@ async def _main(args, spec, policy, scenario=None, proc=None, t0: float | None =
         print("lpdev up: stopping (signers, orchestrators, chain)...", file=err, flush=True)
         summary = stack.summary() if stack.gateways else None
         await stack.stop()
+        if registered is not None:
+            unregister(name, os.getpid())
         for path in files:
-            try:
-                os.remove(path)  # the stack is gone: a stale file would point at nothing
-            except OSError:
-                pass
+            release_cast_file(path, os.getpid())  # the stack is gone: a stale file would point at nothing
         if trace:
             trace.close()
         for sig in (signal.SIGINT, signal.SIGTERM):

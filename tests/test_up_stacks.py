@@ -1,0 +1,146 @@
+"""Stacks a user can find and restart: `lpdev up` stopped and started again at once on the same well-known ports
+(no "port in use" from TIME-WAIT), two stacks in one folder that do not clobber each other's files, `lpdev ps`, and
+`lpdev token` reading each stack's token from another folder."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+LPDEV = [sys.executable, "-m", "lpdev"]
+
+
+def free_ports(n: int) -> list[int]:
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def start(cwd: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(LPDEV + ["up", "--headless", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=ENV, start_new_session=True)
+
+
+def wait_ready(proc: subprocess.Popen, cast: Path, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while not cast.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            out = proc.communicate(timeout=10)[0] if proc.poll() is not None else ""
+            raise AssertionError(f"not ready (exit {proc.poll()}):\n{out[-3000:]}")
+        time.sleep(0.02)
+    return json.loads(cast.read_text())
+
+
+def stop(proc: subprocess.Popen) -> str:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        return proc.communicate(timeout=60)[0]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def lpdev(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(LPDEV + list(args), cwd=cwd, capture_output=True, text=True, env=ENV, timeout=60)
+
+
+@pytest.mark.anvil
+@pytest.mark.slow
+def test_stop_and_start_again_five_times_on_the_same_ports(tmp_path):
+    import threading
+
+    eth, signer, orch = free_ports(3)
+    ports = ["--eth-port", str(eth), "--signer-port", str(signer), "--orch-port", str(orch)]
+    for i in range(5):
+        cast = tmp_path / f"cast{i}.json"
+        proc = start(tmp_path, *ports, "--interval", "0.2", "--config-out", str(cast))
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+        reader.start()
+        try:
+            doc = wait_ready(proc, cast)
+            assert doc["orchestrators"][0]["url"].endswith(f":{orch}") and doc["eth_url"].endswith(f":{eth}")
+            deadline = time.monotonic() + 30  # a payment crosses every service, so their sockets were really used
+            while not any("POST /payment -> orch: 200" in x for x in lines) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert any("POST /payment -> orch: 200" in x for x in lines), "".join(lines)[-2000:]
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(60)
+            reader.join(10)
+        out = "".join(lines)
+        assert proc.returncode == 0 and "is in use" not in out, out[-2000:]
+        # no wait: the next start comes at once
+
+
+def test_two_stacks_in_one_folder_each_found_from_another_folder(tmp_path):
+    here, elsewhere = tmp_path / "proj", tmp_path / "other"
+    here.mkdir()
+    elsewhere.mkdir()
+    a = start(here, "--any-port", "--chain", "mock", "--no-gateway")
+    b = None
+    try:
+        doc_a = wait_ready(a, here / ".lpdev" / "stack.json")
+        assert doc_a["name"] == "proj"
+        b = start(here, "--any-port", "--chain", "mock", "--no-gateway", "--config-out", str(here / "b.json"))
+        doc_b = wait_ready(b, here / "b.json")
+        assert doc_b["name"] == "proj-2"
+        # the folder's .lpdev/stack.json stays the first stack's
+        assert json.loads((here / ".lpdev" / "stack.json").read_text())["pid"] == doc_a["pid"]
+        ps = lpdev(elsewhere, "ps", "--json")
+        assert ps.returncode == 0 and [d["name"] for d in json.loads(ps.stdout)] == ["proj", "proj-2"]
+        table = lpdev(elsewhere, "ps").stdout
+        assert "proj-2" in table and doc_b["signer_url"] in table
+        # from another folder: several stacks -> a clear choice; --stack picks each one's token
+        r = lpdev(elsewhere, "token")
+        assert r.returncode == 2 and "several stacks are running: proj" in r.stderr and "--stack NAME" in r.stderr
+        for doc in (doc_a, doc_b):
+            r = lpdev(elsewhere, "token", "--stack", doc["name"], "--decode")
+            assert r.returncode == 0 and json.loads(r.stdout)["signer"] == doc["signer_url"], r.stderr
+        r = lpdev(elsewhere, "token", "--stack", "nope")
+        assert r.returncode == 2 and "no running stack named 'nope'" in r.stderr
+        # the second one exits: the first one's file and entry stay
+        stop(b)
+        assert (here / ".lpdev" / "stack.json").exists() and not (here / "b.json").exists()
+        r = lpdev(elsewhere, "token", "--decode")  # now the only one running
+        assert r.returncode == 0 and json.loads(r.stdout)["signer"] == doc_a["signer_url"]
+    finally:
+        if b is not None:
+            stop(b)
+        stop(a)
+    assert not (here / ".lpdev" / "stack.json").exists()
+    assert json.loads(lpdev(elsewhere, "ps", "--json").stdout) == []
+
+
+def test_a_killed_stack_is_not_listed_and_its_name_is_free_again(tmp_path):
+    a = start(tmp_path, "--any-port", "--chain", "mock", "--no-gateway", "--name", "demo")
+    try:
+        doc = wait_ready(a, tmp_path / ".lpdev" / "stack.json")
+        assert doc["name"] == "demo"
+        clash = start(tmp_path, "--any-port", "--chain", "mock", "--no-gateway", "--name", "demo",
+                      "--config-out", str(tmp_path / "x.json"))
+        out = clash.communicate(timeout=60)[0]
+        assert clash.returncode == 1 and "a stack named 'demo' is already running" in out
+    finally:
+        os.killpg(a.pid, signal.SIGKILL)  # no clean-up runs
+        a.wait(10)
+    assert json.loads(lpdev(tmp_path, "ps", "--json").stdout) == []
+    r = lpdev(tmp_path, "token")
+    assert r.returncode == 2 and "no lpdev stack is running" in r.stderr
