@@ -140,8 +140,8 @@ def test_up_ready_file_payments_and_clean_stop(tmp_path, sig):
             o = doc["orchestrators"][0]
             info = get_orch_info(o["url"].split("://")[1], signer_url=doc["signer_url"].split("://")[1])
             assert "0x" + info.address.hex() == o["address"].lower()
-        # the scripted gateway's payments show in the log
-        up.wait_for_line("POST /payment -> orch: 200")
+        # the scripted gateway's payments show in the log, as the orchestrator's credits
+        up.wait_for_line("ticket(s) from 0x3c44cddd…, manifest ")
         assert "PUBLIC THROWAWAY DEV KEYS" in up.text()
         # --serve-events: another terminal can follow this stack (`lpdev tui --attach URL`)
         import re

@@ -165,7 +165,21 @@ def test_log_lines_name_the_main_steps():
                {"signer": "signer", "status": 200, "tickets": 3, "nonces": [4, 5, 6], "face_value": 5 * 10**15,
                 "win_prob": MAX_WIN_PROB // 5})
     assert "signer signed 3 ticket(s) nonces 4..6, face value 0.005000 ETH, win prob 1/5" in format_event(ev)
-    assert "WINNER" in format_event(Event(2, 0.0, "orch", "orch.ticket", {"won": True, "nonce": 5, "sender": "0x"}))
+    assert "WINNER: ticket nonce 5 from 0x3c44cddd…, manifest m1 won" in format_event(
+        Event(2, 0.0, "orch", "orch.ticket", {"won": True, "nonce": 5, "sender": "0x" + "3c44cddd" * 5,
+                                              "manifest_id": "m1"}))
+    # an SDK job is visible: who paid, for which manifest, the job's start and stop
+    assert "credited 0.001000 ETH for 1 ticket(s) from 0x3c44cddd…, manifest m1; balance 0.000333 ETH" in \
+        format_event(Event(7, 0.0, "orch", "orch.credit", {"amount": "1000000000000000", "tickets": 1,
+                                                          "sender": "0x" + "3c44cddd" * 5, "manifest_id": "m1",
+                                                          "balance": "1000000000000000/3"}))
+    assert "live-video-to-video job m1 (noop) started for 0x3c44cddd…" in format_event(
+        Event(8, 0.0, "orch", "orch.lv2v_started", {"manifest_id": "m1", "model_id": "noop", "balance": 0,
+                                                    "sender": "0x" + "3c44cddd" * 5, "interval_s": 5}))
+    assert "job m1 stopped: input closed (3 segment(s), 1 debit(s))" in format_event(
+        Event(9, 0.0, "orch", "orch.lv2v_stopped", {"manifest_id": "m1", "reason": "input closed", "segments": 3,
+                                                    "debits": 1}))
+    assert format_event(Event(10, 0.0, "gateway", "gateway.payment", {"status": 200, "tickets": 1})) is None
     assert format_event(Event(3, 0.0, "orch", "orch.ticket", {"won": False, "nonce": 5})) is None
     assert "REDEEMED" in format_event(Event(4, 0.0, "orch", "orch.redemption_mined",
                                             {"ticket_hash": "0x" + "ab" * 32, "face_value": 10**15,

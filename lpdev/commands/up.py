@@ -244,6 +244,16 @@ def banner(doc: dict, elapsed: float, files: list[str]) -> str:
 
 
 # ---------------------------------------------------------------------- log lines
+def _eth_frac(v) -> str:
+    """A wei amount that may be an exact fraction ("1/3"), in ETH."""
+    from sim.pm.money import float_string
+
+    try:
+        return f"{float_string(Fraction(str(v)) / ETHER, 6)} ETH"
+    except (ValueError, ZeroDivisionError, TypeError):
+        return str(v)
+
+
 def _short(h) -> str:
     h = str(h or "")
     return h[:10] + "…" if len(h) > 12 else h
@@ -273,11 +283,24 @@ def format_event(ev, verbose: bool = False) -> str | None:
                    f"{_eth(int(d.get('face_value') or 0))}, win prob {_winprob(d.get('win_prob'))}")
         elif d.get("status") != 482:  # 482 is logged once, as gateway.skip
             msg = f"{d.get('signer')} answered {d.get('status')}: {d.get('message')}"
-    elif k == "gateway.payment":
+    elif k == "gateway.payment" and d.get("status") != 200:  # a 200 shows as the orchestrator's credit line
         msg = f"POST /payment -> {d.get('orchestrator')}: {d.get('status')} ({d.get('tickets')} ticket(s))" + (
-            f" {d.get('message')}" if d.get("status") != 200 and d.get("message") else "")
+            f" {d.get('message')}" if d.get("message") else "")
+    elif k == "orch.credit":  # every client's payment, the SDK's too: who paid, for what, how much
+        msg = (f"credited {_eth_frac(d.get('amount'))} for {d.get('tickets')} ticket(s) from "
+               f"{_short(d.get('sender'))}, manifest {d.get('manifest_id')}; balance {_eth_frac(d.get('balance'))}")
     elif k == "orch.ticket" and d.get("won"):
-        msg = f"WINNER: ticket nonce {d.get('nonce')} from {_short(d.get('sender'))} won (stored for redemption)"
+        msg = (f"WINNER: ticket nonce {d.get('nonce')} from {_short(d.get('sender'))}, manifest "
+               f"{d.get('manifest_id')} won (stored for redemption)")
+    elif k == "orch.lv2v_started":
+        msg = (f"live-video-to-video job {d.get('manifest_id')} ({d.get('model_id')}) started for "
+               f"{_short(d.get('sender'))}; balance {_eth_frac(d.get('balance'))}, debited every "
+               f"{d.get('interval_s')} s of input")
+    elif k == "orch.lv2v_stopped":
+        msg = (f"live-video-to-video job {d.get('manifest_id')} stopped: {d.get('reason')} ({d.get('segments')} "
+               f"segment(s), {d.get('debits')} debit(s))")
+    elif k == "orch.debit" and d.get("ok") is False:
+        msg = f"debit refused for {d.get('manifest_id')}: {d.get('message')}"
     elif k == "orch.ticket" and d.get("error"):
         msg = f"ticket nonce {d.get('nonce')} refused: {d.get('error')}"
     elif k == "orch.redemption_sent":
@@ -386,6 +409,7 @@ async def _main(args, spec, policy, scenario=None, proc=None, t0: float | None =
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
+    loop.set_exception_handler(_quiet_client_teardown)
     trace = None
     if args.trace:
         from sim.events import TraceWriter
@@ -497,6 +521,16 @@ async def _run_scenario(stack, scenario, *, keep_running: bool, trace=None) -> i
     except (asyncio.TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001
         pass
     return 0 if summary["passed"] else 1
+
+
+def _quiet_client_teardown(loop, context) -> None:
+    """A client that left without closing TLS (the SDK's short-lived connections, a killed curl) makes the server's
+    close wait time out; asyncio logs that as an unhandled exception with a traceback. Nothing was lost: say
+    nothing. Anything else goes to the default handler."""
+    exc = context.get("exception")
+    if isinstance(exc, (TimeoutError, ConnectionError)) and "client_connected_cb" in str(context.get("message", "")):
+        return
+    loop.default_exception_handler(context)
 
 
 _OUT_LOCK = threading.Lock()
