@@ -482,3 +482,17 @@ def test_node_caps_and_lv2v_refused_before_the_orchestrator_is_read():
     assert core.begin_payment([], body).body == {"error": "payment capabilities are unsupported"}
     r = core.begin_payment([], json.dumps({"type": "lv2v", "capabilities": caps}).encode())
     assert r.body == {"error": "payment type must be live or fixed"}
+
+
+def test_a_go_livepeer_orchestrator_refuses_node_identity():
+    """livepeer-node's /sign-orchestrator-info is personal_sign over the address text (flavour 1); a go-livepeer
+    orchestrator checks GetOrchestrator's sig as flavour 2: a gateway using only a node signer is refused."""
+    from sim.signer.core import SignerCore
+    from sim.wire import codec
+    from sim.wire import lp_rpc_pb2 as pb
+
+    for profile, accepted in ((NODE, False), ("go-livepeer", True), ("go-livepeer@0.9.1", True)):
+        body = SignerCore(key=KEY, chain=node_chain(), config=SignerConfig(profile=profile)).sign_orchestrator_info().body
+        req = pb.OrchestratorRequest(address=bytes.fromhex(body["address"][2:]),
+                                     sig=bytes.fromhex(body["signature"][2:]))
+        assert codec.verify_orch_request(req) is accepted, profile
