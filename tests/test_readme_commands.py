@@ -68,6 +68,7 @@ EXERCISED = {
     "python examples/write_frames.py 127.0.0.1:8935 --signer 127.0.0.1:7936":
         "tests/test_sdk_up.py::test_sdk_start_lv2v_noop_job_is_paid_through_the_signer",
     "lpdev signer --mock-chain": "here:test_signer_mock_chain",
+    "lpdev signer --list-profiles": "tests/test_signer_profiles.py::test_cli_node_listens_where_told_and_warns",
     "lpdev orchestrator --config .lpdev/chain.json": "here:test_orchestrator_on_the_chain_up_config",
     "lpdev walkthrough": "here:test_walkthrough_tour",
     "lpdev walkthrough refresh-params-expired": "here:test_walkthrough_library_scenario",

@@ -137,3 +137,17 @@ def test_cli_local_profile_json_and_exit_codes(capsys):
     assert main(["conformance", "--signer", "127.0.0.1:1"]) == 2  # needs the chain
     assert main(["conformance"]) == 2
     assert main(["conformance", "--local", "livepeer-node", "--config", "x.json"]) == 2
+
+
+def test_readme_matrix_is_what_the_command_prints(capsys):
+    """README's matrix is `lpdev conformance --local go-livepeer`'s output, pasted: it must stay current."""
+    from pathlib import Path
+
+    from lpdev.cli import main
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    after = readme.split("`lpdev conformance --local go-livepeer` prints:", 1)[1]
+    pasted = [line for line in after.split("\n\n", 2)[1].splitlines() if line.startswith("|")]
+    assert main(["conformance", "--local", "go-livepeer"]) == 0
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    assert pasted == printed
