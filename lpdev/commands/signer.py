@@ -337,6 +337,11 @@ async def _serve(args, host: str, port: int, config, chain, key: bytes, metrics=
           f"  chain block {info.last_block}, round {info.last_initialized_round}, deposit {info.sender_info.deposit}"
           f" wei, reserve {info.sender_info.reserve} wei; max price {ceiling}; webhook "
           f"{config.webhook_url or 'none'}; discovery {'on' if discovery else 'off'}", flush=True)
+    if prof.usd_ceilings:
+        rate, why = await asyncio.to_thread(core.usd.rate)
+        if rate is None:
+            print(f"WARNING: {why}: every payment answers 503 'signer USD conversion rate unavailable' until the "
+                  "chain's ETH/USD feed answers (or pin a rate with --wei-per-usd)", file=sys.stderr, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

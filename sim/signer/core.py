@@ -296,6 +296,10 @@ def _s_decode(core, ctx):
         raise _Reject(exc.status, str(exc), limit=exc.field)
     except DecodeError as exc:
         raise _Reject(400, str(exc))
+    _set_request(ctx, req)
+
+
+def _set_request(ctx: _Ctx, req) -> None:
     ctx.req = req
     ctx.req_type = req.type
     ctx.manifest_id = req.manifest_id
@@ -332,13 +336,25 @@ def _s_ticket_params(core, ctx):
     _set_orchestrator(ctx, ctx.oinfo)
 
 
-def _claim(core, ctx, state: RemotePaymentState) -> None:
+def _load_state(core, ctx, layout: str, valid=lambda st: True) -> RemotePaymentState:
+    """The request's state: signed by this signer, decodable (and ``valid``), not a replay (lpdev's ledger)."""
+    req, msg = ctx.req, core.profile.msg
+    if not verify_state(core.address, req.state_state, req.state_sig):
+        raise _Reject(400, msg("invalid_sig"))
+    try:
+        state = state_from_json(req.state_state, layout)
+    except StateError:
+        raise _Reject(400, msg("invalid_state"))
+    if not valid(state):
+        raise _Reject(400, msg("invalid_state"))
+    ctx.ev.update(state_id=state.state_id, state_seq_in=state.sequence_number)
     if core.config.replay_protection:
         try:
             core.ledger.begin(state.state_id, state.sequence_number)
         except ReplayError as exc:
             raise _Reject(400, str(exc), replay=True)
         ctx.claimed = state.state_id
+    return state
 
 
 @step("state")
@@ -348,14 +364,7 @@ def _s_state(core, ctx):
     ctx.has_state = req.has_state
     pi = ctx.oinfo.price_info
     if ctx.has_state:
-        if not verify_state(core.address, req.state_state, req.state_sig):
-            raise _Reject(400, msg("invalid_sig"))
-        try:
-            state = state_from_json(req.state_state)
-        except StateError:
-            raise _Reject(400, msg("invalid_state"))
-        ctx.ev.update(state_id=state.state_id, state_seq_in=state.sequence_number)
-        _claim(core, ctx, state)
+        state = _load_state(core, ctx, "go")
         if bytes(state.orchestrator_address) != ctx.orch_addr:
             raise _Reject(400, msg("orch_mismatch"))
         if state.app != req.app:
@@ -565,16 +574,21 @@ def _s_balance(core, ctx):
                         pm_session_id=ctx.session_id, sender_nonce=ctx.nonces[-1])
 
 
+def _ask_webhook(core, ctx, cached: bool, layout: str) -> "PendingPayment | None":
+    """Suspend for the auth webhook unless none is configured or the state's approval still holds."""
+    if not core.config.webhook_url:
+        return None
+    if cached:
+        ctx.ev["webhook"] = "cached"
+        return None
+    return PendingPayment(core._webhook_call(ctx, ctx.state.to_dict(layout)), ctx)
+
+
 @step("webhook")
 def _s_webhook(core, ctx):
     """§3.7.28 (§3.11): skipped while ``AuthExpiry`` covers now."""
-    cfg, state = core.config, ctx.state
-    if not cfg.webhook_url:
-        return None
-    if state.auth_expiry != 0 and ctx.now_ns // _NS <= state.auth_expiry:
-        ctx.ev["webhook"] = "cached"
-        return None
-    return PendingPayment(core._webhook_call(ctx, state.to_go_dict()), ctx)
+    st = ctx.state
+    return _ask_webhook(core, ctx, st.auth_expiry != 0 and ctx.now_ns // _NS <= st.auth_expiry, "go")
 
 
 @step("webhook_reply")
@@ -660,10 +674,7 @@ def _s_node_decode(core, ctx):
         raise _Reject(400, msg("invalid_request"))
     if not _node_strict_json(ctx.body):
         raise _Reject(400, msg("invalid_request"))
-    ctx.req = req
-    ctx.req_type = req.type
-    ctx.manifest_id = req.manifest_id
-    ctx.ev.update(type=req.type, manifest_id=req.manifest_id, app=req.app)
+    _set_request(ctx, req)
 
 
 @step("job_type")
@@ -769,16 +780,7 @@ def _s_node_state(core, ctx):
     ctx.has_state = req.has_state
     pi = ctx.oinfo.price_info
     if ctx.has_state:
-        if not verify_state(core.address, req.state_state, req.state_sig):
-            raise _Reject(400, msg("invalid_sig"))
-        try:
-            state = state_from_json(req.state_state, "node")
-        except StateError:
-            raise _Reject(400, msg("invalid_state"))
-        if state.state_id == "" or state.sequence_number > _INT64_MAX:
-            raise _Reject(400, msg("invalid_state"))
-        ctx.ev.update(state_id=state.state_id, state_seq_in=state.sequence_number)
-        _claim(core, ctx, state)
+        state = _load_state(core, ctx, "node", lambda st: st.state_id != "" and st.sequence_number <= _INT64_MAX)
         if (bytes(state.orchestrator_address) != ctx.orch_addr or state.app != req.app or state.type != req.type
                 or state.manifest_id != ctx.manifest_id):
             raise _Reject(400, msg("scope"))
@@ -888,14 +890,9 @@ def _s_node_webhook(core, ctx):
     if identity and ctx.state.auth_id and identity != ctx.state.auth_id:
         raise _Reject(core.profile.auth_id_changed_status, core.profile.msg("auth_id_changed"),
                       detail=f"state has {ctx.state.auth_id!r}, request has {identity!r}")
-    cfg, state = core.config, ctx.state
-    if not cfg.webhook_url:
-        return None
-    now_s = ctx.now_ns // _NS
-    if state.auth_policy == core.auth_policy and state.auth_expiry != 0 and now_s <= state.auth_expiry:
-        ctx.ev["webhook"] = "cached"
-        return None
-    return PendingPayment(core._webhook_call(ctx, state.to_node_dict()), ctx)
+    st = ctx.state
+    cached = st.auth_policy == core.auth_policy and st.auth_expiry != 0 and ctx.now_ns // _NS <= st.auth_expiry
+    return _ask_webhook(core, ctx, cached, "node")
 
 
 @step("node_webhook_reply")
