@@ -31,7 +31,9 @@ def node_chain(**kw) -> MemoryChain:
 
 
 def node(hook: Webhook | None = None, **kw) -> Signer:
-    return Signer(SignerConfig(profile=NODE, webhook_url=hook.url if hook else None, **kw), chain=node_chain())
+    s = Signer(SignerConfig(profile=NODE, webhook_url=hook.url if hook else None, **kw), chain=node_chain())
+    s.server.announce = True
+    return s
 
 
 def err(r) -> str:

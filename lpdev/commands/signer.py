@@ -317,7 +317,7 @@ async def _serve(args, host: str, port: int, config, chain, key: bytes, metrics=
     except Exception as exc:  # noqa: BLE001
         raise UsageError(f"cannot read the chain: {exc}") from None
     mkw = {"metrics_host": metrics[0], "metrics_port": metrics[1]} if metrics else {"metrics_port": False}
-    server = SignerServer(core, host=host, port=port, tls=args.tls, discovery=discovery, **mkw)
+    server = SignerServer(core, host=host, port=port, tls=args.tls, discovery=discovery, announce=True, **mkw)
     try:
         await server.start()
     except OSError as exc:

@@ -17,8 +17,8 @@ What the profile changes here: the envelope; the body limit (go profiles: lpdev'
 ``/discover-orchestrators`` always routed for livepeer-node (503 ``no orchestrator discovery source configured``
 without one); and the metrics listener with ``/healthz`` (alive), ``/readyz`` (chain readable, deposit and reserve
 > 0, no withdrawal unlocking by the next round, a usable ETH/USD rate when USD ceilings apply) and ``/metrics``
-(Prometheus text: payments, rejections, tickets, webhook calls, requests in flight). On start the server emits
-``signer.started`` (URL, address, profile, metrics URL) so a viewer can show which dialect each signer speaks.
+(Prometheus text: payments, rejections, tickets, webhook calls, requests in flight). With ``announce=True`` the
+server emits ``signer.started`` (URL, address, profile, metrics URL) so a viewer can show each signer's dialect.
 """
 from __future__ import annotations
 
@@ -266,11 +266,13 @@ class SignerServer:
     """Runs a signer on ``host:port`` (port 0: a free one) in the current event loop.
 
     ``metrics_port``: where the profile's health/metrics listener goes (livepeer-node only; plain HTTP on
-    ``metrics_host``, default ``host``); ``None`` = a free port when the profile has one, ``False`` = none."""
+    ``metrics_host``, default ``host``); ``None`` = a free port when the profile has one, ``False`` = none.
+    ``announce``: emit ``signer.started`` (URL, address, profile, metrics URL) once listening — what a viewer
+    needs to show each signer's dialect (``lpdev signer`` does; a stack turns it on when it shows profiles)."""
 
     def __init__(self, core: SignerCore, *, host: str = "127.0.0.1", port: int = 0, tls: bool = False,
                  discovery: Discovery | None = None, cert=None, metrics_host: str | None = None,
-                 metrics_port: int | None | bool = None) -> None:
+                 metrics_port: int | None | bool = None, announce: bool = False) -> None:
         self.core = core
         self.host = host
         self.port = port
@@ -280,6 +282,7 @@ class SignerServer:
         self.metrics_host = metrics_host or host
         self.metrics_port = metrics_port if metrics_port is not False else None
         self.has_metrics = core.profile.health_endpoints and metrics_port is not False
+        self.announce = announce
         self._runner: web.AppRunner | None = None
         self._metrics_runner: web.AppRunner | None = None
         self.app, self.adapter = make_app(core, discovery)
@@ -326,8 +329,9 @@ class SignerServer:
             except BaseException:
                 await self.stop()
                 raise
-        self.core._emit("signer.started", url=self.url, address=self.core.address_hex,
-                        profile=self.core.profile.name, metrics_url=self.metrics_url, tls=self.tls)
+        if self.announce:
+            self.core._emit("signer.started", url=self.url, address=self.core.address_hex,
+                            profile=self.core.profile.name, metrics_url=self.metrics_url, tls=self.tls)
         return self
 
     async def stop(self) -> None:
