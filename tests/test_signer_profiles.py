@@ -59,7 +59,7 @@ def test_profiles_are_fact_tables_over_named_steps():
     assert go.steps.index("nonce_refresh") == go.steps.index("refresh") + 1  # with the other refresh triggers
     assert go.facts["steps"].inferred and go.facts["usd_fees"].inferred  # marked where dialects.md infers
     assert {k for k in go.facts if go.facts[k] != old.facts.get(k)} == {"steps", "nonce_refresh_at", "usd_fees",
-                                                                        "requires_price_feed"}
+                                                                        "requires_price_feed", "discovery"}
     assert nd.steps.index("usd_ceiling") < nd.steps.index("node_state") < nd.steps.index("price_rise")
     assert (nd.auth_refresh_margin_s, go.auth_refresh_margin_s, nd.nonce_window) == (60, 180, 600)
     assert get_profile("go-livepeer@0.9.3") is go and get_profile(None) is go and get_profile("node") is nd

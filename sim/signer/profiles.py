@@ -128,7 +128,8 @@ _GO_091: dict[str, Fact] = {
     "health_endpoints": Fact(False, "no /healthz or /readyz (routes remote_signer.go:82-90)"),
     "info_sig": Fact("keccak", "GetOrchestrator sig: personal_sign(keccak(EIP-55 address)) (§2.1 flavour 2)"),
     "discovery_always": Fact(False, "GET /discover-orchestrators only with -remoteDiscovery (§3.1)"),
-    "discovery": Fact({"filters": ("caps",), "caps": "OR", "cache_s": 25 * 60, "empty": 503,
+    "discovery": Fact({"source": "GetOrchestrator of -orchAddr, cached", "filters": ("caps",), "caps": "OR",
+                       "cache_s": 25 * 60, "empty": 503,
                        "entry": ("address", "score", "capabilities", "runners"), "last_seen": False},
                       "server/remote_discovery.go (§3.13)",
                       note="sim/signer/discovery.py implements these"),
@@ -181,6 +182,9 @@ _GO_093: dict[str, Fact] = {
                      note="lpdev: each payment's fee is also reported in USD (event fee_usd) at the feed's rate"),
     "requires_price_feed": Fact(True, "#4095 release notes: the signer refuses to start without an ETH/USD feed",
                                 note="lpdev signer exits 2 naming the missing feed"),
+    "discovery": Fact({**_GO_091["discovery"].value, "runners_on_failure": "keep the last cached runners"},
+                      "#4089 discovery: optimistically populate (v0.9.3, PR text)",
+                      note="sim/signer/discovery.py must consult runners_on_failure (not yet)"),
 }
 
 # ------------------------------------------------------------------------------------------------
@@ -213,7 +217,10 @@ _NODE_TABLE: dict[str, Fact] = {
                              "{\"error\":…}, metric names lpdev's"),
     "info_sig": Fact("raw", "service.go signInfo: SignMessage([]byte(address.Hex())) (flavour 1)"),
     "discovery_always": Fact(True, "service.go: GET /discover-orchestrators always registered"),
-    "discovery": Fact({"filters": ("app", "gpu"), "caps": "ignored", "cache_s": 0, "empty": 200,
+    "discovery": Fact({"source": "GET <orchestrator>/discovery, 5 s, 1 MiB, per request",
+                       "filters": ("app", "gpu"), "filter_rule": "exact; OR within a filter, AND across",
+                       "caps": "ignored", "cache_s": 0, "empty": 200, "dedup": False,
+                       "runner_needs": ("url", "app"),
                        "entry": ("address", "score", "runners", "last_seen"), "last_seen": True,
                        "no_source": (503, "no orchestrator discovery source configured"),
                        "all_failed": (503, "orchestrator discovery unavailable")},
