@@ -498,3 +498,22 @@ def test_a_go_livepeer_orchestrator_refuses_node_identity():
         req = pb.OrchestratorRequest(address=bytes.fromhex(body["address"][2:]),
                                      sig=bytes.fromhex(body["signature"][2:]))
         assert codec.verify_orch_request(req) is accepted, profile
+
+
+def test_state_layouts_round_trip_and_read_each_other():
+    from sim.signer.fastpath import state_from_json, state_to_json
+
+    st = RemotePaymentState(state_id="ab" * 16, pm_session_id="0x" + "11" * 32, last_update=T0 * 10**9 + 5,
+                            orchestrator_address=ADDR, app="a", auth_expiry=9, sender_nonce=7, balance="5/3",
+                            initial_price_per_unit=3, initial_pixels_per_unit=1, type="live", sequence_number=2,
+                            auth_id="u", auth_policy="p" * 64, auth_max_price="5", manifest_id=SID)
+    node_raw = state_to_json(st, "node")
+    assert tuple(json.loads(node_raw)) == NODE_FIELD_ORDER and node_raw == st.to_json_bytes("node")
+    assert state_from_json(node_raw, "node") == st == RemotePaymentState.from_json(node_raw, "node")
+    # go-livepeer reads a node blob and re-emits it without the three node-only fields
+    as_go = state_from_json(node_raw, "go")
+    assert (as_go.manifest_id, as_go.auth_policy, as_go.auth_max_price) == ("", "", "")
+    assert tuple(json.loads(state_to_json(as_go, "go"))) == FIELD_ORDER
+    # node reads a go blob with those three empty
+    as_node = state_from_json(st.to_json_bytes("go"), "node")
+    assert as_node.manifest_id == "" and as_node.sender_nonce == 7

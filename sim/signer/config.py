@@ -13,6 +13,7 @@ pinned; ``eth_usd_max_age_s`` (``None`` = the profile's, 2 h for node) bounds ho
 from __future__ import annotations
 
 import json
+from typing import Any
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -178,7 +179,7 @@ class SignerConfig:
     chain_max_age_s: float = 0.5  # chain reads (last block, round, sender info) are cached this long
     replay_protection: bool = True  # lpdev extension: reject superseded / in-flight state blobs
     replay_window: int = 100_000  # state ids remembered for replay protection
-    profile: str = "go-livepeer"  # the dialect (sim.signer.profiles)
+    profile: Any = "go-livepeer"  # the dialect: a name in sim.signer.profiles.PROFILES, or a Profile
     max_price_usd: Fraction | None = None  # go-livepeer: the configured ceiling in USD per unit
     max_hourly_price_usd: Fraction | None = None  # livepeer-node MaxHourlyPrice (None: the profile's default)
     max_fixed_price_usd: Fraction | None = None  # livepeer-node MaxFixedPrice (None: the profile's default)

@@ -648,7 +648,8 @@ def _s_sign_state(core, ctx):
 
 # ---- livepeer/node (dialects.md §2.3) -------------------------------------------------------------
 def _node_strict_json(body: bytes) -> bool:
-    """Go ``json.Unmarshal`` validates the whole input: nothing but whitespace may follow the value."""
+    """Go ``json.Unmarshal`` validates the whole input: nothing but whitespace may follow the value.
+    The one place the livepeer-node dialect parses a request body itself (bounded by the 1 MiB body limit)."""
     try:
         json.loads(body.decode("utf-8", errors="replace"), parse_constant=_no_constant)
     except (ValueError, RecursionError):
