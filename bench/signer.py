@@ -9,6 +9,10 @@ Baseline (same run, in this process): the crypto a request needs — one state-s
 (tickets + 2) signatures (tickets, segCreds, new state) — timed with lpdev's own crypto; ``floor_rps`` is the
 rate one core could sign at, and ``ratio`` = achieved / floor. Targets: >= 500 req/s at concurrency 16 with
 p99 < 50 ms and zero errors.
+
+``--profile`` picks the signer's dialect (sim/signer/profiles.py). livepeer-node takes only live/fixed payments
+whose ManifestID is the auth token's session id: its sessions send ``type: fixed`` at 2 000 wei a job (2 tickets
+at EV 1 000), no ManifestID, and its signer pins the ETH/USD rate (--wei-per-usd) so no feed is needed.
 """
 from __future__ import annotations
 
@@ -35,30 +39,49 @@ def add_arguments(parser) -> None:
     parser.add_argument("--ray", metavar="ADDRESS", help="drive the load from Ray tasks (local, auto, HOST:PORT); "
                         "needs --signer reachable from the cluster")
     parser.add_argument("--workers", type=int, default=2, help="with --ray: load tasks, each --concurrency (2)")
+    from sim.signer.profiles import DEFAULT_PROFILE, PROFILE_NAMES
+
+    parser.add_argument("--profile", default=DEFAULT_PROFILE, choices=PROFILE_NAMES,
+                        help=f"the signer's dialect (default {DEFAULT_PROFILE})")
 
 
-def _orch_pool(worker: int, n: int = 64) -> list[str]:
+NODE_PRICE = 2000  # livepeer-node sessions: wei per fixed job -> 2 tickets at EV 1000
+NODE_WEI_PER_USD = "1000000000000000/3"  # 3000 USD/ETH, pinned
+
+
+def _node(profile: str) -> bool:
+    """A dialect without untyped (inPixels) payments: the livepeer-node workload."""
+    from sim.signer.profiles import get_profile
+
+    return "" not in get_profile(profile).job_types
+
+
+def _orch_pool(worker: int, n: int = 64, price: tuple[int, int] = (1, 1)) -> list[str]:
     from sim.signer.testkit import make_orch_info
     from sim.wire import codec
 
     recipient = bytes([worker + 1]) * 20
     now = time.time()
-    return [codec.to_b64(make_orch_info(ev=EV, price=(1, 1), last_block=10**9, seed=worker * 1000 + i + 1,
+    return [codec.to_b64(make_orch_info(ev=EV, price=price, last_block=10**9, seed=worker * 1000 + i + 1,
                                         recipient=recipient, now=now + 7200, creation_round=5))
             for i in range(n)]
 
 
 async def _worker(http, url: str, stop_at: float, measure_from: float, lat: list[float], errors: list[str],
-                  worker: int, counts: dict) -> None:
-    pool = _orch_pool(worker)
+                  worker: int, counts: dict, node: bool = False) -> None:
+    pool = _orch_pool(worker, price=(NODE_PRICE, 1) if node else (1, 1))
     rnd = random.Random(worker)
     state = None
     i = 0
     mid = f"bench-{worker}"
     while time.perf_counter() < stop_at:
-        body = {"state": state or {"State": None, "Sig": None}, "orchestrator": pool[i % len(pool)],
-                "inPixels": rnd.randint(1000, 3000), "type": ""}
-        if state is not None:
+        if node:  # live/fixed only; ManifestID defaults to the auth token's session id
+            body = {"state": state or {"state": None, "sig": None}, "orchestrator": pool[i % len(pool)],
+                    "type": "fixed"}
+        else:
+            body = {"state": state or {"State": None, "Sig": None}, "orchestrator": pool[i % len(pool)],
+                    "inPixels": rnd.randint(1000, 3000), "type": ""}
+        if state is not None and not node:
             body["ManifestID"] = mid
         i += 1
         t0 = time.perf_counter()
@@ -91,7 +114,8 @@ def _ticket_count(payment_b64: str) -> int:
     return len(pb.Payment.FromString(base64.b64decode(payment_b64)).ticket_sender_params)
 
 
-async def _load(url: str, concurrency: int, duration: float, warmup: float, worker_base: int = 0) -> dict:
+async def _load(url: str, concurrency: int, duration: float, warmup: float, worker_base: int = 0,
+                node: bool = False) -> dict:
     import aiohttp
 
     lat: list[float] = []
@@ -104,7 +128,7 @@ async def _load(url: str, concurrency: int, duration: float, warmup: float, work
     async with aiohttp.ClientSession(connector=conn) as http:
         target = url.rstrip("/") + "/generate-live-payment"
         await asyncio.gather(*(_worker(http, target, stop_at, measure_from, lat, errors, (worker_base + w) % 250,
-                                       counts) for w in range(concurrency)))
+                                       counts, node) for w in range(concurrency)))
     elapsed = time.perf_counter() - measure_from
     lat.sort()
 
@@ -157,14 +181,21 @@ async def _inprocess(args) -> dict:
     from sim.signer.core import SignerCore
     from sim.signer.http import SignerServer
 
+    from sim.pm.money import parse_rat
+
     chain = devnet.open_chain("mock")
-    core = SignerCore(key=chain.key("sender"), chain=chain, config=SignerConfig(), clock=RealClock())
-    async with SignerServer(core) as s:
-        return await _load(s.url, args.concurrency, args.duration, args.warmup)
+    node = _node(args.profile)
+    cfg = SignerConfig(profile=args.profile, wei_per_usd=parse_rat(NODE_WEI_PER_USD) if node else None)
+    core = SignerCore(key=chain.key("sender"), chain=chain, config=cfg, clock=RealClock())
+    async with SignerServer(core, metrics_port=False) as s:
+        return await _load(s.url, args.concurrency, args.duration, args.warmup, node=node)
 
 
-def _start_child() -> tuple[subprocess.Popen, str]:
-    cmd = [sys.executable, "-m", "lpdev", "signer", "--mock-chain", "--http-addr", "127.0.0.1:0"]
+def _start_child(profile: str) -> tuple[subprocess.Popen, str]:
+    cmd = [sys.executable, "-m", "lpdev", "signer", "--mock-chain", "--http-addr", "127.0.0.1:0",
+           "--profile", profile]
+    if _node(profile):
+        cmd += ["--metrics-addr", "127.0.0.1:0", "--wei-per-usd", NODE_WEI_PER_USD]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -193,6 +224,7 @@ def run(args) -> dict:
     proc = None
     if args.ray:
         mode = f"ray x{args.workers}"
+    node = _node(args.profile)
     try:
         if args.ray:
             from bench._signer_ray import run_distributed
@@ -200,18 +232,18 @@ def run(args) -> dict:
             if args.signer:
                 url = args.signer if "://" in args.signer else "https://" + args.signer
             else:
-                proc, url = _start_child()
-            load = run_distributed(url, args.ray, args.workers, args.concurrency, args.duration, args.warmup)
+                proc, url = _start_child(args.profile)
+            load = run_distributed(url, args.ray, args.workers, args.concurrency, args.duration, args.warmup, node)
         elif args.signer:
             url = args.signer if "://" in args.signer else "https://" + args.signer
-            load = asyncio.run(_load(url, args.concurrency, args.duration, args.warmup))
+            load = asyncio.run(_load(url, args.concurrency, args.duration, args.warmup, node=node))
         elif args.in_process:
             url = "(in process)"
             load = asyncio.run(_inprocess(args))
         else:
-            proc, url = _start_child()
+            proc, url = _start_child(args.profile)
             cpu0 = _cpu_seconds(proc.pid)
-            load = asyncio.run(_load(url, args.concurrency, args.duration, args.warmup))
+            load = asyncio.run(_load(url, args.concurrency, args.duration, args.warmup, node=node))
             cpu1 = _cpu_seconds(proc.pid)
             if cpu0 is not None and cpu1 is not None and load["requests"]:
                 # includes the warm-up requests: approximate, slightly high
@@ -229,7 +261,7 @@ def run(args) -> dict:
     floor = crypto_floor(load["tickets_per_request"] or 2.0)
     ratio = round(load["rps"] / floor["floor_rps"], 3) if floor["floor_rps"] else 0.0
     ok = (load["errors"] == 0 and load["rps"] >= TARGET_RPS and load["p99_ms"] < TARGET_P99_MS)
-    return {"bench": "signer", "mode": mode, "signer": url, "concurrency": args.concurrency,
+    return {"bench": "signer", "mode": mode, "signer": url, "profile": args.profile, "concurrency": args.concurrency,
             "duration_s": args.duration, **load, "crypto_floor": floor, "ratio": ratio,
             "targets": {"rps": TARGET_RPS, "p99_ms": TARGET_P99_MS, "errors": 0}, "ok": ok}
 
@@ -237,7 +269,8 @@ def run(args) -> dict:
 def format_text(r: dict) -> str:
     f = r["crypto_floor"]
     lines = [
-        f"signer bench ({r['mode']}: {r['signer']}), concurrency {r['concurrency']}, {r['seconds']} s",
+        f"signer bench ({r['mode']}: {r['signer']}, profile {r.get('profile', '?')}), concurrency "
+        f"{r['concurrency']}, {r['seconds']} s",
         f"  {r['rps']} req/s  p50 {r['p50_ms']} ms  p99 {r['p99_ms']} ms  max {r['max_ms']} ms  "
         f"errors {r['errors']}  tickets/request {r['tickets_per_request']}",
         f"  crypto floor ({f['backend']}): {f['floor_rps']} req/s  (sign {f['sign_per_s']}/s, verify "

@@ -61,6 +61,7 @@ EXERCISED = {
     "lpdev up --no-gateway --any-port": "tests/test_up_cli.py::test_make_up_runs_lpdev_up",
     "lpdev up --headless --serve-events 127.0.0.1:0": "tests/test_up_cli.py::test_up_ready_file_payments_and_clean_stop",
     "lpdev token": "here:test_up_two_by_two_with_discovery_then_token",
+    "lpdev ps": "tests/test_up_stacks.py::test_two_stacks_in_one_folder_each_found_from_another_folder",
     "lpdev bench up": "tests/test_up_bench.py::test_bench_up_measures_ready_time_and_memory",
     # the SDK's example scripts live in its git repository, not in the wheel: these tests make the same SDK calls
     "python examples/get_orchestrator_info.py 127.0.0.1:8935 --signer 127.0.0.1:7936":
@@ -70,6 +71,7 @@ EXERCISED = {
     "python examples/write_frames.py 127.0.0.1:8935 --signer 127.0.0.1:7936":
         "tests/test_sdk_up.py::test_sdk_start_lv2v_noop_job_is_paid_through_the_signer",
     "lpdev signer --mock-chain": "here:test_signer_mock_chain",
+    "lpdev signer --list-profiles": "tests/test_signer_profiles.py::test_cli_node_listens_where_told_and_warns",
     "lpdev orchestrator --config .lpdev/chain.json": "here:test_orchestrator_on_the_chain_up_config",
     "lpdev walkthrough": "here:test_walkthrough_tour",
     "lpdev walkthrough refresh-params-expired": "here:test_walkthrough_library_scenario",

@@ -1,5 +1,6 @@
-"""Hypothesis fuzz of the live signer: generated JSON bodies never produce a 5xx (other than the documented
-batch-validation 500) or a crash, and every reply is the JSON error envelope or a 200 payment."""
+"""Hypothesis fuzz of the live signer, under every profile: generated JSON bodies never produce a 5xx the dialect
+would not send (go-livepeer: only the documented batch-validation 500; livepeer-node: none) or a crash, and every
+reply is the profile's JSON error envelope or a 200 payment."""
 from __future__ import annotations
 
 import base64
@@ -10,10 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fractions import Fraction
+
 from sim.clock import Rng, VirtualClock
 from sim.signer.config import SignerConfig
 from sim.signer.core import SignerCore
 from sim.signer.http import SignerServer
+from sim.signer.profiles import PROFILE_NAMES
 from sim.signer.testkit import MemoryChain, make_caps, make_orch_info
 from sim.wire.state import RemotePaymentState, sign_state
 
@@ -22,10 +26,12 @@ from tests.test_signer_harness import KEY, OTHER_KEY, server_in_thread
 T0 = 1_780_000_000
 
 
-@pytest.fixture(scope="module")
-def live_signer():
-    core = SignerCore(key=KEY, chain=MemoryChain(), config=SignerConfig(), clock=VirtualClock(T0), rng=Rng(3))
-    with server_in_thread(SignerServer(core)) as server:
+@pytest.fixture(scope="module", params=PROFILE_NAMES)
+def live_signer(request):
+    chain = MemoryChain(usd_per_eth=Fraction(3000), usd_updated_at=T0)  # a fresh ETH/USD rate at the signer's now
+    core = SignerCore(key=KEY, chain=chain, config=SignerConfig(profile=request.param), clock=VirtualClock(T0),
+                      rng=Rng(3))
+    with server_in_thread(SignerServer(core, metrics_port=False)) as server:
         yield server
 
 
@@ -84,13 +90,14 @@ bodies = st.fixed_dictionaries({}, optional={
 
 # mostly-valid requests that reach the deep steps (billing, ceilings, tickets, state round-trip)
 valid_states = st.builds(
-    lambda seq, bal, ip, ipx, typ, nonce: {"State": _b64(raw := RemotePaymentState(
+    lambda seq, bal, ip, ipx, typ, nonce, layout, mid: {"State": _b64(raw := RemotePaymentState(
         state_id=f"s{seq}", orchestrator_address=bytes.fromhex("73AEd7b5dEb30222fa896f399d46cC99c7BEe57F"),
         sequence_number=seq, balance=bal, initial_price_per_unit=ip, initial_pixels_per_unit=ipx, type=typ,
-        sender_nonce=nonce, last_update=T0 * 10**9 - 5 * 10**9).to_json_bytes()), "Sig": _b64(sign_state(KEY, raw))},
+        sender_nonce=nonce, last_update=T0 * 10**9 - 5 * 10**9, manifest_id=mid).to_json_bytes(layout)),
+        "Sig": _b64(sign_state(KEY, raw))},
     st.integers(0, 2**64 - 2), st.sampled_from(["", "0", "1/3", "-5", "x", "99999999999"]),
     st.integers(-1, 10**4), st.integers(-1, 10**4), st.sampled_from(["", "live", "lv2v", "fixed"]),
-    st.integers(0, 2**32 - 1))
+    st.integers(0, 2**32 - 1), st.sampled_from(["go", "node"]), st.sampled_from(["", "sess0001"]))
 deep_bodies = st.fixed_dictionaries({
     "orchestrator": st.builds(
         lambda ev, price, exp_delta, transcoder, auth_delta, fv, wp: _b64(make_orch_info(
@@ -103,7 +110,7 @@ deep_bodies = st.fixed_dictionaries({
     "state": st.one_of(st.none(), valid_states, valid_states),
     "type": st.sampled_from(["", "live", "lv2v", "fixed"]),
     "inPixels": st.integers(-10, 10**9),
-    "ManifestID": st.sampled_from(["", "mid"]),
+    "ManifestID": st.sampled_from(["", "mid", "sess0001"]),
 }, optional={"maxPrice": max_prices, "app": st.sampled_from(["", "a"]),
              "capabilities": st.just(_b64(make_caps({35: ["m"]}).SerializeToString()))})
 
@@ -118,17 +125,23 @@ def _post(server, body: bytes, headers=None) -> tuple[int, bytes, dict]:
         conn.close()
 
 
-def _check(status: int, raw: bytes, headers: dict) -> None:
+def _check(server, status: int, raw: bytes, headers: dict) -> None:
+    prof = server.core.profile
     assert headers.get("Content-Type") == "application/json"
-    assert raw.endswith(b"\n")
     doc = json.loads(raw)
     if status == 200:
-        assert set(doc) == {"payment", "segCreds", "state"}
+        assert set(doc) == {"payment", "segCreds", "state"} and set(doc["state"]) == set(prof.state_keys)
+        assert raw.endswith(b"\n") == prof.response_newline
         return
-    msg = doc["error"]["message"]
+    assert raw.endswith(b"\n")
+    assert set(doc) == {"error"}
+    msg = doc["error"]["message"] if prof.envelope == "go" else doc["error"]
     assert isinstance(msg, str) and msg
-    # the one documented 500 without a webhook: the n-ticket batch fails total-EV validation
-    assert status < 500 or msg.startswith("total ticket EV"), (status, msg)
+    if prof.envelope == "go":
+        # the one documented 500 without a webhook: the n-ticket batch fails total-EV validation
+        assert status < 500 or msg.startswith("total ticket EV"), (status, msg)
+    else:
+        assert status < 500, (status, msg)  # livepeer-node: nothing here is a server failure
     assert "internal error" not in msg
 
 
@@ -139,7 +152,7 @@ def _check(status: int, raw: bytes, headers: dict) -> None:
 def test_fuzz_generated_json(live_signer, doc, case):
     doc = {case(k) if k != "state" else k: v for k, v in doc.items()}
     status, raw, headers = _post(live_signer, json.dumps(doc).encode())
-    _check(status, raw, headers)
+    _check(live_signer, status, raw, headers)
 
 
 @pytest.mark.slow
@@ -148,7 +161,7 @@ def test_fuzz_generated_json(live_signer, doc, case):
 @given(doc=deep_bodies)
 def test_fuzz_mostly_valid_requests(live_signer, doc):
     status, raw, headers = _post(live_signer, json.dumps(doc).encode())
-    _check(status, raw, headers)
+    _check(live_signer, status, raw, headers)
 
 
 @pytest.mark.slow
@@ -157,5 +170,5 @@ def test_fuzz_mostly_valid_requests(live_signer, doc):
                      json_any.map(lambda v: json.dumps(v).encode())))
 def test_fuzz_raw_bodies(live_signer, raw):
     status, body, headers = _post(live_signer, raw)
-    _check(status, body, headers)
+    _check(live_signer, status, body, headers)
     assert status != 200

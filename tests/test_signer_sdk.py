@@ -54,3 +54,129 @@ def test_sdk_payment_session_round_trips_state(tls_signer):
     state = session._state
     assert set(state) == {"State", "Sig"}
     assert b'"SequenceNumber":1' in base64.b64decode(state["State"])
+
+
+# ---- every profile, through the SDK's Live Runner path, against lpdev's orchestrator ----------------------------
+import asyncio  # noqa: E402
+from fractions import Fraction  # noqa: E402
+
+from livepeer_gateway.errors import LivepeerHTTPError  # noqa: E402
+from livepeer_gateway.live_runner import call_runner  # noqa: E402
+from livepeer_gateway.remote_signer import LivePaymentChallenge, LivePaymentSession  # noqa: E402
+
+from sim.events import EventBus  # noqa: E402
+from sim.signer.profiles import PROFILE_NAMES, get_profile  # noqa: E402
+
+RUNNER_EV = 10**11  # 100 tickets = 1e13 wei of EV, within the signer's 2e13 batch limit
+UNITS = {"seconds": "live", "fixed": "fixed", "720p-pixel-seconds": "lv2v"}
+
+
+@pytest.fixture
+async def orch_and_chain(tmp_path):
+    import devnet
+    from sim.orchestrator import OrchestratorServer
+
+    chain = devnet.open_chain("mock")
+    bus = EventBus()
+    async with OrchestratorServer(chain, eth_key=chain.key("orchestrator"), data_dir=tmp_path, block_poll_s=3600,
+                                  bus=bus, ticket_ev=RUNNER_EV, price_per_unit=1000, auto_adjust_price=False) as o:
+        o.bus = bus
+        yield o, chain
+    chain.close()
+
+
+def _signer(chain, profile: str, bus: EventBus | None = None) -> SignerServer:
+    cfg = SignerConfig(profile=profile)
+    if get_profile(profile).usd_ceilings and getattr(chain, "eth_usd", None) is None:
+        cfg.wei_per_usd = Fraction(10**18, 3000)  # livepeer-node WeiPerUSD (a chain without the feed interface)
+    core = SignerCore(key=chain.key("sender"), chain=chain, config=cfg, clock=RealClock(), events=bus)
+    return SignerServer(core, tls=True, metrics_port=False)
+
+
+def _bare(url: str) -> str:
+    return url.split("://", 1)[1]
+
+
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+@pytest.mark.parametrize("unit", list(UNITS))
+async def test_sdk_pays_a_live_runner_through_each_profile(orch_and_chain, profile, unit):
+    o, chain = orch_and_chain
+    runner = o.lv2v.runners.runners["noop"]
+    # prices that need tickets on every payment: live >= 1 s a call, lv2v a second of pixels (60 s preload: 66)
+    runner.unit = unit
+    runner.price = {"seconds": 2 * RUNNER_EV, "fixed": 5 * RUNNER_EV, "720p-pixel-seconds": 4000}[unit]
+    extra = {"seconds": 2, "fixed": 0, "720p-pixel-seconds": 1}[unit]
+    allowed = UNITS[unit] in get_profile(profile).job_types
+    async with _signer(chain, profile) as s:
+        call = call_runner(o.url + "/apps/noop/session", payload={}, signer_url=_bare(s.url), payment_unit=unit)
+        if not allowed:  # livepeer-node refuses lv2v with its own status and envelope
+            with pytest.raises(LivepeerHTTPError) as exc:
+                await call
+            assert exc.value.status_code == 400 and '{"error":"payment type must be live or fixed"}' in str(exc.value)
+            return
+        result = await call
+        mid = result.session_id
+        assert mid and o.orch.ledger.balance(s.core.address, mid) is not None
+        assert (result.payment_session is None) == (unit == "fixed")
+        for _ in range(extra):  # metered: the session pays on
+            if unit == "720p-pixel-seconds":
+                await asyncio.sleep(1.1)
+            await result.payment_session.send_payment()
+    paid = [e for e in o.bus.recent if e.kind == "orch.payment_received" and e.data.get("manifest_id") == mid]
+    assert len(paid) == 1 + extra and all(e.data["tickets"] >= 1 for e in paid)
+    assert not [e for e in o.bus.recent if e.kind == "orch.payment_rejected"]
+
+
+async def _reserved_session(o, signer_url: str, payer: str) -> LivePaymentSession:
+    """What the SDK's call_runner does: the 402 challenge, the first payment reserves the session; the
+    LivePaymentSession then keeps paying to the challenge's payment_url on the same params."""
+    import aiohttp
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as http:
+        async with http.post(o.url + "/apps/noop/session", data=b"{}",
+                             headers={"Livepeer-Payer-Address": payer}) as r:
+            assert r.status == 402
+            ch = await r.json()
+        challenge = LivePaymentChallenge(payment_params=ch["payment_params"], manifest_id=ch["manifest_id"],
+                                         payment_url=ch["payment_url"])
+        session = LivePaymentSession(signer_url, type="fixed", challenge=challenge)
+        first = await session.get_payment()
+        async with http.post(o.url + "/apps/noop/session", data=b"{}",
+                             headers={"Livepeer-Payment": first.payment, "Livepeer-Segment": first.seg_creds}) as r:
+            assert r.status == 200, await r.text()
+    return session
+
+
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+async def test_sdk_session_reusing_params_rides_the_nonce_500_refresh(orch_and_chain, profile):
+    """The SDK's LivePaymentSession keeps one set of params until a 480 (ecosystem.md §1a.3). ~99 tickets a
+    payment: under go-livepeer 0.9.3 and livepeer-node the signer answers 480 once the nonce reaches 500, the SDK
+    refreshes (/refresh-payment) and every payment lands; under 0.9.1 the orchestrator refuses nonce 601."""
+    o, chain = orch_and_chain
+    runner = o.lv2v.runners.runners["noop"]
+    runner.unit, runner.price = "fixed", 99 * RUNNER_EV
+    bus = EventBus()
+    async with _signer(chain, profile, bus) as s:
+        payer = s.core.address_hex
+        session = await _reserved_session(o, _bare(s.url), payer)
+        refreshes = get_profile(profile).nonce_refresh_at is not None
+        outcomes = ["paid"]  # the reservation
+        for _ in range(9):
+            try:
+                await session.send_payment()
+                outcomes.append("paid")
+            except LivepeerHTTPError as exc:
+                outcomes.append(exc.status_code)
+                break
+    rejected = [e for e in bus.recent if e.kind == "signer.payment.rejected"]
+    received = [e for e in o.bus.recent if e.kind == "orch.payment_received"]
+    if refreshes:
+        assert outcomes == ["paid"] * 10, outcomes  # no gap: every payment accepted by the orchestrator
+        assert [e.data["status"] for e in rejected] == [480]
+        assert rejected[0].data["refresh"].startswith("nonce ") and rejected[0].data["refresh"].endswith(">= 500")
+        assert sum(e.data["tickets"] for e in received) >= 10 * 99
+        assert not [e for e in o.bus.recent if e.kind == "orch.payment_rejected"]
+    else:
+        assert outcomes == ["paid"] * 6 + [400], outcomes  # the 7th payment reaches nonce 601: too many values
+        bad = [e for e in o.bus.recent if e.kind == "orch.payment_rejected"]
+        assert "invalid ticket senderNonce: too many values" in bad[0].data["message"]

@@ -191,8 +191,11 @@ def test_price_and_header_flags():
     assert parse_price("101.2", "--x") == Fraction(506, 5)
     assert parse_price("3/2wei", "--x") == Fraction(3, 2)
     assert parse_price("1e3", "--x") == 1000
-    with pytest.raises(ConfigError, match="only wei"):
+    with pytest.raises(ConfigError, match="must be in wei"):
         parse_price("0.50USD", "--max-price-per-unit")
+    assert parse_price("0.5e-12USD", "--max-price-per-unit", usd=True) == ("USD", Fraction(1, 2 * 10**12))
+    with pytest.raises(ConfigError, match="wei or USD"):
+        parse_price("3EUR", "--max-price-per-unit", usd=True)
     assert parse_webhook_headers("Authorization: Bearer a:b , X-Key:v,") == {"Authorization": "Bearer a:b",
                                                                             "X-Key": "v"}
     with pytest.raises(ConfigError):

@@ -1,15 +1,23 @@
-"""`lpdev signer`: run a go-livepeer-compatible remote signer (protocol.md §3) on a chain.
+"""`lpdev signer`: run a remote signer (protocol.md §3) on a chain, in the dialect of your choice.
 
     lpdev signer --eth-url URL --controller ADDR (--eth-key HEX | --eth-key-file F) [--http-addr 127.0.0.1:7936]
-                 [--tls] [--max-price-per-unit N] [--pixels-per-unit N] [--max-price-per-capability JSON|FILE]
+                 [--profile go-livepeer|go-livepeer@0.9.1|livepeer-node]
+                 [--tls] [--max-price-per-unit N|NUSD] [--pixels-per-unit N] [--max-price-per-capability JSON|FILE]
                  [--max-ticket-ev N] [--max-total-ev N] [--deposit-multiplier N]
                  [--remote-signer-webhook-url URL] [--remote-signer-webhook-headers 'k:v,...']
                  [--remote-discovery --orch-addr URL,...] [--allow-no-auth]
     lpdev signer --config .lpdev/chain.json      (chain and the "sender" dev key from `lpdev chain up`)
     lpdev signer --mock-chain                    (an in-process mock chain; nothing else needed)
+    lpdev signer --list-profiles                 (every profile's facts: value, source, read or inferred)
 
-Binds loopback by default and, like go-livepeer, refuses a non-loopback address unless an auth webhook is
-configured or --allow-no-auth is given. Keys are throwaway dev keys; never use a real one here.
+Profiles (dialects): go-livepeer (default: the latest mainline, v0.9.3 — refresh at nonce 500, USD prices,
+needs an ETH/USD feed on the chain), go-livepeer@0.9.1, livepeer-node (the livepeer/node livepeer-signer: its
+check order, flat error envelope, statuses, 16-field state, live/fixed only, USD ceilings --max-hourly-price-usd /
+--max-fixed-price-usd, /healthz /readyz /metrics on --metrics-addr, 64-request busy limit).
+
+go-livepeer profiles bind loopback by default (":port" means 127.0.0.1:port, #3959) and refuse a non-loopback
+address unless an auth webhook is configured or --allow-no-auth is given. livepeer-node listens where told
+(":port" = every interface) and only warns. Keys are throwaway dev keys; never use a real one here.
 """
 from __future__ import annotations
 
@@ -22,7 +30,7 @@ from fractions import Fraction
 
 from lpdev.cli import UsageError
 
-DEFAULT_HTTP_ADDR = "127.0.0.1:7936"
+DEFAULT_HTTP_ADDR = "127.0.0.1:7936"  # go-livepeer profiles; livepeer-node: 127.0.0.1:8937
 
 
 def register(sub) -> None:
@@ -33,6 +41,13 @@ def register(sub) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from sim.signer.profiles import DEFAULT_PROFILE, PROFILE_NAMES
+
+    d = p.add_argument_group("dialect")
+    d.add_argument("--profile", default=DEFAULT_PROFILE, choices=PROFILE_NAMES,
+                   help=f"which signer to behave like (default {DEFAULT_PROFILE}: the latest go-livepeer, v0.9.3)")
+    d.add_argument("--list-profiles", action="store_true",
+                   help="print every profile's facts (value, source, read or inferred) and exit")
     g = p.add_argument_group("chain")
     g.add_argument("--eth-url", help="JSON-RPC URL of the chain")
     g.add_argument("--controller", help="Controller contract address")
@@ -43,12 +58,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     k.add_argument("--eth-key", help="signer private key, hex")
     k.add_argument("--eth-key-file", help="file holding the signer private key in hex")
     h = p.add_argument_group("HTTP")
-    h.add_argument("--http-addr", default=DEFAULT_HTTP_ADDR, help=f"listen address (default {DEFAULT_HTTP_ADDR})")
+    h.add_argument("--http-addr", default=None,
+                   help=f"listen address (default {DEFAULT_HTTP_ADDR}; livepeer-node 127.0.0.1:8937)")
+    h.add_argument("--metrics-addr", default=None,
+                   help="livepeer-node: /healthz, /readyz and /metrics listener (default 127.0.0.1:8938)")
     h.add_argument("--tls", action="store_true", help="serve HTTPS with a self-signed certificate")
     h.add_argument("--allow-no-auth", action="store_true",
                    help="allow a non-loopback address without an auth webhook (-remoteSignerAllowNoAuth)")
     pr = p.add_argument_group("prices and limits (wei)")
-    pr.add_argument("--max-price-per-unit", default="0", help="max price per --pixels-per-unit; 0 = any")
+    pr.add_argument("--max-price-per-unit", default="0",
+                    help="max price per --pixels-per-unit in wei, or USD with a USD suffix (0.5e-12USD, converted "
+                         "through the chain's ETH/USD feed); 0 = any. go-livepeer profiles")
     pr.add_argument("--pixels-per-unit", default="1", help="integer > 0 (default 1)")
     pr.add_argument("--max-price-per-capability", default="",
                     help='JSON or file: {"capabilities_prices":[{"pipeline","model_id","price_per_unit",'
@@ -60,6 +80,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                     help="be stateless like go-livepeer: accept superseded or replayed state blobs and take nonces "
                          "from the state alone (lpdev refuses replays with 400 'invalid state: …' and never reuses "
                          "a nonce by default); use it to reproduce duplicate-nonce failures")
+    u = p.add_argument_group("USD (livepeer-node ceilings; exact decimals or a/b)")
+    u.add_argument("--max-hourly-price-usd", default=None, help="live ceiling in USD per hour (default 36)")
+    u.add_argument("--max-fixed-price-usd", default=None, help="fixed ceiling in USD per job (default 1)")
+    u.add_argument("--wei-per-usd", default=None, help="pin the rate (node WeiPerUSD) instead of reading the feed")
+    u.add_argument("--eth-usd-max-age", type=float, default=None,
+                   help="seconds the feed's answer stays usable (livepeer-node default 7200)")
     w = p.add_argument_group("auth webhook and discovery")
     w.add_argument("--remote-signer-webhook-url", help="POSTed {headers, state} before each signing")
     w.add_argument("--remote-signer-webhook-headers", default="", help="'k:v,k2:v2' sent to the webhook")
@@ -69,8 +95,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trace", help="write every event to this JSONL trace")
 
 
-def parse_http_addr(text: str) -> tuple[str, int]:
-    """``host:port``, ``[v6]:port`` or ``:port`` (all interfaces, as in Go)."""
+def parse_http_addr(text: str, port_only_host: str = "0.0.0.0") -> tuple[str, int]:
+    """``host:port``, ``[v6]:port`` or ``:port`` (``port_only_host``: go-livepeer's signer makes it 127.0.0.1,
+    #3959; a plain Go listener every interface)."""
     t = text.strip()
     if t.startswith("["):
         host, _, port = t[1:].partition("]:")
@@ -84,7 +111,21 @@ def parse_http_addr(text: str) -> tuple[str, int]:
         raise UsageError(f"--http-addr {text!r}: port {port!r} is not a number") from None
     if not 0 <= p <= 65535:
         raise UsageError(f"--http-addr {text!r}: port out of range")
-    return (host or "0.0.0.0"), p
+    return (host or port_only_host), p
+
+
+def _usd_amount(text: str | None, flag: str) -> Fraction | None:
+    from sim.pm.money import RatParseError, parse_rat
+
+    if text is None:
+        return None
+    try:
+        v = parse_rat(str(text).strip())
+    except RatParseError:
+        raise UsageError(f"{flag} {text!r}: not a number (want e.g. 36, 0.5 or 1/3)") from None
+    if v <= 0:
+        raise UsageError(f"{flag} must be > 0")
+    return v
 
 
 def signer_config(args):
@@ -93,13 +134,24 @@ def signer_config(args):
     from sim.signer.config import ConfigError, SignerConfig, parse_capability_max_prices, parse_price, \
         parse_webhook_headers
 
+    from sim.signer.profiles import get_profile
+
+    profile = get_profile(args.profile)
     try:
         ppu = parse_price(args.pixels_per_unit, "--pixels-per-unit")
         if ppu <= 0 or ppu.denominator != 1:
             raise ConfigError(f"--pixels-per-unit {args.pixels_per_unit!r}: must be an integer > 0")
-        mppu = parse_price(args.max_price_per_unit, "--max-price-per-unit")
+        mppu = parse_price(args.max_price_per_unit, "--max-price-per-unit", usd=profile.usd_max_price)
+        mppu_usd = None
+        if isinstance(mppu, tuple):
+            mppu_usd, mppu = mppu[1], Fraction(0)
+            if mppu_usd <= 0:
+                raise ConfigError("--max-price-per-unit must be > 0 USD")
         if mppu < 0:
             raise ConfigError("--max-price-per-unit must be >= 0")
+        if not profile.wei_ceiling and mppu > 0:
+            raise ConfigError(f"--max-price-per-unit: the {profile.name} signer has no wei ceiling; use "
+                              "--max-hourly-price-usd / --max-fixed-price-usd")
         cap_text = args.max_price_per_capability or ""
         if cap_text and not cap_text.lstrip().startswith("{") and os.path.exists(cap_text):
             with open(cap_text) as f:
@@ -119,10 +171,21 @@ def signer_config(args):
     url = args.remote_signer_webhook_url or None
     if url and "://" not in url:
         raise UsageError(f"--remote-signer-webhook-url {url!r}: want http(s)://host:port/path")
+    usd = {"max_hourly_price_usd": _usd_amount(args.max_hourly_price_usd, "--max-hourly-price-usd"),
+           "max_fixed_price_usd": _usd_amount(args.max_fixed_price_usd, "--max-fixed-price-usd"),
+           "wei_per_usd": _usd_amount(args.wei_per_usd, "--wei-per-usd")}
+    if not profile.usd_ceilings:
+        given = [f"--{k.replace('_', '-')}" for k, v in usd.items() if v is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)}: only the livepeer-node profile has USD ceilings")
+    if args.eth_usd_max_age is not None and args.eth_usd_max_age <= 0:
+        raise UsageError("--eth-usd-max-age must be > 0 seconds")
     return SignerConfig(max_price=(mppu / ppu) if mppu > 0 else None, capability_max_prices=caps, limits=limits,
                         webhook_url=url, webhook_headers=headers, remote_discovery=args.remote_discovery,
                         orch_addrs=orchs, discovery_refresh_s=args.discovery_refresh,
-                        replay_protection=not args.allow_state_replay)
+                        replay_protection=not args.allow_state_replay, profile=profile.name,
+                        max_price_usd=(mppu_usd / ppu) if mppu_usd else None,
+                        eth_usd_max_age_s=args.eth_usd_max_age, **usd)
 
 
 def signer_key(args, cfg: dict) -> bytes:
@@ -168,18 +231,61 @@ def open_chain_for(args):
     return _connect(args)
 
 
+def _listen(args, profile) -> tuple[str, int, tuple[str, int] | None]:
+    port_only = "127.0.0.1" if profile.port_only_addr == "loopback" else "0.0.0.0"
+    host, port = parse_http_addr(args.http_addr or profile.http_default, port_only)
+    metrics = None
+    if profile.health_endpoints:
+        metrics = parse_http_addr(args.metrics_addr or profile.metrics_default, port_only)
+    elif args.metrics_addr:
+        raise UsageError(f"--metrics-addr: the {profile.name} signer has no health/metrics listener")
+    return host, port, metrics
+
+
+def feed_check(profile, config, chain) -> str | None:
+    """A line saying why this signer must not start on this chain's ETH/USD feed, or None. Prints a note
+    when the chain view cannot say (no ``eth_usd`` interface)."""
+    from sim.signer.usd import feed_problem
+
+    needs = profile.requires_price_feed or config.max_price_usd is not None
+    if not needs:
+        return None
+    if getattr(chain, "eth_usd", None) is None:
+        print("note: this chain view has no ETH/USD feed interface; the feed requirement is not checked",
+              file=sys.stderr)
+        return None
+    problem = feed_problem(chain)
+    if problem is None:
+        return None
+    why = ("go-livepeer v0.9.3 (#4095) refuses to start without an ETH/USD price feed"
+           if profile.requires_price_feed else "--max-price-per-unit in USD needs an ETH/USD price feed")
+    return f"{why}: {problem} (or run --profile go-livepeer@0.9.1)"
+
+
 def run(args) -> int:
     from sim.signer.http import is_loopback
+    from sim.signer.profiles import PROFILES, get_profile, profile_table
 
-    host, port = parse_http_addr(args.http_addr)
+    if args.list_profiles:
+        print("\n\n".join(profile_table(p) for p in PROFILES.values()))
+        return 0
+    profile = get_profile(args.profile)
+    host, port, metrics = _listen(args, profile)
     config = signer_config(args)
+    addr = args.http_addr or profile.http_default
     if not is_loopback(host) and not config.webhook_url and not args.allow_no_auth:
-        raise UsageError(f"refusing to serve on non-loopback address {args.http_addr} without auth: set "
-                         "--remote-signer-webhook-url, or --allow-no-auth if you really mean it")
+        if profile.refuse_public_without_auth:
+            raise UsageError(f"refusing to serve on non-loopback address {addr} without auth: set "
+                             "--remote-signer-webhook-url, or --allow-no-auth if you really mean it")
+        print(f"WARNING: {profile.name} signer on non-loopback address {addr} with no auth webhook signs "
+              "payments from this key's deposit for any caller", file=sys.stderr)
     chain, cfg = open_chain_for(args)
     key = signer_key(args, cfg)
     try:
-        return asyncio.run(_serve(args, host, port, config, chain, key))
+        problem = feed_check(profile, config, chain)
+        if problem:
+            raise UsageError(problem)
+        return asyncio.run(_serve(args, host, port, config, chain, key, metrics))
     except KeyboardInterrupt:
         return 130
     finally:
@@ -188,7 +294,7 @@ def run(args) -> int:
             close()
 
 
-async def _serve(args, host: str, port: int, config, chain, key: bytes) -> int:
+async def _serve(args, host: str, port: int, config, chain, key: bytes, metrics=None) -> int:
     from sim.clock import RealClock
     from sim.events import EventBus, TraceWriter
     from sim.signer.core import SignerCore
@@ -210,17 +316,32 @@ async def _serve(args, host: str, port: int, config, chain, key: bytes) -> int:
         await asyncio.to_thread(core.chain.get)
     except Exception as exc:  # noqa: BLE001
         raise UsageError(f"cannot read the chain: {exc}") from None
-    server = SignerServer(core, host=host, port=port, tls=args.tls, discovery=discovery)
+    mkw = {"metrics_host": metrics[0], "metrics_port": metrics[1]} if metrics else {"metrics_port": False}
+    server = SignerServer(core, host=host, port=port, tls=args.tls, discovery=discovery, announce=True, **mkw)
     try:
         await server.start()
     except OSError as exc:
-        raise UsageError(f"cannot listen on {args.http_addr}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot listen on {args.http_addr or host + ':' + str(port)} "
+                         f"(or its metrics address): {exc.strerror or exc}") from None
     info = core.chain.get()
+    prof = core.profile
+    if prof.usd_ceilings:
+        ceiling = f"USD {core.max_hourly_price_usd}/h live, {core.max_fixed_price_usd}/job fixed"
+    elif config.max_price_usd is not None:
+        ceiling = f"{config.max_price_usd} USD"
+    else:
+        ceiling = "any" if config.max_price is None else str(config.max_price)
     print(f"lpdev signer listening on {server.url}  address {core.address_hex} (throwaway dev key)\n"
+          f"  profile {prof.name} ({prof.title})" +
+          (f"; health and metrics on {server.metrics_url}" if server.metrics_url else "") + "\n"
           f"  chain block {info.last_block}, round {info.last_initialized_round}, deposit {info.sender_info.deposit}"
-          f" wei, reserve {info.sender_info.reserve} wei; max price "
-          f"{'any' if config.max_price is None else config.max_price}; webhook "
+          f" wei, reserve {info.sender_info.reserve} wei; max price {ceiling}; webhook "
           f"{config.webhook_url or 'none'}; discovery {'on' if discovery else 'off'}", flush=True)
+    if prof.usd_ceilings:
+        rate, why = await asyncio.to_thread(core.usd.rate)
+        if rate is None:
+            print(f"WARNING: {why}: every payment answers 503 'signer USD conversion rate unavailable' until the "
+                  "chain's ETH/USD feed answers (or pin a rate with --wei-per-usd)", file=sys.stderr, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

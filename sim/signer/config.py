@@ -2,11 +2,18 @@
 
 Prices are exact rationals (wei per unit). ``max_price`` is go-livepeer's ``-maxPricePerUnit / -pixelsPerUnit``
 (``None`` = accept any price, Go's ``"0"``); ``capability_max_prices`` is ``-maxPricePerCapability`` parsed into
-``{capability id: {model id or "default": price}}``.
+``{capability id: {model id or "default": price}}``. ``max_price_usd`` is the same ceiling given in USD per unit
+(``-maxPricePerUnit 0.5e-12USD``), converted at the ETH/USD feed's rate per request.
+
+``profile`` names the dialect (:mod:`sim.signer.profiles`): ``go-livepeer`` (default, v0.9.3),
+``go-livepeer@0.9.1`` or ``livepeer-node``. The livepeer-node USD ceilings (``max_hourly_price_usd``,
+``max_fixed_price_usd``; ``None`` = the profile's defaults, 36 and 1 USD) use the feed too, or ``wei_per_usd`` when
+pinned; ``eth_usd_max_age_s`` (``None`` = the profile's, 2 h for node) bounds how old the feed's answer may be.
 """
 from __future__ import annotations
 
 import json
+from typing import Any
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -52,18 +59,24 @@ def pipeline_to_capability(pipeline: str) -> int:
     raise ConfigError(f"pipeline {pipeline!r} in --max-price-per-capability is not a known capability")
 
 
-def parse_price(text: str, flag: str) -> Fraction:
-    """A wei amount as integer, decimal or ``a/b``. Non-wei currencies need a price feed lpdev lacks."""
+def parse_price(text: str, flag: str, *, usd: bool = False) -> Fraction | tuple[str, Fraction]:
+    """A wei amount as integer, decimal or ``a/b`` (optionally suffixed ``wei``). With ``usd=True`` an amount
+    suffixed ``USD`` (``0.5e-12USD``, go-livepeer's spelling) is also accepted and returned as ``("USD", amount)``."""
     s = str(text).strip()
     low = s.lower()
+    currency = "wei"
     if low.endswith("wei"):
         s = s[:-3].strip()
+    elif usd and low.endswith("usd"):
+        s, currency = s[:-3].strip(), "USD"
     elif any(c.isalpha() for c in low.replace("e", "")):
-        raise ConfigError(f"{flag}: {text!r}: only wei prices are supported (no price feed in lpdev)")
+        extra = " or USD (e.g. 0.5e-12USD)" if usd else ""
+        raise ConfigError(f"{flag}: {text!r}: the price must be in wei{extra}")
     try:
-        return parse_rat(s)
+        value = parse_rat(s)
     except RatParseError:
         raise ConfigError(f"{flag}: {text!r} is not a number") from None
+    return ("USD", value) if currency == "USD" else value
 
 
 def parse_capability_max_prices(text: str, *, pixels_per_unit: Fraction, max_price_per_unit: Fraction
@@ -166,6 +179,13 @@ class SignerConfig:
     chain_max_age_s: float = 0.5  # chain reads (last block, round, sender info) are cached this long
     replay_protection: bool = True  # lpdev extension: reject superseded / in-flight state blobs
     replay_window: int = 100_000  # state ids remembered for replay protection
+    profile: Any = "go-livepeer"  # the dialect: a name in sim.signer.profiles.PROFILES, or a Profile
+    max_price_usd: Fraction | None = None  # go-livepeer: the configured ceiling in USD per unit
+    max_hourly_price_usd: Fraction | None = None  # livepeer-node MaxHourlyPrice (None: the profile's default)
+    max_fixed_price_usd: Fraction | None = None  # livepeer-node MaxFixedPrice (None: the profile's default)
+    wei_per_usd: Fraction | None = None  # livepeer-node WeiPerUSD: pin the rate instead of reading the feed
+    eth_usd_max_age_s: float | None = None  # None: the profile's (node ETHUSDMaxAge 2 h; go: no limit)
+    usd_poll_s: float | None = None  # None: the profile's (30 s)
 
     def capabilities_max_price(self, caps) -> Fraction | None:
         """``BroadcastConfig.GetCapabilitiesMaxPrice``: the sum over the request's (capability, model) pairs of the

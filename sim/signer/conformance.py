@@ -1,15 +1,22 @@
-"""A conformance suite for any remote signer, over the wire only (protocol.md §3, §5, §7).
+"""The conformance matrix: which remote-signer dialect does a signer speak, and where does it depart from it?
 
-It plays a gateway with a made-up orchestrator: it builds OrchestratorInfos whose ticket params are valid on the
-signer's chain (real last block and round from a :class:`~sim.chainview.ChainView`, an exact EV, a face value far
-below any deposit), posts ``/generate-live-payment`` bodies and checks the statuses, messages, headers and the
-payments returned (tickets signed by the signer's address over the params, expected price verbatim, segCreds
-signature, nonces, ticket counts from §3.9's arithmetic).
+Over the wire only (plus reads of the signer's chain), it plays a gateway with a made-up orchestrator whose ticket
+params are valid on that chain (real last block and round, an exact EV, a face value far below any deposit). Each
+case sends the same requests whatever the profile (a probe), records the replies, and then compares them with
+what each profile (:mod:`sim.signer.profiles`) says its dialect answers: status, message, error envelope, the
+refresh header, ticket counts, state envelope and blob layout, and for every 200 a valid payment (tickets signed
+by the signer over the orchestrator's params, expected price verbatim, segCreds signature and auth token).
 
-Each case reports ``pass`` / ``fail`` / ``n/a`` with the response seen. ``required`` cases are go-livepeer
-behaviours that do not depend on the signer's configuration; ``optional`` ones are lpdev extensions (replay
-protection, size limits) that other signers may legitimately lack. Cases needing the signer's key or
-configuration (state blobs signed by it, webhook, configured max price) are ``n/a``.
+Per (case, profile): ``pass`` (the replies are what the profile expects), ``differs`` (they are not; the detail
+says what was expected and what was seen) or ``n/a`` (the case depends on something the suite cannot know or
+set up: the signer's configured ceiling, its metrics URL, its ETH/USD rate). The verdict names the profile the
+signer matches — no departure outside lpdev's own extensions — or the closest one and its departures.
+
+Expectations are data (:class:`Want`), built from the profile's facts, so two profiles expect the same thing
+exactly when their wants are equal; a case discriminates between two profiles when they are not.
+
+    report = await run_matrix(url, chain_view, metrics_url=None, profiles=None)
+    print(report.text()); report.verdict()
 """
 from __future__ import annotations
 
@@ -19,71 +26,78 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Awaitable, Callable
 
 import aiohttp
 
-from sim.pm.crypto import keccak, recover_personal, to_checksum_address
+from sim.pm.crypto import SignatureError, keccak, recover_personal, to_checksum_address
+from sim.signer.profiles import PROFILES, Profile, get_profile
 from sim.signer.testkit import make_caps, make_orch_info, request_body
 from sim.wire import codec
 from sim.wire import lp_rpc_pb2 as pb
-from sim.wire.state import sign_state
+from sim.wire.state import LAYOUTS, sign_state
 
-__all__ = ["CaseResult", "Report", "run_conformance"]
+__all__ = ["Want", "Case", "CASES", "CaseResult", "MatrixReport", "Env", "run_matrix", "PASS", "DIFFERS", "NA",
+           "SESSION_ID"]
 
-PASS, FAIL, NA = "pass", "fail", "n/a"
+PASS, DIFFERS, NA = "pass", "differs", "n/a"
+SESSION_ID = "sess0001"  # the auth token session id of every made-up OrchestratorInfo (testkit.make_orch_info)
+BUSY_HOLD = 64  # livepeer-node's slot count: this many slow requests are held open in the busy case
+HUGE_PRICE = 2**62  # wei per unit: above any sane USD ceiling
+
+
+@dataclass(frozen=True)
+class Want:
+    """What one reply should be. ``None`` fields are not checked."""
+
+    status: int | None
+    message: str | None = None  # the error message, exactly
+    contains: str | None = None  # ... or a part of it
+    envelope: str | None = None  # "go" {"error":{"message"}} | "flat" {"error":"…"}
+    header: bool = False  # Livepeer-Orchestrator-URL present (= the transcoder)
+    payment: bool = False  # a 200 with a valid payment
+    tickets: int | None = None
+    state_keys: tuple | None = None  # the response's state envelope keys
+    layout: str | None = None  # the state blob's key order ("go" 13 / "node" 16)
+    no_state: bool = False
+    newline: bool | None = None  # the body ends with "\n"
+    raw: bytes | None = None  # the exact body
+    check: str | None = None  # a named extra check (CHECKS)
+    extension: bool = False  # an lpdev extension: a departure here does not decide the verdict
+
+    def describe(self) -> str:
+        parts = [str(self.status) if self.status is not None else "any status"]
+        if self.message is not None:
+            parts.append(repr(self.message))
+        if self.contains is not None:
+            parts.append(f"containing {self.contains!r}")
+        if self.tickets is not None:
+            parts.append(f"{self.tickets} ticket(s)")
+        if self.header:
+            parts.append("+ Livepeer-Orchestrator-URL")
+        if self.envelope:
+            parts.append(f"{self.envelope} envelope")
+        if self.layout:
+            parts.append(f"{self.layout} state layout")
+        if self.check:
+            parts.append(f"[{self.check}]")
+        return " ".join(parts)
 
 
 @dataclass
-class CaseResult:
-    name: str
-    ref: str
-    status: str
-    detail: str = ""
-    seen: str = ""
-    required: bool = True
+class Env:
+    """What the suite knows about the target beyond its replies."""
 
-    def to_dict(self) -> dict:
-        return {"name": self.name, "ref": self.ref, "status": self.status, "detail": self.detail,
-                "seen": self.seen, "required": self.required}
-
-
-@dataclass
-class Report:
-    signer: str
-    address: str = ""
-    cases: list[CaseResult] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return all(c.status != FAIL for c in self.cases if c.required)
-
-    def counts(self) -> dict:
-        out = {PASS: 0, FAIL: 0, NA: 0}
-        for c in self.cases:
-            out[c.status] += 1
-        return out
-
-    def to_dict(self) -> dict:
-        return {"signer": self.signer, "address": self.address, "ok": self.ok, "counts": self.counts(),
-                "cases": [c.to_dict() for c in self.cases]}
-
-    def text(self) -> str:
-        lines = [f"conformance of {self.signer} (signer address {self.address or '?'})"]
-        for c in self.cases:
-            tag = {PASS: "PASS", FAIL: "FAIL", NA: "n/a "}[c.status]
-            opt = "" if c.required else " (optional)"
-            lines.append(f"  {tag}  {c.name}{opt}  [{c.ref}]")
-            if c.status != PASS and (c.detail or c.seen):
-                lines.append(f"        {c.detail}" + (f" | seen: {c.seen}" if c.seen else ""))
-        n = self.counts()
-        lines.append(f"{n[PASS]} passed, {n[FAIL]} failed, {n[NA]} not applicable -> "
-                     f"{'CONFORMS' if self.ok else 'DOES NOT CONFORM'}")
-        return "\n".join(lines)
+    usd: str = "unknown"  # the chain's ETH/USD feed: fresh | stale | unknown
+    metrics_url: str | None = None
+    funded: bool = True
 
 
 class _Fail(Exception):
+    pass
+
+
+class _NA(Exception):
     pass
 
 
@@ -93,43 +107,58 @@ class _Reply:
     headers: dict
     raw: bytes
     body: object
+    info: object = None  # the OrchestratorInfo the request carried
 
     @property
     def message(self) -> str:
         b = self.body
-        if isinstance(b, dict) and isinstance(b.get("error"), dict):
-            return str(b["error"].get("message", ""))
+        if isinstance(b, dict):
+            e = b.get("error")
+            if isinstance(e, dict):
+                return str(e.get("message", ""))
+            if isinstance(e, str):
+                return e
         return ""
 
+    @property
+    def envelope(self) -> str:
+        b = self.body
+        if isinstance(b, dict) and set(b) == {"error"}:
+            e = b["error"]
+            if isinstance(e, dict) and set(e) == {"message"} and isinstance(e["message"], str):
+                return "go"
+            if isinstance(e, str):
+                return "flat"
+        return "none"
+
     def seen(self) -> str:
-        text = self.raw[:200].decode("utf-8", "replace").strip()
+        text = self.raw[:160].decode("utf-8", "replace").strip()
         return f"{self.status} {text}"
 
 
 class _Suite:
-    def __init__(self, url: str, chain, http: aiohttp.ClientSession, timeout: float) -> None:
+    def __init__(self, url: str, chain, http: aiohttp.ClientSession, timeout: float, env: Env) -> None:
         self.url = url.rstrip("/")
         if "://" not in self.url:
             self.url = "https://" + self.url  # the SDK's default
         self.chain = chain
         self.http = http
         self.timeout = timeout
+        self.env = env
         self.address = b""
-        self.last: _Reply | None = None
         self.seed = int.from_bytes(os.urandom(4), "big")
         self.recipient = keccak(os.urandom(16))[:20]  # a made-up orchestrator
 
-    # ---- plumbing ------------------------------------------------------------------------------
-    async def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None) -> _Reply:
-        async with self.http.request(method, self.url + path, data=body, headers=headers or {},
+    async def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None,
+                      base: str | None = None) -> _Reply:
+        async with self.http.request(method, (base or self.url) + path, data=body, headers=headers or {},
                                      timeout=aiohttp.ClientTimeout(total=self.timeout)) as r:
             raw = await r.read()
             try:
                 doc = json.loads(raw) if raw else None
             except ValueError:
                 doc = None
-            self.last = _Reply(r.status, {k: v for k, v in r.headers.items()}, raw, doc)
-            return self.last
+            return _Reply(r.status, {k: v for k, v in r.headers.items()}, raw, doc)
 
     def info(self, **kw) -> pb.OrchestratorInfo:
         self.seed += 1
@@ -143,415 +172,844 @@ class _Suite:
         return make_orch_info(**kw)
 
     async def pay(self, info=None, headers=None, **kw) -> _Reply:
-        return await self.request("POST", "/generate-live-payment", request_body(info, **kw),
-                                  {"Content-Type": "application/json", **(headers or {})})
+        r = await self.request("POST", "/generate-live-payment", request_body(info, **kw),
+                               {"Content-Type": "application/json", **(headers or {})})
+        r.info = info
+        return r
 
-    @staticmethod
-    def expect(r: _Reply, status: int, message: str | None = None, contains: str | None = None) -> None:
-        if r.status != status:
-            raise _Fail(f"want status {status}")
-        if r.headers.get("Content-Type", "").split(";")[0] != "application/json":
-            raise _Fail("want Content-Type: application/json")
-        if status != 200:
-            if r.message == "" and not isinstance(r.body, dict):
-                raise _Fail('want the error envelope {"error":{"message":...}}')
-            if message is not None and r.message != message:
-                raise _Fail(f"want message {message!r}")
-            if contains is not None and contains not in r.message:
-                raise _Fail(f"want a message containing {contains!r}")
 
-    def tickets(self, r: _Reply, info: pb.OrchestratorInfo) -> pb.Payment:
-        """Checks the payment of a 200 and returns it."""
-        if not isinstance(r.body, dict) or not {"payment", "segCreds", "state"} <= set(r.body):
-            raise _Fail("want payment, segCreds and state in the 200 body")
-        if not isinstance(r.body["state"], dict):
-            raise _Fail("state must be a JSON object")
-        pay = codec.decode_payment(r.body["payment"])
-        if pay.sender != self.address:
-            raise _Fail("payment.sender is not the signer's address")
+# ------------------------------------------------------------------------------------------------
+# Comparing replies with wants
+# ------------------------------------------------------------------------------------------------
+def _check_payment(s: _Suite, r: _Reply) -> int:
+    """A 200's payment is valid; returns its ticket count."""
+    info = r.info
+    if not isinstance(r.body, dict) or not {"payment", "segCreds", "state"} <= set(r.body):
+        raise _Fail("want payment, segCreds and state in the 200 body")
+    if not isinstance(r.body["state"], dict):
+        raise _Fail("state must be a JSON object")
+    pay = codec.decode_payment(r.body["payment"])
+    if pay.sender != s.address:
+        raise _Fail("payment.sender is not the signer's address")
+    if isinstance(info, pb.OrchestratorInfo):
         if pay.expected_price != info.price_info:
             raise _Fail("payment.expected_price is not the OrchestratorInfo price_info verbatim")
         for t, sig in codec.payment_tickets(pay):
-            if recover_personal(t.hash(), sig) != self.address:
+            if recover_personal(t.hash(), sig) != s.address:
                 raise _Fail(f"ticket nonce {t.sender_nonce} is not signed by the signer")
             if t.recipient != bytes(info.ticket_params.recipient) or \
                     t.recipient_rand_hash != bytes(info.ticket_params.recipient_rand_hash):
                 raise _Fail("ticket does not carry the orchestrator's params")
-        seg = codec.decode_segcreds(r.body["segCreds"])
-        if not codec.verify_segcreds(seg, self.address):
-            raise _Fail("segCreds signature does not verify against the signer's address")
-        if seg.auth_token != info.auth_token:
-            raise _Fail("segCreds does not carry the orchestrator's auth token")
-        return pay
+    seg = codec.decode_segcreds(r.body["segCreds"])
+    if not codec.verify_segcreds(seg, s.address):
+        raise _Fail("segCreds signature does not verify against the signer's address")
+    if isinstance(info, pb.OrchestratorInfo) and seg.auth_token != info.auth_token:
+        raise _Fail("segCreds does not carry the orchestrator's auth token")
+    return len(pay.ticket_sender_params)
+
+
+def _nonces(r: _Reply) -> list[int]:
+    return [t.sender_nonce for t in codec.decode_payment(r.body["payment"]).ticket_sender_params]
+
+
+def _state_blob(r: _Reply) -> bytes:
+    st = r.body["state"]
+    key = next((k for k in st if k.lower() == "state"), None)
+    return base64.b64decode(st[key]) if key else b""
+
+
+def _check_info_sig(flavour: str):
+    def check(s: _Suite, r: _Reply, _replies) -> None:
+        body = r.body if isinstance(r.body, dict) else {}
+        addr_hex, sig_hex = str(body.get("address", "")), str(body.get("signature", ""))
+        try:
+            addr = bytes.fromhex(addr_hex[2:]) if addr_hex.startswith("0x") else b""
+            sig = bytes.fromhex(sig_hex[2:]) if sig_hex.startswith("0x") else b""
+        except ValueError:
+            addr = sig = b""
+        if len(addr) != 20 or len(sig) != 65:
+            raise _Fail("want address (20 bytes) and signature (65 bytes) as 0x hex")
+        if addr_hex != to_checksum_address(addr):
+            raise _Fail("the address should be EIP-55 checksummed")
+        message = addr_hex.encode("ascii")
+        try:
+            signer = recover_personal(keccak(message) if flavour == "keccak" else message, sig)
+        except SignatureError:
+            signer = b""
+        if signer != addr:
+            what = "keccak(EIP-55 address)" if flavour == "keccak" else "the EIP-55 address text"
+            raise _Fail(f"the signature is not personal_sign({what}) by that address")
+    return check
+
+
+def _check_allow_post(s, r, _replies):
+    if "POST" not in r.headers.get("Allow", ""):
+        raise _Fail("want Allow: POST")
+
+
+def _check_nonce_differs(s, r, replies):
+    first = next(x for x in replies if x.status == 200)
+    if _nonces(first) == _nonces(r):
+        raise _Fail("the second payment reused the first one's nonces")
+
+
+def _check_nonces_continue(s, r, replies):
+    i = replies.index(r)
+    got = _nonces(r)
+    if got and got[0] != i * len(got) + 1:
+        raise _Fail(f"one set of params reused: want nonces from {i * len(got) + 1}, got {got[0]}")
+
+
+def _check_healthz(s, r, _replies):
+    if not isinstance(r.body, dict):
+        raise _Fail("want a JSON body")
+
+
+def _check_prometheus(s, r, _replies):
+    if not r.headers.get("Content-Type", "").startswith("text/plain") or not r.raw.startswith(b"#"):
+        raise _Fail("want Prometheus text (text/plain starting with '#')")
+
+
+def _check_discovery(dialect: str):
+    def check(s, r, _replies):
+        if r.status == 404:
+            if dialect == "go":
+                raise _NA("discovery not enabled on this signer")
+            raise _Fail("livepeer-node always serves /discover-orchestrators")
+        if r.status == 503:
+            if r.envelope != dialect:
+                raise _Fail(f"want the {dialect} envelope on 503")
+            return
+        if r.status != 200 or not isinstance(r.body, list):
+            raise _Fail("want 200 with a JSON list, or 503")
+        for e in r.body:
+            if not isinstance(e, dict) or "address" not in e:
+                raise _Fail("want entries with an address")
+            if dialect == "flat" and not {"runners", "last_seen"} <= set(e):
+                raise _Fail("livepeer-node entries carry runners and last_seen")
+    return check
+
+
+def _check_unreachable(s, r, _replies):
+    if r.status not in (0, 404):
+        raise _Fail("go-livepeer has no health endpoints")
+
+
+CHECKS: dict[str, Callable] = {
+    "info-sig-keccak": _check_info_sig("keccak"), "info-sig-raw": _check_info_sig("raw"),
+    "allow-post": _check_allow_post, "nonce-differs": _check_nonce_differs, "nonces-continue": _check_nonces_continue,
+    "healthz": _check_healthz, "prometheus": _check_prometheus, "discovery-go": _check_discovery("go"),
+    "discovery-flat": _check_discovery("flat"), "no-health": _check_unreachable,
+}
+
+
+def _compare(s: _Suite, replies: list[_Reply], wants: list[Want]) -> tuple[str, bool]:
+    """``("", _)`` when the replies are what ``wants`` says, else (what differs, whether the first difference is
+    in an lpdev-extension reply). Raises _NA from a check."""
+    for i, (r, w) in enumerate(zip(replies, wants)):
+        where = f"reply {i + 1}: " if len(wants) > 1 else ""
+        problem = ""
+        try:
+            if w.status is not None and r.status != w.status:
+                raise _Fail(f"want status {w.status}")
+            if w.raw is not None and r.raw != w.raw:
+                raise _Fail(f"want exactly {w.raw!r}")
+            if w.envelope is not None:
+                if r.envelope != w.envelope:
+                    raise _Fail(f"want the {w.envelope} error envelope")
+                if r.headers.get("Content-Type", "").split(";")[0] != "application/json":
+                    raise _Fail("want Content-Type: application/json")
+            if w.message is not None and r.message != w.message:
+                raise _Fail(f"want message {w.message!r}")
+            if w.contains is not None and w.contains not in r.message:
+                raise _Fail(f"want a message containing {w.contains!r}")
+            if w.header and (not isinstance(r.info, pb.OrchestratorInfo)
+                             or r.headers.get("Livepeer-Orchestrator-URL") != r.info.transcoder):
+                raise _Fail("want header Livepeer-Orchestrator-URL = OrchestratorInfo.transcoder")
+            if w.payment:
+                n = _check_payment(s, r)
+                if w.tickets is not None and n != w.tickets:
+                    raise _Fail(f"want {w.tickets} ticket(s), got {n}")
+            if w.state_keys is not None and (not isinstance(r.body, dict) or
+                                             tuple(r.body.get("state", {})) != tuple(w.state_keys)):
+                raise _Fail(f"want the state envelope keys {list(w.state_keys)}")
+            if w.layout is not None:
+                try:
+                    keys = tuple(json.loads(_state_blob(r)))
+                except ValueError:
+                    keys = ()
+                if keys != LAYOUTS[w.layout]:
+                    raise _Fail(f"want the {w.layout} state blob ({len(LAYOUTS[w.layout])} fields in order), "
+                                f"got {len(keys)} fields")
+            if w.no_state and isinstance(r.body, dict) and "state" in r.body:
+                raise _Fail("want no state in the reply")
+            if w.newline is not None and r.raw.endswith(b"\n") != w.newline:
+                raise _Fail("want a trailing newline" if w.newline else "want no trailing newline")
+            if w.check is not None:
+                CHECKS[w.check](s, r, replies)
+        except _Fail as exc:
+            problem = str(exc)
+        except (ValueError, KeyError, TypeError) as exc:
+            problem = f"unreadable reply: {type(exc).__name__}: {exc}"
+        if problem:
+            return f"{where}{problem}; seen {r.seen()}", w.extension
+    if len(replies) != len(wants):
+        extra = f"; reply {len(wants) + 1} seen {replies[len(wants)].seen()}" if len(replies) > len(wants) else ""
+        ext = wants[len(replies)].extension if len(replies) < len(wants) else False
+        return f"want {len(wants)} replies before the probe stops, saw {len(replies)}{extra}", ext
+    return "", False
+
+
+# ------------------------------------------------------------------------------------------------
+# Expectation helpers (built from the profile's facts)
+# ------------------------------------------------------------------------------------------------
+def _node(p: Profile) -> bool:
+    return "node_decode" in p.steps
+
+
+def _err(p: Profile, status: int, key: str | None = None, *, text: str | None = None, contains: str | None = None,
+         header: bool = False, extension: bool = False) -> Want:
+    return Want(status, message=p.msg(key) if key else text, contains=contains, envelope=p.envelope, header=header,
+                extension=extension)
+
+
+def _ok(p: Profile, tickets: int | None = None, **kw) -> Want:
+    return Want(200, payment=True, tickets=tickets, newline=p.response_newline, **kw)
+
+
+def _past_usd(p: Profile, env: Env, wants: list[Want]) -> list[Want] | str:
+    """Requests that reach the USD ceiling step: with a stale (or no) rate, livepeer-node answers 503 first."""
+    if p.usd_ceilings and env.usd == "stale":
+        return [_err(p, 503, "usd_unavailable")]
+    return wants
 
 
 # ------------------------------------------------------------------------------------------------
 # The cases
 # ------------------------------------------------------------------------------------------------
-Case = tuple[str, str, bool, Callable[[_Suite], Awaitable[str | None]]]
+Probe = Callable[[_Suite], Awaitable[list[_Reply]]]
+Wants = Callable[[Profile, Env], "list[Want] | str"]
+
+
+@dataclass
+class Case:
+    name: str
+    ref: str
+    probe: Probe
+    want: Wants
+    na_if: Callable[[Profile, list[_Reply]], str | None] | None = None
+
+
 CASES: list[Case] = []
 
 
-def case(name: str, ref: str, required: bool = True):
-    def deco(fn):
-        CASES.append((name, ref, required, fn))
+def case(name: str, ref: str, want: Wants, na_if=None):
+    def deco(fn: Probe) -> Probe:
+        CASES.append(Case(name, ref, fn, want, na_if))
         return fn
     return deco
 
 
-class _NA(Exception):
-    pass
+def _configured_ceiling(p: Profile, replies: list[_Reply]) -> str | None:
+    if not _node(p) and any(r.status == 481 and "configured maximum price" in r.message for r in replies):
+        return "the signer's configured maximum price is lower than this case's price"
+    return None
 
 
-@case("sign-orchestrator-info returns the address and its GetOrchestrator signature", "§3.3")
-async def c_orch_info(s: _Suite):
-    r = await s.request("POST", "/sign-orchestrator-info", b"{}", {"Content-Type": "application/json"})
-    s.expect(r, 200)
-    addr_hex = r.body.get("address", "") if isinstance(r.body, dict) else ""
-    sig_hex = r.body.get("signature", "") if isinstance(r.body, dict) else ""
-    addr = bytes.fromhex(addr_hex[2:]) if addr_hex.startswith("0x") else b""
-    sig = bytes.fromhex(sig_hex[2:]) if sig_hex.startswith("0x") else b""
-    if len(addr) != 20 or len(sig) != 65:
-        raise _Fail("want address (20 bytes) and signature (65 bytes) as 0x hex")
-    if addr_hex != to_checksum_address(addr):
-        raise _Fail("address should be EIP-55 checksummed, as go-livepeer prints it")
-    if codec.orch_request_signer(addr, sig) != addr:
-        raise _Fail("signature is not personal_sign(keccak(checksummed address)) by that address")
+async def _one(s: _Suite, *args, **kw) -> list[_Reply]:
+    return [await s.pay(*args, **kw)]
 
 
-@case("chain: the signer's sender has a deposit and a reserve", "§2.10")
-async def c_funded(s: _Suite):
-    info = s.chain.sender_info(s.address)
-    if info.deposit <= 0 or info.reserve <= 0:
-        raise _Fail(f"sender {to_checksum_address(s.address)} has deposit {info.deposit} and reserve "
-                    f"{info.reserve}: fund it (lpdev chain fund) — most cases below will fail")
-    return f"deposit {info.deposit} wei, reserve {info.reserve} wei"
+def _fixed(s: _Suite, ev: int = 3, price: int = 3, **kw) -> pb.OrchestratorInfo:
+    return s.info(ev=ev, price=(price, 1), **kw)
 
 
-@case("wrong method is 405 with Allow, unknown path is 404", "§3.1")
-async def c_routing(s: _Suite):
-    r = await s.request("GET", "/generate-live-payment")
-    if r.status != 405 or "POST" not in r.headers.get("Allow", ""):
-        raise _Fail(f"GET /generate-live-payment: want 405 with Allow: POST (got {r.status})")
-    r = await s.request("POST", "/no-such-endpoint-conformance")
-    if r.status != 404:
-        raise _Fail(f"want 404 for an unknown path (got {r.status})")
+@case("sign-orchestrator-info: address and signature flavour", "§3.3; dialects §2.1",
+      lambda p, env: [Want(200, check=f"info-sig-{p.info_sig}", newline=True)])
+async def c_orch_info(s):
+    return [await s.request("POST", "/sign-orchestrator-info", b"{}", {"Content-Type": "application/json"})]
 
 
-@case("RequestValidation 1: body not JSON -> 400 invalid character", "§3.7.2 / §7 RV1")
-async def c_rv1(s):
-    s.expect(await s.request("POST", "/generate-live-payment", b"{not-json"), 400, contains="invalid character")
+@case("routing: wrong method 405 + Allow, unknown path 404", "§3.1",
+      lambda p, env: [Want(405, check="allow-post"), Want(404)])
+async def c_routing(s):
+    return [await s.request("GET", "/generate-live-payment"),
+            await s.request("POST", "/no-such-endpoint-conformance")]
 
 
-@case("RequestValidation 2: missing orchestrator -> 400", "§7 RV2")
-async def c_rv2(s):
-    s.expect(await s.pay(None, in_pixels=1), 400, "missing orchestrator")
+@case("error envelope: exact bytes of a first-check error", "§3.2; dialects §2.1",
+      lambda p, env: [Want(400, raw=json.dumps(p.error_body(p.msg("bad_type" if _node(p) else "missing_orchestrator")),
+                                               separators=(",", ":")).encode() + b"\n")])
+async def c_envelope(s):
+    return [await s.request("POST", "/generate-live-payment", b'{"type":"bogus"}',
+                            {"Content-Type": "application/json"})]
 
 
-@case("RequestValidation 3: orchestrator not protobuf -> 400 proto:", "§7 RV3")
-async def c_rv3(s):
-    s.expect(await s.pay(b"not-proto", in_pixels=1), 400, contains="proto:")
+@case("body not JSON -> 400", "§3.7.2; dialects §2.3.2",
+      lambda p, env: [_err(p, 400, "invalid_request") if _node(p) else _err(p, 400, contains="invalid character")])
+async def c_not_json(s):
+    return [await s.request("POST", "/generate-live-payment", b"{not-json", {"Content-Type": "application/json"})]
 
 
-@case("RequestValidation 4-6: missing or zero priceInfo -> 400", "§7 RV4-6")
-async def c_rv4(s):
-    for price in (None, (0, 1), (1, 0)):
-        s.expect(await s.pay(s.info(price=price), in_pixels=1), 400, "missing or zero priceInfo")
-
-
-@case("RequestValidation 7: missing ticketParams -> 400", "§7 RV7")
-async def c_rv7(s):
-    s.expect(await s.pay(s.info(ticket_params=False), in_pixels=1), 400, "missing ticketParams in OrchestratorInfo")
-
-
-@case("RequestValidation 8: missing auth token -> 400", "§7 RV8")
-async def c_rv8(s):
-    s.expect(await s.pay(s.info(auth=False), in_pixels=1), 400,
-             contains="remote signer could not check whether to refresh session")
-
-
-@case("RequestValidation 9: auth token expired -> 480 + Livepeer-Orchestrator-URL", "§5 / §7 RV9")
-async def c_rv9(s):
-    info = s.info(auth_expiration=int(time.time()) - 60)
-    r = await s.pay(info, in_pixels=1)
-    s.expect(r, 480, "refresh session for remote signer")
-    if r.headers.get("Livepeer-Orchestrator-URL") != info.transcoder:
-        raise _Fail("want header Livepeer-Orchestrator-URL = OrchestratorInfo.transcoder")
-
-
-@case("RequestValidation 10: ticket params expired on chain -> 480", "§2.8 / §7 RV10")
-async def c_rv10(s):
-    # expiration block 1: ``1 - lastSeen <= 1`` for any block the signer has seen. ``last block + 1`` would
-    # depend on the signer's view matching ours (go-livepeer polls every 5 s, and on Arbitrum it counts L1
-    # blocks, not the chain's own block numbers).
-    info = s.info(expiration_block=1)
-    r = await s.pay(info, in_pixels=1)
-    s.expect(r, 480, "refresh session for remote signer")
-    if r.headers.get("Livepeer-Orchestrator-URL") != info.transcoder:
-        raise _Fail("want header Livepeer-Orchestrator-URL")
-
-
-@case("RequestValidation 11-12: invalid job type / no billable unit -> 400", "§3.8 / §7 RV11-12")
-async def c_rv11(s):
-    s.expect(await s.pay(s.info(), type="bogus", in_pixels=1), 400, "invalid job type")
-    s.expect(await s.pay(s.info(), in_pixels=0), 400, "missing billable unit or job type")
-
-
-@case("RequestValidation 13: more than 100 tickets -> 400", "§3.7.23 / §7 RV13")
-async def c_rv13(s):
-    s.expect(await s.pay(s.info(ev=1, price=(1, 1)), in_pixels=101), 400, "numTickets 101 exceeds maximum of 100")
-
-
-@case("RequestValidation 14: capabilities not protobuf -> 400", "§7 RV14")
-async def c_rv14(s):
-    s.expect(await s.pay(s.info(), type="lv2v", capabilities=b"not-valid-protobuf"), 400,
-             contains="cannot parse invalid wire-format data")
-
-
-@case("RequestValidation 16: request maxPrice below price -> 481", "§3.10 / §7 RV16")
-async def c_rv16(s):
-    r = await s.pay(s.info(ev=2, price=(2, 1)), type="fixed", max_price={"price": 1, "currency": "wei",
-                                                                          "unit": "fixed"})
-    if r.status == 481 and "configured maximum price" in r.message:
-        raise _NA("the signer's configured maximum price is lower")
-    s.expect(r, 481, contains="request maxPrice")
-    if r.message != "orchestrator price 2.000 exceeds request maxPrice ceiling 1.000":
-        raise _Fail("want message 'orchestrator price 2.000 exceeds request maxPrice ceiling 1.000'")
-
-
-@case("RequestValidation 17-20: maxPrice validation -> 400", "§3.10 / §7 RV17-20")
-async def c_rv17(s):
-    mp = {"price": 9, "currency": "wei", "unit": "fixed"}
-    s.expect(await s.pay(s.info(), in_pixels=1, max_price=mp), 400, contains="maxPrice requires payment type")
-    s.expect(await s.pay(s.info(), type="fixed", max_price={**mp, "currency": "usd"}), 400,
-             "maxPrice.currency must be wei")
-    s.expect(await s.pay(s.info(), type="live", max_price=mp), 400,
-             "maxPrice.unit must be seconds for payment type live")
-    s.expect(await s.pay(s.info(), type="fixed", max_price={**mp, "price": 0}), 400,
-             "maxPrice.price must be a positive decimal")
-
-
-@case("LV2V succeeds: 25 tickets for fee 6000/7 at EV 35, payment/segCreds valid", "§3.9 / §7 LV2V 1")
-async def c_lv2v(s):
-    info = s.info(ev=35, price=(150, 175))
-    r = await s.pay(info, in_pixels=1000, manifest_id="conformance-lv2v")
-    if r.status == 481 and "configured maximum price" in r.message:
-        raise _NA("the signer's configured maximum price is below 6/7 wei")
-    s.expect(r, 200)
-    pay = s.tickets(r, info)
-    nonces = [t.sender_nonce for t in pay.ticket_sender_params]
-    if nonces != list(range(1, 26)):
-        raise _Fail(f"want 25 tickets with nonces 1..25 for new params, got {nonces[:5]}… ({len(nonces)})")
-    s.lv2v_state = (r.body["state"], info)
-
-
-@case("LV2V second call: fee at the initial price, expected_price is the current one", "§3.9 / §7 LV2V 2")
-async def c_lv2v2(s):
-    if not hasattr(s, "lv2v_state"):
-        raise _NA("needs the previous case")
-    st, first = s.lv2v_state
-    info = s.info(ev=35, price=(112, 175))
-    r = await s.pay(info, state=st, in_pixels=2500, manifest_id="conformance-lv2v")
-    s.expect(r, 200)
-    pay = s.tickets(r, info)
-    # balance after the first call 125/7; fee 2500 x 150/175 (initial price) = 15000/7
-    want = -(-(Fraction(15000, 7) - Fraction(125, 7)) // 35)
-    if len(pay.ticket_sender_params) != want:
-        raise _Fail(f"want {want} tickets (fee at the initial price 150/175), got {len(pay.ticket_sender_params)}")
-    if [t.sender_nonce for t in pay.ticket_sender_params][0] != 1:
-        raise _Fail("new ticket params must restart nonces at 1")
-
-
-@case("live: first call preloads 10 s -> 1 ticket at EV 35, price 3", "§3.8 / §7 LiveBills 1")
-async def c_live(s):
+@case("trailing bytes after the JSON body", "§3.4 (first value only); dialects §2.2 (strict)",
+      lambda p, env: [_err(p, 400, "invalid_request")] if _node(p) else [_ok(p, 1)])
+async def c_trailing(s):
     info = s.info(ev=35, price=(3, 1))
-    r = await s.pay(info, type="live")
-    s.expect(r, 200)
-    if len(s.tickets(r, info).ticket_sender_params) != 1:
-        raise _Fail("want exactly 1 ticket")
+    body = request_body(info, type="live").rstrip() + b" trailing"
+    r = await s.request("POST", "/generate-live-payment", body, {"Content-Type": "application/json"})
+    r.info = info
+    return [r]
 
 
-@case("fixed: 1 unit, state accepted, different nonce next time", "§7 FixedBills")
-async def c_fixed(s):
-    info = s.info(ev=3, price=(3, 1))
-    mp = {"price": 4, "currency": "wei", "unit": "fixed"}
-    r = await s.pay(info, type="fixed", in_pixels=1_000_000, max_price=mp)
-    s.expect(r, 200)
-    p1 = s.tickets(r, info)
-    r2 = await s.pay(info, type="fixed", in_pixels=1_000_000, max_price=mp, state=r.body["state"],
-                     manifest_id="fixed-manifest")
-    s.expect(r2, 200)
-    p2 = s.tickets(r2, info)
-    if len(p1.ticket_sender_params) != 1 or len(p2.ticket_sender_params) != 1:
-        raise _Fail("want 1 ticket per call")
-    if p1.ticket_sender_params[0].sender_nonce == p2.ticket_sender_params[0].sender_nonce:
-        raise _Fail("the second ticket reused the first one's nonce")
-    s.fixed_state = (r2.body["state"], info)
+def _types_want(p: Profile, env: Env, typ: str) -> list[Want] | str:
+    if typ in p.job_types:
+        return [_ok(p, 1)]
+    return [_err(p, 400, "bad_type")] if _node(p) else [_err(p, 400, text="invalid job type")]
 
 
-@case("StateValidation 1: state without ManifestID -> 400", "§7 SV1")
-async def c_sv1(s):
-    st, info = s.fixed_state
-    s.expect(await s.pay(info, type="fixed", state=st), 400, "missing manifestID")
+@case("type lv2v (60 s preload)", "§3.8; dialects §2.2", lambda p, env: _types_want(p, env, "lv2v"))
+async def c_lv2v(s):
+    return await _one(s, s.info(ev=10**9, price=(1, 10**6)), type="lv2v")
 
 
-@case("StateValidation 2: bad state signature -> 400 invalid sig", "§7 SV2")
-async def c_sv2(s):
-    st = {"State": base64.b64encode(b'{"stateID":"state","orchestratorAddress":"0x1"}').decode(),
+@case("type \"\" with inPixels", "§3.8; dialects §2.2", lambda p, env: _types_want(p, env, ""))
+async def c_untyped(s):
+    return await _one(s, s.info(ev=35, price=(1, 1)), in_pixels=10)
+
+
+@case("type bogus -> 400", "§3.8; dialects §2.3.3", lambda p, env: _types_want(p, env, "bogus"))
+async def c_bogus(s):
+    return await _one(s, s.info(), type="bogus", in_pixels=1)
+
+
+@case("missing orchestrator -> 400", "§3.7.3; dialects §2.3.6",
+      lambda p, env: [_err(p, 400, "incomplete" if _node(p) else "missing_orchestrator")])
+async def c_missing_orch(s):
+    return await _one(s, None, type="live")
+
+
+@case("orchestrator not protobuf -> 400", "§3.7.4; dialects §2.3.5", lambda p, env: [_err(p, 400, "proto")])
+async def c_not_proto(s):
+    return await _one(s, b"not-proto", type="live")
+
+
+@case("missing or zero priceInfo -> 400", "§3.7.5; dialects §2.3.6",
+      lambda p, env: [_err(p, 400, "incomplete" if _node(p) else "missing_price")] * 3)
+async def c_price_info(s):
+    return [await s.pay(s.info(price=price), type="live") for price in (None, (0, 1), (1, 0))]
+
+
+@case("missing ticketParams -> 400", "§3.7.6; dialects §2.3.6",
+      lambda p, env: [_err(p, 400, "incomplete" if _node(p) else "missing_ticket_params")])
+async def c_ticket_params(s):
+    return await _one(s, s.info(ticket_params=False), type="live")
+
+
+@case("missing auth token -> 400", "§3.7.15; dialects §2.3.6",
+      lambda p, env: [_err(p, 400, "incomplete")] if _node(p)
+      else [_err(p, 400, text=p.msg("refresh_check") + "missing auth token")])
+async def c_auth_missing(s):
+    return await _one(s, s.info(auth=False), type="live")
+
+
+@case("auth token expired -> 480 + Livepeer-Orchestrator-URL", "§5; dialects §2.5",
+      lambda p, env: [_err(p, 480, "refresh_auth", header=True)])
+async def c_auth_expired(s):
+    return await _one(s, s.info(auth_expiration=int(time.time()) - 60), type="live")
+
+
+AUTH_MARGIN_PROBE_S = 120  # between livepeer-node's 60 s and go-livepeer's 180 s
+
+
+@case(f"auth token expiring in {AUTH_MARGIN_PROBE_S} s: refresh margin", "§5 (180 s); dialects §2.5 (60 s)",
+      lambda p, env: [_err(p, 480, "refresh_auth", header=True)] if AUTH_MARGIN_PROBE_S <= p.auth_refresh_margin_s
+      else _past_usd(p, env, [_ok(p, 1)]))
+async def c_auth_margin(s):
+    return await _one(s, s.info(ev=35, price=(3, 1), auth_expiration=int(time.time()) + AUTH_MARGIN_PROBE_S),
+                      type="live")
+
+
+@case("ticket params expired on chain -> 480", "§2.8, §5; dialects §2.5",
+      lambda p, env: _past_usd(p, env, [_err(p, 480, "refresh", header=True)]))
+async def c_params_expired(s):
+    # expiration block 1: ``1 - lastSeen <= 1`` for any block the signer has seen
+    return await _one(s, s.info(expiration_block=1), type="live")
+
+
+@case("ticket params expiration block 0 -> 400", "dialects §1.2; §2.3.13",
+      lambda p, env: _past_usd(p, env, [_err(p, 400, "expiration_zero")]) if _node(p)
+      else [_err(p, 400, text=p.msg("refresh_check") + "ticketParams expiration block is 0")])
+async def c_expiration_zero(s):
+    return await _one(s, s.info(expiration_block=0), type="live")
+
+
+@case("more than 100 tickets -> 400", "§3.7.23; dialects §2.3.13",
+      lambda p, env: _past_usd(p, env, [_err(p, 400, text=p.msg("too_many_tickets", n=101))]),
+      na_if=_configured_ceiling)
+async def c_too_many(s):
+    return await _one(s, _fixed(s, ev=1, price=101), type="fixed")
+
+
+@case("capabilities: valid, then not protobuf", "§3.7.10; dialects §2.2",
+      lambda p, env: [_err(p, 400, "caps_refused")] * 2 if _node(p) else [_ok(p, 1), _err(p, 400, "proto")])
+async def c_caps(s):
+    caps = make_caps({35: ["conformance-model"]})
+    return [await s.pay(s.info(ev=35, price=(3, 1)), type="live", capabilities=caps),
+            await s.pay(s.info(), type="live", capabilities=b"not-valid-protobuf")]
+
+
+@case("request maxPrice below the price -> 481", "§3.10; dialects §2.3.9",
+      lambda p, env: [_err(p, 481, "max_price_exceeded")] if _node(p)
+      else [_err(p, 481, text="orchestrator price 2.000 exceeds request maxPrice ceiling 1.000")],
+      na_if=_configured_ceiling)
+async def c_request_max(s):
+    return await _one(s, _fixed(s, ev=2, price=2), type="fixed",
+                      max_price={"price": 1, "currency": "wei", "unit": "fixed"})
+
+
+@case("maxPrice validation -> 400 (currency usd, unit for live, price 0)", "§3.10; dialects §2.3.9",
+      lambda p, env: [_err(p, 400, "max_price_invalid"), _err(p, 400, "max_price_unit"),
+                      _err(p, 400, "max_price_invalid")] if _node(p)
+      else [_err(p, 400, text="maxPrice.currency must be wei"),
+            _err(p, 400, text="maxPrice.unit must be seconds for payment type live"),
+            _err(p, 400, text="maxPrice.price must be a positive decimal")])
+async def c_max_validation(s):
+    mp = {"price": 9, "currency": "wei", "unit": "fixed"}
+    return [await s.pay(s.info(), type="fixed", max_price={**mp, "currency": "usd"}),
+            await s.pay(s.info(), type="live", max_price=mp),
+            await s.pay(s.info(), type="fixed", max_price={**mp, "price": 0})]
+
+
+@case("live: first call preloads 10 s -> 1 ticket at EV 35, price 3", "§3.8; dialects §2.3.13",
+      lambda p, env: _past_usd(p, env, [_ok(p, 1)]))
+async def c_live(s):
+    return await _one(s, s.info(ev=35, price=(3, 1)), type="live")
+
+
+@case("fixed with state: 1 ticket each, new nonces, state envelope and blob layout", "§3.5-3.6; dialects §2.9",
+      lambda p, env: _past_usd(p, env, [_ok(p, 1, state_keys=p.state_keys, layout=p.state_layout),
+                                        _ok(p, 1, state_keys=p.state_keys, layout=p.state_layout,
+                                            check="nonce-differs")]))
+async def c_fixed_state(s):
+    info = _fixed(s)
+    r1 = await s.pay(info, type="fixed")
+    if r1.status != 200:
+        return [r1]
+    return [r1, await s.pay(info, type="fixed", state=r1.body["state"], manifest_id=SESSION_ID)]
+
+
+async def _then(s: _Suite, first: _Reply, fn) -> list[_Reply]:
+    if first.status != 200:
+        return [first]
+    return [first, *(await fn(first))]
+
+
+@case("state without ManifestID", "§3.7.9; dialects §2.2 (defaults to the auth session id)",
+      lambda p, env: _past_usd(p, env, [_ok(p, 1), _ok(p, 1) if _node(p) else _err(p, 400, "missing_manifest")]))
+async def c_manifest_missing(s):
+    info = _fixed(s)
+    return await _then(s, await s.pay(info, type="fixed"),
+                       lambda r: _one(s, info, type="fixed", state=r.body["state"]))
+
+
+@case("ManifestID other than the auth session id", "§3.7.9; dialects §2.2",
+      lambda p, env: [_err(p, 400, "manifest_mismatch")] if _node(p) else [_ok(p, 1)])
+async def c_manifest_other(s):
+    return await _one(s, _fixed(s), type="fixed", manifest_id="other-manifest")
+
+
+@case("bad state signature -> 400", "§3.7.8a; dialects §2.3.11",
+      lambda p, env: _past_usd(p, env, [_err(p, 400, "invalid_sig")]))
+async def c_bad_sig(s):
+    st = {"State": base64.b64encode(b'{"StateID":"state","OrchestratorAddress":"0x1"}').decode(),
           "Sig": base64.b64encode(b"bad").decode()}
-    s.expect(await s.pay(s.info(), state=st, manifest_id="manifest", in_pixels=1), 400, "invalid sig")
+    return await _one(s, _fixed(s), type="fixed", state=st, manifest_id=SESSION_ID)
 
 
-@case("tampered, truncated and foreign-key-signed states -> 400 invalid sig", "§3.6")
-async def c_tamper(s):
-    st, info = s.fixed_state
-    raw = base64.b64decode(st["State"])
-    sig = base64.b64decode(st["Sig"])
-    flipped = bytearray(raw)
-    flipped[len(flipped) // 2] ^= 0x01
-    foreign = sign_state(keccak(os.urandom(32)), raw)
-    for name, state in (("tampered", {"State": base64.b64encode(bytes(flipped)).decode(), "Sig": st["Sig"]}),
-                        ("truncated state", {"State": base64.b64encode(raw[:-3]).decode(), "Sig": st["Sig"]}),
-                        ("truncated sig", {"State": st["State"], "Sig": base64.b64encode(sig[:64]).decode()}),
-                        ("foreign key", {"State": st["State"], "Sig": base64.b64encode(foreign).decode()})):
-        r = await s.pay(info, type="fixed", state=state, manifest_id="m")
-        if (r.status, r.message) != (400, "invalid sig"):
-            raise _Fail(f"{name}: want 400 invalid sig, seen {r.seen()}")
+@case("tampered, truncated and foreign-key-signed states -> 400", "§3.6; dialects §2.3.11",
+      lambda p, env: _past_usd(p, env, [_ok(p, 1)] + [_err(p, 400, "invalid_sig")] * 4))
+async def c_tampered(s):
+    info = _fixed(s)
+
+    async def tamper(r: _Reply) -> list[_Reply]:
+        st = r.body["state"]
+        ks, kg = list(st)
+        raw, sig = base64.b64decode(st[ks]), base64.b64decode(st[kg])
+        flipped = bytearray(raw)
+        flipped[len(flipped) // 2] ^= 0x01
+        foreign = sign_state(keccak(os.urandom(32)), raw)
+        b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+        out = []
+        for bad in ({ks: b64(bytes(flipped)), kg: st[kg]}, {ks: b64(raw[:-3]), kg: st[kg]},
+                    {ks: st[ks], kg: b64(sig[:64])}, {ks: st[ks], kg: b64(foreign)}):
+            out.append(await s.pay(info, type="fixed", state=bad, manifest_id=SESSION_ID))
+        return out
+    return await _then(s, await s.pay(info, type="fixed"), tamper)
 
 
-@case("StateValidation 3: correctly signed non-JSON state", "§7 SV3")
-async def c_sv3(s):
-    raise _NA("needs the signer's private key")
+@case("state scope: app, type, orchestrator mismatch -> 400", "§3.7.8c-e; dialects §2.3.11",
+      lambda p, env: _past_usd(p, env, [_ok(p, 1)] + ([_err(p, 400, "scope")] * 3 if _node(p) else
+                                                     [_err(p, 400, "app_mismatch"), _err(p, 400, "type_mismatch"),
+                                                      _err(p, 400, "orch_mismatch")])))
+async def c_scope(s):
+    info = _fixed(s)
+    other = keccak(b"other orchestrator" + os.urandom(8))[:20]
+
+    async def mismatches(r: _Reply) -> list[_Reply]:
+        st = r.body["state"]
+        return [await s.pay(info, type="fixed", app="conformance/app-b", state=st, manifest_id=SESSION_ID),
+                await s.pay(s.info(ev=35, price=(3, 1)), type="live", app="conformance/app-a", state=st,
+                            manifest_id=SESSION_ID),
+                await s.pay(_fixed(s, recipient=other, address=other), type="fixed", app="conformance/app-a",
+                            state=st, manifest_id=SESSION_ID)]
+    return await _then(s, await s.pay(info, type="fixed", app="conformance/app-a"), mismatches)
 
 
-@case("StateValidation 4-6: app, job type and orchestrator mismatch -> 400", "§7 SV4-6")
-async def c_sv4(s):
-    info = s.info(ev=3, price=(3, 1))
-    r = await s.pay(info, type="fixed", app="conformance/app-a")
-    s.expect(r, 200)
-    st = r.body["state"]
-    s.expect(await s.pay(info, type="fixed", app="conformance/app-b", state=st, manifest_id="m"), 400,
-             "app mismatch")
-    s.expect(await s.pay(info, type="live", app="conformance/app-a", state=st, manifest_id="m"), 400,
-             "job type mismatch")
-    other = s.info(ev=3, price=(3, 1), address=keccak(b"other")[:20])
-    s.expect(await s.pay(other, type="fixed", app="conformance/app-a", state=st, manifest_id="m"), 400,
-             "orchestratorAddress mismatch")
+@case("price rise 2 -> 3 over the state's initial price -> 481", "§3.10 initial session price; dialects §2.3.12",
+      lambda p, env: _past_usd(p, env, [_ok(p, 1), _err(p, 481, "price_rise") if _node(p) else
+                                        _err(p, 481, text="orchestrator price 3.000 exceeds initial session price "
+                                                          "ceiling 2.000")]),
+      na_if=_configured_ceiling)
+async def c_price_rise(s):
+    return await _then(s, await s.pay(_fixed(s, ev=4, price=2), type="fixed"),
+                       lambda r: _one(s, _fixed(s, ev=4, price=3), type="fixed", state=r.body["state"],
+                                      manifest_id=SESSION_ID))
 
 
-@case("StateValidation 7: price above the initial session price -> 481", "§7 SV7")
-async def c_sv7(s):
-    info = s.info(ev=4, price=(2, 1))
-    r = await s.pay(info, type="fixed")
-    s.expect(r, 200)
-    r2 = await s.pay(s.info(ev=4, price=(3, 1)), type="fixed", state=r.body["state"], manifest_id="m")
-    if r2.status == 481 and "configured maximum price" in r2.message:
-        raise _NA("the signer's configured maximum price is lower")
-    s.expect(r2, 481, contains="initial session price ceiling")
+@case("price drop 3 -> 1: fee at the initial or the current price", "§3.7.20; dialects §2.3.13",
+      lambda p, env: _past_usd(p, env, [_ok(p, 3), _ok(p, 1 if p.fee_basis == "current" else 3)]),
+      na_if=_configured_ceiling)
+async def c_fee_basis(s):
+    return await _then(s, await s.pay(_fixed(s, ev=1, price=3), type="fixed"),
+                       lambda r: _one(s, _fixed(s, ev=1, price=1), type="fixed", state=r.body["state"],
+                                      manifest_id=SESSION_ID))
 
 
-@case("StateValidation 8: balance covers the fee -> 482 no tickets, no state", "§3.9 / §7 SV8")
-async def c_sv8(s):
-    r = await s.pay(s.info(ev=100, price=(1, 1)), in_pixels=1)
-    s.expect(r, 200)  # balance 99 left
-    r2 = await s.pay(s.info(ev=10, price=(1, 1)), in_pixels=1, state=r.body["state"], manifest_id="m")
-    s.expect(r2, 482, "no tickets")
-    if isinstance(r2.body, dict) and "state" in r2.body:
-        raise _Fail("a 482 must not return a state")
+@case("balance covers the fee -> 482, no state", "§3.9; dialects §2.3.13",
+      lambda p, env: _past_usd(p, env, [_ok(p, 1), Want(482, message=p.msg("no_tickets"), envelope=p.envelope,
+                                                       no_state=True)]))
+async def c_no_tickets(s):
+    return await _then(s, await s.pay(_fixed(s, ev=100, price=1), type="fixed"),
+                       lambda r: _one(s, _fixed(s, ev=10, price=1), type="fixed", state=r.body["state"],
+                                      manifest_id=SESSION_ID))
 
 
-@case("Go JSON quirks: case-insensitive keys, lowercase state/sig, null state, trailing bytes", "§3.4")
-async def c_quirks(s):
-    b64 = codec.to_b64(s.info())
-    body = ('{"ORCHESTRATOR":"%s","manifestid":"x","InPixels":1,"unknown":1,"state":{"state":null,"sig":null}}'
-            ' trailing' % b64).encode()
-    s.expect(await s.request("POST", "/generate-live-payment", body), 200)
-    s.expect(await s.request("POST", "/generate-live-payment",
-                             b'{"orchestrator":"%s","inPixels":1.5}' % b64.encode()), 400)
+NONCE_CALLS = 7  # 100 tickets each on one set of params: nonces up to 700 without a refresh
 
 
-@case("configured price ceilings (global, per capability)", "§7 RV15, RV21, RV22", required=True)
-async def c_conf_price(s):
-    raise _NA("depends on the signer's -maxPricePerUnit / -maxPricePerCapability")
+def _nonce_wants(p: Profile, env: Env) -> list[Want] | str:
+    ok = _ok(p, 100, check="nonces-continue")
+    limit = p.nonce_refresh_at
+    if limit is not None and limit // 100 < NONCE_CALLS:
+        return _past_usd(p, env, [ok] * (limit // 100) + [_err(p, 480, "refresh", header=True)])
+    return _past_usd(p, env, [ok] * NONCE_CALLS)
 
 
-@case("auth webhook behaviours", "§3.11-3.12 / §7 WebhookCallback 1-17")
-async def c_webhook(s):
-    raise _NA("depends on the signer's webhook configuration")
+@case("one set of params reused, 100 tickets a call: refresh at nonce 500", "dialects §1.1 (#4028), §2.5",
+      _nonce_wants, na_if=_configured_ceiling)
+async def c_nonce_500(s):
+    info = _fixed(s, ev=1000, price=100_000)
+    replies: list[_Reply] = []
+    state = None
+    for _ in range(NONCE_CALLS):
+        kw = {"state": state, "manifest_id": SESSION_ID} if state is not None else {}
+        r = await s.pay(info, type="fixed", **kw)
+        replies.append(r)
+        if r.status != 200:
+            break
+        state = r.body["state"]
+    return replies
 
 
-@case("discover-orchestrators answers a JSON list (or 503 JSON) when enabled", "§3.13")
+@case("Signer-Auth-Id changed on an established state", "§3.12 (500); dialects §2.6 (403)",
+      lambda p, env: _past_usd(p, env, [_ok(p, 1), _err(p, p.auth_id_changed_status, "auth_id_changed")
+                                        if _node(p) else Want(p.auth_id_changed_status, envelope=p.envelope)]))
+async def c_auth_id(s):
+    info = _fixed(s)
+    return await _then(s, await s.pay(info, type="fixed", headers={"Signer-Auth-Id": "conformance-a"}),
+                       lambda r: _one(s, info, type="fixed", state=r.body["state"], manifest_id=SESSION_ID,
+                                      headers={"Signer-Auth-Id": "conformance-b"}))
+
+
+def _usd_wants(p: Profile, env: Env) -> list[Want] | str:
+    if p.usd_ceilings:
+        if env.usd == "unknown":
+            return "the suite cannot read the chain's ETH/USD feed (pass --usd-rate fresh|stale)"
+        return [_err(p, 503, "usd_unavailable") if env.usd == "stale" else _err(p, 481, "usd_exceeded")]
+    return [_err(p, 400, text=p.msg("too_many_tickets", n=HUGE_PRICE))]
+
+
+@case("USD ceiling: a price of 2^62 wei a job (481), or 503 on a stale ETH/USD rate", "dialects §2.4",
+      _usd_wants, na_if=_configured_ceiling)
+async def c_usd(s):
+    return await _one(s, _fixed(s, ev=1, price=HUGE_PRICE), type="fixed")
+
+
+async def _slow_body(release: asyncio.Event):
+    yield b'{"orchestrator":'
+    await release.wait()
+    yield b'""}'
+
+
+@case(f"busy: a request while {BUSY_HOLD} others are in flight", "dialects §2.1 (64 slots -> 503)",
+      lambda p, env: [_err(p, 503, "busy")] if p.busy_limit is not None and p.busy_limit <= BUSY_HOLD
+      else _past_usd(p, env, [_ok(p, 1)]))
+async def c_busy(s):
+    release = asyncio.Event()
+    conn = aiohttp.TCPConnector(limit=0, ssl=False)
+    async with aiohttp.ClientSession(connector=conn) as held:
+        async def hold():
+            try:
+                async with held.post(s.url + "/generate-live-payment", data=_slow_body(release),
+                                     timeout=aiohttp.ClientTimeout(total=s.timeout)) as r:
+                    await r.read()
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                pass
+        tasks = [asyncio.create_task(hold()) for _ in range(BUSY_HOLD)]
+        try:
+            await asyncio.sleep(1.0)  # the held requests' headers reach the signer (their bodies never end)
+            r = await s.pay(s.info(ev=35, price=(3, 1)), type="fixed")
+        finally:
+            release.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    return [r]
+
+
+@case("body over 1 MiB", "lpdev 413 (go-livepeer: no limit); dialects §2.2 (400)",
+      lambda p, env: [_err(p, 400, "too_large")] if _node(p)
+      else [_err(p, 413, contains="request body too large", extension=True)])
+async def c_body_limit(s):
+    return [await s.request("POST", "/generate-live-payment", b'{"orchestrator":"' + b"A" * (1 << 20) + b'"}',
+                            {"Content-Type": "application/json"})]
+
+
+@case("no /healthz on the API port", "§3.1; dialects §2.1 (metrics port)", lambda p, env: [Want(404)])
+async def c_health_api(s):
+    return [await s.request("GET", "/healthz")]
+
+
+def _health_wants(p: Profile, env: Env) -> list[Want] | str:
+    if env.metrics_url is None:
+        return "no --metrics URL given"
+    if not p.health_endpoints:
+        return [Want(None, check="no-health")]
+    ready = env.funded and env.usd != "stale"
+    if env.usd == "unknown":
+        readyz = Want(None)
+    else:
+        readyz = Want(200) if ready else _err(p, 503)
+    return [Want(200, check="healthz"), readyz, Want(200, check="prometheus")]
+
+
+@case("health endpoints on the metrics listener: /healthz, /readyz, /metrics", "dialects §2.1", _health_wants)
+async def c_health(s):
+    if s.env.metrics_url is None:
+        return []
+    base = s.env.metrics_url.rstrip("/")
+    if "://" not in base:
+        base = "http://" + base
+    out = []
+    for path in ("/healthz", "/readyz", "/metrics"):
+        try:
+            out.append(await s.request("GET", path, base=base))
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            out.append(_Reply(0, {}, b"(no answer)", None))
+            break
+    return out
+
+
+@case("discover-orchestrators: list, or 503 in the dialect's envelope", "§3.13; dialects §2.8",
+      lambda p, env: [Want(None, check=f"discovery-{p.envelope}")])
 async def c_discovery(s):
-    r = await s.request("GET", "/discover-orchestrators")
-    if r.status == 404:
-        raise _NA("discovery not enabled on this signer")
-    if r.status == 503:
-        s.expect(r, 503)
-        return "503 (no orchestrators yet)"
-    s.expect(r, 200)
-    if not isinstance(r.body, list) or not all(isinstance(e, dict) and "address" in e for e in r.body):
-        raise _Fail("want a JSON list of {address, score, capabilities}")
+    return [await s.request("GET", "/discover-orchestrators")]
 
 
-@case("replayed (superseded) state is refused", "lpdev extension", required=False)
+@case("replayed (superseded) state is refused", "lpdev extension (the dialects accept replays)",
+      lambda p, env: _past_usd(p, env, [_ok(p, 1), _ok(p, 1), Want(400, contains="invalid state",
+                                                                   envelope=p.envelope, extension=True)]))
 async def c_replay(s):
-    info = s.info(ev=3, price=(3, 1))
-    r = await s.pay(info, type="fixed")
-    s.expect(r, 200)
-    r2 = await s.pay(info, type="fixed", state=r.body["state"], manifest_id="m")
-    s.expect(r2, 200)
-    r3 = await s.pay(info, type="fixed", state=r.body["state"], manifest_id="m")
-    if r3.status != 400 or not r3.message.startswith("invalid state"):
-        raise _Fail("replaying a superseded state was accepted (go-livepeer accepts it too)")
+    info = _fixed(s)
+    r1 = await s.pay(info, type="fixed")
+    if r1.status != 200:
+        return [r1]
+    r2 = await s.pay(info, type="fixed", state=r1.body["state"], manifest_id=SESSION_ID)
+    if r2.status != 200:
+        return [r1, r2]
+    return [r1, r2, await s.pay(info, type="fixed", state=r1.body["state"], manifest_id=SESSION_ID)]
 
 
-@case("oversized body / fields are a 4xx naming the field", "lpdev extension", required=False)
+@case("a 5000-byte ManifestID is a 400 naming the field", "lpdev extension (field size limits)",
+      lambda p, env: [Want(400, contains="ManifestID", envelope=p.envelope, extension=True)])
 async def c_limits(s):
-    r = await s.request("POST", "/generate-live-payment", b'{"orchestrator":"' + b"A" * (2 << 20) + b'"}')
-    if r.status not in (400, 413):
-        raise _Fail("a 2 MiB body should be refused with 413/400")
-    r = await s.pay(s.info(), in_pixels=1, manifest_id="m" * 5000)
-    if r.status != 400 or "ManifestID" not in r.message:
-        raise _Fail("a 5000-byte ManifestID should be a 400 naming ManifestID")
+    return await _one(s, _fixed(s), type="fixed", manifest_id="m" * 5000)
 
 
-async def run_conformance(url: str, chain, *, timeout: float = 10.0,
-                          only: list[str] | None = None) -> Report:
-    """Run every case against ``url``; ``chain`` is a ChainView of the signer's chain."""
-    report = Report(signer=url)
+# ------------------------------------------------------------------------------------------------
+# Running, the report, the verdict
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class CaseResult:
+    name: str
+    ref: str
+    results: dict[str, tuple[str, str, bool]]  # profile -> (status, detail, extension)
+    seen: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "ref": self.ref, "seen": self.seen,
+                "results": {p: {"status": st, "detail": d, "extension": ext}
+                            for p, (st, d, ext) in self.results.items()}}
+
+
+@dataclass
+class MatrixReport:
+    signer: str
+    profiles: list[str]
+    address: str = ""
+    env: Env = field(default_factory=Env)
+    notes: list[str] = field(default_factory=list)
+    cases: list[CaseResult] = field(default_factory=list)
+
+    def counts(self, profile: str) -> dict:
+        out = {PASS: 0, DIFFERS: 0, NA: 0}
+        for c in self.cases:
+            out[c.results[profile][0]] += 1
+        return out
+
+    def departures(self, profile: str) -> list[str]:
+        """Cases where the signer differs from ``profile``, lpdev extensions excluded."""
+        return [c.name for c in self.cases if c.results[profile][0] == DIFFERS and not c.results[profile][2]]
+
+    def verdict(self) -> dict:
+        """``{"match": profile or None, "closest": profile, "departures": {profile: [case names]}}``."""
+        deps = {p: self.departures(p) for p in self.profiles}
+        ranked = sorted(self.profiles, key=lambda p: (len(deps[p]), -self.counts(p)[PASS]))
+        matches = [p for p in ranked if not deps[p]]
+        return {"match": matches[0] if matches else None, "closest": ranked[0] if ranked else None,
+                "departures": deps}
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict()["match"] is not None
+
+    def to_dict(self) -> dict:
+        v = self.verdict()
+        return {"signer": self.signer, "address": self.address, "profiles": self.profiles,
+                "env": {"usd": self.env.usd, "metrics_url": self.env.metrics_url, "funded": self.env.funded},
+                "notes": self.notes, "verdict": v, "counts": {p: self.counts(p) for p in self.profiles},
+                "cases": [c.to_dict() for c in self.cases]}
+
+    def matrix(self) -> str:
+        """The case × profile table (markdown)."""
+        head = "| case | " + " | ".join(self.profiles) + " |"
+        rows = [head, "|---|" + "---|" * len(self.profiles)]
+        for c in self.cases:
+            cells = []
+            for p in self.profiles:
+                st, _d, ext = c.results[p]
+                cells.append(st + (" (ext)" if ext and st == DIFFERS else ""))
+            rows.append(f"| {c.name} | " + " | ".join(cells) + " |")
+        return "\n".join(rows)
+
+    def text(self, details: bool = True) -> str:
+        lines = [f"conformance of {self.signer} (signer address {self.address or '?'}; ETH/USD {self.env.usd})"]
+        lines += [f"  note: {n}" for n in self.notes]
+        lines.append(self.matrix())
+        v = self.verdict()
+        if v["match"]:
+            n = self.counts(v["match"])
+            lines.append(f"verdict: behaves like {v['match']} ({n[PASS]} pass, {n[DIFFERS]} differ, {n[NA]} n/a; "
+                         "differences only in lpdev extensions)" if n[DIFFERS] else
+                         f"verdict: behaves like {v['match']} ({n[PASS]} pass, {n[NA]} n/a)")
+        elif v["closest"]:
+            lines.append(f"verdict: matches no profile; closest is {v['closest']} "
+                         f"({len(v['departures'][v['closest']])} departures)")
+        for p in self.profiles:
+            if p == v["match"]:
+                continue
+            dep = v["departures"][p]
+            listed = "; ".join(dep) if len(dep) <= 3 else "; ".join(dep[:3]) + f"; … ({len(dep) - 3} more)"
+            lines.append(f"  departs from {p} on {len(dep)} case(s)" + (": " + listed if dep else ""))
+        if details:
+            focus = v["match"] or v["closest"]
+            shown = [p for p in self.profiles if p == focus] if len(self.profiles) > 1 else self.profiles
+            for p in shown:
+                for c in self.cases:
+                    st, d, ext = c.results[p]
+                    if st == DIFFERS:
+                        lines.append(f"  [{p}] {c.name}{' (lpdev extension)' if ext else ''}: {d}")
+        return "\n".join(lines)
+
+
+def _usd_state(chain, max_age_s: float) -> str:
+    fn = getattr(chain, "eth_usd", None)
+    if fn is None:
+        return "unknown"
+    try:
+        q = fn()
+    except Exception:  # noqa: BLE001 - no feed: node signers have no rate
+        return "stale"
+    return "fresh" if time.time() < int(q.updated_at) + max_age_s else "stale"
+
+
+async def run_matrix(url: str, chain, *, profiles: list[str] | None = None, metrics_url: str | None = None,
+                     usd: str = "auto", usd_max_age_s: float = 7200, timeout: float = 10.0,
+                     only: list[str] | None = None) -> MatrixReport:
+    """Run every case against ``url`` and judge the replies under every profile (or ``profiles``).
+    ``chain`` is a ChainView of the signer's chain."""
+    names = [get_profile(p).name for p in (profiles or list(PROFILES))]
+    env = Env(usd=_usd_state(chain, usd_max_age_s) if usd == "auto" else usd, metrics_url=metrics_url)
+    report = MatrixReport(signer=url, profiles=names, env=env)
     connector = aiohttp.TCPConnector(ssl=False)
     async with aiohttp.ClientSession(connector=connector) as http:
-        s = _Suite(url, chain, http, timeout)
-        # the signer's identity first: everything else depends on it
+        s = _Suite(url, chain, http, timeout, env)
         try:
             r = await s.request("POST", "/sign-orchestrator-info", b"{}", {"Content-Type": "application/json"})
-            if r.status == 200 and isinstance(r.body, dict):
-                s.address = bytes.fromhex(str(r.body.get("address", "0x"))[2:] or "00" * 20)
-                report.address = to_checksum_address(s.address)
-        except Exception as exc:  # noqa: BLE001
-            report.cases.append(CaseResult("signer reachable", "§3.1", FAIL, f"{type(exc).__name__}: {exc}"))
+            addr = str(r.body.get("address", "")) if isinstance(r.body, dict) else ""
+            s.address = bytes.fromhex(addr[2:]) if addr.startswith("0x") and len(addr) == 42 else b""
+            report.address = to_checksum_address(s.address) if s.address else ""
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            report.notes.append(f"signer unreachable: {type(exc).__name__}: {exc}")
             return report
-        for name, ref, required, fn in CASES:
-            if only and not any(o in name for o in only):
+        if s.address:
+            info = await asyncio.to_thread(chain.sender_info, s.address)
+            env.funded = info.deposit > 0 and info.reserve > 0
+            if not env.funded:
+                report.notes.append(f"sender {report.address} has deposit {info.deposit} and reserve {info.reserve}: "
+                                    "fund it (lpdev chain fund) — payment cases will differ")
+        for c in CASES:
+            if only and not any(o in c.name for o in only):
                 continue
-            s.last = None
             try:
-                detail = await fn(s)
-                report.cases.append(CaseResult(name, ref, PASS, detail or "", _seen(s), required=required))
-            except _NA as exc:
-                report.cases.append(CaseResult(name, ref, NA, str(exc), _seen(s), required=required))
-            except _Fail as exc:
-                report.cases.append(CaseResult(name, ref, FAIL, str(exc), _seen(s), required))
-            except AttributeError as exc:
-                report.cases.append(CaseResult(name, ref, NA, f"needs an earlier case that failed ({exc})",
-                                               required=required))
+                replies = await c.probe(s)
+                probe_error = ""
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                report.cases.append(CaseResult(name, ref, FAIL, f"request failed: {type(exc).__name__}: {exc}",
-                                               required=required))
-            except Exception as exc:  # noqa: BLE001 - a broken reply must not stop the suite
-                report.cases.append(CaseResult(name, ref, FAIL, f"{type(exc).__name__}: {exc}", required=required))
+                replies, probe_error = [], f"request failed: {type(exc).__name__}: {exc}"
+            results: dict[str, tuple[str, str, bool]] = {}
+            for name in names:
+                p = PROFILES[name]
+                wants = c.want(p, env)
+                if isinstance(wants, str):
+                    results[name] = (NA, wants, False)
+                    continue
+                if probe_error:
+                    results[name] = (DIFFERS, probe_error, False)
+                    continue
+                na = c.na_if(p, replies) if c.na_if else None
+                if na:
+                    results[name] = (NA, na, False)
+                    continue
+                try:
+                    problem, ext = _compare(s, replies, wants)
+                except _NA as exc:
+                    results[name] = (NA, str(exc), False)
+                    continue
+                results[name] = (DIFFERS, problem, ext) if problem else (PASS, "", False)
+            report.cases.append(CaseResult(c.name, c.ref, results, [r.seen() for r in replies]))
     return report
 
 
-def _seen(s: _Suite) -> str:
-    return s.last.seen() if s.last is not None else ""
+def expectations(profile: str | Profile, env: Env | None = None) -> list[tuple[str, list[Want] | str]]:
+    """What ``profile`` expects in every case (for docs and tests)."""
+    p = get_profile(profile)
+    env = env or Env(usd="fresh", metrics_url="http://metrics.invalid")
+    return [(c.name, c.want(p, env)) for c in CASES]

@@ -19,7 +19,7 @@ import re
 
 from sim.pm.crypto import parse_address
 from sim.wire import gojson
-from sim.wire.state import FIELD_ORDER, RemotePaymentState
+from sim.wire.state import FIELD_ORDER, NODE_FIELD_ORDER, RemotePaymentState
 
 __all__ = ["b64decode", "go_dumps", "state_from_json", "state_to_json", "fold_index"]
 
@@ -60,39 +60,45 @@ _INT_FIELDS = {"AuthExpiry": (-(2**63), 2**63 - 1), "SenderNonce": (0, 2**32 - 1
                "InitialPricePerUnit": (-(2**63), 2**63 - 1), "InitialPixelsPerUnit": (-(2**63), 2**63 - 1),
                "SequenceNumber": (0, 2**64 - 1)}
 _STR_FIELDS = ("StateID", "PMSessionID", "App", "Balance", "Type", "AuthID")
+_NODE_STR_FIELDS = _STR_FIELDS + ("AuthPolicy", "AuthMaxPrice", "ManifestID")
+_ORDER = {"go": (FIELD_ORDER, _STR_FIELDS), "node": (NODE_FIELD_ORDER, _NODE_STR_FIELDS)}
 
 
-def state_from_json(raw: bytes) -> RemotePaymentState:
+def state_from_json(raw: bytes, layout: str = "go") -> RemotePaymentState:
+    """``RemotePaymentState.from_json(raw, layout)``, fast for a blob in the layout's own key order."""
+    order, strs = _ORDER[layout]
     try:
         obj = json.loads(raw)
     except (ValueError, RecursionError):
-        return RemotePaymentState.from_json(raw)
-    if not isinstance(obj, dict) or tuple(obj) != FIELD_ORDER:
-        return RemotePaymentState.from_json(raw)
-    for k in _STR_FIELDS:
+        return RemotePaymentState.from_json(raw, layout)
+    if not isinstance(obj, dict) or tuple(obj) != order:
+        return RemotePaymentState.from_json(raw, layout)
+    for k in strs:
         if not isinstance(obj[k], str):
-            return RemotePaymentState.from_json(raw)
+            return RemotePaymentState.from_json(raw, layout)
     for k, (lo, hi) in _INT_FIELDS.items():
         v = obj[k]
         if type(v) is not int or not lo <= v <= hi:
-            return RemotePaymentState.from_json(raw)
+            return RemotePaymentState.from_json(raw, layout)
     lu, addr = obj["LastUpdate"], obj["OrchestratorAddress"]
     if not isinstance(lu, str) or not isinstance(addr, str) or not addr.startswith(("0x", "0X")):
-        return RemotePaymentState.from_json(raw)
+        return RemotePaymentState.from_json(raw, layout)
     try:
         ns, off = gojson.parse_rfc3339nano(lu)
         orch = parse_address(addr)
     except ValueError:
-        return RemotePaymentState.from_json(raw)
+        return RemotePaymentState.from_json(raw, layout)
+    extra = {} if layout == "go" else {"auth_policy": obj["AuthPolicy"], "auth_max_price": obj["AuthMaxPrice"],
+                                       "manifest_id": obj["ManifestID"]}
     return RemotePaymentState(
         state_id=obj["StateID"], pm_session_id=obj["PMSessionID"], last_update=ns, last_update_tz=off or None,
         orchestrator_address=orch, app=obj["App"], auth_expiry=obj["AuthExpiry"], sender_nonce=obj["SenderNonce"],
         balance=obj["Balance"], initial_price_per_unit=obj["InitialPricePerUnit"],
         initial_pixels_per_unit=obj["InitialPixelsPerUnit"], type=obj["Type"],
-        sequence_number=obj["SequenceNumber"], auth_id=obj["AuthID"])
+        sequence_number=obj["SequenceNumber"], auth_id=obj["AuthID"], **extra)
 
 
-def state_to_json(state: RemotePaymentState) -> bytes:
+def state_to_json(state: RemotePaymentState, layout: str = "go") -> bytes:
     if len(bytes(state.orchestrator_address)) != 20:
-        return state.to_json_bytes()  # raises StateError with wire's message
-    return go_dumps(state.to_go_dict())
+        return state.to_json_bytes(layout)  # raises StateError with wire's message
+    return go_dumps(state.to_dict(layout))

@@ -1,14 +1,24 @@
 """HTTP adapter for :class:`~sim.signer.core.SignerCore` (protocol.md §3.1, §3.2), on aiohttp.
 
 Routing like go-livepeer's ``http.ServeMux`` with method patterns: a known path with the wrong method is 405 with
-``Allow``; anything else is 404. Every error is ``{"error":{"message":…}}`` + ``Content-Type: application/json``
-+ a trailing newline (go-livepeer's 404/405 bodies are plain text; lpdev answers JSON everywhere).
+``Allow``; anything else is 404. Every error is the profile's JSON envelope + ``Content-Type: application/json``
++ a trailing newline: go-livepeer's ``{"error":{"message":…}}``, livepeer-node's ``{"error":"…"}`` (the 404/405
+bodies of both are plain text; lpdev answers JSON everywhere).
 
     async with SignerServer(core, host="127.0.0.1", port=0, tls=False) as s:
-        s.url   # http://127.0.0.1:PORT
+        s.url          # http://127.0.0.1:PORT
+        s.metrics_url  # livepeer-node profile: http://127.0.0.1:PORT2 (/healthz, /readyz, /metrics); else None
 
 With ``tls=True`` it serves HTTPS with a throwaway self-signed certificate (:mod:`sim.tls`), so a bare
 ``host:port`` works with the livepeer-gateway SDK (which defaults to https and does not verify).
+
+What the profile changes here: the envelope; the body limit (go profiles: lpdev's 413; livepeer-node: 400
+``payment request too large``); livepeer-node's 64-request busy limit (503 ``signer busy``, every route);
+``/discover-orchestrators`` always routed for livepeer-node (503 ``no orchestrator discovery source configured``
+without one); and the metrics listener with ``/healthz`` (alive), ``/readyz`` (chain readable, deposit and reserve
+> 0, no withdrawal unlocking by the next round, a usable ETH/USD rate when USD ceilings apply) and ``/metrics``
+(Prometheus text: payments, rejections, tickets, webhook calls, requests in flight). With ``announce=True`` the
+server emits ``signer.started`` (URL, address, profile, metrics URL) so a viewer can show each signer's dialect.
 """
 from __future__ import annotations
 
@@ -40,10 +50,6 @@ def _to_web(resp: Response) -> web.Response:
     return web.Response(status=resp.status, reason=_reason(resp.status), body=resp.body_bytes(), headers=headers)
 
 
-def _error(status: int, message: str, headers: dict | None = None) -> web.Response:
-    return _to_web(Response.error(status, message, headers))
-
-
 def is_loopback(host: str) -> bool:
     import ipaddress
 
@@ -59,39 +65,61 @@ def is_loopback(host: str) -> bool:
 class _Adapter:
     def __init__(self, core: SignerCore, discovery: Discovery | None) -> None:
         self.core = core
+        self.profile = core.profile
         self.discovery = discovery
         self.session: aiohttp.ClientSession | None = None
+        self.inflight = 0
+        self.busy_rejections = 0
         self.routes = {
             "/sign-orchestrator-info": ("POST", self.sign_orchestrator_info),
             "/generate-live-payment": ("POST", self.generate_live_payment),
         }
-        if discovery is not None:
+        if discovery is not None or self.profile.discovery_always:
             self.routes["/discover-orchestrators"] = ("GET", self.discover_orchestrators)
 
+    def error(self, status: int, message: str, headers: dict | None = None) -> web.Response:
+        return _to_web(self.core.error(status, message, headers))
+
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        limit = self.profile.busy_limit
+        if limit is not None and self.inflight >= limit:  # livepeer-node: a slot per request, on every route
+            self.busy_rejections += 1
+            return self.error(503, self.profile.msg("busy"))
+        self.inflight += 1
+        try:
+            return await self._route(request)
+        finally:
+            self.inflight -= 1
+
+    async def _route(self, request: web.Request) -> web.StreamResponse:
         route = self.routes.get(request.path)
         if route is None:
-            return _error(404, f"404 page not found: {request.path}")
+            return self.error(404, self.profile.msg("not_found", path=request.path))
         method, handler = route
         allowed = (method, "HEAD") if method == "GET" else (method,)
         if request.method not in allowed:
             allow = ", ".join(allowed)
-            return _error(405, f"method {request.method} not allowed on {request.path}; use {method}",
-                          {"Allow": allow})
+            return self.error(405, f"method {request.method} not allowed on {request.path}; use {method}",
+                              {"Allow": allow})
         try:
             return await handler(request)
         except (asyncio.CancelledError, web.HTTPException):
             raise
         except Exception as exc:  # never aiohttp's plain-text 500: the JSON envelope with the cause
-            return _error(500, f"internal error: {type(exc).__name__}: {exc}")
+            return self.error(500, f"internal error: {type(exc).__name__}: {exc}")
 
     async def sign_orchestrator_info(self, request: web.Request) -> web.StreamResponse:
         return _to_web(self.core.sign_orchestrator_info())
 
+    def _too_large(self, detail: str) -> web.Response:
+        if self.profile.body_limit_status == 413:
+            return self.error(413, f"request body too large: {detail}")
+        return self.error(self.profile.body_limit_status, self.profile.msg("too_large"))
+
     async def _read_body(self, request: web.Request) -> bytes | web.Response:
-        limit = self.core.config.request_limits.body
+        limit = min(self.core.config.request_limits.body, self.profile.body_limit)
         if request.content_length is not None and request.content_length > limit:
-            return _error(413, f"request body too large: {request.content_length} bytes (limit {limit})")
+            return self._too_large(f"{request.content_length} bytes (limit {limit})")
         chunks: list[bytes] = []
         total = 0
         while True:
@@ -100,7 +128,7 @@ class _Adapter:
                 break
             total += len(chunk)
             if total > limit:
-                return _error(413, f"request body too large: more than {limit} bytes (limit {limit})")
+                return self._too_large(f"more than {limit} bytes (limit {limit})")
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -115,6 +143,8 @@ class _Adapter:
                 await asyncio.to_thread(self.core.chain.get)
             except Exception:  # noqa: BLE001 - the core re-reads and reports the failure as a 500
                 pass
+        if self.core.usd.due() and self._uses_usd():
+            await asyncio.to_thread(self.core.usd.refresh)  # the feed read off the loop too (every 30 s)
         headers = [(k, v) for k, v in request.headers.items()]
         resp = await self.core.generate_live_payment(headers, body, self.call_webhook)
         return _to_web(resp)
@@ -133,16 +163,25 @@ class _Adapter:
         except aiohttp.ClientError as exc:
             return WebhookOutcome(error=f"Post {call.url!r}: {type(exc).__name__}: {exc}")
 
+    def _uses_usd(self) -> bool:
+        p, cfg = self.profile, self.core.config
+        return p.usd_ceilings or p.usd_fees or cfg.max_price_usd is not None
+
     async def discover_orchestrators(self, request: web.Request) -> web.StreamResponse:
-        assert self.discovery is not None
         caps = request.query.getall("caps", [])
         t0 = time.monotonic()
-        status, body = await self.discovery.answer(caps)
+        if self.discovery is None:  # livepeer-node: the route exists, the source does not
+            resp = self.core.error(503, self.profile.msg("no_discovery"))
+        else:
+            status, body = await self.discovery.answer(caps)
+            resp = Response(status, body)
+            if status != 200:  # the discovery module answers go-livepeer's envelope
+                resp = self.core.error(status, resp.message)
+        body = resp.body
         n = len(body) if isinstance(body, list) else 0
-        self.core._emit("signer.discovery", status=status, caps=caps, orchestrators=n,
-                        ms=round((time.monotonic() - t0) * 1000, 3),
-                        message=body["error"]["message"] if isinstance(body, dict) else "")
-        return _to_web(Response(status, body))
+        self.core._emit("signer.discovery", status=resp.status, caps=caps, orchestrators=n,
+                        ms=round((time.monotonic() - t0) * 1000, 3), message=resp.message)
+        return _to_web(resp)
 
     async def close(self) -> None:
         if self.session is not None:
@@ -152,7 +191,7 @@ class _Adapter:
 
 def make_app(core: SignerCore, discovery: Discovery | None = None) -> tuple[web.Application, _Adapter]:
     adapter = _Adapter(core, discovery)
-    app = web.Application(client_max_size=core.config.request_limits.body + 1)
+    app = web.Application(client_max_size=max(core.config.request_limits.body, core.profile.body_limit) + 1)
     app.router.add_route("*", "/{tail:.*}", adapter.dispatch)
 
     async def _cleanup(_app: web.Application) -> None:
@@ -162,18 +201,90 @@ def make_app(core: SignerCore, discovery: Discovery | None = None) -> tuple[web.
     return app, adapter
 
 
+def readiness(core: SignerCore) -> str:
+    """Why the signer is not ready (``""``: ready): livepeer-node's ``/readyz`` conditions."""
+    try:
+        snap = core.chain.get()
+    except Exception as exc:  # noqa: BLE001
+        return f"chain unavailable: {type(exc).__name__}: {exc}"
+    info = snap.sender_info
+    if info.deposit <= 0 or info.reserve <= 0:
+        return f"signer funds unavailable: deposit {info.deposit} wei, reserve {info.reserve} wei"
+    if info.withdraw_round != 0 and info.withdraw_round <= snap.last_initialized_round + 1:
+        return f"signer deposit unlocks for withdrawal in round {info.withdraw_round}"
+    if core.profile.usd_ceilings:
+        rate, why = core.usd.rate()
+        if rate is None:
+            return why
+    return ""
+
+
+def metrics_text(core: SignerCore, adapter: "_Adapter") -> str:
+    st = core.stats
+    rows = [("lpdev_signer_payments_total", "counter", "payments answered 200", st["payments"]),
+            ("lpdev_signer_rejected_total", "counter", "payment requests answered an error", st["rejected"]),
+            ("lpdev_signer_tickets_total", "counter", "tickets signed", st["tickets"]),
+            ("lpdev_signer_webhook_calls_total", "counter", "auth webhook calls", st["webhook_calls"]),
+            ("lpdev_signer_busy_total", "counter", "requests refused with 503 signer busy", adapter.busy_rejections),
+            ("lpdev_signer_inflight", "gauge", "requests being served", adapter.inflight)]
+    out = []
+    for name, kind, help_, value in rows:
+        out += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}", f"{name} {value}"]
+    return "\n".join(out) + "\n"
+
+
+def make_metrics_app(core: SignerCore, adapter: "_Adapter") -> web.Application:
+    """livepeer-node's metrics listener: ``/healthz``, ``/readyz``, ``/metrics``."""
+
+    async def healthz(_request: web.Request) -> web.StreamResponse:
+        return _to_web(Response(200, {"status": "ok"}))
+
+    async def readyz(_request: web.Request) -> web.StreamResponse:
+        why = await asyncio.to_thread(readiness, core)
+        return _to_web(core.error(503, why) if why else Response(200, {"status": "ready"}))
+
+    async def metrics(_request: web.Request) -> web.StreamResponse:
+        return web.Response(text=metrics_text(core, adapter), content_type="text/plain", charset="utf-8")
+
+    routes = {"/healthz": healthz, "/readyz": readyz, "/metrics": metrics}
+
+    async def dispatch(request: web.Request) -> web.StreamResponse:
+        handler = routes.get(request.path)
+        if handler is None:
+            return _to_web(core.error(404, core.profile.msg("not_found", path=request.path)))
+        if request.method not in ("GET", "HEAD"):
+            return _to_web(core.error(405, f"method {request.method} not allowed on {request.path}; use GET",
+                                      {"Allow": "GET, HEAD"}))
+        return await handler(request)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", dispatch)
+    return app
+
+
 class SignerServer:
-    """Runs a signer on ``host:port`` (port 0: a free one) in the current event loop."""
+    """Runs a signer on ``host:port`` (port 0: a free one) in the current event loop.
+
+    ``metrics_port``: where the profile's health/metrics listener goes (livepeer-node only; plain HTTP on
+    ``metrics_host``, default ``host``); ``None`` = a free port when the profile has one, ``False`` = none.
+    ``announce``: emit ``signer.started`` (URL, address, profile, metrics URL) once listening — what a viewer
+    needs to show each signer's dialect (``lpdev signer`` does; a stack turns it on when it shows profiles)."""
 
     def __init__(self, core: SignerCore, *, host: str = "127.0.0.1", port: int = 0, tls: bool = False,
-                 discovery: Discovery | None = None, cert=None) -> None:
+                 discovery: Discovery | None = None, cert=None, metrics_host: str | None = None,
+                 metrics_port: int | None | bool = None, announce: bool = False) -> None:
         self.core = core
         self.host = host
         self.port = port
         self.tls = tls
         self.discovery = discovery
         self.cert = cert
+        self.metrics_host = metrics_host or host
+        self.metrics_port = metrics_port if metrics_port is not False else None
+        self.has_metrics = core.profile.health_endpoints and metrics_port is not False
+        self.announce = announce
         self._runner: web.AppRunner | None = None
+        self._metrics_runner: web.AppRunner | None = None
         self.app, self.adapter = make_app(core, discovery)
 
     @property
@@ -181,6 +292,23 @@ class SignerServer:
         scheme = "https" if self.tls else "http"
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{scheme}://{host}:{self.port}"
+
+    @property
+    def metrics_url(self) -> str | None:
+        if not self.has_metrics or self._metrics_runner is None:
+            return None
+        host = f"[{self.metrics_host}]" if ":" in self.metrics_host else self.metrics_host
+        return f"http://{host}:{self.metrics_port}"
+
+    @staticmethod
+    async def _site(runner: web.AppRunner, host: str, port: int, ssl_ctx) -> int:
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, ssl_context=ssl_ctx, reuse_address=True)
+        await site.start()
+        server = site._server  # noqa: SLF001 - aiohttp exposes the bound port only here
+        if port == 0 and server is not None and server.sockets:
+            port = server.sockets[0].getsockname()[1]
+        return port
 
     async def start(self) -> "SignerServer":
         ssl_ctx = None
@@ -191,15 +319,25 @@ class SignerServer:
                                                            else "127.0.0.1")
             ssl_ctx = _tls.server_context(self.cert, alpn=("http/1.1",))
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=ssl_ctx, reuse_address=True)
-        await site.start()
-        server = site._server  # noqa: SLF001 - aiohttp exposes the bound port only here
-        if self.port == 0 and server is not None and server.sockets:
-            self.port = server.sockets[0].getsockname()[1]
+        self.port = await self._site(self._runner, self.host, self.port, ssl_ctx)
+        if self.has_metrics:
+            self._metrics_runner = web.AppRunner(make_metrics_app(self.core, self.adapter), access_log=None,
+                                                 handle_signals=False)
+            try:
+                self.metrics_port = await self._site(self._metrics_runner, self.metrics_host,
+                                                     self.metrics_port or 0, None)
+            except BaseException:
+                await self.stop()
+                raise
+        if self.announce:
+            self.core._emit("signer.started", url=self.url, address=self.core.address_hex,
+                            profile=self.core.profile.name, metrics_url=self.metrics_url, tls=self.tls)
         return self
 
     async def stop(self) -> None:
+        if self._metrics_runner is not None:
+            await self._metrics_runner.cleanup()
+            self._metrics_runner = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -63,6 +63,11 @@ class NonceBook:
         self._high: OrderedDict[str, int] = OrderedDict()
         self._lock = threading.Lock()
 
+    def high(self, session_id: str) -> int:
+        """The highest nonce handed out for ``session_id`` (0 if none)."""
+        with self._lock:
+            return self._high.get(session_id, 0)
+
     def reserve(self, session_id: str, start: int, count: int) -> range:
         """Nonces for ``count`` tickets after ``max(start, highest used)``: ``s+1 … s+count`` (uint32)."""
         with self._lock:

@@ -199,11 +199,13 @@ def _pairs(obj: dict):
     return obj.pairs if isinstance(obj, _Object) else obj.items()
 
 
-def decode_request(body: bytes, limits: RequestLimits | None = None) -> RemotePaymentRequest:
+def decode_request(body: bytes, limits: RequestLimits | None = None,
+                   ignore: tuple[str, ...] = ()) -> RemotePaymentRequest:
     """Decode a request body; raises :class:`DecodeError` (400, Go's text) or :class:`LimitExceeded`.
 
     Keys are taken in document order, like Go's decoder: every key addressing a field (case-insensitively)
     is decoded into it, so the last one sets the value, and the error reported is the first one met.
+    ``ignore`` names (upper-cased) fields the target struct lacks, e.g. livepeer-node has no ``inPixels``.
     """
     limits = limits or RequestLimits()
     body = bytes(body)
@@ -224,8 +226,9 @@ def decode_request(body: bytes, limits: RequestLimits | None = None) -> RemotePa
         raise DecodeError(f"json: cannot unmarshal {kind} into Go value of type server.{_T}")
     d = _Decoder(limits)
     for key, v in _pairs(doc):
-        field = _TOP_FIELDS.get(_fold(key))
-        if field is not None:
+        folded = _fold(key)
+        field = _TOP_FIELDS.get(folded)
+        if field is not None and folded not in ignore:
             field(d, req, v)  # unknown keys are skipped, like Go
     if d.first_error is not None:
         raise DecodeError(d.first_error)

@@ -16,7 +16,25 @@ from sim.pm.ticket import MAX_WIN_PROB, minbytes
 from sim.wire import gojson
 from sim.wire import lp_rpc_pb2 as pb
 
-__all__ = ["EV_DIVISOR", "make_orch_info", "make_caps", "request_body", "MemoryChain", "DEFAULT_RECIPIENT"]
+__all__ = ["EV_DIVISOR", "make_orch_info", "make_caps", "request_body", "MemoryChain", "DEFAULT_RECIPIENT",
+           "EthUsd", "NoPriceFeed"]
+
+try:  # the agreed ETH/USD interface (sim/chainview.py, branch "chain"); a local twin until it lands
+    from sim.chainview import EthUsd  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - replaced by sim.chainview.EthUsd once merged
+    @dataclass(frozen=True)
+    class EthUsd:  # type: ignore[no-redef]
+        usd_per_eth: Fraction
+        updated_at: int
+        decimals: int = 8
+        round_id: int = 1
+
+        def wei_per_usd(self) -> Fraction:
+            return Fraction(10**18) / Fraction(self.usd_per_eth)
+
+
+class NoPriceFeed(RuntimeError):
+    """What a chain without an ETH/USD feed raises (devnet's ChainError says the same)."""
 
 EV_DIVISOR = 255
 DEFAULT_RECIPIENT = bytes.fromhex("73AEd7b5dEb30222fa896f399d46cC99c7BEe57F")
@@ -103,6 +121,8 @@ class MemoryChain:
     default_sender: SenderInfo = field(default_factory=lambda: SenderInfo(deposit=10**20, reserve=10**20))
     chain_id: int = 31337
     calls: int = 0
+    usd_per_eth: Fraction | None = None  # an ETH/USD feed answering this price (None: no feed)
+    usd_updated_at: int | None = None  # the feed's updatedAt (None: now)
 
     def last_block(self) -> int:
         self.calls += 1
@@ -127,6 +147,14 @@ class MemoryChain:
 
     def claimed_reserve(self, reserve_holder: bytes, claimant: bytes) -> int:
         return 0
+
+    def eth_usd(self) -> EthUsd:
+        if self.usd_per_eth is None:
+            raise NoPriceFeed("no ETH/USD price feed on this MemoryChain")
+        import time as _time
+
+        updated = int(_time.time()) if self.usd_updated_at is None else self.usd_updated_at
+        return EthUsd(usd_per_eth=Fraction(self.usd_per_eth), updated_at=updated)
 
     def transcoder_pool_size(self) -> int:
         return 1

@@ -8,16 +8,23 @@ back a :class:`WebhookOutcome`; :func:`parse_outcome` turns that into a decision
 * ``status`` != 200 -> that status with ``reason`` (or ``signer auth rejected request with status N``);
   a status outside 100–999 would make Go's ``WriteHeader`` panic (connection dropped): lpdev answers 500;
 * ``status`` == 200 -> accepted, with ``expiry``, ``auth_id`` and the optional ``maxPrice`` object.
+
+:func:`parse_outcome_node` is the livepeer/node signer's reading (dialects.md §2.6): transport error -> 502
+``signer auth webhook unavailable``; HTTP != 200 -> 502 ``signer auth webhook failed``; unreadable, too large,
+not the reply struct, or a ``status`` neither 200 nor 400–599 -> 502 ``invalid signer auth response``; 400–599 ->
+that status with ``signer auth rejected request with status N`` (the reason is dropped). :func:`auth_policy` is
+node's ``AuthPolicy``: which webhook configuration approved a cached state.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 
 from sim.wire import gojson
 
 __all__ = ["WebhookCall", "WebhookOutcome", "WebhookDecision", "canonical_header", "webhook_body",
-           "parse_outcome"]
+           "parse_outcome", "parse_outcome_node", "auth_policy"]
 
 
 @dataclass(frozen=True)
@@ -128,3 +135,45 @@ def _max_price_type_error(mp) -> str:
         if v is not None and not isinstance(v, str):
             return f"json: cannot unmarshal into Go struct field {t}.{k} of type string"
     return ""
+
+
+def auth_policy(url: str, headers: dict[str, str] | None) -> str:
+    """livepeer/node ``AuthPolicy``: hex sha256 of Go ``json.Marshal(struct{URL; Headers map}{url, headers})``
+    (map keys sorted; no headers configured = ``null``)."""
+    doc = {"URL": url, "Headers": ({k: headers[k] for k in sorted(headers)} if headers else None)}
+    return hashlib.sha256(gojson.go_json_dumps(doc)).hexdigest()
+
+
+def parse_outcome_node(outcome: WebhookOutcome, messages: dict[str, str], *,
+                       max_body: int = 1 << 20) -> WebhookDecision:
+    """livepeer/node ``authorizePayment``'s reading of the webhook's answer (texts from the profile)."""
+    if outcome.error is not None:
+        return WebhookDecision(502, messages["webhook_unavailable"], reply={"cause": outcome.error})
+    if outcome.http_status != 200:
+        return WebhookDecision(502, messages["webhook_failed"], reply={"http_status": outcome.http_status})
+    invalid = WebhookDecision(502, messages["webhook_invalid"])
+    if len(outcome.body) > max_body:
+        return invalid
+    try:
+        doc = gojson.loads(outcome.body)
+    except gojson.GoJSONError:
+        return invalid
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        return invalid
+    try:
+        status = gojson.go_int(gojson.get_ci(doc, "status"), "int", "status") or 0
+        gojson.go_string(gojson.get_ci(doc, "reason"), "reason")
+        expiry = gojson.go_int(gojson.get_ci(doc, "expiry"), "int64", "expiry") or 0
+        auth_id = gojson.go_string(gojson.get_ci(doc, "auth_id"), "auth_id") or ""
+    except gojson.GoJSONError:
+        return invalid
+    max_price = gojson.get_ci(doc, "maxPrice")
+    if max_price is not None and _max_price_type_error(max_price):
+        return invalid
+    if status != 200 and not 400 <= status <= 599:
+        return invalid
+    if status != 200:
+        return WebhookDecision(status, messages["webhook_rejected"].format(n=status), reply=doc)
+    return WebhookDecision(200, "", expiry=expiry, auth_id=auth_id, max_price=max_price, reply=doc)

@@ -9,6 +9,11 @@ unknown keys are ignored, missing keys leave zero values; a wrong JSON type is a
 
 The blob is signed with the signer's own key, personal_sign over the raw JSON bytes (§2.1 flavour 1).
 On the wire it travels as ``{"State": <base64>, "Sig": <base64>}`` (any key case, values may be null).
+
+Two layouts (``layout=``): ``"go"`` (go-livepeer, 13 fields, :data:`FIELD_ORDER`) and ``"node"`` (the
+livepeer/node signer, 16 fields, :data:`NODE_FIELD_ORDER`: ``AuthPolicy`` and ``AuthMaxPrice`` after
+``AuthExpiry``, ``ManifestID`` last). The same Go-tolerant decoder reads both: go-livepeer ignores node's three
+extra keys (and re-emits the state without them), node reads go-livepeer's blob with those three empty.
 """
 from __future__ import annotations
 
@@ -24,7 +29,8 @@ from sim.wire.gojson import (
 )
 
 __all__ = [
-    "StateError", "RemotePaymentState", "GO_ZERO_TIME_NS", "FIELD_ORDER", "sign_state", "verify_state",
+    "StateError", "RemotePaymentState", "GO_ZERO_TIME_NS", "FIELD_ORDER", "NODE_FIELD_ORDER", "LAYOUTS",
+    "sign_state", "verify_state",
     "recover_state_signer", "envelope", "parse_envelope", "parse_envelope_json",
 ]
 
@@ -36,6 +42,14 @@ FIELD_ORDER = (
     "StateID", "PMSessionID", "LastUpdate", "OrchestratorAddress", "App", "AuthExpiry", "SenderNonce",
     "Balance", "InitialPricePerUnit", "InitialPixelsPerUnit", "Type", "SequenceNumber", "AuthID",
 )
+
+#: livepeer/node's ``paymentState`` (dialects.md §2.9).
+NODE_FIELD_ORDER = (
+    "StateID", "PMSessionID", "LastUpdate", "OrchestratorAddress", "App", "AuthExpiry", "AuthPolicy",
+    "AuthMaxPrice", "SenderNonce", "Balance", "InitialPricePerUnit", "InitialPixelsPerUnit", "Type",
+    "SequenceNumber", "AuthID", "ManifestID",
+)
+LAYOUTS = {"go": FIELD_ORDER, "node": NODE_FIELD_ORDER}
 
 _GO_TYPE = "RemotePaymentState"
 
@@ -62,6 +76,10 @@ class RemotePaymentState:
     type: str = ""                        # Type: "", live, lv2v, fixed
     sequence_number: int = 0              # SequenceNumber: +1 per request with state
     auth_id: str = ""                     # AuthID
+    # livepeer/node only (layout "node"):
+    auth_policy: str = ""                 # AuthPolicy: sha256 of the webhook URL + headers that approved
+    auth_max_price: str = ""              # AuthMaxPrice: the webhook's maxPrice, re-applied while cached
+    manifest_id: str = ""                 # ManifestID: the scope's manifest (the auth token's session id)
 
     # ---- convenience ---------------------------------------------------------------------------
     @property
@@ -107,16 +125,39 @@ class RemotePaymentState:
             "AuthID": self.auth_id,
         }
 
-    def to_json_bytes(self) -> bytes:
-        """Exactly Go's ``json.Marshal(state)``."""
+    def to_node_dict(self) -> dict[str, Any]:
+        """livepeer/node's 16 fields in its struct order (``LastUpdate`` always UTC there)."""
+        d = self.to_go_dict()
+        out = {}
+        for k in NODE_FIELD_ORDER:
+            if k == "AuthPolicy":
+                out[k] = self.auth_policy
+            elif k == "AuthMaxPrice":
+                out[k] = self.auth_max_price
+            elif k == "ManifestID":
+                out[k] = self.manifest_id
+            else:
+                out[k] = d[k]
+        return out
+
+    def to_dict(self, layout: str = "go") -> dict[str, Any]:
+        if layout == "go":
+            return self.to_go_dict()
+        if layout == "node":
+            return self.to_node_dict()
+        raise StateError(f"unknown state layout {layout!r}")
+
+    def to_json_bytes(self, layout: str = "go") -> bytes:
+        """Exactly Go's ``json.Marshal(state)`` for the layout's struct."""
         if len(bytes(self.orchestrator_address)) != 20:
             raise StateError("OrchestratorAddress must be 20 bytes")
-        return go_json_dumps(self.to_go_dict())
+        return go_json_dumps(self.to_dict(layout))
 
     # ---- decoding ------------------------------------------------------------------------------
     @classmethod
-    def from_json(cls, raw: bytes | str) -> "RemotePaymentState":
-        """Go ``json.Unmarshal(raw, &state)``: tolerant of key case and unknown keys, strict on types."""
+    def from_json(cls, raw: bytes | str, layout: str = "go") -> "RemotePaymentState":
+        """Go ``json.Unmarshal(raw, &state)``: tolerant of key case and unknown keys, strict on types.
+        ``layout`` names the struct decoded into (``"go"`` ignores node's three extra keys)."""
         try:
             obj = loads(raw)
         except GoJSONError as exc:
@@ -126,17 +167,21 @@ class RemotePaymentState:
         if not isinstance(obj, dict):
             kind = {list: "array", str: "string", bool: "bool"}.get(type(obj), "number")
             raise StateError(f"json: cannot unmarshal {kind} into Go value of type server.{_GO_TYPE}")
-        return cls.from_obj(obj)
+        return cls.from_obj(obj, layout)
 
     @classmethod
-    def from_obj(cls, obj: dict) -> "RemotePaymentState":
+    def from_obj(cls, obj: dict, layout: str = "go") -> "RemotePaymentState":
         def f(name: str) -> str:
             return f"{_GO_TYPE}.{name}"
 
         kw: dict[str, Any] = {}
         try:
-            for name, attr in (("StateID", "state_id"), ("PMSessionID", "pm_session_id"), ("App", "app"),
-                               ("Balance", "balance"), ("Type", "type"), ("AuthID", "auth_id")):
+            strings = [("StateID", "state_id"), ("PMSessionID", "pm_session_id"), ("App", "app"),
+                       ("Balance", "balance"), ("Type", "type"), ("AuthID", "auth_id")]
+            if layout == "node":
+                strings += [("AuthPolicy", "auth_policy"), ("AuthMaxPrice", "auth_max_price"),
+                            ("ManifestID", "manifest_id")]
+            for name, attr in strings:
                 v = go_string(get_ci(obj, name), f(name))
                 if v is not None:
                     kw[attr] = v
