@@ -64,7 +64,8 @@ def cast_document(st) -> dict:
     """The JSON written to .lpdev/stack.json / --config-out (``st`` is a started :class:`stack.stack.Stack`).
     Money in wei (int). Keys are throwaway dev keys."""
     chain, spec = st.chain, st.spec
-    signers = [{"name": s.name, "url": s.url, "http_url": s.http_url, "address": s.address, "role": s.role}
+    signers = [{"name": s.name, "url": s.url, "http_url": s.http_url, "address": s.address, "role": s.role,
+                "profile": s.spec.profile, "metrics_url": (s.https or s.http).metrics_url}
                for s in st.signers.values()]
     orchs = [{"name": o.name, "url": o.url, "address": o.address, "role": o.role}
              for o in st.orchestrators.values()]

@@ -44,8 +44,8 @@ async def record_demo(payments: int, *, seed: int = 7, mine_every: int = 20, set
     redeemed, unless ``settle`` is off). ``on_event`` sees every event, normalised (per-run URLs and paths
     replaced by actor names)."""
     st = Stack(demo_spec(seed), SCENARIO)
-    if on_event is not None:
-        st.bus.subscribe(lambda ev: on_event(st.normalise(ev)))
+    events: list = []
+    st.bus.subscribe(events.append)
     async with st:
         g = st.gateways["gateway"]
         await g.start()
@@ -57,6 +57,9 @@ async def record_demo(payments: int, *, seed: int = 7, mine_every: int = 20, set
                 await st.mine(40)
         if settle:
             await st.settle()
+    if on_event is not None:  # normalised once every per-run name (URL, temp dir) is known
+        for ev in events:
+            on_event(st.normalise(ev))
     return st
 
 

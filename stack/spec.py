@@ -74,6 +74,12 @@ class SignerSpec:
     replay_protection: bool = True
     max_price_per_capability: str = ""
     remote_discovery: bool = False  # serve GET /discover-orchestrators over the stack's orchestrators
+    # the dialect (sim/signer/profiles.py): go-livepeer (0.9.3), go-livepeer@0.9.1, livepeer-node
+    profile: str = "go-livepeer"
+    # USD ceilings and rate (rationals as text; None: the profile's defaults, the chain's ETH/USD feed)
+    max_hourly_price_usd: str | None = None  # livepeer-node MaxHourlyPrice
+    max_fixed_price_usd: str | None = None  # livepeer-node MaxFixedPrice
+    wei_per_usd: str | None = None  # pin the rate instead of reading the feed
 
 
 @dataclass
@@ -108,6 +114,7 @@ class GatewaySpec:
     # a live stack's gateway loop: run a paid noop LV2V job (publish, echo, pay) instead of payments only
     lv2v_job: bool = False
     segment_s: float = 1.0
+    identity: str | None = None  # the signer that signs GetOrchestrator's request (default: the first of signers)
 
 
 @dataclass
@@ -165,6 +172,7 @@ _AMOUNT_KEYS = {"deposit", "reserve", "max_ticket_ev", "max_total_ev", "price_pe
 _INT_KEYS = {"deposit_multiplier", "pixels_per_unit", "redeem_gas", "in_pixels"}
 _BOOL_KEYS = {"replay_protection", "remote_discovery", "auto_adjust_price", "tls", "adopt_payment_info", "lv2v_job"}
 _STR_KEYS = {"account", "max_price_per_capability", "orchestrator", "manifest_id", "app"}
+_USD_KEYS = {"max_hourly_price_usd", "max_fixed_price_usd", "wei_per_usd"}
 
 
 def account_roles() -> dict[str, int]:
@@ -323,6 +331,22 @@ def _actor_fields(p: SpecParser, d: LDict, allowed: set[str], what: str, roles, 
             out[k] = p.need(v, list(roles), line, w, "account role")
         elif k in _STR_KEYS:
             out[k] = p.text(v, line, w) if v is not None or k != "manifest_id" else None
+        elif k == "profile":
+            from sim.signer.profiles import PROFILE_NAMES
+
+            out[k] = p.need(v, PROFILE_NAMES, line, w, "signer profile")
+        elif k == "identity":
+            out[k] = p.name(v, line, w)
+        elif k in _USD_KEYS:
+            from sim.pm.money import RatParseError, parse_rat
+
+            try:
+                if parse_rat(str(v)[:200]) <= 0:
+                    raise RatParseError("not positive")
+            except (RatParseError, ValueError):
+                raise p.err(line, f"{w}: expected a positive number like 36 or \"1000000000000000/3\", "
+                                  f"got {_kind(v)}") from None
+            out[k] = str(v)
         elif k == "max_price":
             if role == "gateway":  # a gateway's request maxPrice: {pricePerUnit, pixelsPerUnit, ...}
                 out[k] = dict(p.mapping(v, line, w)) if v is not None else None
@@ -500,7 +524,7 @@ def parse_spec(doc, p: SpecParser, *, base: dict | None = None, overrides: dict 
     spec.gateways = []
     for i, (vals, line) in enumerate(raw):
         kw = {"signers": [sig_names[0]], "orchestrator": orch_names[0], **defaults["gateway"], **vals}
-        for s in kw["signers"]:
+        for s in kw["signers"] + ([kw["identity"]] if kw.get("identity") else []):
             p.need(s, sig_names, line, f"{what}.gateways[{i}].signers", "signer")
         p.need(kw["orchestrator"], orch_names, line, f"{what}.gateways[{i}].orchestrator", "orchestrator")
         spec.gateways.append(GatewaySpec(**kw))

@@ -375,17 +375,26 @@ class Stack:
             await webhook.start()
             self._names[webhook.url] = f"<{spec.name}-webhook>"
         stepped = self.policy.virtual and not self.policy.speed
+        usd = {k: parse_rat(getattr(spec, k)) for k in ("max_hourly_price_usd", "max_fixed_price_usd", "wei_per_usd")
+               if getattr(spec, k) is not None}
         cfg = SignerConfig(max_price=max_price, limits=limits, webhook_url=webhook.url if webhook else None,
                            replay_protection=spec.replay_protection, remote_discovery=spec.remote_discovery,
                            orch_addrs=tuple(o.url for o in self.orchestrators.values()),
                            # stepped virtual time: re-read only when the stack says the chain moved (sync)
-                           chain_max_age_s=1e12 if stepped else 0.5)
+                           chain_max_age_s=1e12 if stepped else 0.5, profile=spec.profile, **usd)
         if spec.max_price_per_capability:
             cfg.capability_max_prices = parse_capability_max_prices(
                 spec.max_price_per_capability, pixels_per_unit=Fraction(1), max_price_per_unit=Fraction(0))
         key = self.chain.key(spec.account)
         core = SignerCore(key=key, chain=self.chain, config=cfg, clock=self.clock, rng=self.rng.child(spec.name),
                           events=self.bus, actor=spec.name)
+        if core.profile.requires_price_feed:
+            from sim.signer.usd import feed_problem
+
+            problem = await asyncio.to_thread(feed_problem, self.chain)
+            if problem:
+                raise StartupError(f"signer {spec.name} ({spec.profile}) needs the chain's ETH/USD price feed, as "
+                                   f"go-livepeer v0.9.3 does (#4095): {problem}")
         if self.policy.probe:
             await asyncio.to_thread(core.chain.get)  # warm the chain cache: a broken chain fails now
         discovery = None
@@ -393,12 +402,17 @@ class Stack:
             from sim.signer.discovery import Discovery, GrpcDiscoverySource
 
             discovery = Discovery(GrpcDiscoverySource(cfg.orch_addrs, key), cfg, self.clock)
-        h = SignerHandle(spec, core, SignerServer(core, host=self.spec.host, port=0, tls=False, discovery=discovery),
+        # one server announces the signer (signer.started: its profile, for the TUI header) and serves a
+        # livepeer-node profile's health endpoints on their own port
+        https = self.policy.signer_https
+        h = SignerHandle(spec, core, SignerServer(core, host=self.spec.host, port=0, tls=False, discovery=discovery,
+                                                  announce=not https, metrics_port=False if https else 0),
                          webhook=webhook, address=self.chain.address(spec.account))
         self.signers[spec.name] = h
         port = self.spec.signer_port + i if self.policy.fixed_ports and self.spec.signer_port else 0
-        if self.policy.signer_https:
-            h.https = SignerServer(core, host=self.spec.host, port=port, tls=True, discovery=discovery)
+        if https:
+            h.https = SignerServer(core, host=self.spec.host, port=port, tls=True, discovery=discovery,
+                                   announce=True, metrics_port=0)
         try:
             for srv in (h.https, h.http):
                 if srv is not None:
@@ -454,7 +468,8 @@ class Stack:
 
         cfg = GatewayConfig(name=spec.name, job_type=spec.type, in_pixels=spec.in_pixels, manifest_id=spec.manifest_id,
                             app=spec.app, max_price=spec.max_price, interval_s=spec.interval_s,
-                            signer_headers=dict(spec.headers), adopt_payment_info=spec.adopt_payment_info)
+                            signer_headers=dict(spec.headers), adopt_payment_info=spec.adopt_payment_info,
+                            identity_url=self.signers[spec.identity].http_url if spec.identity else "")
         if spec.lv2v_job:
             from sim.gateway.job import lv2v_capabilities
 

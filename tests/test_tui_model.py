@@ -163,3 +163,20 @@ def test_demo_time_travel_follows_the_protocol():
         assert (await g.pay_once()).status == "paid"
 
     assert [e.data["status"] for e in _demo(mine) if e.kind.startswith("signer.payment")] == [200, 480, 200]
+
+
+async def test_header_names_each_signers_profile():
+    """The TUI header says which dialect the stack's signers speak (signer.started carries the profile)."""
+    import sim.signer.http  # noqa: F401 - registers signer.started
+    from sim.events import EventBus
+    from tui.app import LpdevApp
+
+    bus = EventBus(None)
+    app = LpdevApp(mode="live", bus=bus)
+    async with app.run_test(size=(120, 40)) as pilot:
+        bus.emit("go", "signer.started", profile="go-livepeer", url="http://a")
+        await pilot.pause(0.3)
+        assert "signer go-livepeer" in app.status_text().plain
+        bus.emit("node", "signer.started", profile="livepeer-node", url="http://b")
+        await pilot.pause(0.3)
+        assert "signer go go-livepeer, node livepeer-node" in app.status_text().plain

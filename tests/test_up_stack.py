@@ -329,3 +329,42 @@ async def test_up_serves_its_events_for_tui_attach(tmp_path):
             await feed.cleanup()
             up.request_stop()
             await runner_task
+
+
+async def test_two_signer_dialects_side_by_side_in_one_live_stack():
+    """Per-signer `profile` in the spec: a go-livepeer and a livepeer-node signer in one `lpdev up` stack; the node
+    signer serves its health endpoints on their own port, and the cast names each profile."""
+    import aiohttp
+
+    from stack.spec import UP_DEFAULTS, SpecParser, parse_spec
+
+    spec = parse_spec({"chain": "mock", "ports": {"eth": 0, "signer": 0, "orchestrator": 0}, "gateway": {"enabled": False},
+                       "signers": [{"name": "go", "profile": "go-livepeer"},
+                                   {"name": "node", "profile": "livepeer-node", "account": "sender2",
+                                    "wei_per_usd": "1000000000000000/3"}]},
+                      SpecParser("<test>"), base=UP_DEFAULTS)
+    async with Stack(spec, LIVE) as up:
+        doc = cast_document(up)
+        assert [(s["name"], s["profile"]) for s in doc["signers"]] == [("go", "go-livepeer"),
+                                                                       ("node", "livepeer-node")]
+        assert doc["signers"][0]["metrics_url"] is None and doc["signers"][1]["metrics_url"]
+        async with aiohttp.ClientSession() as http:
+            async with http.get(doc["signers"][1]["metrics_url"] + "/healthz") as r:
+                assert r.status == 200
+        started = {e.actor: e.data["profile"] for e in kinds(up, "signer.started")}
+        assert started == {"go": "go-livepeer", "node": "livepeer-node"}
+
+
+def test_signer_profile_flag_and_spec_errors(tmp_path, monkeypatch):
+    from lpdev.cli import UsageError, build_parser
+    from lpdev.commands.up import build_config
+
+    monkeypatch.chdir(tmp_path)
+    p = build_parser()
+    spec = build_config(p.parse_args(["up", "--signers", "2", "--signer-profile", "livepeer-node"]))[0]
+    assert [s.profile for s in spec.signers] == ["livepeer-node", "livepeer-node"]
+    with pytest.raises(UsageError, match="--signer-profile 'go-livepeer@9': choose one of go-livepeer"):
+        build_config(p.parse_args(["up", "--signer-profile", "go-livepeer@9"]))
+    (tmp_path / "lpdev.toml").write_text('[[signers]]\nname = "s"\nprofile = "nodee"\n')
+    with pytest.raises(UsageError, match=r"lpdev.toml:3: lpdev.toml.signers\[0\].profile: unknown signer profile"):
+        build_config(p.parse_args(["up"]))

@@ -468,6 +468,11 @@ class LpdevApp(App):
         last = m.last
         if last is not None:
             t.append(f"  t+{last.t - (m.t0 or last.t):.1f}s")
+        profiles = m.facts.get("signer_profiles") or {}
+        if profiles:  # which dialect each signer speaks (lpdev signer profiles)
+            kinds = sorted(set(profiles.values()))
+            t.append("  signer " + (kinds[0] if len(kinds) == 1 else
+                                    ", ".join(f"{n} {p}" for n, p in sorted(profiles.items()))))
         t.append(f"\n payments {tot['payments']}  tickets {tot['tickets']}  winners {tot['winners']}  events {tot['events']}")
         if codes:
             t.append(f"  statuses {codes}", style="yellow")

@@ -680,6 +680,8 @@ class FlowModel:
                     break
         if "auth_expiration" in d:
             self.facts["auth_expiration"] = d["auth_expiration"]
+        if ev.kind == "signer.started" and d.get("profile"):  # each signer's dialect, for the header
+            self.facts.setdefault("signer_profiles", {})[ev.actor] = str(d["profile"])
         if "params" in ev.kind or "price" in ev.kind:
             p = d.get("price")
             if p is not None:

@@ -91,6 +91,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "expectations (headless) or show it in the TUI")
     p.add_argument("--keep-running", action="store_true",
                    help="with --scenario: keep the stack up after the scenario until Ctrl-C")
+    p.add_argument("--signer-profile", default=None, metavar="NAME",
+                   help="every signer's dialect: go-livepeer (0.9.3, default), go-livepeer@0.9.1 or livepeer-node "
+                        "(`lpdev signer --list-profiles`; per signer: `profile` in lpdev.toml)")
     p.add_argument("--remote-discovery", action="store_true", default=None,
                    help="signers serve GET /discover-orchestrators (the SDK's signer discovery)")
     p.add_argument("--eth-port", type=_port, default=None, metavar="P", help="anvil port (default 8545)")
@@ -128,6 +131,12 @@ def _flags_doc(args) -> dict:
         v = getattr(args, name, None)
         if v is not None:
             doc[name] = v
+    if getattr(args, "signer_profile", None) is not None:
+        from sim.signer.profiles import PROFILE_NAMES
+
+        if args.signer_profile not in PROFILE_NAMES:
+            raise UsageError(f"--signer-profile {args.signer_profile!r}: choose one of {', '.join(PROFILE_NAMES)}")
+        doc["signer"] = {"profile": args.signer_profile}
     for flag, name in (("--orchestrators", "orchestrators"), ("--signers", "signers")):
         v = doc.get(name)
         if v is not None and not 1 <= v <= 4:
@@ -213,7 +222,10 @@ def banner(doc: dict, elapsed: float, files: list[str]) -> str:
         L.append(f"  ({i}) {a['role']:<14}{a['address']}  {a['private_key']}")
     L += ["", "Remote signer(s)   (HTTPS, self-signed: the SDK's default for a bare host:port; plain HTTP too)"]
     for s in doc["signers"]:
-        L.append(f"  {s['name']:<9}{s['url']}   http: {s['http_url']}   address {s['address']} ({s['role']})")
+        L.append(f"  {s['name']:<9}{s['url']}   http: {s['http_url']}   address {s['address']} ({s['role']}), "
+                 f"profile {s.get('profile', 'go-livepeer')}")
+        if s.get("metrics_url"):
+            L.append(f"           health: {s['metrics_url']}/healthz  {s['metrics_url']}/readyz")
     if doc.get("remote_discovery"):
         L.append(f"  discovery: GET {doc['signer_url']}/discover-orchestrators")
     L += ["", "Orchestrator(s)    (gRPC + HTTP on one TLS port, registered and active on chain)"]

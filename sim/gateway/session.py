@@ -70,6 +70,9 @@ class GatewayConfig:
     # go-livepeer replaces its OrchestratorInfo with the PaymentResult's (new params each payment); the
     # livepeer-gateway SDK ignores the /payment body and keeps the old params until a 480 (ecosystem.md §1a.3).
     adopt_payment_info: bool = True
+    # the signer whose sign-orchestrator-info identity GetOrchestrator carries (default: the first payment signer);
+    # a livepeer/node signer signs that message another way, which a go-livepeer orchestrator refuses
+    identity_url: str = ""
 
 
 @dataclass
@@ -170,7 +173,14 @@ class GatewaySession:
     async def start(self) -> pb.OrchestratorInfo:
         """sign-orchestrator-info (once) then GetOrchestrator."""
         if self.identity is None:
-            self.identity = await self.signers.sign_orchestrator_info()
+            if self.config.identity_url:
+                ident = SignerClient([self.config.identity_url], headers=self.config.signer_headers)
+                try:
+                    self.identity = await ident.sign_orchestrator_info()
+                finally:
+                    await ident.close()
+            else:
+                self.identity = await self.signers.sign_orchestrator_info()
             from sim.pm.crypto import to_checksum_address
 
             self._emit("gateway.identity", address=to_checksum_address(self.identity.address))
