@@ -94,10 +94,14 @@ def test_open_chain_dispatches_mock_and_is_a_chainview(chain):
 
 
 def test_contract_addresses_are_create_addresses_of_the_deployer():
+    from devnet.layout import DEPLOY_ORDER, REGISTRY
+
     c = MockChain(setup=False)
     deployer = addr(c, "deployer")
-    for i, name in enumerate(("Controller", "TicketBroker", "RoundsManager", "BondingManager", "Minter")):
-        assert c.contracts[name] == to_checksum_address(create_address(deployer, i))
+    nonce = {name: i for i, (name, _, _) in enumerate(DEPLOY_ORDER)}
+    for reg, name in REGISTRY:  # proxies under the names, targets under "<name>Target", as on Arbitrum One
+        assert c.contracts[reg] == to_checksum_address(create_address(deployer, nonce[name])), reg
+    assert c.contracts["JobsManager"] == c.contracts["TicketBroker"] != c.contracts["TicketBrokerTarget"]
     # anvil's well-known first deployment address from account 0
     assert c.contracts["Controller"] == "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 
@@ -165,7 +169,7 @@ def test_round_rules():
     assert c.current_round() == c.last_initialized_round()
     rnd0 = c.current_round()
     r = c.initialize_round(k)
-    assert r.ok and r.events[0]["args"]["round"] == rnd0 + 1 and r.block % 10 == 0
+    assert r.ok and r.events[-1]["args"]["round"] == rnd0 + 1 and r.block % 10 == 0
     c.mine(10)
     assert c.current_round() == c.last_initialized_round() + 1
     res = c.advance_round()
@@ -174,13 +178,14 @@ def test_round_rules():
     assert c.last_initialized_round() == rnd
     # the stored hash is the hash of the block before the initializeRound transaction
     init_block = res["to_block"]
-    assert res["events"] == [{"event": "NewRound", "args": {
-        "round": rnd, "blockHash": "0x" + c._block_hash(init_block - 1).hex()}}]
+    assert res["events"] == [  # the Minter's reward tokens for the round (none on the devnet), then the round
+        {"event": "SetCurrentRewardTokens", "args": {"currentMintableTokens": 0, "currentInflation": 0}},
+        {"event": "NewRound", "args": {"round": rnd, "blockHash": "0x" + c._block_hash(init_block - 1).hex()}}]
     assert c.current_round() == c.last_block() // 10
 
 
 def test_round_zero_cannot_be_initialized():
-    c = MockChain(setup=False)
+    c = MockChain(DevnetConfig(round_length=1000), setup=False)
     dk = c.key("deployer")
     assert c.set_round_length(dk, 1000).ok and c.unpause(dk).ok
     assert c.current_round() == 0
@@ -383,7 +388,7 @@ def test_pool_growth_mid_round_panics():
     s, o = addr(c, "sender"), addr(c, "orchestrator")
     t, sig, rand = make_ticket(c, face_value=8 * E)
     assert redeem(c, t, sig, rand).events[0]["args"]["amount"] == 8 * E
-    assert c.register_transcoder(c.key("orchestrator2")).ok  # pool 2, active only next round
+    assert c.bond_and_register(c.key("orchestrator2")).ok  # pool 2, active only next round
     assert c.transcoder_pool_size() == 2 and not c.is_active_transcoder(addr(c, "orchestrator2"))
     # (2 + 8) / 2 - 8 underflows
     with pytest.raises(ChainError, match=r"Panic\(0x11\)"):
@@ -400,7 +405,7 @@ def test_recipient_not_registered_or_not_active():
     t, sig, rand = make_ticket(c, recipient="gateway")
     assert redeem(c, t, sig, rand).revert_reason == "transcoder must be registered"
     # registered this round, not yet active: division by zero (§9)
-    assert c.register_transcoder(c.key("orchestrator2")).ok
+    assert c.bond_and_register(c.key("orchestrator2")).ok
     t, sig, rand = make_ticket(c, recipient="orchestrator2")
     assert redeem(c, t, sig, rand).revert_reason == "Panic(0x12)"
     c.advance_round()
@@ -411,13 +416,22 @@ def test_recipient_not_registered_or_not_active():
 def test_register_transcoder_events_and_idempotence():
     c = fresh(round_length=50)
     ensure_room(c, 5)
-    r = c.register_transcoder(c.key("orchestrator2"))
-    A = c.address("orchestrator2")
+    k, A = c.key("orchestrator2"), c.address("orchestrator2")
+    # transcoder() needs a self-bond (the protocol's "registered")
+    assert c.register_transcoder(k).revert_reason == "transcoder must be registered"
+    assert c.lpt_approve(k, 10 * E).ok
+    r = c.bond(k, 10 * E, addr(c, "orchestrator2"))
+    # bonding to yourself puts you in the pool at once (active next round), before any transcoder() call
+    assert names(r) == ["EarningsClaimed", "TranscoderActivated", "Transfer", "Bond", "DelegateChanged",
+                        "DelegateVotesChanged", "DelegatorBondedAmountChanged"]
+    assert r.events[1]["args"] == {"transcoder": A, "activationRound": c.current_round() + 1}
+    r = c.register_transcoder(k, 200_000, 300_000)
     assert r.events == [
-        {"event": "TranscoderActivated", "args": {"transcoder": A, "activationRound": c.current_round() + 1}},
-        {"event": "TranscoderUpdate", "args": {"transcoder": A, "rewardCut": 100_000, "feeShare": 50_000}}]
-    assert names(c.register_transcoder(c.key("orchestrator2"))) == ["TranscoderUpdate"]
+        {"event": "TranscoderUpdate", "args": {"transcoder": A, "rewardCut": 200_000, "feeShare": 300_000}}]
+    assert names(c.register_transcoder(k)) == ["TranscoderUpdate"]
     assert c.transcoder_pool_size() == 2
+    assert c.register_transcoder(k, 1_000_001).revert_reason == "invalid rewardCut percentage"
+    assert c.register_transcoder(k, 0, 1_000_001).revert_reason == "invalid feeShare percentage"
 
 
 def test_withdraw_fees_pays_from_minter(chain):
@@ -428,8 +442,9 @@ def test_withdraw_fees_pays_from_minter(chain):
     assert chain.pending_fees(o) == 5 * E
     m0, b0 = chain.eth_balance(minter), chain.eth_balance(o)
     r = chain.withdraw_fees(chain.key("orchestrator"))
-    assert r.ok and r.events == [{"event": "WithdrawFees", "args": {
-        "delegator": chain.address("orchestrator"), "recipient": chain.address("orchestrator"), "amount": 5 * E}}]
+    assert r.ok and names(r) == ["EarningsClaimed", "WithdrawFees", "DelegatorBondedAmountChanged"]
+    assert r.events[1] == {"event": "WithdrawFees", "args": {
+        "delegator": chain.address("orchestrator"), "recipient": chain.address("orchestrator"), "amount": 5 * E}}
     assert chain.eth_balance(minter) == m0 - 5 * E
     assert chain.eth_balance(o) == b0 + 5 * E - r.gas_used * DEFAULT_GAS_PRICE
     assert chain.pending_fees(o) == 0
