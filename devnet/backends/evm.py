@@ -303,6 +303,36 @@ class EvmChain(DevChain):
         except ChainError as exc:
             raise ChainError(f"{method} failed on {self.eth_url}: {exc}") from None
 
+    # ------------------------------------------------------------------ cheatcodes (anvil, forks)
+    def set_balance(self, addr, wei: int) -> None:
+        """``anvil_setBalance``: give an account ETH (dev senders on a fork, impersonated contracts' gas)."""
+        self._rpc("anvil_setBalance", [to_checksum_address(_b20(addr)), hex(int(wei))])
+
+    def impersonate(self, addr) -> None:
+        """``anvil_impersonateAccount``: transactions "from" ``addr`` are accepted without its key."""
+        self._rpc("anvil_impersonateAccount", [to_checksum_address(_b20(addr))])
+
+    def transact_as(self, addr, contract: str, fn: str, *args, value: int = 0, to: str | None = None) -> TxResult:
+        """``fn`` on ``contract`` (or the address ``to`` with that contract's ABI) sent as the impersonated
+        ``addr`` (``eth_sendTransaction`` without a signature: anvil only, after :meth:`impersonate`).
+        Simulated first like every transaction; never raises for a revert."""
+        with self._lock:
+            self._check_open()
+            sender = to_checksum_address(_b20(addr))
+            target = to or self._addr(contract)
+            data = self._fn[contract][fn].encode(*args)
+            ok, out = self._raw_call(target, data, sender=sender, value=value, block="pending")
+            if not ok:
+                return TxResult(ok=False, tx_hash=None, gas_used=0, revert_reason=out, events=[],
+                                block=self.last_block())
+            tx = {"from": sender, "to": target, "data": "0x" + data.hex(), "gas": hex(TX_GAS)}
+            if value:
+                tx["value"] = hex(value)
+            h = self._rpc("eth_sendTransaction", [tx])
+            self._nonces.pop(sender, None)
+            rc = self._receipt(h)
+            return self._result(h, rc, "" if rc["status"] != 1 else None)
+
     # ------------------------------------------------------------------ ChainView
     def last_block(self) -> int:
         return self._guard(self.rpc.block_number)
@@ -833,8 +863,10 @@ def connect_http(eth_url: str, timeout: float = 10.0) -> HttpRpc:
 
 
 def open_anvil(*, config: DevnetConfig, port: int | None = None, setup: bool = True,
-               load_state: str | dict | None = None, process=None) -> EvmChain:
-    """Start (or adopt ``process``, an unready AnvilProcess) anvil and deploy; the chain owns the process."""
+               load_state: str | dict | None = None, process=None, at: dict[str, str] | None = None) -> EvmChain:
+    """Start (or adopt ``process``, an unready AnvilProcess) anvil and deploy; the chain owns the process.
+    ``at``: contracts to place at given addresses (see :meth:`EvmChain.deploy`), e.g.
+    ``devnet.layout.ARBITRUM_ONE``'s, with ``config.chain_id`` 42161, to play an Arbitrum One chain."""
     from devnet.backends.anvil import AnvilProcess
 
     proc = process or AnvilProcess.spawn(port=port, chain_id=config.chain_id)
@@ -851,7 +883,7 @@ def open_anvil(*, config: DevnetConfig, port: int | None = None, setup: bool = T
             chain._rpc("anvil_loadState", [state["state"]])
             chain.resolve(state["contracts"]["Controller"])
         else:
-            chain.deploy()
+            chain.deploy(at=at)
             if setup:
                 chain.setup_actors()
             else:

@@ -223,24 +223,48 @@ def _chain_errors(fn):
 # ---------------------------------------------------------------------- up
 def _banner(chain, cfg_out: str | None, elapsed: float) -> str:
     cfg = chain.config
-    lines = ["", f"lpdev devnet ({chain.backend}) ready in {elapsed:.2f} s — chain id {chain.chain_id}",
-             f"RPC URL: {chain.eth_url or '(in-process only: the embedded chain has no RPC endpoint)'}", "",
+    fork = getattr(chain, "fork", None)
+    if fork:
+        head = [f"lpdev devnet: a FORK of {fork['url']} at block {fork['block']} (chain id {fork['chain_id']}), "
+                f"ready in {elapsed:.2f} s",
+                "This is a local anvil copy: transactions stay on it, the forked chain is only read.",
+                f"RPC URL: {chain.eth_url}"]
+    else:
+        head = [f"lpdev devnet ({chain.backend}) ready in {elapsed:.2f} s — chain id {chain.chain_id}",
+                f"RPC URL: {chain.eth_url or '(in-process only: the embedded chain has no RPC endpoint)'}"]
+    lines = ["", *head, "",
              "Accounts (THROWAWAY dev keys from the public anvil mnemonic — never use them for real funds):"]
     for i, a in enumerate(chain.accounts):
         lines.append(f"  ({i}) {a['role']:<13} {a['address']}  key {a['private_key']}  [THROWAWAY]")
-    lines += ["", "Contracts:"]
+    lines += ["", "Contracts" + (" (resolved through the Controller)" if fork else "")
+              + ": proxies under their names, their targets as <name>Target:"]
     for name, addr in chain.contracts.items():
-        lines.append(f"  {name:<15} {addr}")
+        lines.append(f"  {name:<22} {addr}")
     r = chain.current_round()
-    lines += ["", f"Round {r} (initialized: {chain.current_round_initialized()}), round length {cfg.round_length} "
-                  f"blocks, block {chain.last_block()}; unlock period {cfg.unlock_period} rounds, ticket validity "
-                  f"{cfg.ticket_validity_period} rounds"]
-    for role in cfg.transcoders:
-        active = chain.is_active_transcoder(bytes.fromhex(chain.address(role)[2:]))
-        lines.append(f"Orchestrator {role}: {chain.address(role)} — {'registered and active' if active else 'NOT active'}")
+    lines += ["", f"Round {r} (initialized: {chain.current_round_initialized()}), round length {chain.round_length()} "
+                  f"blocks, block {chain.last_block()}; unlock period {chain.unlock_period()} rounds, ticket validity "
+                  f"{chain.ticket_validity_period()} rounds"]
+    if fork:
+        o = fork["orchestrator"]
+        how = "impersonated (anvil_impersonateAccount)" if o["impersonated"] else \
+            "dev orchestrator bonded with LPT from the Minter and made active"
+        lines.append(f"Orchestrator: {o['address']} — {how}"
+                     + (f", dev role {o['dev_role']}" if o["dev_role"] else f"; {o['note']}"))
+    for role in ([] if fork else cfg.transcoders):
+        a = bytes.fromhex(chain.address(role)[2:])
+        t = chain.transcoder_info(a)
+        lines.append(f"Orchestrator {role}: {chain.address(role)} — {'bonded and active' if t.active else 'NOT active'}, "
+                     f"stake {_lpt(t.total_stake)}, reward cut {t.reward_cut / 10_000:g}%, fee share "
+                     f"{t.fee_share / 10_000:g}%")
     for role in cfg.senders:
         si = chain.sender_info(bytes.fromhex(chain.address(role)[2:]))
         lines.append(f"Sender {role}: {chain.address(role)} — deposit {_eth(si.deposit)}, reserve {_eth(si.reserve)}")
+    try:
+        feed = chain.eth_usd()
+        lines.append(f"ETH/USD feed: {_usd(feed.usd_per_eth)} USD per ETH at {chain.contracts['EthUsdPriceFeed']} "
+                     "(`lpdev chain eth-usd PRICE [--stale]` moves it)")
+    except Exception as exc:  # noqa: BLE001 - informational
+        lines.append(f"ETH/USD feed: {exc}")
     if cfg_out and not chain.eth_url:
         # no RPC endpoint: `lpdev chain info/fund/mine`, the signer and the orchestrator cannot reach this chain
         lines.append(f"Config: {cfg_out}  (a record only: other lpdev commands cannot reach an in-process chain; "
@@ -251,9 +275,11 @@ def _banner(chain, cfg_out: str | None, elapsed: float) -> str:
         lines.append(f"Config: {cfg_out}  " + ("(other lpdev commands read it by default)" if same else
                                               f"(pass --config {cfg_out} to other lpdev commands)"))
     if chain.eth_url:
-        lines += ["", "go-livepeer flags: -network=devenv -ethUrl " + chain.eth_url + " -ethController "
-                  + chain.contracts["Controller"],
-                  "  (PM payment path only: this devnet has no LivepeerToken, ServiceRegistry or real staking)"]
+        lines += ["", "go-livepeer flags: -network=" + ("arbitrum-one-mainnet" if fork and chain.chain_id == 42161
+                                                       else "devenv")
+                  + f" -ethUrl {chain.eth_url} -ethController {chain.contracts['Controller']}"
+                  + (f" -priceFeedAddr {chain.contracts['EthUsdPriceFeed']}" if "EthUsdPriceFeed" in chain.contracts
+                     else "")]
     lines += ["", "Ctrl-C to stop."]
     return "\n".join(lines)
 
@@ -276,9 +302,10 @@ def chain_document(chain) -> dict:
         "contracts": dict(chain.contracts),
         "accounts": [dict(a) for a in chain.accounts],
         "sender": {"address": chain.address(sender), **_funds(chain, sender)},
-        "round_length": cfg.round_length,
-        "unlock_period": cfg.unlock_period,
-        "ticket_validity_period": cfg.ticket_validity_period,
+        "round_length": chain.round_length(),
+        "unlock_period": chain.unlock_period(),
+        "ticket_validity_period": chain.ticket_validity_period(),
+        "fork": getattr(chain, "fork", None),
     }
 
 
@@ -295,6 +322,20 @@ def _tick(chain, auto_round: bool) -> None:
 def cmd_up(args) -> int:
     t0 = time.monotonic()
     # validate everything before starting anything
+    fork_only = [f for f, v in (("--fork-block", args.fork_block), ("--controller", args.controller),
+                                ("--orchestrator-address", args.orchestrator_address)) if v is not None]
+    if args.fork_url is None and fork_only:
+        raise UsageError(f"{', '.join(fork_only)} {'needs' if len(fork_only) == 1 else 'need'} --fork-url")
+    if args.fork_url is not None:
+        if args.backend != "anvil" or args.load_state or args.dump_state or args.round_length is not None:
+            raise UsageError("--fork-url forks on anvil with the forked chain's own rounds and state: it does not "
+                             "go with --backend embedded, --load-state, --dump-state or --round-length")
+        if args.controller is not None:
+            _addr_arg(args.controller, "--controller")
+        if args.orchestrator_address is not None:
+            _addr_arg(args.orchestrator_address, "--orchestrator-address")
+    if args.round_length is None:
+        args.round_length = 100
     if args.backend != "anvil" and (args.port or args.load_state):
         raise UsageError("--port and --load-state need --backend anvil")
     if args.block_time < 0 or (args.auto_round and not args.block_time):
@@ -304,7 +345,7 @@ def cmd_up(args) -> int:
     deposit = parse_amount(args.deposit) if args.deposit is not None else None
     reserve = parse_amount(args.reserve) if args.reserve is not None else None
     proc = None
-    if args.backend == "anvil":
+    if args.backend == "anvil" and args.fork_url is None:
         # Start anvil before importing web3 (~1 s of imports) so both happen at once.
         from devnet.base import ChainError
         from devnet.backends.anvil import AnvilProcess
@@ -330,7 +371,13 @@ def cmd_up(args) -> int:
     old = signal.signal(signal.SIGTERM, on_term)
     chain = None
     try:
-        if args.backend == "anvil":
+        if args.fork_url is not None:
+            from devnet.backends.fork import open_fork
+
+            chain = open_fork(args.fork_url, fork_block=args.fork_block, controller=args.controller,
+                              orchestrator_address=args.orchestrator_address, config=config, port=args.port)
+            proc = chain._process
+        elif args.backend == "anvil":
             chain = evm.open_anvil(config=config, process=proc, load_state=args.load_state)
         else:
             chain = evm.open_embedded(config=config)
@@ -714,9 +761,16 @@ def register(subparsers) -> None:
     up.add_argument("--port", type=int, default=None, help="anvil port (default: a free port)")
     up.add_argument("--config-out", default=DEFAULT_CONFIG, help=f"write the chain config JSON here "
                                                                   f"(default {DEFAULT_CONFIG}; removed on exit)")
-    up.add_argument("--round-length", type=int, default=100,
+    up.add_argument("--round-length", type=int, default=None,
                     help="blocks per round (default 100: more than the 40-block params expiry, so a winning ticket "
                          "can still be redeemed in its creation round or the next — with 20, none could)")
+    fk = up.add_argument_group("fork mode (anvil --fork-url: the real contracts of a live chain, locally)")
+    fk.add_argument("--fork-url", metavar="URL", help="JSON-RPC URL of the chain to fork (e.g. an Arbitrum One RPC)")
+    fk.add_argument("--fork-block", type=int, metavar="N", help="fork at this block (default: the latest)")
+    fk.add_argument("--controller", metavar="ADDR", help="the Livepeer Controller to resolve every contract through "
+                                                         "(default: Arbitrum One's when the chain id is 42161)")
+    fk.add_argument("--orchestrator-address", metavar="ADDR",
+                    help="impersonate this registered transcoder instead of bonding the dev orchestrator")
     up.add_argument("--deposit", default=None, help="sender deposit (default 100eth)")
     up.add_argument("--reserve", default=None, help="sender reserve (default 100eth)")
     up.add_argument("--dump-state", metavar="FILE", help="anvil: write the chain state here on exit")
