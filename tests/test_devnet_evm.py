@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
+import devnet
 from devnet import open_chain
 from devnet.base import CallReverted
 from devnet.config import DevnetConfig, ETHER
@@ -602,3 +603,23 @@ def test_controller_registry(chain):
 def test_unaffordable_value_is_reported_not_raised(chain):
     res = chain.fund_deposit(chain.key("gateway"), 10**30)
     assert not res.ok and res.tx_hash is None and "nsufficient funds" in res.revert_reason
+
+
+def test_eth_usd_feed_and_a_chain_without_one(chain):
+    from fractions import Fraction
+
+    feed = chain.eth_usd()
+    assert (feed.usd_per_eth, feed.decimals, feed.round_id) == (Fraction(3000), 8, 1)
+    assert chain._view("EthUsdPriceFeed", "description") == "ETH / USD"
+    assert chain._view("EthUsdPriceFeed", "version") == 4
+    assert chain.set_eth_usd(3100, updated_at=1_650_000_000).ok
+    assert chain.eth_usd() == type(feed)(usd_per_eth=Fraction(3100), updated_at=1_650_000_000, decimals=8, round_id=2)
+    assert chain._view("EthUsdPriceFeed", "getRoundData", 1)[1] == 3000 * 10**8  # earlier rounds stay readable
+    with pytest.raises(devnet.ChainError, match="No data present"):
+        chain._view("EthUsdPriceFeed", "getRoundData", 7)
+    feed_addr = chain.contracts.pop("EthUsdPriceFeed")
+    try:
+        with pytest.raises(devnet.ChainError, match="no ETH/USD price feed"):
+            chain.eth_usd()
+    finally:
+        chain.contracts["EthUsdPriceFeed"] = feed_addr

@@ -666,3 +666,28 @@ def test_registry_caller_checks():
     assert c.fund_deposit(k, E).ok  # self-funding cancels the unlock
     t, sig, rand = make_ticket(c)
     assert redeem(c, t, sig, rand).revert_reason == "caller must be TicketBroker"
+
+
+# ------------------------------------------------------------------------------------------------ ETH/USD feed
+def test_eth_usd_feed_is_deterministic_and_can_go_stale():
+    """The mock stamps block N genesis + N seconds, so the feed's updatedAt repeats run to run; a stale round is
+    the same price with updatedAt in the past (what `lpdev chain eth-usd --stale` sends)."""
+    from fractions import Fraction
+
+    c = MockChain(genesis_timestamp=1_700_000_000)
+    feed = c.eth_usd()
+    assert (feed.usd_per_eth, feed.decimals, feed.round_id) == (Fraction(3000), 8, 1)
+    assert feed.updated_at == MockChain(genesis_timestamp=1_700_000_000).eth_usd().updated_at
+    assert 1_700_000_000 < feed.updated_at < c.block_timestamp() == 1_700_000_000 + c.last_block()
+    assert feed.wei_per_usd() == Fraction(10**18, 3000)
+    r = c.set_eth_usd("2999.99")
+    assert r.ok and r.events == [{"event": "AnswerUpdated", "args": {
+        "current": 299_999_000_000, "roundId": 2, "updatedAt": c.block_timestamp()}}]
+    r = c.make_eth_usd_stale()
+    assert r.ok and c.eth_usd().round_id == 3 and c.eth_usd().usd_per_eth == Fraction(299999, 100)
+    assert c.block_timestamp() - c.eth_usd().updated_at == 3 * 3600 + 1  # aged from the block before its own
+    assert c.set_eth_usd(1, key=c.key("sender")).revert_reason == "only owner"
+    with pytest.raises(ValueError, match="more than 8 decimals"):
+        c.set_eth_usd("0.000000001")
+    with pytest.raises(ValueError, match="must be positive"):
+        c.set_eth_usd(-5)
