@@ -669,31 +669,26 @@ class MockChain(DevChain):
         while nxt != ZERO_ADDRESS and node.get((nxt, "key"), 0) > key:
             prev, nxt = nxt, node.get((nxt, "next"), ZERO_ADDRESS)
         self._w(node, (a, "key"), key)
-        self._w(node, (a, "prev"), prev)
-        self._w(node, (a, "next"), nxt)
-        if prev == ZERO_ADDRESS:
-            self._w(v, "Pool.head", a)
+        self._pool_link(prev, a)
+        self._pool_link(a, nxt)
+        self._w(v, "Pool.size", v["Pool.size"] + 1)
+
+    def _pool_link(self, a: bytes, b: bytes) -> None:
+        """``a`` then ``b``, adjacent (the zero address: ``b`` is the head / ``a`` the tail)."""
+        v, node = self.s.v, self.s.node
+        if a == ZERO_ADDRESS:
+            self._w(v, "Pool.head", b)
         else:
-            self._w(node, (prev, "next"), a)
-        if nxt == ZERO_ADDRESS:
+            self._w(node, (a, "next"), b)
+        if b == ZERO_ADDRESS:
             self._w(v, "Pool.tail", a)
         else:
-            self._w(node, (nxt, "prev"), a)
-        self._w(v, "Pool.size", v["Pool.size"] + 1)
+            self._w(node, (b, "prev"), a)
 
     def _pool_remove(self, a: bytes) -> None:
         v, node = self.s.v, self.s.node
         _require(self._pool_contains(a), "node not in list")
-        prev = node.get((a, "prev"), ZERO_ADDRESS)
-        nxt = node.get((a, "next"), ZERO_ADDRESS)
-        if prev == ZERO_ADDRESS:
-            self._w(v, "Pool.head", nxt)
-        else:
-            self._w(node, (prev, "next"), nxt)
-        if nxt == ZERO_ADDRESS:
-            self._w(v, "Pool.tail", prev)
-        else:
-            self._w(node, (nxt, "prev"), prev)
+        self._pool_link(node.get((a, "prev"), ZERO_ADDRESS), node.get((a, "next"), ZERO_ADDRESS))
         self._w(node, (a, "key"), 0)
         self._w(node, (a, "prev"), ZERO_ADDRESS)
         self._w(node, (a, "next"), ZERO_ADDRESS)

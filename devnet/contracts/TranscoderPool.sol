@@ -36,38 +36,16 @@ library TranscoderPool {
         (address prev, address next) = _validHint(self, _key, _prevId, _nextId)
             ? (_prevId, _nextId)
             : _position(self, _key);
-        Node storage n = self.nodes[_id];
-        n.key = _key;
-        n.prevId = prev;
-        n.nextId = next;
-        if (prev == address(0)) {
-            self.head = _id;
-        } else {
-            self.nodes[prev].nextId = _id;
-        }
-        if (next == address(0)) {
-            self.tail = _id;
-        } else {
-            self.nodes[next].prevId = _id;
-        }
+        self.nodes[_id].key = _key;
+        _link(self, prev, _id);
+        _link(self, _id, next);
         self.size += 1;
     }
 
     function remove(List storage self, address _id) public {
         Node storage n = self.nodes[_id];
         require(n.key != 0, "node not in list");
-        address prev = n.prevId;
-        address next = n.nextId;
-        if (prev == address(0)) {
-            self.head = next;
-        } else {
-            self.nodes[prev].nextId = next;
-        }
-        if (next == address(0)) {
-            self.tail = prev;
-        } else {
-            self.nodes[next].prevId = prev;
-        }
+        _link(self, n.prevId, n.nextId);
         delete self.nodes[_id];
         self.size -= 1;
     }
@@ -115,6 +93,20 @@ library TranscoderPool {
 
     function getPrev(List storage self, address _id) public view returns (address) {
         return self.nodes[_id].prevId;
+    }
+
+    // _a then _b, adjacent (the zero address: _b is the head / _a is the tail).
+    function _link(List storage self, address _a, address _b) private {
+        if (_a == address(0)) {
+            self.head = _b;
+        } else {
+            self.nodes[_a].nextId = _b;
+        }
+        if (_b == address(0)) {
+            self.tail = _a;
+        } else {
+            self.nodes[_b].prevId = _a;
+        }
     }
 
     // (prev, next) is a place for _key: adjacent nodes with prev.key > _key >= next.key (ends: the head/tail).
