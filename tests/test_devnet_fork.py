@@ -144,8 +144,9 @@ def test_a_dev_orchestrator_is_bonded_and_made_active_on_the_fork(upstream):
         o2 = a(fork, "orchestrator2")
         t = fork.transcoder_info(o2)
         assert t.active and t.total_stake == cfg.transcoder_stake and t.fee_share == cfg.fee_share
-        assert fork.fork["orchestrator"] == {"address": fork.address("orchestrator2"), "impersonated": False,
-                                             "dev_role": "orchestrator2", "note": None}
+        assert fork.fork["orchestrator"] == {
+            "address": fork.address("orchestrator2"), "impersonated": False, "dev_role": "orchestrator2", "note": None,
+            "how": "the dev orchestrator, bonded with LPT from the Minter and made active"}
         assert fork.current_round() == before["round"] + 1  # advanced to its activation round
         minter = bytes.fromhex(fork.contracts["Minter"][2:])
         # its LPT came out of the Minter (impersonating the BondingManager) and went back in, bonded

@@ -173,6 +173,7 @@ def _impersonate_orchestrator(chain: EvmChain, address: str) -> dict:
         _next_round(chain)
     dev_role = next((r for r in chain.config.roles if chain.config.address(r) == addr), None)
     return {"address": addr, "impersonated": True, "dev_role": dev_role,
+            "how": "impersonated (anvil_impersonateAccount)",
             "note": None if dev_role else "no key: its redemptions must be sent as the impersonated account"}
 
 
@@ -180,7 +181,9 @@ def _activate_dev_orchestrator(chain: EvmChain) -> dict:
     cfg = chain.config
     role = cfg.transcoders[0] if cfg.transcoders else "orchestrator"
     key, me = cfg.key(role), _b20(cfg.address(role))
+    how = "the dev orchestrator, already an active transcoder on the forked chain"
     if not chain.is_active_transcoder(me):
+        how = "the dev orchestrator, bonded with LPT from the Minter and made active"
         stake = cfg.transcoder_stake
         pool = chain.transcoder_pool()
         if len(pool) >= chain._view("BondingManager", "getTranscoderPoolMaxSize") and pool:
@@ -199,7 +202,7 @@ def _activate_dev_orchestrator(chain: EvmChain) -> dict:
         if not chain.is_active_transcoder(me):
             raise ChainError(f"the dev orchestrator {cfg.address(role)} bonded {stake} LPT base units but is not "
                              "active in the next round")
-    return {"address": cfg.address(role), "impersonated": False, "dev_role": role, "note": None}
+    return {"address": cfg.address(role), "impersonated": False, "dev_role": role, "how": how, "note": None}
 
 
 def _lpt_from_minter(chain: EvmChain, to: bytes, amount: int) -> None:

@@ -246,9 +246,7 @@ def _banner(chain, cfg_out: str | None, elapsed: float) -> str:
                   f"{chain.ticket_validity_period()} rounds"]
     if fork:
         o = fork["orchestrator"]
-        how = "impersonated (anvil_impersonateAccount)" if o["impersonated"] else \
-            "dev orchestrator bonded with LPT from the Minter and made active"
-        lines.append(f"Orchestrator: {o['address']} — {how}"
+        lines.append(f"Orchestrator: {o['address']} — {o['how']}"
                      + (f", dev role {o['dev_role']}" if o["dev_role"] else f"; {o['note']}"))
     for role in ([] if fork else cfg.transcoders):
         a = bytes.fromhex(chain.address(role)[2:])
