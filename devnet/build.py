@@ -29,8 +29,8 @@ DEPLOYABLE = ("Controller", "ManagerProxy", "TicketBroker", "RoundsManager", "Bo
               "BondingVotes", "Minter", "LivepeerToken", "ServiceRegistry", "EthUsdPriceFeed")
 SETTINGS = {
     "optimizer": {"enabled": True, "runs": 200},
-    # london, the deployed contracts' target (solc 0.8.9's default): no PUSH0/MCOPY, so gas is counted on the same opcodes;
-    # it runs on anvil (prague by default) and py-evm's PragueVM.
+    # london, the deployed contracts' target (solc 0.8.9's default): no PUSH0/MCOPY, so gas is counted on the same
+    # opcodes; it runs on anvil (prague by default) and py-evm's PragueVM.
     "evmVersion": "london",
     "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.bytecode.linkReferences"]}},
 }

@@ -142,11 +142,11 @@ def _(env):
     return env.redeem(*env.ticket(sender="sender2", fv=4 * E))
 
 
-SELF_BOND = ["EarningsClaimed", "TranscoderActivated", "Transfer", "Bond", "DelegateChanged", "DelegateVotesChanged",
-             "DelegatorBondedAmountChanged"]
+SELF_BOND = ["EarningsClaimed", "TranscoderActivated", "Transfer", "Approval", "Bond", "DelegateChanged",
+             "DelegateVotesChanged", "DelegatorBondedAmountChanged"]
 op("register-unbonded-orchestrator2", reason="transcoder must be registered")(
     tx(lambda env: env.send("orchestrator2", "register_transcoder")))
-op("bond-without-approval", reason="ERC20: insufficient allowance")(
+op("bond-without-approval", reason="ERC20: transfer amount exceeds allowance")(
     tx(lambda env: env.send("orchestrator2", "bond", 100 * L, env.a("orchestrator2"))))
 op("approve-orchestrator2", events=["Approval"])(tx(lambda env: env.send("orchestrator2", "lpt_approve", 1000 * L)))
 # a self-bond joins the pool at once (active next round), before transcoder() (§9)
@@ -462,7 +462,7 @@ op("bonding-advance-round", tx=False)(_advance)
 op("fund-sender-for-bonding", events=["DepositFunded"])(tx(lambda env: env.send("sender", "fund_deposit", 50 * E)))
 for role in ("delegator", "delegator2", "gateway"):
     op(f"approve-{role}", events=["Approval"])(tx(lambda env, role=role: env.send(role, "lpt_approve", 10_000 * L)))
-DELEGATE = ["EarningsClaimed", "DelegateVotesChanged", "Transfer", "Bond", "DelegateChanged",
+DELEGATE = ["EarningsClaimed", "DelegateVotesChanged", "Transfer", "Approval", "Bond", "DelegateChanged",
             "DelegatorBondedAmountChanged"]
 op("delegate-500-to-orchestrator", events=DELEGATE)(
     tx(lambda env: env.send("delegator", "bond", 500 * L, env.a("orchestrator"))))
@@ -479,9 +479,10 @@ op("redeem-orch-before-delegation-counts", events=["WinningTicketTransfer", "Win
 # a full pool (2): a third transcoder with less stake than the last stays out, one with more evicts it
 op("bond-gateway-small", events=SELF_BOND[:1] + SELF_BOND[2:])(
     tx(lambda env: env.send("gateway", "bond", 10 * L, env.a("gateway"))))
-op("register-gateway-pool-full", events=["TranscoderUpdate"])(tx(lambda env: env.send("gateway", "register_transcoder")))
+op("register-gateway-pool-full", events=["TranscoderUpdate"])(
+    tx(lambda env: env.send("gateway", "register_transcoder")))
 # same round as its first bond: nothing to claim, same delegate; orchestrator2 (1000 + 300) is the pool's last
-op("bond-gateway-more-evicts", events=["TranscoderDeactivated", "TranscoderActivated", "Transfer", "Bond",
+op("bond-gateway-more-evicts", events=["TranscoderDeactivated", "TranscoderActivated", "Transfer", "Approval", "Bond",
                                        "DelegateVotesChanged", "DelegatorBondedAmountChanged"])(
     tx(lambda env: env.send("gateway", "bond", 2000 * L, env.a("gateway"))))
 op("bonding-advance-round-2", tx=False)(_advance)

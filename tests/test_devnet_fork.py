@@ -44,10 +44,12 @@ def a(chain, role: str) -> bytes:
 
 
 def upstream_summary(chain) -> dict:
-    return {"block": chain.last_block(), "round": chain.current_round(), "initialized": chain.current_round_initialized(),
+    return {"block": chain.last_block(), "round": chain.current_round(),
+            "initialized": chain.current_round_initialized(),
             "sender": chain.sender_info(a(chain, "sender")),
             "fees": {r: chain.pending_fees(a(chain, r)) for r in ("orchestrator", "delegator", "delegator2")},
-            "pool": chain.transcoder_pool(), "minter_lpt": chain.lpt_balance(bytes.fromhex(chain.contracts["Minter"][2:]))}
+            "pool": chain.transcoder_pool(),
+            "minter_lpt": chain.lpt_balance(bytes.fromhex(chain.contracts["Minter"][2:]))}
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +171,7 @@ def test_fork_errors_name_the_cause(upstream):
         devnet.open_chain("fork", fork_url="ws://127.0.0.1:9")
     with pytest.raises(ChainError, match="ahead of"):
         devnet.open_chain("fork", fork_url=upstream.eth_url, fork_block=10**9)
-    with pytest.raises(ContractNotFound, match=r"Controller not found: no contract code at 0x0000000000000000000000000000000000000001"):
+    with pytest.raises(ContractNotFound, match=r"Controller not found: no contract code at 0x0{39}1"):
         devnet.open_chain("fork", fork_url=upstream.eth_url, controller="0x" + "00" * 19 + "01")
     with pytest.raises(ContractNotFound, match="is not an address"):
         devnet.open_chain("fork", fork_url=upstream.eth_url, controller="0x1234")

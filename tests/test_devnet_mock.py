@@ -422,7 +422,7 @@ def test_register_transcoder_events_and_idempotence():
     assert c.lpt_approve(k, 10 * E).ok
     r = c.bond(k, 10 * E, addr(c, "orchestrator2"))
     # bonding to yourself puts you in the pool at once (active next round), before any transcoder() call
-    assert names(r) == ["EarningsClaimed", "TranscoderActivated", "Transfer", "Bond", "DelegateChanged",
+    assert names(r) == ["EarningsClaimed", "TranscoderActivated", "Transfer", "Approval", "Bond", "DelegateChanged",
                         "DelegateVotesChanged", "DelegatorBondedAmountChanged"]
     assert r.events[1]["args"] == {"transcoder": A, "activationRound": c.current_round() + 1}
     r = c.register_transcoder(k, 200_000, 300_000)

@@ -762,7 +762,8 @@ class EvmChain(DevChain):
         with self._lock:
             cfg = self.config
             dkey = cfg.key("deployer")
-            bm, tb, lpt = self.contracts["BondingManager"], self.contracts["TicketBroker"], self.contracts["LivepeerToken"]
+            bm, tb = self.contracts["BondingManager"], self.contracts["TicketBroker"]
+            lpt = self.contracts["LivepeerToken"]
             f = self._fn
             hashes = [self._send(dkey, self.contracts["Controller"], f["Controller"]["unpause"].encode())]
             for role, amount in _setup_bonds(cfg):
@@ -772,7 +773,8 @@ class EvmChain(DevChain):
             hashes = []
             for role in cfg.transcoders:
                 me = cfg.address(role)
-                hashes.append(self._send(cfg.key(role), bm, f["BondingManager"]["bond"].encode(cfg.transcoder_stake, me)))
+                bond = f["BondingManager"]["bond"].encode(cfg.transcoder_stake, me)
+                hashes.append(self._send(cfg.key(role), bm, bond))
                 hashes.append(self._send(cfg.key(role), bm, f["BondingManager"]["transcoder"].encode(cfg.reward_cut,
                                                                                                      cfg.fee_share)))
             for role, to_role, amount in cfg.delegators:

@@ -607,11 +607,11 @@ class MockChain(DevChain):
         self._emit(ctx, "Transfer", **{"from": _cs(frm), "to": _cs(to), "value": amount})
 
     def _lpt_transfer_from(self, ctx: _Ctx, spender: bytes, frm: bytes, to: bytes, amount: int) -> None:
+        self._lpt_transfer(ctx, frm, to, amount)  # OpenZeppelin 4.4.1: the transfer first, then the allowance
         allowed = self.s.allowance.get((frm, spender), 0)
-        if allowed != UINT256_MAX:
-            _require(allowed >= amount, "ERC20: insufficient allowance")
-            self._w(self.s.allowance, (frm, spender), allowed - amount)
-        self._lpt_transfer(ctx, frm, to, amount)
+        _require(allowed >= amount, "ERC20: transfer amount exceeds allowance")
+        self._w(self.s.allowance, (frm, spender), allowed - amount)
+        self._emit(ctx, "Approval", owner=_cs(frm), spender=_cs(spender), value=allowed - amount)
 
     def lpt_balance(self, addr: bytes) -> int:
         addr = _check_addr(addr, "addr")

@@ -82,13 +82,14 @@ contract LivepeerToken {
         return true;
     }
 
+    // As the OpenZeppelin 4.4.1 ERC20 the protocol's token builds on: the transfer (and its balance check) first,
+    // then the allowance check, then the reduced allowance with an Approval event.
     function transferFrom(address _from, address _to, uint256 _amount) external returns (bool) {
-        uint256 allowed = allowance[_from][msg.sender];
-        if (allowed != type(uint256).max) {
-            require(allowed >= _amount, "ERC20: insufficient allowance");
-            allowance[_from][msg.sender] = allowed - _amount;
-        }
         _transfer(_from, _to, _amount);
+        uint256 allowed = allowance[_from][msg.sender];
+        require(allowed >= _amount, "ERC20: transfer amount exceeds allowance");
+        allowance[_from][msg.sender] = allowed - _amount;
+        emit Approval(_from, msg.sender, allowed - _amount);
         return true;
     }
 

@@ -251,8 +251,8 @@ def _banner(chain, cfg_out: str | None, elapsed: float) -> str:
     for role in ([] if fork else cfg.transcoders):
         a = bytes.fromhex(chain.address(role)[2:])
         t = chain.transcoder_info(a)
-        lines.append(f"Orchestrator {role}: {chain.address(role)} — {'bonded and active' if t.active else 'NOT active'}, "
-                     f"stake {_lpt(t.total_stake)}, reward cut {t.reward_cut / 10_000:g}%, fee share "
+        lines.append(f"Orchestrator {role}: {chain.address(role)} — "
+                     f"{'bonded and active' if t.active else 'NOT active'}, stake {_lpt(t.total_stake)}, reward cut {t.reward_cut / 10_000:g}%, fee share "
                      f"{t.fee_share / 10_000:g}%")
     for role in cfg.senders:
         si = chain.sender_info(bytes.fromhex(chain.address(role)[2:]))
@@ -639,7 +639,8 @@ def cmd_bond(args) -> int:
             chain.current_round() else "NOT in the active set (the pool is full and its last member has more stake)"
         from sim.pm.crypto import to_checksum_address
 
-        print(f"transcoder {to_checksum_address(me)}: stake {_lpt(t.total_stake)}, reward cut {t.reward_cut / 10_000:g}%, fee share {t.fee_share / 10_000:g}%, "
+        print(f"transcoder {to_checksum_address(me)}: stake {_lpt(t.total_stake)}, reward cut "
+              f"{t.reward_cut / 10_000:g}%, fee share {t.fee_share / 10_000:g}%, "
               f"{when}")
     return 0
 
