@@ -137,10 +137,11 @@ async def test_signer_and_orchestrator_on_a_fork_split_fees_and_leave_upstream_a
 
 
 def test_a_dev_orchestrator_is_bonded_and_made_active_on_the_fork(upstream):
-    """Without --orchestrator-address: the dev orchestrator (here orchestrator2, not a transcoder upstream) gets LPT
-    from the Minter (impersonating the BondingManager), bonds it, registers and is active the next round."""
+    """Without --orchestrator-address: the dev orchestrators (here orchestrator2, with no LPT and not a transcoder
+    upstream, and orchestrator, already active there) are made payable: orchestrator2 gets LPT from the Minter
+    (impersonating the BondingManager), bonds it, registers and is active the next round."""
     before = upstream_summary(upstream)
-    cfg = DevnetConfig(transcoders=("orchestrator2",))
+    cfg = DevnetConfig(transcoders=("orchestrator2", "orchestrator"))
     fork = devnet.open_chain("fork", fork_url=upstream.eth_url, fork_block=before["block"], config=cfg)
     try:
         o2 = a(fork, "orchestrator2")
@@ -149,6 +150,8 @@ def test_a_dev_orchestrator_is_bonded_and_made_active_on_the_fork(upstream):
         assert fork.fork["orchestrator"] == {
             "address": fork.address("orchestrator2"), "impersonated": False, "dev_role": "orchestrator2", "note": None,
             "how": "the dev orchestrator, bonded with LPT from the Minter and made active"}
+        assert fork.fork["orchestrators"][1]["how"] == "the dev orchestrator, already an active transcoder on the " \
+                                                       "forked chain"
         assert fork.current_round() == before["round"] + 1  # advanced to its activation round
         minter = bytes.fromhex(fork.contracts["Minter"][2:])
         # its LPT came out of the Minter (impersonating the BondingManager) and went back in, bonded
@@ -223,3 +226,24 @@ def test_chain_up_fork_cli_banner_and_config(upstream, tmp_path):
     r = subprocess.run([sys.executable, "-m", "lpdev", "chain", "up", "--fork-block", "3"], cwd=ROOT,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "--fork-block needs --fork-url" in r.stderr
+
+
+def test_a_full_active_set_is_entered_with_more_stake_than_its_smallest_member():
+    """The network's active set is full (here: 1 seat, held by an orchestrator with 1000 LPT + 300 delegated): the dev
+    orchestrator is given 1 LPT more than that from the Minter, and evicts it from the next round."""
+    up = devnet.open_chain("anvil", config=DevnetConfig(round_length=50, num_active_transcoders=1,
+                                                        delegators=(("delegator", "orchestrator", 300 * LPT),)))
+    try:
+        assert up.transcoder_pool() == [up.address("orchestrator")]
+        fork = devnet.open_chain("fork", fork_url=up.eth_url, controller=up.contracts["Controller"],
+                                 config=DevnetConfig(transcoders=("orchestrator2",)))
+        try:
+            o2 = a(fork, "orchestrator2")
+            assert fork.transcoder_pool() == [fork.address("orchestrator2")]
+            assert fork.transcoder_info(o2).total_stake == 1301 * LPT and fork.is_active_transcoder(o2)
+            assert not fork.is_active_transcoder(a(fork, "orchestrator"))
+        finally:
+            fork.close()
+        assert up.transcoder_pool() == [up.address("orchestrator")]
+    finally:
+        up.close()

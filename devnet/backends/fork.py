@@ -11,11 +11,11 @@ contracts), prepared so lpdev's signer, orchestrators and gateway can pay and be
    every contract through ``Controller.getContract`` — nothing of lpdev's is assumed;
 4. initializes the current round if the network's round initializer has not yet ("round not initializable"
    names the revert);
-5. makes an orchestrator payable: with ``orchestrator_address`` it impersonates that existing transcoder
+5. makes orchestrators payable: with ``orchestrator_address`` it impersonates that existing transcoder
    (``anvil_impersonateAccount``; it must be registered, and is waited for if it only becomes active next
-   round); otherwise the dev orchestrator gets LPT from the Minter (impersonating the BondingManager, the only
-   caller the Minter pays LPT to), enough to enter a full active set, bonds it to itself, calls
-   ``transcoder(rewardCut, feeShare)`` and the chain is advanced to the round it is active in;
+   round); otherwise each dev orchestrator (``config.transcoders``) gets LPT from the Minter (impersonating the
+   BondingManager, the only caller the Minter pays LPT to), enough to enter a full active set, bonds it to
+   itself, calls ``transcoder(rewardCut, feeShare)``, and the chain is advanced to the round they are active in;
 6. funds the dev sender's deposit and reserve on the real TicketBroker (``anvil_setBalance``, then
    ``fundDepositAndReserve`` from its own key);
 7. deploys lpdev's ETH/USD feed (the fork's own, so ``lpdev chain eth-usd`` can move it) seeded with the
@@ -126,8 +126,9 @@ def _prepare(chain: EvmChain, orchestrator_address: str | None) -> None:
                  cfg.transcoders[0] if cfg.transcoders else "orchestrator"):
         chain.set_balance(chain.address(role), GAS_MONEY + cfg.sender_deposit + cfg.sender_reserve)
     _initialize_round(chain)
-    chain.fork["orchestrator"] = (_impersonate_orchestrator(chain, orchestrator_address) if orchestrator_address
-                                  else _activate_dev_orchestrator(chain))
+    orchs = ([_impersonate_orchestrator(chain, orchestrator_address)] if orchestrator_address
+             else _activate_dev_orchestrators(chain))
+    chain.fork["orchestrator"], chain.fork["orchestrators"] = orchs[0], orchs
     for role in cfg.senders:
         chain.set_balance(chain.address(role), GAS_MONEY + cfg.sender_deposit + cfg.sender_reserve)
         res = chain.fund_deposit_and_reserve(chain.key(role), cfg.sender_deposit, cfg.sender_reserve)
@@ -177,20 +178,23 @@ def _impersonate_orchestrator(chain: EvmChain, address: str) -> dict:
             "note": None if dev_role else "no key: its redemptions must be sent as the impersonated account"}
 
 
-def _activate_dev_orchestrator(chain: EvmChain) -> dict:
+def _activate_dev_orchestrators(chain: EvmChain) -> list[dict]:
+    """Every dev orchestrator (``config.transcoders``) that is not yet an active transcoder bonds enough LPT to enter
+    the active set — more than its n-th smallest member when it is full, so the n dev orchestrators evict the n
+    smallest and never each other — registers, and the chain advances to the round they are active in."""
     cfg = chain.config
-    role = cfg.transcoders[0] if cfg.transcoders else "orchestrator"
-    key, me = cfg.key(role), _b20(cfg.address(role))
-    how = "the dev orchestrator, already an active transcoder on the forked chain"
-    if not chain.is_active_transcoder(me):
-        how = "the dev orchestrator, bonded with LPT from the Minter and made active"
-        stake = cfg.transcoder_stake
-        pool = chain.transcoder_pool()
-        if len(pool) >= chain._view("BondingManager", "getTranscoderPoolMaxSize") and pool:
-            stake = max(stake, chain.transcoder_info(_b20(pool[-1])).total_stake + ETHER)  # beat the last member
+    roles = list(cfg.transcoders) or ["orchestrator"]
+    todo = [r for r in roles if not chain.is_active_transcoder(_b20(cfg.address(r)))]
+    stake = cfg.transcoder_stake
+    pool = chain.transcoder_pool()
+    if todo and pool and len(pool) + len(todo) > chain._view("BondingManager", "getTranscoderPoolMaxSize"):
+        nth_smallest = pool[max(0, len(pool) - len(todo))]
+        stake = max(stake, chain.transcoder_info(_b20(nth_smallest)).total_stake + ETHER)
+    if todo and chain._view("RoundsManager", "currentRoundLocked"):
+        _next_round(chain)  # transcoder() is refused in a round's lock period
+    for role in todo:
+        key, me = cfg.key(role), _b20(cfg.address(role))
         _lpt_from_minter(chain, me, stake)
-        if chain._view("RoundsManager", "currentRoundLocked"):
-            _next_round(chain)  # transcoder() is refused in a round's lock period
         for what, res in (("approve", lambda: chain.lpt_approve(key, stake)),
                           ("bond", lambda: chain.bond(key, stake, me)),
                           ("transcoder", lambda: chain.register_transcoder(key))):
@@ -198,11 +202,17 @@ def _activate_dev_orchestrator(chain: EvmChain) -> dict:
             if not r.ok:
                 raise ChainError(f"making the dev orchestrator {cfg.address(role)} a transcoder on the fork: {what} "
                                  f"reverted with {r.revert_reason or '(no reason)'!r}")
+    if todo:
         _next_round(chain)
-        if not chain.is_active_transcoder(me):
+    out = []
+    for role in roles:
+        if not chain.is_active_transcoder(_b20(cfg.address(role))):
             raise ChainError(f"the dev orchestrator {cfg.address(role)} bonded {stake} LPT base units but is not "
                              "active in the next round")
-    return {"address": cfg.address(role), "impersonated": False, "dev_role": role, "how": how, "note": None}
+        how = ("the dev orchestrator, bonded with LPT from the Minter and made active" if role in todo else
+               "the dev orchestrator, already an active transcoder on the forked chain")
+        out.append({"address": cfg.address(role), "impersonated": False, "dev_role": role, "how": how, "note": None})
+    return out
 
 
 def _lpt_from_minter(chain: EvmChain, to: bytes, amount: int) -> None:
