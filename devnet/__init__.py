@@ -1,6 +1,6 @@
 """Local chains with the Livepeer PM contracts behind one client (DEVNET_API.md).
 
-``open_chain("anvil" | "embedded" | "mock" | "external", ...)`` returns a :class:`devnet.base.DevChain`.
+``open_chain("anvil" | "embedded" | "mock" | "external" | "fork", ...)`` returns a :class:`devnet.base.DevChain`.
 """
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ from devnet.config import DevnetConfig
 __all__ = ["open_chain", "DevnetConfig", "DevChain", "TxResult", "ChainError", "ChainUnreachable",
            "ContractNotFound", "AnvilMissing", "AnvilCrashed", "BACKENDS"]
 
-BACKENDS = ("anvil", "embedded", "mock", "external")
+BACKENDS = ("anvil", "embedded", "mock", "external", "fork")
 
 
 def open_chain(backend: str = "embedded", *, config: DevnetConfig | None = None, port: int | None = None,
                eth_url: str | None = None, controller: str | None = None, setup: bool = True,
-               load_state: str | None = None, genesis_timestamp: int | None = None) -> DevChain:
+               load_state: str | None = None, genesis_timestamp: int | None = None, fork_url: str | None = None,
+               fork_block: int | None = None, orchestrator_address: str | None = None) -> DevChain:
     """Open a chain.
 
     - ``anvil``: start a managed anvil (free port unless ``port``), deploy the contracts and, if ``setup``,
@@ -32,8 +33,20 @@ def open_chain(backend: str = "embedded", *, config: DevnetConfig | None = None,
     - ``mock``: pure-Python model of the same contracts (``devnet.backends.mock``).
     - ``external``: ``eth_url`` + ``controller`` of an existing deployment; every contract is resolved through
       ``Controller.getContract``; nothing is deployed (``setup`` ignored).
+    - ``fork``: a managed anvil forking ``fork_url`` (at ``fork_block``, default its latest block) with the real
+      contracts, resolved through ``controller`` (default: Arbitrum One's when the chain id is 42161); the current
+      round initialized, an orchestrator made payable (the dev one, or ``orchestrator_address`` impersonated), the
+      dev sender funded, lpdev's ETH/USD feed deployed (``devnet.backends.fork``); ``chain.fork`` describes it.
+    - ``mock`` also takes ``genesis_timestamp`` (block N is stamped genesis + N seconds).
     """
     config = config or DevnetConfig()
+    if backend == "fork":
+        if not fork_url:
+            raise ChainError("the fork backend needs fork_url (`--fork-url URL`)")
+        from devnet.backends.fork import open_fork
+
+        return open_fork(fork_url, fork_block=fork_block, controller=controller,
+                         orchestrator_address=orchestrator_address, config=config, port=port)
     if backend in ("anvil", "embedded", "external"):
         from devnet.backends import evm
 
@@ -48,7 +61,5 @@ def open_chain(backend: str = "embedded", *, config: DevnetConfig | None = None,
     if backend == "mock":
         from devnet.backends import mock
 
-        if hasattr(mock, "open_mock"):
-            return mock.open_mock(config=config, setup=setup)
-        return mock.MockChain(config, setup=setup)
+        return mock.open_mock(config=config, setup=setup, genesis_timestamp=genesis_timestamp)
     raise ChainError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

@@ -24,18 +24,69 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 
-from sim.chainview import ChainView, RedeemResult
+from sim.chainview import ChainView, EthUsd, RedeemResult
 from sim.pm.sender import SenderInfo
 
 from devnet.config import DevnetConfig
 
 __all__ = [
     "TxResult", "ChainError", "CallReverted", "ChainUnreachable", "ContractNotFound", "AnvilMissing", "AnvilCrashed",
-    "DevChain", "CONTRACT_NAMES",
+    "DevChain", "CONTRACT_NAMES", "PROXIED", "DelegatorInfo", "TranscoderInfo", "EarningsPoolInfo", "EthUsd",
+    "DELEGATOR_STATUS", "ETH_USD_STALE_AGE_S",
 ]
 
-# Names registered in the Controller by setup (keccak256(name) ids, ticketbroker.md §1).
-CONTRACT_NAMES = ("Controller", "TicketBroker", "RoundsManager", "BondingManager", "Minter")
+# What the devnet deploys, as the Controller knows it (keccak256(name) ids, ticketbroker.md §1). The PROXIED ones are
+# ManagerProxy contracts (the address clients use) delegating to "<name>Target", as on Arbitrum One; the TicketBroker
+# proxy is also "JobsManager". "EthUsdPriceFeed" is lpdev's own name for its Chainlink-compatible feed.
+PROXIED = ("BondingManager", "BondingVotes", "RoundsManager", "TicketBroker", "ServiceRegistry")
+CONTRACT_NAMES = ("Controller", "LivepeerToken", "Minter", "BondingManager", "BondingVotes", "RoundsManager",
+                  "TicketBroker", "ServiceRegistry", "EthUsdPriceFeed")
+DELEGATOR_STATUS = ("Pending", "Bonded", "Unbonded")  # BondingManager.delegatorStatus
+ETH_USD_STALE_AGE_S = 3 * 3600  # `--stale`: older than the 2 h ETHUSDMaxAge signers allow (dialects.md §2.4)
+
+
+@dataclass(frozen=True)
+class DelegatorInfo:
+    """``BondingManager.getDelegator`` plus ``delegatorStatus`` (LPT amounts in base units, fees in wei)."""
+
+    bonded_amount: int
+    fees: int  # claimed fees, withdrawable (pending_fees adds what is not claimed yet)
+    delegate_address: str  # checksum; the zero address when unbonded
+    delegated_amount: int  # stake delegated to this account (a transcoder's total stake)
+    start_round: int
+    last_claim_round: int
+    next_unbonding_lock_id: int
+    status: str  # "Pending" | "Bonded" | "Unbonded"
+
+
+@dataclass(frozen=True)
+class TranscoderInfo:
+    """``BondingManager.getTranscoder`` plus registration and activity in the current round."""
+
+    last_reward_round: int
+    reward_cut: int  # over 1e6
+    fee_share: int  # over 1e6: the share of fees that goes to delegators (the transcoder's own stake included)
+    last_active_stake_update_round: int
+    activation_round: int
+    deactivation_round: int
+    active_cumulative_rewards: int
+    cumulative_rewards: int
+    cumulative_fees: int  # its commission since its last claim
+    last_fee_round: int
+    registered: bool
+    active: bool
+    total_stake: int
+
+
+@dataclass(frozen=True)
+class EarningsPoolInfo:
+    """``BondingManager.getTranscoderEarningsPoolForRound``: factors over 1e27, rates over 1e6."""
+
+    total_stake: int
+    transcoder_reward_cut: int
+    transcoder_fee_share: int
+    cumulative_reward_factor: int
+    cumulative_fee_factor: int
 
 
 @dataclass(frozen=True)
@@ -200,13 +251,120 @@ class DevChain(abc.ABC):
         """``RoundsManager.initializeRound()`` (``"round already initialized"`` if it is)."""
 
     @abc.abstractmethod
-    def register_transcoder(self, key: bytes) -> TxResult:
-        """Minimal BondingManager ``transcoder()``: registers the caller; it joins the pool now and becomes
-        active from the next initialized round (ticketbroker.md §9)."""
+    def register_transcoder(self, key: bytes, reward_cut: int | None = None, fee_share: int | None = None) -> TxResult:
+        """``BondingManager.transcoder(rewardCut, feeShare)`` (defaults: the config's): the caller must be bonded
+        to itself (``"transcoder must be registered"`` otherwise); it joins the pool and is active from the next
+        round (ticketbroker.md §9)."""
 
     @abc.abstractmethod
-    def withdraw_fees(self, key: bytes) -> TxResult:
-        """``BondingManager.withdrawFees()``: the Minter pays the caller's pending fees."""
+    def withdraw_fees(self, key: bytes, amount: int | None = None, recipient: bytes | None = None) -> TxResult:
+        """``BondingManager.withdrawFees(recipient, amount)``: claims the caller's earnings, then the Minter pays
+        ``amount`` (default: all of them) to ``recipient`` (default: the caller)."""
+
+    # ------------------------------------------------------------------ bonding (LPT base units)
+    def bond_and_register(self, key: bytes, stake: int | None = None, reward_cut: int | None = None,
+                          fee_share: int | None = None) -> TxResult:
+        """Make the account a transcoder the way an orchestrator does: approve and ``bond(stake, self)`` (default
+        the config's ``transcoder_stake``), then ``transcoder(rewardCut, feeShare)``. Returns the first failed
+        transaction, else the ``transcoder()`` one. It is in the pool now and active from the next round."""
+        from devnet.txsign import address_of
+
+        me = bytes.fromhex(address_of(bytes(key))[2:])
+        stake = self.config.transcoder_stake if stake is None else int(stake)
+        for res in (lambda: self.lpt_approve(key, stake), lambda: self.bond(key, stake, me)):
+            r = res()
+            if not r.ok:
+                return r
+        return self.register_transcoder(key, reward_cut, fee_share)
+
+    def delegate(self, key: bytes, amount: int, to: bytes) -> TxResult:
+        """Approve and ``bond(amount, to)``: the account's stake (and fee share) goes to transcoder ``to`` from
+        the next round. Returns the failed approve or the bond."""
+        r = self.lpt_approve(key, amount)
+        return r if not r.ok else self.bond(key, amount, to)
+
+    @abc.abstractmethod
+    def lpt_balance(self, addr: bytes) -> int:
+        """``LivepeerToken.balanceOf(addr)``."""
+
+    @abc.abstractmethod
+    def lpt_approve(self, key: bytes, amount: int, spender: bytes | None = None) -> TxResult:
+        """``LivepeerToken.approve(spender, amount)``; spender defaults to the BondingManager (before ``bond``)."""
+
+    @abc.abstractmethod
+    def bond(self, key: bytes, amount: int, to: bytes) -> TxResult:
+        """``BondingManager.bond(amount, to)``: LPT (approved first) moves to the Minter; bonding to yourself
+        makes you a registered transcoder, to someone else a delegator (claims your earnings first)."""
+
+    @abc.abstractmethod
+    def unbond(self, key: bytes, amount: int) -> TxResult:
+        """``BondingManager.unbond(amount)``: creates an unbonding lock (withdrawable after the unbonding
+        period); unbonding everything resigns a transcoder from the pool."""
+
+    @abc.abstractmethod
+    def rebond(self, key: bytes, lock_id: int) -> TxResult:
+        """``BondingManager.rebond(lockId)`` to the current delegate."""
+
+    @abc.abstractmethod
+    def rebond_from_unbonded(self, key: bytes, to: bytes, lock_id: int) -> TxResult:
+        """``BondingManager.rebondFromUnbonded(to, lockId)``."""
+
+    @abc.abstractmethod
+    def withdraw_stake(self, key: bytes, lock_id: int) -> TxResult:
+        """``BondingManager.withdrawStake(lockId)``: the Minter returns the LPT."""
+
+    @abc.abstractmethod
+    def claim_earnings(self, key: bytes) -> TxResult:
+        """``BondingManager.claimEarnings(round)``: moves fees earned since the last claim into the delegator's
+        withdrawable fees."""
+
+    @abc.abstractmethod
+    def pending_stake(self, addr: bytes) -> int:
+        """``BondingManager.pendingStake(addr, 0)``."""
+
+    @abc.abstractmethod
+    def delegator_info(self, addr: bytes) -> DelegatorInfo:
+        """``getDelegator`` + ``delegatorStatus``."""
+
+    @abc.abstractmethod
+    def transcoder_info(self, addr: bytes) -> TranscoderInfo:
+        """``getTranscoder`` + registration, activity and total stake."""
+
+    @abc.abstractmethod
+    def earnings_pool(self, transcoder: bytes, round_: int) -> EarningsPoolInfo:
+        """``getTranscoderEarningsPoolForRound(transcoder, round)``."""
+
+    @abc.abstractmethod
+    def unbonding_lock(self, addr: bytes, lock_id: int) -> tuple[int, int]:
+        """``getDelegatorUnbondingLock``: (amount, withdrawRound); (0, 0) when there is none."""
+
+    @abc.abstractmethod
+    def transcoder_pool(self) -> list[str]:
+        """The pool's members, most stake first (``getFirstTranscoderInPool`` / ``getNextTranscoderInPool``)."""
+
+    @abc.abstractmethod
+    def total_bonded(self) -> int:
+        """``getTotalBonded()``: the active set's stake in the current round."""
+
+    # ------------------------------------------------------------------ ETH/USD feed
+    @abc.abstractmethod
+    def eth_usd(self) -> EthUsd:
+        """The feed's latest round (``latestRoundData`` + ``decimals``); ChainError when there is no feed."""
+
+    @abc.abstractmethod
+    def set_eth_usd(self, usd_per_eth, *, updated_at: int | None = None, key: bytes | None = None) -> TxResult:
+        """A new feed round at ``usd_per_eth`` (int, Fraction or decimal string, at most 8 decimals), updated at
+        ``updated_at`` (unix seconds; default: the block's time). ``key``: the feed owner (default deployer)."""
+
+    def make_eth_usd_stale(self, age_s: int = ETH_USD_STALE_AGE_S) -> TxResult:
+        """A new feed round at the current price whose updatedAt is ``age_s`` seconds before the latest block's
+        time (a feed that stopped updating)."""
+        now = self.block_timestamp()
+        return self.set_eth_usd(self.eth_usd().usd_per_eth, updated_at=max(1, now - int(age_s)))
+
+    @abc.abstractmethod
+    def block_timestamp(self) -> int:
+        """Timestamp (unix seconds) of the latest block."""
 
     @abc.abstractmethod
     def pause(self, key: bytes) -> TxResult:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 __all__ = ["SOURCES_DIR", "ARTIFACTS_DIR", "DEPLOYABLE", "SOLC_VERSION", "compile_contracts", "write_artifacts",
-           "stale_artifacts", "load_artifact", "BuildError"]
+           "stale_artifacts", "load_artifact", "link_bytecode", "BuildError"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES_DIR = ROOT / "devnet" / "contracts"
@@ -25,12 +25,14 @@ TOOLS_DIR = ROOT / "devnet" / "tools"
 COMPILE_JS = TOOLS_DIR / "compile.js"
 
 SOLC_VERSION = "0.8.37"  # pinned in devnet/tools/package.json
-DEPLOYABLE = ("Controller", "TicketBroker", "RoundsManager", "BondingManager", "Minter")
+DEPLOYABLE = ("Controller", "ManagerProxy", "TicketBroker", "RoundsManager", "BondingManager", "TranscoderPool",
+              "BondingVotes", "Minter", "LivepeerToken", "ServiceRegistry", "EthUsdPriceFeed")
 SETTINGS = {
     "optimizer": {"enabled": True, "runs": 200},
-    # cancun runs on both anvil (prague by default) and py-evm's PragueVM.
-    "evmVersion": "cancun",
-    "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
+    # london, the deployed contracts' target (solc 0.8.9's default): no PUSH0/MCOPY, so gas is counted on the same
+    # opcodes; it runs on anvil (prague by default) and py-evm's PragueVM.
+    "evmVersion": "london",
+    "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.bytecode.linkReferences"]}},
 }
 
 
@@ -84,6 +86,10 @@ def compile_contracts(timeout: float = 60) -> dict[str, dict]:
             "abi": c["abi"],
             "bytecode": "0x" + c["evm"]["bytecode"]["object"],
         }
+        links = c["evm"]["bytecode"].get("linkReferences") or {}
+        if links:  # library name -> byte offsets of its address placeholder in the bytecode (see link_bytecode)
+            artifacts[name]["linkReferences"] = {lib: [p["start"] for p in places]
+                                                 for refs in links.values() for lib, places in refs.items()}
     return artifacts
 
 
@@ -124,6 +130,22 @@ def load_artifact(name: str) -> dict:
             raise BuildError(f"contract artifact {p.name} missing: run `lpdev chain build-contracts`")
         _cache[name] = json.loads(p.read_text())
     return _cache[name]
+
+
+def link_bytecode(name: str, libraries: dict[str, str]) -> bytes:
+    """Creation bytecode of ``name`` with each linked library's address written over its placeholder
+    (``libraries``: library contract name -> address)."""
+    art = load_artifact(name)
+    code = bytearray(bytes.fromhex(art["bytecode"][2:].replace("__", "00").replace("$", "0"))
+                     if "linkReferences" in art else bytes.fromhex(art["bytecode"][2:]))
+    for lib, starts in art.get("linkReferences", {}).items():
+        try:
+            addr = bytes.fromhex(libraries[lib][2:])
+        except KeyError:
+            raise BuildError(f"{name} links library {lib}: deploy it first and pass its address") from None
+        for start in starts:
+            code[start:start + 20] = addr
+    return bytes(code)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, asdict
 
-__all__ = ["DEV_MNEMONIC", "DEV_KEYS", "DEV_ADDRESSES", "ROLES", "DevnetConfig", "ETHER"]
+__all__ = ["DEV_MNEMONIC", "DEV_KEYS", "DEV_ADDRESSES", "ROLES", "DevnetConfig", "ETHER", "LPT", "USD_DECIMALS"]
 
 ETHER = 10**18
+LPT = 10**18  # LPT has 18 decimals: 1 LPT = 10**18 base units
+USD_DECIMALS = 8  # the ETH/USD feed's answer has 8 decimals, like Chainlink's USD feeds
 
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 
@@ -49,6 +51,8 @@ ROLES: dict[str, int] = {
     "gateway": 3,
     "orchestrator2": 4,
     "sender2": 5,
+    "delegator": 6,  # bonds LPT to an orchestrator (DevnetConfig.delegators)
+    "delegator2": 7,
 }
 
 
@@ -65,12 +69,24 @@ class DevnetConfig:
     ticket_validity_period: int = 2  # rounds
     sender_deposit: int = 100 * ETHER
     sender_reserve: int = 100 * ETHER
-    # roles registered as transcoders (BondingManager) and made active during setup
+    # roles that bond transcoder_stake to themselves, register as transcoders (BondingManager.transcoder with
+    # reward_cut / fee_share) and are active after setup
     transcoders: tuple[str, ...] = ("orchestrator",)
     # roles funded with sender_deposit / sender_reserve during setup
     senders: tuple[str, ...] = ("sender",)
+    # (delegator role, transcoder role, LPT amount in base units) bonded during setup, before the transcoders
+    # become active; none by default, so a transcoder's pending fees are all the fees its tickets earned
+    delegators: tuple[tuple[str, str, int], ...] = ()
     roles: dict[str, int] = field(default_factory=lambda: dict(ROLES))
     chain_id: int = 31337  # anvil's default; the embedded backend reports its own
+    transcoder_stake: int = 1000 * LPT  # self-bond of each transcoder (a power of ten: exact fee shares)
+    reward_cut: int = 100_000  # 10 % over 1e6 (the devtool's value, ticketbroker.md §12)
+    fee_share: int = 50_000  # 5 % of fees to delegators (itself included), over 1e6
+    lpt_per_account: int = 10_000 * LPT  # minted to every dev account when LPT is deployed
+    unbonding_period: int = 7  # rounds
+    num_active_transcoders: int = 100
+    round_lock_amount: int = 100_000  # last 10 % of a round: transcoder() is refused (over 1e6)
+    eth_usd: str = "3000"  # USD per ETH, the feed's first answer
 
     def key(self, role: str) -> bytes:
         """32-byte private key of ``role`` (a throwaway dev key)."""
@@ -97,4 +113,5 @@ class DevnetConfig:
         d = asdict(self)
         d["transcoders"] = list(self.transcoders)
         d["senders"] = list(self.senders)
+        d["delegators"] = [list(x) for x in self.delegators]
         return d

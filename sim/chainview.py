@@ -7,11 +7,30 @@ loopback; actors call them from a thread (``asyncio.to_thread``) when they must 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Protocol, runtime_checkable
 
 from sim.pm.sender import SenderInfo
 
-__all__ = ["ChainView", "RedeemResult", "SenderInfo"]
+__all__ = ["ChainView", "RedeemResult", "SenderInfo", "EthUsd"]
+
+
+@dataclass(frozen=True)
+class EthUsd:
+    """The chain's ETH/USD price feed (a Chainlink aggregator's ``latestRoundData`` and ``decimals``).
+
+    ``usd_per_eth``: the answer over 10**decimals, exact. ``updated_at``: the round's updatedAt (unix seconds),
+    which a consumer compares with its own clock to decide whether the rate is stale. ``round_id``: the round.
+    """
+
+    usd_per_eth: Fraction
+    updated_at: int
+    decimals: int
+    round_id: int
+
+    def wei_per_usd(self) -> Fraction:
+        """Wei one US dollar buys at this rate (exact): 10**18 / usd_per_eth."""
+        return Fraction(10**18) / self.usd_per_eth
 
 
 @dataclass(frozen=True)
@@ -54,3 +73,9 @@ class ChainView(Protocol):
 
     def redeem_winning_ticket(self, ticket, sig: bytes, recipient_rand: int, *, from_key: bytes) -> RedeemResult:
         """Send the redemption from the account of ``from_key``; never raises for a revert."""
+
+    def ticket_validity_period(self) -> int:
+        """``TicketBroker.ticketValidityPeriod()``: rounds a ticket stays redeemable after its creation round."""
+
+    def eth_usd(self) -> EthUsd:
+        """The ETH/USD feed's latest round; raises ``devnet.base.ChainError`` when the chain has no feed."""

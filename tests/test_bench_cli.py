@@ -30,6 +30,10 @@ def test_bench_chain(capsys):
     assert d["bare_anvil_start_to_first_rpc_s"] > 0
     assert d["setup"]["anvil"]["cli_start_to_funded_s"] > d["bare_anvil_start_to_first_rpc_s"]
     assert {b: d["redemptions"][b]["n"] for b in ("anvil", "mock")} == {"anvil": 3, "mock": 3}
+    # lpdev's contracts, measured in the reference scenario, use 0.9-1.1 x the protocol's gas for each operation
+    gas = d["gas"]
+    assert gas["ok"] and len(gas["rows"]) == 7, gas
+    assert all(0.9 <= r["ratio"] <= 1.1 for r in gas["rows"].values())
 
 
 def test_bench_orchestrator(capsys):

@@ -80,8 +80,15 @@ class _FakeChain:
         pass
 
 
+def _gas_ok(monkeypatch, factor: float = 1.0):
+    """measure_gas as if lpdev's contracts used factor x the reference gas for every operation."""
+    table = bench_chain.gas_table({op: int(ref * factor) for op, ref in bench_chain.REFERENCE_GAS.items()})
+    monkeypatch.setattr(bench_chain, "measure_gas", lambda: table)
+
+
 @pytest.mark.parametrize("setup_s,ok", [(2.5, False), (0.9, True)])
 def test_chain_ok_follows_anvil_setup_target(monkeypatch, capsys, setup_s, ok):
+    _gas_ok(monkeypatch)
     monkeypatch.setattr(bench_chain, "bare_anvil_start_s", lambda: 0.1)
     monkeypatch.setattr(bench_chain, "_cli_setup_s", lambda backend: setup_s)
     monkeypatch.setattr(bench_chain, "_open_s", lambda backend, round_length: (_FakeChain(), 0.01))
@@ -99,6 +106,7 @@ def test_chain_ok_follows_anvil_setup_target(monkeypatch, capsys, setup_s, ok):
 
 
 def test_chain_without_anvil_setup_has_no_target_to_miss(monkeypatch, capsys):
+    _gas_ok(monkeypatch, 0.5)  # not measured without anvil: no verdict from it
     monkeypatch.setattr(bench_chain, "bare_anvil_start_s", lambda: 0.1)
     monkeypatch.setattr(bench_chain, "_cli_setup_s", lambda backend: 99.0)  # embedded: no target
     monkeypatch.setattr(bench_chain, "_open_s", lambda backend, round_length: (_FakeChain(), 0.01))
@@ -107,3 +115,25 @@ def test_chain_without_anvil_setup_has_no_target_to_miss(monkeypatch, capsys):
     code = main(["bench", "chain", "--repeat", "1", "--redemptions", "2", "--backends", "embedded", "--json"])
     d = json.loads(capsys.readouterr().out)
     assert "anvil_setup_meets_target" not in d and d["ok"] is True and code == 0
+
+
+@pytest.mark.parametrize("factor,ok", [(0.95, True), (1.09, True), (0.89, False), (1.11, False), (0.6, False)])
+def test_chain_ok_follows_gas_ratios(monkeypatch, capsys, factor, ok):
+    """The gas verdict: every operation within 0.9-1.1 of the protocol's gas, else exit 1 and say which."""
+    _gas_ok(monkeypatch, factor)
+    code = main(["bench", "chain", "--gas-only", "--json"])
+    d = json.loads(capsys.readouterr().out)
+    assert d["ok"] is ok and d["gas"]["ok"] is ok and code == (0 if ok else 1)
+    assert set(d["gas"]["rows"]) == set(bench_chain.REFERENCE_GAS)
+    for row in d["gas"]["rows"].values():
+        assert row["ratio"] == pytest.approx(row["gas"] / row["reference"], abs=0.001)
+    code = main(["bench", "chain", "--gas-only"])
+    out = capsys.readouterr().out
+    assert ("OUT OF RANGE" in out) is (not ok) and "314,810" in out and code == (0 if ok else 1)
+
+
+def test_gas_reference_carries_the_issue_figures():
+    """The issue's quoted figures (201k ordinary, 315k first in round, 327k withdrawFees) are the references."""
+    ref = bench_chain.REFERENCE_GAS
+    assert round(ref["redeem"], -3) == 201_000 and round(ref["redeem_first_in_round"], -3) == 315_000
+    assert round(ref["withdraw_fees"], -3) == 327_000

@@ -3,7 +3,10 @@
 Every operation's outcome (ok / revert string / mined or not / block / decoded events in order) and the chain
 state after it (sender info of two senders, claimable and claimed reserve for every sender × orchestrator pair,
 pending fees, pool and activity, round state, pause flag, the Minter's ETH and every actor's ETH change with
-gas fees added back) must be the same on the three backends. Each test is named ``<NN>-<operation>-<backend>``:
+gas fees added back; for bonding: every account's delegator record, pending stake and fees, LPT balance, each
+transcoder's record and earnings pool of the round, the pool's order, the total active stake; the ETH/USD feed)
+must be the same on the three backends; and on each backend money is conserved after every operation
+(``test_money_is_conserved``). Each test is named ``<NN>-<operation>-<backend>``:
 it checks that backend against the operation's expectation from ticketbroker.md (when it has one) and, for
 embedded and anvil, against the mock.
 
@@ -23,15 +26,19 @@ from typing import Callable
 import pytest
 
 import devnet
-from devnet.config import ETHER, DevnetConfig
+from devnet.config import ETHER, LPT, DevnetConfig
 from sim.pm.crypto import SECP256K1_N, keccak
 from sim.pm.ticket import MAX_WIN_PROB, Ticket, u256
 
 E = ETHER
+L = LPT
 BACKENDS = ("mock", "embedded", "anvil")
+# the pool holds 2: a third transcoder evicts the one with the least stake
 CONFIG = dict(round_length=30, unlock_period=2, ticket_validity_period=2, sender_deposit=100 * E,
-              sender_reserve=100 * E, transcoders=("orchestrator",), senders=("sender",))
-ACTORS = ("sender", "sender2", "orchestrator", "orchestrator2", "gateway")
+              sender_reserve=100 * E, transcoders=("orchestrator",), senders=("sender",), num_active_transcoders=2,
+              unbonding_period=2)
+ACTORS = ("sender", "sender2", "orchestrator", "orchestrator2", "gateway", "delegator", "delegator2")
+BONDERS = ("orchestrator", "orchestrator2", "gateway", "delegator", "delegator2")  # accounts that bond LPT
 PAIRS = [(s, o) for s in ("sender", "sender2") for o in ("orchestrator", "orchestrator2")]
 
 
@@ -135,10 +142,22 @@ def _(env):
     return env.redeem(*env.ticket(sender="sender2", fv=4 * E))
 
 
-op("register-orchestrator2", events=["TranscoderActivated", "TranscoderUpdate"])(
+SELF_BOND = ["EarningsClaimed", "TranscoderActivated", "Transfer", "Approval", "Bond", "DelegateChanged",
+             "DelegateVotesChanged", "DelegatorBondedAmountChanged"]
+op("register-unbonded-orchestrator2", reason="transcoder must be registered")(
     tx(lambda env: env.send("orchestrator2", "register_transcoder")))
+op("bond-without-approval", reason="ERC20: transfer amount exceeds allowance")(
+    tx(lambda env: env.send("orchestrator2", "bond", 100 * L, env.a("orchestrator2"))))
+op("approve-orchestrator2", events=["Approval"])(tx(lambda env: env.send("orchestrator2", "lpt_approve", 1000 * L)))
+# a self-bond joins the pool at once (active next round), before transcoder() (§9)
+op("bond-orchestrator2-self", events=SELF_BOND)(
+    tx(lambda env: env.send("orchestrator2", "bond", 1000 * L, env.a("orchestrator2"))))
+op("register-orchestrator2", events=["TranscoderUpdate"])(
+    tx(lambda env: env.send("orchestrator2", "register_transcoder", 200_000, 100_000)))
 op("register-orchestrator2-again", events=["TranscoderUpdate"])(
     tx(lambda env: env.send("orchestrator2", "register_transcoder")))
+op("register-bad-fee-share", reason="invalid feeShare percentage")(
+    tx(lambda env: env.send("orchestrator2", "register_transcoder", 0, 1_000_001)))
 
 
 @op("claimable-panics-after-pool-growth", tx=False)
@@ -354,7 +373,8 @@ op("self-fund-cancels-stale-unlock", events=["UnlockCancelled", "DepositFunded"]
     tx(lambda env: env.send("sender", "fund_deposit", E)))
 op("redeem-after-stale-unlock-cancelled", events=["WinningTicketTransfer", "WinningTicketRedeemed"])(
     lambda env: env.redeem(*env.ticket(fv=E)))
-op("withdraw-fees", events=["WithdrawFees"])(tx(lambda env: env.send("orchestrator", "withdraw_fees")))
+op("withdraw-fees", events=["EarningsClaimed", "WithdrawFees", "DelegatorBondedAmountChanged"])(
+    tx(lambda env: env.send("orchestrator", "withdraw_fees")))
 
 # pause
 op("pause-by-non-owner", reason="")(tx(lambda env: env.send("gateway", "pause")))
@@ -389,12 +409,14 @@ op("redeem-round-not-initialized", reason="current round is not initialized")(
     lambda env: env.redeem(*env.ticket(fv=E)))
 op("register-round-not-initialized", reason="current round is not initialized")(
     tx(lambda env: env.send("gateway", "register_transcoder")))
-op("initialize-round", events=["NewRound"])(tx(lambda env: env.send("gateway", "initialize_round")))
+op("initialize-round", events=["SetCurrentRewardTokens", "NewRound"])(
+    tx(lambda env: env.send("gateway", "initialize_round")))
 op("initialize-round-again", reason="round already initialized")(
     tx(lambda env: env.send("gateway", "initialize_round")))
 op("redeem-orch2-after-rounds", events=["ReserveClaimed", "WinningTicketTransfer", "WinningTicketRedeemed"])(
     lambda env: env.redeem(*env.ticket(sender="sender", recipient="orchestrator2", fv=500 * E), by="orchestrator2"))
-op("withdraw-fees-orch2", events=["WithdrawFees"])(tx(lambda env: env.send("orchestrator2", "withdraw_fees")))
+op("withdraw-fees-orch2", events=["EarningsClaimed", "WithdrawFees", "DelegatorBondedAmountChanged"])(
+    tx(lambda env: env.send("orchestrator2", "withdraw_fees")))
 
 
 # snapshot / revert: everything in between is undone, a ticket redeemed there can be redeemed again
@@ -428,6 +450,105 @@ def _(env):
 # the deposit funded inside the snapshot is gone: the sender has only the rest of its reserve
 op("redeem-same-ticket-after-revert", events=["ReserveClaimed", "WinningTicketTransfer", "WinningTicketRedeemed"])(
     lambda env: env.redeem(*env.tickets["in-snapshot"]))
+
+
+# ====================================================================================== bonding and fee sharing
+def _advance(env):
+    r = env.chain.advance_round()
+    return {k: r[k] for k in ("from_block", "to_block", "from_round", "to_round")}
+
+
+op("bonding-advance-round", tx=False)(_advance)
+op("fund-sender-for-bonding", events=["DepositFunded"])(tx(lambda env: env.send("sender", "fund_deposit", 50 * E)))
+for role in ("delegator", "delegator2", "gateway"):
+    op(f"approve-{role}", events=["Approval"])(tx(lambda env, role=role: env.send(role, "lpt_approve", 10_000 * L)))
+DELEGATE = ["EarningsClaimed", "DelegateVotesChanged", "Transfer", "Approval", "Bond", "DelegateChanged",
+            "DelegatorBondedAmountChanged"]
+op("delegate-500-to-orchestrator", events=DELEGATE)(
+    tx(lambda env: env.send("delegator", "bond", 500 * L, env.a("orchestrator"))))
+op("delegate-300-to-orchestrator2", events=DELEGATE)(
+    tx(lambda env: env.send("delegator2", "bond", 300 * L, env.a("orchestrator2"))))
+op("delegate-zero-from-unbonded", reason="delegation amount must be greater than 0")(
+    tx(lambda env: env.send("gateway", "bond", 0, env.a("orchestrator"))))
+op("transcoder-delegates-elsewhere", reason="registered transcoders can't delegate towards other addresses")(
+    tx(lambda env: env.send("orchestrator2", "bond", 0, env.a("orchestrator"))))
+op("unbond-while-pending", reason="caller must be bonded")(tx(lambda env: env.send("delegator", "unbond", L)))
+# redeemed this round: the delegators' stake counts from the next round, so only the transcoders share these fees
+op("redeem-orch-before-delegation-counts", events=["WinningTicketTransfer", "WinningTicketRedeemed"])(
+    lambda env: env.redeem(*env.ticket(fv=3 * E)))
+# a full pool (2): a third transcoder with less stake than the last stays out, one with more evicts it
+op("bond-gateway-small", events=SELF_BOND[:1] + SELF_BOND[2:])(
+    tx(lambda env: env.send("gateway", "bond", 10 * L, env.a("gateway"))))
+op("register-gateway-pool-full", events=["TranscoderUpdate"])(
+    tx(lambda env: env.send("gateway", "register_transcoder")))
+# same round as its first bond: nothing to claim, same delegate; orchestrator2 (1000 + 300) is the pool's last
+op("bond-gateway-more-evicts", events=["TranscoderDeactivated", "TranscoderActivated", "Transfer", "Approval", "Bond",
+                                       "DelegateVotesChanged", "DelegatorBondedAmountChanged"])(
+    tx(lambda env: env.send("gateway", "bond", 2000 * L, env.a("gateway"))))
+op("bonding-advance-round-2", tx=False)(_advance)
+op("redeem-orch-shared-with-delegator", events=["WinningTicketTransfer", "WinningTicketRedeemed"])(
+    lambda env: env.redeem(*env.ticket(fv=7 * E)))
+op("redeem-orch-shared-again", events=["WinningTicketTransfer", "WinningTicketRedeemed"])(
+    lambda env: env.redeem(*env.ticket(fv=E + 12345)))
+# evicted, so not active (no reserve share, go-livepeer would not redeem), but still registered with stake in this
+# round's pool: fees paid from the deposit are credited
+op("redeem-to-evicted-orch2-still-credited", events=["WinningTicketTransfer", "WinningTicketRedeemed"])(
+    lambda env: env.redeem(*env.ticket(recipient="orchestrator2", fv=E), by="orchestrator2"))
+op("claim-earnings-delegator", events=["EarningsClaimed", "DelegatorBondedAmountChanged"])(
+    tx(lambda env: env.send("delegator", "claim_earnings")))
+op("claim-earnings-again-same-round", events=[])(tx(lambda env: env.send("delegator", "claim_earnings")))
+op("unbond-zero", reason="unbond amount must be greater than 0")(tx(lambda env: env.send("delegator", "unbond", 0)))
+op("unbond-too-much", reason="amount is greater than bonded amount")(
+    tx(lambda env: env.send("delegator", "unbond", 501 * L)))
+op("unbond-200", events=["DelegateVotesChanged", "Unbond", "DelegatorBondedAmountChanged"])(
+    tx(lambda env: env.send("delegator", "unbond", 200 * L)))
+op("rebond-bad-lock", reason="invalid unbonding lock ID")(tx(lambda env: env.send("delegator", "rebond", 7)))
+op("rebond-lock-0", events=["DelegateVotesChanged", "Rebond", "DelegatorBondedAmountChanged"])(
+    tx(lambda env: env.send("delegator", "rebond", 0)))
+op("unbond-all", events=["DelegateVotesChanged", "Unbond", "DelegateChanged", "DelegatorBondedAmountChanged"])(
+    tx(lambda env: env.send("delegator", "unbond", 500 * L)))
+op("rebond-when-unbonded", reason="caller must be bonded")(tx(lambda env: env.send("delegator", "rebond", 1)))
+op("withdraw-stake-too-early", reason="withdraw round must be before or equal to the current round")(
+    tx(lambda env: env.send("delegator", "withdraw_stake", 1)))
+# orchestrator2 (1300 + 500) rejoins the full pool and evicts orchestrator (1000 + 500 - 500)
+op("rebond-from-unbonded-to-orchestrator2", events=["TranscoderDeactivated", "TranscoderActivated",
+                                                    "DelegateVotesChanged", "Rebond", "DelegateChanged",
+                                                    "DelegatorBondedAmountChanged"])(
+    tx(lambda env: env.send("delegator", "rebond_from_unbonded", env.a("orchestrator2"), 1)))
+op("transcoder-unbonds-everything-resigns", events=["EarningsClaimed", "TranscoderDeactivated", "Unbond",
+                                                    "DelegateChanged", "DelegateVotesChanged",
+                                                    "DelegatorBondedAmountChanged"])(
+    tx(lambda env: env.send("gateway", "unbond", 2010 * L)))
+op("withdraw-fees-delegator-too-much", reason="insufficient fees to withdraw")(
+    tx(lambda env: env.send("delegator", "withdraw_fees", 10**30)))
+op("withdraw-fees-to-zero", reason="invalid recipient")(
+    tx(lambda env: env.send("delegator", "withdraw_fees", 1, b"\x00" * 20)))
+op("bonding-advance-round-3", tx=False)(_advance)
+op("bonding-advance-round-4", tx=False)(_advance)
+op("withdraw-stake", events=["Transfer", "WithdrawStake"])(tx(lambda env: env.send("gateway", "withdraw_stake", 0)))
+op("withdraw-stake-again", reason="invalid unbonding lock ID")(
+    tx(lambda env: env.send("gateway", "withdraw_stake", 0)))
+op("withdraw-fees-delegator", events=["EarningsClaimed", "WithdrawFees", "DelegatorBondedAmountChanged"])(
+    tx(lambda env: env.send("delegator", "withdraw_fees")))
+
+
+@op("mine-into-round-lock", tx=False)
+def _(env):
+    L_ = env.chain.config.round_length
+    r = env.chain.mine(L_ - 2 - env.chain.last_block() % L_)  # the next tx runs in the round's last block
+    return {k: r[k] for k in ("from_block", "to_block")}
+
+
+op("register-during-round-lock", reason="can't update transcoder params, current round is locked")(
+    tx(lambda env: env.send("orchestrator", "register_transcoder")))
+op("bonding-advance-round-5", tx=False)(_advance)
+
+# ====================================================================================== ETH/USD feed
+op("eth-usd-set", events=["AnswerUpdated"])(
+    tx(lambda env: env.chain.set_eth_usd("2500.12345678", updated_at=1_700_000_000)))
+op("eth-usd-stale", events=["AnswerUpdated"])(tx(lambda env: env.chain.set_eth_usd(2400, updated_at=1_600_000_000)))
+op("eth-usd-not-owner", reason="only owner")(
+    tx(lambda env: env.chain.set_eth_usd(2400, updated_at=1_600_000_001, key=env.k("gateway"))))
 
 
 # ====================================================================================== observation
@@ -468,7 +589,14 @@ def observe_result(res: dict, hashes: Hashes) -> dict:
     return out
 
 
-def observe_state(env: Env, eth0: dict) -> dict:
+# Events of transactions that cannot change bonding state (TicketBroker funding / unlock, the pause): after such a
+# transaction the bonding part of the state is not re-read (it is after everything else, so a change would
+# still show at the next full observation).
+NOT_BONDING = {"DepositFunded", "ReserveFunded", "ReserveClaimed", "Unlock", "UnlockCancelled", "Withdrawal",
+               "WinningTicketRedeemed", "Pause", "Unpause", "ParameterUpdate", "AnswerUpdated"}
+
+
+def observe_state(env: Env, eth0: dict, bonding: bool = True) -> dict:
     c = env.chain
     st: dict = {"last_block": c.last_block(), "current_round": c.current_round(),
                 "last_initialized_round": c.last_initialized_round(), "paused": c.paused(),
@@ -482,12 +610,31 @@ def observe_state(env: Env, eth0: dict) -> dict:
         except devnet.ChainError as exc:
             st[f"claimable[{s},{o}]"] = f"reverted: {getattr(exc, 'reason', exc)}"
         st[f"claimed[{s},{o}]"] = c.claimed_reserve(env.a(s), env.a(o))
-    for o in ("orchestrator", "orchestrator2"):
-        st[f"pending_fees[{o}]"] = c.pending_fees(env.a(o))
-        st[f"active[{o}]"] = c.is_active_transcoder(env.a(o))
-    st["eth[Minter]"] = c.eth_balance(bytes.fromhex(c.contracts["Minter"][2:]))
+    minter = bytes.fromhex(c.contracts["Minter"][2:])
+    st["eth[Minter]"] = c.eth_balance(minter)
     for r in ACTORS:  # ETH change since the script started, gas fees added back
         st[f"eth_delta[{r}]"] = c.eth_balance(env.a(r)) + env.fees[r] - eth0[r]
+    for o in ("orchestrator", "orchestrator2"):
+        st[f"pending_fees[{o}]"] = c.pending_fees(env.a(o))
+    if not bonding:
+        return st
+    # bonding: every bonder's record, pending stake and fees (its share of every earnings pool), LPT
+    st["lpt[Minter]"] = c.lpt_balance(minter)
+    rnd = c.current_round()
+    for r in BONDERS:
+        a = env.a(r)
+        st[f"delegator[{r}]"] = dataclasses.asdict(c.delegator_info(a))
+        st[f"pending[{r}]"] = (c.pending_stake(a), c.pending_fees(a))
+        st[f"lpt[{r}]"] = c.lpt_balance(a)
+        st[f"locks[{r}]"] = [c.unbonding_lock(a, i) for i in range(st[f"delegator[{r}]"]["next_unbonding_lock_id"])]
+    for r in ("orchestrator", "orchestrator2", "gateway"):
+        st[f"transcoder[{r}]"] = dataclasses.asdict(c.transcoder_info(env.a(r)))
+        st[f"earnings_pool[{r},current]"] = dataclasses.asdict(c.earnings_pool(env.a(r), rnd))
+    st["pool"] = c.transcoder_pool()
+    st["total_bonded"] = c.total_bonded()
+    feed = c.eth_usd()  # updatedAt of the deploy-time round is each backend's clock: compared from the script's own
+    st["eth_usd"] = (str(feed.usd_per_eth), feed.round_id, feed.decimals,
+                     feed.updated_at if feed.round_id > 1 else "deploy time")
     return st
 
 
@@ -512,7 +659,8 @@ def run_script(backend: str) -> list[dict]:
             unmined = "tx" in res and res["tx"].tx_hash is None
             # a transaction that was not mined cannot have changed anything on an EVM (a mock bug that did
             # would still show in the next full observation): only the block number then, to save time
-            state = {"last_block": chain.last_block()} if unmined else observe_state(env, eth0)
+            bonding = "tx" not in res or any(e["event"] not in NOT_BONDING for e in res["tx"].events)
+            state = {"last_block": chain.last_block()} if unmined else observe_state(env, eth0, bonding)
             out.append({"result": observe_result(res, hashes), "state": state})
     finally:
         chain.close()
@@ -576,3 +724,31 @@ def test_operation(index: int, backend: str, differential_runs):
         assert res == ref["result"], f"{o.name}: {backend} result differs from mock"
         diff = {k: (ref["state"][k], got["state"][k]) for k in ref["state"] if ref["state"][k] != got["state"].get(k)}
         assert not diff, f"{o.name}: {backend} state differs from mock (mock, {backend}): {diff}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_money_is_conserved(backend: str, differential_runs):
+    """After every operation: the Minter holds exactly the senders' deposits and reserves plus every delegator's
+    pending fees (the transcoders' commission and every delegator's share), less at most one wei per delegator and
+    fee credit lost to the protocol's floors — never more than was credited; and it holds exactly the bonded LPT
+    plus the unbonding locks, while LPT is neither created nor destroyed."""
+    credits = 0
+    checked = 0
+    for index, (o, got) in enumerate(zip(OPS, differential_runs(backend))):
+        tx_ = got["result"].get("tx")
+        if tx_ is not None:
+            credits += sum(e["event"] == "WinningTicketTransfer" for e in tx_["events"])
+        st = got["state"]
+        if "lpt[Minter]" not in st:
+            continue  # an operation that could not move money (not mined, or TicketBroker-only: checked above)
+        checked += 1
+        escrow = sum(st[f"sender_info[{s}]"]["deposit"] + st[f"sender_info[{s}]"]["reserve"]
+                     for s in ("sender", "sender2"))
+        fees = sum(st[f"pending[{b}]"][1] for b in BONDERS)
+        dust = st["eth[Minter]"] - escrow - fees
+        assert 0 <= dust <= credits * len(BONDERS), f"{index:02d}-{o.name} on {backend}: Minter ETH off by {dust} wei"
+        bonded = sum(st[f"delegator[{b}]"]["bonded_amount"] + sum(a for a, _ in st[f"locks[{b}]"]) for b in BONDERS)
+        assert st["lpt[Minter]"] == bonded, f"{index:02d}-{o.name} on {backend}: Minter LPT != bonded + locked"
+        assert st["lpt[Minter]"] + sum(st[f"lpt[{b}]"] for b in BONDERS) == len(BONDERS) * 10_000 * L
+    assert checked > 40 and credits > 10

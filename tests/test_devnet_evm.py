@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
+import devnet
 from devnet import open_chain
 from devnet.base import CallReverted
 from devnet.config import DevnetConfig, ETHER
@@ -242,7 +243,7 @@ def test_sender_deposit_and_reserve_are_zero(chain, tk):
 
 def test_not_yet_active_recipient_panics_0x12(chain, tk):
     """§9: registered this round (pool member, not active): the fee credit divides by zero stake."""
-    assert chain.register_transcoder(chain.key("orchestrator2")).ok
+    assert chain.bond_and_register(chain.key("orchestrator2")).ok
     assert not chain.is_active_transcoder(b(chain.address("orchestrator2")))
     t, sig, rand = tk.signed(recipient="orchestrator2", face=ETHER)
     res = tk.redeem(t, sig, rand)
@@ -356,7 +357,7 @@ def test_face_value_equal_to_deposit_uses_deposit_only(chain, tk):
 def test_reserve_cap_per_recipient_and_round(chain, tk):
     """§6: each active pool member may take (funds + claimed this round) / poolSize per round; a ticket above
     the allocation pays less, never reverts, and is still consumed; allocations reset each round."""
-    assert chain.register_transcoder(chain.key("orchestrator2")).ok
+    assert chain.bond_and_register(chain.key("orchestrator2")).ok
     chain.advance_round()
     assert chain.transcoder_pool_size() == 2
     fund_sender2(chain, 0, 10 * ETHER)
@@ -391,7 +392,7 @@ def test_pool_growth_mid_round_panics_0x11(chain, tk):
     s2, o1 = b(chain.address("sender2")), b(chain.address("orchestrator"))
     t, sig, rand = tk.signed(sender="sender2", signer="sender2", face=8 * ETHER)
     assert tk.redeem(t, sig, rand).ok
-    assert chain.register_transcoder(chain.key("orchestrator2")).ok  # pool 2 in the same round
+    assert chain.bond_and_register(chain.key("orchestrator2")).ok  # pool 2 in the same round
     with pytest.raises(CallReverted) as ei:
         chain.claimable_reserve(s2, o1)
     assert ei.value.reason == "Panic(0x11)"
@@ -503,7 +504,9 @@ def test_withdraw_fees_paid_by_minter(chain, tk):
     minter = b(chain.contracts["Minter"])
     m0 = chain.eth_balance(minter)
     res = chain.withdraw_fees(chain.key("orchestrator"))
-    assert res.ok and res.events[0]["event"] == "WithdrawFees"
+    # claim first (autoClaimEarnings), then the payment, then the BondingVotes checkpoint (autoCheckpoint)
+    assert res.ok and res.event_names() == ["EarningsClaimed", "WithdrawFees", "DelegatorBondedAmountChanged"]
+    assert res.events[0]["args"]["fees"] == 3 * ETHER and res.events[1]["args"]["amount"] == 3 * ETHER
     assert chain.pending_fees(orch) == 0
     assert chain.eth_balance(minter) == m0 - 3 * ETHER
 
@@ -600,3 +603,23 @@ def test_controller_registry(chain):
 def test_unaffordable_value_is_reported_not_raised(chain):
     res = chain.fund_deposit(chain.key("gateway"), 10**30)
     assert not res.ok and res.tx_hash is None and "nsufficient funds" in res.revert_reason
+
+
+def test_eth_usd_feed_and_a_chain_without_one(chain):
+    from fractions import Fraction
+
+    feed = chain.eth_usd()
+    assert (feed.usd_per_eth, feed.decimals, feed.round_id) == (Fraction(3000), 8, 1)
+    assert chain._view("EthUsdPriceFeed", "description") == "ETH / USD"
+    assert chain._view("EthUsdPriceFeed", "version") == 4
+    assert chain.set_eth_usd(3100, updated_at=1_650_000_000).ok
+    assert chain.eth_usd() == type(feed)(usd_per_eth=Fraction(3100), updated_at=1_650_000_000, decimals=8, round_id=2)
+    assert chain._view("EthUsdPriceFeed", "getRoundData", 1)[1] == 3000 * 10**8  # earlier rounds stay readable
+    with pytest.raises(devnet.ChainError, match="No data present"):
+        chain._view("EthUsdPriceFeed", "getRoundData", 7)
+    feed_addr = chain.contracts.pop("EthUsdPriceFeed")
+    try:
+        with pytest.raises(devnet.ChainError, match="no ETH/USD price feed"):
+            chain.eth_usd()
+    finally:
+        chain.contracts["EthUsdPriceFeed"] = feed_addr

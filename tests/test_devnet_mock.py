@@ -94,10 +94,14 @@ def test_open_chain_dispatches_mock_and_is_a_chainview(chain):
 
 
 def test_contract_addresses_are_create_addresses_of_the_deployer():
+    from devnet.layout import DEPLOY_ORDER, REGISTRY
+
     c = MockChain(setup=False)
     deployer = addr(c, "deployer")
-    for i, name in enumerate(("Controller", "TicketBroker", "RoundsManager", "BondingManager", "Minter")):
-        assert c.contracts[name] == to_checksum_address(create_address(deployer, i))
+    nonce = {name: i for i, (name, _, _) in enumerate(DEPLOY_ORDER)}
+    for reg, name in REGISTRY:  # proxies under the names, targets under "<name>Target", as on Arbitrum One
+        assert c.contracts[reg] == to_checksum_address(create_address(deployer, nonce[name])), reg
+    assert c.contracts["JobsManager"] == c.contracts["TicketBroker"] != c.contracts["TicketBrokerTarget"]
     # anvil's well-known first deployment address from account 0
     assert c.contracts["Controller"] == "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 
@@ -165,7 +169,7 @@ def test_round_rules():
     assert c.current_round() == c.last_initialized_round()
     rnd0 = c.current_round()
     r = c.initialize_round(k)
-    assert r.ok and r.events[0]["args"]["round"] == rnd0 + 1 and r.block % 10 == 0
+    assert r.ok and r.events[-1]["args"]["round"] == rnd0 + 1 and r.block % 10 == 0
     c.mine(10)
     assert c.current_round() == c.last_initialized_round() + 1
     res = c.advance_round()
@@ -174,13 +178,14 @@ def test_round_rules():
     assert c.last_initialized_round() == rnd
     # the stored hash is the hash of the block before the initializeRound transaction
     init_block = res["to_block"]
-    assert res["events"] == [{"event": "NewRound", "args": {
-        "round": rnd, "blockHash": "0x" + c._block_hash(init_block - 1).hex()}}]
+    assert res["events"] == [  # the Minter's reward tokens for the round (none on the devnet), then the round
+        {"event": "SetCurrentRewardTokens", "args": {"currentMintableTokens": 0, "currentInflation": 0}},
+        {"event": "NewRound", "args": {"round": rnd, "blockHash": "0x" + c._block_hash(init_block - 1).hex()}}]
     assert c.current_round() == c.last_block() // 10
 
 
 def test_round_zero_cannot_be_initialized():
-    c = MockChain(setup=False)
+    c = MockChain(DevnetConfig(round_length=1000), setup=False)
     dk = c.key("deployer")
     assert c.set_round_length(dk, 1000).ok and c.unpause(dk).ok
     assert c.current_round() == 0
@@ -383,7 +388,7 @@ def test_pool_growth_mid_round_panics():
     s, o = addr(c, "sender"), addr(c, "orchestrator")
     t, sig, rand = make_ticket(c, face_value=8 * E)
     assert redeem(c, t, sig, rand).events[0]["args"]["amount"] == 8 * E
-    assert c.register_transcoder(c.key("orchestrator2")).ok  # pool 2, active only next round
+    assert c.bond_and_register(c.key("orchestrator2")).ok  # pool 2, active only next round
     assert c.transcoder_pool_size() == 2 and not c.is_active_transcoder(addr(c, "orchestrator2"))
     # (2 + 8) / 2 - 8 underflows
     with pytest.raises(ChainError, match=r"Panic\(0x11\)"):
@@ -400,7 +405,7 @@ def test_recipient_not_registered_or_not_active():
     t, sig, rand = make_ticket(c, recipient="gateway")
     assert redeem(c, t, sig, rand).revert_reason == "transcoder must be registered"
     # registered this round, not yet active: division by zero (§9)
-    assert c.register_transcoder(c.key("orchestrator2")).ok
+    assert c.bond_and_register(c.key("orchestrator2")).ok
     t, sig, rand = make_ticket(c, recipient="orchestrator2")
     assert redeem(c, t, sig, rand).revert_reason == "Panic(0x12)"
     c.advance_round()
@@ -411,13 +416,22 @@ def test_recipient_not_registered_or_not_active():
 def test_register_transcoder_events_and_idempotence():
     c = fresh(round_length=50)
     ensure_room(c, 5)
-    r = c.register_transcoder(c.key("orchestrator2"))
-    A = c.address("orchestrator2")
+    k, A = c.key("orchestrator2"), c.address("orchestrator2")
+    # transcoder() needs a self-bond (the protocol's "registered")
+    assert c.register_transcoder(k).revert_reason == "transcoder must be registered"
+    assert c.lpt_approve(k, 10 * E).ok
+    r = c.bond(k, 10 * E, addr(c, "orchestrator2"))
+    # bonding to yourself puts you in the pool at once (active next round), before any transcoder() call
+    assert names(r) == ["EarningsClaimed", "TranscoderActivated", "Transfer", "Approval", "Bond", "DelegateChanged",
+                        "DelegateVotesChanged", "DelegatorBondedAmountChanged"]
+    assert r.events[1]["args"] == {"transcoder": A, "activationRound": c.current_round() + 1}
+    r = c.register_transcoder(k, 200_000, 300_000)
     assert r.events == [
-        {"event": "TranscoderActivated", "args": {"transcoder": A, "activationRound": c.current_round() + 1}},
-        {"event": "TranscoderUpdate", "args": {"transcoder": A, "rewardCut": 100_000, "feeShare": 50_000}}]
-    assert names(c.register_transcoder(c.key("orchestrator2"))) == ["TranscoderUpdate"]
+        {"event": "TranscoderUpdate", "args": {"transcoder": A, "rewardCut": 200_000, "feeShare": 300_000}}]
+    assert names(c.register_transcoder(k)) == ["TranscoderUpdate"]
     assert c.transcoder_pool_size() == 2
+    assert c.register_transcoder(k, 1_000_001).revert_reason == "invalid rewardCut percentage"
+    assert c.register_transcoder(k, 0, 1_000_001).revert_reason == "invalid feeShare percentage"
 
 
 def test_withdraw_fees_pays_from_minter(chain):
@@ -428,8 +442,9 @@ def test_withdraw_fees_pays_from_minter(chain):
     assert chain.pending_fees(o) == 5 * E
     m0, b0 = chain.eth_balance(minter), chain.eth_balance(o)
     r = chain.withdraw_fees(chain.key("orchestrator"))
-    assert r.ok and r.events == [{"event": "WithdrawFees", "args": {
-        "delegator": chain.address("orchestrator"), "recipient": chain.address("orchestrator"), "amount": 5 * E}}]
+    assert r.ok and names(r) == ["EarningsClaimed", "WithdrawFees", "DelegatorBondedAmountChanged"]
+    assert r.events[1] == {"event": "WithdrawFees", "args": {
+        "delegator": chain.address("orchestrator"), "recipient": chain.address("orchestrator"), "amount": 5 * E}}
     assert chain.eth_balance(minter) == m0 - 5 * E
     assert chain.eth_balance(o) == b0 + 5 * E - r.gas_used * DEFAULT_GAS_PRICE
     assert chain.pending_fees(o) == 0
@@ -651,3 +666,28 @@ def test_registry_caller_checks():
     assert c.fund_deposit(k, E).ok  # self-funding cancels the unlock
     t, sig, rand = make_ticket(c)
     assert redeem(c, t, sig, rand).revert_reason == "caller must be TicketBroker"
+
+
+# ------------------------------------------------------------------------------------------------ ETH/USD feed
+def test_eth_usd_feed_is_deterministic_and_can_go_stale():
+    """The mock stamps block N genesis + N seconds, so the feed's updatedAt repeats run to run; a stale round is
+    the same price with updatedAt in the past (what `lpdev chain eth-usd --stale` sends)."""
+    from fractions import Fraction
+
+    c = MockChain(genesis_timestamp=1_700_000_000)
+    feed = c.eth_usd()
+    assert (feed.usd_per_eth, feed.decimals, feed.round_id) == (Fraction(3000), 8, 1)
+    assert feed.updated_at == MockChain(genesis_timestamp=1_700_000_000).eth_usd().updated_at
+    assert 1_700_000_000 < feed.updated_at < c.block_timestamp() == 1_700_000_000 + c.last_block()
+    assert feed.wei_per_usd() == Fraction(10**18, 3000)
+    r = c.set_eth_usd("2999.99")
+    assert r.ok and r.events == [{"event": "AnswerUpdated", "args": {
+        "current": 299_999_000_000, "roundId": 2, "updatedAt": c.block_timestamp()}}]
+    r = c.make_eth_usd_stale()
+    assert r.ok and c.eth_usd().round_id == 3 and c.eth_usd().usd_per_eth == Fraction(299999, 100)
+    assert c.block_timestamp() - c.eth_usd().updated_at == 3 * 3600 + 1  # aged from the block before its own
+    assert c.set_eth_usd(1, key=c.key("sender")).revert_reason == "only owner"
+    with pytest.raises(ValueError, match="more than 8 decimals"):
+        c.set_eth_usd("0.000000001")
+    with pytest.raises(ValueError, match="must be positive"):
+        c.set_eth_usd(-5)

@@ -199,3 +199,32 @@ async def test_round_boundary_between_check_and_send_requeues_the_winner(chain, 
         assert chain.initialize_round(chain.key("deployer")).ok
         assert (await o.redeem_now())["redeemed"] == 1
         assert chain.is_used_ticket(w.ticket.hash())
+
+
+@pytest.mark.parametrize("validity,outcome", [(2, "failed"), (4, "redeemed")])
+async def test_validity_window_is_read_from_the_ticket_broker(tmp_path, validity, outcome):
+    """The redeemer reads ``TicketBroker.ticketValidityPeriod()``: a winner created in round R that is still unredeemed
+    at round R+3 is lost with the protocol's 2 rounds (the contract would say "ticket is expired") but redeemed on a
+    chain whose period is 4."""
+    c = devnet.open_chain("mock", config=devnet.DevnetConfig(round_length=100, ticket_validity_period=validity))
+    try:
+        async with server(c, tmp_path) as o:
+            payer = Payer(c.key("sender"))
+            await fresh(o, payer)
+            (t,) = payer.tickets(1)
+            assert await pay(o, payer, [t]) == 200
+            created = t.ticket.creation_round
+            for _ in range(3):
+                c.advance_round()
+            assert c.current_round() == created + 3
+            await asyncio.to_thread(o.orch.watch.refresh)
+            res = await o.redeem_now()
+            assert o.redeemer.validity_period == validity
+            (row,) = o.orch.store.all()
+            if outcome == "failed":
+                assert res["failed"] == 1 and row.status == FAILED
+                assert "ticketValidityPeriod 2" in row.reason and not c.is_used_ticket(t.ticket.hash())
+            else:
+                assert res["redeemed"] == 1 and row.status == REDEEMED and c.is_used_ticket(t.ticket.hash())
+    finally:
+        c.close()

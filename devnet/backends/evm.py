@@ -27,21 +27,32 @@ from devnet import abi
 from devnet.rpc import HttpRpc, RpcError, Web3Rpc
 from devnet.txsign import address_of, sign_legacy_tx
 from devnet.base import (
-    CallReverted, ChainError, ChainUnreachable, ContractNotFound, DevChain, TxResult,
+    DELEGATOR_STATUS, CallReverted, ChainError, ChainUnreachable, ContractNotFound, DelegatorInfo, DevChain,
+    EarningsPoolInfo, EthUsd, TranscoderInfo, TxResult,
 )
-from devnet.build import load_artifact
-from devnet.config import DevnetConfig
+from devnet.build import link_bytecode, load_artifact
+from devnet.config import DEV_ADDRESSES, USD_DECIMALS, DevnetConfig
+from devnet.layout import DEPLOY_ORDER, ETH_USD_DESCRIPTION, LIBRARY, REGISTRY
 
 __all__ = ["EvmChain", "open_anvil", "open_embedded", "open_external", "connect_http"]
 
 TX_GAS = 1_500_000  # gas limit for ordinary transactions (simulated first, so never wasted on a revert)
-DEPLOY_GAS = 4_000_000
+DEPLOY_GAS = 6_000_000
 BATCH_GAS_PER_TICKET = 400_000
+ZERO_ADDRESS = "0x" + "00" * 20
 RECEIPT_TIMEOUT_S = 30.0
 GIT_COMMIT = b"\x00" * 20  # bytes20 gitCommitHash recorded in the Controller
 
-# Names the client resolves through the Controller; JobsManager is optional (ticketbroker.md §1).
+# Names the client resolves through the Controller (ticketbroker.md §1); the OPTIONAL ones may be missing (an older
+# or foreign deployment): the operations that need them then say so.
 REQUIRED = ("TicketBroker", "RoundsManager", "BondingManager", "Minter")
+OPTIONAL = ("JobsManager", "LivepeerToken", "BondingVotes", "ServiceRegistry", "EthUsdPriceFeed",
+            "TicketBrokerTarget", "RoundsManagerTarget", "BondingManagerTarget", "BondingVotesTarget",
+            "ServiceRegistryTarget")
+# ABI of each name the client talks to
+ABI_OF = {"Controller": "Controller", "TicketBroker": "TicketBroker", "RoundsManager": "RoundsManager",
+          "BondingManager": "BondingManager", "Minter": "Minter", "LivepeerToken": "LivepeerToken",
+          "BondingVotes": "BondingVotes", "ServiceRegistry": "ServiceRegistry", "EthUsdPriceFeed": "EthUsdPriceFeed"}
 
 
 def _b20(addr) -> bytes:
@@ -89,12 +100,12 @@ class EvmChain(DevChain):
         self.contracts: dict[str, str] = {}
         self.accounts = config.accounts()
         self._tester = tester  # eth_tester.EthereumTester for "embedded"
+        self._latest_vm = None  # embedded: (head hash, VM) reused by views at "latest"
         self._process = process  # devnet.backends.anvil.AnvilProcess for "anvil"
         self._lock = threading.RLock()
         self._nonces: dict[str, int] = {}
         self._closed = False
-        self._fn = {name: abi.functions(name) for name in
-                    ("Controller", "TicketBroker", "RoundsManager", "BondingManager", "Minter")}
+        self._fn = {name: abi.functions(art) for name, art in ABI_OF.items()}
         self.chain_id = self._guard(rpc.chain_id)
         self._gas_price = None if backend == "external" else max(2 * self._guard(rpc.gas_price), 10**9)
 
@@ -174,10 +185,16 @@ class EvmChain(DevChain):
         chain = self._tester.backend.chain
         if block == "pending":
             vm = chain.get_vm()
+        elif block == "latest":
+            # one VM per head block, reused by every view until the next block: its state keeps the storage it
+            # has read (each call is snapshotted and reverted), which makes repeated views several times faster
+            head = chain.get_canonical_head()
+            cached = self._latest_vm
+            if cached is None or cached[0] != head.hash:
+                self._latest_vm = cached = (head.hash, chain.get_vm(head))
+            vm = cached[1]
         else:
-            header = (chain.get_canonical_head() if block == "latest"
-                      else chain.get_canonical_block_header_by_number(int(block)))
-            vm = chain.get_vm(header)
+            vm = chain.get_vm(chain.get_canonical_block_header_by_number(int(block)))
         state = vm.state
         to_b, sender_b = _b20(to), _b20(sender)
         snap = state.snapshot()
@@ -286,6 +303,36 @@ class EvmChain(DevChain):
         except ChainError as exc:
             raise ChainError(f"{method} failed on {self.eth_url}: {exc}") from None
 
+    # ------------------------------------------------------------------ cheatcodes (anvil, forks)
+    def set_balance(self, addr, wei: int) -> None:
+        """``anvil_setBalance``: give an account ETH (dev senders on a fork, impersonated contracts' gas)."""
+        self._rpc("anvil_setBalance", [to_checksum_address(_b20(addr)), hex(int(wei))])
+
+    def impersonate(self, addr) -> None:
+        """``anvil_impersonateAccount``: transactions "from" ``addr`` are accepted without its key."""
+        self._rpc("anvil_impersonateAccount", [to_checksum_address(_b20(addr))])
+
+    def transact_as(self, addr, contract: str, fn: str, *args, value: int = 0, to: str | None = None) -> TxResult:
+        """``fn`` on ``contract`` (or the address ``to`` with that contract's ABI) sent as the impersonated
+        ``addr`` (``eth_sendTransaction`` without a signature: anvil only, after :meth:`impersonate`).
+        Simulated first like every transaction; never raises for a revert."""
+        with self._lock:
+            self._check_open()
+            sender = to_checksum_address(_b20(addr))
+            target = to or self._addr(contract)
+            data = self._fn[contract][fn].encode(*args)
+            ok, out = self._raw_call(target, data, sender=sender, value=value, block="pending")
+            if not ok:
+                return TxResult(ok=False, tx_hash=None, gas_used=0, revert_reason=out, events=[],
+                                block=self.last_block())
+            tx = {"from": sender, "to": target, "data": "0x" + data.hex(), "gas": hex(TX_GAS)}
+            if value:
+                tx["value"] = hex(value)
+            h = self._rpc("eth_sendTransaction", [tx])
+            self._nonces.pop(sender, None)
+            rc = self._receipt(h)
+            return self._result(h, rc, "" if rc["status"] != 1 else None)
+
     # ------------------------------------------------------------------ ChainView
     def last_block(self) -> int:
         return self._guard(self.rpc.block_number)
@@ -365,14 +412,110 @@ class EvmChain(DevChain):
     def initialize_round(self, key: bytes) -> TxResult:
         return self._transact(key, "RoundsManager", "initializeRound")
 
-    def register_transcoder(self, key: bytes) -> TxResult:
-        # rewardCut 10%, feeShare 5% over 1e6, like devtool (ticketbroker.md §12); recorded only.
-        return self._transact(key, "BondingManager", "transcoder", 100_000, 50_000)
+    def register_transcoder(self, key: bytes, reward_cut: int | None = None, fee_share: int | None = None) -> TxResult:
+        cfg = self.config
+        return self._transact(key, "BondingManager", "transcoder",
+                              cfg.reward_cut if reward_cut is None else int(reward_cut),
+                              cfg.fee_share if fee_share is None else int(fee_share))
 
-    def withdraw_fees(self, key: bytes) -> TxResult:
+    def withdraw_fees(self, key: bytes, amount: int | None = None, recipient: bytes | None = None) -> TxResult:
         me = self._sender_of(key)
-        amount = self.pending_fees(_b20(me))
-        return self._transact(key, "BondingManager", "withdrawFees", me, amount)
+        if amount is None:
+            amount = self.pending_fees(_b20(me))
+        to = me if recipient is None else to_checksum_address(_b20(recipient))
+        return self._transact(key, "BondingManager", "withdrawFees", to, int(amount))
+
+    # ------------------------------------------------------------------ bonding
+    def lpt_balance(self, addr: bytes) -> int:
+        return self._view("LivepeerToken", "balanceOf", _b20(addr))
+
+    def lpt_approve(self, key: bytes, amount: int, spender: bytes | None = None) -> TxResult:
+        to = self._addr("BondingManager") if spender is None else to_checksum_address(_b20(spender))
+        return self._transact(key, "LivepeerToken", "approve", to, int(amount))
+
+    def lpt_transfer(self, key: bytes, to: bytes, amount: int) -> TxResult:
+        return self._transact(key, "LivepeerToken", "transfer", _b20(to), int(amount))
+
+    def bond(self, key: bytes, amount: int, to: bytes) -> TxResult:
+        return self._transact(key, "BondingManager", "bond", int(amount), _b20(to))
+
+    def unbond(self, key: bytes, amount: int) -> TxResult:
+        return self._transact(key, "BondingManager", "unbond", int(amount))
+
+    def rebond(self, key: bytes, lock_id: int) -> TxResult:
+        return self._transact(key, "BondingManager", "rebond", int(lock_id))
+
+    def rebond_from_unbonded(self, key: bytes, to: bytes, lock_id: int) -> TxResult:
+        return self._transact(key, "BondingManager", "rebondFromUnbonded", _b20(to), int(lock_id))
+
+    def withdraw_stake(self, key: bytes, lock_id: int) -> TxResult:
+        return self._transact(key, "BondingManager", "withdrawStake", int(lock_id))
+
+    def claim_earnings(self, key: bytes) -> TxResult:
+        return self._transact(key, "BondingManager", "claimEarnings", self.current_round())
+
+    def pending_stake(self, addr: bytes) -> int:
+        return self._view("BondingManager", "pendingStake", _b20(addr), 0)
+
+    def delegator_info(self, addr: bytes) -> DelegatorInfo:
+        d = self._view("BondingManager", "getDelegator", _b20(addr))
+        status = self._view("BondingManager", "delegatorStatus", _b20(addr))
+        return DelegatorInfo(bonded_amount=d[0], fees=d[1], delegate_address=to_checksum_address(d[2]),
+                             delegated_amount=d[3], start_round=d[4], last_claim_round=d[5],
+                             next_unbonding_lock_id=d[6], status=DELEGATOR_STATUS[status])
+
+    def transcoder_info(self, addr: bytes) -> TranscoderInfo:
+        t = self._view("BondingManager", "getTranscoder", _b20(addr))
+        return TranscoderInfo(*t, registered=self._view("BondingManager", "isRegisteredTranscoder", _b20(addr)),
+                              active=self.is_active_transcoder(addr),
+                              total_stake=self._view("BondingManager", "transcoderTotalStake", _b20(addr)))
+
+    def earnings_pool(self, transcoder: bytes, round_: int) -> EarningsPoolInfo:
+        return EarningsPoolInfo(*self._view("BondingManager", "getTranscoderEarningsPoolForRound", _b20(transcoder),
+                                            int(round_)))
+
+    def unbonding_lock(self, addr: bytes, lock_id: int) -> tuple[int, int]:
+        return tuple(self._view("BondingManager", "getDelegatorUnbondingLock", _b20(addr), int(lock_id)))
+
+    def transcoder_pool(self) -> list[str]:
+        out = []
+        a = self._view("BondingManager", "getFirstTranscoderInPool")
+        while int(a, 16) != 0 and len(out) < 1000:
+            out.append(to_checksum_address(a))
+            a = self._view("BondingManager", "getNextTranscoderInPool", a)
+        return out
+
+    def total_bonded(self) -> int:
+        return self._view("BondingManager", "getTotalBonded")
+
+    # ------------------------------------------------------------------ ETH/USD feed
+    def eth_usd(self) -> EthUsd:
+        from fractions import Fraction
+
+        if "EthUsdPriceFeed" not in self.contracts:
+            raise ChainError(f"no ETH/USD price feed on this chain: the Controller {self.contracts.get('Controller')} "
+                             "has no 'EthUsdPriceFeed' registered (lpdev's chains register one; pass eth_usd_feed= "
+                             "for another Chainlink-compatible feed)")
+        try:
+            round_id, answer, _, updated_at, _ = self._view("EthUsdPriceFeed", "latestRoundData")
+        except CallReverted as exc:
+            raise ChainError(f"the ETH/USD price feed at {self.contracts['EthUsdPriceFeed']} has no data: "
+                             f"{exc.reason or exc}") from None
+        decimals = self._view("EthUsdPriceFeed", "decimals")
+        return EthUsd(usd_per_eth=Fraction(answer, 10**decimals), updated_at=updated_at, decimals=decimals,
+                      round_id=round_id)
+
+    def set_eth_usd(self, usd_per_eth, *, updated_at: int | None = None, key: bytes | None = None) -> TxResult:
+        answer = eth_usd_answer(usd_per_eth)
+        key = key or self.config.key("deployer")
+        if updated_at is None:
+            return self._transact(key, "EthUsdPriceFeed", "updateAnswer", answer)
+        nxt = self._view("EthUsdPriceFeed", "latestRound") + 1
+        return self._transact(key, "EthUsdPriceFeed", "updateRoundData", nxt, answer, int(updated_at), int(updated_at))
+
+    def block_timestamp(self) -> int:
+        return int(self._rpc("eth_getBlockByNumber", ["latest", False])["timestamp"], 16) if self._tester is None \
+            else int(self._tester.get_block_by_number("latest")["timestamp"])
 
     def pause(self, key: bytes) -> TxResult:
         return self._transact(key, "Controller", "pause")
@@ -400,6 +543,8 @@ class EvmChain(DevChain):
         return self._view("TicketBroker", "ticketValidityPeriod")
 
     def pending_fees(self, transcoder: bytes) -> int:
+        """``BondingManager.pendingFees(addr, 0)``: claimed plus unclaimed fees (a transcoder's include its
+        commission and its own stake's share; a delegator's its share)."""
         return self._view("BondingManager", "pendingFees", _b20(transcoder), 0)
 
     def eth_balance(self, addr: bytes) -> int:
@@ -538,45 +683,70 @@ class EvmChain(DevChain):
         return f"<EvmChain {self.backend} chain_id={self.chain_id} url={self.eth_url}>"
 
     # ------------------------------------------------------------------ deploy + setup
-    def deploy(self) -> dict[str, str]:
-        """Deploy the five contracts, register them in the Controller and set the parameters.
+    def _creation_code(self, name: str, artifact: str, kind: str | None, controller: str, created: dict) -> bytes:
+        from eth_abi import encode
+
+        code = link_bytecode(artifact, {LIBRARY: created[LIBRARY]})
+        if kind == "controller":
+            return code + encode(["address"], [controller])
+        if kind == "proxy":
+            return code + encode(["address", "bytes32"], [controller, abi.name_id(name + "Target")])
+        if kind == "holders":
+            return code + encode(["address[]", "uint256"], [list(DEV_ADDRESSES), self.config.lpt_per_account])
+        if kind == "feed":
+            return code + encode(["uint8", "string"], [USD_DECIMALS, ETH_USD_DESCRIPTION])
+        return code
+
+    def deploy(self, *, at: dict[str, str] | None = None) -> dict[str, str]:
+        """Deploy the contracts of :data:`devnet.layout.DEPLOY_ORDER`, register them in the Controller and set
+        the parameters (the round lock amount is set last, by :meth:`finish_setup`).
 
         Every transaction is sent back to back: addresses are precomputed from the deployer's nonce, and
         receipts are checked once at the end (fast: anvil and py-evm mine each transaction on arrival).
         The system stays paused (the Controller starts paused); :meth:`setup_actors` unpauses.
+
+        ``at`` (anvil only): names whose contract must live at a given address instead (e.g. the Arbitrum One
+        Controller's): it is deployed as usual, then its code and constructor-set storage are copied there with
+        ``anvil_setCode`` / ``anvil_setStorageAt``, and everything refers to that address.
         """
         with self._lock:
-            dkey = self.config.key("deployer")
+            cfg = self.config
+            dkey = cfg.key("deployer")
             me = self._sender_of(dkey)
             n0 = self._next_nonce(me)
-            names = ("Controller", "TicketBroker", "RoundsManager", "BondingManager", "Minter")
-            addrs = {name: _create_address(_b20(me), n0 + i) for i, name in enumerate(names)}
+            created = {name: _create_address(_b20(me), n0 + i) for i, (name, _, _) in enumerate(DEPLOY_ORDER)}
+            at = {k: to_checksum_address(v) for k, v in (at or {}).items()}
+            addrs = {**created, **at}
             controller = addrs["Controller"]
-            from eth_abi import encode
-
-            hashes = [self._send(dkey, None, bytes.fromhex(load_artifact("Controller")["bytecode"][2:]),
-                                 gas=DEPLOY_GAS)]
-            for name in names[1:]:
-                code = bytes.fromhex(load_artifact(name)["bytecode"][2:]) + encode(["address"], [controller])
-                hashes.append(self._send(dkey, None, code, gas=DEPLOY_GAS))
-            self.contracts = dict(addrs)
-            c = self._fn["Controller"]
-            # TicketBroker is plain (no proxy) and is also the JobsManager — see TicketBroker.sol's header.
-            registry = [("TicketBroker", addrs["TicketBroker"]), ("JobsManager", addrs["TicketBroker"]),
-                        ("RoundsManager", addrs["RoundsManager"]), ("BondingManager", addrs["BondingManager"]),
-                        ("Minter", addrs["Minter"])]
-            for name, addr in registry:
-                hashes.append(self._send(dkey, controller, c["setContractInfo"].encode(abi.name_id(name), addr,
-                                                                                        GIT_COMMIT)))
-            tb, rm = self._fn["TicketBroker"], self._fn["RoundsManager"]
-            hashes.append(self._send(dkey, addrs["TicketBroker"],
-                                     tb["setUnlockPeriod"].encode(self.config.unlock_period)))
-            hashes.append(self._send(dkey, addrs["TicketBroker"],
-                                     tb["setTicketValidityPeriod"].encode(self.config.ticket_validity_period)))
-            hashes.append(self._send(dkey, addrs["RoundsManager"], rm["setRoundLength"].encode(self.config.round_length)))
+            hashes = [self._send(dkey, None, self._creation_code(name, art, kind, controller, created), gas=DEPLOY_GAS)
+                      for name, art, kind in DEPLOY_ORDER]
+            if at:
+                self._check_receipts(hashes, "deploy")
+                hashes = []
+                for name, addr in at.items():
+                    self._relocate(created[name], addr)
+            c = self._fn["Controller"]["setContractInfo"]
+            for reg, name in REGISTRY:
+                hashes.append(self._send(dkey, controller, c.encode(abi.name_id(reg), addrs[name], GIT_COMMIT)))
+            self.contracts = {"Controller": controller, **{reg: addrs[name] for reg, name in REGISTRY}}
+            f = self._fn
+            for contract, fn, arg in (("BondingManager", "setUnbondingPeriod", cfg.unbonding_period),
+                                      ("BondingManager", "setNumActiveTranscoders", cfg.num_active_transcoders),
+                                      ("RoundsManager", "setRoundLength", cfg.round_length),
+                                      ("TicketBroker", "setUnlockPeriod", cfg.unlock_period),
+                                      ("TicketBroker", "setTicketValidityPeriod", cfg.ticket_validity_period),
+                                      ("EthUsdPriceFeed", "updateAnswer", eth_usd_answer(cfg.eth_usd))):
+                hashes.append(self._send(dkey, self.contracts[contract], f[contract][fn].encode(arg)))
             self._check_receipts(hashes, "deploy")
-            self.contracts["JobsManager"] = addrs["TicketBroker"]
             return dict(self.contracts)
+
+    def _relocate(self, src: str, dst: str) -> None:
+        """Move a freshly deployed contract to ``dst`` (anvil cheatcodes): its code and the low storage slots its
+        constructor wrote (owner / controller / targetContractId)."""
+        self._rpc("anvil_setCode", [dst, "0x" + self._guard(lambda: self.rpc.code(src)).hex()])
+        for slot in range(4):
+            value = self._rpc("eth_getStorageAt", [src, hex(slot), "latest"])
+            self._rpc("anvil_setStorageAt", [dst, "0x" + slot.to_bytes(32, "big").hex(), value])
 
     def _check_receipts(self, hashes: list[str], what: str) -> None:
         for h in hashes:
@@ -585,22 +755,57 @@ class EvmChain(DevChain):
                 raise ChainError(f"{what}: transaction {h} reverted (block {rc['blockNumber']})")
 
     def setup_actors(self) -> None:
-        """Unpause, initialize a round, register the transcoders, advance a round so they are active, and fund
-        the senders with the configured deposit and reserve."""
+        """Unpause; approve the setup's LPT; initialize a round; bond each transcoder to itself and register it
+        (``transcoder(rewardCut, feeShare)``) and bond the configured delegators; set the round lock; advance a
+        round so the transcoders are active; fund the senders with the configured deposit and reserve. (A fresh
+        chain with one transcoder and one sender ends at block 2 × round length + 1, as before bonding existed.)"""
         with self._lock:
             cfg = self.config
             dkey = cfg.key("deployer")
-            hashes = [self._send(dkey, self.contracts["Controller"], self._fn["Controller"]["unpause"].encode())]
-            self._check_receipts(hashes, "unpause")
+            bm, tb = self.contracts["BondingManager"], self.contracts["TicketBroker"]
+            lpt = self.contracts["LivepeerToken"]
+            f = self._fn
+            hashes = [self._send(dkey, self.contracts["Controller"], f["Controller"]["unpause"].encode())]
+            for role, amount in _setup_bonds(cfg):
+                hashes.append(self._send(cfg.key(role), lpt, f["LivepeerToken"]["approve"].encode(bm, amount)))
+            self._check_receipts(hashes, "unpause and approve")
             self._advance(dkey)
-            bm = self._fn["BondingManager"]["transcoder"].encode(100_000, 50_000)
-            self._check_receipts([self._send(cfg.key(r), self.contracts["BondingManager"], bm)
-                                  for r in cfg.transcoders], "register transcoders")
-            self._advance(dkey)
-            fund = self._fn["TicketBroker"]["fundDepositAndReserve"].encode(cfg.sender_deposit, cfg.sender_reserve)
-            self._check_receipts([self._send(cfg.key(r), self.contracts["TicketBroker"], fund,
-                                             value=cfg.sender_deposit + cfg.sender_reserve)
+            hashes = []
+            for role in cfg.transcoders:
+                me = cfg.address(role)
+                bond = f["BondingManager"]["bond"].encode(cfg.transcoder_stake, me)
+                hashes.append(self._send(cfg.key(role), bm, bond))
+                hashes.append(self._send(cfg.key(role), bm, f["BondingManager"]["transcoder"].encode(cfg.reward_cut,
+                                                                                                     cfg.fee_share)))
+            for role, to_role, amount in cfg.delegators:
+                hashes.append(self._send(cfg.key(role), bm, f["BondingManager"]["bond"].encode(amount,
+                                                                                               cfg.address(to_role))))
+            if hashes:
+                self._check_setup_round(hashes)
+            self.finish_setup()
+            if cfg.transcoders:
+                self._advance(dkey)
+            fund = f["TicketBroker"]["fundDepositAndReserve"].encode(cfg.sender_deposit, cfg.sender_reserve)
+            self._check_receipts([self._send(cfg.key(r), tb, fund, value=cfg.sender_deposit + cfg.sender_reserve)
                                   for r in cfg.senders], "fund senders")
+
+    def _check_setup_round(self, hashes: list[str]) -> None:
+        try:
+            self._check_receipts(hashes, "bond and register transcoders")
+        except ChainError:
+            if self.last_block() // max(1, self.config.round_length) != self.last_initialized_round():
+                raise ChainError(f"setup needs {len(hashes)} bonding transactions in one round but a round is "
+                                 f"{self.config.round_length} blocks: use a longer round length") from None
+            raise
+
+    def finish_setup(self) -> None:
+        """The round lock (transcoder() is refused in the last share of each round), set once setup has
+        registered the transcoders (a long setup must not run into it)."""
+        with self._lock:
+            rm = self.contracts["RoundsManager"]
+            h = self._send(self.config.key("deployer"), rm,
+                           self._fn["RoundsManager"]["setRoundLockAmount"].encode(self.config.round_lock_amount))
+            self._check_receipts([h], "setRoundLockAmount")
 
     def resolve(self, controller: str) -> dict[str, str]:
         """Find every contract through ``Controller.getContract`` (external chains, loaded state)."""
@@ -614,22 +819,43 @@ class EvmChain(DevChain):
                                    f"{self.chain_id}): check --controller (the address `lpdev chain up` printed) "
                                    "and that --eth-url is the right chain")
         self.contracts = {"Controller": controller}
-        for name in REQUIRED + ("JobsManager",):
+        for name in REQUIRED + OPTIONAL:
             try:
                 addr = self._view("Controller", "getContract", abi.name_id(name))
             except ChainError:
                 raise ContractNotFound(f"{controller} does not answer getContract(bytes32): it is not a Livepeer "
                                        "Controller; check --controller") from None
             if int(addr, 16) == 0:
-                if name == "JobsManager":
+                if name in OPTIONAL:
                     continue
                 raise ContractNotFound(f"Controller {controller} has no {name!r} registered (getContract returned "
                                        "the zero address): is this the right --controller / chain?")
-            if name != "JobsManager" and not self._guard(lambda: self.rpc.code(to_checksum_address(addr))):
+            if name in REQUIRED and not self._guard(lambda: self.rpc.code(to_checksum_address(addr))):
                 raise ContractNotFound(f"{name} is registered at {addr} but that address has no code on "
                                        f"{self.eth_url}: the Controller belongs to another chain or state")
             self.contracts[name] = to_checksum_address(addr)
         return dict(self.contracts)
+
+
+def _setup_bonds(cfg: DevnetConfig) -> list[tuple[str, int]]:
+    """(role, LPT amount) each setup bond needs approved: the transcoders' self-bonds, then the delegations."""
+    return [(r, cfg.transcoder_stake) for r in cfg.transcoders] + [(r, amount) for r, _, amount in cfg.delegators]
+
+
+def eth_usd_answer(usd_per_eth) -> int:
+    """USD per ETH (int, Fraction, or a decimal string like "3000.5") -> the feed's integer answer (8 decimals)."""
+    from fractions import Fraction
+
+    try:
+        value = Fraction(str(usd_per_eth)) if not isinstance(usd_per_eth, Fraction) else usd_per_eth
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"bad ETH/USD price {usd_per_eth!r}: give USD per ETH, e.g. 3000 or 2999.5") from None
+    answer = value * 10**USD_DECIMALS
+    if answer.denominator != 1:
+        raise ValueError(f"ETH/USD price {usd_per_eth} has more than {USD_DECIMALS} decimals")
+    if answer <= 0 or answer >= 2**255:
+        raise ValueError(f"ETH/USD price must be positive, got {usd_per_eth}")
+    return int(answer)
 
 
 # ---------------------------------------------------------------------- constructors
@@ -639,8 +865,10 @@ def connect_http(eth_url: str, timeout: float = 10.0) -> HttpRpc:
 
 
 def open_anvil(*, config: DevnetConfig, port: int | None = None, setup: bool = True,
-               load_state: str | dict | None = None, process=None) -> EvmChain:
-    """Start (or adopt ``process``, an unready AnvilProcess) anvil and deploy; the chain owns the process."""
+               load_state: str | dict | None = None, process=None, at: dict[str, str] | None = None) -> EvmChain:
+    """Start (or adopt ``process``, an unready AnvilProcess) anvil and deploy; the chain owns the process.
+    ``at``: contracts to place at given addresses (see :meth:`EvmChain.deploy`), e.g.
+    ``devnet.layout.ARBITRUM_ONE``'s, with ``config.chain_id`` 42161, to play an Arbitrum One chain."""
     from devnet.backends.anvil import AnvilProcess
 
     proc = process or AnvilProcess.spawn(port=port, chain_id=config.chain_id)
@@ -657,9 +885,11 @@ def open_anvil(*, config: DevnetConfig, port: int | None = None, setup: bool = T
             chain._rpc("anvil_loadState", [state["state"]])
             chain.resolve(state["contracts"]["Controller"])
         else:
-            chain.deploy()
+            chain.deploy(at=at)
             if setup:
                 chain.setup_actors()
+            else:
+                chain.finish_setup()
         return chain
     except BaseException:
         proc.stop()
@@ -738,6 +968,8 @@ def open_embedded(*, config: DevnetConfig, setup: bool = True, genesis_timestamp
     chain.deploy()
     if setup:
         chain.setup_actors()
+    else:
+        chain.finish_setup()
     return chain
 
 

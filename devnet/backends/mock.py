@@ -1,10 +1,14 @@
 """A pure-Python model of the devnet PM contracts: the ``mock`` backend (DEVNET_API.md).
 
-:class:`MockChain` models, in this process and without an EVM, the same five contracts as
-``devnet/contracts/*.sol`` — the Controller (registry keyed by ``keccak256(name)``, owner, pause), the
-TicketBroker, the RoundsManager (rounds measured in blocks), the minimal BondingManager and the Minter that
-holds the ETH — with the same revert strings, the same check order, the same events (names, arguments,
-order) and the same balance semantics as ticketbroker.md §2–§9. The differential test
+:class:`MockChain` models, in this process and without an EVM, the contracts of ``devnet/contracts/*.sol`` as
+``devnet.layout`` deploys them — the Controller (registry keyed by ``keccak256(name)``, owner, pause), the
+TicketBroker, the RoundsManager (rounds measured in blocks), the BondingManager (LPT bonding, the sorted transcoder
+pool, delegators, per-round earnings pools with the protocol's cumulative fee factors and rounding, claims,
+unbonding locks), BondingVotes' checkpoints, LPT, the Minter that holds the ETH and the bonded LPT, and the ETH/USD
+feed — with the same revert strings, the same check order, the same events (names, arguments, order, from every
+contract a transaction touches) and the same balance semantics as ticketbroker.md §2–§9. The proxies are not
+modelled as code: each proxied contract simply lives at its proxy's address (what clients and caller checks
+see). The differential test
 (``tests/test_devnet_differential.py``) runs one operation script on this model, on py-evm and on anvil and
 requires all three to agree.
 
@@ -20,7 +24,9 @@ What is modelled, and how:
   ``currentRound()`` view still says the old round).
 - **Gas is a model, not a measurement**: ``gas_used`` is a fixed per-function constant (:data:`GAS`), and the
   sender's ETH balance is charged ``gas_used × gas_price`` (``gas_price`` is :data:`DEFAULT_GAS_PRICE` unless
-  given). Contract balances (the Minter's) are exact.
+  given). Contract balances (the Minter's) are exact. ``lpdev bench chain`` measures the real gas on anvil.
+- **Time**: block N is stamped ``genesis_timestamp + N`` seconds (default genesis: the wall clock when the chain is
+  built), so the ETH/USD feed's updatedAt is deterministic for a given genesis.
 - **A reverting transaction is not mined**, like the EVM backends, which simulate every transaction in the
   pending block first: it returns ``TxResult(ok=False, tx_hash=None, gas_used=0)``, uses no block, nonce or
   fee, and all its writes are rolled back (a journal of every write). Panics are reported as ``"Panic(0x11)"`` (arithmetic
@@ -43,7 +49,9 @@ import functools
 import threading
 from dataclasses import dataclass
 
-from devnet.base import ChainError, DevChain, TxResult
+from devnet.base import (
+    DELEGATOR_STATUS, ChainError, DelegatorInfo, DevChain, EarningsPoolInfo, EthUsd, TranscoderInfo, TxResult,
+)
 
 try:
     from devnet.base import CallReverted
@@ -52,7 +60,8 @@ except ImportError:  # pragma: no cover - older devnet.base
         def __init__(self, message: str, reason: str = ""):
             super().__init__(message)
             self.reason = reason
-from devnet.config import DEV_ADDRESSES, ETHER, DevnetConfig
+from devnet.config import DEV_ADDRESSES, ETHER, USD_DECIMALS, DevnetConfig
+from devnet.layout import DEPLOY_ORDER, ETH_USD_DESCRIPTION, REGISTRY
 from sim.pm.crypto import (
     SECP256K1_N, SignatureError, keccak, private_key_to_address, recover_hash, text_hash, to_checksum_address,
 )
@@ -69,35 +78,50 @@ ZERO32 = b"\x00" * 32
 INITIAL_BALANCE = 10_000 * ETHER  # anvil's default per dev account
 DEFAULT_GAS_PRICE = 1_000_000_000  # 1 gwei, modelled
 
-# Modelled gas per transaction kind: fixed constants, rounded from what the embedded (py-evm) backend measured for
-# a typical call of each with warm storage. Not a measurement: the real cost varies with cold/warm slots and
-# with the path taken (a redemption that claims from the reserve costs ~60k more).
+# Modelled gas per transaction kind: fixed constants, rounded from what anvil measured for a typical call of each
+# (`lpdev bench chain` prints the real figures). Not a measurement: the real cost varies with cold/warm slots and
+# with the path taken (the first redemption of a round for an orchestrator costs ~115k more, one that claims from
+# the reserve ~75k more).
 GAS = {
-    "fundDeposit": 57_000,
-    "fundReserve": 59_000,
-    "fundDepositAndReserve": 65_000,
-    "fundDepositAndReserveFor": 63_000,
-    "unlock": 72_000,
-    "cancelUnlock": 32_000,
-    "withdraw": 72_000,
-    "redeemWinningTicket": 126_000,
-    "batchRedeemWinningTickets": 20_000,  # plus BATCH_GAS_PER_TICKET per ticket
-    "initializeRound": 85_000,
-    "transcoder": 121_000,
-    "withdrawFees": 66_000,
-    "pause": 27_000,
-    "unpause": 27_000,
-    "setContractInfo": 50_000,
-    "setRoundLength": 70_000,
-    "setUnlockPeriod": 30_000,
-    "setTicketValidityPeriod": 30_000,
+    "fundDeposit": 75_000,
+    "fundReserve": 77_000,
+    "fundDepositAndReserve": 98_000,
+    "fundDepositAndReserveFor": 98_000,
+    "unlock": 88_000,
+    "cancelUnlock": 40_000,
+    "withdraw": 87_000,
+    "redeemWinningTicket": 194_000,
+    "batchRedeemWinningTickets": 40_000,  # plus BATCH_GAS_PER_TICKET per ticket
+    "initializeRound": 130_000,
+    "transcoder": 140_000,
+    "bond": 450_000,
+    "unbond": 250_000,
+    "rebond": 200_000,
+    "rebondFromUnbonded": 250_000,
+    "withdrawStake": 90_000,
+    "claimEarnings": 200_000,
+    "withdrawFees": 311_000,
+    "approve": 46_000,
+    "transfer": 52_000,
+    "updateAnswer": 80_000,
+    "updateRoundData": 80_000,
+    "pause": 30_000,
+    "unpause": 30_000,
+    "setContractInfo": 70_000,
+    "setRoundLength": 75_000,
+    "setRoundLockAmount": 50_000,
+    "setUnlockPeriod": 35_000,
+    "setTicketValidityPeriod": 35_000,
+    "setUnbondingPeriod": 35_000,
+    "setNumActiveTranscoders": 50_000,
+    "setServiceURI": 50_000,
     "deploy": 1_000_000,
 }
-BATCH_GAS_PER_TICKET = 110_000
+BATCH_GAS_PER_TICKET = 95_000
 
-# Transcoder registration: rewardCut 10 %, feeShare 5 % over 1e6 (the devtool's values, ticketbroker.md §12).
-REWARD_CUT = 100_000
-FEE_SHARE = 50_000
+PERC_DIVISOR = 1_000_000  # rewardCut / feeShare
+FACTOR_DIVISOR = 10**27  # cumulative factors
+MAX_FUTURE_ROUND = 2**256 - 1
 
 
 @functools.lru_cache(maxsize=4096)
@@ -158,11 +182,19 @@ def _div(a: int, b: int) -> int:
     return a // b
 
 
+def _mul(a: int, b: int) -> int:
+    r = a * b
+    if r > UINT256_MAX:
+        raise _Revert("Panic(0x11)")
+    return r
+
+
 _MISSING = object()
 
 
 class _State:
-    """Every contract's storage plus ETH balances. Writes go through :meth:`MockChain._w` (journaled)."""
+    """Every contract's storage plus ETH balances. Writes go through :meth:`MockChain._w` (journaled); struct fields
+    are flat keys (``(address, field)``) so that every write is one journaled entry."""
 
     def __init__(self) -> None:
         self.v: dict[str, object] = {}  # scalars: "<Contract>.<var>"
@@ -180,12 +212,38 @@ class _State:
         self.used: dict[bytes, bool] = {}
         # RoundsManager
         self.block_hash_for_round: dict[int, bytes] = {}
+        # LivepeerToken
+        self.lpt: dict[bytes, int] = {}  # balanceOf
+        self.allowance: dict[tuple, int] = {}  # (owner, spender)
         # BondingManager
-        self.activation: dict[bytes, int] = {}
-        self.stake: dict[bytes, int] = {}
-        self.fees: dict[bytes, int] = {}
-        self.pool: dict[int, bytes] = {}  # index -> address; length in v["BondingManager.poolLength"]
+        self.dlg: dict[tuple, object] = {}  # (delegator, field) -> value (Delegator struct)
+        self.locks: dict[tuple, tuple] = {}  # (delegator, lock id) -> (amount, withdrawRound)
+        self.trc: dict[tuple, int] = {}  # (transcoder, field) -> value (Transcoder struct)
+        self.ep: dict[tuple, int] = {}  # (transcoder, round, field) -> value (EarningsPool struct)
+        self.node: dict[tuple, object] = {}  # (transcoder, "key" | "next" | "prev") -> pool list node
+        # BondingVotes
+        self.cp: dict[tuple, tuple] = {}  # (account, start round) -> checkpoint tuple
+        self.cp_rounds: dict[bytes, tuple] = {}  # account -> start rounds (increasing)
+        self.total_cp: dict[int, int] = {}  # round -> total active stake
+        # EthUsdPriceFeed
+        self.feed: dict[int, tuple] = {}  # round id -> (answer, startedAt, updatedAt)
+        # ServiceRegistry
+        self.service_uri: dict[bytes, str] = {}
         self.block = 0
+
+
+_DLG_FIELDS = ("bondedAmount", "fees", "delegateAddress", "delegatedAmount", "startRound", "lastClaimRound",
+               "nextUnbondingLockId")
+_TRC_FIELDS = ("lastRewardRound", "rewardCut", "feeShare", "lastActiveStakeUpdateRound", "activationRound",
+               "deactivationRound", "activeCumulativeRewards", "cumulativeRewards", "cumulativeFees", "lastFeeRound")
+_EP_FIELDS = ("totalStake", "transcoderRewardCut", "transcoderFeeShare", "cumulativeRewardFactor",
+              "cumulativeFeeFactor")
+
+
+def _factor_of(amount: int, num: int, den: int) -> int:
+    """amount × (num / den) through a 1e27 fraction and two floors (the protocol's PreciseMathUtils.percOf);
+    Panic(0x12) when den is 0, Panic(0x11) on overflow."""
+    return _div(_mul(amount, _div(_mul(num, FACTOR_DIVISOR), den)), FACTOR_DIVISOR)
 
 
 @dataclass
@@ -204,8 +262,12 @@ class MockChain(DevChain):
     backend = "mock"
 
     def __init__(self, config: DevnetConfig | None = None, *, setup: bool = True, seed: bytes = b"lpdev",
-                 gas_price: int = DEFAULT_GAS_PRICE, chain_id: int | None = None) -> None:
+                 gas_price: int = DEFAULT_GAS_PRICE, chain_id: int | None = None,
+                 genesis_timestamp: int | None = None) -> None:
+        import time
+
         self.config = config or DevnetConfig()
+        self._genesis_ts = int(time.time()) if genesis_timestamp is None else int(genesis_timestamp)
         self.chain_id = chain_id if chain_id is not None else self.config.chain_id
         self.eth_url = None
         self.accounts = self.config.accounts()
@@ -222,6 +284,8 @@ class MockChain(DevChain):
         self._deploy()
         if setup:
             self._setup()
+        else:
+            self.finish_setup()
 
     # ================================================================== plumbing
     def _w(self, table, key, value) -> None:
@@ -332,55 +396,99 @@ class MockChain(DevChain):
 
     # ================================================================== deployment and setup
     def _deploy(self) -> None:
-        """Deploy the five contracts from the deployer account (nonces 0..4) and register them, in the same
-        order as the EVM backends, so that contract addresses are equal."""
-        deployer_key = self.config.key("deployer")
-        deployer = private_key_to_address(deployer_key)
-        names = ("Controller", "TicketBroker", "RoundsManager", "BondingManager", "Minter")
-        self.contracts: dict[str, str] = {}
+        """Deploy :data:`devnet.layout.DEPLOY_ORDER` from the deployer account, register :data:`REGISTRY` and set
+        the parameters, in the same order as the EVM backends, so that addresses and block numbers are equal."""
+        cfg = self.config
+        dkey = cfg.key("deployer")
+        deployer = private_key_to_address(dkey)
         addrs: dict[str, bytes] = {}
-        for name in names:
-            nonce = self.s.nonces.get(deployer, 0)
-            addrs[name] = create_address(deployer, nonce)
-            self._tx(deployer_key, "deploy", lambda ctx: None)
+        for name, _, _ in DEPLOY_ORDER:
+            addrs[name] = create_address(deployer, self.s.nonces.get(deployer, 0))
+            self._tx(dkey, "deploy", lambda ctx: None)
         self._controller = addrs["Controller"]
         self._broker = addrs["TicketBroker"]
         self._rounds = addrs["RoundsManager"]
         self._bonding = addrs["BondingManager"]
+        self._votes = addrs["BondingVotes"]
         self._minter = addrs["Minter"]
-        self.s.v["Controller.owner"] = deployer
-        self.s.v["Controller.paused"] = True  # the Controller starts paused (§1)
+        self._token = addrs["LivepeerToken"]
+        self._feed = addrs["EthUsdPriceFeed"]
+        self._registry = addrs["ServiceRegistry"]
+        v = self.s.v
+        v["Controller.owner"] = deployer
+        v["Controller.paused"] = True  # the Controller starts paused (§1)
         for var in ("TicketBroker.unlockPeriod", "TicketBroker.ticketValidityPeriod", "RoundsManager.roundLength",
                     "RoundsManager.roundLockAmount", "RoundsManager.lastRoundLengthUpdateRound",
                     "RoundsManager.lastRoundLengthUpdateStartBlock", "RoundsManager.lastInitializedRound",
-                    "BondingManager.poolLength"):
-            self.s.v[var] = 0
-        for name in names:
-            self.contracts[name] = _cs(addrs[name])
-        # the Controller itself is not registered; the broker is also the JobsManager (TicketBroker.sol header)
-        for name in ("TicketBroker", "JobsManager", "RoundsManager", "BondingManager", "Minter"):
-            r = self.set_contract_info(deployer_key, name, addrs["TicketBroker" if name == "JobsManager" else name])
+                    "BondingManager.unbondingPeriod", "BondingManager.currentRoundTotalActiveStake",
+                    "BondingManager.nextRoundTotalActiveStake", "Pool.size", "Pool.maxSize", "LPT.totalSupply",
+                    "Feed.latestRound"):
+            v[var] = 0
+        v["Pool.head"] = v["Pool.tail"] = ZERO_ADDRESS
+        v["Feed.owner"] = deployer
+        v["LPT.minters"] = (deployer,)
+        for a in DEV_ADDRESSES:  # LivepeerToken's constructor: every dev account starts with lpt_per_account
+            self.s.lpt[bytes.fromhex(a[2:])] = cfg.lpt_per_account
+            v["LPT.totalSupply"] += cfg.lpt_per_account
+        for reg, name in REGISTRY:
+            r = self.set_contract_info(dkey, reg, addrs[name])
             assert r.ok, r
-        self.contracts["JobsManager"] = _cs(addrs["TicketBroker"])
-        for r in (self.set_unlock_period(deployer_key, self.config.unlock_period),
-                  self.set_ticket_validity_period(deployer_key, self.config.ticket_validity_period),
-                  self.set_round_length(deployer_key, self.config.round_length)):
+        self.contracts: dict[str, str] = {"Controller": _cs(addrs["Controller"])}
+        self.contracts.update({reg: _cs(addrs[name]) for reg, name in REGISTRY})
+        for r in (self._owner_tx(dkey, "setUnbondingPeriod", "BondingManager.unbondingPeriod", cfg.unbonding_period,
+                                 self._bonding, "unbondingPeriod"),
+                  self.set_num_active_transcoders(dkey, cfg.num_active_transcoders),
+                  self.set_round_length(dkey, cfg.round_length),
+                  self.set_unlock_period(dkey, cfg.unlock_period),
+                  self.set_ticket_validity_period(dkey, cfg.ticket_validity_period),
+                  self.set_eth_usd(cfg.eth_usd, key=dkey)):
             assert r.ok, r
 
     def _setup(self) -> None:
-        """Parameters, unpause, first round, transcoders active, senders funded (like ``open_chain(setup=True)``)."""
+        """Like ``EvmChain.setup_actors``: unpause, approvals, first round, bonds and registrations, round lock,
+        next round (transcoders active), senders funded."""
         cfg = self.config
-        r = self.unpause(self.config.key("deployer"))
-        assert r.ok, r
-        self.advance_round()
-        for role in cfg.transcoders:
-            r = self.register_transcoder(cfg.key(role))
+        dkey = cfg.key("deployer")
+        for r in [self.unpause(dkey)] + [self.lpt_approve(cfg.key(role), amount) for role, amount in
+                                         [(t, cfg.transcoder_stake) for t in cfg.transcoders]
+                                         + [(d, a) for d, _, a in cfg.delegators]]:
             assert r.ok, r
+        self.advance_round()
+        results = []
+        for role in cfg.transcoders:
+            results.append(self.bond(cfg.key(role), cfg.transcoder_stake, cfg.address(role)))
+            results.append(self.register_transcoder(cfg.key(role)))
+        for role, to_role, amount in cfg.delegators:
+            results.append(self.bond(cfg.key(role), amount, cfg.address(to_role)))
+        for r in results:
+            if not r.ok:
+                raise ChainError(f"setup: bonding failed ({r.revert_reason}); with {len(results)} bonding "
+                                 f"transactions a round of {cfg.round_length} blocks may be too short")
+        self.finish_setup()
         if cfg.transcoders:
             self.advance_round()
         for role in cfg.senders:
             r = self.fund_deposit_and_reserve(cfg.key(role), cfg.sender_deposit, cfg.sender_reserve)
             assert r.ok, r
+
+    def finish_setup(self) -> TxResult:
+        """The round lock (``setRoundLockAmount``), the last deployment step (see ``EvmChain.finish_setup``)."""
+        r = self._owner_tx(self.config.key("deployer"), "setRoundLockAmount", "RoundsManager.roundLockAmount",
+                           self.config.round_lock_amount, self._rounds, "roundLockAmount",
+                           check=lambda x: _require(x <= PERC_DIVISOR, "round lock amount must be a valid percentage"))
+        assert r.ok, r
+        return r
+
+    def _owner_tx(self, key: bytes, fn_name: str, var: str, value: int, to: bytes, param: str,
+                  check=None) -> TxResult:
+        """A Controller-owner parameter setter: ``var = value`` and ``ParameterUpdate(param)``."""
+        def body(ctx: _Ctx) -> None:
+            self._only_controller_owner(ctx)
+            if check is not None:
+                check(value)
+            self._w(self.s.v, var, value)
+            self._emit(ctx, "ParameterUpdate", param=param)
+        return self._tx(key, fn_name, body, to=to)
 
     # ================================================================== Controller
     def _when_not_paused(self) -> None:
@@ -470,58 +578,590 @@ class MockChain(DevChain):
             self._w(self.s.v, "RoundsManager.lastInitializedRound", rnd)
             h = self._block_hash(ctx.block - 1)
             self._w(self.s.block_hash_for_round, rnd, h)
-            # BondingManager.setCurrentRoundTotalActiveStake / Minter.setCurrentRewardTokens: caller checks only
+            # BondingManager.setCurrentRoundTotalActiveStake (and BondingVotes' total stake checkpoint)
             _require(self._addr("RoundsManager") == self._rounds, "caller must be RoundsManager")
+            total = self.s.v["BondingManager.nextRoundTotalActiveStake"]
+            self._w(self.s.v, "BondingManager.currentRoundTotalActiveStake", total)
+            self._w(self.s.total_cp, rnd, total)
+            # Minter.setCurrentRewardTokens (no inflation on the devnet)
+            _require(self._addr("RoundsManager") == self._rounds, "msg.sender not RoundsManager")
+            self._when_not_paused()
+            self._emit(ctx, "SetCurrentRewardTokens", currentMintableTokens=0, currentInflation=0)
             self._emit(ctx, "NewRound", round=rnd, blockHash="0x" + h.hex())
         return self._tx(key, "initializeRound", body, to=self._rounds)
 
-    # ================================================================== BondingManager (minimal, §9)
-    def _is_active(self, addr: bytes, block: int) -> bool:
-        act = self.s.activation.get(addr, 0)
-        return act > 0 and act <= self._current_round(block)
+    def _current_round_locked(self, block: int) -> bool:
+        v = self.s.v
+        length = v["RoundsManager.roundLength"]
+        locked = length * v["RoundsManager.roundLockAmount"] // PERC_DIVISOR
+        return block - self._current_round_start_block(block) >= length - locked
+
+    # ================================================================== LivepeerToken
+    def _lpt_transfer(self, ctx: _Ctx, frm: bytes, to: bytes, amount: int) -> None:
+        _require(frm != ZERO_ADDRESS, "ERC20: transfer from the zero address")
+        _require(to != ZERO_ADDRESS, "ERC20: transfer to the zero address")
+        bal = self.s.lpt.get(frm, 0)
+        _require(bal >= amount, "ERC20: transfer amount exceeds balance")
+        self._w(self.s.lpt, frm, bal - amount)
+        self._w(self.s.lpt, to, _add(self.s.lpt.get(to, 0), amount))
+        self._emit(ctx, "Transfer", **{"from": _cs(frm), "to": _cs(to), "value": amount})
+
+    def _lpt_transfer_from(self, ctx: _Ctx, spender: bytes, frm: bytes, to: bytes, amount: int) -> None:
+        self._lpt_transfer(ctx, frm, to, amount)  # OpenZeppelin 4.4.1: the transfer first, then the allowance
+        allowed = self.s.allowance.get((frm, spender), 0)
+        _require(allowed >= amount, "ERC20: transfer amount exceeds allowance")
+        self._w(self.s.allowance, (frm, spender), allowed - amount)
+        self._emit(ctx, "Approval", owner=_cs(frm), spender=_cs(spender), value=allowed - amount)
+
+    def lpt_balance(self, addr: bytes) -> int:
+        addr = _check_addr(addr, "addr")
+        return self._view(lambda ctx: self.s.lpt.get(addr, 0))
+
+    def lpt_approve(self, key: bytes, amount: int, spender: bytes | None = None) -> TxResult:
+        amount = _check_uint(amount, "amount")
+        spender = self._bonding if spender is None else _check_addr(spender, "spender")
+
+        def body(ctx: _Ctx) -> None:
+            _require(spender != ZERO_ADDRESS, "ERC20: approve to the zero address")
+            self._w(self.s.allowance, (ctx.sender, spender), amount)
+            self._emit(ctx, "Approval", owner=_cs(ctx.sender), spender=_cs(spender), value=amount)
+        return self._tx(key, "approve", body, to=self._token)
+
+    def lpt_transfer(self, key: bytes, to: bytes, amount: int) -> TxResult:
+        to = _check_addr(to, "to")
+        amount = _check_uint(amount, "amount")
+        return self._tx(key, "transfer", lambda ctx: self._lpt_transfer(ctx, ctx.sender, to, amount), to=self._token)
+
+    # ================================================================== BondingManager (§9; see BondingManager.sol)
+    # -- struct fields (missing = 0 / the zero address)
+    def _d(self, a: bytes, f: str):
+        return self.s.dlg.get((a, f), ZERO_ADDRESS if f == "delegateAddress" else 0)
+
+    def _dw(self, a: bytes, f: str, value) -> None:
+        self._w(self.s.dlg, (a, f), value)
+
+    def _t(self, a: bytes, f: str) -> int:
+        return self.s.trc.get((a, f), 0)
+
+    def _tw(self, a: bytes, f: str, value: int) -> None:
+        self._w(self.s.trc, (a, f), value)
+
+    def _ep(self, a: bytes, rnd: int, f: str) -> int:
+        return self.s.ep.get((a, rnd, f), 0)
+
+    def _epw(self, a: bytes, rnd: int, f: str, value: int) -> None:
+        self._w(self.s.ep, (a, rnd, f), value)
+
+    # -- the sorted pool (TranscoderPool.sol)
+    def _pool_contains(self, a: bytes) -> bool:
+        return self.s.node.get((a, "key"), 0) > 0
 
     def _pool_size(self) -> int:
-        return self.s.v["BondingManager.poolLength"]
+        return self.s.v["Pool.size"]
 
-    def register_transcoder(self, key: bytes) -> TxResult:
+    def _pool_insert(self, a: bytes, key: int) -> None:
+        v, node = self.s.v, self.s.node
+        _require(v["Pool.size"] < v["Pool.maxSize"], "list is full")
+        _require(not self._pool_contains(a), "node already in list")
+        _require(a != ZERO_ADDRESS, "node id is null")
+        _require(key > 0, "key is zero")
+        prev, nxt = ZERO_ADDRESS, v["Pool.head"]
+        while nxt != ZERO_ADDRESS and node.get((nxt, "key"), 0) > key:
+            prev, nxt = nxt, node.get((nxt, "next"), ZERO_ADDRESS)
+        self._w(node, (a, "key"), key)
+        self._pool_link(prev, a)
+        self._pool_link(a, nxt)
+        self._w(v, "Pool.size", v["Pool.size"] + 1)
+
+    def _pool_link(self, a: bytes, b: bytes) -> None:
+        """``a`` then ``b``, adjacent (the zero address: ``b`` is the head / ``a`` the tail)."""
+        v, node = self.s.v, self.s.node
+        if a == ZERO_ADDRESS:
+            self._w(v, "Pool.head", b)
+        else:
+            self._w(node, (a, "next"), b)
+        if b == ZERO_ADDRESS:
+            self._w(v, "Pool.tail", a)
+        else:
+            self._w(node, (b, "prev"), a)
+
+    def _pool_remove(self, a: bytes) -> None:
+        v, node = self.s.v, self.s.node
+        _require(self._pool_contains(a), "node not in list")
+        self._pool_link(node.get((a, "prev"), ZERO_ADDRESS), node.get((a, "next"), ZERO_ADDRESS))
+        self._w(node, (a, "key"), 0)
+        self._w(node, (a, "prev"), ZERO_ADDRESS)
+        self._w(node, (a, "next"), ZERO_ADDRESS)
+        self._w(v, "Pool.size", v["Pool.size"] - 1)
+
+    def _pool_update_key(self, a: bytes, key: int) -> None:
+        _require(self._pool_contains(a), "node not in list")
+        self._pool_remove(a)
+        if key > 0:
+            self._pool_insert(a, key)
+
+    # -- status
+    def _is_active(self, addr: bytes, block: int) -> bool:
+        rnd = self._current_round(block)
+        return self._t(addr, "activationRound") <= rnd < self._t(addr, "deactivationRound")
+
+    def _is_registered(self, addr: bytes) -> bool:
+        return self._d(addr, "delegateAddress") == addr and self._d(addr, "bondedAmount") > 0
+
+    def _delegator_status(self, addr: bytes, block: int) -> int:
+        if self._d(addr, "bondedAmount") == 0:
+            return 2  # Unbonded
+        if self._d(addr, "startRound") > self._current_round(block):
+            return 0  # Pending
+        return 1  # Bonded
+
+    def _require_round_initialized(self, block: int) -> None:
+        _require(self._current_round_initialized(block), "current round is not initialized")
+
+    # -- BondingVotes checkpoints
+    def _checkpoint_at(self, account: bytes, rnd: int) -> tuple:
+        best = None
+        for r in self.s.cp_rounds.get(account, ()):
+            if r <= rnd:
+                best = r
+        return self.s.cp[(account, best)] if best is not None else (0, ZERO_ADDRESS, 0, 0, 0)
+
+    def _checkpoint(self, ctx: _Ctx, account: bytes) -> None:
+        start = self._current_round(ctx.block) + 1
+        prev = self._checkpoint_at(account, start) if self.s.cp_rounds.get(account) else (0, ZERO_ADDRESS, 0, 0, 0)
+        cur = (self._d(account, "bondedAmount"), self._d(account, "delegateAddress"),
+               self._d(account, "delegatedAmount"), self._d(account, "lastClaimRound"),
+               self._t(account, "lastRewardRound"))
+        self._w(self.s.cp, (account, start), cur)
+        rounds = self.s.cp_rounds.get(account, ())
+        if not rounds or rounds[-1] != start:
+            self._w(self.s.cp_rounds, account, rounds + (start,))
+        if prev[1] != cur[1]:
+            self._emit(ctx, "DelegateChanged", delegator=_cs(account), fromDelegate=_cs(prev[1]),
+                       toDelegate=_cs(cur[1]))
+        prev_votes = prev[2] if prev[1] == account and prev[0] > 0 else 0
+        cur_votes = cur[2] if cur[1] == account and cur[0] > 0 else 0
+        if prev_votes != cur_votes:
+            self._emit(ctx, "DelegateVotesChanged", delegate=_cs(account), previousBalance=prev_votes,
+                       newBalance=cur_votes)
+        if prev[0] != cur[0] or prev[3] != cur[3]:
+            self._emit(ctx, "DelegatorBondedAmountChanged", delegate=_cs(account), previousBondedAmount=prev[0],
+                       previousLastClaimRound=prev[3], newBondedAmount=cur[0], newLastClaimRound=cur[3])
+
+    # -- earnings (LIP-36)
+    def _latest_factors(self, t: bytes, rnd: int) -> tuple[int, int]:
+        crf = self._ep(t, rnd, "cumulativeRewardFactor")
+        cff = self._ep(t, rnd, "cumulativeFeeFactor")
+        lrr, lfr = self._t(t, "lastRewardRound"), self._t(t, "lastFeeRound")
+        if crf == 0 and lrr < rnd:
+            crf = self._ep(t, lrr, "cumulativeRewardFactor")
+        if cff == 0 and lfr < rnd:
+            cff = self._ep(t, lfr, "cumulativeFeeFactor")
+        return crf, cff
+
+    def _ensure_factors(self, t: bytes, rnd: int) -> None:
+        if self._ep(t, rnd, "cumulativeRewardFactor") == 0:
+            lrr = self._t(t, "lastRewardRound")
+            if lrr < rnd:
+                self._epw(t, rnd, "cumulativeRewardFactor", self._ep(t, lrr, "cumulativeRewardFactor"))
+        if self._ep(t, rnd, "cumulativeFeeFactor") == 0:
+            lfr = self._t(t, "lastFeeRound")
+            if lfr < rnd:
+                self._epw(t, rnd, "cumulativeFeeFactor", self._ep(t, lfr, "cumulativeFeeFactor"))
+
+    def _pending_stake_and_fees(self, delegator: bytes, end_round: int) -> tuple[int, int]:
+        delegate = self._d(delegator, "delegateAddress")
+        stake, fees = self._d(delegator, "bondedAmount"), self._d(delegator, "fees")
+        lcr = self._d(delegator, "lastClaimRound")
+        if lcr < end_round:
+            start_crf = self._ep(delegate, lcr, "cumulativeRewardFactor") or FACTOR_DIVISOR
+            start_cff = self._ep(delegate, lcr, "cumulativeFeeFactor")
+            end_crf, end_cff = self._latest_factors(delegate, end_round)
+            fees = _add(fees, _factor_of(stake, _sub(end_cff, start_cff), start_crf))
+            stake = _factor_of(stake, end_crf or FACTOR_DIVISOR, start_crf)
+        if delegator == delegate:
+            stake = _add(stake, self._t(delegate, "cumulativeRewards"))
+            fees = _add(fees, self._t(delegate, "cumulativeFees"))
+        return stake, fees
+
+    def _claim(self, ctx: _Ctx, delegator: bytes, end_round: int, last_claim_round: int) -> None:
+        bonded, old_fees = self._d(delegator, "bondedAmount"), self._d(delegator, "fees")
+        stake, fees = bonded, old_fees
+        delegate = self._d(delegator, "delegateAddress")
+        if delegate != ZERO_ADDRESS:
+            stake, fees = self._pending_stake_and_fees(delegator, end_round)
+            self._ensure_factors(delegate, end_round)
+            if delegate == delegator:
+                self._tw(delegate, "cumulativeFees", 0)
+                self._tw(delegate, "cumulativeRewards", 0)
+        self._emit(ctx, "EarningsClaimed", delegate=_cs(delegate), delegator=_cs(delegator),
+                   rewards=_sub(stake, bonded), fees=_sub(fees, old_fees), startRound=last_claim_round + 1,
+                   endRound=end_round)
+        self._dw(delegator, "lastClaimRound", end_round)
+        self._dw(delegator, "bondedAmount", stake)
+        self._dw(delegator, "fees", fees)
+
+    def _auto_claim(self, ctx: _Ctx, delegator: bytes) -> None:
+        rnd = self._current_round(ctx.block)
+        lcr = self._d(delegator, "lastClaimRound")
+        if lcr < rnd:
+            self._claim(ctx, delegator, rnd, lcr)
+
+    # -- stake
+    def _increase_total_stake(self, ctx: _Ctx, delegate: bytes, amount: int) -> None:
+        curr = self._d(delegate, "delegatedAmount")
+        new = _add(curr, amount)
+        if self._is_registered(delegate):
+            rnd = self._current_round(ctx.block)
+            if self._pool_contains(delegate):
+                self._pool_update_key(delegate, new)
+                v = self.s.v
+                self._w(v, "BondingManager.nextRoundTotalActiveStake",
+                        _add(v["BondingManager.nextRoundTotalActiveStake"], amount))
+                if self._t(delegate, "lastActiveStakeUpdateRound") < rnd:
+                    self._epw(delegate, rnd, "totalStake", curr)
+                self._epw(delegate, rnd + 1, "totalStake", new)
+                self._tw(delegate, "lastActiveStakeUpdateRound", rnd + 1)
+            else:
+                self._try_join(ctx, delegate, new, rnd + 1)
+        self._dw(delegate, "delegatedAmount", new)
+
+    def _decrease_total_stake(self, ctx: _Ctx, delegate: bytes, amount: int) -> None:
+        curr = self._d(delegate, "delegatedAmount")
+        new = _sub(curr, amount)
+        if self._pool_contains(delegate):
+            rnd = self._current_round(ctx.block)
+            self._pool_update_key(delegate, new)
+            v = self.s.v
+            self._w(v, "BondingManager.nextRoundTotalActiveStake",
+                    _sub(v["BondingManager.nextRoundTotalActiveStake"], amount))
+            if self._t(delegate, "lastActiveStakeUpdateRound") < rnd:
+                self._epw(delegate, rnd, "totalStake", curr)
+            self._tw(delegate, "lastActiveStakeUpdateRound", rnd + 1)
+            self._epw(delegate, rnd + 1, "totalStake", new)
+        self._dw(delegate, "delegatedAmount", new)
+
+    def _try_join(self, ctx: _Ctx, t: bytes, total_stake: int, activation_round: int) -> None:
+        v = self.s.v
+        pending = v["BondingManager.nextRoundTotalActiveStake"]
+        if v["Pool.size"] == v["Pool.maxSize"]:
+            last = v["Pool.tail"]
+            last_stake = self._d(last, "delegatedAmount")
+            if total_stake <= last_stake:
+                return
+            self._pool_remove(last)
+            self._tw(last, "deactivationRound", activation_round)
+            pending = _sub(pending, last_stake)
+            self._emit(ctx, "TranscoderDeactivated", transcoder=_cs(last), deactivationRound=activation_round)
+        self._pool_insert(t, total_stake)
+        pending = _add(pending, total_stake)
+        self._tw(t, "lastActiveStakeUpdateRound", activation_round)
+        self._tw(t, "activationRound", activation_round)
+        self._tw(t, "deactivationRound", MAX_FUTURE_ROUND)
+        self._epw(t, activation_round, "totalStake", total_stake)
+        self._w(v, "BondingManager.nextRoundTotalActiveStake", pending)
+        self._emit(ctx, "TranscoderActivated", transcoder=_cs(t), activationRound=activation_round)
+
+    def _resign(self, ctx: _Ctx, t: bytes) -> None:
+        self._pool_remove(t)
+        v = self.s.v
+        self._w(v, "BondingManager.nextRoundTotalActiveStake",
+                _sub(v["BondingManager.nextRoundTotalActiveStake"], self._d(t, "delegatedAmount")))
+        deact = self._current_round(ctx.block) + 1
+        self._tw(t, "deactivationRound", deact)
+        self._emit(ctx, "TranscoderDeactivated", transcoder=_cs(t), deactivationRound=deact)
+
+    # -- transactions
+    def set_num_active_transcoders(self, key: bytes, n: int) -> TxResult:
+        def body(ctx: _Ctx) -> None:
+            self._only_controller_owner(ctx)
+            _require(n > self.s.v["Pool.maxSize"], "new max size must be greater than old max size")
+            self._w(self.s.v, "Pool.maxSize", n)
+            self._emit(ctx, "ParameterUpdate", param="numActiveTranscoders")
+        return self._tx(key, "setNumActiveTranscoders", body, to=self._bonding)
+
+    def register_transcoder(self, key: bytes, reward_cut: int | None = None, fee_share: int | None = None) -> TxResult:
+        reward_cut = _check_uint(self.config.reward_cut if reward_cut is None else reward_cut, "reward_cut")
+        fee_share = _check_uint(self.config.fee_share if fee_share is None else fee_share, "fee_share")
+
         def body(ctx: _Ctx) -> None:
             self._when_not_paused()
-            _require(self._current_round_initialized(ctx.block), "current round is not initialized")
-            if self.s.activation.get(ctx.sender, 0) == 0:
-                act = self._current_round(ctx.block) + 1
-                self._w(self.s.activation, ctx.sender, act)
-                self._w(self.s.stake, ctx.sender, 1)
-                n = self._pool_size()
-                self._w(self.s.pool, n, ctx.sender)
-                self._w(self.s.v, "BondingManager.poolLength", n + 1)
-                self._emit(ctx, "TranscoderActivated", transcoder=_cs(ctx.sender), activationRound=act)
-            self._emit(ctx, "TranscoderUpdate", transcoder=_cs(ctx.sender), rewardCut=REWARD_CUT,
-                       feeShare=FEE_SHARE)
+            self._require_round_initialized(ctx.block)
+            _require(not self._current_round_locked(ctx.block),
+                     "can't update transcoder params, current round is locked")
+            _require(reward_cut <= PERC_DIVISOR, "invalid rewardCut percentage")
+            _require(fee_share <= PERC_DIVISOR, "invalid feeShare percentage")
+            me = ctx.sender
+            _require(self._is_registered(me), "transcoder must be registered")
+            rnd = self._current_round(ctx.block)
+            _require(not self._is_active(me, ctx.block) or self._t(me, "lastRewardRound") == rnd,
+                     "caller can't be active or must have already called reward for the current round")
+            self._tw(me, "rewardCut", reward_cut)
+            self._tw(me, "feeShare", fee_share)
+            if not self._pool_contains(me):
+                self._try_join(ctx, me, self._d(me, "delegatedAmount"), rnd + 1)
+            self._emit(ctx, "TranscoderUpdate", transcoder=_cs(me), rewardCut=reward_cut, feeShare=fee_share)
         return self._tx(key, "transcoder", body, to=self._bonding)
+
+    def bond(self, key: bytes, amount: int, to: bytes) -> TxResult:
+        amount = _check_uint(amount, "amount")
+        to = _check_addr(to, "to")
+        return self._tx(key, "bond", lambda ctx: self._bond_for(ctx, amount, ctx.sender, to), to=self._bonding)
+
+    def bond_for(self, key: bytes, amount: int, owner: bytes, to: bytes) -> TxResult:
+        """``bondForWithHint(amount, owner, to, 0, 0, 0, 0)``: the caller's LPT bonded on ``owner``'s behalf."""
+        amount = _check_uint(amount, "amount")
+        owner, to = _check_addr(owner, "owner"), _check_addr(to, "to")
+        return self._tx(key, "bond", lambda ctx: self._bond_for(ctx, amount, owner, to), to=self._bonding)
+
+    def _bond_for(self, ctx: _Ctx, amount: int, owner: bytes, to: bytes) -> None:
+        self._when_not_paused()
+        self._require_round_initialized(ctx.block)
+        if ctx.sender != owner and self._delegator_status(owner, ctx.block) != 2:  # _authorizeClaimEarnings
+            delegate = self._d(owner, "delegateAddress")
+            if self._is_active(delegate, ctx.block):
+                rnd = self._current_round(ctx.block)
+                _require(self._t(delegate, "lastRewardRound") == rnd or self._d(owner, "lastClaimRound") == rnd,
+                         "ILLEGAL_CLAIM_EARNINGS")
+        self._auto_claim(ctx, owner)
+        rnd = self._current_round(ctx.block)
+        delegation = amount
+        current_delegate = self._d(owner, "delegateAddress")
+        current_bonded = self._d(owner, "bondedAmount")
+        if ctx.sender != owner:
+            _require(owner != ZERO_ADDRESS, "INVALID_DELEGATOR")
+            if self._delegator_status(owner, ctx.block) == 2:
+                _require(to != owner, "INVALID_DELEGATE")
+            else:
+                _require(current_delegate == to, "INVALID_DELEGATE_CHANGE")
+        if self._delegator_status(owner, ctx.block) == 2:
+            self._dw(owner, "startRound", rnd + 1)
+        elif current_bonded > 0 and current_delegate != to:
+            _require(not self._is_registered(owner), "registered transcoders can't delegate towards other addresses")
+            self._dw(owner, "startRound", rnd + 1)
+            delegation = _add(delegation, current_bonded)
+            self._decrease_total_stake(ctx, current_delegate, current_bonded)
+            self._checkpoint(ctx, current_delegate)
+        self._ensure_factors(to, rnd)
+        _require(delegation > 0, "delegation amount must be greater than 0")
+        self._dw(owner, "delegateAddress", to)
+        self._dw(owner, "bondedAmount", _add(current_bonded, amount))
+        self._increase_total_stake(ctx, to, delegation)
+        if to != owner:
+            self._checkpoint(ctx, to)
+        if amount > 0:
+            self._lpt_transfer_from(ctx, self._bonding, ctx.sender, self._minter, amount)
+        self._emit(ctx, "Bond", newDelegate=_cs(to), oldDelegate=_cs(current_delegate), delegator=_cs(owner),
+                   additionalAmount=amount, bondedAmount=self._d(owner, "bondedAmount"))
+        self._checkpoint(ctx, owner)
+
+    def unbond(self, key: bytes, amount: int) -> TxResult:
+        amount = _check_uint(amount, "amount")
+
+        def body(ctx: _Ctx) -> None:
+            self._when_not_paused()
+            self._require_round_initialized(ctx.block)
+            me = ctx.sender
+            self._auto_claim(ctx, me)
+            _require(self._delegator_status(me, ctx.block) == 1, "caller must be bonded")
+            _require(amount > 0, "unbond amount must be greater than 0")
+            bonded = self._d(me, "bondedAmount")
+            _require(amount <= bonded, "amount is greater than bonded amount")
+            delegate = self._d(me, "delegateAddress")
+            withdraw_round = self._current_round(ctx.block) + self.s.v["BondingManager.unbondingPeriod"]
+            lock_id = self._d(me, "nextUnbondingLockId")
+            self._w(self.s.locks, (me, lock_id), (amount, withdraw_round))
+            self._dw(me, "nextUnbondingLockId", lock_id + 1)
+            self._dw(me, "bondedAmount", bonded - amount)
+            if bonded - amount == 0:
+                self._dw(me, "delegateAddress", ZERO_ADDRESS)
+                self._dw(me, "startRound", 0)
+                if self._pool_contains(me):
+                    self._resign(ctx, me)
+            self._decrease_total_stake(ctx, delegate, amount)
+            if delegate != me:
+                self._checkpoint(ctx, delegate)
+            self._emit(ctx, "Unbond", delegate=_cs(delegate), delegator=_cs(me), unbondingLockId=lock_id,
+                       amount=amount, withdrawRound=withdraw_round)
+            self._checkpoint(ctx, me)
+        return self._tx(key, "unbond", body, to=self._bonding)
+
+    def _process_rebond(self, ctx: _Ctx, delegator: bytes, lock_id: int) -> None:
+        lock = self.s.locks.get((delegator, lock_id), (0, 0))
+        _require(lock[1] > 0, "invalid unbonding lock ID")
+        self._dw(delegator, "bondedAmount", _add(self._d(delegator, "bondedAmount"), lock[0]))
+        self._w(self.s.locks, (delegator, lock_id), (0, 0))
+        delegate = self._d(delegator, "delegateAddress")
+        self._increase_total_stake(ctx, delegate, lock[0])
+        if delegate != delegator:
+            self._checkpoint(ctx, delegate)
+        self._emit(ctx, "Rebond", delegate=_cs(delegate), delegator=_cs(delegator), unbondingLockId=lock_id,
+                   amount=lock[0])
+        self._checkpoint(ctx, delegator)
+
+    def rebond(self, key: bytes, lock_id: int) -> TxResult:
+        lock_id = _check_uint(lock_id, "lock_id")
+
+        def body(ctx: _Ctx) -> None:
+            self._when_not_paused()
+            self._require_round_initialized(ctx.block)
+            self._auto_claim(ctx, ctx.sender)
+            _require(self._delegator_status(ctx.sender, ctx.block) != 2, "caller must be bonded")
+            self._process_rebond(ctx, ctx.sender, lock_id)
+        return self._tx(key, "rebond", body, to=self._bonding)
+
+    def rebond_from_unbonded(self, key: bytes, to: bytes, lock_id: int) -> TxResult:
+        to = _check_addr(to, "to")
+        lock_id = _check_uint(lock_id, "lock_id")
+
+        def body(ctx: _Ctx) -> None:
+            self._when_not_paused()
+            self._require_round_initialized(ctx.block)
+            me = ctx.sender
+            self._auto_claim(ctx, me)
+            _require(self._delegator_status(me, ctx.block) == 2, "caller must be unbonded")
+            rnd = self._current_round(ctx.block)
+            self._ensure_factors(to, rnd)
+            self._dw(me, "startRound", rnd + 1)
+            self._dw(me, "delegateAddress", to)
+            self._process_rebond(ctx, me, lock_id)
+        return self._tx(key, "rebondFromUnbonded", body, to=self._bonding)
+
+    def withdraw_stake(self, key: bytes, lock_id: int) -> TxResult:
+        lock_id = _check_uint(lock_id, "lock_id")
+
+        def body(ctx: _Ctx) -> None:
+            self._when_not_paused()
+            self._require_round_initialized(ctx.block)
+            me = ctx.sender
+            amount, withdraw_round = self.s.locks.get((me, lock_id), (0, 0))
+            _require(withdraw_round > 0, "invalid unbonding lock ID")
+            _require(withdraw_round <= self._current_round(ctx.block),
+                     "withdraw round must be before or equal to the current round")
+            self._w(self.s.locks, (me, lock_id), (0, 0))
+            self._trusted_transfer_tokens(ctx, self._bonding, me, amount)
+            self._emit(ctx, "WithdrawStake", delegator=_cs(me), unbondingLockId=lock_id, amount=amount,
+                       withdrawRound=withdraw_round)
+        return self._tx(key, "withdrawStake", body, to=self._bonding)
+
+    def claim_earnings(self, key: bytes) -> TxResult:
+        def body(ctx: _Ctx) -> None:
+            self._when_not_paused()
+            self._require_round_initialized(ctx.block)
+            self._auto_claim(ctx, ctx.sender)
+            self._checkpoint(ctx, ctx.sender)
+        return self._tx(key, "claimEarnings", body, to=self._bonding)
 
     def _update_transcoder_with_fees(self, caller: bytes, transcoder: bytes, fees: int, block: int) -> None:
         self._when_not_paused()
         _require(caller == self._addr("TicketBroker"), "caller must be TicketBroker")
-        _require(self.s.activation.get(transcoder, 0) > 0, "transcoder must be registered")
-        stake = self.s.stake.get(transcoder, 0)
-        active_stake = stake if self._is_active(transcoder, block) else 0
-        credit = _div(fees * stake, active_stake)
-        self._w(self.s.fees, transcoder, _add(self.s.fees.get(transcoder, 0), credit))
+        _require(self._is_registered(transcoder), "transcoder must be registered")
+        t = transcoder
+        rnd = self._current_round(block)
+        prev_crf, prev_cff = self._latest_factors(t, _sub(rnd, 1))
+        acr = self._t(t, "activeCumulativeRewards")
+        if rnd > self._t(t, "lastRewardRound"):
+            self._epw(t, rnd, "transcoderRewardCut", self._t(t, "rewardCut"))
+            self._epw(t, rnd, "transcoderFeeShare", self._t(t, "feeShare"))
+            last_update = self._t(t, "lastActiveStakeUpdateRound")
+            if last_update < rnd:
+                self._epw(t, rnd, "totalStake", self._ep(t, last_update, "totalStake"))
+            acr = self._t(t, "cumulativeRewards")
+        total_stake = self._ep(t, rnd, "totalStake")
+        delegators_fees = _mul(fees, self._ep(t, rnd, "transcoderFeeShare")) // PERC_DIVISOR
+        commission = fees - delegators_fees
+        reward_stake_fees = _factor_of(delegators_fees, acr, total_stake)
+        self._tw(t, "cumulativeFees", _add(self._t(t, "cumulativeFees"), _add(reward_stake_fees, commission)))
+        added = _factor_of(prev_crf or FACTOR_DIVISOR, delegators_fees, total_stake)
+        cff = self._ep(t, rnd, "cumulativeFeeFactor")
+        self._epw(t, rnd, "cumulativeFeeFactor", _add(prev_cff if cff == 0 else cff, added))
+        self._tw(t, "lastFeeRound", rnd)
 
     def withdraw_fees(self, key: bytes, amount: int | None = None, recipient: bytes | None = None) -> TxResult:
-        """``BondingManager.withdrawFees(recipient, amount)``; defaults: the caller, all pending fees."""
         me = _key_address(bytes(key))
-        to = bytes(recipient) if recipient is not None else me
+        to = _check_addr(recipient, "recipient") if recipient is not None else me
+        if amount is None:
+            amount = self.pending_fees(me)
+        amount = _check_uint(amount, "amount")
 
         def body(ctx: _Ctx) -> None:
             self._when_not_paused()
-            _require(self._current_round_initialized(ctx.block), "current round is not initialized")
-            amt = self.s.fees.get(ctx.sender, 0) if amount is None else amount
-            _require(self.s.fees.get(ctx.sender, 0) >= amt, "insufficient fees to withdraw")
-            self._w(self.s.fees, ctx.sender, self.s.fees.get(ctx.sender, 0) - amt)
-            self._trusted_withdraw_eth(self._bonding, to, amt)
-            self._emit(ctx, "WithdrawFees", delegator=_cs(ctx.sender), recipient=_cs(to), amount=amt)
+            self._require_round_initialized(ctx.block)
+            self._auto_claim(ctx, ctx.sender)
+            _require(to != ZERO_ADDRESS, "invalid recipient")
+            fees = self._d(ctx.sender, "fees")
+            _require(fees >= amount, "insufficient fees to withdraw")
+            self._dw(ctx.sender, "fees", fees - amount)
+            self._trusted_withdraw_eth(self._bonding, to, amount)
+            self._emit(ctx, "WithdrawFees", delegator=_cs(ctx.sender), recipient=_cs(to), amount=amount)
+            self._checkpoint(ctx, ctx.sender)
         return self._tx(key, "withdrawFees", body, to=self._bonding)
+
+    # -- views
+    def pending_fees(self, transcoder: bytes) -> int:
+        addr = _check_addr(transcoder, "transcoder")
+        return self._view(lambda ctx: self._pending_stake_and_fees(addr, self._current_round(ctx.block))[1])
+
+    def pending_stake(self, addr: bytes) -> int:
+        addr = _check_addr(addr, "addr")
+        return self._view(lambda ctx: self._pending_stake_and_fees(addr, self._current_round(ctx.block))[0])
+
+    def delegator_info(self, addr: bytes) -> DelegatorInfo:
+        a = _check_addr(addr, "addr")
+
+        def view(ctx: _Ctx) -> DelegatorInfo:
+            d = {f: self._d(a, f) for f in _DLG_FIELDS}
+            return DelegatorInfo(bonded_amount=d["bondedAmount"], fees=d["fees"],
+                                 delegate_address=_cs(d["delegateAddress"]), delegated_amount=d["delegatedAmount"],
+                                 start_round=d["startRound"], last_claim_round=d["lastClaimRound"],
+                                 next_unbonding_lock_id=d["nextUnbondingLockId"],
+                                 status=DELEGATOR_STATUS[self._delegator_status(a, ctx.block)])
+        return self._view(view)
+
+    def transcoder_info(self, addr: bytes) -> TranscoderInfo:
+        a = _check_addr(addr, "addr")
+        return self._view(lambda ctx: TranscoderInfo(*(self._t(a, f) for f in _TRC_FIELDS),
+                                                     registered=self._is_registered(a),
+                                                     active=self._is_active(a, ctx.block),
+                                                     total_stake=self._d(a, "delegatedAmount")))
+
+    def earnings_pool(self, transcoder: bytes, round_: int) -> EarningsPoolInfo:
+        a = _check_addr(transcoder, "transcoder")
+        return self._view(lambda ctx: EarningsPoolInfo(*(self._ep(a, int(round_), f) for f in _EP_FIELDS)))
+
+    def unbonding_lock(self, addr: bytes, lock_id: int) -> tuple[int, int]:
+        a = _check_addr(addr, "addr")
+        return self._view(lambda ctx: self.s.locks.get((a, int(lock_id)), (0, 0)))
+
+    def transcoder_pool(self) -> list[str]:
+        def view(ctx: _Ctx) -> list[str]:
+            out, a = [], self.s.v["Pool.head"]
+            while a != ZERO_ADDRESS:
+                out.append(_cs(a))
+                a = self.s.node.get((a, "next"), ZERO_ADDRESS)
+            return out
+        return self._view(view)
+
+    def total_bonded(self) -> int:
+        return self._view(lambda ctx: self.s.v["BondingManager.currentRoundTotalActiveStake"])
+
+    def next_round_total_active_stake(self) -> int:
+        return self._view(lambda ctx: self.s.v["BondingManager.nextRoundTotalActiveStake"])
+
+    def votes(self, addr: bytes) -> tuple[int, str]:
+        """``BondingVotes.getVotesAndDelegateAtRoundStart(addr, currentRound + 1)``: (votes, delegate)."""
+        a = _check_addr(addr, "addr")
+
+        def view(ctx: _Ctx) -> tuple[int, str]:
+            rnd = self._current_round(ctx.block) + 1
+            c = self._checkpoint_at(a, rnd)
+            if c[0] == 0:
+                return 0, _cs(c[1])
+            if c[1] == a:
+                return c[2], _cs(c[1])
+            d = self._checkpoint_at(c[1], rnd)
+            return (c[0] if d[1] == c[1] and d[0] > 0 else 0), _cs(c[1])
+        return self._view(view)
 
     # ================================================================== Minter (§9)
     def _deposit_eth(self, caller: bytes, value: int) -> None:
@@ -534,6 +1174,58 @@ class MockChain(DevChain):
                  "msg.sender not BondingManager or JobsManager")
         self._when_not_paused()
         self._transfer(self._minter, to, amount)
+
+    def _trusted_transfer_tokens(self, ctx: _Ctx, caller: bytes, to: bytes, amount: int) -> None:
+        _require(caller == self._addr("BondingManager"), "msg.sender not BondingManager")
+        self._when_not_paused()
+        self._lpt_transfer(ctx, self._minter, to, amount)
+
+    # ================================================================== ETH/USD feed (EthUsdPriceFeed.sol)
+    def _block_ts(self, block: int) -> int:
+        return self._genesis_ts + block
+
+    def block_timestamp(self) -> int:
+        return self._view(lambda ctx: self._block_ts(ctx.block))
+
+    def set_eth_usd(self, usd_per_eth, *, updated_at: int | None = None, key: bytes | None = None) -> TxResult:
+        from devnet.backends.evm import eth_usd_answer
+
+        answer = eth_usd_answer(usd_per_eth)
+        key = key or self.config.key("deployer")
+        stamp = None if updated_at is None else _check_uint(int(updated_at), "updated_at")
+
+        def body(ctx: _Ctx) -> None:
+            rid = self.s.v["Feed.latestRound"] + 1
+            ts = self._block_ts(ctx.block) if stamp is None else stamp
+            _require(ctx.sender == self.s.v["Feed.owner"], "only owner")
+            _require(ts > 0, "updatedAt must be positive")
+            self._w(self.s.feed, rid, (answer, ts, ts))
+            self._w(self.s.v, "Feed.latestRound", rid)
+            self._emit(ctx, "AnswerUpdated", current=answer, roundId=rid, updatedAt=ts)
+        return self._tx(key, "updateAnswer" if stamp is None else "updateRoundData", body, to=self._feed)
+
+    def eth_usd(self) -> EthUsd:
+        from fractions import Fraction
+
+        def view(ctx: _Ctx) -> EthUsd:
+            rid = self.s.v["Feed.latestRound"]
+            if rid not in self.s.feed:
+                raise ChainError(f"the ETH/USD price feed at {_cs(self._feed)} has no data: No data present")
+            answer, _, updated = self.s.feed[rid]
+            return EthUsd(usd_per_eth=Fraction(answer, 10**USD_DECIMALS), updated_at=updated, decimals=USD_DECIMALS,
+                          round_id=rid)
+        return self._view(view)
+
+    # ================================================================== ServiceRegistry
+    def set_service_uri(self, key: bytes, uri: str) -> TxResult:
+        def body(ctx: _Ctx) -> None:
+            self._w(self.s.service_uri, ctx.sender, str(uri))
+            self._emit(ctx, "ServiceURIUpdate", addr=_cs(ctx.sender), serviceURI=str(uri))
+        return self._tx(key, "setServiceURI", body, to=self._registry)
+
+    def service_uri(self, addr: bytes) -> str:
+        a = _check_addr(addr, "addr")
+        return self._view(lambda ctx: self.s.service_uri.get(a, ""))
 
     # ================================================================== TicketBroker parameters
     def set_unlock_period(self, key: bytes, rounds: int) -> TxResult:
@@ -824,7 +1516,7 @@ class MockChain(DevChain):
 
     def is_registered_transcoder(self, addr: bytes) -> bool:
         addr = _check_addr(addr, "addr")
-        return self._view(lambda ctx: self.s.activation.get(addr, 0) > 0)
+        return self._view(lambda ctx: self._is_registered(addr))
 
     def is_used_ticket(self, ticket_hash: bytes) -> bool:
         h = bytes(ticket_hash)
@@ -843,10 +1535,6 @@ class MockChain(DevChain):
 
     def round_length(self) -> int:
         return self._view(lambda ctx: self.s.v["RoundsManager.roundLength"])
-
-    def pending_fees(self, transcoder: bytes) -> int:
-        addr = _check_addr(transcoder, "transcoder")
-        return self._view(lambda ctx: self.s.fees.get(addr, 0))
 
     def eth_balance(self, addr: bytes) -> int:
         addr = _check_addr(addr, "addr")

@@ -21,6 +21,7 @@ contract Controller {
     event SetContractInfo(bytes32 id, address contractAddress, bytes20 gitCommitHash);
     event Pause();
     event Unpause();
+    event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
 
     // Bare requires, like the protocol's Ownable/Pausable.
     modifier onlyOwner() {
@@ -66,6 +67,7 @@ contract Controller {
 
     function transferOwnership(address _newOwner) external onlyOwner {
         require(_newOwner != address(0));
+        emit OwnershipTransferred(owner, _newOwner);
         owner = _newOwner;
     }
 }

@@ -5,16 +5,18 @@ pragma solidity ^0.8.9;
 
 import "./Manager.sol";
 
-contract RoundsManager is Manager {
+// Runs behind a ManagerProxy registered as "RoundsManager" (target "RoundsManagerTarget"), as on Arbitrum One.
+contract RoundsManager is ManagerProxyTarget {
+    // the deployed layout: slots 2-6, then the two mappings
     uint256 public roundLength; // blocks per round
     uint256 public roundLockAmount; // share of a round (over 1e6) at its end during which transcoder() is blocked
+    uint256 public lastInitializedRound;
     uint256 public lastRoundLengthUpdateRound;
     uint256 public lastRoundLengthUpdateStartBlock;
-    uint256 public lastInitializedRound;
     mapping(uint256 => bytes32) internal _blockHashForRound;
+    mapping(uint256 => uint256) public lipUpgradeRound; // LIP number -> the round it took effect
 
     event NewRound(uint256 indexed round, bytes32 blockHash);
-    event ParameterUpdate(string param);
 
     constructor(address _controller) Manager(_controller) {}
 
@@ -39,11 +41,16 @@ contract RoundsManager is Manager {
         emit ParameterUpdate("roundLockAmount");
     }
 
+    function setLIPUpgradeRound(uint256 _lip, uint256 _round) external onlyControllerOwner {
+        require(lipUpgradeRound[_lip] == 0, "LIP upgrade round already set");
+        lipUpgradeRound[_lip] = _round;
+    }
+
     function initializeRound() external whenSystemNotPaused {
         uint256 currRound = currentRound();
         require(lastInitializedRound < currRound, "round already initialized");
         lastInitializedRound = currRound;
-        bytes32 hash = blockhash(block.number - 1);
+        bytes32 hash = blockHash(blockNum() - 1);
         _blockHashForRound[currRound] = hash;
         bondingManager().setCurrentRoundTotalActiveStake();
         minter().setCurrentRewardTokens();
@@ -55,7 +62,9 @@ contract RoundsManager is Manager {
     }
 
     function blockHash(uint256 _block) public view returns (bytes32) {
-        require(_block < block.number && block.number - _block <= 256, "can only retrieve past 256 blocks");
+        uint256 current = blockNum();
+        require(_block < current, "can only retrieve past block hashes");
+        require(current < 256 || _block >= current - 256, "can only retrieve hashes for last 256 blocks");
         return blockhash(_block);
     }
 
@@ -67,7 +76,7 @@ contract RoundsManager is Manager {
         if (roundLength == 0) {
             return 0;
         }
-        return lastRoundLengthUpdateRound + (block.number - lastRoundLengthUpdateStartBlock) / roundLength;
+        return lastRoundLengthUpdateRound + (blockNum() - lastRoundLengthUpdateStartBlock) / roundLength;
     }
 
     function currentRoundStartBlock() public view returns (uint256) {
@@ -87,6 +96,6 @@ contract RoundsManager is Manager {
 
     function currentRoundLocked() public view returns (bool) {
         uint256 lockedBlocks = (roundLength * roundLockAmount) / 1000000;
-        return block.number - currentRoundStartBlock() >= roundLength - lockedBlocks;
+        return blockNum() - currentRoundStartBlock() >= roundLength - lockedBlocks;
     }
 }

@@ -3,17 +3,18 @@
 // unlock and withdraw. Same selectors, events, revert strings and check order as the deployed protocol
 // contract (ticketbroker.md §2–§7); comments cite the sections.
 //
-// Deployed WITHOUT a proxy and registered in the Controller as both "TicketBroker" and "JobsManager": the
-// Minter only accepts and pays ETH for the contract registered as JobsManager (§9), and the BondingManager
-// only accepts fees from "TicketBroker" (§5 step 15). With a proxy those would be the proxy's address; a plain
-// contract at one address keeps storage, events and both caller checks on that address, which is all a
-// client can observe, and keeps the devnet small.
+// Deployed as on Arbitrum One: this is the target ("TicketBrokerTarget"); a ManagerProxy registered as both
+// "TicketBroker" and "JobsManager" delegates every call to it, so storage, ETH custody checks and events belong to
+// the proxy's address. The Minter only accepts and pays ETH for the contract registered as JobsManager (§9), and
+// the BondingManager only accepts fees from "TicketBroker" (§5 step 15): both are the proxy.
+// Storage layout (the proxy's): slot 0 controller, 1 targetContractId, 2 reserves, 3 senders, 4 unlockPeriod,
+// 5 usedTickets, 6 ticketValidityPeriod — the deployed contract's (§1).
 pragma solidity ^0.8.9;
 
 import "./Manager.sol";
 import "./SigRecovery.sol";
 
-contract TicketBroker is Manager {
+contract TicketBroker is ManagerProxyTarget {
     struct Ticket {
         address recipient;
         address sender;
@@ -62,7 +63,6 @@ contract TicketBroker is Manager {
     event Unlock(address indexed sender, uint256 startRound, uint256 endRound);
     event UnlockCancelled(address indexed sender);
     event Withdrawal(address indexed sender, uint256 deposit, uint256 reserve);
-    event ParameterUpdate(string param);
 
     modifier currentRoundInitialized() {
         require(roundsManager().currentRoundInitialized(), "current round is not initialized");

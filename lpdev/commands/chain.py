@@ -1,13 +1,19 @@
-"""`lpdev chain ...`: run a local chain with the PM contracts and operate on it.
+"""`lpdev chain ...`: run a local chain with the Livepeer protocol contracts and operate on it.
 
     lpdev chain up [--backend anvil|embedded] [--port P] [--config-out FILE]   (foreground until Ctrl-C)
+    lpdev chain up --fork-url URL [--fork-block N] [--controller ADDR] [--orchestrator-address ADDR]
     lpdev chain info [--sender ADDR] [--json]
     lpdev chain fund [--deposit AMOUNT] [--reserve AMOUNT] [--role sender | --key HEX]
+    lpdev chain bond [--amount 1000lpt] [--reward-cut 10%] [--fee-share 5%]   (orchestrator: bond + transcoder())
+    lpdev chain delegate --to ADDR|ROLE [--amount 500lpt] [--role delegator]
+    lpdev chain unbond AMOUNT | rebond LOCK_ID | withdraw-stake LOCK_ID | claim-earnings
+    lpdev chain eth-usd [PRICE] [--stale [--age S]]
     lpdev chain mine N | advance-round | unlock | cancel-unlock | withdraw | withdraw-fees
     lpdev chain build-contracts [--check]
 
 Every command but `up` and `build-contracts` talks to a running chain: `--eth-url URL --controller ADDR`, or
-`--config FILE` (written by `chain up`, default .lpdev/chain.json). Keys printed or stored are throwaway dev keys.
+`--config FILE`: `lpdev chain up`'s .lpdev/chain.json (the default) or a running `lpdev up`'s .lpdev/stack.json.
+Keys printed or stored are throwaway dev keys.
 """
 from __future__ import annotations
 
@@ -23,8 +29,12 @@ from pathlib import Path
 from lpdev.cli import UsageError
 
 DEFAULT_CONFIG = os.path.join(".lpdev", "chain.json")
+STACK_CONFIG = os.path.join(".lpdev", "stack.json")  # written by a running `lpdev up`
 ETHER = 10**18
+LPT = 10**18
 _UNITS = {"wei": 1, "gwei": 10**9, "eth": ETHER, "ether": ETHER}
+NO_CHAIN = (f"no chain given: start one with `lpdev chain up` (it writes {DEFAULT_CONFIG}, read by default), or "
+            f"pass --config FILE (e.g. a running `lpdev up`'s {STACK_CONFIG}), or --eth-url URL --controller ADDR")
 
 
 def parse_amount(text: str) -> int:
@@ -43,6 +53,49 @@ def parse_amount(text: str) -> int:
     return int(value)
 
 
+def parse_lpt(text: str) -> int:
+    """"1000" or "1.5lpt" (LPT), "500wei" (base units; LPT has 18 decimals) -> base units (exact)."""
+    from fractions import Fraction
+
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", text or "")
+    unit = (m.group(2) or "lpt").lower() if m else ""
+    if not m or unit not in ("lpt", "wei"):
+        raise UsageError(f"bad LPT amount {text!r}: use LPT (1000, 1.5lpt) or base units (500wei)")
+    value = Fraction(m.group(1)) * (LPT if unit == "lpt" else 1)
+    if value.denominator != 1:
+        raise UsageError(f"{text!r} is not a whole number of LPT base units (18 decimals)")
+    return int(value)
+
+
+def parse_rate(text: str, what: str) -> int:
+    """"10%" or "100000" (over 1e6) -> the protocol's rate over 1e6."""
+    from fractions import Fraction
+
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(%?)\s*", text or "")
+    if not m:
+        raise UsageError(f"bad {what} {text!r}: use a percentage (10%) or parts per million (100000)")
+    value = Fraction(m.group(1)) * (10_000 if m.group(2) else 1)
+    if value.denominator != 1 or value > 1_000_000:
+        raise UsageError(f"bad {what} {text!r}: at most 100% (1000000), in steps of 0.0001%")
+    return int(value)
+
+
+def _usd(x) -> str:
+    """A Fraction of USD as a decimal string (the feed has 8 decimals): "2500.5"."""
+    from sim.pm.money import float_string
+
+    text = float_string(x, 8)
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _lpt(units: int) -> str:
+    from fractions import Fraction
+
+    from sim.pm.money import float_string
+
+    return f"{float_string(Fraction(units, LPT), 6)} LPT"
+
+
 def _eth(wei: int) -> str:
     from sim.pm.money import float_string  # exact decimal rendering
     from fractions import Fraction
@@ -58,7 +111,8 @@ def _add_conn(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("chain to talk to")
     g.add_argument("--eth-url", help="JSON-RPC URL of the chain (e.g. http://127.0.0.1:8545)")
     g.add_argument("--controller", help="Controller address (every contract is resolved through it)")
-    g.add_argument("--config", help=f"config JSON written by `lpdev chain up` (default {DEFAULT_CONFIG} if present)")
+    g.add_argument("--config", help=f"config JSON: `lpdev chain up`'s (default {DEFAULT_CONFIG} if present) or a "
+                                    f"running `lpdev up`'s {STACK_CONFIG}")
     g.add_argument("--timeout", type=float, default=5.0, help="seconds per RPC before giving up (default 5)")
 
 
@@ -67,8 +121,9 @@ def _load_config(path: str) -> dict:
         with open(path) as f:
             cfg = json.load(f)
     except FileNotFoundError:
-        raise UsageError(f"config file {path} not found: start a chain with `lpdev chain up` or pass "
-                         "--eth-url and --controller") from None
+        raise UsageError(f"config file {path} not found: start a chain with `lpdev chain up` (it writes "
+                         f"{DEFAULT_CONFIG}), or pass a running `lpdev up`'s {STACK_CONFIG}, or --eth-url and "
+                         "--controller") from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read config file {path}: {exc}") from None
     if isinstance(cfg, dict) and cfg.get("backend") == "embedded" and not cfg.get("eth_url"):
@@ -79,10 +134,11 @@ def _load_config(path: str) -> dict:
         raise UsageError(f"{path} describes an embedded chain: it lives inside its `lpdev chain up` process and has "
                          "no RPC URL; run `lpdev chain up --backend anvil` to reach it from other commands")
     if not isinstance(cfg, dict):
-        raise UsageError(f"config file {path} is not a JSON object: was it written by `lpdev chain up`?")
+        raise UsageError(f"config file {path} is not a JSON object: was it written by `lpdev chain up` or "
+                         "`lpdev up`?")
     for k in ("eth_url", "controller"):
         if not cfg.get(k):
-            raise UsageError(f"config file {path} has no {k!r}: was it written by `lpdev chain up`?")
+            raise UsageError(f"config file {path} has no {k!r}: was it written by `lpdev chain up` or `lpdev up`?")
     return cfg
 
 
@@ -92,8 +148,7 @@ def _connect(args) -> tuple[object, dict]:
     if args.config or not (args.eth_url or args.controller):
         path = args.config or DEFAULT_CONFIG
         if not args.config and not os.path.exists(path):
-            raise UsageError("no chain given: pass --eth-url URL --controller ADDR, or --config FILE "
-                             f"(`lpdev chain up` writes {DEFAULT_CONFIG})")
+            raise UsageError(NO_CHAIN)
         cfg = _load_config(path)
     eth_url = args.eth_url or cfg.get("eth_url")
     controller = args.controller or cfg.get("controller")
@@ -168,24 +223,46 @@ def _chain_errors(fn):
 # ---------------------------------------------------------------------- up
 def _banner(chain, cfg_out: str | None, elapsed: float) -> str:
     cfg = chain.config
-    lines = ["", f"lpdev devnet ({chain.backend}) ready in {elapsed:.2f} s — chain id {chain.chain_id}",
-             f"RPC URL: {chain.eth_url or '(in-process only: the embedded chain has no RPC endpoint)'}", "",
+    fork = getattr(chain, "fork", None)
+    if fork:
+        head = [f"lpdev devnet: a FORK of {fork['url']} at block {fork['block']} (chain id {fork['chain_id']}), "
+                f"ready in {elapsed:.2f} s",
+                "This is a local anvil copy: transactions stay on it, the forked chain is only read.",
+                f"RPC URL: {chain.eth_url}"]
+    else:
+        head = [f"lpdev devnet ({chain.backend}) ready in {elapsed:.2f} s — chain id {chain.chain_id}",
+                f"RPC URL: {chain.eth_url or '(in-process only: the embedded chain has no RPC endpoint)'}"]
+    lines = ["", *head, "",
              "Accounts (THROWAWAY dev keys from the public anvil mnemonic — never use them for real funds):"]
     for i, a in enumerate(chain.accounts):
         lines.append(f"  ({i}) {a['role']:<13} {a['address']}  key {a['private_key']}  [THROWAWAY]")
-    lines += ["", "Contracts:"]
+    lines += ["", "Contracts" + (" (resolved through the Controller)" if fork else "")
+              + ": proxies under their names, their targets as <name>Target:"]
     for name, addr in chain.contracts.items():
-        lines.append(f"  {name:<15} {addr}")
+        lines.append(f"  {name:<22} {addr}")
     r = chain.current_round()
-    lines += ["", f"Round {r} (initialized: {chain.current_round_initialized()}), round length {cfg.round_length} "
-                  f"blocks, block {chain.last_block()}; unlock period {cfg.unlock_period} rounds, ticket validity "
-                  f"{cfg.ticket_validity_period} rounds"]
-    for role in cfg.transcoders:
-        active = chain.is_active_transcoder(bytes.fromhex(chain.address(role)[2:]))
-        lines.append(f"Orchestrator {role}: {chain.address(role)} — {'registered and active' if active else 'NOT active'}")
+    lines += ["", f"Round {r} (initialized: {chain.current_round_initialized()}), round length {chain.round_length()} "
+                  f"blocks, block {chain.last_block()}; unlock period {chain.unlock_period()} rounds, ticket validity "
+                  f"{chain.ticket_validity_period()} rounds"]
+    if fork:
+        o = fork["orchestrator"]
+        lines.append(f"Orchestrator: {o['address']} — {o['how']}"
+                     + (f", dev role {o['dev_role']}" if o["dev_role"] else f"; {o['note']}"))
+    for role in ([] if fork else cfg.transcoders):
+        a = bytes.fromhex(chain.address(role)[2:])
+        t = chain.transcoder_info(a)
+        lines.append(f"Orchestrator {role}: {chain.address(role)} — "
+                     f"{'bonded and active' if t.active else 'NOT active'}, stake {_lpt(t.total_stake)}, reward cut {t.reward_cut / 10_000:g}%, fee share "
+                     f"{t.fee_share / 10_000:g}%")
     for role in cfg.senders:
         si = chain.sender_info(bytes.fromhex(chain.address(role)[2:]))
         lines.append(f"Sender {role}: {chain.address(role)} — deposit {_eth(si.deposit)}, reserve {_eth(si.reserve)}")
+    try:
+        feed = chain.eth_usd()
+        lines.append(f"ETH/USD feed: {_usd(feed.usd_per_eth)} USD per ETH at {chain.contracts['EthUsdPriceFeed']} "
+                     "(`lpdev chain eth-usd PRICE [--stale]` moves it)")
+    except Exception as exc:  # noqa: BLE001 - informational
+        lines.append(f"ETH/USD feed: {exc}")
     if cfg_out and not chain.eth_url:
         # no RPC endpoint: `lpdev chain info/fund/mine`, the signer and the orchestrator cannot reach this chain
         lines.append(f"Config: {cfg_out}  (a record only: other lpdev commands cannot reach an in-process chain; "
@@ -196,9 +273,11 @@ def _banner(chain, cfg_out: str | None, elapsed: float) -> str:
         lines.append(f"Config: {cfg_out}  " + ("(other lpdev commands read it by default)" if same else
                                               f"(pass --config {cfg_out} to other lpdev commands)"))
     if chain.eth_url:
-        lines += ["", "go-livepeer flags: -network=devenv -ethUrl " + chain.eth_url + " -ethController "
-                  + chain.contracts["Controller"],
-                  "  (PM payment path only: this devnet has no LivepeerToken, ServiceRegistry or real staking)"]
+        lines += ["", "go-livepeer flags: -network=" + ("arbitrum-one-mainnet" if fork and chain.chain_id == 42161
+                                                       else "devenv")
+                  + f" -ethUrl {chain.eth_url} -ethController {chain.contracts['Controller']}"
+                  + (f" -priceFeedAddr {chain.contracts['EthUsdPriceFeed']}" if "EthUsdPriceFeed" in chain.contracts
+                     else "")]
     lines += ["", "Ctrl-C to stop."]
     return "\n".join(lines)
 
@@ -221,9 +300,10 @@ def chain_document(chain) -> dict:
         "contracts": dict(chain.contracts),
         "accounts": [dict(a) for a in chain.accounts],
         "sender": {"address": chain.address(sender), **_funds(chain, sender)},
-        "round_length": cfg.round_length,
-        "unlock_period": cfg.unlock_period,
-        "ticket_validity_period": cfg.ticket_validity_period,
+        "round_length": chain.round_length(),
+        "unlock_period": chain.unlock_period(),
+        "ticket_validity_period": chain.ticket_validity_period(),
+        "fork": getattr(chain, "fork", None),
     }
 
 
@@ -240,6 +320,20 @@ def _tick(chain, auto_round: bool) -> None:
 def cmd_up(args) -> int:
     t0 = time.monotonic()
     # validate everything before starting anything
+    fork_only = [f for f, v in (("--fork-block", args.fork_block), ("--controller", args.controller),
+                                ("--orchestrator-address", args.orchestrator_address)) if v is not None]
+    if args.fork_url is None and fork_only:
+        raise UsageError(f"{', '.join(fork_only)} {'needs' if len(fork_only) == 1 else 'need'} --fork-url")
+    if args.fork_url is not None:
+        if args.backend != "anvil" or args.load_state or args.dump_state or args.round_length is not None:
+            raise UsageError("--fork-url forks on anvil with the forked chain's own rounds and state: it does not "
+                             "go with --backend embedded, --load-state, --dump-state or --round-length")
+        if args.controller is not None:
+            _addr_arg(args.controller, "--controller")
+        if args.orchestrator_address is not None:
+            _addr_arg(args.orchestrator_address, "--orchestrator-address")
+    if args.round_length is None:
+        args.round_length = 100
     if args.backend != "anvil" and (args.port or args.load_state):
         raise UsageError("--port and --load-state need --backend anvil")
     if args.block_time < 0 or (args.auto_round and not args.block_time):
@@ -249,7 +343,7 @@ def cmd_up(args) -> int:
     deposit = parse_amount(args.deposit) if args.deposit is not None else None
     reserve = parse_amount(args.reserve) if args.reserve is not None else None
     proc = None
-    if args.backend == "anvil":
+    if args.backend == "anvil" and args.fork_url is None:
         # Start anvil before importing web3 (~1 s of imports) so both happen at once.
         from devnet.base import ChainError
         from devnet.backends.anvil import AnvilProcess
@@ -275,7 +369,13 @@ def cmd_up(args) -> int:
     old = signal.signal(signal.SIGTERM, on_term)
     chain = None
     try:
-        if args.backend == "anvil":
+        if args.fork_url is not None:
+            from devnet.backends.fork import open_fork
+
+            chain = open_fork(args.fork_url, fork_block=args.fork_block, controller=args.controller,
+                              orchestrator_address=args.orchestrator_address, config=config, port=args.port)
+            proc = chain._process
+        elif args.backend == "anvil":
             chain = evm.open_anvil(config=config, process=proc, load_state=args.load_state)
         else:
             chain = evm.open_embedded(config=config)
@@ -361,6 +461,14 @@ def cmd_info(args) -> int:
             except Exception as exc:
                 s["claimable_reserve"][o["address"]] = f"reverts: {getattr(exc, 'reason', exc)}"
         info["sender"] = s
+    info["bonding"] = _bonding_info(chain, cfg)
+    try:
+        feed = chain.eth_usd()
+        info["eth_usd"] = {"usd_per_eth": _usd(feed.usd_per_eth), "updated_at": feed.updated_at,
+                           "age_s": chain.block_timestamp() - feed.updated_at, "round_id": feed.round_id,
+                           "decimals": feed.decimals, "feed": chain.contracts.get("EthUsdPriceFeed")}
+    except Exception as exc:  # noqa: BLE001 - a chain without lpdev's feed: say so, the rest stands
+        info["eth_usd"] = {"error": str(exc)}
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -382,7 +490,41 @@ def cmd_info(args) -> int:
               f"{' (unlock in progress)' if s['unlock_in_progress'] else ''}, balance {_eth(s['eth_balance'])}")
         for a, v in s["claimable_reserve"].items():
             print(f"  claimable reserve for {a}: {v if isinstance(v, str) else _eth(v)}")
+    b = info["bonding"]
+    print(f"bonding: total active stake {_lpt(b['total_active_stake'])} this round; pool (most stake first):")
+    for t in b["pool"]:
+        print(f"  {t['address']}: stake {_lpt(t['total_stake'])}, {'active' if t['active'] else 'active next round'}, "
+              f"reward cut {t['reward_cut'] / 10_000:g}%, fee share {t['fee_share'] / 10_000:g}% to delegators")
+    for d in b["accounts"]:
+        print(f"  {d['role']:<13} {d['address']}: {_lpt(d['bonded'])} bonded to {d['delegate']} "
+              f"({d['status'].lower()}), pending fees {_eth(d['pending_fees'])}")
+    e = info["eth_usd"]
+    if "error" in e:
+        print(f"ETH/USD: {e['error']}")
+    else:
+        print(f"ETH/USD {e['usd_per_eth']} (round {e['round_id']}, updated {e['age_s']} s before the latest block; "
+              f"feed {e['feed']})")
     return 0
+
+
+def _bonding_info(chain, cfg: dict) -> dict:
+    """The transcoder pool and the bonding state of the config's dev accounts."""
+    zero = "0x" + "00" * 20
+    pool = []
+    for a in chain.transcoder_pool():
+        t = chain.transcoder_info(_addr_arg(a, "address"))
+        pool.append({"address": a, "total_stake": t.total_stake, "active": t.active, "reward_cut": t.reward_cut,
+                     "fee_share": t.fee_share, "activation_round": t.activation_round,
+                     "pending_fees": chain.pending_fees(_addr_arg(a, "address"))})
+    accounts = []
+    for acct in cfg.get("accounts", []):
+        a = _addr_arg(acct["address"], "address")
+        d = chain.delegator_info(a)
+        if d.bonded_amount or d.fees or d.delegate_address != zero:
+            accounts.append({"role": acct.get("role"), "address": acct["address"], "status": d.status,
+                             "bonded": d.bonded_amount, "delegate": d.delegate_address,
+                             "pending_fees": chain.pending_fees(a), "pending_stake": chain.pending_stake(a)})
+    return {"total_active_stake": chain.total_bonded(), "pool": pool, "accounts": accounts}
 
 
 @_chain_errors
@@ -427,6 +569,179 @@ def _simple_tx(method: str, default_role: str):
     return run
 
 
+def _report_steps(steps, as_json: bool) -> int:
+    """Run (name, thunk) transactions in order, reporting each; stop at the first revert (exit 1)."""
+    done = []
+    for name, run in steps:
+        res = run()
+        done.append((name, res))
+        if not res.ok:
+            break
+    if as_json:
+        print(json.dumps([{"step": n, "ok": r.ok, "tx_hash": r.tx_hash, "gas_used": r.gas_used,
+                           "revert_reason": r.revert_reason, "events": r.events, "block": r.block}
+                          for n, r in done]))
+        return 0 if done[-1][1].ok else 1
+    for n, r in done:
+        code = _report_tx(n, r)
+        if code:
+            return code
+    return 0
+
+
+def _me(key: bytes) -> bytes:
+    from devnet.txsign import address_of
+
+    return bytes.fromhex(address_of(key)[2:])
+
+
+def _to_arg(text: str, cfg: dict) -> bytes:
+    """An address, or a role of the config's accounts (orchestrator, orchestrator2, ...)."""
+    if text.startswith("0x") or len(text) == 40:
+        return _addr_arg(text, "--to")
+    for a in cfg.get("accounts", []):
+        if a.get("role") == text:
+            return _addr_arg(a["address"], "--to")
+    from devnet.config import DevnetConfig
+
+    try:
+        return _addr_arg(DevnetConfig().address(text), "--to")
+    except KeyError:
+        raise UsageError(f"--to {text!r} is neither an address nor a role of the config's accounts") from None
+
+
+@_chain_errors
+def cmd_bond(args) -> int:
+    """approve + bond(amount, self) + transcoder(rewardCut, feeShare): what an orchestrator does to be paid."""
+    chain, cfg = _connect(args)
+    key = _key(args, cfg, "orchestrator")
+    amount = parse_lpt(args.amount)
+    cuts_given = args.reward_cut is not None or args.fee_share is not None
+    reward_cut = parse_rate(args.reward_cut or "10%", "--reward-cut")
+    fee_share = parse_rate(args.fee_share or "5%", "--fee-share")
+    me = _me(key)
+    steps = [("approve", lambda: chain.lpt_approve(key, amount)), ("bond", lambda: chain.bond(key, amount, me))]
+    code = _report_steps(steps, args.json)
+    if code:
+        return code
+    # A self-bond already put it in the pool; transcoder() sets its cuts. An ACTIVE transcoder may only change them
+    # after reward() in the round (the contract says so), so for one that is active this needs --set-cuts.
+    if not chain.is_active_transcoder(me) or args.set_cuts:
+        code = _report_steps([("transcoder", lambda: chain.register_transcoder(key, reward_cut, fee_share))], args.json)
+        if code:
+            return code
+    elif cuts_given and not args.json:
+        print("note: active transcoder: transcoder() with new cuts was NOT sent (the protocol allows it only after "
+              "reward() in the round); pass --set-cuts to send it anyway")
+    if not args.json:
+        t = chain.transcoder_info(me)
+        when = "active now" if t.active else f"active from round {t.activation_round}" if t.activation_round > \
+            chain.current_round() else "NOT in the active set (the pool is full and its last member has more stake)"
+        from sim.pm.crypto import to_checksum_address
+
+        print(f"transcoder {to_checksum_address(me)}: stake {_lpt(t.total_stake)}, reward cut "
+              f"{t.reward_cut / 10_000:g}%, fee share {t.fee_share / 10_000:g}%, "
+              f"{when}")
+    return 0
+
+
+@_chain_errors
+def cmd_delegate(args) -> int:
+    chain, cfg = _connect(args)
+    key = _key(args, cfg, "delegator")
+    amount = parse_lpt(args.amount)
+    to = _to_arg(args.to, cfg)
+    code = _report_steps([("approve", lambda: chain.lpt_approve(key, amount)),
+                          ("bond", lambda: chain.bond(key, amount, to))], args.json)
+    if code == 0 and not args.json:
+        d = chain.delegator_info(_me(key))
+        print(f"delegator: bonded {_lpt(d.bonded_amount)} to {d.delegate_address} ({d.status.lower()}: its share of "
+              f"the transcoder's fees counts from round {d.start_round})")
+    return code
+
+
+@_chain_errors
+def cmd_unbond(args) -> int:
+    chain, cfg = _connect(args)
+    key = _key(args, cfg, "delegator")
+    return _report_steps([("unbond", lambda: chain.unbond(key, parse_lpt(args.amount)))], args.json)
+
+
+@_chain_errors
+def cmd_rebond(args) -> int:
+    chain, cfg = _connect(args)
+    key = _key(args, cfg, "delegator")
+    if args.to:
+        to = _to_arg(args.to, cfg)
+        return _report_steps([("rebond-from-unbonded", lambda: chain.rebond_from_unbonded(key, to, args.lock_id))],
+                             args.json)
+    return _report_steps([("rebond", lambda: chain.rebond(key, args.lock_id))], args.json)
+
+
+@_chain_errors
+def cmd_withdraw_stake(args) -> int:
+    chain, cfg = _connect(args)
+    key = _key(args, cfg, "delegator")
+    return _report_steps([("withdraw-stake", lambda: chain.withdraw_stake(key, args.lock_id))], args.json)
+
+
+@_chain_errors
+def cmd_claim_earnings(args) -> int:
+    chain, cfg = _connect(args)
+    key = _key(args, cfg, "delegator")
+    code = _report_steps([("claim-earnings", lambda: chain.claim_earnings(key))], args.json)
+    if code == 0 and not args.json:
+        d = chain.delegator_info(_me(key))
+        print(f"claimed up to round {d.last_claim_round}: withdrawable fees {_eth(d.fees)} "
+              "(`lpdev chain withdraw-fees` pays them)")
+    return code
+
+
+@_chain_errors
+def cmd_withdraw_fees(args) -> int:
+    chain, cfg = _connect(args)
+    key = _key(args, cfg, "orchestrator")
+    amount = parse_amount(args.amount) if args.amount else None
+    return _report_tx("withdraw-fees", chain.withdraw_fees(key, amount), args.json)
+
+
+@_chain_errors
+def cmd_eth_usd(args) -> int:
+    """Show, set or age the ETH/USD feed."""
+    from devnet.base import ETH_USD_STALE_AGE_S
+
+    if args.age is not None and not args.stale:
+        raise UsageError("--age needs --stale")
+    chain, cfg = _connect(args)
+    key = _key(args, cfg, "deployer")
+    if args.price is not None or args.stale:
+        price = args.price if args.price is not None else chain.eth_usd().usd_per_eth
+        updated_at = None
+        if args.stale:
+            age = ETH_USD_STALE_AGE_S if args.age is None else args.age
+            if age <= 0:
+                raise UsageError("--age must be > 0 seconds")
+            updated_at = max(1, chain.block_timestamp() - age)
+        try:
+            res = chain.set_eth_usd(price, updated_at=updated_at, key=key)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        if not res.ok:
+            return _report_tx("eth-usd", res, args.json)
+    feed = chain.eth_usd()
+    age = chain.block_timestamp() - feed.updated_at
+    doc = {"usd_per_eth": _usd(feed.usd_per_eth), "updated_at": feed.updated_at, "age_s": age,
+           "round_id": feed.round_id, "decimals": feed.decimals, "wei_per_usd": str(feed.wei_per_usd()),
+           "feed": chain.contracts.get("EthUsdPriceFeed")}
+    if args.json:
+        print(json.dumps(doc))
+    else:
+        stale = " — STALE for signers that allow 2 h (ETHUSDMaxAge)" if age > 2 * 3600 else ""
+        print(f"ETH/USD {doc['usd_per_eth']} (round {feed.round_id}, updatedAt {feed.updated_at}: {age} s before the "
+              f"latest block{stale}); feed {doc['feed']}")
+    return 0
+
+
 @_chain_errors
 def cmd_build(args) -> int:
     from devnet import build
@@ -445,9 +760,16 @@ def register(subparsers) -> None:
     up.add_argument("--port", type=int, default=None, help="anvil port (default: a free port)")
     up.add_argument("--config-out", default=DEFAULT_CONFIG, help=f"write the chain config JSON here "
                                                                   f"(default {DEFAULT_CONFIG}; removed on exit)")
-    up.add_argument("--round-length", type=int, default=100,
+    up.add_argument("--round-length", type=int, default=None,
                     help="blocks per round (default 100: more than the 40-block params expiry, so a winning ticket "
                          "can still be redeemed in its creation round or the next — with 20, none could)")
+    fk = up.add_argument_group("fork mode (anvil --fork-url: the real contracts of a live chain, locally)")
+    fk.add_argument("--fork-url", metavar="URL", help="JSON-RPC URL of the chain to fork (e.g. an Arbitrum One RPC)")
+    fk.add_argument("--fork-block", type=int, metavar="N", help="fork at this block (default: the latest)")
+    fk.add_argument("--controller", metavar="ADDR", help="the Livepeer Controller to resolve every contract through "
+                                                         "(default: Arbitrum One's when the chain id is 42161)")
+    fk.add_argument("--orchestrator-address", metavar="ADDR",
+                    help="impersonate this registered transcoder instead of bonding the dev orchestrator")
     up.add_argument("--deposit", default=None, help="sender deposit (default 100eth)")
     up.add_argument("--reserve", default=None, help="sender reserve (default 100eth)")
     up.add_argument("--dump-state", metavar="FILE", help="anvil: write the chain state here on exit")
@@ -481,8 +803,42 @@ def register(subparsers) -> None:
     keyed("unlock", "start the sender's unlock period", _simple_tx("unlock", "sender"), "sender")
     keyed("cancel-unlock", "cancel the sender's unlock", _simple_tx("cancel_unlock", "sender"), "sender")
     keyed("withdraw", "withdraw deposit + reserve after the unlock period", _simple_tx("withdraw", "sender"), "sender")
-    keyed("withdraw-fees", "orchestrator: withdraw the fees earned by redeemed tickets",
-          _simple_tx("withdraw_fees", "orchestrator"), "orchestrator")
+    wf = keyed("withdraw-fees", "claim earnings and withdraw fees (an orchestrator's commission and share, a "
+                                "delegator's share)", cmd_withdraw_fees, "orchestrator")
+    wf.add_argument("--amount", help="how much (wei, or 0.1eth; default: all pending fees)")
+
+    bond = keyed("bond", "orchestrator: approve and bond LPT to itself, then transcoder(rewardCut, feeShare) "
+                         "(active from the next round)", cmd_bond, "orchestrator")
+    bond.add_argument("--amount", default="1000", help="LPT to bond: 1000 or 1.5lpt, or base units 500wei "
+                                                       "(default 1000 LPT)")
+    bond.add_argument("--reward-cut", help="share of rewards kept (10%% or 100000 over 1e6; default 10%%)")
+    bond.add_argument("--fee-share", help="share of fees paid to delegators, itself included (5%% or 50000; "
+                                          "default 5%%)")
+    bond.add_argument("--set-cuts", action="store_true",
+                      help="also call transcoder() when already in the pool (an active transcoder may only do that "
+                           "after reward() in the round)")
+    dl = keyed("delegate", "approve and bond LPT to a transcoder (a share of its fees from the next round)",
+               cmd_delegate, "delegator")
+    dl.add_argument("--to", required=True, help="transcoder address, or a role of the config (orchestrator)")
+    dl.add_argument("--amount", default="500", help="LPT to bond (default 500 LPT)")
+    ub = keyed("unbond", "unbond LPT: an unbonding lock, withdrawable after the unbonding period", cmd_unbond,
+               "delegator")
+    ub.add_argument("amount", metavar="AMOUNT", help="LPT (100, 1.5lpt, 500wei)")
+    rb = keyed("rebond", "rebond an unbonding lock (to the current delegate, or --to one when fully unbonded)",
+               cmd_rebond, "delegator")
+    rb.add_argument("lock_id", type=int, metavar="LOCK_ID")
+    rb.add_argument("--to", help="delegate when fully unbonded (rebondFromUnbonded)")
+    ws = keyed("withdraw-stake", "withdraw an unbonding lock's LPT after the unbonding period", cmd_withdraw_stake,
+               "delegator")
+    ws.add_argument("lock_id", type=int, metavar="LOCK_ID")
+    keyed("claim-earnings", "claim fees earned since the last claim into withdrawable fees", cmd_claim_earnings,
+          "delegator")
+    eu = keyed("eth-usd", "show the ETH/USD feed, set its price (PRICE), or make it stale (--stale)", cmd_eth_usd,
+               "deployer")
+    eu.add_argument("price", nargs="?", metavar="PRICE", help="USD per ETH, e.g. 3000 or 2999.5 (8 decimals at most)")
+    eu.add_argument("--stale", action="store_true", help="a new round whose updatedAt is --age seconds before the "
+                                                         "latest block (default 3 h: older than signers' 2 h)")
+    eu.add_argument("--age", type=int, help="with --stale: seconds (default 10800)")
 
     mine = sub.add_parser("mine", help="mine N empty blocks and say what that changes")
     _add_conn(mine)

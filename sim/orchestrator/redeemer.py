@@ -3,8 +3,10 @@
 
 Driven by new blocks: for each queued ticket, oldest first,
 
-1. skip unless ``creationRound ≥ lastInitializedRound − 2`` (ticketValidityPeriod) — an older ticket can never
-   be redeemed, so it is marked failed with that reason;
+1. skip unless ``creationRound ≥ lastInitializedRound − ticketValidityPeriod`` — an older ticket can never be
+   redeemed, so it is marked failed with that reason. go-livepeer uses a constant 2; lpdev reads
+   ``TicketBroker.ticketValidityPeriod()`` from the chain at each pass, so a chain with another period (or a
+   governance change) is followed;
 2. skip (retry later) unless ``ParamsExpirationBlock ≤ latest block`` (the sender may no longer use the
    params), the current round is initialized (lpdev waits here; go-livepeer would send and lose the ticket to
    the revert) and the orchestrator is an active transcoder;
@@ -27,9 +29,8 @@ import signal
 from sim.orchestrator.winners import FAILED, QUEUED, REDEEMED, SENDING, StoredWinner
 from sim.pm.crypto import to_checksum_address
 
-__all__ = ["Redeemer", "TICKET_VALIDITY_PERIOD", "NON_RETRYABLE"]
+__all__ = ["Redeemer", "NON_RETRYABLE"]
 
-TICKET_VALIDITY_PERIOD = 2
 NON_RETRYABLE = ("ticket already used", "transaction failed", "ticket creationRound does not have a block hash")
 # Reverts that say "not now" rather than "never": the ticket is still unused, so it goes back in the queue.
 # (go-livepeer drops every failed transaction; a round boundary between the queue's check and the send would
@@ -40,6 +41,16 @@ TRANSIENT_REVERTS = ("current round is not initialized", "system is paused")
 class Redeemer:
     def __init__(self, orch) -> None:
         self.orch = orch  # sim.orchestrator.node.Orchestrator
+        self.validity_period: int | None = None  # TicketBroker.ticketValidityPeriod(), as last read
+
+    def _read_validity_period(self) -> int | None:
+        """``TicketBroker.ticketValidityPeriod()`` (rounds); the last value read if the chain does not answer."""
+        try:
+            with self.orch.watch.lock:
+                self.validity_period = int(self._chain.ticket_validity_period())
+        except Exception:  # noqa: BLE001 - unreachable chain: the pass waits or uses the last known period
+            pass
+        return self.validity_period
 
     @property
     def _chain(self):
@@ -69,8 +80,12 @@ class Redeemer:
             out["waiting"] = len(self.orch.store.with_status(QUEUED))
             return out
         snap = self.orch.watch.snapshot
+        validity = self._read_validity_period()
+        if validity is None:  # never read it: nothing can be judged expired or sent yet
+            out["waiting"] = len(self.orch.store.with_status(QUEUED))
+            return out
         for w in self.orch.store.with_status(QUEUED):
-            verdict = self._redeem(w, snap)
+            verdict = self._redeem(w, snap, validity)
             out[verdict] += 1
             if self.orch.faults.stop_redeeming:
                 break
@@ -85,19 +100,20 @@ class Redeemer:
         self.orch.emit("orch.redemption_failed", ticket_hash=h, sender=w.ticket.sender, reason=reason, retry=retry)
         return "waiting" if retry else "failed"
 
-    def _redeem(self, w: StoredWinner, snap) -> str:
+    def _redeem(self, w: StoredWinner, snap, validity: int) -> str:
         t = w.ticket
         h = t.hash()
-        if t.creation_round < snap.last_initialized_round - TICKET_VALIDITY_PERIOD:
+        if t.creation_round < snap.last_initialized_round - validity:
             return self._fail(w, f"ticket creationRound {t.creation_round} is outside the validity window "
-                                  f"(last initialized round {snap.last_initialized_round})", retry=False)
+                                  f"(last initialized round {snap.last_initialized_round}, ticketValidityPeriod "
+                                  f"{validity})", retry=False)
         if w.params_expiration_block > snap.last_block:
             return "waiting"  # not yet: the params are still usable by the sender
-        if snap.current_round >= t.creation_round + TICKET_VALIDITY_PERIOD:
+        if snap.current_round >= t.creation_round + validity:
             # TicketBroker would revert "ticket is expired" (ticketbroker.md §5); go-livepeer sends anyway and
             # drops the ticket as a failed transaction. Same outcome here, without burning gas.
             return self._fail(w, f"ticket is expired: creationRound {t.creation_round} + ticketValidityPeriod "
-                                 f"{TICKET_VALIDITY_PERIOD} <= current round {snap.current_round}", retry=False)
+                                 f"{validity} <= current round {snap.current_round}", retry=False)
         if snap.current_round != snap.last_initialized_round:
             # The contract would revert ("current round is not initialized") and go-livepeer would then drop the
             # ticket as a failed transaction; lpdev waits for the round to be initialized instead.

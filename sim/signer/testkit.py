@@ -19,18 +19,7 @@ from sim.wire import lp_rpc_pb2 as pb
 __all__ = ["EV_DIVISOR", "make_orch_info", "make_caps", "request_body", "MemoryChain", "DEFAULT_RECIPIENT",
            "EthUsd", "NoPriceFeed"]
 
-try:  # the agreed ETH/USD interface (sim/chainview.py, branch "chain"); a local twin until it lands
-    from sim.chainview import EthUsd  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - replaced by sim.chainview.EthUsd once merged
-    @dataclass(frozen=True)
-    class EthUsd:  # type: ignore[no-redef]
-        usd_per_eth: Fraction
-        updated_at: int
-        decimals: int = 8
-        round_id: int = 1
-
-        def wei_per_usd(self) -> Fraction:
-            return Fraction(10**18) / Fraction(self.usd_per_eth)
+from sim.chainview import EthUsd
 
 
 class NoPriceFeed(RuntimeError):
@@ -154,7 +143,7 @@ class MemoryChain:
         import time as _time
 
         updated = int(_time.time()) if self.usd_updated_at is None else self.usd_updated_at
-        return EthUsd(usd_per_eth=Fraction(self.usd_per_eth), updated_at=updated)
+        return EthUsd(usd_per_eth=Fraction(self.usd_per_eth), updated_at=updated, decimals=8, round_id=1)
 
     def transcoder_pool_size(self) -> int:
         return 1
