@@ -18,7 +18,7 @@ test: bootstrap
 	$(VENV)/bin/python -m pytest -q -n 2 $(ARGS)
 
 bench: bootstrap
-	$(VENV)/bin/lpdev bench all
+	$(VENV)/bin/lpdev bench all $(ARGS)
 
 bootstrap: $(PYSTAMP) $(NPMSTAMP)
 
@@ -31,7 +31,7 @@ $(PYSTAMP): pyproject.toml constraints.txt
 	touch $@
 
 $(NPMSTAMP): devnet/tools/package.json devnet/tools/package-lock.json
-	cd devnet/tools && npm install --no-audit --no-fund --loglevel=error
+	cd devnet/tools && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 clean-venv:
