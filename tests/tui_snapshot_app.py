@@ -48,13 +48,41 @@ def replay_app() -> LpdevApp:
     return LpdevApp.replay(trace_path(), start="end")
 
 
+# A cast document shaped like the one `lpdev up` writes to .lpdev/stack.json (lpdev/upconfig.py cast_document), with
+# anvil's well-known throwaway dev accounts: what the live TUI's cast tab shows.
+CAST = {
+    "note": "PUBLIC throwaway dev keys from the anvil mnemonic: never send real funds to them",
+    "backend": "anvil", "eth_url": "http://127.0.0.1:8545", "chain_id": 31337,
+    "controller": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+    "contracts": {"Controller": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+                  "TicketBroker": "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
+                  "RoundsManager": "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0"},
+    "accounts": [{"role": "sender", "address": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+                  "private_key": "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"},
+                 {"role": "orchestrator", "address": "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
+                  "private_key": "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"}],
+    "signer_url": "https://127.0.0.1:7936", "signer_http_url": "http://127.0.0.1:7937",
+    "signer_address": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+    "signers": [{"name": "signer", "url": "https://127.0.0.1:7936", "http_url": "http://127.0.0.1:7937",
+                 "address": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "role": "sender"}],
+    "orchestrators": [{"name": "orchestrator", "url": "https://127.0.0.1:8935",
+                       "address": "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC", "role": "orchestrator"}],
+    "sender": {"address": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "deposit": 100 * 10**18,
+               "reserve": 100 * 10**18},
+    "ticket": {"ev": 10**15, "max_face_value": 5 * 10**15, "win_prob": "1/5", "price_per_unit": 10**7,
+               "pixels_per_unit": 1},
+    "token": "eyJvcmNoZXN0cmF0b3JzIjpbImh0dHBzOi8vMTI3LjAuMC4xOjg5MzUiXSwic2lnbmVyIjoiaHR0cHM6Ly8xMjcuMC4wLjE6NzkzNiJ9",
+    "sdk_commands": ["python examples/get_orchestrator_info.py 127.0.0.1:8935 --signer 127.0.0.1:7936"],
+}
+
+
 def live_app() -> LpdevApp:
     bus = DemoBus(None)
     stack = DemoStack(DemoConfig(), bus=bus)
     stack.start()
     for _ in range(4):
         stack.pay()
-    return LpdevApp(mode="live", bus=bus, control=SnapshotControl(), source_name="demo stack")
+    return LpdevApp(mode="live", bus=bus, control=SnapshotControl(), source_name="demo stack", cast=CAST)
 
 
 def walkthrough_app(name: str = "happy-path") -> LpdevApp:

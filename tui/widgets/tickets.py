@@ -1,4 +1,5 @@
-"""Tickets: nonce, hash, win test, stored, redeemed (tx, gas) or failed (reason) — §2.5, §4.4, §4.6."""
+"""Tickets: nonce, hash, win test, stored, redeemed (tx, gas) or failed (reason) — docs/tickets.md#the-win-test,
+docs/orchestrator.md#the-payment-endpoint, docs/chain.md#redeeming-a-winning-ticket."""
 from __future__ import annotations
 
 from rich.text import Text
