@@ -68,7 +68,7 @@ async def test_happy_path_tour_quotes_the_runs_preload_nonces_and_fee():
     assert f"fee** = pixels × price (120000000/7 wei per pixel) = {wei(first['fee'])}" in pages[2]
     assert wei(first["fee"]) == "≈0.02844 ETH"  # for people; the exact fraction is one key (x) away
     assert first["nonce_first"] == 1
-    assert f"Their nonces are **1…{first['nonce_last']}**" in pages[2]
+    assert f"Their nonces are **1–{first['nonce_last']}**" in pages[2]
     assert f"ceil(fee ÷ EV) = **{first['tickets']}**" in pages[2]
     assert f"tickets × EV − fee = {wei(first['balance_after'])}, exactly {exact_wei(first['balance_after'])}" \
         in pages[2] and "fraction" in pages[2]

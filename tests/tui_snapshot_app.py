@@ -153,17 +153,45 @@ def _jump_keys(seq: int) -> list[str]:
 
 
 # name -> (factory, keys, run_before or None: no_blink)
+def payment_seq(nth: int = 10) -> int:
+    """The seq of the trace's ``nth`` accepted signer payment (an ordinary one, mid-run)."""
+    from sim.events import read_trace
+
+    _, evs = read_trace(trace_path())
+    return [e.seq for e in evs if e.kind == "signer.payment" and e.data.get("status") == 200][nth]
+
+
+def pressed(*keys: str):
+    """A ``run_before`` that presses ``keys`` and clears the toast they raise (toasts leave on a wall-clock timer)."""
+    async def run(pilot) -> None:
+        await pilot.press(*keys)
+        await pilot.pause()
+        pilot.app.clear_notifications()
+        await no_blink(pilot)
+    return run
+
+
+SIZES = {"80x24": (80, 24), "120x40": (120, 40), "160x50": (160, 50)}
+
+# name -> (factory, keys, run_before or None: no_blink, terminal size)
 FRAMES = {
-    "replay-end": (replay_app, ["_"], None),
-    "replay-step-3": (replay_app, ["home", "n", "n", "n"], None),
-    "replay-480-refresh": (replay_app, _jump_keys(first_480_seq() + 2), None),
-    "replay-tickets-winners": (replay_app, ["2", "w", "_"], None),
-    "replay-balances": (replay_app, ["3", "_"], None),
-    "live-mine-consequence": (live_app, ["M", "_"], None),
+    "replay-end": (replay_app, ["_"], None, SIZE),
+    "replay-step-3": (replay_app, ["home", "n", "n", "n"], None, SIZE),
+    "replay-480-refresh": (replay_app, _jump_keys(first_480_seq() + 2), None, SIZE),
+    "replay-tickets-winners": (replay_app, ["2", "w", "_"], None, SIZE),
+    "replay-balances": (replay_app, ["3", "_"], None, SIZE),
+    "live-mine-consequence": (live_app, ["M", "_"], None, SIZE),
+    "live-cast": (live_app, ["_"], pressed("4"), SIZE),
+    "live-exact-wei": (live_app, ["_"], pressed("x"), SIZE),
     # Tours run their scenario on the real stack: each frame waits for the runner's gate, then shoots.
-    "walkthrough-intro": (walkthrough_app, ["_"], walked(0)),
-    "walkthrough-first-payment": (walkthrough_app, ["_"], walked(2)),
-    "walkthrough-480": (lambda: walkthrough_app("param-expiry"), ["_"], walked(4)),
-    "walkthrough-winner": (lambda: walkthrough_app("winning-ticket"), ["_"], walked(2, "2", "w")),
-    "walkthrough-redeemed": (lambda: walkthrough_app("winning-ticket"), ["_"], walked(3, "2", "w")),
+    "walkthrough-intro": (walkthrough_app, ["_"], walked(0), SIZE),
+    "walkthrough-first-payment": (walkthrough_app, ["_"], walked(2), SIZE),
+    "walkthrough-480": (lambda: walkthrough_app("param-expiry"), ["_"], walked(4), SIZE),
+    "walkthrough-winner": (lambda: walkthrough_app("winning-ticket"), ["_"], walked(2, "2", "w"), SIZE),
+    "walkthrough-redeemed": (lambda: walkthrough_app("winning-ticket"), ["_"], walked(3, "2", "w"), SIZE),
 }
+# The three main views at the three common terminal sizes (issue 16: readable at 80, 120 and 160 columns).
+for _name, _size in SIZES.items():
+    FRAMES[f"live-{_name}"] = (live_app, ["_"], None, _size)
+    FRAMES[f"walkthrough-{_name}"] = (walkthrough_app, ["_"], walked(2), _size)
+    FRAMES[f"inspector-{_name}"] = (replay_app, _jump_keys(payment_seq()), None, _size)

@@ -173,8 +173,8 @@ def plural(n: Any, word: str) -> str:
 
 
 def nonces(first: Any, last: Any) -> str:
-    """``nonce **1**`` or ``nonces **1…29**``."""
-    return f"nonce **{first}**" if first == last else f"nonces **{first}…{last}**"
+    """``nonce **1**`` or ``nonces **1–29**``."""
+    return f"nonce **{first}**" if first == last else f"nonces **{first}–{last}**"
 
 
 def nonce_of(c: Ctx, ticket_hash: Any) -> Any:

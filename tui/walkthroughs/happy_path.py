@@ -67,7 +67,7 @@ def _first(c: Ctx) -> str:
         f"anything else arrives. 60 s × 1280×720×30 px/s = **{int(s.get('units') or 0):,} pixels**.\n\n"
         f"**fee** = pixels × price ({price.numerator}/{price.denominator} wei per pixel) = {wei(s.get('fee'))}.\n\n"
         f"Tickets needed: ceil(fee ÷ EV) = **{n}**, worth {wei(frac(s.get('ev')) * int(n or 0))} together.\n\n"
-        f"Their nonces are **{s.get('nonce_first')}…{s.get('nonce_last')}**: the nonce counter for these params "
+        f"Their nonces are **{s.get('nonce_first')}–{s.get('nonce_last')}**: the nonce counter for these params "
         "(their recipientRandHash) starts at 0 and is increased *before* each ticket, so the first ticket "
         "is nonce 1. The orchestrator refuses a nonce it has already seen for the same params.\n\n"
         f"**balance after** = tickets × EV − fee = {wei(s.get('balance_after'))}, exactly "

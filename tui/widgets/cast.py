@@ -45,18 +45,9 @@ def _table(title: str) -> Table:
 
 
 def cast_renderable(cast: dict, exact: bool = False) -> Group:
-    """The cast document as Rich tables, most useful first (URLs and addresses, then token, accounts, commands)."""
+    """The cast document as Rich tables, most useful first: URLs and addresses, the token, funds and ticket
+    economics, the chain and its contracts, the dev accounts, the SDK commands, anything else."""
     parts: list = []
-    chain = _table("chain")
-    for label, key in (("backend", "backend"), ("JSON-RPC", "eth_url"), ("chain id", "chain_id"),
-                       ("Controller", "controller")):
-        if key in cast:
-            chain.add_row(label, _val(key, cast.get(key), exact))
-    for name, addr in (cast.get("contracts") or {}).items():
-        if name != "Controller":
-            chain.add_row(name, str(addr))
-    parts += [chain, Text("")]
-
     actors = _table("signers and orchestrators")
     for s in cast.get("signers") or ([{"name": "signer", "url": cast.get("signer_url"),
                                        "http_url": cast.get("signer_http_url"),
@@ -66,6 +57,13 @@ def cast_renderable(cast: dict, exact: bool = False) -> Group:
     for o in cast.get("orchestrators") or []:
         actors.add_row(str(o.get("name") or "orchestrator"), f"{o.get('url') or DASH}  {o.get('address') or DASH}")
     parts += [actors, Text("")]
+
+    if cast.get("token") or cast.get("discovery_token"):
+        tok = _table("livepeer-gateway token (the SDK's --token)")
+        for key in ("token", "discovery_token"):
+            if cast.get(key):
+                tok.add_row(key.replace("_", " "), str(cast[key]))
+        parts += [tok, Text("")]
 
     money = _table("sender funds on chain and ticket economics")
     for s in cast.get("senders") or ([cast["sender"]] if isinstance(cast.get("sender"), dict) else []):
@@ -77,12 +75,15 @@ def cast_renderable(cast: dict, exact: bool = False) -> Group:
         money.add_row("tickets", "   ".join(f"{k.replace('_', ' ')} {_val(k, v, exact)}" for k, v in ticket.items()))
     parts += [money, Text("")]
 
-    if cast.get("token") or cast.get("discovery_token"):
-        tok = _table("livepeer-gateway token (the SDK's --token)")
-        for key in ("token", "discovery_token"):
-            if cast.get(key):
-                tok.add_row(key.replace("_", " "), str(cast[key]))
-        parts += [tok, Text("")]
+    chain = _table("chain")
+    for label, key in (("backend", "backend"), ("JSON-RPC", "eth_url"), ("chain id", "chain_id"),
+                       ("Controller", "controller")):
+        if key in cast:
+            chain.add_row(label, _val(key, cast.get(key), exact))
+    for name, addr in (cast.get("contracts") or {}).items():
+        if name != "Controller":
+            chain.add_row(name, str(addr))
+    parts += [chain, Text("")]
 
     accounts = cast.get("accounts") or []
     if accounts:

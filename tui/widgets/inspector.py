@@ -44,7 +44,7 @@ def _short(v: Any, n: int = 42) -> str:
 def payment_table(p: Payment, exact: bool = False) -> Table:
     t = Table.grid(padding=(0, 2))
     t.add_column(style="bold", no_wrap=True)
-    t.add_column()
+    t.add_column(overflow="fold")  # an exact wei fraction is one long word: wrap it, never cut it
     st = p.status
     t.add_row("call", f"{p.key}   seq {p.seq}   status {st if st is not None else DASH}"
               + (f"   ({p.attempts} attempts)" if p.attempts > 1 else ""))
@@ -53,29 +53,30 @@ def payment_table(p: Payment, exact: bool = False) -> Table:
         t.add_row("why", Text(str(reason), style="yellow"))
     for code, why in p.refused:
         t.add_row("earlier attempt", Text(f"{code}: {why or DASH}", style="yellow"))
-    secs = p.get("billable_secs")
-    t.add_row("billable seconds", DASH if secs is None else f"{float(secs):g} s" + ("  (new state: preload)" if secs == 0 else ""))
-    t.add_row("billable units", fmt_num(p.get("units")))
-    initial = p.get("initial_price")
-    fee_f, units_f = as_fraction(p.get("fee")), as_fraction(p.get("units"))
-    if initial is None and fee_f is not None and units_f:
-        t.add_row("initial price", fmt_wei(fee_f / units_f, exact) + " / unit (fee ÷ units)")
-    else:
-        t.add_row("initial price", fmt_wei(initial, exact) + " / unit")
-    t.add_row("current price", fmt_wei(p.get("price"), exact) + " / unit")
-    t.add_row("fee", fmt_wei(p.get("fee"), exact))
-    t.add_row("ticket EV", fmt_wei(p.get("ev"), exact))
-    t.add_row("face value", fmt_wei(p.get("face_value"), exact))
-    t.add_row("win prob", _winprob(p.get("win_prob"), exact))
+    # most essential first: a short terminal shows the top of this table
     n = p.get("num_tickets")
     if isinstance(n, list):
         n = len(n)
     ns, ne = nonce_range(p.signer)
     if ns is None:
         ns, ne = nonce_range(p.gateway)
-    t.add_row("tickets", f"{n if n is not None else DASH}   nonces {ns if ns is not None else DASH}–{ne if ne is not None else DASH}")
-    t.add_row("balance before", fmt_wei(pick(p.signer, "balance_before"), exact))
-    t.add_row("balance after", fmt_wei(pick(p.signer, "balance_after"), exact))
+    t.add_row("tickets", f"{n if n is not None else DASH}   nonces {ns if ns is not None else DASH}–"
+                         f"{ne if ne is not None else DASH}")
+    t.add_row("fee", fmt_wei(p.get("fee"), exact) + "  (units × initial price)")
+    t.add_row("balance", f"{fmt_wei(pick(p.signer, 'balance_before'), exact)} → "
+                         f"{fmt_wei(pick(p.signer, 'balance_after'), exact)}  (before → after)")
+    t.add_row("ticket EV", f"{fmt_wei(p.get('ev'), exact)} = face value {fmt_wei(p.get('face_value'), exact)} × "
+                           f"win prob {_winprob(p.get('win_prob'), exact)}")
+    secs = p.get("billable_secs")
+    billed = DASH if secs is None else f"{float(secs):g} s" + ("  (new state: preload)" if secs == 0 else "")
+    t.add_row("billed", f"{billed}   {fmt_num(p.get('units'))} units")
+    initial = p.get("initial_price")
+    fee_f, units_f = as_fraction(p.get("fee")), as_fraction(p.get("units"))
+    if initial is None and fee_f is not None and units_f:
+        initial_text = fmt_wei(fee_f / units_f, exact) + " (fee ÷ units)"
+    else:
+        initial_text = fmt_wei(initial, exact)
+    t.add_row("price / unit", f"initial {initial_text}   now {fmt_wei(p.get('price'), exact)}")
     ceiling, src = p.get("ceiling"), p.get("ceiling_source")
     t.add_row("price ceiling", DASH if ceiling is None and not src else f"{src or '?'}: {fmt_wei(ceiling, exact)}")
     sid, sseq = p.get("state_id"), p.get("state_seq")
@@ -94,8 +95,8 @@ def state_table(cur: dict | None, prev: dict | None, exact: bool = False) -> Tab
     t = Table(title="state blob (docs/remote-signer.md#the-state-blob)", title_justify="left", expand=False,
               show_edge=False, pad_edge=False)
     t.add_column("field", style="bold", no_wrap=True)
-    t.add_column("value")
-    t.add_column("was", style="dim")
+    t.add_column("value", overflow="fold")
+    t.add_column("was", style="dim", overflow="fold")
     if cur is None:
         t.add_row(DASH, "no state in this event", "")
         return t
@@ -118,7 +119,7 @@ def _event_value(k: str, v: Any, exact: bool) -> str:
 def event_table(row: Row, exact: bool = False) -> Table:
     t = Table.grid(padding=(0, 2))
     t.add_column(style="bold", no_wrap=True)
-    t.add_column()
+    t.add_column(overflow="fold")  # an exact wei fraction is one long word: wrap it, never cut it
     t.add_row("event", f"#{row.seq} {row.kind} by {row.ev.actor}")
     for k, v in (row.ev.data or {}).items():
         if k in ("state", "previous_state", "state_blob"):
@@ -149,8 +150,7 @@ class PaymentInspector(Static):
             self.update(Text("Select a row in the timeline (↑/↓) to inspect its payment.", style="dim"))
             return
         exact = self.exact
-        parts: list = [Text("amounts: exact wei — x shows ETH" if exact else
-                            "amounts: ETH / gwei, ≈ when rounded — x shows the exact wei", style="dim")]
+        parts: list = []
         if payment is not None:
             parts.append(payment_table(payment, exact))
             cur = decode_state(payment.signer)
@@ -159,4 +159,6 @@ class PaymentInspector(Static):
                 parts.append(state_table(cur, payment.prev_state, exact))
             parts.append(Text(""))
         parts.append(event_table(row, exact))
+        parts.append(Text("amounts in exact wei — x shows ETH / gwei" if exact else
+                          "amounts in ETH / gwei, ≈ when rounded — x shows the exact wei", style="dim"))
         self.update(Group(*parts))
