@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
             "a chain with the PM contracts, a remote signer, a fake orchestrator, a scripted gateway, "
             "scenarios and a TUI. All keys lpdev prints are throwaway dev keys."
         ),
+        epilog="How the protocol works (remote signing, tickets, nonces, EV, 480/481/482, Live Runners, redemption): "
+               "docs/README.md in the lpdev repository. New here? Try `lpdev walkthrough`.",
     )
     parser.add_argument("--version", action="version", version=f"lpdev {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -77,11 +77,21 @@ def test_pip_metadata_step_prints_no_warning():
 
 
 def test_make_bench_runs_lpdev_bench_all():
-    r = subprocess.run(["make", "-n", "-o", ".venv/.lpdev-installed", "-o",
-                        "devnet/tools/node_modules/.lpdev-installed", "bench"], cwd=ROOT, capture_output=True,
+    keep = [".venv/.lpdev-installed", "devnet/tools/node_modules/.lpdev-installed", "chromium"]
+    r = subprocess.run(["make", "-n", *sum((["-o", k] for k in keep), []), "bench"], cwd=ROOT, capture_output=True,
                        text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == [".venv/bin/lpdev", "bench", "all"]
+
+
+def test_bootstrap_installs_debians_chromium_when_missing():
+    """The web TUI's browser test needs /usr/bin/chromium: the bootstrap installs Debian's package when it is not
+    there (and never downloads a browser build)."""
+    r = subprocess.run(["make", "-n", "chromium"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "command -v chromium" in r.stdout and "apt-get install -y -qq chromium" in r.stdout
+    assert "chromium" in subprocess.run(["make", "-n", "-B", "bootstrap"], cwd=ROOT, capture_output=True, text=True,
+                                        timeout=30).stdout
 
 
 def test_bench_all_runs_each_benchmark_and_summarises():

@@ -23,9 +23,9 @@ def wei(v: Any) -> str:
     return "—" if f is None else format_wei(f)
 
 
-def see(page: str, anchor: str) -> str:
-    """`` (see `docs/tickets.md#nonces`)`` — the guide's section for a paragraph."""
-    return f" (see `docs/{page}#{anchor}`)"
+def see(where: str) -> str:
+    """`` (see `docs/tickets.md#nonces`)`` — the section of lpdev's guide that explains a paragraph further."""
+    return f" (see `{where}`)"
 
 
 def _status(d: dict) -> int | None:
@@ -61,7 +61,7 @@ def _payment(d: dict, first: bool) -> str:
                    + (f", nonces **{a}–{b}**" if a is not None else "") + ".")
         if a == 1 and first:
             out.append("The first nonce is 1: the counter for these ticket params (their recipientRandHash) "
-                       "starts at 0 and is increased before each ticket" + see("tickets.md", "nonces") + ".")
+                       "starts at 0 and is increased before each ticket" + see("docs/tickets.md#nonces") + ".")
     if after is not None:
         f = as_fraction(after)
         frac = " It is a fraction because EV = faceValue × winProb ÷ (2²⁵⁶−1) is exact." if f is not None and f.denominator != 1 else ""
@@ -76,13 +76,13 @@ def _rejected(d: dict) -> str:
     msg = pick(d, "reason") or ""
     if st == 480:
         return (f"The signer answered **480** ({msg}). That asks the gateway to get fresh ticket params "
-                "(GetOrchestrator) and retry; state and balance are kept" + see("refreshes.md", "480-refresh-the-session") + ".")
+                "(GetOrchestrator) and retry; state and balance are kept" + see("docs/refreshes.md#480-refresh-the-session") + ".")
     if st == 481:
         return (f"The signer answered **481** ({msg}): the orchestrator's price is above a ceiling, so the "
-                "gateway stops the session" + see("refreshes.md", "481-price-too-high") + ".")
+                "gateway stops the session" + see("docs/refreshes.md#481-price-too-high") + ".")
     if st == 482:
         return ("The signer answered **482 no tickets**: the credit already covers this fee, so no ticket is "
-                "needed; the gateway skips this cycle and keeps its old state" + see("refreshes.md", "482-no-tickets") + ".")
+                "needed; the gateway skips this cycle and keeps its old state" + see("docs/refreshes.md#482-no-tickets") + ".")
     return f"The signer answered **{st}**: {msg}"
 
 
@@ -115,20 +115,21 @@ def explain_events(events: Iterable[Event]) -> str:
         won = [e for e in tickets if pick(e.data, "winning")]
         bad = [e for e in tickets if e.data.get("credited") is False]
         s = (f"The orchestrator checked **{len(tickets)} ticket(s)** (signature, nonce, expiry, and the win test "
-             f"keccak(sig, recipientRand) < winProb): **{len(won)} won**{see('tickets.md', 'the-win-test')}.")
+             f"keccak(sig, recipientRand) < winProb): **{len(won)} won**{see('docs/tickets.md#the-win-test')}.")
         if bad:
             s += f" {len(bad)} not credited: {bad[0].data.get('error')}."
         paras.append(s)
     credits = [e for e in evs if e.kind in ("orch.credit", "orch.payment") and "balance" in e.data]
     if credits:
         d = credits[-1].data
-        paras.append(f"Its credit for manifest {pick(d, 'manifest_id') or '—'} is now {wei(d.get('balance'))}" + see("orchestrator.md", "credit-and-debit") + ".")
+        paras.append(f"Its credit for manifest {pick(d, 'manifest_id') or '—'} is now {wei(d.get('balance'))}"
+                     + see("docs/orchestrator.md#credit-and-debit") + ".")
     stored = [e for e in evs if "winner" in e.kind and "stored" in e.kind]
     if stored:
         d = stored[0].data
         paras.append(f"**{len(stored)} winning ticket(s) stored** (first: nonce {pick(d, 'nonce')}, face value "
                      f"{wei(pick(d, 'face_value'))}); they can be redeemed once their params' expiration block has "
-                     "passed" + see("chain.md", "redeeming-a-winning-ticket") + ".")
+                     "passed" + see("docs/chain.md#redeeming-a-winning-ticket") + ".")
     mined = [e for e in evs if e.kind.endswith("redemption_mined") or (e.kind.startswith("chain.redeem") and e.data.get("ok"))]
     if mined:
         d = mined[0].data
@@ -136,7 +137,7 @@ def explain_events(events: Iterable[Event]) -> str:
         gas = pick(d, "gas_used")
         paras.append(f"**{len(mined)} ticket(s) redeemed on chain** (first tx {str(pick(d, 'tx_hash'))[:14]}…"
                      + (f", gas {int(gas):,}" if isinstance(gas, int) else "") + f"): {wei(total)} paid from the "
-                     "sender's deposit, then reserve" + see("chain.md", "deposit-and-reserve") + ".")
+                     "sender's deposit, then reserve" + see("docs/chain.md#deposit-and-reserve") + ".")
     failed = [e for e in evs if e.kind.endswith("redemption_failed") or (e.kind.startswith("chain.redeem") and e.data.get("ok") is False)]
     if failed:
         paras.append(f"{len(failed)} redemption(s) failed: {pick(failed[0].data, 'reason')}.")

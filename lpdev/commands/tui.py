@@ -7,8 +7,11 @@
                                         narrative); one step per key (n), or all (space)
     lpdev tui --demo                    live mode on an in-process demo stack (real PM core) with time travel
     lpdev tui --make-trace FILE         write a synthetic trace (real PM numbers) to try --replay on
+    lpdev tui --web [--web-port 8000]   the same app as a web page (default: the walkthrough tour; with
+                                        --replay/--scenario/--demo/--attach, that view); open the printed URL
 
-Keys: ? shows every key; ctrl+p opens the command palette; s saves an SVG screenshot.
+Keys: ? shows every key; ctrl+p opens the command palette; s saves an SVG screenshot; x shows amounts in exact
+wei instead of ETH / gwei; 1-4 switch tabs (4: the running stack's cast). How the protocol works: docs/README.md.
 """
 from __future__ import annotations
 
@@ -38,7 +41,36 @@ def register(sub) -> None:
                    help="--demo: also serve the events endpoint (attach from another terminal with --attach)")
     p.add_argument("--step", action="store_true", help="--demo: start paused; n runs one payment")
     p.add_argument("--screenshot-dir", default=None, help="where s saves SVG screenshots (default: .)")
+    w = p.add_argument_group("web page (textual-serve)")
+    w.add_argument("--web", action="store_true",
+                   help="serve the app as a web page instead of using this terminal (without a view option: the "
+                        "walkthrough tour)")
+    w.add_argument("--web-host", default="127.0.0.1", metavar="HOST", help="--web: address to listen on "
+                                                                             "(default 127.0.0.1)")
+    w.add_argument("--web-port", type=int, default=8000, metavar="PORT",
+                   help="--web: port to listen on (default 8000; 0 picks a free one, printed)")
     p.set_defaults(func=run)
+
+
+def _view_argv(args: argparse.Namespace) -> list[str]:
+    """The ``lpdev`` arguments each browser connection runs for ``--web``: this command without its web options
+    (``walkthrough`` when no view was chosen)."""
+    view = []
+    for flag, value in (("--replay", args.replay), ("--attach", args.attach), ("--scenario", args.scenario)):
+        if value:
+            view += [flag, str(Path(value).resolve()) if flag == "--replay" else value]
+    if args.demo:
+        view.append("--demo")
+    if not view:
+        return ["walkthrough"] + (["--chain", args.chain] if args.chain else []) + (
+            ["--seed", str(args.seed)] if args.seed is not None else [])
+    for flag, value in (("--chain", args.chain), ("--seed", args.seed), ("--start", args.start if args.replay else None),
+                        ("--screenshot-dir", args.screenshot_dir)):
+        if value is not None:
+            view += [flag, str(value)]
+    if args.step:
+        view.append("--step")
+    return ["tui", *view]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,6 +95,20 @@ def run(args: argparse.Namespace) -> int:
         n = synthetic_trace(args.make_trace, args.payments)
         print(f"wrote {n} events ({args.payments} payments) to {args.make_trace}")
         return 0
+    if args.web:
+        if not 0 <= args.web_port <= 65535:
+            raise UsageError(f"--web-port must be 0..65535, got {args.web_port}")
+        if args.replay and not Path(args.replay).is_file():
+            raise UsageError(f"no such trace file: {args.replay}")
+        from tui.webserve import serve
+
+        view = _view_argv(args)
+        try:
+            return serve(view, host=args.web_host, port=args.web_port,
+                         title="lpdev walkthrough" if view[0] == "walkthrough" else "lpdev tui")
+        except OSError as exc:
+            raise UsageError(f"--web: cannot listen on {args.web_host}:{args.web_port}: {exc.strerror or exc}") \
+                from None
     from tui.app import LpdevApp
 
     kw = {"screenshot_dir": args.screenshot_dir}
@@ -103,7 +149,8 @@ def run(args: argparse.Namespace) -> int:
         app = LpdevApp(mode="live", bus=live.bus, control=live, stepper=live.gate, source_name="demo stack",
                        serve_events=args.serve_events, **kw)
     else:
-        raise UsageError("choose one of --replay TRACE, --attach URL, --scenario NAME, --demo (see lpdev tui -h)")
+        raise UsageError("choose one of --replay TRACE, --attach URL, --scenario NAME, --demo, or --web "
+                         "(see lpdev tui -h)")
     try:
         app.run()
     finally:

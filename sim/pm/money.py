@@ -1,4 +1,4 @@
-"""Exact money: Go ``big.Rat`` formatting and parsing over ``fractions.Fraction`` (protocol.md §0).
+"""Exact money: Go ``big.Rat`` formatting and parsing over ``fractions.Fraction`` (docs/README.md: conventions).
 
 Wei and prices are ``int`` or ``Fraction``; floats never touch money.
 """

@@ -118,9 +118,10 @@ def exact_wei(v: Any) -> str:
     return f"{rat_string(frac(v))} wei"
 
 
-def docs_link(page: str, anchor: str = "") -> str:
-    """A pointer to lpdev's protocol guide: ``docs/tickets.md#nonces`` (checked by tests/test_docs_references.py)."""
-    return f"`docs/{page}{'#' + anchor if anchor else ''}`"
+def docs_link(where: str) -> str:
+    """A pointer to a section of lpdev's protocol guide, e.g. ``docs_link("docs/tickets.md#nonces")``, as code
+    (tests/test_docs_references.py checks that the page and the heading exist)."""
+    return f"`{where}`"
 
 
 def winprob(wp: Any) -> str:

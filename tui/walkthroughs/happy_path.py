@@ -43,7 +43,7 @@ def _params(c: Ctx) -> str:
         f"* The params expire at block **{info.get('expiration_block')}** (block {chain_block} + 40).\n\n"
         f"The orchestrator also read the sender's funds on chain: deposit {wei(funds.get('deposit'))}, reserve "
         f"{wei(funds.get('reserve'))}. Winning tickets are paid from them.\n\n"
-        "More: " + docs_link("tickets.md", "expected-value-face-value-and-win-probability") + "."
+        "More: " + docs_link("docs/tickets.md#expected-value-face-value-and-win-probability") + "."
     )
 
 
@@ -83,7 +83,7 @@ def _first(c: Ctx) -> str:
         f"Credit for manifest {credit.get('manifest_id')}: {wei(credit.get('balance'))}. The reply carries "
         f"**fresh ticket params** (recipientRandHash {short(fresh.get('recipient_rand_hash'))}) for the next "
         "payment. Keys 1, 2, 3 show the payment, the tickets and the balances. More: "
-        + docs_link("remote-signer.md", "billing-fee-tickets-balance") + " and " + docs_link("tickets.md", "nonces") + "."
+        + docs_link("docs/remote-signer.md#billing-fee-tickets-balance") + " and " + docs_link("docs/tickets.md#nonces") + "."
     )
 
 
@@ -106,7 +106,7 @@ def _next(c: Ctx) -> str:
         f"{short(s.get('recipient_rand_hash'))}. The state's PMSessionID was {short(prev_st.get('PMSessionID'))}: "
         "it does not match, so the signer starts a new counter at 0 (nonces count per recipientRandHash).\n\n"
         f"New balance: {wei(s.get('balance_after'))}. SequenceNumber is now {st.get('SequenceNumber')}. "
-        "The payment tab (key 1) shows the state diff. More: " + docs_link("remote-signer.md", "the-state-blob") + "."
+        "The payment tab (key 1) shows the state diff. More: " + docs_link("docs/remote-signer.md#the-state-blob") + "."
     )
 
 

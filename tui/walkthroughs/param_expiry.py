@@ -27,7 +27,7 @@ def _start(c: Ctx) -> str:
         f"GetOrchestrator gave the gateway ticket params issued at block **{blk}** that expire at block "
         f"**{info.get('expiration_block')}**: the orchestrator's last seen block + 40. Tickets made from them "
         "after that are worthless to the orchestrator (it does not credit an expired ticket), so the signer "
-        "must not make any. See " + docs_link("tickets.md", "ticket-params") + "."
+        "must not make any. See " + docs_link("docs/tickets.md#ticket-params") + "."
     )
 
 
@@ -85,7 +85,8 @@ def _refresh(c: Ctx) -> str:
         "recipientRandHash and this one is new. It "
         f"billed {float(s.get('billable_secs') or 0):g} s since the last payment; balance "
         f"{wei(s.get('balance_after'))}.\n\n"
-        "go-livepeer gives up after 3 refreshes in a row for one payment. More: " + docs_link("refreshes.md", "480-refresh-the-session") + "."
+        "go-livepeer gives up after 3 refreshes in a row for one payment. More: "
+        + docs_link("docs/refreshes.md#480-refresh-the-session") + "."
     )
 
 

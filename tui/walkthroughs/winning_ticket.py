@@ -20,7 +20,7 @@ def _start(c: Ctx) -> str:
         f"({wei(p.get('ev'))}), so the win prob is **{winprob(p.get('win_prob'))}**. (Real face values are far "
         "larger than the EV, so winners are rare but big enough to be worth the gas.)\n\n"
         f"These params expire at block **{p.get('expiration_block')}**. The next step pays. More: "
-        + docs_link("tickets.md", "expected-value-face-value-and-win-probability") + "."
+        + docs_link("docs/tickets.md#expected-value-face-value-and-win-probability") + "."
     )
 
 
@@ -74,7 +74,7 @@ def _redeemed(c: Ctx) -> str:
         f"before and after: {wei(before.get('deposit'))} → {wei(after.get('deposit'))}. {reserve} The "
         f"orchestrator's fees grew by the same {wei(total)} — the Balances tab (key 3) plots both.\n\n"
         "The losing tickets paid nothing on chain; on average, every ticket was worth its EV. More: "
-        + docs_link("chain.md", "redeeming-a-winning-ticket") + "." + bad
+        + docs_link("docs/chain.md#redeeming-a-winning-ticket") + "." + bad
     )
 
 

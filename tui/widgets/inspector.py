@@ -18,7 +18,8 @@ from tui.model import DASH, Payment, Row, as_fraction, decode_state, fmt_num, fm
 
 MAX_WIN_PROB = 2**256 - 1
 MONEY_KEYS = {"fee", "ev", "face_value", "balance", "balance_before", "balance_after", "deposit", "reserve",
-              "amount", "amount_paid", "credit", "fees", "price", "initial_price", "ceiling_price", "max_price"}
+              "amount", "amount_paid", "credit", "fees", "price", "initial_price", "ceiling_price", "max_price",
+              "price_per_unit", "max_face_value", "orchestrator_fees"}
 
 
 def _winprob(v: Any, exact: bool = False) -> str:
@@ -110,6 +111,8 @@ def state_table(cur: dict | None, prev: dict | None, exact: bool = False) -> Tab
 
 
 def _event_value(k: str, v: Any, exact: bool) -> str:
+    if k in ("win_prob", "winProb") and not isinstance(v, bool):
+        return _winprob(v, exact)
     if isinstance(v, (int, str)) and not isinstance(v, bool) and as_fraction(v) is not None \
             and not str(v).startswith("0x"):
         return fmt_wei(v, exact) if k in MONEY_KEYS else fmt_num(v)
