@@ -5,20 +5,10 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 
-import devnet
-import pytest
-
 from sim.orchestrator import OrchestratorServer
 from sim.orchestrator.probe import Payer
 from sim.pm.money import format_wei, parse_rat
-from tests.test_orch_server import info_for, post
-
-
-@pytest.fixture
-def chain():
-    c = devnet.open_chain("mock")
-    yield c
-    c.close()
+from tests.test_orch_server import chain, info_for, post  # noqa: F401 - chain: the mock-chain fixture
 
 
 async def test_admin_status_balances_exact_and_in_eth(chain, tmp_path):

@@ -178,3 +178,22 @@ def test_cut_detector_catches_what_issue_16_showed():
     assert cut_problems(["◀ payment 200 3tkt n40–"]) and cut_problems(["fee ≈23."]) and cut_problems(["≈0.02844"])
     assert raw_wei(["≈28,437,942,857,142,857.143 wei"])
     assert cut_problems(["tickets  3   nonces 43–45", "fee ≈23.7 gwei", "received nonce 40"]) == []
+
+
+async def test_narrative_stops_asking_for_n_once_space_runs_the_rest():
+    """After space the steps run on their own: no page may still say "Press n" (issue 16, item 8)."""
+    from tests.tui_snapshot_app import walkthrough_app
+
+    app = walkthrough_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_gate(pilot)
+        assert "Press **n**" in app.lesson[1]  # at the intro, n is the way on
+        shown = len(app.lessons)
+        await pilot.press("space")
+        await wait_for_gate(pilot, None)  # the run ends (on the mock chain's virtual clock, at once)
+        assert app.summary is not None
+        assert "Running the remaining steps" in app.lessons[shown][1]  # the page said so as soon as space ran
+        assert "Press **n**" not in app.lesson[1] and "That was the last step" in app.lesson[1]
+        # and the pages shown on the way never asked for n after space either
+        after = app.lessons[[i for i, (_, md) in enumerate(app.lessons) if "Running the remaining" in md][0]:]
+        assert not any("Press **n**" in md for _, md in after)

@@ -255,7 +255,7 @@ _SHORT_KIND = {"payment": "pay", "received": "recv", "params_issued": "params", 
 def fit(parts: list[tuple[int, str]], width: int) -> str:
     """Join ``(rank, text)`` parts in order, leaving out the highest-ranked ones until the line fits ``width``;
     only a rank-0 part that alone is too wide is cut (with …)."""
-    keep = list(parts)
+    keep = [p for p in parts if p[1]]
     while keep and len(" ".join(t for _, t in keep)) > width:
         worst = max(r for r, _ in keep)
         if worst == 0:
@@ -272,6 +272,16 @@ def summary_parts(ev: Event) -> list[tuple[int, str]]:
     kind = ev.kind.rsplit(".", 1)[-1]  # the lane already names the actor
     if ev.kind == "stack.actor":  # the lane names the actor's side; say which one and what happened to it
         return [(0, f"{d.get('action') or kind} {d.get('name') or ''}".strip())]
+    if ev.kind == "stack.chain" and d.get("op"):  # the stack's chain operations, named by what they did
+        op = str(d["op"])
+        if op == "mine":
+            n = d.get("blocks")
+            head = f"mined block {d.get('to_block')}" if n == 1 else f"mined {n} blocks to {d.get('to_block')}"
+            return [(0, head)] + ([(2, f"round {d['round']}")] if d.get("round") is not None else [])
+        if op == "initialize_round":
+            return [(0, f"round {d.get('round')} initialized" + ("" if d.get("ok", True) else f": {d.get('reason')}"))]
+        who = f" {d['account']}" if d.get("account") else ""
+        return [(0, op.replace("_", " ") + who + ("" if d.get("ok", True) else f": {d.get('revert_reason')}"))]
     if ev.kind.startswith("scenario."):
         what = d.get("description") or d.get("name") or d.get("detail") or d.get("action") or ""
         mark = {True: "✓ ", False: "✗ "}.get(d.get("passed"), "")
