@@ -15,8 +15,10 @@ import re
 
 import pytest
 
-from sim.pm.money import format_wei
+from sim.pm.money import format_wei, rat_string
 from tests.tui_snapshot_app import FRAMES, SIZES, no_blink, wait_for_gate
+from tui.model import as_fraction, nonce_range, pick
+from tui.widgets.inspector import _winprob
 
 AMOUNT = r"-?[\d,]+(?:\.\d+)?"
 UNIT = r"(?:ETH|gwei|wei)"
@@ -76,15 +78,16 @@ async def test_live_view_shows_whole_nonce_ranges_statuses_and_amounts(size):
     on_screen = {r.seq: ln for r in _payment_rows(app) for ln in lines if re.match(rf"\s*{r.seq}\s", ln)}
     assert on_screen, "the live view shows payments"
     for seq, line in on_screen.items():  # each payment row on screen: its nonce range and status, in full
-        d = app.w_timeline._rows[seq].ev.data
-        assert f"n{d['nonce_start']}–{d['nonce_end']}" in line and " 200" in line, line
+        first, last = nonce_range(app.w_timeline._rows[seq].ev.data)
+        assert f"n{first}–{last}" in line and " 200" in line, line
     # the inspector: the selected payment, whole
     p = app.model.payment_for(app.w_timeline._rows[max(app.w_timeline._rows)])
     d = p.signer
-    assert f"nonces {d['nonce_start']}–{d['nonce_end']}" in text and "status 200" in text
-    assert f"{format_wei(d['fee'])}  (units × initial price)" in text
-    assert f"{format_wei(d['balance_before'])} → {format_wei(d['balance_after'])}" in text
-    assert f"× win prob 1 in 100" in text
+    first, last = nonce_range(d)
+    assert f"nonces {first}–{last}" in text and "status 200" in text
+    assert f"{format_wei(pick(d, 'fee'))}  (units × initial price)" in text
+    assert f"{format_wei(pick(d, 'balance_before'))} → {format_wei(pick(d, 'balance_after'))}" in text
+    assert f"× win prob {_winprob(p.get('win_prob'))}" in text and re.search(r"1 in [\d,.]+", text)
 
 
 @pytest.mark.parametrize("size", list(SIZES))
@@ -101,7 +104,7 @@ async def test_walkthrough_step_is_readable(size):
         assert f"nonce {r.ev.data['nonce']}" in line, line
         assert ("WIN" in line) == bool(r.ev.data.get("won")), line
     # the narrative quotes the fee for people, not as raw wei
-    fee = next(e.data["fee"] for e in app.scenario_run.events if e.kind == "signer.payment")
+    fee = next(pick(e.data, "fee") for e in app.scenario_run.events if e.kind == "signer.payment")
     assert format_wei(fee) == "≈0.02844 ETH"
     if size != "80x24":  # at 80x24 the page starts above its fee; r reads on
         assert "≈0.02844" in text
@@ -115,9 +118,10 @@ async def test_inspector_shows_the_payment_whole(size):
     row = app.w_timeline._rows[max(app.w_timeline._rows)]
     assert row.kind == "signer.payment"
     d = app.model.payment_for(row).signer
-    for expected in (f"nonces {d['nonce_start']}–{d['nonce_end']}", "status 200",
-                     f"{format_wei(d['fee'])}  (units × initial price)",
-                     f"{format_wei(d['balance_before'])} → {format_wei(d['balance_after'])}"):
+    first, last = nonce_range(d)
+    for expected in (f"nonces {first}–{last}", "status 200",
+                     f"{format_wei(pick(d, 'fee'))}  (units × initial price)",
+                     f"{format_wei(pick(d, 'balance_before'))} → {format_wei(pick(d, 'balance_after'))}"):
         assert expected in text, (expected, text)
 
 
@@ -128,7 +132,7 @@ async def test_x_shows_exact_wei_and_back():
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         d = app.model.payment_for(app.w_timeline._rows[max(app.w_timeline._rows)]).signer
-        exact_fee = f"{d['fee']} wei"  # a RatString: the exact fraction
+        exact_fee = f"{rat_string(as_fraction(pick(d, 'fee')))} wei"  # the exact fraction
         assert exact_fee not in app.w_inspector.plain()
         await pilot.press("x")
         await pilot.pause()
@@ -136,7 +140,7 @@ async def test_x_shows_exact_wei_and_back():
         screen = [s.text for s in app.screen._compositor.render_strips()]
         assert cut_problems(screen) == []  # long exact fractions wrap; none is cut with …
         await pilot.press("x")
-        assert exact_fee not in app.w_inspector.plain() and format_wei(d["fee"]) in app.w_inspector.plain()
+        assert exact_fee not in app.w_inspector.plain() and format_wei(pick(d, "fee")) in app.w_inspector.plain()
 
 
 async def test_cast_tab_shows_the_stack_cast():
