@@ -1,6 +1,7 @@
 # lpdev — two commands do all set-up:  `make up` (run the local stack)  and  `make test` (run the tests).
 # Both bootstrap from nothing: a .venv with lpdev and its dev extras, the pinned livepeer-gateway SDK
-# (test-only, see README), and the pinned npm tools (anvil, solc-js) in devnet/tools/node_modules.
+# (test-only, see README), the pinned npm tools (anvil, solc-js) in devnet/tools/node_modules, and Debian's
+# chromium when it is missing (the browser tests/test_tui_web.py drives; never a downloaded browser build).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -10,7 +11,7 @@ NPMSTAMP := devnet/tools/node_modules/.lpdev-installed
 SDK_PIN := livepeer-gateway==1.0.0
 AV_PIN  := av>=16,<17
 
-.PHONY: up test bootstrap bench clean-venv
+.PHONY: up test bootstrap bench clean-venv chromium
 up: bootstrap
 	$(VENV)/bin/lpdev up $(ARGS)
 
@@ -18,9 +19,18 @@ test: bootstrap
 	$(VENV)/bin/python -m pytest -q -n 2 $(ARGS)
 
 bench: bootstrap
-	$(VENV)/bin/lpdev bench all
+	$(VENV)/bin/lpdev bench all $(ARGS)
 
-bootstrap: $(PYSTAMP) $(NPMSTAMP)
+bootstrap: $(PYSTAMP) $(NPMSTAMP) chromium
+
+# `lpdev tui --web` is tested in a real headless browser. Installing it needs apt (as root, or sudo); where that is
+# not possible the bootstrap goes on and only that test fails, saying what is missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium (the browser tests/test_tui_web.py drives)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  { $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "warning: could not install chromium (apt-get install -y chromium); tests/test_tui_web.py needs it"; }
 
 $(PYSTAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,7 +41,7 @@ $(PYSTAMP): pyproject.toml constraints.txt
 	touch $@
 
 $(NPMSTAMP): devnet/tools/package.json devnet/tools/package-lock.json
-	cd devnet/tools && npm install --no-audit --no-fund --loglevel=error
+	cd devnet/tools && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 clean-venv:

@@ -400,8 +400,8 @@ def test_make_test_bootstraps_then_runs_the_suite():
     assert r.returncode == 0, r.stderr
     out = r.stdout
     # from nothing: a venv with lpdev, the npm tools, then the whole suite
-    assert "-m venv .venv" in out and "npm install" in out and "-m pytest" in out
-    assert out.index("npm install") < out.index("-m pytest") and all(s in out for s in stamps)
+    assert "-m venv .venv" in out and "npm ci" in out and "-m pytest" in out
+    assert out.index("npm ci") < out.index("-m pytest") and all(s in out for s in stamps)
     assert "make test" in [ln.strip() for ln in (ROOT / ".ci" / "run").read_text().splitlines()]  # CI runs it
 
 

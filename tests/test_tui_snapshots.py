@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui_snapshot_app import FRAMES, SIZE, no_blink
+from tests.tui_snapshot_app import FRAMES, no_blink
 
 
 @pytest.mark.parametrize("frame", list(FRAMES))
 def test_frame(frame, snap_compare):
-    factory, keys, run_before = FRAMES[frame]
-    assert snap_compare(factory(), press=keys, terminal_size=SIZE, run_before=run_before or no_blink)
+    factory, keys, run_before, size = FRAMES[frame]
+    assert snap_compare(factory(), press=keys, terminal_size=size, run_before=run_before or no_blink)

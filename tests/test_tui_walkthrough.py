@@ -9,7 +9,7 @@ import pytest
 from stack.scenario.model import load_scenario
 from tests.tui_snapshot_app import SIZE, walk
 from tui.app import LpdevApp
-from tui.walkthroughs import all_scripts, get_script, nonces, script_for_scenario, wei
+from tui.walkthroughs import all_scripts, exact_wei, get_script, nonces, script_for_scenario, wei
 from tui.widgets.narrative import Narrative
 
 
@@ -65,11 +65,13 @@ async def test_happy_path_tour_quotes_the_runs_preload_nonces_and_fee():
     # step 2: 60 s preloaded, the fee, the tickets and nonce 1 first
     assert first["billable_secs"] == 0 and "preloads 60 s" in pages[2]
     assert f"**{first['units']:,} pixels**" in pages[2] and first["units"] == 60 * 1280 * 720 * 30
-    assert f"fee** = pixels × price (120000000/7) = {wei(first['fee'])}" in pages[2]
+    assert f"fee** = pixels × price (120000000/7 wei per pixel) = {wei(first['fee'])}" in pages[2]
+    assert wei(first["fee"]) == "≈0.02844 ETH"  # for people; the exact fraction is one key (x) away
     assert first["nonce_first"] == 1
-    assert f"Their nonces are **1…{first['nonce_last']}**" in pages[2]
+    assert f"Their nonces are **1–{first['nonce_last']}**" in pages[2]
     assert f"ceil(fee ÷ EV) = **{first['tickets']}**" in pages[2]
-    assert f"tickets × EV − fee = {wei(first['balance_after'])}" in pages[2] and "fraction" in pages[2]
+    assert f"tickets × EV − fee = {wei(first['balance_after'])}, exactly {exact_wei(first['balance_after'])}" \
+        in pages[2] and "fraction" in pages[2]
     won = [d["nonce"] for d in _data(events, "orch.ticket", won=True)]
     assert f"**{len(won)} won** (nonce {', '.join(map(str, won))})" in pages[2]
     # step 3: 5 s later, billed since LastUpdate at the initial price, nonces restart under the new params
@@ -105,7 +107,7 @@ async def test_param_expiry_tour_quotes_the_blocks_the_480_and_the_new_expiratio
 async def test_winning_ticket_tour_shows_the_real_redemptions_and_the_deposit():
     app, events, pages = await _tour("winning-ticket")
     p = _data(events, "orch.params_issued")[0]
-    assert "win prob is **1 in 4.0**" in pages[1] and f"{p['face_value']:,} wei" in pages[1]
+    assert "win prob is **1 in 4.0**" in pages[1] and f"face value at {wei(p['face_value'])}" in pages[1]
     won = [d["nonce"] for d in _data(events, "orch.winner_stored")]
     assert len(won) == 2 and f"**{len(won)}** won (nonce {', '.join(map(str, won))})" in pages[2]
     mined = _data(events, "orch.redemption_mined")
@@ -182,7 +184,7 @@ def test_wei_in_prose_is_rounded_exactly_never_through_a_float():
 
     from tui.explain import wei as explain_wei
 
-    fee = Fraction(199065600000000000, 7)  # the happy-path tour's preload fee: 28,437,942,857,142,857.142857…
-    assert wei(fee) == "≈28,437,942,857,142,857.143 wei (exactly 199065600000000000/7)"
-    assert explain_wei(fee) == "≈28,437,942,857,142,857.143 wei (an exact fraction)"
-    assert wei(10**17) == "100,000,000,000,000,000 wei" and wei(Fraction(-1, 3)).startswith("≈-0.333 wei")
+    fee = Fraction(199065600000000000, 7)  # the happy-path tour's preload fee: 28,437,942,857,142,857.142857… wei
+    assert wei(fee) == explain_wei(fee) == "≈0.02844 ETH"
+    assert exact_wei(fee) == "199065600000000000/7 wei"
+    assert wei(10**17) == "0.1 ETH" and wei(Fraction(-1, 3)) == "≈-0.3333 wei" and wei(None) == "—"

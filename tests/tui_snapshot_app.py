@@ -49,17 +49,61 @@ def replay_app() -> LpdevApp:
     return LpdevApp.replay(trace_path(), start="end")
 
 
+# A cast document shaped like the one `lpdev up` writes to .lpdev/stack.json (stack/cast.py cast_document), with
+# anvil's well-known throwaway dev accounts: what the live TUI's cast tab shows.
+CAST = {
+    "note": "PUBLIC throwaway dev keys from the anvil mnemonic: never send real funds to them",
+    "backend": "anvil", "eth_url": "http://127.0.0.1:8545", "chain_id": 31337,
+    "controller": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+    "contracts": {"Controller": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+                  "TicketBroker": "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
+                  "RoundsManager": "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0"},
+    "accounts": [{"role": "sender", "address": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+                  "private_key": "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"},
+                 {"role": "orchestrator", "address": "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
+                  "private_key": "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"}],
+    "signer_url": "https://127.0.0.1:7936", "signer_http_url": "http://127.0.0.1:7937",
+    "signer_address": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+    "signers": [{"name": "signer", "url": "https://127.0.0.1:7936", "http_url": "http://127.0.0.1:7937",
+                 "address": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "role": "sender"}],
+    "orchestrators": [{"name": "orchestrator", "url": "https://127.0.0.1:8935",
+                       "address": "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC", "role": "orchestrator"}],
+    "sender": {"address": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "deposit": 100 * 10**18,
+               "reserve": 100 * 10**18},
+    "ticket": {"ev": 10**15, "max_face_value": 5 * 10**15, "win_prob": "1/5", "price_per_unit": 10**7,
+               "pixels_per_unit": 1},
+    "token": "eyJvcmNoZXN0cmF0b3JzIjpbImh0dHBzOi8vMTI3LjAuMC4xOjg5MzUiXSwic2lnbmVyIjoiaHR0cHM6Ly8xMjcuMC4wLjE6NzkzNiJ9",
+    "sdk_commands": ["python examples/get_orchestrator_info.py 127.0.0.1:8935 --signer 127.0.0.1:7936"],
+}
+
+
+_FOUR: list | None = None
+
+
+def _four_payments() -> list:
+    """The demo stack's events for four payments, recorded once per process (in a thread: callers may already
+    be inside an event loop)."""
+    global _FOUR
+    if _FOUR is None:
+        import asyncio
+        import threading
+
+        events: list = []
+        t = threading.Thread(target=lambda: asyncio.run(record_demo(4, mine_every=0, settle=False,
+                                                                    on_event=events.append)))
+        t.start()
+        t.join()
+        _FOUR = events
+    return list(_FOUR)
+
+
 def live_app() -> LpdevApp:
     """Live mode after four payments of the demo stack (its events, replayed onto a bus the app follows)."""
-    import asyncio
-
     from sim.events import EventBus
 
-    events = []
-    asyncio.run(record_demo(4, mine_every=0, settle=False, on_event=events.append))
     bus = EventBus(None)
-    bus.recent.extend(events)
-    return LpdevApp(mode="live", bus=bus, control=SnapshotControl(), source_name="demo stack")
+    bus.recent.extend(_four_payments())
+    return LpdevApp(mode="live", bus=bus, control=SnapshotControl(), source_name="demo stack", cast=CAST)
 
 
 def walkthrough_app(name: str = "happy-path") -> LpdevApp:
@@ -130,17 +174,45 @@ def _jump_keys(seq: int) -> list[str]:
 
 
 # name -> (factory, keys, run_before or None: no_blink)
+def payment_seq(nth: int = 10) -> int:
+    """The seq of the trace's ``nth`` accepted signer payment (an ordinary one, mid-run)."""
+    from sim.events import read_trace
+
+    _, evs = read_trace(trace_path())
+    return [e.seq for e in evs if e.kind == "signer.payment" and e.data.get("status") == 200][nth]
+
+
+def pressed(*keys: str):
+    """A ``run_before`` that presses ``keys`` and clears the toast they raise (toasts leave on a wall-clock timer)."""
+    async def run(pilot) -> None:
+        await pilot.press(*keys)
+        await pilot.pause()
+        pilot.app.clear_notifications()
+        await no_blink(pilot)
+    return run
+
+
+SIZES = {"80x24": (80, 24), "120x40": (120, 40), "160x50": (160, 50)}
+
+# name -> (factory, keys, run_before or None: no_blink, terminal size)
 FRAMES = {
-    "replay-end": (replay_app, ["_"], None),
-    "replay-step-3": (replay_app, ["home", "n", "n", "n"], None),
-    "replay-480-refresh": (replay_app, _jump_keys(first_480_seq() + 2), None),
-    "replay-tickets-winners": (replay_app, ["2", "w", "_"], None),
-    "replay-balances": (replay_app, ["3", "_"], None),
-    "live-mine-consequence": (live_app, ["M", "_"], None),
+    "replay-end": (replay_app, ["_"], None, SIZE),
+    "replay-step-3": (replay_app, ["home", "n", "n", "n"], None, SIZE),
+    "replay-480-refresh": (replay_app, _jump_keys(first_480_seq() + 2), None, SIZE),
+    "replay-tickets-winners": (replay_app, ["2", "w", "_"], None, SIZE),
+    "replay-balances": (replay_app, ["3", "_"], None, SIZE),
+    "live-mine-consequence": (live_app, ["M", "_"], None, SIZE),
+    "live-cast": (live_app, ["_"], pressed("4"), SIZE),
+    "live-exact-wei": (live_app, ["_"], pressed("x"), SIZE),
     # Tours run their scenario on the real stack: each frame waits for the runner's gate, then shoots.
-    "walkthrough-intro": (walkthrough_app, ["_"], walked(0)),
-    "walkthrough-first-payment": (walkthrough_app, ["_"], walked(2)),
-    "walkthrough-480": (lambda: walkthrough_app("param-expiry"), ["_"], walked(4)),
-    "walkthrough-winner": (lambda: walkthrough_app("winning-ticket"), ["_"], walked(2, "2", "w")),
-    "walkthrough-redeemed": (lambda: walkthrough_app("winning-ticket"), ["_"], walked(3, "2", "w")),
+    "walkthrough-intro": (walkthrough_app, ["_"], walked(0), SIZE),
+    "walkthrough-first-payment": (walkthrough_app, ["_"], walked(2), SIZE),
+    "walkthrough-480": (lambda: walkthrough_app("param-expiry"), ["_"], walked(4), SIZE),
+    "walkthrough-winner": (lambda: walkthrough_app("winning-ticket"), ["_"], walked(2, "2", "w"), SIZE),
+    "walkthrough-redeemed": (lambda: walkthrough_app("winning-ticket"), ["_"], walked(3, "2", "w"), SIZE),
 }
+# The three main views at the three common terminal sizes (issue 16: readable at 80, 120 and 160 columns).
+for _name, _size in SIZES.items():
+    FRAMES[f"live-{_name}"] = (live_app, ["_"], None, _size)
+    FRAMES[f"walkthrough-{_name}"] = (walkthrough_app, ["_"], walked(2), _size)
+    FRAMES[f"inspector-{_name}"] = (replay_app, _jump_keys(payment_seq()), None, _size)

@@ -36,6 +36,7 @@ from sim.events import Event, read_trace
 from tui.control import ACTIONS, Stepper, adapt_gate, call_control, predict
 from tui.model import FlowModel, Row
 from tui.widgets.balances import BalancePlots
+from tui.widgets.cast import CastPanel
 from tui.widgets.dialogs import ConfirmAction, HelpScreen, JumpDialog
 from tui.widgets.inspector import PaymentInspector
 from tui.widgets.narrative import Narrative
@@ -101,6 +102,8 @@ class LpdevApp(App):
         Binding("1", "tab('inspector')", "payment", show=False),
         Binding("2", "tab('tickets')", "tickets", show=False),
         Binding("3", "tab('balances')", "balances", show=False),
+        Binding("4", "tab('cast')", "cast", show=False),
+        Binding("x", "toggle_exact", "exact wei", show=False),
         Binding("w", "toggle_winners", "winners", show=False),
         Binding("M", "time_travel('mine_blocks')", "mine 40"),
         Binding("R", "time_travel('advance_round')", "round+1"),
@@ -116,9 +119,9 @@ class LpdevApp(App):
                  bus: Any = None, attach_url: str | None = None, control: Any = None, stepper: Any = None,
                  script: Any = None, source_name: str = "", start: str = "end", screenshot_dir: str | None = None,
                  window: int = 100, model: FlowModel | None = None, serve_events: str | None = None,
-                 commands: list[tuple[str, str, str]] | None = None) -> None:
+                 commands: list[tuple[str, str, str]] | None = None, cast: dict | None = None) -> None:
         """``commands``: (name, help, full help) of the lpdev CLI commands for the command palette, handed over
-        by the caller (the TUI does not import the CLI)."""
+        by the caller (the TUI does not import the CLI). ``cast``: the running stack's cast document."""
         super().__init__()
         if mode not in ("replay", "live", "scenario", "walkthrough"):
             raise ValueError(f"unknown mode {mode!r}")
@@ -155,6 +158,8 @@ class LpdevApp(App):
         self.summary: dict | None = None
         self.scenario_run: Any = None  # the ScenarioRun of a library scenario or tour (its events, its stack)
         self.commands = list(commands or [])
+        self.cast = cast  # the running stack's cast document (lpdev up's stack.json): the "4 cast" tab
+        self.exact = False  # x: amounts as exact wei instead of ETH / gwei readings
 
     # -- constructors -------------------------------------------------------------------------------------
     @classmethod
@@ -193,10 +198,8 @@ class LpdevApp(App):
         yield Static(id="status")
         with Horizontal(id="main"):
             with Vertical(id="left"):
-                if self.mode == "walkthrough":  # narrower lanes next to the narrative panel
-                    yield FlowTimeline(id="timeline", window=self.window, lane_width=12, show_time=False)
-                else:
-                    yield FlowTimeline(id="timeline", window=self.window)
+                # beside the narrative there is no room for times; lanes size themselves to what is left
+                yield FlowTimeline(id="timeline", window=self.window, show_time=self.mode != "walkthrough")
                 with TabbedContent(initial="inspector", id="tabs"):
                     with TabPane("1 payment", id="inspector"):
                         yield PaymentInspector(id="inspector-body")
@@ -204,6 +207,9 @@ class LpdevApp(App):
                         yield TicketsTable(id="tickets-table")
                     with TabPane("3 balances", id="balances"):
                         yield BalancePlots(id="plots-box")
+                    if self.cast is not None:
+                        with TabPane("4 cast", id="cast"):
+                            yield CastPanel(id="cast-panel")
             if self.mode == "walkthrough":
                 yield Narrative(id="narrative")
         yield Footer()
@@ -218,6 +224,8 @@ class LpdevApp(App):
         self.w_plots = q(BalancePlots)
         self.w_inspector = q(PaymentInspector)
         self.w_narrative = q(Narrative) if self.mode == "walkthrough" else None
+        if self.cast is not None:
+            q(CastPanel).show(self.cast)
         self.title = "lpdev"
         self.sub_title = f"{self.mode}: {self.source_name}" if self.source_name else self.mode
         if self.mode == "replay":
@@ -415,7 +423,7 @@ class LpdevApp(App):
             if tabs.active == "tickets":
                 self._refresh_tickets()
             elif tabs.active == "balances":
-                self.w_plots.show(self.model)
+                self.w_plots.show(self.model, exact=self.exact)
 
     def _refresh_tickets(self) -> None:
         t = self.w_tickets
@@ -455,18 +463,26 @@ class LpdevApp(App):
             t.append("  ▶ playing" if self.playing else "  ⏸ paused")
         else:
             gate = self.stepper
+            tail = f"  {self.conn_state}" if self.conn_state else ""
+            if m.last is not None:
+                tail += f"  t+{m.last.t - (m.t0 or m.last.t):.1f}s"
             if gate is not None and self.summary is None:  # once finished, conn_state says how
                 waiting = getattr(gate, "waiting", None)
                 if isinstance(waiting, tuple) and len(waiting) == 2:
-                    t.append(f"  next step {waiting[0] + 1}: {waiting[1]} — n runs it, space runs all",
-                             style="bold")
+                    # one line: the step's description gives way first on a narrow screen
+                    width = (self.w_status.size.width if getattr(self, "w_status", None) else 0) or 200
+                    head, keys = f"  next step {waiting[0] + 1}: ", " — n runs it, space runs all"
+                    room = width - 3 - t.cell_len - len(head) - len(keys) - len(tail)
+                    desc = str(waiting[1])
+                    if len(desc) > room:
+                        desc = desc[: room - 1] + "…" if room >= 12 else ""
+                    t.append((head + desc if desc else head.rstrip(": ")) + keys, style="bold")
                 else:
                     t.append("  step mode: " + ("waiting for n" if waiting else
                                                 ("paused" if gate.paused else "running")))
-            if self.conn_state:
-                t.append(f"  {self.conn_state}")
+            t.append(tail)
         last = m.last
-        if last is not None:
+        if last is not None and self.mode == "replay":
             t.append(f"  t+{last.t - (m.t0 or last.t):.1f}s")
         profiles = m.facts.get("signer_profiles") or {}
         if profiles:  # which dialect each signer speaks (lpdev signer profiles)
@@ -506,7 +522,7 @@ class LpdevApp(App):
         if index == 0:
             intro = _safe(script.intro or cast, Ctx(list(events), list(events)))
             steps = "\n".join(f"{i + 1}. {t}" for i, t in enumerate(titles))
-            md = (f"# {script.title}\n\n{script.summary}.\n\n{intro}\n\nSteps:\n\n{steps}\n\n"
+            md = (f"# {script.title}\n\n{script.summary}.\n\n{intro}\n\nSteps:\n\n{steps}\n\n---\n"
                   "Press **n** to run the first step, **space** to run them all, **r** to read on when a page is "
                   "longer than this panel, **?** for every key.")
             return f"0/{total}", md
@@ -543,6 +559,8 @@ class LpdevApp(App):
             return self.mode == "replay" or self.stepper is not None
         if action == "read_on":
             return self.mode == "walkthrough"
+        if action == "tab" and parameters == ("cast",):
+            return self.cast is not None
         return True
 
     def action_help(self) -> None:
@@ -571,6 +589,7 @@ class LpdevApp(App):
             "seek_home": "replay: first event", "seek_end": "replay: last event",
             "jump": "replay: jump to an event seq or a time (90s)",
             "toggle_winners": "tickets tab: winners only / all",
+            "toggle_exact": "amounts as exact wei / as ETH and gwei (≈ = rounded)",
             "read_on": "walkthrough: scroll the explanation down a page (then back to its top)",
             "screenshot": f"save an SVG screenshot in {self.screenshot_dir}",
         }.get(a.split("(")[0], b.description)
@@ -586,6 +605,16 @@ class LpdevApp(App):
     def action_tab(self, name: str) -> None:
         self.w_tabs.active = name
 
+    def action_toggle_exact(self) -> None:
+        """Every amount as its exact value in wei, or back to ETH / gwei readings."""
+        self.exact = not self.exact
+        self.w_inspector.exact = self.exact
+        if self.cast is not None:
+            self.screen.query_one(CastPanel).show(self.cast, self.exact)
+        self._dirty_heavy = True
+        self._refresh_views(force=True)
+        self.notify("amounts in exact wei" if self.exact else "amounts in ETH / gwei (≈ = rounded)", timeout=3)
+
     def action_toggle_winners(self) -> None:
         t = self.w_tickets
         t.winners_only = not t.winners_only
@@ -599,9 +628,20 @@ class LpdevApp(App):
         elif self.stepper is not None:
             if self.stepper.paused:
                 self.stepper.run()
+                self._lesson_running()
             else:
                 self.stepper.pause()
         self._refresh_status()
+
+    def _lesson_running(self) -> None:
+        """After space the steps run on their own: the page must not keep asking for n. Its last part (what the
+        next key does) says so instead; the explanations follow when the run pauses or ends."""
+        progress, md = self.lesson
+        if self.mode not in ("scenario", "walkthrough") or not md or self.summary is not None:
+            return
+        body = md.rsplit("\n---\n", 1)[0] if "\n---\n" in md else md
+        self._set_lesson(progress, body + "\n\n---\n**Running the remaining steps.** Their explanations appear here "
+                                          "when the run ends; **space** pauses before the next step.")
 
     def action_next(self) -> None:
         if self.mode == "replay":

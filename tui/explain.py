@@ -2,7 +2,8 @@
 
 Used by the walkthrough when it runs a library scenario: after each step, the events that step produced are
 explained here. Tolerant like the model: fields are looked up under the actors' spellings; what is missing is
-left out rather than guessed. Sections cited are protocol.md's.
+left out rather than guessed. Each paragraph points to the section of lpdev's protocol guide (docs/) that explains
+it further.
 """
 from __future__ import annotations
 
@@ -10,20 +11,21 @@ from fractions import Fraction
 from typing import Any, Iterable
 
 from sim.events import Event
-from sim.pm.money import float_string
+from sim.pm.money import format_wei
 from tui.model import as_fraction, nonce_range, pick
 
-__all__ = ["explain_events", "wei"]
+__all__ = ["explain_events", "wei", "see"]
 
 
 def wei(v: Any) -> str:
+    """An amount for prose, ``≈0.02844 ETH`` (exact rounding; the TUI's x key shows exact wei)."""
     f = as_fraction(v)
-    if f is None:
-        return "—"
-    if f.denominator == 1:
-        return f"{f.numerator:,} wei"
-    whole, _, dec = float_string(abs(f), 3).partition(".")  # exact rounding: money is never a float
-    return f"≈{'-' if f < 0 else ''}{int(whole):,}.{dec} wei (an exact fraction)"
+    return "—" if f is None else format_wei(f)
+
+
+def see(where: str) -> str:
+    """`` (see `docs/tickets.md#nonces`)`` — the section of lpdev's guide that explains a paragraph further."""
+    return f" (see `{where}`)"
 
 
 def _status(d: dict) -> int | None:
@@ -44,26 +46,28 @@ def _payment(d: dict, first: bool) -> str:
     if secs is not None:
         if float(secs) == 0 and job in ("lv2v", "live"):
             pre = "60 s" if job == "lv2v" else "10 s"
-            out.append(f"No state yet, so nothing has elapsed: the signer **preloads {pre}** (§3.8)")
+            out.append(f"No state yet, so nothing has elapsed: the signer **preloads {pre}**")
         else:
             out.append(f"The signer billed **{float(secs):g} s** since its last payment")
         if units is not None:
             out[-1] += f" = {int(units):,} units"
         out[-1] += "."
     if fee is not None:
-        out.append(f"Fee = units × the session's initial price = **{wei(fee)}** (§3.7 step 20).")
+        out.append(f"Fee = units × the session's initial price = **{wei(fee)}**.")
     if n is not None:
         credit = f"with {wei(before)} of credit already, " if before is not None else ""
         evs = f" of EV {wei(ev)}" if ev is not None else ""
         out.append(f"{credit.capitalize() if credit else ''}it needed **{n} ticket(s)**{evs}"
-                   + (f", nonces **{a}–{b}**" if a is not None else "") + " (§3.9).")
+                   + (f", nonces **{a}–{b}**" if a is not None else "") + ".")
         if a == 1 and first:
             out.append("The first nonce is 1: the counter for these ticket params (their recipientRandHash) "
-                       "starts at 0 and is increased before each ticket (§2.9).")
+                       "starts at 0 and is increased before each ticket" + see("docs/tickets.md#nonces") + ".")
     if after is not None:
         f = as_fraction(after)
         frac = " It is a fraction because EV = faceValue × winProb ÷ (2²⁵⁶−1) is exact." if f is not None and f.denominator != 1 else ""
         out.append(f"Balance after = credit + tickets × EV − fee = **{wei(after)}**.{frac}")
+    if out:
+        out.append("How the signer bills: `docs/remote-signer.md#billing-fee-tickets-balance`.")
     return " ".join(out)
 
 
@@ -72,13 +76,13 @@ def _rejected(d: dict) -> str:
     msg = pick(d, "reason") or ""
     if st == 480:
         return (f"The signer answered **480** ({msg}). That asks the gateway to get fresh ticket params "
-                "(GetOrchestrator) and retry; state and balance are kept (§5).")
+                "(GetOrchestrator) and retry; state and balance are kept" + see("docs/refreshes.md#480-refresh-the-session") + ".")
     if st == 481:
         return (f"The signer answered **481** ({msg}): the orchestrator's price is above a ceiling, so the "
-                "gateway stops the session (§3.10).")
+                "gateway stops the session" + see("docs/refreshes.md#481-price-too-high") + ".")
     if st == 482:
         return ("The signer answered **482 no tickets**: the credit already covers this fee, so no ticket is "
-                "needed; the gateway skips this cycle and keeps its old state (§3.9).")
+                "needed; the gateway skips this cycle and keeps its old state" + see("docs/refreshes.md#482-no-tickets") + ".")
     return f"The signer answered **{st}**: {msg}"
 
 
@@ -111,20 +115,21 @@ def explain_events(events: Iterable[Event]) -> str:
         won = [e for e in tickets if pick(e.data, "winning")]
         bad = [e for e in tickets if e.data.get("credited") is False]
         s = (f"The orchestrator checked **{len(tickets)} ticket(s)** (signature, nonce, expiry, and the win test "
-             f"keccak(sig, recipientRand) < winProb, §2.5, §4.4): **{len(won)} won**.")
+             f"keccak(sig, recipientRand) < winProb): **{len(won)} won**{see('docs/tickets.md#the-win-test')}.")
         if bad:
             s += f" {len(bad)} not credited: {bad[0].data.get('error')}."
         paras.append(s)
     credits = [e for e in evs if e.kind in ("orch.credit", "orch.payment") and "balance" in e.data]
     if credits:
         d = credits[-1].data
-        paras.append(f"Its credit for manifest {pick(d, 'manifest_id') or '—'} is now {wei(d.get('balance'))} (§4.5).")
+        paras.append(f"Its credit for manifest {pick(d, 'manifest_id') or '—'} is now {wei(d.get('balance'))}"
+                     + see("docs/orchestrator.md#credit-and-debit") + ".")
     stored = [e for e in evs if "winner" in e.kind and "stored" in e.kind]
     if stored:
         d = stored[0].data
         paras.append(f"**{len(stored)} winning ticket(s) stored** (first: nonce {pick(d, 'nonce')}, face value "
                      f"{wei(pick(d, 'face_value'))}); they can be redeemed once their params' expiration block has "
-                     "passed (§4.6).")
+                     "passed" + see("docs/chain.md#redeeming-a-winning-ticket") + ".")
     mined = [e for e in evs if e.kind.endswith("redemption_mined") or (e.kind.startswith("chain.redeem") and e.data.get("ok"))]
     if mined:
         d = mined[0].data
@@ -132,7 +137,7 @@ def explain_events(events: Iterable[Event]) -> str:
         gas = pick(d, "gas_used")
         paras.append(f"**{len(mined)} ticket(s) redeemed on chain** (first tx {str(pick(d, 'tx_hash'))[:14]}…"
                      + (f", gas {int(gas):,}" if isinstance(gas, int) else "") + f"): {wei(total)} paid from the "
-                     "sender's deposit, then reserve (§2.13).")
+                     "sender's deposit, then reserve" + see("docs/chain.md#deposit-and-reserve") + ".")
     failed = [e for e in evs if e.kind.endswith("redemption_failed") or (e.kind.startswith("chain.redeem") and e.data.get("ok") is False)]
     if failed:
         paras.append(f"{len(failed)} redemption(s) failed: {pick(failed[0].data, 'reason')}.")

@@ -8,11 +8,12 @@ Block ticks (``orch.chain``: an orchestrator saw a new block; one-block ``stack.
 crowd the payments out of the timeline: consecutive ticks share one row per (kind, actor) that shows the latest
 block and how many ticks it stands for; any other row ends the run. Every event is still applied (facts, plots).
 
-Lanes follow the protocol's actors: gateway, signer, orchestrator ("orch"), chain (protocol.md §3, §4).
+Lanes follow the protocol's actors: gateway, signer, orchestrator ("orch"), chain (docs/overview.md#the-actors).
+
+Money is shown for people (``format_wei``: ``≈0.02844 ETH``) or exactly (``199065600000000000/7 wei``, the TUI's
+``x`` key); it is never rounded in the model itself.
 """
 from __future__ import annotations
-
-from sim.pm.money import float_string
 
 import base64
 import json
@@ -22,9 +23,10 @@ from fractions import Fraction
 from typing import Any, Iterable
 
 from sim.events import Event
+from sim.pm.money import float_string, format_wei, rat_string
 
 __all__ = [
-    "LANES", "DASH", "lane_of", "status_of", "summarize", "pick", "as_fraction", "fmt_wei", "fmt_num",
+    "LANES", "DASH", "lane_of", "status_of", "summarize", "fit", "pick", "as_fraction", "fmt_wei", "fmt_num",
     "nonce_range", "peer_of", "is_block_tick", "Row", "Payment", "TicketRow", "Series", "FlowModel", "decode_state", "state_diff",
 ]
 
@@ -107,7 +109,7 @@ def lane_of(ev: Event) -> str:
     return lane
 
 
-# Who talks to whom, for kinds that do not name their peer (protocol.md §3.14, §4.3, §4.6).
+# Who talks to whom, for kinds that do not name their peer (docs/overview.md#one-paid-session-start-to-finish).
 # kind -> (peer lane, incoming?)
 KNOWN_PEERS: dict[str, tuple[str, bool]] = {
     "gateway.identity": ("signer", True),
@@ -205,9 +207,15 @@ def fmt_num(v: Any) -> str:
     return f"≈{approx} ({rat})" if len(rat) <= 24 else f"≈{approx} (exact fraction)"
 
 
-def fmt_wei(v: Any) -> str:
-    s = fmt_num(v)
-    return s if s == DASH else s + " wei"
+def fmt_wei(v: Any, exact: bool = False, digits: int = 4) -> str:
+    """A wei amount for people (``≈0.02844 ETH``, ``8 gwei``; about ``digits`` significant digits), or with
+    ``exact`` the exact value in wei (``199065600000000000/7 wei``); missing as —."""
+    if v is None or v == "":
+        return DASH
+    f = as_fraction(v)
+    if f is None:
+        return str(v)
+    return f"{rat_string(f)} wei" if exact else format_wei(f, digits=digits)
 
 
 def short_hex(v: Any, n: int = 10) -> str:
@@ -230,74 +238,100 @@ def nonce_range(d: dict) -> tuple[Any, Any]:
     return ns, ne
 
 
+# What a timeline row says about an event, most important first: when a lane is narrow the least important parts
+# are left out whole (never cut in the middle), so a nonce range, a status or an amount is shown entirely or not at
+# all. Rank 0 is always kept (the event's name, its status, a win).
+_RANKS = {"kind": 0, "status": 0, "win": 0, "nonces": 1, "nonce": 1, "reason": 2, "num_tickets": 2, "fee": 3,
+          "balance_after": 4, "tx_hash": 3, "block": 3, "round": 5}
 _SUMMARY_KEYS = ("status", "reason", "num_tickets", "nonce", "fee", "balance_after", "winning", "tx_hash", "block",
                  "round", "manifest_id")
+# Shorter names for common event kinds, used only when a lane cannot fit the full one.
+_SHORT_KIND = {"payment": "pay", "received": "recv", "params_issued": "params", "payment_received": "pay recv",
+               "orchestrator_info": "orch info", "signer_reply": "reply", "redemption_sent": "redeem",
+               "redemption_mined": "redeemed", "redemption_failed": "redeem fail", "winner_stored": "winner",
+               "sender_funds": "funds", "orch_info": "orch info"}
 
 
-def summarize(ev: Event, width: int = 48) -> str:
-    """A one-line description of any event: the kind's tail plus the numbers that matter most."""
-    d = ev.data
+def fit(parts: list[tuple[int, str]], width: int) -> str:
+    """Join ``(rank, text)`` parts in order, leaving out the highest-ranked ones until the line fits ``width``;
+    only a rank-0 part that alone is too wide is cut (with …)."""
+    keep = [p for p in parts if p[1]]
+    while keep and len(" ".join(t for _, t in keep)) > width:
+        worst = max(r for r, _ in keep)
+        if worst == 0:
+            break
+        i = max(i for i, (r, _) in enumerate(keep) if r == worst)
+        keep.pop(i)
+    s = " ".join(t for _, t in keep)
+    return s if len(s) <= width else s[: max(0, width - 1)] + "…"
+
+
+def summary_parts(ev: Event) -> list[tuple[int, str]]:
+    """The parts of an event's one-line description with their ranks (see :func:`fit`)."""
+    d = ev.data if isinstance(ev.data, dict) else {}
     kind = ev.kind.rsplit(".", 1)[-1]  # the lane already names the actor
     if ev.kind == "stack.actor":  # the lane names the actor's side; say which one and what happened to it
-        s = f"{d.get('action') or kind} {d.get('name') or ''}".strip()
-        return s if len(s) <= width else s[: width - 1] + "…"
+        return [(0, f"{d.get('action') or kind} {d.get('name') or ''}".strip())]
     if ev.kind == "stack.chain" and d.get("op"):  # the stack's chain operations, named by what they did
         op = str(d["op"])
         if op == "mine":
             n = d.get("blocks")
-            s = (f"mined block {d.get('to_block')}" if n == 1 else f"mined {n} blocks to {d.get('to_block')}") + (
-                f" round {d['round']}" if d.get("round") is not None else "")
-        elif op == "initialize_round":
-            s = f"round {d.get('round')} initialized" + ("" if d.get("ok", True) else f": {d.get('reason')}")
-        else:
-            who = f" {d['account']}" if d.get("account") else ""
-            s = op.replace("_", " ") + who + ("" if d.get("ok", True) else f": {d.get('revert_reason')}")
-        return s if len(s) <= width else s[: width - 1] + "…"
+            head = f"mined block {d.get('to_block')}" if n == 1 else f"mined {n} blocks to {d.get('to_block')}"
+            return [(0, head)] + ([(2, f"round {d['round']}")] if d.get("round") is not None else [])
+        if op == "initialize_round":
+            return [(0, f"round {d.get('round')} initialized" + ("" if d.get("ok", True) else f": {d.get('reason')}"))]
+        who = f" {d['account']}" if d.get("account") else ""
+        return [(0, op.replace("_", " ") + who + ("" if d.get("ok", True) else f": {d.get('revert_reason')}"))]
     if ev.kind.startswith("scenario."):
         what = d.get("description") or d.get("name") or d.get("detail") or d.get("action") or ""
         mark = {True: "✓ ", False: "✗ "}.get(d.get("passed"), "")
-        s = f"{kind}: {mark}{what}"
-        return s if len(s) <= width else s[: width - 1] + "…"
-    parts = [kind]
+        return [(0, f"{kind}: {mark}{what}")]
+    parts: list[tuple[int, str]] = [(0, kind)]
     ns, ne = nonce_range(d)
     for c in _SUMMARY_KEYS:
-        if c == "nonce":
-            if ns is not None:
-                parts.append(f"n{ns}–{ne if ne is not None else '?'}")
-                continue
+        if c == "nonce" and ns is not None:
+            parts.append((_RANKS["nonces"], f"n{ns}–{ne if ne is not None else '?'}" if ne != ns else f"n{ns}"))
+            continue
         v = pick(d, c)
         if v is None or v == "" or (c == "status" and v == 200 and "payment" not in ev.kind):
             continue
         if c == "num_tickets":
             if isinstance(v, (list, dict)):
                 v = len(v)
-            parts.append(f"{v}tkt")
+            parts.append((_RANKS[c], f"{v}tkt"))
         elif c in ("fee", "balance_after"):
             f = as_fraction(v)
-            parts.append(f"{'fee' if c == 'fee' else 'bal'} {_compact(f) if f is not None else v}")
+            # "balance": the sender's credit after this step (the signer's state Balance, or the orchestrator's
+            # ledger for this sender and manifest id)
+            amount = format_wei(f, digits=3) if f is not None else str(v)
+            parts.append((_RANKS[c], f"{'fee' if c == 'fee' else 'balance'} {amount}"))
         elif c == "winning":
             if v:
-                parts.append("WIN")
+                parts.append((_RANKS["win"], "WIN"))
         elif c == "tx_hash":
-            parts.append("tx " + short_hex(v, 6))
+            parts.append((_RANKS[c], "tx " + short_hex(v, 6)))
         elif c == "nonce":
-            parts.append(f"nonce {v}")
+            parts.append((_RANKS[c], f"nonce {v}"))
         elif c == "manifest_id":
             continue
         elif c == "reason":
-            parts.append(str(v))
+            parts.append((_RANKS[c], str(v)))
+        elif c == kind:  # "round 13", "block 412": the event names this number
+            parts.insert(1, (0, str(v)))
         else:
-            parts.append(str(v) if c in ("status", kind) else f"{c} {v}")
-    s = " ".join(str(p) for p in parts)
-    return s if len(s) <= width else s[: width - 1] + "…"
+            parts.append((_RANKS[c], str(v) if c == "status" else f"{c} {v}"))
+    return parts
 
 
-def _compact(f: Fraction) -> str:
-    x = float(f)
-    for unit, scale in (("E", 1e18), ("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= scale:
-            return f"{x / scale:.3g}{unit}"
-    return f"{x:.3g}"
+def summarize(ev: Event, width: int = 48) -> str:
+    """A one-line description of any event, at most ``width`` characters: the kind's tail plus the numbers that
+    matter most (a part that does not fit is left out whole; a kind too long for the lane gets its short name)."""
+    parts = summary_parts(ev)
+    if parts and len(" ".join(t for r, t in parts if r <= 1)) > width:
+        short = _SHORT_KIND.get(parts[0][1])
+        if short is not None:
+            parts[0] = (0, short)
+    return fit(parts, width)
 
 
 @dataclass(slots=True)
@@ -317,25 +351,29 @@ class Row:
 
     @property
     def text(self) -> str:  # computed only for rows on screen (seek stays cheap)
+        return self.label(48)
+
+    def label(self, width: int) -> str:
+        """The row's description in at most ``width`` characters (see :func:`summarize`)."""
         if self.ticks > 1:
-            return tick_text(self.ev, self.ticks)
-        return summarize(self.ev)
+            return tick_text(self.ev, self.ticks, width)
+        return summarize(self.ev, width)
 
 
 TICK_TEXT_WIDTH = 24  # the timeline's lane width: the count must stay visible
 
 
-def tick_text(ev: Event, ticks: int) -> str:
+def tick_text(ev: Event, ticks: int, width: int = TICK_TEXT_WIDTH) -> str:
     """``chain block 412 (×37) round 3``: the latest block first, then the count, the round if it fits."""
     d = ev.data if isinstance(ev.data, dict) else {}
     tail = ev.kind.rsplit(".", 1)[-1]
     blk = pick(d, "block")
     head = tail if blk is None else (f"{tail} {blk}" if tail == "block" else f"{tail} block {blk}")
-    s = f"{head} (×{ticks})"
+    parts = [(0, head), (1, f"(×{ticks})")]
     rnd = pick(d, "round")
-    if rnd is not None and len(s) + len(f" round {rnd}") <= TICK_TEXT_WIDTH:
-        s += f" round {rnd}"
-    return s
+    if rnd is not None:
+        parts.append((2, f"round {rnd}"))
+    return fit(parts, min(width, TICK_TEXT_WIDTH))
 
 
 @dataclass
@@ -393,7 +431,8 @@ class Series:
 
 
 def decode_state(data: dict) -> dict | None:
-    """The signer's state (§3.6) as a dict: from a decoded ``state`` object, or base64 of its JSON bytes."""
+    """The signer's state blob (docs/remote-signer.md#the-state-blob) as a dict: from a decoded ``state`` object,
+    or base64 of its JSON bytes."""
     st = pick(data, "state")
     if isinstance(st, dict):
         return {k: v for k, v in st.items()}

@@ -8,8 +8,11 @@
     lpdev tui --demo                    live mode on the real actors (signer, orchestrator, gateway) on a mock
                                         chain, a virtual clock at 10x, with the time-travel keys
     lpdev tui --make-trace FILE         record a seeded run of the same stack (1,000 payments) to try --replay on
+    lpdev tui --web [--web-port 8000]   the same app as a web page (default: the walkthrough tour; with
+                                        --replay/--scenario/--demo/--attach, that view); open the printed URL
 
-Keys: ? shows every key; ctrl+p opens the command palette; s saves an SVG screenshot.
+Keys: ? shows every key; ctrl+p opens the command palette; s saves an SVG screenshot; x shows amounts in exact
+wei instead of ETH / gwei; 1-4 switch tabs (4: the running stack's cast). How the protocol works: docs/README.md.
 """
 from __future__ import annotations
 
@@ -39,7 +42,36 @@ def register(sub) -> None:
                    help="--demo: also serve the events endpoint (attach from another terminal with --attach)")
     p.add_argument("--step", action="store_true", help="--demo: start paused; n runs one payment")
     p.add_argument("--screenshot-dir", default=None, help="where s saves SVG screenshots (default: .)")
+    w = p.add_argument_group("web page (textual-serve)")
+    w.add_argument("--web", action="store_true",
+                   help="serve the app as a web page instead of using this terminal (without a view option: the "
+                        "walkthrough tour)")
+    w.add_argument("--web-host", default="127.0.0.1", metavar="HOST", help="--web: address to listen on "
+                                                                             "(default 127.0.0.1)")
+    w.add_argument("--web-port", type=int, default=8000, metavar="PORT",
+                   help="--web: port to listen on (default 8000; 0 picks a free one, printed)")
     p.set_defaults(func=run)
+
+
+def _view_argv(args: argparse.Namespace) -> list[str]:
+    """The ``lpdev`` arguments each browser connection runs for ``--web``: this command without its web options
+    (``walkthrough`` when no view was chosen)."""
+    view = []
+    for flag, value in (("--replay", args.replay), ("--attach", args.attach), ("--scenario", args.scenario)):
+        if value:
+            view += [flag, str(Path(value).resolve()) if flag == "--replay" else value]
+    if args.demo:
+        view.append("--demo")
+    if not view:
+        return ["walkthrough"] + (["--chain", args.chain] if args.chain else []) + (
+            ["--seed", str(args.seed)] if args.seed is not None else [])
+    for flag, value in (("--chain", args.chain), ("--seed", args.seed), ("--start", args.start if args.replay else None),
+                        ("--screenshot-dir", args.screenshot_dir)):
+        if value is not None:
+            view += [flag, str(value)]
+    if args.step:
+        view.append("--step")
+    return ["tui", *view]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,6 +102,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {n} events ({args.payments} payments, real signer + orchestrator + mock chain) to "
               f"{args.make_trace}")
         return 0
+    if args.web:
+        if not 0 <= args.web_port <= 65535:
+            raise UsageError(f"--web-port must be 0..65535, got {args.web_port}")
+        if args.replay and not Path(args.replay).is_file():
+            raise UsageError(f"no such trace file: {args.replay}")
+        from tui.webserve import serve
+
+        view = _view_argv(args)
+        try:
+            return serve(view, host=args.web_host, port=args.web_port,
+                         title="lpdev walkthrough" if view[0] == "walkthrough" else "lpdev tui")
+        except OSError as exc:
+            raise UsageError(f"--web: cannot listen on {args.web_host}:{args.web_port}: {exc.strerror or exc}") \
+                from None
     from lpdev.commands.up import lpdev_commands
     from tui.app import LpdevApp
 
@@ -108,7 +154,8 @@ def run(args: argparse.Namespace) -> int:
 
         return asyncio.run(run_demo(paused=args.step, serve_events=args.serve_events, **kw))
     else:
-        raise UsageError("choose one of --replay TRACE, --attach URL, --scenario NAME, --demo (see lpdev tui -h)")
+        raise UsageError("choose one of --replay TRACE, --attach URL, --scenario NAME, --demo, or --web "
+                         "(see lpdev tui -h)")
     app.run()
     return 0
 

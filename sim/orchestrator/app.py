@@ -21,6 +21,7 @@ from sim.orchestrator.faults import FaultError
 from sim.orchestrator.grpc_asgi import UNKNOWN, GrpcStatus, serve_unary
 from sim.orchestrator.node import HttpReply, Orchestrator, RpcError
 from sim.events import jsonable
+from sim.pm.money import format_wei
 from sim.wire import lp_rpc_pb2 as pb
 
 __all__ = ["OrchestratorApp", "MAX_BODY"]
@@ -176,7 +177,7 @@ class OrchestratorApp:
             return
         if path == "/admin/status" and method == "GET":
             status = await asyncio.to_thread(self.orch.status)
-            await respond(send, HttpReply.json(200, jsonable(status)))
+            await respond(send, HttpReply.json(200, jsonable(readable_status(status))))
         elif path == "/admin/faults" and method == "GET":
             await respond(send, HttpReply.json(200, self.orch.faults.to_dict()))
         elif path == "/admin/faults" and method == "POST":
@@ -209,3 +210,14 @@ class OrchestratorApp:
             out["certificate"] = self.on_rotate_certificate()
         self.orch.emit("orch.faults", changed=changed, faults=self.orch.faults.to_dict(), rotated=rotate)
         return HttpReply.json(200, out)
+
+
+def readable_status(status: dict) -> dict:
+    """``/admin/status`` for a person as well: beside each exact wei amount (``balance``: a RatString such as
+    ``"199065600000000000/7"``; ``face_value``: an int) its ``…_eth`` reading (``"≈0.02844 ETH"``)."""
+    out = dict(status)
+    out["balances"] = [{**b, "balance_eth": format_wei(b["balance"])} if b.get("balance") is not None else b
+                       for b in status.get("balances", [])]
+    out["redemptions"] = [{**r, "face_value_eth": format_wei(r["face_value"])} if r.get("face_value") is not None
+                          else r for r in status.get("redemptions", [])]
+    return out

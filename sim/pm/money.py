@@ -1,4 +1,4 @@
-"""Exact money: Go ``big.Rat`` formatting and parsing over ``fractions.Fraction`` (protocol.md §0).
+"""Exact money: Go ``big.Rat`` formatting and parsing over ``fractions.Fraction`` (docs/README.md: conventions).
 
 Wei and prices are ``int`` or ``Fraction``; floats never touch money.
 """
@@ -8,7 +8,10 @@ import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
-__all__ = ["rat_string", "float_string", "parse_rat", "RatParseError"]
+__all__ = ["rat_string", "float_string", "parse_rat", "RatParseError", "format_wei", "WEI_PER_ETH", "WEI_PER_GWEI"]
+
+WEI_PER_ETH = 10**18
+WEI_PER_GWEI = 10**9
 
 
 class RatParseError(ValueError):
@@ -83,3 +86,48 @@ def parse_wei(text: str) -> int:
     if value.denominator != 1:
         raise ValueError(f"{text!r} is not a whole number of wei")
     return int(value)
+def _as_wei(wei) -> Fraction:
+    if isinstance(wei, bool) or isinstance(wei, float):
+        raise TypeError(f"money is an int, a Fraction or a rational string, not {type(wei).__name__}")
+    if isinstance(wei, str):
+        return parse_rat(wei)
+    return Fraction(wei)
+
+
+def _group(whole: str) -> str:
+    return f"{int(whole):,}"
+
+
+def format_wei(wei, *, digits: int = 4) -> str:
+    """A wei amount for people to read: ``"0.001 ETH"``, ``"20 gwei"``, ``"17 wei"``, ``"≈0.02844 ETH"``.
+
+    The unit follows the size: ETH from 0.0001 ETH (10^14 wei) up, gwei from 1 gwei, wei below. About
+    ``digits`` significant digits (a whole part is never rounded away: ``"≈12,346 ETH"``, ``"≈17,142,857 wei"``),
+    trailing zeros dropped, thousands grouped, and ``≈`` in front whenever the text is not the exact value —
+    the exact value (``rat_string``) is what ``--json`` and the TUI's exact view show. Takes ints, Fractions and
+    rational strings (``"125/7"``, go-livepeer's RatString); rounding is exact (no float)."""
+    x = _as_wei(wei)
+    if x == 0:
+        return "0 ETH"
+    a = abs(x)
+    if a >= 10**14:
+        unit, scale = "ETH", WEI_PER_ETH
+    elif a >= WEI_PER_GWEI:
+        unit, scale = "gwei", WEI_PER_GWEI
+    else:
+        unit, scale = "wei", 1
+    v = a / scale
+    if v >= 1:
+        decimals = max(0, digits - len(str(int(v))))
+    else:
+        lead = 0  # zeros right after the decimal point
+        while v * 10 ** (lead + 1) < 1:
+            lead += 1
+        decimals = lead + digits
+    text = float_string(v, decimals)
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    whole, dot, frac = text.partition(".")
+    shown = _group(whole) + dot + frac
+    exact = Fraction(text) == v
+    return f"{'' if exact else '≈'}{'-' if x < 0 else ''}{shown} {unit}"

@@ -5,6 +5,10 @@ gateway and chain; mock chain and a fixed seed by default, so a tour tells the s
 one :class:`Step` per scenario step. The scenario runner waits at its step gate before each step; when it stops
 there, the TUI calls the previous step's ``explain`` with the events that step produced (:class:`Ctx`), and shows
 the Markdown it returns. Nothing in an explanation is typed in: every number comes from an event of this run.
+
+An explanation says what happened, never which key to press: the app adds that under each page, and it knows
+whether the steps are being run one by one (n) or all at once (space). Amounts read as ETH / gwei (``wei``); where
+the exact fraction is the point, ``exact_wei`` says it. Deeper explanations are in docs/ (``docs_link``).
 """
 from __future__ import annotations
 
@@ -14,13 +18,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from sim.events import Event
-from sim.pm.money import float_string
+from sim.pm.money import float_string, format_wei, rat_string
 
-__all__ = ["Step", "Script", "Ctx", "SCRIPTS", "get_script", "all_scripts", "script_for_scenario", "wei", "frac",
-           "winprob", "short", "checks", "cast", "nonces", "nonce_of", "plural", "register", "SCENARIO_DIR"]
+__all__ = ["Step", "Script", "Ctx", "SCRIPTS", "get_script", "all_scripts", "script_for_scenario", "wei", "exact_wei",
+           "frac", "winprob", "short", "checks", "cast", "nonces", "nonce_of", "plural", "register", "docs_link",
+           "SCENARIO_DIR"]
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
-MAX_WIN_PROB = 2**256 - 1  # protocol.md §2.6
+MAX_WIN_PROB = 2**256 - 1  # win prob is a number out of this (docs/tickets.md#the-win-test)
 
 
 @dataclass
@@ -99,21 +104,28 @@ def frac(v: Any) -> Fraction:
 
 
 def wei(v: Any) -> str:
-    """Exact wei for prose: an int with separators, or ``≈x.xxx wei (exactly n/d)`` for a fraction (the decimals
-    by exact rounding, never a float; a rational too long to read says "an exact fraction")."""
+    """An amount for prose: ``0.1 ETH``, ``≈0.02844 ETH``, ``8 gwei`` (``≈`` when rounded; exact rounding, never a
+    float)."""
     if v is None or v == "":
         return "—"
-    f = frac(v)
-    if f.denominator == 1:
-        return f"{f.numerator:,} wei"
-    whole, _, dec = float_string(abs(f), 3).partition(".")
-    approx = ("-" if f < 0 else "") + f"{int(whole):,}.{dec}"
-    rat = f"{f.numerator}/{f.denominator}"
-    return f"≈{approx} wei (exactly {rat})" if len(rat) <= 40 else f"≈{approx} wei (an exact fraction)"
+    return format_wei(frac(v))
+
+
+def exact_wei(v: Any) -> str:
+    """The exact amount in wei, for where exactness is the lesson: ``199065600000000000/7 wei``."""
+    if v is None or v == "":
+        return "—"
+    return f"{rat_string(frac(v))} wei"
+
+
+def docs_link(where: str) -> str:
+    """A pointer to a section of lpdev's protocol guide, e.g. ``docs_link("docs/tickets.md#nonces")``, as code
+    (tests/test_docs_references.py checks that the page and the heading exist)."""
+    return f"`{where}`"
 
 
 def winprob(wp: Any) -> str:
-    """``1 in N`` for a winProb out of 2²⁵⁶−1 (§2.6), N to one decimal by exact rounding."""
+    """``1 in N`` for a winProb out of 2²⁵⁶−1 (docs/tickets.md#the-win-test), N to one decimal by exact rounding."""
     if not wp:
         return "never"
     whole, _, dec = float_string(Fraction(MAX_WIN_PROB, int(wp)), 1).partition(".")
@@ -162,8 +174,8 @@ def plural(n: Any, word: str) -> str:
 
 
 def nonces(first: Any, last: Any) -> str:
-    """``nonce **1**`` or ``nonces **1…29**``."""
-    return f"nonce **{first}**" if first == last else f"nonces **{first}…{last}**"
+    """``nonce **1**`` or ``nonces **1–29**``."""
+    return f"nonce **{first}**" if first == last else f"nonces **{first}–{last}**"
 
 
 def nonce_of(c: Ctx, ticket_hash: Any) -> Any:

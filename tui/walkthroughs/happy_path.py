@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from tui.walkthroughs import Ctx, Script, Step, checks, frac, nonce_of, nonces, plural, register, short, wei, winprob
+from tui.walkthroughs import (Ctx, Script, Step, checks, docs_link, exact_wei, frac, nonce_of, nonces, plural, register,
+                              short, wei, winprob)
 
 
 def price_text(info: dict) -> str:
@@ -41,7 +42,8 @@ def _params(c: Ctx) -> str:
            if frac(p.get("ev")).denominator != 1 else "") + "\n"
         f"* The params expire at block **{info.get('expiration_block')}** (block {chain_block} + 40).\n\n"
         f"The orchestrator also read the sender's funds on chain: deposit {wei(funds.get('deposit'))}, reserve "
-        f"{wei(funds.get('reserve'))}. Winning tickets are paid from them."
+        f"{wei(funds.get('reserve'))}. Winning tickets are paid from them.\n\n"
+        "More: " + docs_link("docs/tickets.md#expected-value-face-value-and-win-probability") + "."
     )
 
 
@@ -63,13 +65,15 @@ def _first(c: Ctx) -> str:
         "The gateway asks the remote signer for a payment. It has no state yet, so there is no elapsed time "
         "to bill: for live video the signer **preloads 60 s** so the orchestrator can start work before "
         f"anything else arrives. 60 s × 1280×720×30 px/s = **{int(s.get('units') or 0):,} pixels**.\n\n"
-        f"**fee** = pixels × price ({price.numerator}/{price.denominator}) = {wei(s.get('fee'))}.\n\n"
+        f"**fee** = pixels × price ({price.numerator}/{price.denominator} wei per pixel) = {wei(s.get('fee'))}.\n\n"
         f"Tickets needed: ceil(fee ÷ EV) = **{n}**, worth {wei(frac(s.get('ev')) * int(n or 0))} together.\n\n"
-        f"Their nonces are **{s.get('nonce_first')}…{s.get('nonce_last')}**: the nonce counter for these params "
+        f"Their nonces are **{s.get('nonce_first')}–{s.get('nonce_last')}**: the nonce counter for these params "
         "(their recipientRandHash) starts at 0 and is increased *before* each ticket, so the first ticket "
         "is nonce 1. The orchestrator refuses a nonce it has already seen for the same params.\n\n"
-        f"**balance after** = tickets × EV − fee = {wei(s.get('balance_after'))}. It is a fraction because the "
-        "price and the EV (face value × winProb ÷ (2²⁵⁶−1)) are exact rationals; lpdev never rounds money. "
+        f"**balance after** = tickets × EV − fee = {wei(s.get('balance_after'))}, exactly "
+        f"{exact_wei(s.get('balance_after'))}. It is a fraction because the "
+        "price and the EV (face value × winProb ÷ (2²⁵⁶−1)) are exact rationals; lpdev never rounds money "
+        "(**x** shows every amount exactly). "
         f"The signer keeps it in the signed state blob (SequenceNumber {st.get('SequenceNumber')}, SenderNonce "
         f"{st.get('SenderNonce')}) that the gateway carries back next time.\n\n"
         "## The orchestrator checks each ticket\n\n"
@@ -78,7 +82,8 @@ def _first(c: Ctx) -> str:
         f"(keccak(signature, recipientRand) < winProb) and credits the EV. Of {len(tickets)} tickets {won_text}.\n\n"
         f"Credit for manifest {credit.get('manifest_id')}: {wei(credit.get('balance'))}. The reply carries "
         f"**fresh ticket params** (recipientRandHash {short(fresh.get('recipient_rand_hash'))}) for the next "
-        "payment. Keys 1, 2, 3 show the payment, the tickets and the balances."
+        "payment. Keys 1, 2, 3 show the payment, the tickets and the balances. More: "
+        + docs_link("docs/remote-signer.md#billing-fee-tickets-balance") + " and " + docs_link("docs/tickets.md#nonces") + "."
     )
 
 
@@ -101,7 +106,7 @@ def _next(c: Ctx) -> str:
         f"{short(s.get('recipient_rand_hash'))}. The state's PMSessionID was {short(prev_st.get('PMSessionID'))}: "
         "it does not match, so the signer starts a new counter at 0 (nonces count per recipientRandHash).\n\n"
         f"New balance: {wei(s.get('balance_after'))}. SequenceNumber is now {st.get('SequenceNumber')}. "
-        "The payment tab (key 1) shows the state diff."
+        "The payment tab (key 1) shows the state diff. More: " + docs_link("docs/remote-signer.md#the-state-blob") + "."
     )
 
 

@@ -5,7 +5,7 @@ from that run's events (``orch.params_issued``, ``orch.chain``, ``signer.payment
 """
 from __future__ import annotations
 
-from tui.walkthroughs import Ctx, Script, Step, checks, nonces, plural, register, short, wei
+from tui.walkthroughs import Ctx, Script, Step, checks, docs_link, nonces, plural, register, short, wei
 
 
 def _params_of(c: Ctx, recipient_rand_hash) -> dict:
@@ -27,7 +27,7 @@ def _start(c: Ctx) -> str:
         f"GetOrchestrator gave the gateway ticket params issued at block **{blk}** that expire at block "
         f"**{info.get('expiration_block')}**: the orchestrator's last seen block + 40. Tickets made from them "
         "after that are worthless to the orchestrator (it does not credit an expired ticket), so the signer "
-        "must not make any."
+        "must not make any. See " + docs_link("docs/tickets.md#ticket-params") + "."
     )
 
 
@@ -41,7 +41,7 @@ def _paid(c: Ctx) -> str:
         f"{nonces(s.get('nonce_first'), s.get('nonce_last'))}, balance {wei(s.get('balance_after'))}.\n\n"
         "The orchestrator's /payment reply brought fresh params (recipientRandHash "
         f"{short(fresh.get('recipient_rand_hash'))}) that expire at block **{fresh.get('expiration_block')}**. "
-        "The gateway keeps them for the next payment. Press **n** to mine blocks."
+        "The gateway keeps them for the next payment; the next step mines blocks."
     )
 
 
@@ -56,8 +56,8 @@ def _mined(c: Ctx) -> str:
         f"The chain is at block **{b}**; the gateway's params expire at {exp}: expiration − last block = "
         f"**{left}**. The signer treats params as expired when that is ≤ 1 (one block of margin for the tickets "
         "to reach the orchestrator).\n\n"
-        + ("So the next payment will get **480**. Press **n**." if isinstance(left, int) and left <= 1 else
-           "So the next payment still works with these params. Press **n**.")
+        + ("So the next payment will get **480**." if isinstance(left, int) and left <= 1 else
+           "So the next payment still works with these params.")
     )
 
 
@@ -85,7 +85,8 @@ def _refresh(c: Ctx) -> str:
         "recipientRandHash and this one is new. It "
         f"billed {float(s.get('billable_secs') or 0):g} s since the last payment; balance "
         f"{wei(s.get('balance_after'))}.\n\n"
-        "go-livepeer gives up after 3 refreshes in a row for one payment."
+        "go-livepeer gives up after 3 refreshes in a row for one payment. More: "
+        + docs_link("docs/refreshes.md#480-refresh-the-session") + "."
     )
 
 

@@ -7,7 +7,7 @@ gas used, amount paid) and the deposit is what the orchestrator read on chain (`
 from __future__ import annotations
 
 from sim.pm.money import float_string
-from tui.walkthroughs import Ctx, Script, Step, checks, frac, nonce_of, plural, register, wei, winprob
+from tui.walkthroughs import Ctx, Script, Step, checks, docs_link, frac, nonce_of, plural, register, wei, winprob
 
 
 def _start(c: Ctx) -> str:
@@ -19,7 +19,8 @@ def _start(c: Ctx) -> str:
         f"This orchestrator caps its face value at {wei(p.get('face_value'))} (-maxFaceValue), {times} the EV "
         f"({wei(p.get('ev'))}), so the win prob is **{winprob(p.get('win_prob'))}**. (Real face values are far "
         "larger than the EV, so winners are rare but big enough to be worth the gas.)\n\n"
-        f"These params expire at block **{p.get('expiration_block')}**. Press **n** to pay."
+        f"These params expire at block **{p.get('expiration_block')}**. The next step pays. More: "
+        + docs_link("docs/tickets.md#expected-value-face-value-and-win-probability") + "."
     )
 
 
@@ -72,7 +73,8 @@ def _redeemed(c: Ctx) -> str:
         f"The TicketBroker paid {wei(total)} from the sender's **deposit**, which the orchestrator read on chain "
         f"before and after: {wei(before.get('deposit'))} → {wei(after.get('deposit'))}. {reserve} The "
         f"orchestrator's fees grew by the same {wei(total)} — the Balances tab (key 3) plots both.\n\n"
-        "The losing tickets paid nothing on chain; on average, every ticket was worth its EV." + bad
+        "The losing tickets paid nothing on chain; on average, every ticket was worth its EV. More: "
+        + docs_link("docs/chain.md#redeeming-a-winning-ticket") + "." + bad
     )
 
 

@@ -27,7 +27,10 @@ class HelpScreen(ModalScreen[None]):
             yield Static(t)
             yield Static("Colours: [yellow]480[/] refresh session · [magenta]481[/] price ceiling · "
                          "[cyan]482[/] no tickets · [red]other 4xx[/] · [white on red]5xx[/] · [green]WIN[/]\n"
-                         "Esc closes this help.", classes="hint")
+                         "Rows: n43–45 nonce range · 3tkt tickets · balance = the sender's credit after the step "
+                         "(signer: state Balance; orchestrator: its ledger) · ≈ rounded, x shows exact wei · "
+                         "G S O C = gateway, signer, orchestrator, chain\n"
+                         "How it all works: docs/README.md. Esc closes this help.", classes="hint")
 
 
 class ConfirmAction(ModalScreen[bool]):

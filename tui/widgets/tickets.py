@@ -1,4 +1,5 @@
-"""Tickets: nonce, hash, win test, stored, redeemed (tx, gas) or failed (reason) — §2.5, §4.4, §4.6."""
+"""Tickets: nonce, hash, win test, stored, redeemed (tx, gas) or failed (reason) — docs/tickets.md#the-win-test,
+docs/orchestrator.md#the-payment-endpoint, docs/chain.md#redeeming-a-winning-ticket."""
 from __future__ import annotations
 
 from rich.text import Text
@@ -11,7 +12,7 @@ def _h(v) -> str:
     if not v:
         return DASH
     s = str(v)
-    return s[:12] + "…" if len(s) > 14 else s
+    return s[:12] + "…" if len(s) > 13 else s
 
 
 class TicketsTable(DataTable):
@@ -20,14 +21,16 @@ class TicketsTable(DataTable):
         self.winners_only = False
 
     def on_mount(self) -> None:
-        for name, w in (("nonce (w: winners)", 20), ("ticket hash", 15), ("win test", 9), ("stored", 7), ("redeemed tx", 15),
-                        ("gas", 8), ("failed (reason)", 34)):
+        # narrow fixed columns (an 80-column terminal shows them all); the reason takes what is left
+        for name, w in (("nonce", 8), ("ticket hash", 13), ("win", 4), ("stored", 6), ("redeemed tx", 13),
+                        ("gas", 9)):
             self.add_column(name, width=w)
+        self.add_column("failed (reason)")
 
     def show(self, rows: list[TicketRow]) -> None:
         self.clear()
-        self.columns[next(iter(self.columns))].label = Text("nonce — winners only" if self.winners_only
-                                                           else "nonce (w: winners)")
+        # the w key: winners only (the column says which list this is)
+        self.columns[next(iter(self.columns))].label = Text("winners" if self.winners_only else "nonce")
         for r in rows:
             win = DASH if r.winning is None else ("WIN" if r.winning else "lose")
             self.add_row(
