@@ -11,6 +11,7 @@ from sim.clock import VirtualClock
 from sim.events import EventBus
 from sim.trickle import TrickleApp, TrickleConfig, TrickleHub
 from sim.trickle.asgi_host import serve_app
+from sim.trickle.channel import CHUNK_OVERHEAD
 
 from livepeer_gateway.trickle_publisher import TricklePublisher, TricklePublisherTerminalError
 from livepeer_gateway.trickle_subscriber import TrickleSubscriber
@@ -403,22 +404,23 @@ async def test_hub_memory_budget_bounds_all_channels_and_is_released():
     hub.create("a")
     hub.create("b")
     async with serve_app(app) as base, aiohttp.ClientSession() as s:
-        # ring eviction gives bytes back: 20 segments of 500 B fit a 3000 B budget with 5 retained
+        # ring eviction gives bytes back: 20 segments of 500 B fit a 3000 B budget with 5 retained (each one-chunk
+        # segment also pays CHUNK_OVERHEAD for its bookkeeping)
         for i in range(20):
             st, _, _ = await publish_raw(s, f"{base}{PREFIX}a/{i}", [b"a" * 500])
             assert st == 200
-        assert hub.budget.used == 2500 == hub.retained_bytes()
+        assert hub.budget.used == 2500 + 5 * CHUNK_OVERHEAD and hub.retained_bytes() == 2500
         # another channel cannot push the hub past the budget
         async with s.post(f"{base}{PREFIX}b/0", data=b"b" * 1000) as r:
             assert r.status == 413 and "memory budget of 3000 bytes exhausted" in await r.text()
-        assert hub.budget.used == 2500
+        assert hub.budget.used == 2500 + 5 * CHUNK_OVERHEAD
         async with s.get(f"{base}{PREFIX}b/0") as r:  # the dropped segment reads as empty, not as data
             assert r.status == 200 and await r.read() == b""
         async with s.delete(f"{base}{PREFIX}a") as r:
             assert r.status == 200
         assert hub.budget.used == 0
         st, _, _ = await publish_raw(s, f"{base}{PREFIX}b/1", [b"b" * 1000])
-        assert st == 200 and hub.budget.used == 1000
+        assert st == 200 and hub.budget.used == 1000 + CHUNK_OVERHEAD
 
 
 async def _h2_request(port, method, path, body=b""):
