@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 
 from lpdev.cli import UsageError
+from sim.wire import bounded
 
 
 def register(sub) -> None:
@@ -30,8 +32,11 @@ def register(sub) -> None:
 def run(args) -> int:
     from lpdev.upconfig import DEFAULT_CAST, ConfigError, make_token, read_cast
 
+    path = args.config or DEFAULT_CAST
     try:
-        doc = read_cast(args.config or DEFAULT_CAST)
+        if os.path.exists(path):
+            bounded.load_json_file(path)  # a malformed cast: one line naming the file (exit 2)
+        doc = read_cast(path)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     signer = doc.get("signer_http_url") if args.http else doc.get("signer_url")
@@ -40,7 +45,12 @@ def run(args) -> int:
     if args.discovery_only and not doc.get("remote_discovery"):
         raise UsageError("the stack was started without --remote-discovery: its signer has no "
                          "/discover-orchestrators; restart with `lpdev up --remote-discovery`")
-    orchs = None if args.discovery_only else [o["url"] for o in doc["orchestrators"]]
+    try:
+        orchs = None if args.discovery_only else [o["url"] for o in doc["orchestrators"]]
+    except (KeyError, TypeError):
+        raise UsageError(f"{path}: an orchestrator entry has no \"url\": was it written by `lpdev up`?") from None
+    if not isinstance(signer, str) or not all(isinstance(u, str) for u in orchs or ()):
+        raise UsageError(f"{path}: signer and orchestrator URLs must be strings")
     token = make_token(orchs, signer)
     print(json.dumps(json.loads(base64.b64decode(token)), indent=2) if args.decode else token)
     return 0

@@ -213,14 +213,19 @@ def _refuse_constant(name: str):
 
 
 def check_json(data, *, what: str = "body", max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH,
-               replace_invalid: bool = False, line: int | None = None) -> str:
-    """The checks of :func:`loads_json` that come before parsing (size, encoding, depth); returns the text.
-    For Go-dialect decoders that parse the text themselves for Go's exact error messages."""
+               max_digits: int = MAX_DIGITS, replace_invalid: bool = False, line: int | None = None) -> str:
+    """The checks of :func:`loads_json` that come before parsing (size, encoding, depth, number length); returns
+    the text. For Go-dialect decoders that parse the text themselves for Go's exact error messages."""
     text = decode_text(data, what=what, max_bytes=max_bytes, replace_invalid=replace_invalid, line=line)
     pos = _json_depth_error(text, max_depth)
     if pos is not None:
         raise BoundedInputError(what, f"nested deeper than {max_depth} levels",
                                 _json_line(text, pos, line))
+    if re.search(r"\d{%d}" % (max_digits + 1), text):  # a long digit run somewhere: is it a number?
+        for m in re.finditer(r'"(?:[^"\\]|\\.)*"|\d{%d,}' % (max_digits + 1), text, re.S):
+            if m.group()[0] != '"':
+                raise BoundedInputError(what, f"number with {len(m.group())} digits (at most {max_digits})",
+                                        _json_line(text, m.start(), line))
     return text
 
 
@@ -235,8 +240,8 @@ def loads_json(data, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH, 
                object_pairs_hook: Callable | None = None, line: int | None = None) -> Any:
     """Parse one JSON document from untrusted bytes (or text) within the bounds; floats come back as ``float``
     (finite), or as ``Decimal`` with ``exact=True``. ``line``: the file line the data starts on (JSONL)."""
-    text = check_json(data, what=what, max_bytes=max_bytes, max_depth=max_depth, replace_invalid=replace_invalid,
-                      line=line)
+    text = check_json(data, what=what, max_bytes=max_bytes, max_depth=max_depth, max_digits=max_digits,
+                      replace_invalid=replace_invalid, line=line)
     if not text.strip():
         raise BoundedInputError(what, "empty (want a JSON value)", line)
     decoder = json.JSONDecoder(parse_int=_int_hook(max_digits), parse_float=_float_hook(max_digits, exact),
