@@ -199,6 +199,14 @@ class _BoundedCloseWriter:
             self._writer.transport.abort()
 
 
+class _TCPServer(TCPServer):
+    async def _read_data(self) -> None:
+        await super()._read_data()
+        # The peer is gone. Hypercorn's HTTP/2 side does not stop the keep-alive timer then, so the connection (and
+        # its buffers) would wait out the idle timeout before its task group can finish.
+        await self.idle_task.stop()
+
+
 def _retrieve(fut: asyncio.Future) -> None:
     if not fut.cancelled():
         fut.exception()
@@ -248,7 +256,7 @@ async def serve(app, sockets: list[socket.socket], *, ssl_context: ssl.SSLContex
 
             watchdog = loop.call_later(limits.header_timeout_s, headers_overdue)
             try:
-                await TCPServer(wrapped, loop, config, context, lifespan_state, reader,
+                await _TCPServer(wrapped, loop, config, context, lifespan_state, reader,
                                 _BoundedCloseWriter(writer, limits.close_timeout_s))
             except asyncio.CancelledError:  # the server is stopping: end quietly (3.11 logs a cancelled callback)
                 writer.transport.abort()
