@@ -15,13 +15,13 @@ from __future__ import annotations
 from sim.pm.money import float_string
 
 import base64
-import json
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Iterable
 
 from sim.events import Event
+from sim.wire import bounded
 
 __all__ = [
     "LANES", "DASH", "lane_of", "status_of", "summarize", "pick", "as_fraction", "fmt_wei", "fmt_num",
@@ -388,10 +388,9 @@ def decode_state(data: dict) -> dict | None:
     blob = st if isinstance(st, str) else pick(data, "state_blob")
     if isinstance(blob, str) and blob:
         try:
-            raw = base64.b64decode(blob)
-            obj = json.loads(raw)
+            obj = bounded.loads_json(base64.b64decode(blob), what="state")  # from a trace: untrusted
             return obj if isinstance(obj, dict) else None
-        except (ValueError, json.JSONDecodeError):
+        except ValueError:  # BoundedInputError and base64 errors included
             return None
     return None
 
