@@ -117,3 +117,14 @@ def test_trace_writer_names_a_directory_or_impossible_path(tmp_path):
         TraceWriter(tmp_path)
     with pytest.raises(TraceError, match="cannot write the trace: No such file or directory"):
         TraceWriter(tmp_path / "missing" / "dir" / "t.jsonl")
+
+
+def test_a_nested_state_blob_inside_a_trace_event_is_shown_as_no_state():
+    """`tui --replay` decodes the signer state carried (base64) in events: a hostile blob is just not a state."""
+    import base64
+
+    from tui.model import decode_state
+
+    for blob in (b"[" * 100_000, b'{"a":' * 100_000, b'{"Balance": NaN}', "{}".encode("utf-16")):
+        assert decode_state({"state": base64.b64encode(blob).decode()}) is None
+    assert decode_state({"state": base64.b64encode(b'{"SenderNonce": 3}').decode()}) == {"SenderNonce": 3}

@@ -269,6 +269,18 @@ async def test_admin_refuses_dns_rebinding_and_cross_site_writes(orch):
     assert status == 200
 
 
+async def test_the_readme_admin_curl_line_works_verbatim(orch):
+    import re
+    import shlex
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    line = re.search(r"^ +(curl -sk -X POST .*/admin/faults)$", readme, re.M).group(1)
+    argv = shlex.split(line.replace("127.0.0.1:8935", f"127.0.0.1:{orch.port}"))
+    out = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and json.loads(out.stdout)["changed"] == ["stop_redeeming"], out
+    assert orch.orch.faults.stop_redeeming is True
+
+
 # ---------------------------------------------------------------------------------------------- timeouts
 LIMITS = ServerLimits(header_timeout_s=0.5, body_timeout_s=0.5, idle_timeout_s=0.5, max_connections=4)
 
