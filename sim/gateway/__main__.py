@@ -31,8 +31,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="'auto' (the id the first payment was credited to), a fixed id, or '' for none")
     p.add_argument("--interval", type=bounded.argtype(bounded.parse_float, min=0), default=5.0,
                    help="seconds between payments (default 5)")
-    p.add_argument("--count", type=bounded.argtype(bounded.parse_int, min=1), default=1,
-                   help="payments to make (default 1)")
+    p.add_argument("--count", type=int, default=1, help="payments to make (default 1)")
     p.add_argument("--max-price", default=None, metavar="JSON", help='request maxPrice, e.g. {"price":"5","currency":"wei","unit":"seconds"}')
     p.add_argument("--signer-header", action="append", default=[], metavar="K:V", help="extra header to the signer")
     args = p.parse_args(argv)
