@@ -356,3 +356,24 @@ async def test_connections_beyond_the_limit_get_a_clear_503(limited):
         if status == 200:
             break
     assert status == 200
+
+
+async def test_the_events_feed_closes_a_connection_that_never_finishes_its_request():
+    from sim.clock import RealClock
+    from sim.events import EventBus
+    from tui.feed import fetch_events, serve
+
+    bus = EventBus(RealClock())
+    runner, url = await serve(bus, limits=ServerLimits(header_timeout_s=0.5))
+    try:
+        host, port = url.split("//")[1].split(":")
+        r, w = await asyncio.open_connection(host, int(port))
+        w.write(b"GET /events HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+        await w.drain()
+        closed, _ = await _closed_within(r, 5)
+        assert closed, "a slow client keeps a feed connection forever"
+        w.close()
+        bus.emit("orch", "stack.ready")
+        assert [e.kind for e in await fetch_events(url)] == ["stack.ready"]  # normal clients are served
+    finally:
+        await runner.cleanup()

@@ -18,6 +18,7 @@ from typing import AsyncIterator
 from aiohttp import ClientSession, ClientTimeout, web
 
 from sim.events import KINDS, Event, EventBus
+from sim.serving import ServerLimits
 from sim.wire import bounded
 
 __all__ = ["events_app", "serve", "follow", "fetch_events", "parse_event"]
@@ -108,9 +109,12 @@ def events_app(bus: EventBus) -> web.Application:
     return app
 
 
-async def serve(bus: EventBus, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, str]:
-    """Start the endpoint; returns the runner (``await runner.cleanup()`` to stop) and its base URL."""
-    runner = web.AppRunner(events_app(bus), handle_signals=False)
+async def serve(bus: EventBus, host: str = "127.0.0.1", port: int = 0, *,
+                limits: ServerLimits | None = None) -> tuple[web.AppRunner, str]:
+    """Start the endpoint; returns the runner (``await runner.cleanup()`` to stop) and its base URL. A connection
+    that sends no complete request (or stays idle between requests) is closed after ``limits.header_timeout_s``."""
+    limits = limits or ServerLimits()
+    runner = web.AppRunner(events_app(bus), handle_signals=False, keepalive_timeout=limits.header_timeout_s)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
