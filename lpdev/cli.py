@@ -2,7 +2,9 @@
 
 Every module in ``lpdev/commands/`` that defines ``register(subparsers)`` adds its own sub-command, so a
 new command is one new file. A command handler receives the parsed ``argparse.Namespace`` and returns the
-process exit code (0 ok, 1 failure, 2 bad input).
+process exit code (0 ok, 1 failure, 2 bad input). A :class:`UsageError` or a
+:class:`sim.wire.bounded.BoundedInputError` (a file or value refused by the bounded parser) is printed as one line
+with exit code 2.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import re
 import sys
 
 from lpdev import commands as _commands_pkg
+from sim.wire.bounded import BoundedInputError
 
 
 class UsageError(Exception):
@@ -139,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         code = int(func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
         return code
-    except UsageError as exc:
+    except (UsageError, BoundedInputError) as exc:  # bad input (a file, a flag, a body): one line, exit 2
         print(f"lpdev: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from sim.pm.money import rat_string
+from sim.wire import bounded
 
 __all__ = [
     "SCHEMA_VERSION", "Event", "EventBus", "KINDS", "register_kinds", "jsonable", "TraceWriter",
@@ -135,8 +136,14 @@ class TraceWriter:
     """Writes a JSONL trace: a header then one event per line, flushed as it goes."""
 
     def __init__(self, path: str | Path, **meta: Any) -> None:
+        """Raises :class:`TraceError` (one line naming the path) when the file cannot be written."""
         self.path = Path(path)
-        self._f = open(self.path, "w", encoding="utf-8")
+        try:
+            self._f = open(self.path, "w", encoding="utf-8")
+        except IsADirectoryError:
+            raise TraceError(f"{self.path}: is a directory; --trace wants a file name") from None
+        except OSError as exc:
+            raise TraceError(f"{self.path}: cannot write the trace: {exc.strerror or exc}") from None
         self._lock = threading.Lock()
         header = {"trace": "lpdev", "schema": SCHEMA_VERSION, **meta}
         self._f.write(dumps(header) + "\n")
@@ -152,16 +159,28 @@ class TraceWriter:
                 self._f.close()
 
 
+MAX_TRACE_LINE = 4 << 20  # one event line
+
+
 def read_trace(path: str | Path) -> tuple[dict, Iterator[Event]]:
-    """Header and a lazy iterator of events. Errors name the file and line."""
+    """Header and a lazy iterator of events. Every problem (not a file, not UTF-8 text, a line that is not bounded
+    JSON, a bad event) is a :class:`TraceError` naming the file and line."""
     path = Path(path)
-    f = open(path, encoding="utf-8")
-    first = f.readline()
     try:
-        header = json.loads(first)
-    except json.JSONDecodeError as exc:
+        f = open(path, "rb")
+        first = f.readline(MAX_TRACE_LINE + 1)
+    except IsADirectoryError:
+        raise TraceError(f"{path}: is a directory, not a trace file") from None
+    except FileNotFoundError:
+        raise TraceError(f"{path}: no such trace file") from None
+    except OSError as exc:
+        raise TraceError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        header = bounded.loads_json(first.rstrip(b"\r\n") or b" ", what=str(path), line=1,
+                                    max_bytes=MAX_TRACE_LINE)
+    except bounded.BoundedInputError as exc:
         f.close()
-        raise TraceError(f"{path}:1: not an lpdev trace (header is not JSON: {exc.msg})") from None
+        raise TraceError(f"{path}:1: not an lpdev trace ({exc.problem})") from None
     if not isinstance(header, dict) or header.get("trace") != "lpdev":
         f.close()
         raise TraceError(f"{path}:1: not an lpdev trace (missing \"trace\": \"lpdev\" header)")
@@ -171,14 +190,23 @@ def read_trace(path: str | Path) -> tuple[dict, Iterator[Event]]:
 
     def events() -> Iterator[Event]:
         with f:
-            for lineno, line in enumerate(f, start=2):
-                if not line.strip():
-                    continue
+            lines = bounded.iter_jsonl(f, what=str(path), first_line=2, max_line_bytes=MAX_TRACE_LINE)
+            while True:
                 try:
-                    d = json.loads(line)
-                    yield Event(int(d["seq"]), float(d["t"]), str(d["actor"]), str(d["kind"]), dict(d["data"]))
-                except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                    raise TraceError(f"{path}:{lineno}: bad event line ({exc})") from None
+                    lineno, d = next(lines)
+                except StopIteration:
+                    return
+                except (bounded.BoundedInputError, OSError) as exc:
+                    raise TraceError(f"{getattr(exc, 'what', path)}:{getattr(exc, 'line', '?')}: bad event line "
+                                     f"({getattr(exc, 'problem', exc)})") from None
+                try:
+                    if not isinstance(d, dict) or not isinstance(d.get("data"), dict):
+                        raise ValueError("want an object with seq, t, actor, kind and data{}")
+                    t = bounded.parse_float(d["t"], what="t")
+                    yield Event(bounded.parse_int(d["seq"], what="seq"), t, str(d["actor"]), str(d["kind"]),
+                                d["data"])
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise TraceError(f"{path}:{lineno}: bad event line ({getattr(exc, 'problem', exc)})") from None
 
     return header, events()
 

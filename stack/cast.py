@@ -134,14 +134,15 @@ def write_atomic(path: str | Path, doc: dict) -> None:
 
 
 def read_cast(path: str) -> dict:
-    try:
-        with open(path) as f:
-            doc = json.load(f)
-    except FileNotFoundError:
+    from sim.wire import bounded
+
+    if not os.path.exists(path):
         raise CastError(f"{path} not found: start the stack with `lpdev up` (it writes {DEFAULT_CAST}) or "
-                          "pass --config FILE from `lpdev up --config-out FILE`") from None
-    except (OSError, ValueError) as exc:
-        raise CastError(f"cannot read {path}: {exc}") from None
+                        "pass --config FILE from `lpdev up --config-out FILE`")
+    try:
+        doc = bounded.load_json_file(path)
+    except bounded.BoundedInputError as exc:
+        raise CastError(str(exc)) from None
     if not isinstance(doc, dict) or not doc.get("signer_url") or not isinstance(doc.get("orchestrators"), list):
         raise CastError(f"{path} has no signer_url/orchestrators: was it written by `lpdev up`?")
     return doc

@@ -30,7 +30,7 @@ from tests.trickle_client import read_all
 from sim.clock import VirtualClock  # noqa: E402
 from sim.media import mpegts  # noqa: E402
 from sim.pm.accounting import LV2V_PIXELS_PER_SECOND, insufficient_balance_message  # noqa: E402
-from sim.pm.ticket import MAX_WIN_PROB, is_winning_ticket  # noqa: E402
+from sim.pm.ticket import MAX_WIN_PROB  # noqa: E402
 
 pytestmark = [pytest.mark.sdk, pytest.mark.anvil, pytest.mark.slow]
 
@@ -47,6 +47,38 @@ def up():
         t.stack.bus.subscribe(seen.append)  # every event, whatever the bus keeps in memory
         t.seen = seen
         yield t
+
+
+def _keccak(data: bytes) -> bytes:
+    from Crypto.Hash import keccak  # pycryptodome directly, not sim.pm's wrapper
+
+    return keccak.new(digest_bits=256, data=data).digest()
+
+
+def recheck_winner(w) -> bytes:
+    """Recheck a stored winner without sim.pm: the ticket hash from its preimage (protocol.md §2.2, Solidity
+    ``abi.encodePacked``), the sender's personal_sign over it (§2.3, recovered with coincurve), recipientRandHash =
+    keccak(u256(recipientRand)) (§2.4) and the win test keccak(sig ‖ u256(recipientRand)) < winProb as integers
+    (§2.5). Returns the ticket hash."""
+    import coincurve
+
+    t = w.ticket
+    u256 = lambda n: n.to_bytes(32, "big")  # noqa: E731
+    aux = b"" if t.creation_round == 0 and bytes(t.creation_round_block_hash) == bytes(32) else (
+        u256(t.creation_round) + bytes(t.creation_round_block_hash))
+    preimage = (bytes(t.recipient) + bytes(t.sender) + u256(t.face_value) + u256(t.win_prob) + u256(t.sender_nonce)
+                + bytes(t.recipient_rand_hash) + aux)
+    assert len(preimage) == 20 + 20 + 4 * 32 + len(aux)
+    ticket_hash = _keccak(preimage)
+    sig = bytes(w.sig)
+    assert len(sig) == 65 and sig[64] in (27, 28)
+    signed = _keccak(b"\x19Ethereum Signed Message:\n32" + ticket_hash)
+    pub = coincurve.PublicKey.from_signature_and_message(sig[:64] + bytes([sig[64] - 27]), signed, hasher=None)
+    assert _keccak(pub.format(compressed=False)[1:])[-20:] == bytes(t.sender), "not signed by the sender"
+    assert _keccak(u256(w.recipient_rand)) == bytes(t.recipient_rand_hash)
+    win_value = int.from_bytes(_keccak(sig + u256(w.recipient_rand)), "big")
+    assert win_value < t.win_prob, f"stored as a winner but {win_value:#x} >= winProb {t.win_prob:#x}"
+    return ticket_hash
 
 
 def bare(url: str) -> str:
@@ -131,8 +163,8 @@ async def test_sdk_paid_noop_job_end_to_end_with_redemption(up):
     winners = [w for w in orch.store.all() if w.manifest_id == mid]
     assert len(winners) == len(won) >= 1
     for w in winners:
-        assert is_winning_ticket(w.sig, w.recipient_rand, w.ticket.win_prob)
         assert w.ticket.face_value == 2 * TICKET_EV
+        assert recheck_winner(w) == w.ticket_hash  # the orchestrator's hash is the one the chain is asked about
 
     # --- redemption on chain during the run: the upfront payment's winners, by the orchestrator's own block poll
     stop_seq = stopped[0].seq
@@ -156,7 +188,7 @@ async def test_sdk_paid_noop_job_end_to_end_with_redemption(up):
     assert not left, [w.to_dict() for w in left]
     chain = up.stack.chain
     for w in winners:
-        assert chain.is_used_ticket(w.ticket_hash)
+        assert chain.is_used_ticket(recheck_winner(w))
     mined = [e for e in ev(up, "orch.redemption_mined")]
     assert {e.data.get("ticket_hash") for e in mined} >= {"0x" + w.ticket_hash.hex() for w in winners}
 

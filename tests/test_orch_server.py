@@ -44,6 +44,9 @@ async def info_for(o, payer: Payer) -> pb.OrchestratorInfo:
     return info
 
 
+JSON = {"Content-Type": "application/json"}  # the admin API takes JSON writes only
+
+
 async def post(url: str, path: str = "/payment", headers=None, data=b"", method="POST"):
     async with aiohttp.ClientSession() as s:
         async with s.request(method, url + path, headers=headers or {}, data=data, ssl=False) as r:
@@ -90,7 +93,7 @@ async def test_get_orchestrator_bad_sig_is_unknown_with_go_text(orch, chain):
 
 
 async def test_get_orchestrator_capacity_full_fault(orch, chain):
-    status, _, body = await post(orch.url, "/admin/faults", data=json.dumps({"capacity_full": True}))
+    status, _, body = await post(orch.url, "/admin/faults", headers=JSON, data=json.dumps({"capacity_full": True}))
     assert status == 200, body
     with pytest.raises(grpc.RpcError) as e:
         await asyncio.to_thread(get_orchestrator, orch.url, Payer(chain.key("sender")).request())
@@ -423,11 +426,11 @@ async def test_refresh_payment(orch, chain):
 
 # ------------------------------------------------------------------ admin + fault knobs
 async def test_admin_faults_and_status(orch, chain):
-    status, _, body = await post(orch.url, "/admin/faults", data=json.dumps({"nope": 1}))
+    status, _, body = await post(orch.url, "/admin/faults", headers=JSON, data=json.dumps({"nope": 1}))
     assert status == 400 and b"unknown fault 'nope'" in body
-    status, _, body = await post(orch.url, "/admin/faults", data=json.dumps({"delay_s": "x"}))
+    status, _, body = await post(orch.url, "/admin/faults", headers=JSON, data=json.dumps({"delay_s": "x"}))
     assert status == 400
-    status, _, body = await post(orch.url, "/admin/faults", data=json.dumps(
+    status, _, body = await post(orch.url, "/admin/faults", headers=JSON, data=json.dumps(
         {"reject_payments": {"status": 503, "message": "go away"}, "price_per_unit": 7, "pixels_per_unit": 2}))
     assert status == 200, body
     payer = Payer(chain.key("sender"))
@@ -468,7 +471,7 @@ async def test_params_expiry_and_face_value_faults(orch, chain):
 
 async def test_rotate_certificate(orch, chain):
     before = await asyncio.to_thread(tofu_cert, "127.0.0.1", orch.port)
-    status, _, body = await post(orch.url, "/admin/faults", data=json.dumps({"rotate_certificate": True}))
+    status, _, body = await post(orch.url, "/admin/faults", headers=JSON, data=json.dumps({"rotate_certificate": True}))
     assert status == 200, body
     after = await asyncio.to_thread(tofu_cert, "127.0.0.1", orch.port)
     assert before != after
@@ -495,7 +498,7 @@ async def test_cleartext_h2c_grpc_and_http1(chain, tmp_path):
         assert info.transcoder == o.url
         status, _, body = await post(o.url, headers=payer.headers(2))
         assert status == 200, body
-        status, _, body = await post(o.url, "/admin/faults", data=json.dumps({"rotate_certificate": True}))
+        status, _, body = await post(o.url, "/admin/faults", headers=JSON, data=json.dumps({"rotate_certificate": True}))
         assert status == 400
 
 

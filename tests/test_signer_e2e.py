@@ -3,12 +3,13 @@ the orchestrator accepts (tickets, segCreds, expected price, nonces all checked 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import aiohttp
 import pytest
 
 import devnet
-from sim.clock import RealClock
+from sim.clock import RealClock, VirtualClock
 from sim.orchestrator import OrchestratorServer
 from sim.orchestrator.probe import get_orchestrator
 from sim.signer.config import SignerConfig
@@ -28,10 +29,14 @@ def chain():
 async def test_signer_pays_lpdev_orchestrator_and_discovers_it(chain, tmp_path):
     key = chain.key("sender")
     async with OrchestratorServer(chain, eth_key=chain.key("orchestrator"), data_dir=tmp_path,
-                                  block_poll_s=3600, lv2v_models={"noop": 4}) as o:
+                                  block_poll_s=3600, lv2v_models={"noop": 4}, price_per_unit=100,
+                                  auto_adjust_price=False) as o:
         cfg = SignerConfig(remote_discovery=True, orch_addrs=(o.url,))
-        core = SignerCore(key=key, chain=chain, config=cfg, clock=RealClock())
-        disc = Discovery(GrpcDiscoverySource(cfg.orch_addrs, key), cfg, core.clock)
+        # the signer's clock moves 10 s between calls: 10 s x 27 648 000 px/s x 100 wei = 3.5 tickets of the
+        # default 8e9 EV, so every call pays (a 482 "no tickets" would let the test pass without a payment)
+        clock = VirtualClock(time.time())
+        core = SignerCore(key=key, chain=chain, config=cfg, clock=clock)
+        disc = Discovery(GrpcDiscoverySource(cfg.orch_addrs, key), cfg, RealClock())
         async with SignerServer(core, discovery=disc) as s, aiohttp.ClientSession() as http:
             async with http.get(s.url + "/discover-orchestrators") as r:
                 assert r.status == 200, await r.text()
@@ -39,22 +44,30 @@ async def test_signer_pays_lpdev_orchestrator_and_discovers_it(chain, tmp_path):
             assert listed == [{"address": o.url, "score": 1, "capabilities": ["live-video-to-video/noop"]}]
 
             info = await asyncio.to_thread(get_orchestrator, o.url, codec.build_orch_request(key))
-            state = None
+            state, tickets = None, 0
             for i in range(3):
                 body = {"orchestrator": codec.to_b64(info), "type": "lv2v", "state": state}
                 if state is not None:
                     body["ManifestID"] = "e2e-manifest"
                 async with http.post(s.url + "/generate-live-payment", json=body) as r:
-                    assert r.status in (200, 482), await r.text()
-                    if r.status == 482:
-                        continue
+                    assert r.status == 200, await r.text()
                     doc = await r.json()
                 state = doc["state"]
+                sent = codec.decode_payment(doc["payment"])
+                assert len(sent.ticket_sender_params) >= 1
+                tickets += len(sent.ticket_sender_params)
                 async with http.post(o.url + "/payment", ssl=False, headers={
                         "Livepeer-Payment": doc["payment"], "Livepeer-Segment": doc["segCreds"]}) as pr:
                     assert pr.status == 200, await pr.text()
                     result = codec.parse_pb(codec.pb.PaymentResult, await pr.read(), "PaymentResult")
                 info = result.info  # the orchestrator rotates ticket params on every payment
+                clock.advance(10)
+        # the orchestrator checked and credited every one of them: three payments, every ticket accepted
+        assert o.orch.stats["payments_ok"] == 3
+        verdicts = o.orch.bus.of_kind("orch.ticket")
+        assert len(verdicts) == tickets >= 3
+        assert all(v.data["credited"] and v.data["error"] is None for v in verdicts), [v.data for v in verdicts]
+        assert sum(e.data["tickets"] for e in o.orch.bus.of_kind("orch.credit")) == tickets
 
 
 async def test_signer_follows_the_chain_unlock_and_cancel(chain):

@@ -13,21 +13,28 @@ Client: :func:`follow` yields :class:`sim.events.Event` from ``/events/stream``,
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import AsyncIterator
 
 from aiohttp import ClientSession, ClientTimeout, web
 
 from sim.events import KINDS, Event, EventBus
+from sim.serving import ServerLimits
+from sim.wire import bounded
 
 __all__ = ["events_app", "serve", "follow", "fetch_events", "parse_event"]
 
 KEEPALIVE_S = 15.0
 
 
-def parse_event(line: str) -> Event:
-    d = json.loads(line)
-    return Event(int(d["seq"]), float(d["t"]), str(d["actor"]), str(d["kind"]), dict(d.get("data") or {}))
+def parse_event(line: str | bytes, what: str = "event") -> Event:
+    """One event line from another process (bounded JSON); :class:`sim.wire.bounded.BoundedInputError` (a
+    ValueError) names what is wrong."""
+    d = bounded.loads_json(line, what=what)
+    data = d.get("data") if isinstance(d, dict) else None
+    if not isinstance(d, dict) or not isinstance(data, (dict, type(None))) or "seq" not in d or "t" not in d:
+        raise bounded.BoundedInputError(what, "want an event object with seq, t, actor, kind and data")
+    return Event(bounded.parse_int(d["seq"], what=f"{what} seq"), bounded.parse_float(d["t"], what=f"{what} t"),
+                 str(d.get("actor")), str(d.get("kind")), dict(data or {}))
 
 
 def _since(request: web.Request) -> int:
@@ -102,9 +109,12 @@ def events_app(bus: EventBus) -> web.Application:
     return app
 
 
-async def serve(bus: EventBus, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, str]:
-    """Start the endpoint; returns the runner (``await runner.cleanup()`` to stop) and its base URL."""
-    runner = web.AppRunner(events_app(bus), handle_signals=False)
+async def serve(bus: EventBus, host: str = "127.0.0.1", port: int = 0, *,
+                limits: ServerLimits | None = None) -> tuple[web.AppRunner, str]:
+    """Start the endpoint; returns the runner (``await runner.cleanup()`` to stop) and its base URL. A connection
+    that sends no complete request (or stays idle between requests) is closed after ``limits.header_timeout_s``."""
+    limits = limits or ServerLimits()
+    runner = web.AppRunner(events_app(bus), handle_signals=False, keepalive_timeout=limits.header_timeout_s)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

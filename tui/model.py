@@ -16,7 +16,6 @@ Money is shown for people (``format_wei``: ``≈0.02844 ETH``) or exactly (``199
 from __future__ import annotations
 
 import base64
-import json
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -24,6 +23,7 @@ from typing import Any, Iterable
 
 from sim.events import Event
 from sim.pm.money import float_string, format_wei, rat_string
+from sim.wire import bounded
 
 __all__ = [
     "LANES", "DASH", "lane_of", "status_of", "summarize", "fit", "pick", "as_fraction", "fmt_wei", "fmt_num",
@@ -439,10 +439,9 @@ def decode_state(data: dict) -> dict | None:
     blob = st if isinstance(st, str) else pick(data, "state_blob")
     if isinstance(blob, str) and blob:
         try:
-            raw = base64.b64decode(blob)
-            obj = json.loads(raw)
+            obj = bounded.loads_json(base64.b64decode(blob), what="state")  # from a trace: untrusted
             return obj if isinstance(obj, dict) else None
-        except (ValueError, json.JSONDecodeError):
+        except ValueError:  # BoundedInputError and base64 errors included
             return None
     return None
 

@@ -25,7 +25,7 @@ from lpdev.cli import UsageError
 from sim.pm.crypto import SignatureError, bytes_to_address, keccak, parse_address, to_checksum_address
 from sim.pm.money import float_string, rat_string
 from sim.pm.ticket import MAX_WIN_PROB, from_minbytes, ticket_ev, u256, win_value
-from sim.wire import codec
+from sim.wire import bounded, codec
 from sim.wire import lp_rpc_pb2 as pb
 from sim.wire.capabilities import capability_ids, capability_name
 from sim.wire.gojson import GoJSONError, format_rfc3339nano, get_ci, has_ci, loads
@@ -354,8 +354,15 @@ def _render_payment(doc: dict[str, Any]) -> list[str]:
 # ==================================================================================================
 # CLI plumbing
 # ==================================================================================================
+MAX_INPUT = 64 * 1024  # a payment of 100 tickets is ~11 KB of base64
+
+
 def _read_input(value: str) -> str:
-    text = sys.stdin.read() if value == "-" else value
+    if value == "-":
+        stdin = getattr(sys.stdin, "buffer", sys.stdin)  # bytes when there are bytes: binary input is named
+        text = bounded.decode_text(stdin.read(MAX_INPUT + 1), what="stdin", max_bytes=MAX_INPUT)
+    else:
+        text = bounded.decode_text(value, what="the argument", max_bytes=MAX_INPUT)
     text = text.strip()
     if not text:
         raise UsageError("empty input")
@@ -423,7 +430,7 @@ def _cmd_orch_info(args: argparse.Namespace) -> int:
 def _split_state_input(text: str) -> tuple[bytes, bytes | None]:
     """(raw state JSON, sig or None) from an envelope, a request/response holding one, or a bare state."""
     try:
-        obj = loads(text)
+        obj = loads(bounded.check_json(text, what="state", max_bytes=MAX_INPUT))
     except GoJSONError as exc:
         raise UsageError(f"state: not valid JSON: {exc}") from None
     if not isinstance(obj, dict):

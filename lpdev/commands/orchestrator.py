@@ -17,9 +17,9 @@ import json
 import os
 import signal
 import sys
-from pathlib import Path
 
 from lpdev.cli import UsageError
+from sim.wire import bounded
 
 DEFAULT_CHAIN_CONFIG = os.path.join(".lpdev", "chain.json")
 DEFAULT_DATA_DIR = os.path.join(".lpdev", "orchestrator")
@@ -35,7 +35,7 @@ def register(sub) -> None:
                                     "if present and no --eth-url)")
     c.add_argument("--eth-key", help="orchestrator account private key (hex; a throwaway dev key)")
     c.add_argument("--eth-key-file", help="file holding the private key (hex)")
-    c.add_argument("--timeout", type=float, default=10.0, help="seconds per RPC (default 10)")
+    c.add_argument("--timeout", type=SECONDS, default=10.0, help="seconds per RPC (default 10)")
     s = p.add_argument_group("service")
     s.add_argument("--service-addr", default="https://127.0.0.1:8935",
                    help="https://host:port (TLS, self-signed) or http://host:port (cleartext h2c + HTTP/1.1); "
@@ -44,7 +44,7 @@ def register(sub) -> None:
                                                                  f"(default {DEFAULT_DATA_DIR})")
     s.add_argument("--keep-cert", action="store_true", help="reuse the certificate in the data dir instead of "
                                                              "regenerating it on each start (go-livepeer regenerates)")
-    s.add_argument("--block-poll", type=float, default=1.0, help="seconds between chain polls (default 1)")
+    s.add_argument("--block-poll", type=SECONDS, default=1.0, help="seconds between chain polls (default 1)")
     m = p.add_argument_group("pricing and tickets")
     m.add_argument("--ticket-ev", type=_nonneg_int, default=8_000_000_000, help="-ticketEV in wei (default 8e9)")
     m.add_argument("--price-per-unit", type=_nonneg_int, default=1, help="-pricePerUnit in wei (default 1)")
@@ -57,27 +57,16 @@ def register(sub) -> None:
     m.add_argument("--max-sessions", type=_pos_int, default=10, help="-maxSessions (default 10)")
     m.add_argument("--model", action="append", default=None,
                    help="live-video-to-video model to advertise (repeatable; default noop)")
-    m.add_argument("--faults", default=None, help='initial fault knobs as JSON, e.g. \'{"stop_redeeming": true}\' '
-                                                  "(see POST /admin/faults)")
+    m.add_argument("--faults", default=None, metavar="JSON|FILE",
+                   help='initial fault knobs as JSON, e.g. \'{"stop_redeeming": true}\', or a file holding it '
+                        "(see POST /admin/faults)")
     p.add_argument("--json", action="store_true", help="print one JSON line {url, address, data_dir} when ready")
     p.set_defaults(func=cmd_orchestrator)
 
 
-def _nonneg_int(text: str) -> int:
-    try:
-        v = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
-    return v
-
-
-def _pos_int(text: str) -> int:
-    v = _nonneg_int(text)
-    if v == 0:
-        raise argparse.ArgumentTypeError("must be > 0")
-    return v
+_nonneg_int = bounded.argtype(bounded.parse_int, min=0)
+_pos_int = bounded.argtype(bounded.parse_int, min=1)
+SECONDS = bounded.argtype(bounded.parse_float, min=0.001, max=86400.0)
 
 
 def _hex_key(text: str, where: str) -> bytes:
@@ -98,30 +87,29 @@ def resolve(args) -> tuple[str, str, bytes, dict]:
     path = args.config or (DEFAULT_CHAIN_CONFIG if not args.eth_url and os.path.exists(DEFAULT_CHAIN_CONFIG)
                            else None)
     if path:
-        try:
-            cfg = json.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise UsageError(f"config file {path} not found: run `lpdev chain up --config-out {path}`") from None
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot read config file {path}: {exc}") from None
+        if not os.path.exists(path):
+            raise UsageError(f"config file {path} not found: run `lpdev chain up --config-out {path}`")
+        cfg = bounded.load_json_file(path)
+        if not isinstance(cfg, dict):
+            raise UsageError(f"{path}: want the JSON object `lpdev chain up --config-out` writes")
     eth_url = args.eth_url or cfg.get("eth_url")
     controller = args.controller or cfg.get("controller")
-    if not eth_url or not controller:
+    if not isinstance(eth_url, str) or not isinstance(controller, str) or not eth_url or not controller:
         raise UsageError("no chain: pass --eth-url URL --controller ADDR, or --config FILE from `lpdev chain up`")
     if args.eth_key and args.eth_key_file:
         raise UsageError("give --eth-key or --eth-key-file, not both")
     if args.eth_key:
         key = _hex_key(args.eth_key, "--eth-key")
     elif args.eth_key_file:
-        try:
-            key = _hex_key(Path(args.eth_key_file).read_text(), f"--eth-key-file {args.eth_key_file}")
-        except OSError as exc:
-            raise UsageError(f"cannot read --eth-key-file: {exc}") from None
+        text = bounded.decode_text(bounded.read_bytes(args.eth_key_file, max_bytes=4096), what=args.eth_key_file)
+        key = _hex_key(text, f"--eth-key-file {args.eth_key_file}")
     else:
-        acct = next((a for a in cfg.get("accounts", []) if a.get("role") == "orchestrator"), None)
-        if acct is None:
+        accounts = cfg.get("accounts")
+        acct = next((a for a in accounts if isinstance(a, dict) and a.get("role") == "orchestrator"), None) \
+            if isinstance(accounts, list) else None
+        if acct is None or not isinstance(acct.get("private_key"), str):
             raise UsageError("--eth-key HEX or --eth-key-file F is required (no 'orchestrator' account in the config)")
-        key = _hex_key(acct["private_key"], "config orchestrator key")
+        key = _hex_key(acct["private_key"], f"{path}: orchestrator private_key")
     return eth_url, controller, key, cfg
 
 
@@ -129,10 +117,13 @@ def cmd_orchestrator(args) -> int:
     eth_url, controller, key, cfg = resolve(args)
     faults = None
     if args.faults:
+        faults = load_faults(args.faults)
+        from sim.orchestrator.faults import FaultError, Faults
+
         try:
-            faults = json.loads(args.faults)
-        except ValueError as exc:
-            raise UsageError(f"--faults: invalid JSON: {exc}") from None
+            Faults().update(dict(faults))  # refuse a bad knob now, before connecting to the chain
+        except FaultError as exc:
+            raise UsageError(f"--faults: {exc}") from None
     from devnet.base import ChainError
     from devnet.backends.evm import open_external
     from sim.orchestrator.faults import FaultError
@@ -152,6 +143,17 @@ def cmd_orchestrator(args) -> int:
         raise UsageError(f"--faults: {exc}") from None
     except OSError as exc:
         raise UsageError(f"cannot listen on {args.service_addr}: {exc}") from None
+
+
+def load_faults(value: str) -> dict:
+    """``--faults``: a JSON object, or the path of a file holding one (bounded either way)."""
+    if value.lstrip()[:1] in ("{", "[") or not os.path.exists(value):
+        faults = bounded.loads_json(value, what="--faults")
+    else:
+        faults = bounded.load_json_file(value, what=f"--faults {value}")
+    if not isinstance(faults, dict):
+        raise UsageError("--faults: want a JSON object of fault knobs, e.g. '{\"stop_redeeming\": true}'")
+    return faults
 
 
 async def _serve(args, chain, key: bytes, faults: dict | None) -> int:

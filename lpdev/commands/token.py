@@ -36,13 +36,19 @@ def run(args) -> int:
         doc = find_cast(args.config, args.stack)
     except CastError as exc:
         raise UsageError(str(exc)) from None
+    path = args.config or f"the cast of stack {doc.get('name')!r}"
     signer = doc.get("signer_http_url") if args.http else doc.get("signer_url")
     if not signer:
         raise UsageError("the cast file has no signer URL of that kind")
     if args.discovery_only and not doc.get("remote_discovery"):
         raise UsageError("the stack was started without --remote-discovery: its signer has no "
                          "/discover-orchestrators; restart with `lpdev up --remote-discovery`")
-    orchs = None if args.discovery_only else [o["url"] for o in doc["orchestrators"]]
+    try:
+        orchs = None if args.discovery_only else [o["url"] for o in doc["orchestrators"]]
+    except (KeyError, TypeError):
+        raise UsageError(f"{path}: an orchestrator entry has no \"url\": was it written by `lpdev up`?") from None
+    if not isinstance(signer, str) or not all(isinstance(u, str) for u in orchs or ()):
+        raise UsageError(f"{path}: signer and orchestrator URLs must be strings")
     token = make_token(orchs, signer)
     print(json.dumps(json.loads(base64.b64decode(token)), indent=2) if args.decode else token)
     return 0

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 
 from sim.clock import RealClock
 from sim.events import EventBus, dumps
 from sim.gateway.session import GatewayConfig, GatewaySession
+from sim.wire import bounded
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -25,10 +25,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="remote signer URL (repeat for round-robin over stateless signers)")
     p.add_argument("--orchestrator", required=True, metavar="URL", help="orchestrator service URI (https:// or http://)")
     p.add_argument("--type", default="lv2v", choices=("", "live", "lv2v", "fixed"), help="job type (default lv2v)")
-    p.add_argument("--in-pixels", type=int, default=0, help="billable units for type \"\"")
+    p.add_argument("--in-pixels", type=bounded.argtype(bounded.parse_int, min=0), default=0,
+                   help="billable units for type \"\"")
     p.add_argument("--manifest-id", default="auto",
                    help="'auto' (the id the first payment was credited to), a fixed id, or '' for none")
-    p.add_argument("--interval", type=float, default=5.0, help="seconds between payments (default 5)")
+    p.add_argument("--interval", type=bounded.argtype(bounded.parse_float, min=0), default=5.0,
+                   help="seconds between payments (default 5)")
     p.add_argument("--count", type=int, default=1, help="payments to make (default 1)")
     p.add_argument("--max-price", default=None, metavar="JSON", help='request maxPrice, e.g. {"price":"5","currency":"wei","unit":"seconds"}')
     p.add_argument("--signer-header", action="append", default=[], metavar="K:V", help="extra header to the signer")
@@ -38,9 +40,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.interval < 0:
         p.error("--interval must be >= 0")
     try:
-        args.max_price = json.loads(args.max_price) if args.max_price else None
-    except ValueError as exc:
-        p.error(f"--max-price is not JSON: {exc}")
+        args.max_price = bounded.loads_json(args.max_price, what="--max-price") if args.max_price else None
+    except bounded.BoundedInputError as exc:
+        p.error(str(exc))
     headers = {}
     for h in args.signer_header:
         if ":" not in h:

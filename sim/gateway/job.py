@@ -35,6 +35,7 @@ from sim.gateway.session import (_TRANSPORT_ERRORS, GatewaySession, PaymentOutco
                                  _state_summary)
 from sim.gateway.orch_client import GetOrchestratorError
 from sim.trickle.client import ChannelGone, TrickleError, TricklePublisher, TrickleSubscriber
+from sim.wire import bounded
 
 __all__ = ["JobConfig", "JobError", "LV2VJob", "LV2V_PATH", "CAP_LIVE_VIDEO_TO_VIDEO", "lv2v_capabilities"]
 
@@ -180,7 +181,7 @@ class LV2VJob:
         if status != 200:
             raise self._reject("orchestrator", status, raw.decode("utf-8", "replace").strip())
         try:
-            doc = json.loads(raw)
+            doc = bounded.loads_json(raw, what="/live-video-to-video answer")
             mid = doc["manifest_id"]
             if not isinstance(mid, str) or not mid:
                 raise ValueError("empty manifest_id")
@@ -299,7 +300,7 @@ class LV2VJob:
             async with TrickleSubscriber(self.urls["events_url"], start_seq=0, http=http) as sub:
                 while (got := await sub.next()) is not None:
                     try:
-                        msg = json.loads(got[1])
+                        msg = bounded.loads_json(got[1], what="job event")
                     except ValueError:
                         continue
                     if not isinstance(msg, dict):

@@ -18,7 +18,6 @@ Events name actors (``signer``, ``orch``), never URLs, ports or certificate fing
 from __future__ import annotations
 
 import asyncio
-import json
 
 import aiohttp
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from sim.events import EventBus, register_kinds
 from sim.gateway.orch_client import GetOrchestratorError, OrchestratorClient, PaymentReply
 from sim.gateway.signer_client import SignerClient, SignerReply
 from sim.pm.ticket import from_minbytes
+from sim.wire import bounded
 from sim.wire import lp_rpc_pb2 as pb
 from sim.wire.gojson import b64decode
 
@@ -124,7 +124,8 @@ def _describe(exc: BaseException) -> str:
 def _state_summary(state: dict | None) -> dict:
     """Balance and sequence number from the (opaque to Go gateways) state blob, for events and invariants."""
     try:
-        doc = json.loads(b64decode(state.get("State") or state.get("state") or ""))
+        doc = bounded.loads_json(b64decode(state.get("State") or state.get("state") or ""),
+                                  what="signer state")
         return {"balance": doc.get("Balance"), "state_seq": doc.get("SequenceNumber")}
     except (AttributeError, ValueError, TypeError):
         return {"balance": None, "state_seq": None}

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from sim.wire import bounded
 from sim.wire.gojson import b64encode
 
 __all__ = ["SignerReply", "SignerClient", "OrchestratorInfoSig"]
@@ -95,7 +96,7 @@ class SignerClient:
             text = await r.text()
             if r.status != 200:
                 raise RuntimeError(f"remote signer returned status {r.status}: {text}")
-            doc = json.loads(text)
+            doc = bounded.loads_json(text, what="/sign-orchestrator-info answer")
         return OrchestratorInfoSig(_hex(doc["address"]), _hex(doc["signature"]))
 
     async def generate_live_payment(self, *, orchestrator: bytes, state: dict | None, manifest_id: str | None,
@@ -124,7 +125,7 @@ class SignerClient:
             raw = await r.read()
             reply = SignerReply(r.status, self.names[i], headers={k: v for k, v in r.headers.items()})
         try:
-            doc = json.loads(raw)
+            doc = bounded.loads_json(raw, what="/generate-live-payment answer")
         except ValueError:
             doc = None
         if reply.status == 200 and isinstance(doc, dict):

@@ -3,18 +3,22 @@
 Routing, in order:
 
 1. HTTP/2 with ``content-type: application/grpc…`` → the unary gRPC handler (``net.Orchestrator``);
-2. ``/admin/…`` → loopback-only admin API (status, fault knobs, redeem now, rotate certificate);
+2. ``/admin/…`` → loopback-only admin API (status, fault knobs, redeem now, rotate certificate), which also refuses
+   what a web page could send it (a foreign ``Origin`` or ``Host`` — DNS rebinding — or a write that is not
+   ``Content-Type: application/json``);
 3. the fault knobs ``delay_s`` / ``drop_connection`` apply to everything below;
 4. exact routes: ``/payment`` (any method), ``POST /refresh-payment``;
 5. mounted sub-apps by path prefix (:meth:`OrchestratorApp.mount`), longest prefix first — e.g. the trickle
    server at ``/ai/trickle/`` and the LV2V job route at ``/live-video-to-video``. A sub-app gets the scope
    unchanged (full path);
 6. else ``404 page not found`` (Go's mux text).
+
+Request bodies are read with :func:`sim.serving.read_body` (size and time bounded: 413 / 408) and JSON bodies parsed
+with :mod:`sim.wire.bounded` (400 naming the problem).
 """
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Awaitable, Callable
 
 from sim.orchestrator.faults import FaultError
@@ -22,12 +26,16 @@ from sim.orchestrator.grpc_asgi import UNKNOWN, GrpcStatus, serve_unary
 from sim.orchestrator.node import HttpReply, Orchestrator, RpcError
 from sim.events import jsonable
 from sim.pm.money import format_wei
+from sim.serving import BodyTimeout
+from sim.serving import read_body as _read_body
+from sim.wire import bounded
 from sim.wire import lp_rpc_pb2 as pb
 
-__all__ = ["OrchestratorApp", "MAX_BODY"]
+__all__ = ["OrchestratorApp", "MAX_BODY", "read_body", "parse_json_body"]
 
-MAX_BODY = 1 << 20
+MAX_BODY = bounded.MAX_BYTES
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+ADMIN_MAX_BODY = 64 * 1024
 
 Handler = Callable[[dict, bytes], Awaitable[HttpReply]]
 
@@ -41,18 +49,17 @@ def header(scope, name: bytes) -> str | None:
 
 
 async def read_body(receive, limit: int = MAX_BODY) -> bytes | None:
-    """The request body, or None if it is larger than ``limit``."""
-    chunks, size = [], 0
-    while True:
-        msg = await receive()
-        if msg["type"] == "http.disconnect":
-            raise ConnectionError("client went away")
-        chunk = msg.get("body", b"")
-        size += len(chunk)
-        if size <= limit:
-            chunks.append(chunk)
-        if not msg.get("more_body", False):
-            return b"".join(chunks) if size <= limit else None
+    """The request body, or None if it is larger than ``limit``; :class:`sim.serving.BodyTimeout` (answered 408
+    by the app) when it does not arrive within the server's body timeout."""
+    return await _read_body(receive, limit)
+
+
+def parse_json_body(body: bytes, what: str = "body"):
+    """A route's JSON request body through the one bounded parser: (value, None) or (None, the problem)."""
+    try:
+        return bounded.loads_json(body, what=what), None
+    except bounded.BoundedInputError as exc:
+        return None, str(exc)
 
 
 async def respond(send, reply: HttpReply, extra_headers: list | None = None) -> None:
@@ -126,6 +133,9 @@ class OrchestratorApp:
             await self._http(scope, receive, send)
         except ConnectionError:
             return
+        except BodyTimeout as exc:
+            await respond(send, HttpReply.text(408, str(exc)), [(b"connection", b"close")]
+                          if scope.get("http_version") in ("1.0", "1.1") else None)
 
     async def _drop(self, send) -> None:
         # Start a response that promises more than it sends, then abort: the client sees the connection
@@ -152,7 +162,8 @@ class OrchestratorApp:
                 return
             body = await read_body(receive)
             if body is None:
-                await respond(send, HttpReply.text(413, "request body too large"))
+                await respond(send, HttpReply.text(413, "request body too large"), [(b"connection", b"close")]
+                              if scope.get("http_version") in ("1.0", "1.1") else None)
                 return
             await respond(send, await asyncio.to_thread(self.orch.refresh_payment, body))
             return
@@ -167,11 +178,14 @@ class OrchestratorApp:
     async def _admin(self, scope, receive, send) -> None:
         client = (scope.get("client") or ("",))[0]
         if client not in LOOPBACK:
-            await read_body(receive)
             await respond(send, HttpReply.text(403, "admin API is loopback-only"))
             return
         path, method = scope["path"], scope["method"]
-        body = await read_body(receive, 64 * 1024)
+        refused = admin_refusal(scope)
+        if refused is not None:
+            await respond(send, refused)
+            return
+        body = await read_body(receive, ADMIN_MAX_BODY)
         if body is None:
             await respond(send, HttpReply.text(413, "request body too large"))
             return
@@ -190,10 +204,9 @@ class OrchestratorApp:
                                                     "GET|POST /admin/faults, POST /admin/redeem"))
 
     def _set_faults(self, body: bytes) -> HttpReply:
-        try:
-            obj = json.loads(body or b"{}")
-        except (ValueError, UnicodeDecodeError) as exc:
-            return HttpReply.text(400, f"invalid JSON: {exc}")
+        obj, problem = parse_json_body(body or b"{}")
+        if problem is not None:
+            return HttpReply.text(400, problem)
         if not isinstance(obj, dict):
             return HttpReply.text(400, "faults must be a JSON object")
         rotate = obj.pop("rotate_certificate", False)
@@ -221,3 +234,39 @@ def readable_status(status: dict) -> dict:
     out["redemptions"] = [{**r, "face_value_eth": format_wei(r["face_value"])} if r.get("face_value") is not None
                           else r for r in status.get("redemptions", [])]
     return out
+def _host_port(value: str) -> tuple[str, str]:
+    """(host, port) of a ``Host`` header or an origin's authority; IPv6 brackets kept off, port '' when absent."""
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        return host.lower(), rest[1:] if rest.startswith(":") else ""
+    host, _, port = value.rpartition(":") if value.count(":") == 1 else (value, "", "")
+    return host.lower(), port
+
+
+def admin_refusal(scope) -> HttpReply | None:
+    """Refuse what a web page in the developer's browser could send the admin API (DNS rebinding, CSRF): a ``Host``
+    that is not a loopback name for this port, an ``Origin`` (or ``Sec-Fetch-Site``) that is not this service, or a
+    write whose body is not declared ``application/json`` (a page can only send text/plain, form or multipart
+    bodies without a CORS preflight, which this API never grants)."""
+    port = str((scope.get("server") or ("", ""))[1] or "")
+    host = header(scope, b"host")
+    if host:
+        name, hport = _host_port(host.strip())
+        if name not in LOOPBACK or (hport and port and hport != port):
+            return HttpReply.text(403, f"admin API: Host {host!r} is not this loopback service "
+                                       f"(use 127.0.0.1:{port}); refused to stop DNS rebinding")
+    origin = header(scope, b"origin")
+    if origin is not None:
+        scheme, _, authority = origin.partition("://")
+        name, oport = _host_port(authority.rstrip("/"))
+        if origin == "null" or name not in LOOPBACK or (port and oport != port):
+            return HttpReply.text(403, f"admin API: requests from web pages are refused (Origin {origin!r})")
+    site = header(scope, b"sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return HttpReply.text(403, f"admin API: requests from web pages are refused (Sec-Fetch-Site {site!r})")
+    if scope["method"] not in ("GET", "HEAD"):
+        ctype = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            return HttpReply.text(415, "admin API: writes must be Content-Type: application/json, got "
+                                       f"{ctype or 'none'!r}")
+    return None

@@ -13,10 +13,12 @@ from urllib.parse import quote
 
 from google.protobuf.message import DecodeError, Message
 
+from sim.serving import BodyTimeout, read_body
+
 __all__ = ["GrpcMethod", "serve_unary", "frame", "unframe", "GrpcStatus", "OK", "UNKNOWN", "INTERNAL",
            "UNIMPLEMENTED"]
 
-OK, UNKNOWN, INTERNAL, UNIMPLEMENTED = 0, 2, 13, 12
+OK, UNKNOWN, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, INTERNAL, UNIMPLEMENTED = 0, 2, 4, 8, 13, 12
 MAX_MESSAGE = 4 * 1024 * 1024  # grpc-go's default max receive size
 
 
@@ -41,7 +43,7 @@ def unframe(body: bytes) -> bytes:
     if flag != 0:
         raise GrpcStatus(INTERNAL, "grpc: compressed messages are not supported (no grpc-encoding)")
     if n > MAX_MESSAGE:
-        raise GrpcStatus(8, f"grpc: received message larger than max ({n} vs. {MAX_MESSAGE})")
+        raise GrpcStatus(RESOURCE_EXHAUSTED, f"grpc: received message larger than max ({n} vs. {MAX_MESSAGE})")
     if len(body) != 5 + n:
         raise GrpcStatus(INTERNAL, f"grpc: frame says {n} bytes, body has {len(body) - 5}")
     return body[5:]
@@ -53,18 +55,14 @@ def _grpc_message(text: str) -> bytes:
 
 
 async def _read_body(receive, limit: int) -> bytes:
-    chunks, size = [], 0
-    while True:
-        msg = await receive()
-        if msg["type"] == "http.disconnect":
-            raise ConnectionError("client went away")
-        chunk = msg.get("body", b"")
-        size += len(chunk)
-        if size > limit + 5:
-            raise GrpcStatus(8, f"grpc: received message larger than max ({size} vs. {limit})")
-        chunks.append(chunk)
-        if not msg.get("more_body", False):
-            return b"".join(chunks)
+    """The request body (the server's body timeout applies: a stalled client gets DEADLINE_EXCEEDED)."""
+    try:
+        body = await read_body(receive, limit + 5)
+    except BodyTimeout as exc:
+        raise GrpcStatus(DEADLINE_EXCEEDED, f"grpc: {exc}") from None
+    if body is None:
+        raise GrpcStatus(RESOURCE_EXHAUSTED, f"grpc: received message larger than max (> {limit} bytes)")
+    return body
 
 
 async def serve_unary(scope, receive, send, methods: dict[str, GrpcMethod]) -> None:

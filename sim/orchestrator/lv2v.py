@@ -39,7 +39,7 @@ from typing import Optional
 from google.protobuf.message import DecodeError
 
 from sim.events import register_kinds
-from sim.orchestrator.app import HttpReply, header, read_body, respond
+from sim.orchestrator.app import HttpReply, header, parse_json_body, read_body, respond
 from sim.orchestrator.ledger import InsufficientBalance
 from sim.orchestrator.node import Orchestrator, RpcError, _SegError
 from sim.pm.accounting import LV2V_PIXELS_PER_SECOND, LivePaymentProcessor
@@ -201,10 +201,9 @@ class LiveVideoToVideo:
 
     # ------------------------------------------------------------------ the handler
     async def start_job(self, body: bytes, payment_header: str | None, segment_header: str | None) -> HttpReply:
-        try:
-            req = json.loads(body or b"null")
-        except (ValueError, UnicodeDecodeError) as exc:
-            return self._refuse(400, f"invalid JSON body: {exc}")
+        req, problem = parse_json_body(body or b"null")
+        if problem is not None:
+            return self._refuse(400, f"invalid JSON body: {problem}")
         if not isinstance(req, dict):
             return self._refuse(400, "json: cannot unmarshal into Go value of type "
                                      "worker.GenLiveVideoToVideoJSONRequestBody: want a JSON object")

@@ -37,7 +37,7 @@ from sim.pm.params import (AUTH_TOKEN_VALIDITY_S, DEFAULT_REDEEM_GAS, DEFAULT_TI
                            RecipientConfig, TicketParams, auth_token, price_with_overhead,
                            recipient_rand, recipient_rand_hash, tx_cost_multiplier, win_prob)
 from sim.pm.ticket import MAX_WIN_PROB, Ticket, from_minbytes
-from sim.wire import codec, gojson
+from sim.wire import bounded, codec, gojson
 from sim.wire import lp_rpc_pb2 as pb
 from sim.wire.gojson import Base64Error, b64encode, go_json_dumps
 from sim.wire.gojson import b64decode as _go_b64decode
@@ -534,12 +534,16 @@ def _json_error(status: int, message: str) -> HttpReply:
 def _decode_refresh_request(body: bytes) -> tuple[str, str]:
     """``json.NewDecoder(r.Body).Decode(&refreshPaymentParamsRequest{Sender, ManifestID string})``: Go's syntax
     errors, then the keys in document order (case-insensitive, the last one sets the value) with the first type
-    error reported. Returns (sender, manifest_id)."""
+    error reported. Returns (sender, manifest_id). Size, depth and encoding are checked first by the bounded
+    parser (invalid UTF-8 and lone surrogates become U+FFFD, as in Go)."""
     try:
-        gojson.loads(body, first_value=True)  # syntax: Go's error text
+        text = bounded.check_json(body, what="body", replace_invalid=True)
+    except bounded.BoundedInputError as exc:
+        raise _RefreshDecodeError(str(exc)) from None
+    try:
+        gojson.loads(text, first_value=True)  # syntax: Go's error text
     except gojson.GoJSONError as exc:
         raise _RefreshDecodeError(str(exc)) from None
-    text = bytes(body).decode("utf-8", errors="replace")
     doc, _ = _PAIRS_DECODER.raw_decode(text, len(text) - len(text.lstrip(" \t\r\n")))
     if doc is None:
         return "", ""
@@ -551,8 +555,8 @@ def _decode_refresh_request(body: bytes) -> tuple[str, str]:
         name = gojson.fold_name(key)
         if name not in got or value is None:
             continue
-        if isinstance(value, str):
-            got[name] = value
+        if isinstance(value, str):  # a lone surrogate escape is U+FFFD in Go
+            got[name] = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
         elif first_error is None:
             field_name = "sender" if name == "SENDER" else "manifest_id"
             first_error = (f"json: cannot unmarshal {_json_kind(value)} into Go struct field {_REFRESH_T}."

@@ -20,15 +20,12 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
-from hypercorn.asyncio.run import worker_serve
-from hypercorn.config import Config, Sockets
-from hypercorn.utils import wrap_app
-
 from sim import tls
 from sim.orchestrator import lv2v
 from sim.orchestrator.app import OrchestratorApp
 from sim.orchestrator.node import Orchestrator, OrchestratorConfig
 from sim.orchestrator.redeemer import Redeemer
+from sim.serving import ServerLimits, serve
 
 __all__ = ["OrchestratorServer", "parse_service_addr"]
 
@@ -52,29 +49,15 @@ def parse_service_addr(addr: str) -> tuple[str, str, int]:
     return u.scheme, u.hostname, port
 
 
-class _HypercornConfig(Config):
-    """Hypercorn config that serves our own (rotatable) SSL context."""
-
-    def __init__(self, ctx) -> None:
-        super().__init__()
-        self._ctx = ctx
-
-    @property
-    def ssl_enabled(self) -> bool:  # type: ignore[override]
-        return self._ctx is not None
-
-    def create_ssl_context(self):  # type: ignore[override]
-        return self._ctx
-
-
 class OrchestratorServer:
     def __init__(self, chain, *, eth_key: bytes, data_dir: str | Path | None = None,
                  service_addr: str = "https://127.0.0.1:0", keep_cert: bool = False,
                  block_poll_s: float | None = 1.0, bus=None, clock=None, rng=None, secret: bytes | None = None,
-                 faults: dict | None = None, **config) -> None:
+                 faults: dict | None = None, limits: ServerLimits | None = None, **config) -> None:
         """``block_poll_s=None``: no wall-clock chain poll; the caller drives :meth:`refresh` / :meth:`redeem_now`
         (deterministic scenarios). ``secret``: the HMAC secret for recipientRand and auth tokens (default: 32
-        random bytes per process, like go-livepeer; a seeded stack passes one so wins and losses replay)."""
+        random bytes per process, like go-livepeer; a seeded stack passes one so wins and losses replay).
+        ``limits``: header/body/idle timeouts and the connection cap (:class:`sim.serving.ServerLimits`)."""
         self.scheme, self.host, self.port = parse_service_addr(service_addr)
         self._tmp = None
         if data_dir is None:
@@ -83,6 +66,7 @@ class OrchestratorServer:
         self.data_dir = Path(data_dir)
         self.keep_cert = keep_cert
         self.block_poll_s = block_poll_s
+        self.limits = limits or ServerLimits()
         self.config = OrchestratorConfig(eth_key=bytes(eth_key), data_dir=self.data_dir, **config)
         self.orch = Orchestrator(self.config, chain, bus=bus, clock=clock, rng=rng, secret=secret)
         if faults:
@@ -120,16 +104,11 @@ class OrchestratorServer:
         if self.scheme == "https":
             self.cert = tls.load_or_make(self.data_dir, self.host, keep=self.keep_cert)
             self.ssl_ctx = tls.server_context(self.cert)
-        hc = _HypercornConfig(self.ssl_ctx)
-        hc.accesslog = None
-        hc.errorlog = log
-        hc.keep_alive_timeout = 30
-        sockets = Sockets(secure_sockets=[sock] if self.ssl_ctx else [],
-                          insecure_sockets=[] if self.ssl_ctx else [sock], quic_sockets=[])
         await asyncio.to_thread(self.orch.on_chain)
         await asyncio.to_thread(self.redeemer.recover)
         self._tasks.append(asyncio.create_task(
-            worker_serve(wrap_app(self.app, 0, "asgi"), hc, sockets=sockets, shutdown_trigger=self._stop.wait)))
+            serve(self.app, [sock], ssl_context=self.ssl_ctx, limits=self.limits, shutdown_trigger=self._stop.wait,
+                  errorlog=log)))
         if self.block_poll_s is not None:
             self._tasks.append(asyncio.create_task(self._poll()))
         self.orch.emit("orch.started", url=self.url, address=self.orch.address, data_dir=str(self.data_dir),

@@ -1,4 +1,5 @@
-"""A minimal ASGI host: serve an app with Hypercorn on a free loopback port inside the running event loop (tests, demos)."""
+"""A minimal ASGI host: serve an app over plain HTTP on a free loopback port inside the running event loop (tests,
+demos), with the same limits as every lpdev server (:mod:`sim.serving`)."""
 from __future__ import annotations
 
 import asyncio
@@ -6,31 +7,25 @@ import contextlib
 import logging
 import socket
 
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
+from sim.serving import ServerLimits, serve
 
 
 @contextlib.asynccontextmanager
-async def serve_app(app):
+async def serve_app(app, limits: ServerLimits | None = None):
     """Serve ``app`` over plain HTTP on 127.0.0.1:<free port>; yields the base URL ``http://127.0.0.1:<port>``."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
-    sock.set_inheritable(True)
+    sock.setblocking(False)
     port = sock.getsockname()[1]
-    fd = sock.detach()  # Hypercorn takes ownership of the listening fd and closes it on shutdown
-    cfg = Config()
-    cfg.bind = [f"fd://{fd}"]
-    cfg.accesslog = None
-    cfg.errorlog = logging.getLogger("hypercorn.test")
-    cfg.graceful_timeout = 0.5
-    cfg.keep_alive_timeout = 5
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(app, cfg, shutdown_trigger=stop.wait))
+    task = asyncio.create_task(serve(app, [sock], limits=limits or ServerLimits(idle_timeout_s=5),
+                                     shutdown_trigger=stop.wait, errorlog=logging.getLogger("lpdev.asgi_host")))
     try:
-        # wait until it answers
-        for _ in range(100):
+        for _ in range(100):  # wait until it answers
+            if task.done():
+                task.result()  # startup failed: raise why
             try:
                 r, w = await asyncio.open_connection("127.0.0.1", port)
                 w.close()
@@ -44,3 +39,4 @@ async def serve_app(app):
             await asyncio.wait_for(task, 5)
         except (asyncio.TimeoutError, Exception):
             task.cancel()
+        sock.close()

@@ -23,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from array import array
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Optional
 
@@ -83,11 +85,14 @@ class TooManyChannels(Exception):
 
 
 class MemoryBudget:
-    """Bytes held by retained segments, across the hub."""
+    """Bytes held by retained segments, across the hub (each chunk also pays for its bookkeeping)."""
+
+    TRIM_EVERY = 16 << 20  # give freed memory back to the system after this much was released
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.used = 0
+        self._freed = 0
         self._lock = threading.Lock()
 
     def take(self, n: int) -> bool:
@@ -100,6 +105,34 @@ class MemoryBudget:
     def give(self, n: int) -> None:
         with self._lock:
             self.used -= n
+            self._freed += n
+
+    def maybe_trim(self) -> None:
+        """Call where released segments became garbage: after enough was freed, return the heap's free pages to
+        the system, so a burst does not leave the process holding its peak (glibc keeps freed memory otherwise)."""
+        with self._lock:
+            if self._freed < self.TRIM_EVERY:
+                return
+            self._freed = 0
+        _malloc_trim()
+
+
+def _load_malloc_trim():
+    try:
+        import ctypes
+        import ctypes.util
+
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        return None
+
+
+_TRIM = _load_malloc_trim()
+
+
+def _malloc_trim() -> None:
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 def _resolve(fut: asyncio.Future) -> None:
@@ -136,38 +169,49 @@ class _Signal:
                 loop.call_soon_threadsafe(_resolve, fut)
 
 
-class Segment:
-    """One segment: an append-only byte buffer that readers can follow while it grows."""
+CHUNK_OVERHEAD = 96  # a bytes object, its list slot and its offset: what each chunk costs beyond its bytes
 
-    __slots__ = ("idx", "_data", "closed", "dropped", "_signal", "created_at", "_budget", "_held")
+
+class Segment:
+    """One segment: an append-only list of immutable chunks that readers follow while it grows. Chunks are kept as
+    they arrived and handed to readers as they are (no copy, no buffer that grows by reallocation), so the memory
+    a segment takes is its bytes plus a small cost per chunk — both counted in the hub's budget."""
+
+    __slots__ = ("idx", "_chunks", "_ends", "_size", "closed", "dropped", "_signal", "created_at", "_budget",
+                 "_held")
 
     def __init__(self, idx: int, budget: Optional[MemoryBudget] = None) -> None:
         self.idx = idx
         self._budget = budget
         self._held = 0  # bytes counted in the budget
-        self._data = bytearray()
+        self._chunks: list[bytes] = []
+        self._ends = array("q")  # end offset of each chunk
+        self._size = 0
         self.closed = False
         self.dropped = False
         self._signal = _Signal()
         self.created_at = time.monotonic()
 
     def __len__(self) -> int:
-        return len(self._data)
+        return self._size
 
     @property
     def fresh(self) -> bool:
         """Not written to yet and still open (go ``isFresh``)."""
-        return not self.closed and not self._data
+        return not self.closed and not self._size
 
     def write(self, data: bytes) -> None:
         if self.closed:
             raise RuntimeError(f"segment {self.idx} is closed")
         if data:
+            cost = len(data) + CHUNK_OVERHEAD
             if self._budget is not None:
-                if not self._budget.take(len(data)):
+                if not self._budget.take(cost):
                     raise BudgetExceeded(f"trickle memory budget of {self._budget.limit} bytes exhausted")
-                self._held += len(data)
-            self._data += data
+                self._held += cost
+            self._chunks.append(data if type(data) is bytes else bytes(data))
+            self._size += len(data)
+            self._ends.append(self._size)
             self._signal.fire()
 
     def close(self) -> None:
@@ -178,10 +222,14 @@ class Segment:
     def drop(self) -> None:
         """Free the bytes and close; readers that already got bytes see :class:`SegmentDropped`."""
         self.dropped = True
-        self._data = bytearray()
+        self._chunks = []
+        self._ends = array("q")
+        self._size = 0
         self.release()
         self.closed = True
         self._signal.fire()
+        if self._budget is not None:
+            self._budget.maybe_trim()
 
     def release(self) -> None:
         """No longer retained by its channel: give its bytes back to the budget (readers may still hold them)."""
@@ -194,19 +242,23 @@ class Segment:
         return self._signal.future()
 
     async def read(self, pos: int) -> tuple[bytes, bool]:
-        """Bytes from ``pos`` (waiting for some if none yet) and whether the segment is complete after them."""
+        """The bytes from ``pos`` to the end of the chunk holding it (waiting for some if none yet), and whether
+        the segment is complete after them. A reader that reads on from where it stopped gets whole chunks."""
         while True:
             if self.dropped:
                 raise SegmentDropped(f"segment {self.idx} was dropped")
-            n = len(self._data)
-            if n > pos:
-                return bytes(self._data[pos:n]), self.closed
+            if self._size > pos:
+                i = bisect_right(self._ends, pos)
+                chunk = self._chunks[i]
+                start = self._ends[i] - len(chunk)
+                data = chunk if pos == start else chunk[pos - start:]
+                return data, self.closed and pos + len(data) == self._size
             if self.closed:
                 return b"", True
             await self.changed()
 
     def snapshot(self) -> bytes:
-        return bytes(self._data)
+        return b"".join(self._chunks)
 
 
 class Channel:
@@ -242,6 +294,8 @@ class Channel:
             seg.release()
         seg = Segment(idx, self._budget)
         self.ring[pos] = seg
+        if self._budget is not None:
+            self._budget.maybe_trim()
         return seg
 
     def resolve_read(self, idx: int) -> int:
@@ -341,6 +395,7 @@ class TrickleHub:
         if ch is None:
             return False
         ch.close()
+        self.budget.maybe_trim()
         self.emit("trickle.channel.closed", name=name, reason=reason, next_seq=ch.next_write)
         return True
 

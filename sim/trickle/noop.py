@@ -29,6 +29,7 @@ from typing import Awaitable, Callable, Optional, Union
 
 from sim.events import register_kinds
 from sim.trickle.channel import MIME_JSON, MIME_MPEGTS, SegmentDropped, TrickleHub
+from sim.wire import bounded
 
 __all__ = ["NoopJob", "SegmentInfo", "StopJob", "channel_names", "debit_hook", "MAX_CONTROL_MESSAGE_BYTES"]
 
@@ -256,10 +257,11 @@ class NoopJob:
             if not raw:
                 continue
             try:
-                msg = json.loads(raw)
+                msg = bounded.loads_json(raw, what="control message", max_bytes=MAX_CONTROL_MESSAGE_BYTES)
                 if not isinstance(msg, dict):
                     raise ValueError("control message must be a JSON object")
-            except ValueError as e:
+            except ValueError as e:  # BoundedInputError included
+                e = getattr(e, "problem", e)
                 self.hub.emit("trickle.job.control", manifest_id=self.manifest_id, seq=seg.seq,
                               error=f"bad control message: {e}")
                 await self._event({"type": "error", "message": f"bad control message at seq {seg.seq}: {e}"})

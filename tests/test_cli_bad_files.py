@@ -1,0 +1,130 @@
+"""Every file loader of `lpdev orchestrator`, `lpdev token`, `lpdev decode`, `lpdev tui --replay` and `lpdev scenario
+replay` given a malformed file exits 2 with one line naming the file and the problem — never a traceback, a hang or
+a RecursionError. The corpus: binary, UTF-16 (with and without a byte order mark), truncated, nested 10^5 deep,
+huge numbers, NaN, a directory. Run with the recursion limit `lpdev up --chain embedded` leaves behind (100 000)."""
+from __future__ import annotations
+
+import io
+import json
+import sys
+
+import pytest
+
+from lpdev.cli import main
+
+CORPUS = {
+    "binary.json": bytes(range(256)) * 4,
+    "utf16-bom.json": '{"eth_url": "http://x", "trace": "lpdev"}'.encode("utf-16"),
+    "utf16.json": '{"eth_url": "http://x", "trace": "lpdev"}'.encode("utf-16-le"),
+    "truncated.json": b'{"eth_url": "http://127.0.0.1:8545", "accounts": [{"role": "orch',
+    "deep.json": b"[" * 100_000 + b"]" * 100_000,
+    "deep-object.json": b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+    "huge-number.json": b'{"trace": "lpdev", "schema": ' + b"9" * 5000 + b"}",
+    "nan.json": b'{"trace": "lpdev", "schema": NaN}',
+    "gzip.json": b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + bytes(40),
+}
+
+
+@pytest.fixture(autouse=True)
+def raised_recursion_limit():
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)
+    yield
+    sys.setrecursionlimit(old)
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    paths = {}
+    for name, data in CORPUS.items():
+        p = tmp_path / name
+        p.write_bytes(data)
+        paths[name] = p
+    d = tmp_path / "a-directory.json"
+    d.mkdir()
+    paths["directory"] = d
+    return paths
+
+
+def run(argv, capsys, stdin: bytes | None = None, monkeypatch=None):
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def assert_one_line_exit_2(code, err, *names):
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1, err
+    assert "Traceback" not in err and "RecursionError" not in err
+    assert any(n in lines[0] for n in names), (names, lines[0])
+
+
+LOADERS = {
+    "orchestrator --config": lambda f: ["orchestrator", "--config", str(f)],
+    "orchestrator --eth-key-file": lambda f: ["orchestrator", "--eth-url", "http://127.0.0.1:9", "--controller",
+                                              "0x" + "11" * 20, "--eth-key-file", str(f)],
+    "orchestrator --faults": lambda f: ["orchestrator", "--eth-url", "http://127.0.0.1:9", "--controller",
+                                        "0x" + "11" * 20, "--eth-key", "0x" + "22" * 32, "--faults", str(f)],
+    "token --config": lambda f: ["token", "--config", str(f)],
+    "tui --replay": lambda f: ["tui", "--replay", str(f)],
+    "scenario replay": lambda f: ["scenario", "replay", str(f)],
+}
+
+
+@pytest.mark.parametrize("loader", sorted(LOADERS))
+def test_each_file_loader_refuses_the_whole_corpus_in_one_line(loader, corpus, capsys):
+    for name, path in corpus.items():
+        code, _, err = run(LOADERS[loader](path), capsys)
+        assert_one_line_exit_2(code, err, str(path), path.name)
+
+
+@pytest.mark.parametrize("kind", ["state", "payment", "segcreds", "orch-info"])
+def test_decode_refuses_the_corpus_on_stdin_in_one_line(kind, corpus, capsys, monkeypatch):
+    for name, path in corpus.items():
+        if name == "directory":
+            continue
+        code, _, err = run(["decode", kind, "-"], capsys, stdin=path.read_bytes(), monkeypatch=monkeypatch)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, (name, err)
+
+
+def test_orchestrator_numbers_and_faults_json_are_bounded(capsys, tmp_path):
+    base = ["orchestrator", "--eth-url", "http://127.0.0.1:9", "--controller", "0x" + "11" * 20,
+            "--eth-key", "0x" + "22" * 32]
+    for flag, value, want in (("--block-poll", "nan", "NaN or infinity"), ("--timeout", "inf", "NaN or infinity"),
+                              ("--ticket-ev", "9" * 5000, "more than 100 digits"),
+                              ("--price-per-unit", "-1", "below the minimum 0")):
+        with pytest.raises(SystemExit) as ei:
+            main(base + [flag, value])
+        assert ei.value.code == 2
+        assert want in capsys.readouterr().err
+    code, _, err = run(base + ["--faults", '{"delay_s": ' + "[" * 10_000 + "]"], capsys)
+    assert_one_line_exit_2(code, err, "--faults: nested deeper than 64 levels")
+    code, _, err = run(base + ["--faults", '["stop_redeeming"]'], capsys)
+    assert_one_line_exit_2(code, err, "--faults: want a JSON object")
+    ok = tmp_path / "faults.json"
+    ok.write_text(json.dumps({"nope": True}))
+    code, _, err = run(base + ["--faults", str(ok)], capsys)  # read from the file, then checked knob by knob
+    assert_one_line_exit_2(code, err, "unknown fault 'nope'")
+
+
+def test_trace_writer_names_a_directory_or_impossible_path(tmp_path):
+    from sim.events import TraceError, TraceWriter
+
+    with pytest.raises(TraceError, match="is a directory"):
+        TraceWriter(tmp_path)
+    with pytest.raises(TraceError, match="cannot write the trace: No such file or directory"):
+        TraceWriter(tmp_path / "missing" / "dir" / "t.jsonl")
+
+
+def test_a_nested_state_blob_inside_a_trace_event_is_shown_as_no_state():
+    """`tui --replay` decodes the signer state carried (base64) in events: a hostile blob is just not a state."""
+    import base64
+
+    from tui.model import decode_state
+
+    for blob in (b"[" * 100_000, b'{"a":' * 100_000, b'{"Balance": NaN}', "{}".encode("utf-16")):
+        assert decode_state({"state": base64.b64encode(blob).decode()}) is None
+    assert decode_state({"state": base64.b64encode(b'{"SenderNonce": 3}').decode()}) == {"SenderNonce": 3}
