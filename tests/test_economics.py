@@ -242,7 +242,7 @@ def test_monte_carlo_agrees_with_the_scenario_runner():
 
 def test_bench_economics_prints_rates_and_ratio(capsys):
     code = main(["bench", "economics", "--sessions", "64", "--minutes", "2", "--per-ticket-sessions", "2",
-                 "--no-ray", "--json"])
+                 "--no-ray", "--no-fleet", "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert code == (0 if doc["ok"] else 1)
     assert doc["batched_payments"] > 64 and doc["per_ticket_payments"] > 2

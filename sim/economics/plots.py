@@ -91,3 +91,39 @@ def plot_sweep(result, metric: str, out: Path, *, formats=("png", "svg"), title:
         paths.append(p)
     plt.close(fig)
     return paths
+
+
+def plot_fleet(report, out: Path, *, formats=("png", "svg")) -> list[Path]:
+    """Two panels: what the fleet's winners drew in each top-up window against the deposit it needs, and the
+    orchestrators' net revenue per day."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fl = report.data["float"]
+    eth = 1e18
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    ws = [w / eth for w in report.windows]
+    a.bar(range(len(ws)), ws, color="tab:blue", label="winners' face value")
+    a.axhline(fl["quantile_model"] / eth, color="tab:orange", ls="--",
+              label=f"{fl['confidence']:.4g} quantile (model)")
+    a.axhline((fl["deposit_needed"]) / eth, color="tab:red", label="deposit needed (+ floor)")
+    a.set_ylim(0, 1.3 * max([fl["deposit_needed"] / eth, *ws, 1e-18]))
+    a.set_xlabel(f"top-up window ({fl['top_up_hours']} h)")
+    a.set_ylabel("ETH")
+    a.set_title("the sender's spend per window")
+    a.legend(fontsize=8, loc="upper left", ncol=2)
+    nets = [r["net_wei"] / eth / report.run.fleet.days for r in report.orchestrators]
+    b.hist(nets, bins=min(40, max(5, len(nets) // 5)), color="tab:green")
+    b.set_xlabel("net revenue per day (ETH)")
+    b.set_ylabel("orchestrators")
+    b.set_title("orchestrator payouts")
+    fig.tight_layout()
+    paths = []
+    for fmt in formats:
+        p = Path(f"{out}.{fmt}")
+        fig.savefig(p, format=fmt, metadata={"Software": None} if fmt == "png" else {"Date": None})
+        paths.append(p)
+    plt.close(fig)
+    return paths
