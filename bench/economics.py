@@ -141,7 +141,8 @@ def format_text(r: dict) -> str:
              f"{'OK' if r['ok'] else 'MISSED'}"]
     f = r.get("fleet")
     if f:
-        lines += [f"  fleet of {f['gateways']:,} gateways x {f['sessions_per_day']:g} sessions a day x {f['days']} days, "
+        lines += [f"  fleet of {f['gateways']:,} gateways x {f['sessions_per_day']:g} sessions a day x "
+                  f"{f['days']} days, "
                   f"{f['orchestrators']} orchestrators: {f['batched_payments_per_s_per_core']:,} payments/s per core "
                   f"batched ({f['payments']:,} payments in {f['cpu_s']} CPU s)",
                   f"  per-ticket path on a {f['small_gateways']}-gateway fleet: "

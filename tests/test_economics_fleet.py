@@ -6,10 +6,8 @@ import json
 import math
 import os
 import shlex
-import signal
 import subprocess
 import sys
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from lpdev.cli import main
 from sim.economics.fleet import Fleet, FleetTotals, fleet_report, run_fleet
 from sim.economics.settings import Settings
 from sim.economics.sweep import parse_axis
+from tests.test_economics import interrupt_after
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,9 +115,10 @@ def test_orchestrator_payouts_add_up(tmp_path, capsys):
                                                                          "--session-dist"),
     (["--confidence", "1"], "--confidence"), (["--top-up-hours", "200"], "--top-up-hours"),
     (["--sessions-per-day", "nan"], "--sessions-per-day"), (["--session-minutes", "300"], "--session-minutes"),
-    (["--max-session-minutes", "0.05", "--session-minutes", "0.01"], "--max-session-minutes"), (["--mix", "deposit=1,2"], "--mix"),
+    (["--max-session-minutes", "0.05", "--session-minutes", "0.01"], "--max-session-minutes"),
+    (["--mix", "deposit=1,2"], "--mix"),
     (["--mix", "ticket_ev=1e11,2e11,3e11", "--orchestrators", "2"], "--mix"), (["--mix", "nope=1"], "--mix"),
-    (["--ticket-ev", "-1"], "--ticket-ev"), (["--gateways", "1e7", "--sessions-per-day", "1e3"],
+    (["--ticket-ev", "-1"], "--ticket-ev"), (["--mix", "ticket_ev=0,1e11"], "--mix: ticket_ev=0: must be > 0"), (["--gateways", "1e7", "--sessions-per-day", "1e3"],
                                              "--sessions-per-day"),
     (["--ray", "127.0.0.1:1"], "--ray 127.0.0.1:1: no Ray cluster answers"),
 ])
@@ -129,23 +129,9 @@ def test_bad_input_is_one_line_naming_the_flag(capsys, argv, flag):
 
 
 def test_ctrl_c_keeps_the_finished_shards(tmp_path):
-    argv = [sys.executable, "-m", "lpdev", "economics", "fleet", "--gateways", "4000", "--shard-gateways", "20",
-            "--days", "2", "--workers", "1", "--json"]
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
-    try:
-        buf = ""
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and "3/200" not in buf:
-            buf += p.stderr.read(1)
-        assert "3/200" in buf, buf
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    assert p.returncode == 130, err
+    code, out, err = interrupt_after(["economics", "fleet", "--gateways", "4000", "--shard-gateways", "20", "--days",
+                                      "2", "--workers", "1", "--json"], "3/200", tmp_path)
+    assert code == 130, err
     kept = int(err.split("interrupted: kept ")[1].split(" of 200")[0])
     doc = json.loads(out)
     assert 3 <= kept < 200 and doc["simulated"]["shards"] == kept and doc["simulated"]["interrupted"] is True

@@ -88,7 +88,8 @@ def up_settings():
 
 
 def register(sub) -> None:
-    p = sub.add_parser("economics", help="will these PM settings work? check one setting, sweep a grid",
+    p = sub.add_parser("economics",
+                       help="will these PM settings work? check one setting, sweep a grid, simulate a fleet",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     esub = p.add_subparsers(dest="economics_command", metavar="SUBCOMMAND")
     c = esub.add_parser("check", help="report tickets, 482s, stops, revenue, gas, nonces and funds; say what to change",
@@ -179,9 +180,31 @@ class _Progress:
         sys.stderr.flush()
 
 
+def _engine(ray_address: str | None) -> str:
+    """"ray" after joining the cluster ``--ray`` names (one line, exit 2, when none answers), else "processes"."""
+    if not ray_address:
+        return "processes"
+    from sim.economics.sweep import RayUnavailable, connect_ray
+
+    try:
+        connect_ray(ray_address)
+    except RayUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    return "ray"
+
+
+def _out_dir(path: str) -> Path:
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out: cannot create {out}: {exc.strerror}") from None
+    return out
+
+
 def cmd_sweep(args) -> int:
     from sim.economics.settings import SettingsError
-    from sim.economics.sweep import METRICS, RayUnavailable, parse_axis, run_sweep
+    from sim.economics.sweep import METRICS, parse_axis, run_sweep
 
     runs = _int_arg("runs", args.runs, 1, 10**6)
     seed = _int_arg("seed", args.seed, 0, 2**63 - 1)
@@ -205,19 +228,8 @@ def cmd_sweep(args) -> int:
         total *= len(a.values)
     if total > 1_000_000:
         raise UsageError(f"--grid: {total} cells is more than 10^6")
-    engine = "ray" if args.ray else "processes"
-    if args.ray:
-        from sim.economics.sweep import connect_ray
-
-        try:
-            connect_ray(args.ray)
-        except RayUnavailable as exc:
-            raise UsageError(str(exc)) from None
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--out: cannot create {out}: {exc.strerror}") from None
+    engine = _engine(args.ray)
+    out = _out_dir(args.out)
     try:
         if args.tui:
             from tui.economics import run_sweep_tui
@@ -310,7 +322,7 @@ def _fleet_args(p: argparse.ArgumentParser) -> None:
 def cmd_fleet(args) -> int:
     from sim.economics.fleet import FLEET_FIELDS, Fleet, fleet_report, run_fleet
     from sim.economics.settings import SettingsError
-    from sim.economics.sweep import RayUnavailable, connect_ray, parse_axis, parse_number
+    from sim.economics.sweep import parse_axis, parse_number
 
     seed = _int_arg("seed", args.seed, 0, 2**63 - 1)
     workers = _int_arg("workers", args.workers, 1, 4096) if args.workers is not None else None
@@ -322,18 +334,8 @@ def cmd_fleet(args) -> int:
         fleet = Fleet(settings=s, mix=mix, **kw).validate()
     except SettingsError as exc:
         raise UsageError(str(exc)) from None
-    out = Path(args.out) if args.out else None
-    if out is not None:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"--out: cannot create {out}: {exc.strerror}") from None
-    engine = "ray" if args.ray else "processes"
-    if args.ray:
-        try:
-            connect_ray(args.ray)
-        except RayUnavailable as exc:
-            raise UsageError(str(exc)) from None
+    out = _out_dir(args.out) if args.out else None
+    engine = _engine(args.ray)
     try:
         run = run_fleet(fleet, seed=seed, engine=engine, workers=workers, ray_address=args.ray or "local",
                         per_ticket=args.per_ticket, on_shard=_Progress(args.quiet, "shards"))

@@ -49,7 +49,8 @@ from typing import Callable
 import numpy as np
 
 from sim.economics.batched import NotBatchable, draw_disturbances, simulate_batch
-from sim.economics.check import Finding, exact_summary, findings as check_findings, fmt_s, fmt_wei
+from sim.economics.check import Finding, exact_summary, findings_lines, fmt_s, fmt_wei
+from sim.economics.check import findings as check_findings
 from sim.economics.reference import REDEMPTION_GAS, REDEMPTION_GAS_FIRST_IN_ROUND
 from sim.economics.session import NS, Model, simulate_session
 from sim.economics.settings import ETHER, Settings, SettingsError, check_number
@@ -194,7 +195,13 @@ class Fleet:
             if self.max_session_minutes * 60 / cs.interval_s > 1_000_000:
                 raise SettingsError("max_session_minutes", f"{self.max_session_minutes} min at one payment per "
                                     f"{cs.interval_s} s is more than 10^6 payments per session")
-            cs.validate()
+            try:
+                cs.validate()
+            except SettingsError as exc:
+                if exc.name in names:  # a value of a --mix axis: say so
+                    problem = str(exc).split(": ", 1)[1]
+                    raise SettingsError("mix", f"{exc.name}={_fmt_value(getattr(cs, exc.name))}: {problem}") from None
+                raise
         if self.round_ns <= 0:
             raise SettingsError("round_blocks", "a round must last some time")
         return self
@@ -592,8 +599,8 @@ def fleet_report(run: FleetRun) -> FleetReport:
     data["classes"] = classes
     # ---- concurrency
     conc = np.cumsum(tot.conc)[: D * 1440]
-    data["concurrency"] = {"mean": float(conc.mean()) if len(conc) else 0.0, "peak": int(conc.max()) if len(conc) else 0,
-                           "p99": _q(conc, [0.99])[0]}
+    data["concurrency"] = {"mean": float(conc.mean()) if len(conc) else 0.0,
+                           "peak": int(conc.max()) if len(conc) else 0, "p99": _q(conc, [0.99])[0]}
     # ---- the clearinghouse's float
     data["float"] = fl = _float(f, tot, fv, uncapped, run.interrupted)
     windows = fl.pop("_windows")
@@ -602,8 +609,8 @@ def fleet_report(run: FleetRun) -> FleetReport:
     per = "day" if H == 24 else f"{H} h window"
     pers = "days" if H == 24 else f"{H} h windows"
     conf_pc = f"{f.confidence * 100:.4g}%"
-    if fl["sessions_per_window"] <= 0 or not any(fv):
-        pass
+    if not fl["model_from_sessions"]:
+        out_findings.append(Finding("warn", "deposit", "no session was simulated: nothing to size the deposit on"))
     elif s0.deposit < fl["deposit_needed"]:
         out_findings.append(Finding(
             "fail", "deposit",
@@ -755,7 +762,7 @@ def _variance_fix(f: Fleet, pay: dict, models: list[Model]) -> str:
     if 1 <= n_orch < f.orchestrators:
         parts.append(f"<= {n_orch} orchestrators give each >= {TARGET_WINNERS_PER_DAY} winners a day "
                      f"(P(none) ~5%)")
-    m = models[0]
+    m = models[0]  # (the first class's, with --mix)
     s = m.settings
     mult = math.floor(s.tx_cost_multiplier * w / TARGET_WINNERS_PER_DAY)
     if 1 <= mult < s.tx_cost_multiplier and m.terms.ok and m.terms.face_value_reason.startswith(
@@ -791,7 +798,8 @@ def _text(r: FleetReport) -> str:
                      f"average; {c['rate_482']:.1%} 482s, {c['tickets_per_paid_call']:.3g} tickets per paid call; "
                      f"stopped {c['p_stop']:.2%} [{c['p_stop_low']:.2%}, {c['p_stop_high']:.2%}]")
     cc = d["concurrency"]
-    lines.append(f"  concurrent sessions: mean {cc['mean']:,.0f}, 99th percentile {cc['p99']:,.0f}, peak {cc['peak']:,}")
+    lines.append(f"  concurrent sessions: mean {cc['mean']:,.0f}, 99th percentile {cc['p99']:,.0f}, "
+                 f"peak {cc['peak']:,}")
     fl = d["float"]
     H = fl["top_up_hours"]
     pers = "days" if H == 24 else f"{H} h windows"
@@ -826,10 +834,4 @@ def _text(r: FleetReport) -> str:
                   + ("" if p["first_in_round_exact"] else ", bounded") + ")",
                   f"  first winner after {fmt_s(p['first_winner_median_s'])} (median over orchestrators), "
                   f"{fmt_s(p['first_winner_p90_s'])} (p90); {p['never_won']} never won in {f.days} days"]
-    lines += ["", "findings"]
-    for fd in r.findings:
-        lines.append(f"  {fd.level.upper():4} {fd.topic}: {fd.message}")
-        if fd.fix:
-            lines.append(f"       fix: {fd.fix}")
-    lines += ["", "verdict: " + ("healthy" if r.healthy else "NOT healthy: see the failed findings")]
-    return "\n".join(lines)
+    return "\n".join(lines + findings_lines(r.findings))

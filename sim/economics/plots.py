@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-__all__ = ["plot_sweep", "LABELS"]
+__all__ = ["plot_sweep", "plot_fleet", "LABELS"]
 
 LABELS = {
     "p_stop": "P(stopped within T)", "rate_482": "share of calls answered 482",
@@ -83,6 +83,13 @@ def plot_sweep(result, metric: str, out: Path, *, formats=("png", "svg"), title:
         ax.set_xlabel(xa.name)
         ax.set_ylabel(ya.name)
     ax.set_title(title or label)
+    return _save(fig, out, formats)
+
+
+def _save(fig, out: Path, formats) -> list[Path]:
+    """Write the figure as ``out.<fmt>`` for each format (no timestamps: the same run, the same bytes)."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     paths = []
     for fmt in formats:
@@ -119,11 +126,4 @@ def plot_fleet(report, out: Path, *, formats=("png", "svg")) -> list[Path]:
     b.set_xlabel("net revenue per day (ETH)")
     b.set_ylabel("orchestrators")
     b.set_title("orchestrator payouts")
-    fig.tight_layout()
-    paths = []
-    for fmt in formats:
-        p = Path(f"{out}.{fmt}")
-        fig.savefig(p, format=fmt, metadata={"Software": None} if fmt == "png" else {"Date": None})
-        paths.append(p)
-    plt.close(fig)
-    return paths
+    return _save(fig, out, formats)

@@ -259,8 +259,13 @@ def simulate_session(m: Model, *, gaps: list[float], failed: list[bool], lost: l
     return r
 
 
-def schedule(m: Model, *, calls: int | None = None) -> SessionResult:
-    """The undisturbed session: payments exactly every ``interval_s``, none lost, no win draws (winners 0).
-    Exact and deterministic: the ticket count of every call comes straight from the core."""
+def schedule(m: Model, *, calls: int | None = None, lose: int | None = None,
+             on_pay: Callable[[int, int, int], None] | None = None) -> SessionResult:
+    """The undisturbed session: payments exactly every ``interval_s``, none lost (but call ``lose``, when given),
+    no win draws (winners 0). Exact and deterministic: the ticket count of every call comes straight from the
+    core."""
     k = m.max_payments if calls is None else calls + 1
-    return simulate_session(m, gaps=[0.0] * k, failed=[False] * k, lost=[False] * k, rng=None)
+    lost = [False] * k
+    if lose is not None and 0 < lose < k:
+        lost[lose] = True
+    return simulate_session(m, gaps=[0.0] * k, failed=[False] * k, lost=lost, rng=None, on_pay=on_pay)
