@@ -6,6 +6,11 @@
 2. The same sweep (``--cells`` cells of ``--runs`` sessions) on local processes (one per CPU) and on a local Ray
    started with as many CPUs: elapsed times, the speed-up processes/Ray, and whether the tables are identical
    (they must be). ``--no-ray`` skips this part.
+3. A fleet (``lpdev economics fleet``'s defaults: a go-livepeer live runner's terms, ``--fleet-gateways``
+   gateways x 8 sessions a day x ``--fleet-days`` days, 100 orchestrators) on one core, batched: payments/s per
+   core (counted in the target); and a small fleet (``--fleet-per-ticket-gateways`` gateways, one day) on both
+   paths, the same sessions: the per-ticket path's rate, the fleet's batched rate over it, and the small fleet's
+   own ratio (few sessions per chunk: the batched path's per-step overhead shows). ``--no-fleet`` skips this.
 """
 from __future__ import annotations
 
@@ -23,6 +28,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--cells", type=int, default=16, help="sweep cells for the Ray comparison (default 16)")
     parser.add_argument("--runs", type=int, default=2000, help="sessions per sweep cell (default 2000)")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray vs processes sweep")
+    parser.add_argument("--fleet-gateways", type=int, default=1000, help="gateways in the fleet run (default 1000)")
+    parser.add_argument("--fleet-days", type=int, default=7, help="days in the fleet run (default 7)")
+    parser.add_argument("--fleet-per-ticket-gateways", type=int, default=10,
+                        help="gateways of the fleet run on both paths (default 10)")
+    parser.add_argument("--no-fleet", action="store_true", help="skip the fleet part")
 
 
 def _settings(minutes: float):
@@ -60,9 +70,36 @@ def run(args) -> dict:
     out["batched_over_per_ticket"] = round(out["batched_payments_per_s_per_core"]
                                            / max(1, out["per_ticket_payments_per_s_per_core"]), 1)
     out["ok"] = out["batched_payments_per_s_per_core"] >= TARGET_PAYMENTS_PER_S
+    if not args.no_fleet:
+        out["fleet"] = _fleet(args)
+        out["ok"] = out["ok"] and out["fleet"]["batched_payments_per_s_per_core"] >= TARGET_PAYMENTS_PER_S
     if not args.no_ray:
         out["sweep"] = _ray_vs_processes(args)
     return out
+
+
+def _fleet(args) -> dict:
+    from sim.economics.fleet import Fleet, run_fleet
+
+    def timed(f: Fleet, per_ticket: bool) -> tuple[int, float]:
+        t0 = time.process_time()
+        run = run_fleet(f, seed=1, engine="inline", per_ticket=per_ticket)
+        return sum(run.totals.cls["payments"]), time.process_time() - t0
+
+    big = Fleet(gateways=args.fleet_gateways, days=args.fleet_days)
+    payments, cpu = timed(big, False)
+    small = Fleet(gateways=args.fleet_per_ticket_gateways, days=1, shard_gateways=args.fleet_per_ticket_gateways)
+    sp, sb = timed(small, False)
+    pp, pt = timed(small, True)
+    assert sp == pp  # the same sessions on both paths
+    return {"gateways": big.gateways, "days": big.days, "orchestrators": big.orchestrators,
+            "sessions_per_day": big.sessions_per_day, "payments": payments, "cpu_s": round(cpu, 3),
+            "batched_payments_per_s_per_core": round(payments / cpu),
+            "small_gateways": small.gateways, "small_payments": sp,
+            "small_batched_payments_per_s_per_core": round(sp / sb),
+            "small_per_ticket_payments_per_s_per_core": round(pp / pt),
+            "batched_over_per_ticket": round((payments / cpu) / (pp / pt), 1),
+            "small_batched_over_per_ticket": round((sp / sb) / (pp / pt), 1)}
 
 
 def _ray_vs_processes(args) -> dict:
@@ -102,6 +139,16 @@ def format_text(r: dict) -> str:
              f"  batched / per-ticket = {r['batched_over_per_ticket']}",
              f"  target >= {r['target_payments_per_s']:,} payments/s per core batched -> "
              f"{'OK' if r['ok'] else 'MISSED'}"]
+    f = r.get("fleet")
+    if f:
+        lines += [f"  fleet of {f['gateways']:,} gateways x {f['sessions_per_day']:g} sessions a day x "
+                  f"{f['days']} days, "
+                  f"{f['orchestrators']} orchestrators: {f['batched_payments_per_s_per_core']:,} payments/s per core "
+                  f"batched ({f['payments']:,} payments in {f['cpu_s']} CPU s)",
+                  f"  per-ticket path on a {f['small_gateways']}-gateway fleet: "
+                  f"{f['small_per_ticket_payments_per_s_per_core']:,} payments/s per core; fleet batched / per-ticket "
+                  f"= {f['batched_over_per_ticket']} (on that small fleet's own sessions, batched "
+                  f"{f['small_batched_payments_per_s_per_core']:,}/s: {f['small_batched_over_per_ticket']}x)"]
     s = r.get("sweep")
     if s:
         lines += [f"  sweep of {s['cells']} cells x {s['runs_per_cell']} sessions on {s['cpus']} CPUs: processes "

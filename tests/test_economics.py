@@ -47,6 +47,11 @@ def test_go_livepeer_4077_reports_the_stop_and_the_fix(capsys):
     fails = {f["topic"]: f for f in doc["findings"] if f["level"] == "fail"}
     assert "#4077" in fails["482 no tickets"]["message"]
     assert "single lost payment stops the session" in fails["buffer"]["message"]
+    # the reporter's trace, exactly: the payment after the preload is lost, the signer (which counted it) answers
+    # 482 to every later call, and the orchestrator releases the session once the preload's one ticket is spent
+    assert doc["exact"]["payments"]["one_loss"] == {"lost_at_s": 5.0, "stopped_at_s": 185.0, "calls_482": 36,
+                                                    "paid_after": 0}
+    assert "stops the session at 3.1 min: insufficient balance" in fails["buffer"]["message"]
     fix = fails["buffer"]["fix"]
     assert fix.startswith("ticketEV <= 2.7e+11 keeps 1-2 tickets per 5 s payment"), fix
     assert "checked: 0% 482s" in fix
@@ -170,24 +175,30 @@ def test_sweep_cli_writes_table_parquet_and_plots(tmp_path, capsys):
         assert (tmp_path / f"{m}.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / f"{m}.svg").exists()
 
 
-def test_ctrl_c_keeps_the_finished_cells(tmp_path):
-    argv = [sys.executable, "-m", "lpdev", "economics", "sweep", "--grid", "ticket_ev=1e11:1e13:400:log",
-            "--runs", "100", "--workers", "1", "--out", str(tmp_path)]
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+def interrupt_after(argv: list[str], progress: str, cwd: Path) -> tuple[int, str, str]:
+    """Run ``lpdev ARGV`` in ``cwd``, press Ctrl-C once its progress bar shows ``progress``; (exit code, stdout,
+    stderr)."""
+    p = subprocess.Popen([sys.executable, "-m", "lpdev", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         buf = ""
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and "3/400" not in buf:
+        while time.monotonic() < deadline and progress not in buf:
             buf += p.stderr.read(1)
-        assert "3/400" in buf, buf
+        assert progress in buf, buf
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=60)
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
-    assert p.returncode == 130, err
+    return p.returncode, out, err
+
+
+def test_ctrl_c_keeps_the_finished_cells(tmp_path):
+    code, out, err = interrupt_after(["economics", "sweep", "--grid", "ticket_ev=1e11:1e13:400:log", "--runs", "100",
+                                      "--workers", "1", "--out", str(tmp_path)], "3/400", tmp_path)
+    assert code == 130, err
     kept = int(err.split("interrupted: kept ")[1].split(" of 400")[0])
     assert 3 <= kept < 400
     rows = list(csv.DictReader(open(tmp_path / "sweep.csv")))
@@ -242,7 +253,7 @@ def test_monte_carlo_agrees_with_the_scenario_runner():
 
 def test_bench_economics_prints_rates_and_ratio(capsys):
     code = main(["bench", "economics", "--sessions", "64", "--minutes", "2", "--per-ticket-sessions", "2",
-                 "--no-ray", "--json"])
+                 "--no-ray", "--no-fleet", "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert code == (0 if doc["ok"] else 1)
     assert doc["batched_payments"] > 64 and doc["per_ticket_payments"] > 2

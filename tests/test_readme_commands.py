@@ -84,6 +84,12 @@ EXERCISED = {
     "price_per_unit=2e10:1e11:6:log --runs 100 --out sweep": "tests/test_economics.py::test_readme_sweep_commands",
     "lpdev economics sweep --preset go-livepeer-4077 --grid ticket_ev=1e11:1e13:8:log --ray local --out sweep":
         "tests/test_economics.py::test_readme_sweep_commands",
+    "lpdev economics fleet --gateways 500 --orchestrators 50 --days 5 --out fleet":
+        "tests/test_economics_fleet.py::test_readme_fleet_commands_and_processes_equal_ray",
+    "lpdev economics fleet --gateways 500 --orchestrators 50 --days 5 --out fleet --ray local":
+        "tests/test_economics_fleet.py::test_readme_fleet_commands_and_processes_equal_ray",
+    "lpdev economics fleet --preset go-livepeer-4077 --mix ticket_ev=1e13,2.7e11 --loss 0.005 --gateways 200 --days 2":
+        "tests/test_economics_fleet.py::test_readme_fleet_commands_and_processes_equal_ray",
 }
 
 

@@ -1,4 +1,5 @@
-"""`lpdev economics check|sweep`: will these PM settings work, and which settings are safe?
+"""`lpdev economics check|sweep|fleet`: will these PM settings work, which settings are safe, and what does a
+fleet of them cost and earn?
 
     lpdev economics check --preset up                       # lpdev up's defaults
     lpdev economics check --preset go-livepeer-4077         # the settings of go-livepeer #4077
@@ -6,10 +7,13 @@
     lpdev economics sweep --preset go-livepeer-4077 --grid ticket_ev=1e11:1e13:8:log \\
         --grid price_per_unit=2e10:1e11:6:log --out sweep      # CSV, Parquet, PNG/SVG heat maps
     lpdev economics sweep ... --ray local|auto|HOST:PORT     # cells as Ray tasks
+    lpdev economics fleet --gateways 10000 --orchestrators 300 --sessions-per-day 6 --days 10
+                                                            # the clearinghouse's float, orchestrators' payouts
+    lpdev economics fleet ... --mix ticket_ev=1e11,1e12 --ray auto   # two orchestrator classes, shards on Ray
 
 Amounts are wei (1e13, 2.5e11) or with a unit (20gwei, 1eth). `check` exits 0 when healthy, 1 when a finding
 fails, 2 for bad input (one line naming the parameter). `sweep` exits 0, or 130 after Ctrl-C with the finished
-cells written.
+cells written. `fleet` exits like `check`, or 130 after Ctrl-C with the report of the shards finished so far.
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ from lpdev.cli import UsageError
 DEFAULT_METRICS = ("p_stop", "rate_482", "losses_tolerated")
 
 
-def _settings_args(p: argparse.ArgumentParser) -> None:
+def _settings_args(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     from sim.economics.settings import DIALECTS, FIELDS, JOB_TYPES, flag_of
 
     p.add_argument("--preset", choices=("up", "go-livepeer-4077"),
@@ -37,6 +41,8 @@ def _settings_args(p: argparse.ArgumentParser) -> None:
              "orchestrators": "active orchestrators (the reserve is split between them)",
              "reuse_params": "keep the first ticket params (SDK style) instead of each reply's"}
     for name, f in FIELDS.items():
+        if name in skip:
+            continue
         if name == "reuse_params":
             g.add_argument(flag_of(name), action="store_const", const="true", default=None, help=helps[name])
             continue
@@ -82,7 +88,8 @@ def up_settings():
 
 
 def register(sub) -> None:
-    p = sub.add_parser("economics", help="will these PM settings work? check one setting, sweep a grid",
+    p = sub.add_parser("economics",
+                       help="will these PM settings work? check one setting, sweep a grid, simulate a fleet",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     esub = p.add_subparsers(dest="economics_command", metavar="SUBCOMMAND")
     c = esub.add_parser("check", help="report tickets, 482s, stops, revenue, gas, nonces and funds; say what to change",
@@ -110,6 +117,12 @@ def register(sub) -> None:
     s.add_argument("--tui", action="store_true", help="watch the sweep fill a heat map in the terminal")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_sweep)
+    f = esub.add_parser("fleet", help="thousands of gateways, hundreds of orchestrators, days: the clearinghouse's "
+                        "float and the orchestrators' payouts; processes or Ray",
+                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _settings_args(f, skip=("sessions", "minutes"))
+    _fleet_args(f)
+    f.set_defaults(func=cmd_fleet)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
@@ -152,23 +165,46 @@ def _json_default(o):
 
 
 class _Progress:
-    def __init__(self, quiet: bool) -> None:
+    def __init__(self, quiet: bool, unit: str = "cells") -> None:
         self.quiet = quiet
+        self.unit = unit
 
     def __call__(self, row: dict, done: int, total: int) -> None:
         if self.quiet:
             return
         width = 30
         fill = int(width * done / total) if total else width
-        sys.stderr.write(f"\r[{'#' * fill}{'.' * (width - fill)}] {done}/{total} cells")
+        sys.stderr.write(f"\r[{'#' * fill}{'.' * (width - fill)}] {done}/{total} {self.unit}")
         if done == total:
             sys.stderr.write("\n")
         sys.stderr.flush()
 
 
+def _engine(ray_address: str | None) -> str:
+    """"ray" after joining the cluster ``--ray`` names (one line, exit 2, when none answers), else "processes"."""
+    if not ray_address:
+        return "processes"
+    from sim.economics.sweep import RayUnavailable, connect_ray
+
+    try:
+        connect_ray(ray_address)
+    except RayUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    return "ray"
+
+
+def _out_dir(path: str) -> Path:
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out: cannot create {out}: {exc.strerror}") from None
+    return out
+
+
 def cmd_sweep(args) -> int:
     from sim.economics.settings import SettingsError
-    from sim.economics.sweep import METRICS, RayUnavailable, parse_axis, run_sweep
+    from sim.economics.sweep import METRICS, parse_axis, run_sweep
 
     runs = _int_arg("runs", args.runs, 1, 10**6)
     seed = _int_arg("seed", args.seed, 0, 2**63 - 1)
@@ -192,19 +228,8 @@ def cmd_sweep(args) -> int:
         total *= len(a.values)
     if total > 1_000_000:
         raise UsageError(f"--grid: {total} cells is more than 10^6")
-    engine = "ray" if args.ray else "processes"
-    if args.ray:
-        from sim.economics.sweep import connect_ray
-
-        try:
-            connect_ray(args.ray)
-        except RayUnavailable as exc:
-            raise UsageError(str(exc)) from None
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--out: cannot create {out}: {exc.strerror}") from None
+    engine = _engine(args.ray)
+    out = _out_dir(args.out)
     try:
         if args.tui:
             from tui.economics import run_sweep_tui
@@ -253,3 +278,81 @@ def write_outputs(result, out: Path, metrics) -> list[Path]:
     for m in metrics:
         paths += plot_sweep(result, m, out / m)
     return paths
+
+
+FLEET_HELP = {
+    "gateways": "gateways paying from the one sender",
+    "sessions_per_day": "sessions each gateway starts a day (Poisson mean)",
+    "session_minutes": "mean session length in minutes",
+    "session_dist": "session lengths: fixed, exponential or lognormal",
+    "session_sigma": "the lognormal's shape (sigma of log length)",
+    "max_session_minutes": "sessions are cut at this length",
+    "days": "simulated days",
+    "confidence": "the share of top-up windows the deposit must cover",
+    "top_up_hours": "the clearinghouse refills its deposit every this many hours",
+    "selection_skew": "Zipf exponent of the gateways' orchestrator choice (0: uniform)",
+    "shard_gateways": "gateways per shard (one process or Ray task each; the seed reproduces a run for a given value)",
+}
+
+
+def _fleet_args(p: argparse.ArgumentParser) -> None:
+    from sim.economics.fleet import FLEET_FIELDS
+    from sim.economics.settings import flag_of
+
+    g = p.add_argument_group("the fleet (--orchestrators sets how many orchestrators it pays)")
+    for name, f in FLEET_FIELDS.items():
+        g.add_argument(flag_of(name), metavar="X", default=None, help=f"{FLEET_HELP[name]} (default {f.default})")
+    g.add_argument("--mix", action="append", default=[], metavar="NAME=SPEC",
+                   help="orchestrator classes: NAME=V1,V2,... (repeatable; orchestrator o takes combination o mod "
+                        "their number), e.g. ticket_ev=1e11,1e12")
+    p.add_argument("--seed", default="1", help="seed (default 1): the same seed gives the same report anywhere")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--out", default=None, help="also write fleet.json, orchestrators.csv, windows.csv and "
+                                               "fleet.png/.svg into this directory")
+    p.add_argument("--workers", default=None, help="local processes (default: one per CPU)")
+    p.add_argument("--ray", default=None, metavar="local|auto|HOST:PORT",
+                   help="run the shards as Ray tasks: local starts Ray here, auto joins the running cluster, "
+                        "HOST:PORT or ray://HOST:PORT joins that one")
+    p.add_argument("--per-ticket", action="store_true",
+                   help="every ticket through the core's win test instead of binomial draws (slow; checks the "
+                        "batched path)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def cmd_fleet(args) -> int:
+    from sim.economics.fleet import FLEET_FIELDS, Fleet, fleet_report, run_fleet
+    from sim.economics.settings import SettingsError
+    from sim.economics.sweep import parse_axis, parse_number
+
+    seed = _int_arg("seed", args.seed, 0, 2**63 - 1)
+    workers = _int_arg("workers", args.workers, 1, 4096) if args.workers is not None else None
+    try:
+        s = _base_settings(args)
+        kw = {name: parse_number(name, getattr(args, name), FLEET_FIELDS) for name in FLEET_FIELDS
+              if getattr(args, name) is not None}
+        mix = tuple(parse_axis(m, flag="mix") for m in args.mix)
+        fleet = Fleet(settings=s, mix=mix, **kw).validate()
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+    out = _out_dir(args.out) if args.out else None
+    engine = _engine(args.ray)
+    try:
+        run = run_fleet(fleet, seed=seed, engine=engine, workers=workers, ray_address=args.ray or "local",
+                        per_ticket=args.per_ticket, on_shard=_Progress(args.quiet, "shards"))
+    finally:
+        if args.ray:
+            import ray
+
+            ray.shutdown()
+    report = fleet_report(run)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, default=_json_default))
+    else:
+        print(report.text())
+    if out is not None:
+        for path in report.write(out):
+            print(f"  wrote {path}", file=sys.stderr if args.json else sys.stdout)
+    if run.interrupted:
+        print(f"\ninterrupted: kept {run.totals.shards} of {fleet.shards} shards", file=sys.stderr)
+        return 130
+    return 0 if report.healthy else 1

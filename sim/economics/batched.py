@@ -11,13 +11,14 @@ comparison with a fee or with k·EV falls the same way with or without the N·δ
 Times are int64 nanoseconds and the orchestrator's debit clock is float64 seconds, with the very operations of
 ``LivePaymentProcessor`` and Go's ``Duration.Seconds()``, so a float compares identically here and there. Win
 tests are one binomial draw per payment (p = winProb / (2^256 − 1)), not a keccak per ticket: the differential
-test (tests/test_economics_batched.py) holds this path to the per-ticket one — identical ticket counts, 482s,
+test (tests/test_economics.py) holds this path to the per-ticket one — identical ticket counts, 482s,
 refreshes and stop times for the same disturbances, and winner counts within their confidence interval.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Callable
 
 import numpy as np
 
@@ -106,8 +107,15 @@ def _exact_ev(m: Model) -> int:
     return ev_int
 
 
-def simulate_batch(m: Model, d: Disturbances, rng: np.random.Generator) -> BatchResult:
-    """All ``d.sessions`` sessions of model ``m`` under disturbances ``d``; ``rng`` draws the winners."""
+def simulate_batch(m: Model, d: Disturbances, rng: np.random.Generator, *, horizons: np.ndarray | None = None,
+                   on_pay: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], None] | None = None
+                   ) -> BatchResult:
+    """All ``d.sessions`` sessions of model ``m`` under disturbances ``d``; ``rng`` draws the winners.
+
+    ``horizons`` (int64 ns, one per session, each <= ``m.horizon_ns``) ends each session at its own time instead
+    of ``m.horizon_ns`` (a fleet's sessions differ in length). ``on_pay(sessions, t_ns, credited, winners)`` is
+    told of every payment the orchestrator credits (the preload at t = 0 included): which sessions, when, how
+    many tickets it credited and how many of them won."""
     s, t = m.settings, m.terms
     R = d.sessions
     z = np.zeros(R, _I64)
@@ -146,6 +154,8 @@ def simulate_batch(m: Model, d: Disturbances, rng: np.random.Generator) -> Batch
     w0 = rng.binomial(n0, p_win, R) if n0 else z.copy()
     r.winners += w0
     r.first_winner_ns[w0 > 0] = 0
+    if on_pay is not None and n0:
+        on_pay(np.arange(R), z.copy(), np.full(R, n0, _I64), w0)
     last_update = z.copy()
     reuse = s.reuse_params
     nonce = np.full(R, n0 if reuse else 0, _I64)
@@ -160,25 +170,34 @@ def simulate_batch(m: Model, d: Disturbances, rng: np.random.Generator) -> Batch
     k = np.zeros(R, _I64)  # calls made
     next_debit = np.full(R, m.debit_ns if not fixed else np.iinfo(_I64).max, _I64)
     alive = np.ones(R, bool)
-    horizon = m.horizon_ns
+    horizon = m.horizon_ns if horizons is None else np.asarray(horizons, _I64)
     K = d.gaps.shape[0]
-    cols = np.arange(R)
+    act = np.arange(R)  # sessions with events left; a session leaves for good once it has none
     maxn = t.max_tickets
     hist = r.hist
     jit = m.jitter_ns
-    while True:
-        kk = np.minimum(k + 1, K - 1)
-        has_next = (k + 1) < K
-        cand = next_pay + m.interval_ns + np.floor(d.gaps[kk, cols] * jit).astype(_I64)
-        cand = np.where(has_next, cand, np.iinfo(_I64).max)
-        pay_due = alive & (cand <= horizon)
-        deb_due = alive & (next_debit <= horizon)
-        do_deb = deb_due & (~pay_due | (next_debit < cand))
-        do_pay = pay_due & ~do_deb
-        if not (do_deb.any() or do_pay.any()):
-            break
+    never = np.iinfo(_I64).max
+    # Each round: every session with events left takes its next event if it is a debit, then its next event if
+    # that is a payment (a session's own events stay in time order; sessions do not interact).
+    while len(act):
+        ka = k[act]
+        cand = next_pay[act] + m.interval_ns + np.floor(d.gaps[np.minimum(ka + 1, K - 1), act] * jit).astype(_I64)
+        cand = np.where((ka + 1) < K, cand, never)
+        hz = horizon if horizons is None else horizon[act]
+        al = alive[act]
+        nd = next_debit[act]
+        pay_due = al & (cand <= hz)  # once false, false for good: only a payment moves the next one
+        deb_due = al & (nd <= hz)  # likewise: the debit clock only moves forward
+        busy = pay_due | deb_due
+        if not busy.all():
+            act, cand, nd, pay_due, deb_due = act[busy], cand[busy], nd[busy], pay_due[busy], deb_due[busy]
+            if horizons is not None:
+                hz = hz[busy]
+            if not len(act):
+                break
+        do_deb = deb_due & (~pay_due | (nd < cand))
         if do_deb.any():
-            i = np.nonzero(do_deb)[0]
+            i = act[do_deb]
             now = next_debit[i] / 1e9
             last = proc_last[i]
             due = ~(now < last + debit_s)
@@ -195,9 +214,13 @@ def simulate_batch(m: Model, d: Disturbances, rng: np.random.Generator) -> Batch
             B[oi] -= fee[ok]
             r.min_headroom[oi] = np.minimum(r.min_headroom[oi], B[oi])
             next_debit[i] += m.debit_ns
+            nd = next_debit[act]
+            pay_due &= alive[act]
+            deb_due = nd <= hz  # (alive is in pay_due)
+        do_pay = pay_due & ~(deb_due & (nd < cand))
         if do_pay.any():
-            i = np.nonzero(do_pay)[0]
-            t_pay = cand[i]
+            i = act[do_pay]
+            t_pay = cand[do_pay]
             k[i] += 1
             ki = k[i]
             next_pay[i] = t_pay
@@ -260,6 +283,8 @@ def simulate_batch(m: Model, d: Disturbances, rng: np.random.Generator) -> Batch
             r.winners[i] += w
             first = (w > 0) & (r.first_winner_ns[i] < 0)
             r.first_winner_ns[i[first]] = t_pay[first]
+            if on_pay is not None and len(i):
+                on_pay(i, t_pay, credited, w)
             if not reuse:
                 params_block[i] = block
                 nonce[i] = 0

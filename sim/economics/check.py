@@ -26,7 +26,7 @@ from sim.economics.settings import Settings
 from sim.economics.stats import erlang_quantile, mean_ci, wilson
 from sim.pm.accounting import MAX_TICKETS_PER_CALL, billable_units
 
-__all__ = ["Finding", "Report", "check", "exact_summary", "fmt_wei", "fmt_s"]
+__all__ = ["Finding", "Report", "check", "exact_summary", "findings_lines", "fmt_wei", "fmt_s"]
 
 STOP_FAIL = 0.01  # a stop probability above this within T fails the check
 STOP_WARN = 0.05  # ... and an interval reaching this asks for more runs
@@ -134,13 +134,18 @@ class Report:
                       + (f", median stop at {fmt_s(mc['median_stop_s'])}" if mc.get("median_stop_s") else ""),
                       f"  482 rate {mc['rate_482']:.1%}, {mc['tickets_per_paid_call']:.3g} tickets per paid call, "
                       f"winners per session {mc['winners_mean']:.3g} [{mc['winners_low']:.3g}, {mc['winners_high']:.3g}]"]
-        lines += ["", "findings"]
-        for fd in self.findings:
-            lines.append(f"  {fd.level.upper():4} {fd.topic}: {fd.message}")
-            if fd.fix:
-                lines.append(f"       fix: {fd.fix}")
-        lines += ["", "verdict: " + ("healthy" if self.healthy else "NOT healthy: see the failed findings")]
-        return "\n".join(lines)
+        return "\n".join(lines + findings_lines(self.findings))
+
+
+def findings_lines(fs: list[Finding]) -> list[str]:
+    """The report's closing lines: each finding (and its fix), then the verdict."""
+    lines = ["", "findings"]
+    for fd in fs:
+        lines.append(f"  {fd.level.upper():4} {fd.topic}: {fd.message}")
+        if fd.fix:
+            lines.append(f"       fix: {fd.fix}")
+    healthy = not any(f.level == "fail" for f in fs)
+    return lines + ["", "verdict: " + ("healthy" if healthy else "NOT healthy: see the failed findings")]
 
 
 # ---------------------------------------------------------------------- exact part
@@ -148,6 +153,19 @@ def _service_seconds(m: Model, amount: Fraction) -> float:
     """How many seconds of service an amount pays for (live/lv2v), in float for display."""
     per_s = m.settings.price * m.units_per_second
     return float(Fraction(amount) / per_s) if per_s else math.inf
+
+
+def _one_loss(m: Model, paid_at: list[int]) -> dict | None:
+    """The undisturbed session again with its first paid call after the preload lost on the way (go-livepeer
+    #4077's trace: the signer has moved its balance on, the orchestrator never credits it): when and whether the
+    orchestrator stops it, and how many calls the signer answers 482 until then."""
+    later = [t for t in paid_at if t > 0]
+    if not later:
+        return None
+    k = later[0] // m.interval_ns
+    r = schedule(m, lose=k)
+    return {"lost_at_s": later[0] / NS, "stopped_at_s": r.stop_ns / NS if r.stop_ns is not None else None,
+            "calls_482": r.no_tickets, "paid_after": r.paid - 1}
 
 
 def exact_summary(m: Model) -> dict:
@@ -158,7 +176,8 @@ def exact_summary(m: Model) -> dict:
     out: dict = {"terms": terms}
     if not t.ok:
         return out
-    sched = schedule(m)
+    paid_at: list[int] = []
+    sched = schedule(m, on_pay=lambda at, credited, won: paid_at.append(at))
     out["schedule"] = sched
     fixed = s.job_type == "fixed"
     fee_interval = (Fraction(s.price) if fixed else
@@ -187,6 +206,7 @@ def exact_summary(m: Model) -> dict:
         "losses_tolerated": (int(headroom_s // credit_s) if credit_s and math.isfinite(headroom_s) else
                              (0 if not fixed else -1)),
         "stopped_undisturbed_s": sched.stop_ns / NS if sched.stop_ns is not None else None,
+        "one_loss": _one_loss(m, paid_at) if not fixed and sched.stop_ns is None else None,
     }
     hours = s.minutes / 60
     why = []
@@ -315,10 +335,17 @@ def findings(m: Model, exact: dict, mc: dict, *, verify: bool = True) -> list[Fi
                            f"{p['tickets_per_paid_call_mean']:.2g} tickets per paid call, {p['rate_482']:.0%} 482s"))
     if s.job_type != "fixed":
         if p["losses_tolerated"] == 0:
+            one = p.get("one_loss") or {}
+            trace = ""
+            if one.get("stopped_at_s") is not None:
+                trace = (f"; e.g. the payment at {fmt_s(one['lost_at_s'])} lost: the signer answers 482 to "
+                         f"{one['calls_482']} calls (it counts the lost credit as paid) and the orchestrator stops "
+                         f"the session at {fmt_s(one['stopped_at_s'])}: insufficient balance (go-livepeer #4077's "
+                         "'pays once, then released')")
             out.append(Finding("fail", "buffer",
                                f"a single lost payment stops the session: one paid call carries "
                                f"{fmt_s(p['max_credit_per_call_s'])} of credit and the orchestrator never holds more "
-                               f"than {fmt_s(p['min_headroom_s'])} beyond what it has debited", fix_text))
+                               f"than {fmt_s(p['min_headroom_s'])} beyond what it has debited" + trace, fix_text))
         else:
             out.append(Finding("ok", "buffer", f"the orchestrator keeps at least {fmt_s(p['min_headroom_s'])} of headroom; "
                                f"{p['losses_tolerated']} lost payment(s) in a row are absorbed"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-__all__ = ["plot_sweep", "LABELS"]
+__all__ = ["plot_sweep", "plot_fleet", "LABELS"]
 
 LABELS = {
     "p_stop": "P(stopped within T)", "rate_482": "share of calls answered 482",
@@ -83,6 +83,13 @@ def plot_sweep(result, metric: str, out: Path, *, formats=("png", "svg"), title:
         ax.set_xlabel(xa.name)
         ax.set_ylabel(ya.name)
     ax.set_title(title or label)
+    return _save(fig, out, formats)
+
+
+def _save(fig, out: Path, formats) -> list[Path]:
+    """Write the figure as ``out.<fmt>`` for each format (no timestamps: the same run, the same bytes)."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     paths = []
     for fmt in formats:
@@ -91,3 +98,32 @@ def plot_sweep(result, metric: str, out: Path, *, formats=("png", "svg"), title:
         paths.append(p)
     plt.close(fig)
     return paths
+
+
+def plot_fleet(report, out: Path, *, formats=("png", "svg")) -> list[Path]:
+    """Two panels: what the fleet's winners drew in each top-up window against the deposit it needs, and the
+    orchestrators' net revenue per day."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fl = report.data["float"]
+    eth = 1e18
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    ws = [w / eth for w in report.windows]
+    a.bar(range(len(ws)), ws, color="tab:blue", label="winners' face value")
+    a.axhline(fl["quantile_model"] / eth, color="tab:orange", ls="--",
+              label=f"{fl['confidence']:.4g} quantile (model)")
+    a.axhline((fl["deposit_needed"]) / eth, color="tab:red", label="deposit needed (+ floor)")
+    a.set_ylim(0, 1.3 * max([fl["deposit_needed"] / eth, *ws, 1e-18]))
+    a.set_xlabel(f"top-up window ({fl['top_up_hours']} h)")
+    a.set_ylabel("ETH")
+    a.set_title("the sender's spend per window")
+    a.legend(fontsize=8, loc="upper left", ncol=2)
+    nets = [r["net_wei"] / eth / report.run.fleet.days for r in report.orchestrators]
+    b.hist(nets, bins=min(40, max(5, len(nets) // 5)), color="tab:green")
+    b.set_xlabel("net revenue per day (ETH)")
+    b.set_ylabel("orchestrators")
+    b.set_title("orchestrator payouts")
+    return _save(fig, out, formats)

@@ -29,6 +29,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Callable
 
 from sim.economics.reference import NONCE_REFRESH_AT
 from sim.economics.settings import Settings
@@ -117,11 +118,13 @@ class SessionResult:
 
 
 def simulate_session(m: Model, *, gaps: list[float], failed: list[bool], lost: list[bool],
-                     rng: random.Random | None) -> SessionResult:
+                     rng: random.Random | None, on_pay: Callable[[int, int, int], None] | None = None
+                     ) -> SessionResult:
     """One session. ``gaps[k]`` in [0, 1) scales the jitter before call k (k >= 1), ``failed[k]`` fails call k,
     ``lost[k]`` loses its payment (index 0, the preload riding on the job request, is never disturbed); ``rng``
     draws signature bytes and
-    recipientRands for the win test (None: no win tests, winners stay 0)."""
+    recipientRands for the win test (None: no win tests, winners stay 0). ``on_pay(t_ns, credited, winners)`` is
+    told of every payment the orchestrator credits (the preload at t = 0 included)."""
     s, t = m.settings, m.terms
     r = SessionResult()
     if not t.ok:
@@ -153,6 +156,8 @@ def simulate_session(m: Model, *, gaps: list[float], failed: list[bool], lost: l
     r.winners = w
     if w:
         r.first_winner_ns = 0
+    if on_pay is not None and n0:
+        on_pay(0, n0, w)
     last_update = 0
     nonce = n0  # carried for the current params
     o_nonces = n0  # nonces the orchestrator holds for them
@@ -241,6 +246,8 @@ def simulate_session(m: Model, *, gaps: list[float], failed: list[bool], lost: l
         r.winners += w
         if w and r.first_winner_ns is None:
             r.first_winner_ns = pay_t
+        if on_pay is not None:
+            on_pay(pay_t, credited, w)
         if not s.reuse_params:  # the /payment reply's new params: new recipientRandHash, nonce from 0
             params_block, nonce, o_nonces = block, 0, 0
             rand = new_rand()
@@ -252,8 +259,13 @@ def simulate_session(m: Model, *, gaps: list[float], failed: list[bool], lost: l
     return r
 
 
-def schedule(m: Model, *, calls: int | None = None) -> SessionResult:
-    """The undisturbed session: payments exactly every ``interval_s``, none lost, no win draws (winners 0).
-    Exact and deterministic: the ticket count of every call comes straight from the core."""
+def schedule(m: Model, *, calls: int | None = None, lose: int | None = None,
+             on_pay: Callable[[int, int, int], None] | None = None) -> SessionResult:
+    """The undisturbed session: payments exactly every ``interval_s``, none lost (but call ``lose``, when given),
+    no win draws (winners 0). Exact and deterministic: the ticket count of every call comes straight from the
+    core."""
     k = m.max_payments if calls is None else calls + 1
-    return simulate_session(m, gaps=[0.0] * k, failed=[False] * k, lost=[False] * k, rng=None)
+    lost = [False] * k
+    if lose is not None and 0 < lose < k:
+        lost[lose] = True
+    return simulate_session(m, gaps=[0.0] * k, failed=[False] * k, lost=lost, rng=None, on_pay=on_pay)

@@ -14,7 +14,7 @@ from sim.economics.reference import ARBITRUM_MIN_GAS_PRICE, L1_BLOCK_TIME_S, ROU
 from sim.pm.params import ARBITRUM_REDEEM_GAS, DEFAULT_TX_COST_MULTIPLIER
 from sim.pm.sender import SenderLimits
 
-__all__ = ["Settings", "SettingsError", "PRESETS", "flag_of", "FIELDS", "JOB_TYPES", "DIALECTS"]
+__all__ = ["Settings", "SettingsError", "PRESETS", "flag_of", "FIELDS", "JOB_TYPES", "DIALECTS", "check_number"]
 
 JOB_TYPES = ("live", "lv2v", "fixed")
 DIALECTS = ("0.9.1", "0.9.3")
@@ -89,19 +89,8 @@ class Settings:
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> "Settings":
-        def num(name: str, *, positive: bool = True, allow_zero: bool = False, integer: bool = False,
-                maximum: float | None = None):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float, Fraction)):
-                raise SettingsError(name, f"want a number, got {v!r}")
-            if isinstance(v, float) and not math.isfinite(v):
-                raise SettingsError(name, f"must be a finite number, got {v!r}")
-            if integer and not isinstance(v, int):
-                raise SettingsError(name, f"must be a whole number, got {v!r}")
-            if v < 0 or (v == 0 and positive and not allow_zero):
-                raise SettingsError(name, f"must be {'> 0' if positive and not allow_zero else '>= 0'}, got {v}")
-            if maximum is not None and v > maximum:
-                raise SettingsError(name, f"must be <= {maximum}, got {v}")
+        def num(name: str, **kw):
+            check_number(name, getattr(self, name), **kw)
 
         for name in ("price_per_unit", "pixels_per_unit", "ticket_ev", "redeem_gas", "tx_cost_multiplier",
                      "deposit_multiplier", "sessions", "orchestrators", "round_blocks", "deposit"):
@@ -133,6 +122,21 @@ class Settings:
         if self.job_type != "fixed" and self.interval_s + self.jitter_s > self.minutes * 60:
             raise SettingsError("interval_s", f"{self.interval_s} s (+ jitter) is longer than --minutes {self.minutes}")
         return self
+
+
+def check_number(name: str, v, *, positive: bool = True, allow_zero: bool = False, integer: bool = False,
+                 maximum: float | None = None) -> None:
+    """Refuse a setting ``name`` that is not a finite number in range, with one line naming its flag."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, Fraction)):
+        raise SettingsError(name, f"want a number, got {v!r}")
+    if isinstance(v, float) and not math.isfinite(v):
+        raise SettingsError(name, f"must be a finite number, got {v!r}")
+    if integer and not isinstance(v, int):
+        raise SettingsError(name, f"must be a whole number, got {v!r}")
+    if v < 0 or (v == 0 and positive and not allow_zero):
+        raise SettingsError(name, f"must be {'> 0' if positive and not allow_zero else '>= 0'}, got {v}")
+    if maximum is not None and v > maximum:
+        raise SettingsError(name, f"must be <= {maximum}, got {v}")
 
 
 FIELDS = {f.name: f for f in fields(Settings)}

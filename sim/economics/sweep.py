@@ -27,8 +27,8 @@ from sim.economics.session import Model
 from sim.economics.settings import FIELDS, Settings, SettingsError
 from sim.economics.stats import wilson
 
-__all__ = ["Axis", "parse_axis", "cell", "run_sweep", "SweepResult", "COLUMNS", "METRICS", "RayUnavailable",
-           "connect_ray", "parse_number", "cells"]
+__all__ = ["Axis", "parse_axis", "cell", "run_sweep", "run_jobs", "SweepResult", "COLUMNS", "METRICS",
+           "RayUnavailable", "connect_ray", "parse_number", "cells"]
 
 METRICS = ("healthy", "p_stop", "p_stop_low", "p_stop_high", "rate_482", "tickets_per_paid_call",
            "max_tickets_per_call", "losses_tolerated", "min_headroom_s", "first_winner_s", "revenue_cv_hour",
@@ -40,12 +40,14 @@ class RayUnavailable(RuntimeError):
     """``--ray`` names no cluster that answers; the message says which and why."""
 
 
-def parse_number(name: str, text: str):
-    """A value for settings field ``name`` from text: exact amounts (``1e13``, ``2.5e11``, ``20gwei``, ``1eth``),
-    floats for times and probabilities, choices for strings. Raises SettingsError naming the flag."""
-    f = FIELDS.get(name)
+def parse_number(name: str, text: str, fields: dict | None = None):
+    """A value for settings field ``name`` (of ``fields``, default the Settings') from text: exact amounts
+    (``1e13``, ``2.5e11``, ``20gwei``, ``1eth``), floats for times and probabilities, choices for strings. Raises
+    SettingsError naming the flag."""
+    fields = FIELDS if fields is None else fields
+    f = fields.get(name)
     if f is None:
-        raise SettingsError(name, f"no such setting (known: {', '.join(sorted(FIELDS))})")
+        raise SettingsError(name, f"no such setting (known: {', '.join(sorted(fields))})")
     t = str(f.type)
     text = str(text).strip()
     if "bool" in t:
@@ -94,29 +96,29 @@ class Axis:
         return all(isinstance(v, (int, float, Fraction)) and not isinstance(v, bool) for v in self.values)
 
 
-def parse_axis(text: str) -> Axis:
+def parse_axis(text: str, flag: str = "grid") -> Axis:
     """``NAME=V1,V2,...`` or ``NAME=START:STOP:N[:log]`` (N points, linear or log-spaced; amounts rounded to
-    whole wei)."""
+    whole wei). Errors name ``--<flag>``."""
     if "=" not in text:
-        raise SettingsError("grid", f"{text!r}: want NAME=V1,V2,... or NAME=START:STOP:N[:log]")
+        raise SettingsError(flag, f"{text!r}: want NAME=V1,V2,... or NAME=START:STOP:N[:log]")
     name, spec = text.split("=", 1)
     name = name.strip().replace("-", "_")
     if name not in FIELDS:
-        raise SettingsError("grid", f"{name!r} is not a setting (known: {', '.join(sorted(FIELDS))})")
+        raise SettingsError(flag, f"{name!r} is not a setting (known: {', '.join(sorted(FIELDS))})")
     parts = spec.split(":")
     if len(parts) in (3, 4) and "," not in spec:
         lo, hi = parse_number(name, parts[0]), parse_number(name, parts[1])
         try:
             n = int(parts[2])
         except ValueError:
-            raise SettingsError("grid", f"{text!r}: the number of points must be an integer") from None
+            raise SettingsError(flag, f"{text!r}: the number of points must be an integer") from None
         if not 1 <= n <= 10_000:
-            raise SettingsError("grid", f"{text!r}: between 1 and 10000 points")
+            raise SettingsError(flag, f"{text!r}: between 1 and 10000 points")
         log = len(parts) == 4
         if len(parts) == 4 and parts[3] != "log":
-            raise SettingsError("grid", f"{text!r}: the 4th part can only be 'log'")
+            raise SettingsError(flag, f"{text!r}: the 4th part can only be 'log'")
         if log and (lo <= 0 or hi <= 0):
-            raise SettingsError("grid", f"{text!r}: a log range needs positive ends")
+            raise SettingsError(flag, f"{text!r}: a log range needs positive ends")
         xs = np.geomspace(float(lo), float(hi), n) if log else np.linspace(float(lo), float(hi), n)
         kind = type(lo)
         values = tuple(int(round(x)) if kind is int else (Fraction(round(x)) if kind is Fraction else float(x))
@@ -124,7 +126,7 @@ def parse_axis(text: str) -> Axis:
     else:
         values = tuple(parse_number(name, v) for v in spec.split(",") if v.strip())
     if not values:
-        raise SettingsError("grid", f"{text!r}: no values")
+        raise SettingsError(flag, f"{text!r}: no values")
     return Axis(name, values)
 
 
@@ -279,21 +281,34 @@ def run_sweep(base: Settings, axes: list[Axis], *, runs: int = 200, seed: int = 
 
     names = tuple(a.name for a in axes)
     jobs = ((s, i, seed, runs, names) for i, s in cells(base, axes))
-    try:
-        if engine == "ray":
-            _run_ray(jobs, got, ray_address, window)
-        elif engine == "inline":
-            for j in jobs:
-                got(_cell_job(j))
-        else:
-            _run_processes(jobs, got, workers or os.cpu_count() or 1, window)
-    except KeyboardInterrupt:
-        res.interrupted = True
+    res.interrupted = run_jobs(_cell_job, jobs, got, engine=engine, workers=workers, ray_address=ray_address,
+                               window=window)
     res.elapsed_s = time.perf_counter() - t0
     return res
 
 
-def _run_processes(jobs, got, workers: int, window: int | None) -> None:
+def run_jobs(fn, jobs, got, *, engine: str = "processes", workers: int | None = None, ray_address: str = "local",
+             window: int | None = None) -> bool:
+    """The engine of sweeps and fleets: ``got(fn(job))`` for every job, on ``engine`` "processes" (a bounded
+    window of futures on local processes), "ray" (one Ray task per job) or "inline" (here, in order). ``fn`` must
+    be a module-level function (it is pickled). Returns True when Ctrl-C stopped it: what ``got`` received so far
+    is all there is (pending jobs are cancelled)."""
+    try:
+        if engine == "ray":
+            _run_ray(fn, jobs, got, ray_address, window)
+        elif engine == "inline":
+            for j in jobs:
+                got(fn(j))
+        elif engine == "processes":
+            _run_processes(fn, jobs, got, workers or os.cpu_count() or 1, window)
+        else:
+            raise ValueError(f"unknown engine {engine!r}")
+    except KeyboardInterrupt:
+        return True
+    return False
+
+
+def _run_processes(fn, jobs, got, workers: int, window: int | None) -> None:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     window = window or workers * 4
@@ -301,7 +316,7 @@ def _run_processes(jobs, got, workers: int, window: int | None) -> None:
     pending: set = set()
     try:
         for j in jobs:
-            pending.add(pool.submit(_cell_job, j))
+            pending.add(pool.submit(fn, j))
             if len(pending) >= window:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for f in done:
@@ -320,9 +335,9 @@ def _run_processes(jobs, got, workers: int, window: int | None) -> None:
     pool.shutdown(wait=True)
 
 
-def _run_ray(jobs, got, address: str, window: int | None) -> None:
+def _run_ray(fn, jobs, got, address: str, window: int | None) -> None:
     ray = connect_ray(address)
-    remote = ray.remote(_cell_job)
+    remote = ray.remote(fn)
     cpus = int(ray.cluster_resources().get("CPU", 1)) or 1
     window = window or cpus * 4
     pending: list = []
