@@ -44,16 +44,16 @@ def percentile_ms(h: dict[int, int], p: float) -> float:
     return 0.0
 
 
-def _task(url: str, concurrency: int, duration: float, warmup: float, worker_base: int, node: bool = False) -> dict:
+def _task(load, url: str, concurrency: int, duration: float, warmup: float, worker_base: int,
+          node: bool = False) -> dict:
     import asyncio
 
-    from bench.signer import _load
-
-    return asyncio.run(_load(url, concurrency, duration, warmup, worker_base=worker_base, node=node))
+    return asyncio.run(load(url, concurrency, duration, warmup, worker_base=worker_base, node=node))
 
 
-def run_distributed(url: str, ray_address: str, workers: int, concurrency: int, duration: float,
+def run_distributed(load, url: str, ray_address: str, workers: int, concurrency: int, duration: float,
                     warmup: float, node: bool = False) -> dict:
+    """``load``: the one-machine load coroutine (``bench.signer._load``), shipped to each task by reference."""
     from lpdev.cli import UsageError
     from sim.economics.sweep import RayUnavailable, connect_ray
 
@@ -65,7 +65,7 @@ def run_distributed(url: str, ray_address: str, workers: int, concurrency: int, 
         raise UsageError(str(exc)) from None
     try:
         task = ray.remote(_task)
-        refs = [task.remote(url, concurrency, duration, warmup, w * concurrency, node) for w in range(workers)]
+        refs = [task.remote(load, url, concurrency, duration, warmup, w * concurrency, node) for w in range(workers)]
         parts = ray.get(refs)
     finally:
         ray.shutdown()

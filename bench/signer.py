@@ -233,7 +233,8 @@ def run(args) -> dict:
                 url = args.signer if "://" in args.signer else "https://" + args.signer
             else:
                 proc, url = _start_child(args.profile)
-            load = run_distributed(url, args.ray, args.workers, args.concurrency, args.duration, args.warmup, node)
+            load = run_distributed(_load, url, args.ray, args.workers, args.concurrency, args.duration, args.warmup,
+                                   node)
         elif args.signer:
             url = args.signer if "://" in args.signer else "https://" + args.signer
             load = asyncio.run(_load(url, args.concurrency, args.duration, args.warmup, node=node))
