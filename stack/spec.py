@@ -557,15 +557,12 @@ def _key_parts(s: str) -> list[str]:
 def load_toml_lines(text: str, path: str) -> LDict:
     """Parse TOML (``tomllib``) and give every mapping and list the line it came from, like the YAML loader,
     so a bad ``lpdev.toml`` value is reported as ``file:line: field: ...`` by the same validator."""
-    import tomllib
+    from sim.wire import bounded
 
     try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        raise ScenarioError(path, int(m.group(1)) if m else 1, f"not valid TOML: {exc}") from None
-    except RecursionError:
-        raise ScenarioError(path, 1, "not valid TOML: nested too deeply") from None
+        doc = bounded.loads_toml(text, what=path)
+    except bounded.BoundedInputError as exc:
+        raise ScenarioError(path, exc.line or 1, exc.problem) from None
     # (table path, key) -> line; table path -> header line; array-of-tables path -> [header lines]
     key_lines: dict[tuple, int] = {}
     table_lines: dict[tuple, int] = {}

@@ -6,6 +6,7 @@ import json
 from aiohttp import web
 
 from sim.events import EventBus
+from sim.wire import bounded
 
 __all__ = ["ScriptedWebhook"]
 
@@ -30,8 +31,8 @@ class ScriptedWebhook:
         if "expiry_in" in reply:
             reply["expiry"] = int(self.clock.now()) + int(reply.pop("expiry_in"))
         try:
-            state = json.loads(body).get("state", {})
-        except ValueError:
+            state = bounded.loads_json(body, what="webhook request").get("state", {})
+        except (bounded.BoundedInputError, AttributeError):
             state = {}
         self.bus.emit(self.name, "stack.webhook", call=self.calls, reply=reply, http_status=http_status,
                       state_seq=state.get("SequenceNumber"))

@@ -60,45 +60,26 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _constr
 
 
 def load_yaml(text: str, path: str) -> object:
-    loader = _Loader(text)
-    loader.name = path
+    """One YAML document with line numbers, parsed through the bounded parser (size, depth, aliases, numbers are
+    checked before anything is built): any problem is a :class:`ScenarioError` naming ``path`` and the line."""
+    from sim.wire import bounded
+
     try:
-        return loader.get_single_data()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        raise ScenarioError(path, line, f"not valid YAML: {exc.problem or exc.context}") from None
-    finally:
-        loader.dispose()
+        return bounded.loads_yaml(text, what=path, Loader=_Loader)
+    except bounded.BoundedInputError as exc:
+        raise ScenarioError(path, exc.line or 1, exc.problem) from None
 
 
 def line_of(obj: object, default: int = 1) -> int:
     return getattr(obj, "line", default) or default
 
 
-MAX_FILE_BYTES = 4 << 20  # a scenario or a stack spec is a few KiB; anything this big is not one
-
-
 def read_text_file(path: str) -> str:
     """A spec/scenario file as text, or a :class:`ScenarioError` naming the file and the problem (missing, a
-    directory, too big, binary, not UTF-8)."""
-    import os
+    directory, too big, binary, UTF-16, not UTF-8), through the bounded parser's file reader."""
+    from sim.wire import bounded
 
     try:
-        if os.path.isdir(path):
-            raise ScenarioError(path, 1, "is a directory, not a file")
-        with open(path, "rb") as f:
-            raw = f.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise ScenarioError(path, 1, "no such file") from None
-    except OSError as exc:
-        raise ScenarioError(path, 1, f"cannot read the file: {exc.strerror or exc}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise ScenarioError(path, 1, f"file larger than {MAX_FILE_BYTES >> 20} MiB")
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw:
-        raise ScenarioError(path, 1, "binary or UTF-16 data, not a UTF-8 text file")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ScenarioError(path, line, "not UTF-8 text") from None
+        return bounded.decode_text(bounded.read_bytes(path), what=path, max_bytes=bounded.MAX_FILE_BYTES)
+    except bounded.BoundedInputError as exc:
+        raise ScenarioError(path, exc.line or 1, exc.problem) from None

@@ -1,5 +1,5 @@
-"""Every file loader of `lpdev orchestrator`, `lpdev token`, `lpdev decode`, `lpdev tui --replay` and `lpdev scenario
-replay` given a malformed file exits 2 with one line naming the file and the problem — never a traceback, a hang or
+"""Every file loader of `lpdev orchestrator`, `lpdev token`, `lpdev decode`, `lpdev tui --replay`, `lpdev scenario
+run|replay`, `lpdev up --config|--scenario` and `lpdev chain --config` given a malformed file exits 2 with one line naming the file and the problem — never a traceback, a hang or
 a RecursionError. The corpus: binary, UTF-16 (with and without a byte order mark), truncated, nested 10^5 deep,
 huge numbers, NaN, a directory. Run with the recursion limit `lpdev up --chain embedded` leaves behind (100 000)."""
 from __future__ import annotations
@@ -71,14 +71,30 @@ LOADERS = {
     "token --config": lambda f: ["token", "--config", str(f)],
     "tui --replay": lambda f: ["tui", "--replay", str(f)],
     "scenario replay": lambda f: ["scenario", "replay", str(f)],
+    # the stack spec's two spellings (a scenario's YAML, lpdev.toml) and the chain's config
+    "scenario run": lambda f: ["scenario", "run", str(_as(f, ".yaml"))],
+    "up --scenario": lambda f: ["up", "--headless", "--any-port", "--scenario", str(_as(f, ".yaml"))],
+    "up --config": lambda f: ["up", "--headless", "--any-port", "--config", str(_as(f, ".toml"))],
+    "tui --scenario": lambda f: ["tui", "--scenario", str(_as(f, ".yaml"))],
+    "walkthrough": lambda f: ["walkthrough", str(_as(f, ".yaml"))],
+    "chain info --config": lambda f: ["chain", "info", "--config", str(f)],
 }
+
+
+def _as(path, suffix: str):
+    """The same bytes under a name the command takes as that kind of file (a directory stays a directory)."""
+    if path.is_dir():
+        return path
+    other = path.with_suffix(suffix)
+    other.write_bytes(path.read_bytes())
+    return other
 
 
 @pytest.mark.parametrize("loader", sorted(LOADERS))
 def test_each_file_loader_refuses_the_whole_corpus_in_one_line(loader, corpus, capsys):
     for name, path in corpus.items():
         code, _, err = run(LOADERS[loader](path), capsys)
-        assert_one_line_exit_2(code, err, str(path), path.name)
+        assert_one_line_exit_2(code, err, str(path), path.name, path.stem)
 
 
 @pytest.mark.parametrize("kind", ["state", "payment", "segcreds", "orch-info"])
@@ -128,3 +144,48 @@ def test_a_nested_state_blob_inside_a_trace_event_is_shown_as_no_state():
     for blob in (b"[" * 100_000, b'{"a":' * 100_000, b'{"Balance": NaN}', "{}".encode("utf-16")):
         assert decode_state({"state": base64.b64encode(blob).decode()}) is None
     assert decode_state({"state": base64.b64encode(b'{"SenderNonce": 3}').decode()}) == {"SenderNonce": 3}
+
+
+def test_yaml_and_toml_specs_refuse_their_own_bad_forms(tmp_path, capsys):
+    """What is malformed only in YAML or TOML: aliases that expand without end, a deep flow sequence, NaN/inf,
+    a 5,000-digit amount, a duplicate key -- each one line naming the file and the line, exit 2."""
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi"))
+    cases = {
+        "bomb.yaml": (bomb + "stack: {}\nsteps: []\n", "YAML nodes (aliases included)"),
+        "deep.yaml": ("stack: " + "[" * 10_000 + "]" * 10_000 + "\nsteps: []\n", "nested deeper than 64 levels"),
+        "nan.yaml": ("stack: {seed: .nan}\nsteps: []\n", "NaN or infinity"),
+        "huge.yaml": ("stack: {deposit: " + "9" * 5000 + "}\nsteps: []\n", "digits"),
+        "dup.yaml": ("stack: {seed: 1, seed: 2}\nsteps: []\n", "duplicate key"),
+        "wait.yaml": ("stack: {}\nsteps: [{wait: 1e400}]\n", "wait"),
+        "count.yaml": ("stack: {gateways: [{name: gw}]}\nsteps: [{pay: {gateway: gw, count: "
+                       "100000000000000000000000000}}]\n", "count"),
+    }
+    for name, (text, want) in cases.items():
+        f = tmp_path / name
+        f.write_text(text)
+        code, _, err = run(["scenario", "run", str(f)], capsys)
+        assert_one_line_exit_2(code, err, str(f))
+        assert want in err, (name, err)
+    for name, text, want in (("nan.toml", "block_time = nan\n", "NaN or infinity"),
+                             ("deep.toml", "a = " + "[" * 1000 + "]" * 1000 + "\n", "nested deeper"),
+                             ("huge.toml", "deposit = " + "9" * 5000 + "\n", "digits"),
+                             ("neg.toml", "[chain]\nblock_time = -1\n", "block_time")):
+        f = tmp_path / name
+        f.write_text(text)
+        code, _, err = run(["up", "--headless", "--any-port", "--config", str(f)], capsys)
+        assert_one_line_exit_2(code, err, str(f))
+        assert want in err, (name, err)
+
+
+def test_output_paths_are_checked_before_the_run(tmp_path, capsys):
+    """--trace / --config-out pointing at a directory or into a missing folder: one line, exit 2, before anything
+    runs (a scenario's trace is written at its end)."""
+    for argv in (["scenario", "run", "happy-path-fixed", "--trace", str(tmp_path)],
+                 ["scenario", "run", "happy-path-fixed", "--trace", str(tmp_path / "no" / "such" / "t.jsonl")],
+                 ["up", "--headless", "--any-port", "--chain", "mock", "--trace", str(tmp_path)],
+                 ["up", "--headless", "--any-port", "--chain", "mock", "--config-out", str(tmp_path / "x" / "y.json")]):
+        code, out, err = run(argv, capsys)
+        assert_one_line_exit_2(code, err, "is a directory", "does not exist")
+        assert "PASS" not in out and "stack ready" not in out

@@ -25,7 +25,7 @@ steps:
     ("  - start: gw\nexpect:\n  - event: {kind: orch.nope}\n", 8, "unknown event kind 'orch.nope'"),
     ("  - start: gw\nexpect:\n  - outcomes: {gateway: gw, count: lots}\n", 8, "expected a count"),
     ("  - start: gw\ninvariants: {nonce_unique: maybe}\n", 7, "expected hold, violated or skip"),
-    ("  - start: gw\n  - wait: [1\n", 8, "not valid YAML"),
+    ("  - start: gw\n  - wait: [1\n", 8, "invalid YAML"),
 ])
 def test_errors_name_file_line_and_expectation(body, line, words):
     with pytest.raises(ScenarioError) as ei:

@@ -126,11 +126,14 @@ def test_lpdev_toml_keys_amounts_and_errors(tmp_path):
             ("[gateway]\nenabled = 1\n", 2, "lpdev.toml.gateway.enabled: expected true or false"),
             ("nope = 1\n", 1, "lpdev.toml: unknown key 'nope'"),
             ("[ports]\neth = 1.5\n", 2, "lpdev.toml.ports.eth: expected an integer"),
-            ("[chain]\nblock_time = nan\n", 2, "lpdev.toml.block_time: expected a non-negative finite number"),
+            ("[chain]\nblock_time = nan\n", 2, "nan is not a number lpdev accepts (NaN or infinity)"),
+            ("[chain]\nblock_time = -1\n", 2, "lpdev.toml.block_time: expected a non-negative finite number"),
             ('[orchestrator]\nticket_ev = 10\nmax_face_value = 10\n', 3, "max_face_value: must be > ticket_ev"),
             ('chain = "ganache"\n', 1, "lpdev.toml.chain: unknown chain backend 'ganache'"),
             ('[[orchestrators]]\nname = "a"\n[[orchestrators]]\nname = "a"\n', 4, "duplicate name 'a'"),
-            ("[gateway\n", 1, "not valid TOML")]:
+            ("[gateway\n", 1, "invalid TOML"),
+            ("a = [" * 100 + "\n", 1, "nested deeper than 64 levels"),
+            ("seed = " + "9" * 500 + "\n", 1, "number with 500 digits")]:
         with pytest.raises(ScenarioError) as ei:
             _toml(tmp_path, text)
         assert str(ei.value).startswith(f"{tmp_path / 'lpdev.toml'}:{line}: ") and msg in str(ei.value), \

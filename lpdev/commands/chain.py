@@ -117,15 +117,16 @@ def _add_conn(p: argparse.ArgumentParser) -> None:
 
 
 def _load_config(path: str) -> dict:
-    try:
-        with open(path) as f:
-            cfg = json.load(f)
-    except FileNotFoundError:
+    from sim.wire import bounded
+
+    if not os.path.exists(path):
         raise UsageError(f"config file {path} not found: start a chain with `lpdev chain up` (it writes "
                          f"{DEFAULT_CONFIG}), or pass a running `lpdev up`'s {STACK_CONFIG}, or --eth-url and "
-                         "--controller") from None
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read config file {path}: {exc}") from None
+                         "--controller")
+    try:
+        cfg = bounded.load_json_file(path)
+    except bounded.BoundedInputError as exc:
+        raise UsageError(str(exc)) from None
     if isinstance(cfg, dict) and cfg.get("backend") == "embedded" and not cfg.get("eth_url"):
         if "orchestrators" in cfg:  # a stack document written by `lpdev up`
             raise UsageError(f"{path} describes an `lpdev up --chain embedded` stack: its chain lives inside that "

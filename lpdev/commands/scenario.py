@@ -32,6 +32,17 @@ def find_scenario(name: str) -> Path:
         raise UsageError(str(exc)) from None
 
 
+def check_writable(path: str, flag: str) -> None:
+    """A file path the command will write later: a directory or a missing folder is a usage error now."""
+    from lpdev.cli import UsageError
+
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{flag} {path}: is a directory, not a file")
+    if not p.resolve().parent.is_dir():
+        raise UsageError(f"{flag} {path}: the folder {p.parent} does not exist")
+
+
 def list_scenarios() -> list[dict]:
     from stack.scenario.library import list_scenarios as lst
 
@@ -84,6 +95,8 @@ def _cmd_run(args) -> int:
         sc = load_scenario(path)
     except ScenarioError as exc:
         raise UsageError(str(exc)) from None
+    if args.trace:  # written at the end of the run: say now, not after it, that it cannot be written
+        check_writable(args.trace, "--trace")
 
     async def go() -> dict:
         gate = stdin_gate() if args.step else StepGate(enabled=False)

@@ -371,6 +371,11 @@ def _want_tui(args) -> bool:
 def run(args) -> int:
     t0 = time.monotonic()
     spec, policy, scenario = build_config(args)
+    from lpdev.commands.scenario import check_writable
+
+    for flag, path in (("--trace", args.trace), ("--config-out", args.config_out), ("--state-file", args.state_file)):
+        if path:
+            check_writable(path, flag)
     proc = None
     if spec.chain == "anvil":
         # Spawn anvil first, before ~1 s of imports, so its start overlaps them (like `lpdev chain up`).

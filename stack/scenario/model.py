@@ -67,6 +67,12 @@ EXPECTATIONS: dict[str, str] = {
     "winners": "{orchestrator, status: queued|redeemed|failed|sending, count: CMP}",
 }
 
+# A step is a few seconds of work, not an afternoon: a typo like `count: 10000000000` is an error, not a hang.
+MAX_COUNT = 100_000  # payment cycles (or concurrent calls) in one step
+MAX_WAIT_S = 366 * 86400  # a year of (virtual) time
+MAX_BLOCKS = 1_000_000
+MAX_ROUNDS = 10_000
+
 INVARIANTS = ("money_conservation", "no_double_redemption", "winners_accounted", "nonce_unique",
               "signer_balance_nonnegative")
 
@@ -299,9 +305,9 @@ def _parse_step(p: _P, raw, line: int, i: int, names: dict) -> Step:
         p.keys(arg, allowed, f"{what}.{a}", required=("gateway",))
         need_gateway(arg["gateway"])
         if "count" in arg:
-            p.integer(arg["count"], arg.line_of("count"), f"{what}.{a}.count", minimum=1)
+            p.integer(arg["count"], arg.line_of("count"), f"{what}.{a}.count", minimum=1, maximum=MAX_COUNT)
         if "interval_s" in arg:
-            p.number(arg["interval_s"], arg.line_of("interval_s"), f"{what}.{a}.interval_s")
+            p.number(arg["interval_s"], arg.line_of("interval_s"), f"{what}.{a}.interval_s", maximum=MAX_WAIT_S)
         if a == "save_state" and "as" not in arg:
             raise p.err(arg.line, f"{what}.save_state: missing required key 'as'")
         if a == "restore_state" and "from" not in arg:
@@ -309,9 +315,9 @@ def _parse_step(p: _P, raw, line: int, i: int, names: dict) -> Step:
         if a == "tamper_state" and "balance" not in arg:
             raise p.err(arg.line, f"{what}.tamper_state: missing required key 'balance'")
     elif a == "wait":
-        p.number(arg, aline, f"{what}.wait")
+        p.number(arg, aline, f"{what}.wait", maximum=MAX_WAIT_S)
     elif a in ("mine", "advance_round"):
-        p.integer(arg, aline, f"{what}.{a}", minimum=1)
+        p.integer(arg, aline, f"{what}.{a}", minimum=1, maximum=MAX_BLOCKS if a == "mine" else MAX_ROUNDS)
     elif a == "fault":
         arg = p.mapping(arg, aline, f"{what}.fault")
         p.keys(arg, {"orchestrator", "set"}, f"{what}.fault", required=("orchestrator", "set"))
@@ -375,9 +381,6 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(str(path), 1, f"cannot read the file: {exc.strerror}") from None
-    return parse_scenario(text, str(path))
+    from stack.yamlines import read_text_file
+
+    return parse_scenario(read_text_file(str(path)), str(path))

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from sim.events import Event, EventBus, register_kinds, write_events
+from sim.wire import bounded
 from stack.gate import StepGate
 from stack.scenario.invariants import WinnerRecord, check_invariants
 from stack.scenario.model import Expectation, Scenario, Step
@@ -211,7 +212,7 @@ class ScenarioRun:
             g = st.gateways[a["gateway"]]
             if not g.state:
                 raise RuntimeError(f"tamper_state: {a['gateway']} has no state yet (line {step.line})")
-            doc = json.loads(base64.b64decode(g.state["State"]), object_pairs_hook=dict)
+            doc = bounded.loads_json(base64.b64decode(g.state["State"]), what="the gateway's state blob")
             doc["Balance"] = str(a["balance"])
             raw = json.dumps(doc, separators=(",", ":")).encode()
             g.state = {"State": base64.b64encode(raw).decode(), "Sig": g.state["Sig"]}
