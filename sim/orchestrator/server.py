@@ -3,10 +3,17 @@ for an ``http://`` service address), a block poll that refreshes the chain view 
 
 In-process use (tests, ``lpdev up``)::
 
-    async with OrchestratorServer(chain, eth_key=key, data_dir=d) as o:
-        o.url        # "https://127.0.0.1:<port>"
+    async with OrchestratorServer(chain, eth_key=key, data_dir=d, orch_secret="abcdef", http_port=0,
+                                  live_runner_config="runners.json") as o:
+        o.url        # "https://127.0.0.1:<port>" (gRPC + HTTP, TLS)
+        o.http_url   # "http://127.0.0.1:<port>"  (the plain-HTTP entry: HTTP routes, Live Runners, trickle)
         o.orch       # the protocol core (sim.orchestrator.node.Orchestrator)
+        o.runners    # the Live Runner routes (sim.orchestrator.live_runner; .registry holds the runners)
         o.app.mount("/ai/trickle/", trickle_app)
+
+The plain-HTTP entry (``http_port``, 0 = a free port) serves the same app in cleartext on a second port of the same
+host, for clients that cannot take a self-signed certificate (the SDK's Live Runner examples default to
+``http://localhost:8935``; aiohttp WebSockets verify TLS); gRPC stays on the TLS port.
 
 The certificate is regenerated on every start (like go-livepeer, the SDK's trust-on-first-use copes), or kept
 in ``data_dir`` with ``keep_cert=True``.
@@ -25,7 +32,7 @@ from hypercorn.config import Config, Sockets
 from hypercorn.utils import wrap_app
 
 from sim import tls
-from sim.orchestrator import lv2v
+from sim.orchestrator import live_runner, lv2v
 from sim.orchestrator.app import OrchestratorApp
 from sim.orchestrator.node import Orchestrator, OrchestratorConfig
 from sim.orchestrator.redeemer import Redeemer
@@ -71,11 +78,21 @@ class OrchestratorServer:
     def __init__(self, chain, *, eth_key: bytes, data_dir: str | Path | None = None,
                  service_addr: str = "https://127.0.0.1:0", keep_cert: bool = False,
                  block_poll_s: float | None = 1.0, bus=None, clock=None, rng=None, secret: bytes | None = None,
-                 faults: dict | None = None, **config) -> None:
+                 faults: dict | None = None, http_port: int | None = None, orch_secret: str | None = None,
+                 live_runner_config=None, live_runner_addr: str | None = None,
+                 runner_config: live_runner.LiveRunnerConfig | None = None, **config) -> None:
         """``block_poll_s=None``: no wall-clock chain poll; the caller drives :meth:`refresh` / :meth:`redeem_now`
         (deterministic scenarios). ``secret``: the HMAC secret for recipientRand and auth tokens (default: 32
-        random bytes per process, like go-livepeer; a seeded stack passes one so wins and losses replay)."""
+        random bytes per process, like go-livepeer; a seeded stack passes one so wins and losses replay).
+
+        Live Runners (go-livepeer's flags): ``orch_secret`` (-orchSecret: dynamic registration; None = off),
+        ``live_runner_config`` (-liveRunnerConfig: a runners.json path, bytes or dict), ``live_runner_addr``
+        (-liveRunnerAddr); ``runner_config`` (a :class:`~sim.orchestrator.live_runner.LiveRunnerConfig`) for the
+        other knobs (intervals, offchain, free runners). ``http_port``: also serve cleartext HTTP on this port
+        (0 = free) of the same host."""
         self.scheme, self.host, self.port = parse_service_addr(service_addr)
+        self.http_port = http_port
+        self.http_url: str | None = None
         self._tmp = None
         if data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="lpdev-orch-")
@@ -92,7 +109,15 @@ class OrchestratorServer:
         self.cert: tls.CertPair | None = None
         self.app = OrchestratorApp(self.orch, on_rotate_certificate=self.rotate_certificate if self.scheme == "https"
                                    else None, on_redeem=self.redeem_now)
-        self.lv2v = lv2v.attach(self)  # /live-video-to-video + noop Live Runner + trickle (sim.orchestrator.lv2v)
+        self.lv2v = lv2v.attach(self)  # /live-video-to-video + trickle (sim.orchestrator.lv2v)
+        rc = runner_config or live_runner.LiveRunnerConfig()
+        if orch_secret is not None:
+            rc.orch_secret = orch_secret
+        if live_runner_config is not None:
+            rc.static_config = live_runner_config
+        if live_runner_addr is not None:
+            rc.live_runner_addr = live_runner_addr
+        self.runners = live_runner.attach(self, rc, hub=lambda: self.lv2v.hub)  # sim.orchestrator.live_runner
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._redeem_lock = asyncio.Lock()
@@ -106,13 +131,21 @@ class OrchestratorServer:
     async def __aexit__(self, *exc) -> None:
         await self.stop()
 
-    async def start(self) -> None:
+    def _listen(self, port: int) -> socket.socket:
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepted sockets
-        sock.bind((self.host, self.port))
-        sock.listen(128)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepted sockets
+            sock.bind((self.host, port))
+            sock.listen(128)
+        except BaseException:
+            sock.close()
+            raise
         sock.setblocking(False)
+        return sock
+
+    async def start(self) -> None:
+        sock = self._listen(self.port)
         self.port = sock.getsockname()[1]
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"{self.scheme}://{host}:{self.port}"
@@ -124,8 +157,19 @@ class OrchestratorServer:
         hc.accesslog = None
         hc.errorlog = log
         hc.keep_alive_timeout = 30
-        sockets = Sockets(secure_sockets=[sock] if self.ssl_ctx else [],
-                          insecure_sockets=[] if self.ssl_ctx else [sock], quic_sockets=[])
+        plain = [] if self.ssl_ctx else [sock]
+        if self.http_port is not None:
+            hsock = self._listen(self.http_port)
+            plain.append(hsock)
+            self.http_url = f"http://{host}:{hsock.getsockname()[1]}"
+            self.runners.http_url = self.http_url
+        sockets = Sockets(secure_sockets=[sock] if self.ssl_ctx else [], insecure_sockets=plain, quic_sockets=[])
+        try:
+            await self.runners.start()  # static runners (runners.json), expiry sweep, health polling
+        except BaseException:
+            for s in [sock, *plain]:
+                s.close()
+            raise
         await asyncio.to_thread(self.orch.on_chain)
         await asyncio.to_thread(self.redeemer.recover)
         self._tasks.append(asyncio.create_task(
@@ -133,7 +177,7 @@ class OrchestratorServer:
         if self.block_poll_s is not None:
             self._tasks.append(asyncio.create_task(self._poll()))
         self.orch.emit("orch.started", url=self.url, address=self.orch.address, data_dir=str(self.data_dir),
-                       tls=self.ssl_ctx is not None,
+                       tls=self.ssl_ctx is not None, http_url=self.http_url,
                        cert_sha256=self.cert.fingerprint_sha256 if self.cert else None)
         await asyncio.sleep(0)
 
@@ -150,6 +194,7 @@ class OrchestratorServer:
             except Exception as exc:  # pragma: no cover - logged, shutdown continues
                 log.warning("orchestrator task ended with %r", exc)
         self._tasks.clear()
+        await self.runners.aclose()
         await self.lv2v.aclose()
         self.orch.close()
         if self._tmp is not None:
