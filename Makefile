@@ -9,6 +9,11 @@ NPMSTAMP := devnet/tools/node_modules/.lpdev-installed
 # The SDK 1.0.0 declares Python >= 3.12 but runs on 3.11; av 16 is the newest release with a 3.11 wheel.
 SDK_PIN := livepeer-gateway==1.0.0
 AV_PIN  := av>=16,<17
+# The SDK's sdist (its examples/, run unmodified by tests/test_runner_sdk_examples.py), unpacked in a git-ignored
+# folder; never committed.
+SDK_DIR  := .sdk
+SDK_SRC  := $(SDK_DIR)/livepeer_gateway-1.0.0
+SDKSTAMP := $(SDK_SRC)/.lpdev-unpacked
 
 .PHONY: up test bootstrap bench clean-venv
 up: bootstrap
@@ -20,7 +25,7 @@ test: bootstrap
 bench: bootstrap
 	$(VENV)/bin/lpdev bench all
 
-bootstrap: $(PYSTAMP) $(NPMSTAMP)
+bootstrap: $(PYSTAMP) $(NPMSTAMP) $(SDKSTAMP)
 
 $(PYSTAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,9 +35,16 @@ $(PYSTAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt --ignore-requires-python '$(SDK_PIN)'
 	touch $@
 
+$(SDKSTAMP): | $(PYSTAMP)
+	mkdir -p $(SDK_DIR)
+	$(PY) -m pip download --disable-pip-version-check -q --no-deps --no-binary :all: --ignore-requires-python \
+		-d $(SDK_DIR) '$(SDK_PIN)'
+	tar -xzf $(SDK_DIR)/livepeer_gateway-1.0.0.tar.gz -C $(SDK_DIR)
+	touch $@
+
 $(NPMSTAMP): devnet/tools/package.json devnet/tools/package-lock.json
 	cd devnet/tools && npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
 clean-venv:
-	rm -rf $(VENV) devnet/tools/node_modules
+	rm -rf $(VENV) devnet/tools/node_modules $(SDK_DIR)

@@ -262,6 +262,7 @@ class LiveRunners:
         if method not in allow:  # go ServeMux: 405 with the allowed methods
             raise _Reply(HttpReply.text(405, "Method Not Allowed"), [(b"allow", ", ".join(allow).encode())])
         body = await read_body(receive)
+        headers: list = []
         if body is None:
             reply = self._refuse(413, "request body too large", path=scope["path"])
         else:
@@ -269,7 +270,9 @@ class LiveRunners:
                 reply = await handler(body)
             except RunnerError as exc:
                 reply = self._error(exc, path=scope["path"])
-        await respond(send, reply)
+            except _Reply as r:  # the body is read already: answer without draining
+                reply, headers = r.reply, r.headers
+        await respond(send, reply, headers)
 
     # ------------------------------------------------------------------------------------------- runners
     async def heartbeat(self, scope, body: bytes) -> HttpReply:
