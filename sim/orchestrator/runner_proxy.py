@@ -74,6 +74,13 @@ def _dial_error(exc: BaseException, host: str, port: int | None) -> str:
     return f"{type(exc).__name__}: {text}" if type(exc).__name__ not in text else text
 
 
+def _canonical(name: str) -> str:
+    """go ``textproto.CanonicalMIMEHeaderKey``: ``x-keep-alive`` -> ``X-Keep-Alive`` (Go's header map form)."""
+    if not all(c.isalnum() or c == "-" for c in name):
+        return name
+    return "-".join(p[:1].upper() + p[1:] for p in name.split("-"))
+
+
 def _headers(scope, extra: dict[str, str], *, websocket: bool = False) -> CIMultiDict:
     raw = scope.get("headers", ())
     drop = set(HOP_BY_HOP)
@@ -87,7 +94,7 @@ def _headers(scope, extra: dict[str, str], *, websocket: bool = False) -> CIMult
             continue
         if websocket and name in _WS_HANDSHAKE:
             continue
-        out.add(k.decode("latin-1"), v.decode("latin-1"))
+        out.add(_canonical(name), v.decode("latin-1"))
     for k, v in extra.items():
         out[k] = v
     return out

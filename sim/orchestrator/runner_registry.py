@@ -168,6 +168,7 @@ class RunnerSession:
     created_at: float
     price_info: PriceInfo  # the runner's registration price when the session was reserved (go: a snapshot)
     single_shot: bool = False
+    public_base: str = ""  # the entry the client reserved on: channel and proxy URLs for it use this base
     channels: dict[str, dict] = field(default_factory=dict)  # name -> descriptor
     proxies: dict[str, str] = field(default_factory=dict)  # proxy id -> target URL
     # paid sessions (set by the routes)
@@ -511,7 +512,7 @@ class LiveRunnerRegistry:
             while session_id in r.sessions:
                 session_id = "session_" + self._random(5)
         s = RunnerSession(session_id, r.route, self.clock.now(), replace(r.req.price_info),
-                          single_shot=r.mode == MODE_SINGLE_SHOT)
+                          single_shot=r.mode == MODE_SINGLE_SHOT, public_base=base.rstrip("/"))
         app_url = f"{base.rstrip('/')}/apps/{r.route}/session/{session_id}/app"
         if r.mode == MODE_SINGLE_SHOT:
             app_url = r.req.runner_url
@@ -564,6 +565,8 @@ class LiveRunnerRegistry:
 
     def create_channel(self, route: str, session_id: str, name: str, mime: str, *, public_base: str,
                        internal_base: str) -> dict:
+        """A session channel ``{sid}-{name}``: ``url`` on the entry the client reserved on (``public_base`` if
+        unknown), ``internal_url`` on the runner-facing base."""
         name = self.channel_name(name)
         if not _go_trim(mime):
             mime = "application/octet-stream"
@@ -577,7 +580,7 @@ class LiveRunnerRegistry:
         except TooManyChannels as exc:
             raise RunnerError(503, str(exc)) from None
         desc = {"name": name, "channel_name": channel_name,
-                "url": public_base.rstrip("/") + TRICKLE_HTTP_PATH + channel_name,
+                "url": (s.public_base or public_base.rstrip("/")) + TRICKLE_HTTP_PATH + channel_name,
                 "internal_url": internal_base.rstrip("/") + TRICKLE_HTTP_PATH + channel_name, "mime_type": mime}
         s.channels[name] = desc
         return desc
@@ -620,7 +623,7 @@ class LiveRunnerRegistry:
         while pid in s.proxies:
             pid = self._random(16)
         s.proxies[pid] = target
-        url = f"{base.rstrip('/')}/run/{pid}"
+        url = f"{s.public_base or base.rstrip('/')}/run/{pid}"
         self.emit("runner.proxy_created", runner_id=r.runner_id, session_id=s.session_id, proxy_id=pid,
                   target=target)
         return {"proxy_id": pid, "url": url}

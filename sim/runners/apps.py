@@ -139,10 +139,13 @@ class _Echo:
                 pass
 
 
+ECHO_KEY = web.AppKey("echo", _Echo)
+
+
 def _echo_app() -> web.Application:
     app = web.Application()
     echo = _Echo()
-    app["echo"] = echo
+    app[ECHO_KEY] = echo
     app.router.add_post("/echo", echo.start)
 
     async def cleanup(_app):
