@@ -44,8 +44,11 @@ class RunnerStack:
     ``st.chain``, ``st.bus``; ``st.call(coro)`` runs a coroutine on the stack's loop."""
 
     def __init__(self, *, chain: str = "mock", orch_secret: str | None = "abcdef", live_runner_config=None,
-                 usd_per_eth=2000, signer: bool = True, runner_config=None, **orch_kwargs) -> None:
+                 usd_per_eth=2000, signer: bool = True, runner_config=None, round_length: int = 100,
+                 signer_config=None, **orch_kwargs) -> None:
         self.backend = chain
+        self.round_length = round_length
+        self.signer_config = signer_config
         self.orch_secret = orch_secret
         self.live_runner_config = live_runner_config
         self.usd_per_eth = usd_per_eth
@@ -74,7 +77,10 @@ class RunnerStack:
     async def _start(self) -> None:
         from sim.orchestrator import OrchestratorServer
 
-        self.chain = await asyncio.to_thread(devnet.open_chain, self.backend)
+        from devnet.config import DevnetConfig
+
+        self.chain = await asyncio.to_thread(devnet.open_chain, self.backend,
+                                             config=DevnetConfig(round_length=self.round_length))
         give_feed(self.chain, self.usd_per_eth)
         kw = dict(ticket_ev=10**12, price_per_unit=1000, auto_adjust_price=False, block_poll_s=0.5)
         kw.update(self.orch_kwargs)
@@ -91,7 +97,8 @@ class RunnerStack:
             from sim.signer.http import SignerServer
 
             key = self.chain.key("sender")
-            core = SignerCore(key=key, chain=self.chain, config=SignerConfig(), events=self.bus, actor="signer")
+            core = SignerCore(key=key, chain=self.chain, config=self.signer_config or SignerConfig(), events=self.bus,
+                              actor="signer")
             self.signer_address = self.chain.address("sender")
             self._signers = [SignerServer(core, port=0, tls=True), SignerServer(core, port=0, tls=False)]
             for s in self._signers:
