@@ -147,6 +147,9 @@ async def app_server():
      "price_info.currency must be usd"),
     (b'{"runner_url":"http://x","app":"a","price_info":{"price":1,"unit":"minute"}}',
      "price_info.unit must be hour, 720p, or fixed"),
+    # lpdev: go registers it, but no route can address an id with a slash (and its O2R channel name breaks)
+    (b'{"runner_id":"../..","runner_url":"http://x","app":"a"}',
+     "runner_id '../..' must not contain \"/\" (no route could address it)"),
 ])
 async def test_heartbeat_refuses_malformed_bodies_with_go_messages(orch, http, body, message):
     st, h, got = await call(http, "POST", orch.http_url + "/runners/heartbeat", raw=body,

@@ -327,6 +327,8 @@ class LiveRunnerRegistry:
         """``POST /runners/heartbeat``: the response JSON (go ``LiveRunnerHeartbeatResponse``) or RunnerError.
         ``orchestrator`` is the runner-facing base URL (R) returned to the runner and used for its O2R channel."""
         runner_id = _go_trim(req.runner_id) or "runner_" + self._random(5)
+        if "/" in runner_id:  # go registers it, but no /apps/{runner_id}/… or /runners/{runner_id}/… route matches it
+            raise RunnerError(400, f'runner_id {runner_id!r} must not contain "/" (no route could address it)')
         req = self.normalize(req, runner_id)
         now = self.clock.now()
         r = self.runners.get(runner_id)
