@@ -551,19 +551,25 @@ class LiveRunners:
         extra = {"Livepeer-Runner-Route": rid, "Livepeer-Session-Id": sid, "Livepeer-Session-Token": token,
                  "Livepeer-Session-Control": control}
         t0 = time.monotonic()
-        if scope["type"] == "websocket":
-            res = await self.proxy.websocket(scope, receive, send, target, app_path, extra)
-        else:
-            res = await self.proxy.http(scope, receive, send, target, app_path, extra)
-        s = r.sessions.get(sid) if r is not None else None
-        if s is not None:
-            s.requests += 1
-            s.bytes_in += res.bytes_in
-            s.bytes_out += res.bytes_out
-        self.orch.emit("runner.proxied", runner_id=rid, session_id=sid, method=scope.get("method", "GET"),
-                       path="/" + app_path, status=res.status, bytes_in=res.bytes_in, bytes_out=res.bytes_out,
-                       websocket=res.websocket, messages_in=res.messages_in, messages_out=res.messages_out,
-                       duration_ms=round((time.monotonic() - t0) * 1000, 3), error=res.error)
+        res = ProxyResult(websocket=scope["type"] == "websocket")
+        try:
+            if res.websocket:
+                res = await self.proxy.websocket(scope, receive, send, target, app_path, extra)
+            else:
+                res = await self.proxy.http(scope, receive, send, target, app_path, extra)
+        except asyncio.CancelledError:
+            res.error = res.error or "cancelled"
+            raise
+        finally:
+            s = r.sessions.get(sid) if r is not None else None
+            if s is not None:
+                s.requests += 1
+                s.bytes_in += res.bytes_in
+                s.bytes_out += res.bytes_out
+            self.orch.emit("runner.proxied", runner_id=rid, session_id=sid, method=scope.get("method", "GET"),
+                           path="/" + app_path, status=res.status, bytes_in=res.bytes_in, bytes_out=res.bytes_out,
+                           websocket=res.websocket, messages_in=res.messages_in, messages_out=res.messages_out,
+                           duration_ms=round((time.monotonic() - t0) * 1000, 3), error=res.error)
         return res
 
     # ------------------------------------------------------------------------------------------- status

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import posixpath
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
@@ -32,6 +33,7 @@ _WS_HANDSHAKE = frozenset({"sec-websocket-key", "sec-websocket-version", "sec-we
                            "sec-websocket-protocol", "sec-websocket-accept"})
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 _CHUNK = 256 * 1024
+_WATCH_ABOVE = 1 << 20  # responses up to this size with a Content-Length are sent without a disconnect watcher
 _SKIP_AUTO = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")  # a proxy adds no headers of its own
 
 
@@ -74,6 +76,7 @@ def _dial_error(exc: BaseException, host: str, port: int | None) -> str:
     return f"{type(exc).__name__}: {text}" if type(exc).__name__ not in text else text
 
 
+@functools.lru_cache(maxsize=1024)
 def _canonical(name: str) -> str:
     """go ``textproto.CanonicalMIMEHeaderKey``: ``x-keep-alive`` -> ``X-Keep-Alive`` (Go's header map form)."""
     if not all(c.isalnum() or c == "-" for c in name):
@@ -175,7 +178,7 @@ class ReverseProxy:
                 if not msg.get("more_body", False):
                     break
             body_done.set()
-        watcher = asyncio.create_task(watch_disconnect())
+        watcher: asyncio.Task | None = None
         started = False
         try:
             try:
@@ -191,6 +194,9 @@ class ReverseProxy:
                 return res
             try:
                 res.status = resp.status
+                if resp.content_length is None or resp.content_length > _WATCH_ABOVE:
+                    # a stream (SSE, chunked) or a long body: stop reading the runner if the client goes away
+                    watcher = asyncio.create_task(watch_disconnect())
                 out_headers = [(k, v) for k, v in resp.raw_headers if k.decode("latin-1").lower() not in HOP_BY_HOP]
                 await send({"type": "http.response.start", "status": resp.status, "headers": out_headers})
                 started = True
@@ -204,7 +210,7 @@ class ReverseProxy:
             finally:
                 resp.release()
         except asyncio.CancelledError:
-            if watcher.done():  # the client went away: stop reading the runner, carry on
+            if watcher is not None and watcher.done():  # the client went away: stop reading the runner, carry on
                 asyncio.current_task().uncancel()
                 res.error = "client went away"
                 return res
@@ -217,7 +223,8 @@ class ReverseProxy:
                     pass
             raise
         finally:
-            watcher.cancel()
+            if watcher is not None:
+                watcher.cancel()
         return res
 
     # ------------------------------------------------------------------------------------------- WebSocket
@@ -234,7 +241,8 @@ class ReverseProxy:
         protocols = tuple(scope.get("subprotocols") or ())
         try:
             ws = await self.session().ws_connect(url, headers=headers, protocols=protocols, max_msg_size=0,
-                                                 autoclose=False, autoping=True, compress=0)
+                                                 autoclose=False, autoping=True, compress=0,
+                                                 timeout=aiohttp.ClientWSTimeout(ws_close=2.0))
         except aiohttp.WSServerHandshakeError as exc:
             res.status, res.error = exc.status, f"runner refused the WebSocket upgrade: {exc.message}"
             await deny(scope, send, exc.status or 502, res.error)
@@ -246,12 +254,14 @@ class ReverseProxy:
         res.status = 101
         await send({"type": "websocket.accept", "subprotocol": ws.protocol})
 
+        close_code = [1000]
+
         async def client_to_runner():
             while True:
                 m = await receive()
                 if m["type"] == "websocket.disconnect":
-                    await ws.close(code=m.get("code", 1000))
-                    return
+                    close_code[0] = m.get("code", 1000) or 1000
+                    return  # closed below, once the runner reader is stopped (one reader at a time)
                 if m.get("text") is not None:
                     res.bytes_in += len(m["text"].encode())
                     res.messages_in += 1
@@ -288,7 +298,8 @@ class ReverseProxy:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             if not ws.closed:
-                await ws.close()
+                code = close_code[0]
+                await ws.close(code=code if 1000 <= code < 5000 and code not in (1005, 1006) else 1000)
         return res
 
 

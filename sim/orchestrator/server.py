@@ -11,9 +11,10 @@ In-process use (tests, ``lpdev up``)::
         o.runners    # the Live Runner routes (sim.orchestrator.live_runner; .registry holds the runners)
         o.app.mount("/ai/trickle/", trickle_app)
 
-The plain-HTTP entry (``http_port``, 0 = a free port) serves the same app in cleartext on a second port of the same
-host, for clients that cannot take a self-signed certificate (the SDK's Live Runner examples default to
-``http://localhost:8935``; aiohttp WebSockets verify TLS); gRPC stays on the TLS port.
+The plain-HTTP entry (``http_port``, 0 = a free port) serves the same app in cleartext HTTP/1.1 on a second port of
+the same host, for clients that cannot take a self-signed certificate (the SDK's Live Runner examples default to
+``http://localhost:8935``; aiohttp WebSockets verify TLS); gRPC stays on the TLS port. It runs on aiohttp's server
+(:mod:`sim.orchestrator.aiohttp_asgi`), twice Hypercorn's request rate, for the Live Runner proxy.
 
 The certificate is regenerated on every start (like go-livepeer, the SDK's trust-on-first-use copes), or kept
 in ``data_dir`` with ``keep_cert=True``.
@@ -32,7 +33,7 @@ from hypercorn.config import Config, Sockets
 from hypercorn.utils import wrap_app
 
 from sim import tls
-from sim.orchestrator import live_runner, lv2v
+from sim.orchestrator import aiohttp_asgi, live_runner, lv2v
 from sim.orchestrator.app import OrchestratorApp
 from sim.orchestrator.node import Orchestrator, OrchestratorConfig
 from sim.orchestrator.redeemer import Redeemer
@@ -120,6 +121,7 @@ class OrchestratorServer:
         self.runners = live_runner.attach(self, rc, hub=lambda: self.lv2v.hub)  # sim.orchestrator.live_runner
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self._http_entry = None  # the aiohttp runner serving the plain-HTTP entry
         self._redeem_lock = asyncio.Lock()
         self.url = ""
 
@@ -158,16 +160,18 @@ class OrchestratorServer:
         hc.errorlog = log
         hc.keep_alive_timeout = 30
         plain = [] if self.ssl_ctx else [sock]
+        hsock = None
         if self.http_port is not None:
             hsock = self._listen(self.http_port)
-            plain.append(hsock)
             self.http_url = f"http://{host}:{hsock.getsockname()[1]}"
             self.runners.http_url = self.http_url
         sockets = Sockets(secure_sockets=[sock] if self.ssl_ctx else [], insecure_sockets=plain, quic_sockets=[])
         try:
             await self.runners.start()  # static runners (runners.json), expiry sweep, health polling
+            if hsock is not None:  # the plain-HTTP entry: HTTP/1.1 on aiohttp's C parser (sim.orchestrator.aiohttp_asgi)
+                self._http_entry = await aiohttp_asgi.serve(self.app, hsock)
         except BaseException:
-            for s in [sock, *plain]:
+            for s in [sock, *([hsock] if hsock else [])]:
                 s.close()
             raise
         await asyncio.to_thread(self.orch.on_chain)
@@ -194,6 +198,9 @@ class OrchestratorServer:
             except Exception as exc:  # pragma: no cover - logged, shutdown continues
                 log.warning("orchestrator task ended with %r", exc)
         self._tasks.clear()
+        if self._http_entry is not None:
+            await self._http_entry.cleanup()
+            self._http_entry = None
         await self.runners.aclose()
         await self.lv2v.aclose()
         self.orch.close()
