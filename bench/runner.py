@@ -10,6 +10,10 @@ proxy while the orchestrator's and the runner's peak RSS (``VmHWM``) are read.
 
 Targets: proxied >= 0.5 of direct requests/s for 64 KiB bodies, proxied p99 < 50 ms at concurrency 16, and the
 orchestrator + runner peak RSS < 400 MB while 1 GiB streams through.
+
+A third path is measured in the same slices for scale: a bare aiohttp pass-through proxy (a dozen lines, no
+routing, no registry, no headers, body buffered) in front of the same runner. It is about what any Python proxy
+hop costs on this machine; ``ratio_vs_bare_proxy`` is lpdev's proxy against it.
 """
 from __future__ import annotations
 
@@ -64,6 +68,33 @@ def _serve_runner(orchestrator: str) -> None:
         print(json.dumps({"url": r.url, "runner_id": r.runner_id, "pid": os.getpid()}), flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
         await r.aclose()
+
+    asyncio.run(main())
+
+
+def _serve_bare_proxy(target: str) -> None:
+    """Child: the smallest aiohttp proxy to ``target`` (for scale); prints ``{"url", "pid"}``."""
+    import aiohttp
+    from aiohttp import web
+
+    async def main():
+        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), auto_decompress=False)
+
+        async def handle(request):
+            async with http.post(target, data=await request.read()) as r:
+                return web.Response(status=r.status, body=await r.read())
+
+        app = web.Application(client_max_size=0)
+        app.router.add_post("/bytes", handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        print(json.dumps({"url": f"http://127.0.0.1:{port}", "pid": os.getpid()}), flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+        await http.close()
+        await runner.cleanup()
 
     asyncio.run(main())
 
@@ -138,17 +169,19 @@ async def _run(args) -> dict:
 
     body = os.urandom(args.body_kib * 1024)
     orch, o = _spawn("_serve_orchestrator")
-    runner = None
+    runner = bare = None
     try:
         runner, rn = _spawn("_serve_runner", o["http_url"])
+        bare, bp = _spawn("_serve_bare_proxy", rn["url"] + "/bytes")
         conn = aiohttp.TCPConnector(limit=max(1, args.concurrency))
         async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=None)) as http:
             async with http.post(f"{o['http_url']}/apps/{rn['runner_id']}/session", data=b"{}") as r:
                 sess = await r.json()
-            urls = {"direct": rn["url"] + "/bytes", "proxied": sess["app_url"] + "/bytes"}
+            urls = {"direct": rn["url"] + "/bytes", "proxied": sess["app_url"] + "/bytes",
+                    "bare_proxy": bp["url"] + "/bytes"}
             for u in urls.values():  # warm both paths (connections, first-request costs)
                 await _slice(http, u, body, 0.2, args.concurrency)
-            runs: dict[str, list[dict]] = {"direct": [], "proxied": []}
+            runs: dict[str, list[dict]] = {name: [] for name in urls}
             for _ in range(max(1, args.rounds)):
                 for name, u in urls.items():
                     runs[name].append(await _slice(http, u, body, args.seconds, args.concurrency))
@@ -157,7 +190,7 @@ async def _run(args) -> dict:
                 stream = await _stream(http, urls["proxied"], args.stream_mib)
         rss = {"orchestrator": round(_peak_rss_mb(o["pid"]), 1), "runner": round(_peak_rss_mb(rn["pid"]), 1)}
     finally:
-        for p in (runner, orch):
+        for p in (bare, runner, orch):
             if p is not None:
                 try:
                     p.stdin.close()
@@ -171,16 +204,20 @@ async def _run(args) -> dict:
 
     out = {"name": "runner", "concurrency": args.concurrency, "body_kib": args.body_kib, "rounds": args.rounds,
            "seconds_per_slice": args.seconds}
-    for name in ("direct", "proxied"):
+    for name in ("direct", "proxied", "bare_proxy"):
         out[name] = {"rps": med(name, "rps"), "mb_s": med(name, "mb_s"), "p50_ms": med(name, "p50_ms"),
                      "p99_ms": med(name, "p99_ms"),
                      "statuses": {str(k): sum(x["statuses"].get(k, 0) for x in runs[name])
                                   for k in {k for x in runs[name] for k in x["statuses"]}}}
     out["ratio_rps"] = round(out["proxied"]["rps"] / out["direct"]["rps"], 3) if out["direct"]["rps"] else None
     out["ratio_mb_s"] = round(out["proxied"]["mb_s"] / out["direct"]["mb_s"], 3) if out["direct"]["mb_s"] else None
+    out["bare_proxy_ratio_rps"] = round(out["bare_proxy"]["rps"] / out["direct"]["rps"], 3) \
+        if out["direct"]["rps"] else None
+    out["ratio_vs_bare_proxy"] = round(out["proxied"]["rps"] / out["bare_proxy"]["rps"], 3) \
+        if out["bare_proxy"]["rps"] else None
     out["stream"] = stream
     out["peak_rss_mb"] = rss
-    all_ok = all(set(out[n]["statuses"]) == {"200"} for n in ("direct", "proxied"))
+    all_ok = all(set(out[n]["statuses"]) == {"200"} for n in ("direct", "proxied", "bare_proxy"))
     stream_ok = stream is None or (stream["status"] == 200 and stream["bytes"] == stream["sent"])
     out["targets"] = {"ratio_rps": TARGET_RATIO, "p99_ms": TARGET_P99_MS, "peak_rss_mb": TARGET_RSS_MB}
     out["meets_targets"] = bool(
@@ -196,13 +233,15 @@ def run(args) -> dict:
 
 
 def format_text(r: dict) -> str:
-    d, p = r["direct"], r["proxied"]
+    d, p, b = r["direct"], r["proxied"], r["bare_proxy"]
     lines = [f"live runner proxy, {r['body_kib']} KiB bodies echoed, {r['concurrency']} in flight, medians of "
              f"{r['rounds']} x {r['seconds_per_slice']} s:",
              f"  direct   {d['rps']} req/s, {d['mb_s']} MB/s, p50 {d['p50_ms']} ms, p99 {d['p99_ms']} ms",
              f"  proxied  {p['rps']} req/s, {p['mb_s']} MB/s, p50 {p['p50_ms']} ms, p99 {p['p99_ms']} ms",
+             f"  bare aiohttp proxy (for scale) {b['rps']} req/s, p99 {b['p99_ms']} ms",
              f"  ratio proxied/direct: {r['ratio_rps']} req/s, {r['ratio_mb_s']} MB/s "
-             f"(target >= {TARGET_RATIO}; proxied p99 target < {TARGET_P99_MS} ms)"]
+             f"(target >= {TARGET_RATIO}; proxied p99 target < {TARGET_P99_MS} ms); bare proxy/direct "
+             f"{r['bare_proxy_ratio_rps']}; lpdev proxy/bare proxy {r['ratio_vs_bare_proxy']}"]
     s = r["stream"]
     if s:
         lines.append(f"  {s['sent'] / 2**20:.0f} MiB streamed up and back through the proxy in {s['seconds']} s "

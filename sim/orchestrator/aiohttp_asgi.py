@@ -22,6 +22,7 @@ from aiohttp import WSMsgType, web
 __all__ = ["AsgiBridge", "serve"]
 
 _GRACE_S = 5.0  # how long an app may take to finish after its client left
+_WHOLE_BODY = 256 * 1024  # request bodies up to this size (with a Content-Length) are handed over in one message
 
 
 class AsgiBridge:
@@ -80,6 +81,9 @@ class AsgiBridge:
             if body_done:
                 await asyncio.shield(gone)  # nothing more to read: the next message is the client leaving
                 return {"type": "http.disconnect"}
+            if request.content_length is not None and request.content_length <= _WHOLE_BODY:
+                body_done = True  # a small body: one message (one write upstream)
+                return {"type": "http.request", "body": await request.read(), "more_body": False}
             chunk = await request.content.readany()
             if not chunk or request.content.at_eof():
                 body_done = True
@@ -98,6 +102,15 @@ class AsgiBridge:
             if t != "http.response.body":
                 return
             body, more = msg.get("body", b""), msg.get("more_body", False)
+            if resp is None and not more:  # the whole answer in one message: headers and body in one write
+                resp = web.Response(status=pending.get("status", 200), body=body)
+                for k, v in pending.get("headers", ()):
+                    if k.lower() != b"content-length":
+                        resp.headers.add(k.decode("latin-1"), v.decode("latin-1"))
+                if "Content-Type" not in resp.headers:
+                    resp.headers["Content-Type"] = "application/octet-stream"
+                finished = True
+                return
             if resp is None:
                 resp = web.StreamResponse(status=pending.get("status", 200))
                 length = None

@@ -33,6 +33,7 @@ _WS_HANDSHAKE = frozenset({"sec-websocket-key", "sec-websocket-version", "sec-we
                            "sec-websocket-protocol", "sec-websocket-accept"})
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 _CHUNK = 256 * 1024
+_WHOLE_BODY = 256 * 1024  # sized responses up to this are read whole and sent in one message
 _WATCH_ABOVE = 1 << 20  # responses up to this size with a Content-Length are sent without a disconnect watcher
 _SKIP_AUTO = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")  # a proxy adds no headers of its own
 
@@ -200,11 +201,17 @@ class ReverseProxy:
                 out_headers = [(k, v) for k, v in resp.raw_headers if k.decode("latin-1").lower() not in HOP_BY_HOP]
                 await send({"type": "http.response.start", "status": resp.status, "headers": out_headers})
                 started = True
-                if scope["method"] != "HEAD":
+                if scope["method"] == "HEAD":
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                elif resp.content_length is not None and resp.content_length <= _WHOLE_BODY:
+                    body = await resp.read()  # small and sized: one message, one write to the client
+                    res.bytes_out += len(body)
+                    await send({"type": "http.response.body", "body": body, "more_body": False})
+                else:
                     async for chunk in resp.content.iter_chunked(_CHUNK):
                         res.bytes_out += len(chunk)
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
             except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
                 res.error = f"upstream: {exc or type(exc).__name__}"  # mid-body: the client sees a cut stream
             finally:
