@@ -11,16 +11,16 @@ import aiohttp
 import pytest
 
 import devnet
-from sim.clock import Rng, VirtualClock
+from sim.clock import VirtualClock
 from sim.orchestrator import OrchestratorServer
 from sim.runners import start_dev_runner
 from sim.signer.config import SignerConfig
 from sim.signer.core import SignerCore
-from sim.signer.discovery import Discovery, GrpcDiscoverySource, StaticDiscoverySource
+from sim.signer.discovery import Discovery, GrpcDiscoverySource
 from sim.signer.http import SignerServer
-from sim.signer.testkit import MemoryChain
 from tests.runner_stack import give_feed
-from tests.test_signer_discovery import KEY, orch
+from tests.test_signer_discovery import Env as _Env
+from tests.test_signer_discovery import orch
 
 A, B, C = "https://127.0.0.1:9001", "https://127.0.0.1:9002", "https://127.0.0.1:9003"
 
@@ -33,27 +33,10 @@ def runner(url, app="live/app", price=100, unit="seconds", currency="wei", **kw)
     return r
 
 
-class Env:
-    def __init__(self, items, discovery, config: SignerConfig | None = None) -> None:
-        self.clock = VirtualClock(1_780_000_000)
-        self.config = config or SignerConfig(max_price=Fraction(1000), remote_discovery=True,
-                                             discovery_refresh_s=60)
-        self.source = StaticDiscoverySource(items, discovery)
-        core = SignerCore(key=KEY, chain=MemoryChain(), config=self.config, clock=self.clock, rng=Rng(1))
-        self.server = SignerServer(core, discovery=Discovery(self.source, self.config, self.clock))
-
-    async def __aenter__(self):
-        await self.server.start()
-        self.http = aiohttp.ClientSession()
-        return self
-
-    async def __aexit__(self, *exc):
-        await self.http.close()
-        await self.server.stop()
-
-    async def get(self, query: str = ""):
-        async with self.http.get(self.server.url + "/discover-orchestrators" + query) as r:
-            return r.status, await r.json()
+def Env(items, discovery, config: SignerConfig | None = None):
+    """tests/test_signer_discovery.py's signer on an injected source, with ``/discovery`` answers and a higher max."""
+    return _Env(items, config or SignerConfig(max_price=Fraction(1000), remote_discovery=True, discovery_refresh_s=60),
+                discovery)
 
 
 async def test_runner_records_are_validated_merged_and_listed_as_capabilities():
@@ -72,7 +55,7 @@ async def test_runner_records_are_validated_merged_and_listed_as_capabilities():
         B: [{"address": C, "runners": [runner(C + "/apps/x/session", app="live/echo", price=7)]}],
     }
     async with Env([(A, orch()), (B, RuntimeError("down"))], disc) as env:
-        st, doc = await env.get()
+        st, doc, _ = await env.get()
     assert st == 200
     by = {e["address"].rstrip("/"): e for e in doc}
     assert set(by) == {A, C}
@@ -83,11 +66,11 @@ async def test_runner_records_are_validated_merged_and_listed_as_capabilities():
     assert by[C] == {"address": C, "score": 1, "capabilities": ["live/echo"],
                      "runners": [runner(C + "/apps/x/session", app="live/echo", price=7)]}
     async with Env([(A, orch()), (B, RuntimeError("down"))], disc) as env:
-        st, doc = await env.get("?caps=live/echo")
+        st, doc, _ = await env.get("?caps=live/echo")
     assert [e["address"].rstrip("/") for e in doc] == [A, C]
     async with Env([(A, orch())], {A: [{"address": A, "runners": [runner(A + "/x", app="fixed/one",
                                                                          price="5", unit="fixed")]}]}) as env:
-        st, doc = await env.get("?caps=nothing/here")
+        st, doc, _ = await env.get("?caps=nothing/here")
     assert (st, doc) == (200, [])
 
 
@@ -95,15 +78,15 @@ async def test_an_orchestrator_whose_discovery_fails_keeps_its_last_runners_4089
     disc = {A: [{"address": A, "runners": [runner(A + "/apps/r1/session")]}]}
     async with Env([(A, orch())], disc, SignerConfig(max_price=Fraction(1000), remote_discovery=True,
                                                      discovery_refresh_s=0)) as env:
-        st, first = await env.get()
+        st, first, _ = await env.get()
         assert first[0]["runners"] == [runner(A + "/apps/r1/session")]
         env.source.discovery[A] = RuntimeError("discovery timed out")
         env.clock.advance(1)
-        st, again = await env.get()
+        st, again, _ = await env.get()
         assert again[0]["runners"] == [runner(A + "/apps/r1/session")]  # kept
         env.source.discovery[A] = []  # an answer with no runners is authoritative
         env.clock.advance(1)
-        st, last = await env.get()
+        st, last, _ = await env.get()
         assert "runners" not in last[0]
         assert env.source.calls == 3
 

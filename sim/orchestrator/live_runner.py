@@ -299,33 +299,29 @@ class LiveRunners:
     def _token(self, scope, rid: str, sid: str) -> None:
         self.registry.valid_session_token(rid, sid, header(scope, b"livepeer-session-token") or "")
 
-    async def create_channels(self, scope, rid: str, sid: str, body: bytes) -> HttpReply:
+    def _channel_list(self, scope, rid: str, sid: str, body: bytes, decode) -> list:
+        """Token, then go's checks on a channels body: decoded (400), not empty, at most 25 (raises _Reply)."""
         self._token(scope, rid, sid)
         try:
-            reqs = decode_channels(body)
+            items = decode(body)
         except DecodeError as exc:
-            return self._refuse(400, str(exc), runner_id=rid, session_id=sid)
-        if not reqs:
-            return self._refuse(400, "channels is required", runner_id=rid, session_id=sid)
-        if len(reqs) > MAX_CHANNELS_PER_REQUEST:
-            return self._refuse(400, f"channels cannot contain more than {MAX_CHANNELS_PER_REQUEST} entries",
-                                runner_id=rid, session_id=sid)
+            raise _Reply(self._refuse(400, str(exc), runner_id=rid, session_id=sid)) from None
+        if not items:
+            raise _Reply(self._refuse(400, "channels is required", runner_id=rid, session_id=sid))
+        if len(items) > MAX_CHANNELS_PER_REQUEST:
+            raise _Reply(self._refuse(400, f"channels cannot contain more than {MAX_CHANNELS_PER_REQUEST} entries",
+                                      runner_id=rid, session_id=sid))
+        return items
+
+    async def create_channels(self, scope, rid: str, sid: str, body: bytes) -> HttpReply:
+        reqs = self._channel_list(scope, rid, sid, body, decode_channels)
         out = [self.registry.create_channel(rid, sid, c.name, c.mime_type, public_base=self.public_base(scope),
                                             internal_base=self.runner_base(scope)) for c in reqs]
         self.orch.emit("runner.channels", runner_id=rid, session_id=sid, created=[c["name"] for c in out])
         return self._json({"channels": out})
 
     async def delete_channels(self, scope, rid: str, sid: str, body: bytes) -> HttpReply:
-        self._token(scope, rid, sid)
-        try:
-            names = decode_channel_names(body)
-        except DecodeError as exc:
-            return self._refuse(400, str(exc), runner_id=rid, session_id=sid)
-        if not names:
-            return self._refuse(400, "channels is required", runner_id=rid, session_id=sid)
-        if len(names) > MAX_CHANNELS_PER_REQUEST:
-            return self._refuse(400, f"channels cannot contain more than {MAX_CHANNELS_PER_REQUEST} entries",
-                                runner_id=rid, session_id=sid)
+        names = self._channel_list(scope, rid, sid, body, decode_channel_names)
         for name in names:
             self.registry.delete_channel(rid, sid, name)
         self.orch.emit("runner.channels", runner_id=rid, session_id=sid, deleted=names)
@@ -347,18 +343,24 @@ class LiveRunners:
     # ------------------------------------------------------------------------------------------- sessions
     async def reserve(self, scope, rid: str) -> HttpReply:
         """``ReserveLiveRunnerSession``."""
+        s, app_url, base = await self._reserve_for(scope, rid, MODE_PERSISTENT, "only persistent runners have sessions")
+        return self._json({"session_id": s.session_id, "app_url": app_url,
+                           "control_url": f"{base}/apps/{rid}/session/{s.session_id}"})
+
+    async def _reserve_for(self, scope, rid: str, mode: str, refusal: str) -> tuple[RunnerSession, str, str]:
+        """The runner in ``mode`` (else 400 ``refusal``), its price, then a free or paid reservation:
+        (session, app URL or runner endpoint, the entry's base URL). Raises RunnerError / _Reply."""
         r = self.registry.ready(rid)
-        if r.mode != MODE_PERSISTENT:
-            return self._refuse(400, "only persistent runners have sessions", runner_id=rid)
+        if r.mode != mode:
+            raise _Reply(self._refuse(400, refusal, runner_id=rid))
         price = self.registry.payment_info(rid)
         base = self.public_base(scope)
         if price is None:
-            s, app_url = self.registry.reserve(rid, base=base)
+            s, url = self.registry.reserve(rid, base=base)
             self._reserved(s, rid, paid=False)
         else:
-            s, app_url = await self._reserve_paid(scope, rid, price, base)
-        return self._json({"session_id": s.session_id, "app_url": app_url,
-                           "control_url": f"{base}/apps/{rid}/session/{s.session_id}"})
+            s, url = await self._reserve_paid(scope, rid, price, base)
+        return s, url, base
 
     def _reserved(self, s: RunnerSession, rid: str, *, paid: bool) -> None:
         self.orch.emit("runner.session_reserved", runner_id=rid, session_id=s.session_id, paid=paid,
@@ -517,16 +519,8 @@ class LiveRunners:
     async def single_shot(self, scope, receive, send, rid: str, app_path: str) -> None:
         """``ProxyLiveRunnerSingleShot``: reserve (free or paid) → proxy → release."""
         try:
-            r = self.registry.ready(rid)
-            if r.mode != MODE_SINGLE_SHOT:
-                raise _Reply(self._refuse(400, "runner is not single-shot", runner_id=rid))
-            price = self.registry.payment_info(rid)
-            base = self.public_base(scope)
-            if price is None:
-                s, endpoint = self.registry.reserve(rid, base=base)
-                self._reserved(s, rid, paid=False)
-            else:
-                s, endpoint = await self._reserve_paid(scope, rid, price, base)
+            s, endpoint, _ = await self._reserve_for(scope, rid, MODE_SINGLE_SHOT, "runner is not single-shot")
+            r = self.registry.runners[rid]
         except RunnerError as exc:
             raise _Reply(self._error(exc, runner_id=rid)) from None
         task = self._spawn(self._forward(scope, receive, send, rid, s.session_id, r.session_token(s.session_id),
