@@ -10,6 +10,11 @@ NPMSTAMP := devnet/tools/node_modules/.lpdev-installed
 # The SDK 1.0.0 declares Python >= 3.12 but runs on 3.11; av 16 is the newest release with a 3.11 wheel.
 SDK_PIN := livepeer-gateway==1.0.0
 AV_PIN  := av>=16,<17
+# The SDK's sdist (its examples/, run unmodified by tests/test_runner_sdk_examples.py), unpacked in a git-ignored
+# folder; never committed.
+SDK_DIR  := .sdk
+SDK_SRC  := $(SDK_DIR)/livepeer_gateway-1.0.0
+SDKSTAMP := $(SDK_SRC)/.lpdev-unpacked
 
 .PHONY: up test bootstrap bench clean-venv chromium
 up: bootstrap
@@ -21,7 +26,7 @@ test: bootstrap
 bench: bootstrap
 	$(VENV)/bin/lpdev bench all $(ARGS)
 
-bootstrap: $(PYSTAMP) $(NPMSTAMP) chromium
+bootstrap: $(PYSTAMP) $(NPMSTAMP) $(SDKSTAMP) chromium
 
 # `lpdev tui --web` is tested in a real headless browser. Installing it needs apt (as root, or sudo); where that is
 # not possible the bootstrap goes on and only that test fails, saying what is missing.
@@ -40,9 +45,16 @@ $(PYSTAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt --ignore-requires-python '$(SDK_PIN)'
 	touch $@
 
+$(SDKSTAMP): | $(PYSTAMP)
+	mkdir -p $(SDK_DIR)
+	$(PY) -m pip download --disable-pip-version-check -q --no-deps --no-binary :all: --ignore-requires-python \
+		-d $(SDK_DIR) '$(SDK_PIN)'
+	tar -xzf $(SDK_DIR)/livepeer_gateway-1.0.0.tar.gz -C $(SDK_DIR)
+	touch $@
+
 $(NPMSTAMP): devnet/tools/package.json devnet/tools/package-lock.json
 	cd devnet/tools && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 clean-venv:
-	rm -rf $(VENV) devnet/tools/node_modules
+	rm -rf $(VENV) devnet/tools/node_modules $(SDK_DIR)

@@ -7,8 +7,9 @@ from __future__ import annotations
 import base64
 import json
 import os
-import tempfile
 from pathlib import Path
+
+from stack.files import write_atomic
 
 __all__ = ["cast_document", "make_token", "write_atomic", "read_cast", "sdk_commands", "DEFAULT_CAST", "KEY_NOTE",
            "CastError", "claim_cast_file", "release_cast_file", "find_cast"]
@@ -113,24 +114,6 @@ def cast_document(st) -> dict:
         doc["discovery_token"] = make_token(None, first.url)
     doc["sdk_commands"] = sdk_commands(doc)
     return doc
-
-
-def write_atomic(path: str | Path, doc: dict) -> None:
-    """Write JSON to a temp file in the same directory, then rename: readers never see a partial file."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=str(p.parent))
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def read_cast(path: str) -> dict:

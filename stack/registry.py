@@ -80,7 +80,7 @@ def free_name(folder: str | Path) -> str:
 
 def register(doc: dict) -> Path:
     """Record a running stack's cast (it must hold ``name`` and ``pid``); returns the entry's path."""
-    from stack.cast import write_atomic
+    from stack.files import write_atomic
 
     name = doc["name"]
     for other in running():

@@ -54,3 +54,13 @@ def test_unknown_bench_option_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as ei:
         main(["bench", "tickets", "--no-such-option"])
     assert ei.value.code == 2
+
+
+def test_bench_runner(capsys):
+    d = run_bench(capsys, "runner", "--seconds", "0.3", "--rounds", "1", "--concurrency", "4", "--body-kib", "16",
+                  "--stream-mib", "8")
+    for path in ("direct", "proxied", "bare_proxy"):
+        assert set(d[path]["statuses"]) == {"200"} and d[path]["rps"] > 0
+    assert d["ratio_rps"] == pytest.approx(d["proxied"]["rps"] / d["direct"]["rps"], rel=0.01)
+    assert d["stream"]["bytes"] == d["stream"]["sent"] == 8 * 2**20 and d["stream"]["status"] == 200
+    assert d["peak_rss_mb"]["orchestrator"] > 0 and isinstance(d["meets_targets"], bool)

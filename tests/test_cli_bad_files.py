@@ -111,7 +111,9 @@ def test_orchestrator_numbers_and_faults_json_are_bounded(capsys, tmp_path):
             "--eth-key", "0x" + "22" * 32]
     for flag, value, want in (("--block-poll", "nan", "NaN or infinity"), ("--timeout", "inf", "NaN or infinity"),
                               ("--ticket-ev", "9" * 5000, "more than 100 digits"),
-                              ("--price-per-unit", "-1", "below the minimum 0")):
+                              ("--price-per-unit", "-1", "price must be in the format of <price><currency>, provided -1"),
+                              ("--price-per-unit", "9" * 5000, "number with 5000 digits (at most 100)"),
+                              ("--price-per-unit", "1e999999USD", "is out of range")):
         with pytest.raises(SystemExit) as ei:
             main(base + [flag, value])
         assert ei.value.code == 2

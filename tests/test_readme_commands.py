@@ -90,6 +90,19 @@ EXERCISED = {
         "tests/test_economics_fleet.py::test_readme_fleet_commands_and_processes_equal_ray",
     "lpdev economics fleet --preset go-livepeer-4077 --mix ticket_ev=1e13,2.7e11 --loss 0.005 --gateways 200 --days 2":
         "tests/test_economics_fleet.py::test_readme_fleet_commands_and_processes_equal_ray",
+    # Live Runners: the orchestrator line runs here; the SDK's example scripts (from the sdist `make bootstrap`
+    # unpacks) run unmodified in tests/test_runner_sdk_examples.py, on an in-process chain, signer and orchestrator
+    "lpdev chain up --block-time 1 --auto-round": "here:test_orchestrator_with_live_runners",
+    "lpdev orchestrator --config .lpdev/chain.json --http-port 8936 --orch-secret abcdef --runner noop "
+    "--live-runner-config examples/text/runners.json": "here:test_orchestrator_with_live_runners",
+    "python echo/runner.py --orchestrator http://127.0.0.1:8936 --orchSecret abcdef":
+        "tests/test_runner_sdk_examples.py::test_echo_runner_and_client_unmodified",
+    "python echo/client.py --discovery http://127.0.0.1:8936/discovery in.ts":
+        "tests/test_runner_sdk_examples.py::test_echo_runner_and_client_unmodified",
+    "python ping-pong/runner.py --orchestrator http://127.0.0.1:8936 --orchSecret abcdef":
+        "tests/test_runner_sdk_examples.py::test_ping_pong_websocket_through_the_plain_http_entry",
+    "python ping-pong/client.py --discovery http://127.0.0.1:8936/discovery --count 5":
+        "tests/test_runner_sdk_examples.py::test_ping_pong_websocket_through_the_plain_http_entry",
 }
 
 
@@ -470,6 +483,33 @@ def test_orchestrator_on_the_chain_up_config(tmp_path):
         assert m.group(1) == key_addr
         status = _get(m.group(2) + "/admin/status")
         assert json.dumps(status).lower().count(key_addr.lower()) >= 1
+        assert orch.stop() == 0
+        assert chain.stop() == 0
+    finally:
+        if orch is not None:
+            orch.kill()
+        chain.kill()
+
+
+def test_orchestrator_with_live_runners(tmp_path):
+    # the README's two lines, on free ports; a runners.json like the SDK text example's (label routing, /healthz)
+    chain = Proc(readme_line("lpdev chain up --block-time 1 --auto-round"), tmp_path)
+    orch = None
+    (tmp_path / "examples" / "text").mkdir(parents=True)
+    (tmp_path / "examples" / "text" / "runners.json").write_text(json.dumps({"runners": [
+        {"label": "story-runner", "routing": "label", "app": "livepeer/read-story", "mode": "single-shot",
+         "runner_url": "http://127.0.0.1:1", "health_url": "/healthz", "capacity": 10}]}))
+    try:
+        chain.wait_for(r"Ctrl-C to stop")
+        line = "lpdev orchestrator --config .lpdev/chain.json --http-port 8936 --orch-secret abcdef --runner noop --live-runner-config examples/text/runners.json"  # noqa: E501
+        orch = Proc(readme_line(line) + ["--http-port", "0", "--service-addr", "https://127.0.0.1:0", "--data-dir",
+                                         str(tmp_path / "orch")], tmp_path)
+        http_url = orch.wait_for(r"plain HTTP entry: (http://\S+)").group(1)
+        orch.wait_for(r"runners register with --orchSecret abcdef")
+        orch.wait_for(r"dev runner noop: lpdev/noop id runner_[a-z2-7]{8} \(persistent, capacity 4, free\)")
+        with urllib.request.urlopen(http_url + "/discovery", timeout=10) as r:
+            doc = json.load(r)
+        assert [x["app"] for x in doc[0]["runners"]] == ["lpdev/noop"]  # story-runner: unhealthy, hidden
         assert orch.stop() == 0
         assert chain.stop() == 0
     finally:

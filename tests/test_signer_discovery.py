@@ -31,10 +31,11 @@ def orch(price=(1, 1), models=("model-a",), cap_prices=()) -> pb.OrchestratorInf
 
 
 class Env:
-    def __init__(self, items, config: SignerConfig | None = None) -> None:
+    def __init__(self, items, config: SignerConfig | None = None, discovery: dict | None = None) -> None:
+        """``discovery``: each orchestrator's ``/discovery`` entries (or an Exception), for runner records."""
         self.clock = VirtualClock(1_780_000_000)
         self.config = config or SignerConfig(max_price=Fraction(100), remote_discovery=True, discovery_refresh_s=60)
-        self.source = StaticDiscoverySource(items)
+        self.source = StaticDiscoverySource(items, discovery)
         core = SignerCore(key=KEY, chain=MemoryChain(), config=self.config, clock=self.clock, rng=Rng(1))
         self.server = SignerServer(core, discovery=Discovery(self.source, self.config, self.clock))
 

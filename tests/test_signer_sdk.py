@@ -71,25 +71,42 @@ RUNNER_EV = 10**11  # 100 tickets = 1e13 wei of EV, within the signer's 2e13 bat
 UNITS = {"seconds": "live", "fixed": "fixed", "720p-pixel-seconds": "lv2v"}
 
 
+# Dev runners are priced in USD and converted through the chain's ETH/USD feed, held at 3000 USD/ETH here:
+# 1 USD = 10^18/3000 wei. These USD prices make every payment need tickets at RUNNER_EV.
+USD_PER_ETH = 3000
+RUNNER_USD = {"seconds": ("2.16", "hour"),  # 2e11 wei per second
+              "fixed": ("0.0015", "fixed"),  # 5e11 wei per session
+              "720p-pixel-seconds": ("1.1943936", "720p")}  # 4000 wei per 720p pixel-second
+
+
 @pytest.fixture
 async def orch_and_chain(tmp_path):
     import devnet
     from sim.orchestrator import OrchestratorServer
 
     chain = devnet.open_chain("mock")
+    assert chain.set_eth_usd(USD_PER_ETH).ok
     bus = EventBus()
     async with OrchestratorServer(chain, eth_key=chain.key("orchestrator"), data_dir=tmp_path, block_poll_s=3600,
-                                  bus=bus, ticket_ev=RUNNER_EV, price_per_unit=1000, auto_adjust_price=False) as o:
+                                  bus=bus, ticket_ev=RUNNER_EV, price_per_unit=1000, auto_adjust_price=False,
+                                  orch_secret="abcdef") as o:
         o.bus = bus
         yield o, chain
     chain.close()
 
 
-def _signer(chain, profile: str, bus: EventBus | None = None) -> SignerServer:
+async def _runner(o, price: str, unit: str):
+    """A built-in dev runner registered with ``o`` over heartbeats, as an SDK runner would be."""
+    from sim.runners import start_dev_runner
+
+    return await start_dev_runner("noop", o.url, "abcdef", price=price, unit=unit)
+
+
+def _signer(chain, profile: str, bus: EventBus | None = None, clock=None) -> SignerServer:
     cfg = SignerConfig(profile=profile)
     if get_profile(profile).usd_ceilings and getattr(chain, "eth_usd", None) is None:
         cfg.wei_per_usd = Fraction(10**18, 3000)  # livepeer-node WeiPerUSD (a chain without the feed interface)
-    core = SignerCore(key=chain.key("sender"), chain=chain, config=cfg, clock=RealClock(), events=bus)
+    core = SignerCore(key=chain.key("sender"), chain=chain, config=cfg, clock=clock or RealClock(), events=bus)
     return SignerServer(core, tls=True, metrics_port=False)
 
 
@@ -101,14 +118,13 @@ def _bare(url: str) -> str:
 @pytest.mark.parametrize("unit", list(UNITS))
 async def test_sdk_pays_a_live_runner_through_each_profile(orch_and_chain, profile, unit):
     o, chain = orch_and_chain
-    runner = o.lv2v.runners.runners["noop"]
     # prices that need tickets on every payment: live >= 1 s a call, lv2v a second of pixels (60 s preload: 66)
-    runner.unit = unit
-    runner.price = {"seconds": 2 * RUNNER_EV, "fixed": 5 * RUNNER_EV, "720p-pixel-seconds": 4000}[unit]
+    runner = await _runner(o, *RUNNER_USD[unit])
     extra = {"seconds": 2, "fixed": 0, "720p-pixel-seconds": 1}[unit]
     allowed = UNITS[unit] in get_profile(profile).job_types
     async with _signer(chain, profile) as s:
-        call = call_runner(o.url + "/apps/noop/session", payload={}, signer_url=_bare(s.url), payment_unit=unit)
+        call = call_runner(f"{o.url}/apps/{runner.runner_id}/session", payload={}, signer_url=_bare(s.url),
+                           payment_unit=unit)
         if not allowed:  # livepeer-node refuses lv2v with its own status and envelope
             with pytest.raises(LivepeerHTTPError) as exc:
                 await call
@@ -122,26 +138,26 @@ async def test_sdk_pays_a_live_runner_through_each_profile(orch_and_chain, profi
             if unit == "720p-pixel-seconds":
                 await asyncio.sleep(1.1)
             await result.payment_session.send_payment()
+    await runner.aclose()
     paid = [e for e in o.bus.recent if e.kind == "orch.payment_received" and e.data.get("manifest_id") == mid]
     assert len(paid) == 1 + extra and all(e.data["tickets"] >= 1 for e in paid)
     assert not [e for e in o.bus.recent if e.kind == "orch.payment_rejected"]
 
 
-async def _reserved_session(o, signer_url: str, payer: str) -> LivePaymentSession:
+async def _reserved_session(o, signer_url: str, payer: str, app_path: str) -> LivePaymentSession:
     """What the SDK's call_runner does: the 402 challenge, the first payment reserves the session; the
     LivePaymentSession then keeps paying to the challenge's payment_url on the same params."""
     import aiohttp
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as http:
-        async with http.post(o.url + "/apps/noop/session", data=b"{}",
-                             headers={"Livepeer-Payer-Address": payer}) as r:
+        async with http.post(o.url + app_path, data=b"{}", headers={"Livepeer-Payer-Address": payer}) as r:
             assert r.status == 402
             ch = await r.json()
         challenge = LivePaymentChallenge(payment_params=ch["payment_params"], manifest_id=ch["manifest_id"],
                                          payment_url=ch["payment_url"])
-        session = LivePaymentSession(signer_url, type="fixed", challenge=challenge)
+        session = LivePaymentSession(signer_url, type="live", challenge=challenge)
         first = await session.get_payment()
-        async with http.post(o.url + "/apps/noop/session", data=b"{}",
+        async with http.post(o.url + app_path, data=b"{}",
                              headers={"Livepeer-Payment": first.payment, "Livepeer-Segment": first.seg_creds}) as r:
             assert r.status == 200, await r.text()
     return session
@@ -149,34 +165,40 @@ async def _reserved_session(o, signer_url: str, payer: str) -> LivePaymentSessio
 
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
 async def test_sdk_session_reusing_params_rides_the_nonce_500_refresh(orch_and_chain, profile):
-    """The SDK's LivePaymentSession keeps one set of params until a 480 (ecosystem.md §1a.3). ~99 tickets a
-    payment: under go-livepeer 0.9.3 and livepeer-node the signer answers 480 once the nonce reaches 500, the SDK
-    refreshes (/refresh-payment) and every payment lands; under 0.9.1 the orchestrator refuses nonce 601."""
+    """The SDK's LivePaymentSession keeps one set of params until a 480. A metered runner at 1e12 wei a second
+    (10 x RUNNER_EV): the reservation preloads 10 s (100 tickets, nonces 1-100), then each payment 5 s later needs
+    50 more on the same recipientRandHash. Under go-livepeer 0.9.3 and livepeer-node the signer answers 480 once the
+    carried nonce reaches 500, the SDK refreshes (/refresh-payment) and every payment lands; under 0.9.1 the 11th
+    follow-up carries nonces 601-650 and the orchestrator refuses it (it keeps at most 600 per recipientRand)."""
+    from sim.clock import VirtualClock
+
     o, chain = orch_and_chain
-    runner = o.lv2v.runners.runners["noop"]
-    runner.unit, runner.price = "fixed", 99 * RUNNER_EV
-    bus = EventBus()
-    async with _signer(chain, profile, bus) as s:
+    runner = await _runner(o, "10.8", "hour")  # 1e12 wei a second at 3000 USD/ETH
+    bus, clock = EventBus(), VirtualClock()
+    async with _signer(chain, profile, bus, clock=clock) as s:
         payer = s.core.address_hex
-        session = await _reserved_session(o, _bare(s.url), payer)
+        session = await _reserved_session(o, _bare(s.url), payer, f"/apps/{runner.runner_id}/session")
         refreshes = get_profile(profile).nonce_refresh_at is not None
         outcomes = ["paid"]  # the reservation
-        for _ in range(9):
+        for _ in range(12):
+            clock.advance(5)  # the signer bills the time since the last payment
             try:
                 await session.send_payment()
                 outcomes.append("paid")
             except LivepeerHTTPError as exc:
                 outcomes.append(exc.status_code)
                 break
+    await runner.aclose()
     rejected = [e for e in bus.recent if e.kind == "signer.payment.rejected"]
     received = [e for e in o.bus.recent if e.kind == "orch.payment_received"]
+    tickets = [e.data["tickets"] for e in received]
     if refreshes:
-        assert outcomes == ["paid"] * 10, outcomes  # no gap: every payment accepted by the orchestrator
+        assert outcomes == ["paid"] * 13, outcomes  # no gap: every payment accepted by the orchestrator
         assert [e.data["status"] for e in rejected] == [480]
         assert rejected[0].data["refresh"].startswith("nonce ") and rejected[0].data["refresh"].endswith(">= 500")
-        assert sum(e.data["tickets"] for e in received) >= 10 * 99
+        assert tickets[0] == 100 and sum(tickets) >= 100 + 12 * 50
         assert not [e for e in o.bus.recent if e.kind == "orch.payment_rejected"]
     else:
-        assert outcomes == ["paid"] * 6 + [400], outcomes  # the 7th payment reaches nonce 601: too many values
+        assert outcomes == ["paid"] * 11 + [400], outcomes  # the 11th follow-up reaches nonce 601: too many values
         bad = [e for e in o.bus.recent if e.kind == "orch.payment_rejected"]
         assert "invalid ticket senderNonce: too many values" in bad[0].data["message"]

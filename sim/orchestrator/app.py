@@ -9,12 +9,14 @@ Routing, in order:
 3. the fault knobs ``delay_s`` / ``drop_connection`` apply to everything below;
 4. exact routes: ``/payment`` (any method), ``POST /refresh-payment``;
 5. mounted sub-apps by path prefix (:meth:`OrchestratorApp.mount`), longest prefix first — e.g. the trickle
-   server at ``/ai/trickle/`` and the LV2V job route at ``/live-video-to-video``. A sub-app gets the scope
-   unchanged (full path);
+   server at ``/ai/trickle/``, the LV2V job route at ``/live-video-to-video`` and the Live Runner routes. A sub-app
+   gets the scope unchanged (full path);
 6. else ``404 page not found`` (Go's mux text).
 
 Request bodies are read with :func:`sim.serving.read_body` (size and time bounded: 413 / 408) and JSON bodies parsed
 with :mod:`sim.wire.bounded` (400 naming the problem).
+WebSocket upgrades go to the mounted sub-apps that take them (``accepts_websocket = True``: the Live Runner
+proxy); any other upgrade is refused with ``404 page not found``.
 """
 from __future__ import annotations
 
@@ -112,8 +114,11 @@ class OrchestratorApp:
                 elif msg["type"] == "lifespan.shutdown":
                     await send({"type": "lifespan.shutdown.complete"})
                     return
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
-            return  # websockets: not served (the connection is refused by returning)
+            return
         path = scope["path"]
         try:
             if path.startswith("/admin/"):
@@ -136,6 +141,24 @@ class OrchestratorApp:
         except BodyTimeout as exc:
             await respond(send, HttpReply.text(408, str(exc)), [(b"connection", b"close")]
                           if scope.get("http_version") in ("1.0", "1.1") else None)
+
+    async def _websocket(self, scope, receive, send) -> None:
+        for prefix, app in self._mounts:
+            if scope["path"].startswith(prefix) and getattr(app, "accepts_websocket", False):
+                try:
+                    await app(scope, receive, send)
+                except ConnectionError:
+                    pass
+                return
+        await receive()  # websocket.connect
+        if "websocket.http.response" in (scope.get("extensions") or {}):
+            body = b"404 page not found\n"
+            await send({"type": "websocket.http.response.start", "status": 404,
+                        "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "websocket.http.response.body", "body": body})
+        else:
+            await send({"type": "websocket.close", "code": 1008})
 
     async def _drop(self, send) -> None:
         # Start a response that promises more than it sends, then abort: the client sees the connection

@@ -36,24 +36,19 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Optional
 
-from google.protobuf.message import DecodeError
-
 from sim.events import register_kinds
 from sim.orchestrator.app import HttpReply, header, parse_json_body, read_body, respond
 from sim.orchestrator.ledger import InsufficientBalance
-from sim.orchestrator.node import Orchestrator, RpcError, _SegError
+from sim.orchestrator.node import Orchestrator, RpcError
+from sim.orchestrator.paid import LIVE_PAYMENT_INTERVAL_S, PaidRequest, check_payment_headers
 from sim.pm.accounting import LV2V_PIXELS_PER_SECOND, LivePaymentProcessor
-from sim.pm.crypto import bytes_to_address
 from sim.trickle import NoopJob, TooManyChannels, TrickleApp, TrickleConfig, TrickleHub, trickle_urls
 from sim.trickle.server import TRICKLE_HTTP_PATH
-from sim.wire import lp_rpc_pb2 as pb
-from sim.wire.gojson import Base64Error, b64decode
+from sim.wire.gojson import go_json_dumps
 
-__all__ = ["LV2V_PATH", "LIVE_PAYMENT_INTERVAL_S", "LV2VConfig", "LV2VSession", "LiveVideoToVideo", "PaidRequest",
-           "check_payment_headers", "go_json", "attach"]
+__all__ = ["LV2V_PATH", "LV2VConfig", "LV2VSession", "LiveVideoToVideo", "attach"]
 
 LV2V_PATH = "/live-video-to-video"
-LIVE_PAYMENT_INTERVAL_S = 5.0  # -livePaymentInterval default (cmd/livepeer/starter)
 PIPELINE = "live-video-to-video"
 
 register_kinds({
@@ -61,53 +56,6 @@ register_kinds({
     "orch.lv2v_rejected": "a /live-video-to-video request was refused: HTTP status and go-livepeer's message",
     "orch.lv2v_stopped": "an LV2V job stopped: reason; on insufficient balance also the fee, balance and units",
 })
-
-
-def go_json(obj) -> bytes:
-    """go ``json.Marshal``: compact, ``<>&`` escaped, no trailing newline."""
-    s = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-    return s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").encode()
-
-
-@dataclass
-class PaidRequest:
-    """The result of go's ``processPaymentAndSegmentHeaders``: the payment, the verified segment and the sender."""
-
-    payment: pb.Payment
-    seg: pb.SegData
-    sender: bytes
-
-    @property
-    def manifest_id(self) -> str:
-        return bytes(self.seg.manifestId).decode("utf-8", "replace")
-
-    @property
-    def expected_price(self) -> Fraction | None:
-        """The payment's expected price as a rational, None when absent or malformed (pixels per unit 0)."""
-        p = self.payment.expected_price if self.payment.HasField("expected_price") else None
-        if p is None or p.pixelsPerUnit == 0:
-            return None
-        return Fraction(p.pricePerUnit, p.pixelsPerUnit)
-
-
-def check_payment_headers(orch: Orchestrator, payment_header: str | None,
-                          segment_header: str | None) -> tuple[HttpReply | None, PaidRequest | None]:
-    """go ``getPayment`` + ``verifySegCreds`` (§4.3 steps 1–3): (error reply, None) or (None, the request)."""
-    try:
-        raw = b64decode(payment_header or "")
-    except Base64Error as exc:
-        return orch._reject(402, f"base64 decode error: {exc}"), None
-    payment = pb.Payment()
-    try:
-        payment.ParseFromString(raw)
-    except DecodeError:
-        return orch._reject(402, "protobuf unmarshal error: proto: cannot parse invalid wire-format data"), None
-    sender = bytes_to_address(payment.sender)
-    try:
-        seg = orch._verify_segcreds(segment_header or "", sender)
-    except _SegError as exc:
-        return orch._reject(403, str(exc), sender=sender, tickets=len(payment.ticket_sender_params)), None
-    return None, PaidRequest(payment, seg, sender)
 
 
 @dataclass
@@ -149,7 +97,6 @@ class LiveVideoToVideo:
         self.sessions: dict[str, LV2VSession] = {}
         self._hub: TrickleHub | None = None
         self._own_hub = False
-        self.runners = None  # the Live Runner registry, set by attach()
 
     # ------------------------------------------------------------------ trickle
     @property
@@ -239,7 +186,7 @@ class LiveVideoToVideo:
         self.orch.emit("orch.lv2v_started", manifest_id=mid, sender=paid.sender, model_id=model_id, price=price,
                        balance=balance, interval_s=self.config.payment_interval_s,
                        gateway_request_id=req.get("gateway_request_id"), stream_id=req.get("stream_id"), **urls)
-        return HttpReply(200, go_json({"control_url": urls["control_url"], "events_url": urls["events_url"],
+        return HttpReply(200, go_json_dumps({"control_url": urls["control_url"], "events_url": urls["events_url"],
                                        "manifest_id": mid, "publish_url": urls["publish_url"],
                                        "subscribe_url": urls["subscribe_url"]}), "application/json")
 
@@ -326,21 +273,13 @@ class LiveVideoToVideo:
         for s in list(self.sessions.values()):
             if s.stop_reason is None:
                 await s.job.stop("shutdown")
-        if self.runners is not None:
-            await self.runners.aclose()
         if self._hub is not None and self._own_hub:
             await self._hub.aclose()
 
 
-def attach(server, config: LV2VConfig | None = None):
-    """Mount the live AI routes on an :class:`~sim.orchestrator.server.OrchestratorServer`: ``/live-video-to-video``
-    (this module), the built-in noop Live Runner (``/discovery``, ``/apps/…``; :mod:`sim.orchestrator.live_runner`).
-    Returns the :class:`LiveVideoToVideo` (``.runners`` = the live runner registry)."""
-    from sim.orchestrator.live_runner import LiveRunners
-
+def attach(server, config: LV2VConfig | None = None) -> LiveVideoToVideo:
+    """Mount ``/live-video-to-video`` on an :class:`~sim.orchestrator.server.OrchestratorServer`; the trickle
+    channels it needs are mounted at ``/ai/trickle/`` on first use (see :attr:`LiveVideoToVideo.hub`)."""
     lv2v = LiveVideoToVideo(server.orch, server.app, config)
     server.app.mount(LV2V_PATH, lv2v)
-    lv2v.runners = LiveRunners(server.orch, lv2v)
-    server.app.mount("/apps/", lv2v.runners)
-    server.app.mount("/discovery", lv2v.runners)
     return lv2v

@@ -14,7 +14,9 @@ import base64
 import binascii
 import json
 import os
+import re
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -42,7 +44,8 @@ from sim.wire import lp_rpc_pb2 as pb
 from sim.wire.gojson import Base64Error, b64encode, go_json_dumps
 from sim.wire.gojson import b64decode as _go_b64decode
 
-__all__ = ["OrchestratorConfig", "Orchestrator", "RpcError", "HttpReply", "LiveDebit", "MAX_DURATION_MS"]
+__all__ = ["OrchestratorConfig", "Orchestrator", "RpcError", "HttpReply", "LiveDebit", "MAX_DURATION_MS",
+           "PriceFeedError", "parse_price_per_unit", "usd_to_wei"]
 
 MAX_DURATION_MS = 5 * 60 * 1000  # common.MaxDuration
 
@@ -64,7 +67,8 @@ class OrchestratorConfig:
     data_dir: Path
     service_uri: str = ""  # filled in by the server once bound
     ticket_ev: int = DEFAULT_TICKET_EV  # -ticketEV
-    price_per_unit: int = 1  # -pricePerUnit (wei)
+    price_per_unit: int | Fraction = 1  # -pricePerUnit, in ``price_currency``
+    price_currency: str = "wei"  # -pricePerUnit's currency suffix: wei, eth or usd (converted via the ETH/USD feed)
     pixels_per_unit: int = 1  # -pixelsPerUnit
     max_face_value: int = 0  # -maxFaceValue (0 = no cap)
     redeem_gas: int = DEFAULT_REDEEM_GAS
@@ -72,6 +76,37 @@ class OrchestratorConfig:
     max_sessions: int = 10  # -maxSessions
     lv2v_models: dict[str, int] = field(default_factory=lambda: {"noop": 10})  # model -> capacity
     name: str = "orch"  # event actor
+
+
+_PRICE_PER_UNIT = re.compile(r"^(\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)([A-Za-z][A-Za-z0-9]*)?$")
+WEI_PER_ETH = 10**18
+
+
+def parse_price_per_unit(text: str) -> tuple[Fraction, str]:
+    """go-livepeer ``-pricePerUnit``: ``<price><currency>`` (``1000``, ``0.50USD``; lpdev also takes an exponent,
+    ``0.5e-12USD``) -> (price, currency in lower case: wei, eth or usd). Raises ValueError naming the problem."""
+    m = _PRICE_PER_UNIT.match(str(text).strip())
+    if m is None:
+        raise ValueError(f"price must be in the format of <price><currency>, provided {text}")
+    currency = (m.group(2) or "wei").lower()
+    if currency not in ("wei", "eth", "usd"):
+        raise ValueError(f"price feed does not have {currency.upper()} as a currency (ETH/USD)")
+    from sim.wire import bounded
+
+    try:  # a 5,000-digit price or exponent is a typo or an attack: bounded digits before any Fraction
+        return bounded.parse_fraction(m.group(1), what="price", min=0), currency
+    except bounded.BoundedInputError as exc:
+        raise ValueError(f"{exc.problem}, provided {text if len(str(text)) <= 40 else str(text)[:40] + '...'}") \
+            from None
+
+
+def usd_to_wei(usd: Fraction, wei_per_usd: Fraction) -> Fraction:
+    """A USD amount in wei at the feed's rate (exact; callers truncate as go does where it does)."""
+    return Fraction(usd) * Fraction(wei_per_usd)
+
+
+class PriceFeedError(Exception):
+    """No usable ETH/USD price (no feed on this chain, or it failed): the message says which."""
 
 
 class RpcError(Exception):
@@ -137,6 +172,7 @@ class Orchestrator:
         self.lock = threading.RLock()
         self.sessions: set[str] = set()  # live sessions in use (capacity)
         self.stats = {"payments": 0, "payments_ok": 0, "tickets": 0, "winners": 0}
+        self._eth_usd: tuple[float, object] | None = None  # (monotonic read time, EthUsd)
 
     # ================================================================== helpers
     def emit(self, kind: str, **data) -> None:
@@ -184,10 +220,42 @@ class Orchestrator:
         return RecipientConfig(ev=self.config.ticket_ev, redeem_gas=self.config.redeem_gas,
                                max_face_value=self.config.max_face_value)
 
+    def eth_usd(self):
+        """The chain view's ETH/USD reading (``chain.eth_usd()``, an ``EthUsd``), cached for a second like a
+        polled feed. Raises :class:`PriceFeedError` with the cause when the chain has no feed or it fails."""
+        now = time.monotonic()
+        if self._eth_usd is not None and now - self._eth_usd[0] < 1.0:
+            return self._eth_usd[1]
+        read = getattr(self.chain, "eth_usd", None)
+        if read is None:
+            raise PriceFeedError("no ETH/USD price feed: this chain view has no eth_usd()")
+        try:
+            with self.watch.lock:
+                feed = read()
+        except Exception as exc:  # devnet ChainError("no ETH/USD price feed ..."), RPC failures
+            raise PriceFeedError(str(exc) or type(exc).__name__) from None
+        self._eth_usd = (now, feed)
+        return feed
+
+    def wei_per_usd(self) -> Fraction:
+        return Fraction(self.eth_usd().wei_per_usd())
+
     def base_price(self) -> Fraction:
-        ppu = self.faults.price_per_unit if self.faults.price_per_unit is not None else self.config.price_per_unit
+        """``-pricePerUnit`` / ``-pixelsPerUnit`` in wei. A USD or ETH price is converted (USD through the chain's
+        ETH/USD feed, like go's ``AutoConvertedPrice``) and kept to 3 decimals of a wei so it fits ``PriceInfo``."""
+        if self.faults.price_per_unit is not None:
+            ppu, currency = Fraction(self.faults.price_per_unit), "wei"
+        else:
+            ppu, currency = Fraction(self.config.price_per_unit), self.config.price_currency.lower()
         px = self.faults.pixels_per_unit if self.faults.pixels_per_unit is not None else self.config.pixels_per_unit
-        return Fraction(ppu, px)
+        if currency == "usd":
+            ppu = usd_to_wei(ppu, self.wei_per_usd())
+        elif currency == "eth":
+            ppu = ppu * WEI_PER_ETH
+        price = ppu / px
+        if currency != "wei":
+            price = Fraction(int(price * 1000), 1000)
+        return price
 
     def price_for(self, sender: bytes, manifest_id: str = "") -> Fraction:
         """``priceInfo``: the session's fixed price if pinned, else the base price (+ overhead, §4.2 step 3)."""

@@ -7,9 +7,17 @@ lpdev asks the configured orchestrators (``--orch-addr``) when a request finds t
 Listing rules (from go-livepeer): an orchestrator capability ``pipeline/model`` (from its
 ``capabilities.constraints.PerCapability``) is listed only if it has a positive price — the matching
 ``capabilities_prices`` entry, else the global ``price_info`` (pixelsPerUnit > 0) — not above the signer's
-maximum for that capability/model (else the global maximum). Orchestrators with no listed capability are
-dropped. ``caps`` query values select entries having any of them (OR), ordered by the caps, then cache order.
-Entries are ``{"address", "score": 1, "capabilities": [...]}``; discovery runners are not modelled.
+maximum for that capability/model (else the global maximum). ``caps`` query values select entries having any of
+them (OR), ordered by the caps, then cache order. Entries are ``{"address", "score": 1, "capabilities": [...],
+"runners": [...]}`` (``runners`` omitted when empty).
+
+Live Runner records (go-livepeer ``server/remote_discovery.go``): each orchestrator's ``GET /discovery`` is read too
+(2 s timeout, 1 MiB cap; a failure does not drop the orchestrator). Its entries are merged by normalized address;
+runners by their public ``url`` (first wins). A runner is kept only with a URL, a non-blank ``app``, valid
+metadata and a positive **wei** ``price_info`` in ``seconds`` / ``720p-pixel-seconds`` / ``fixed`` not above the
+signer's global maximum — so free runners are not listed by a signer — and each kept runner's ``app`` joins its
+address's capabilities (an address with only runners is listed). go-livepeer #4089: when an orchestrator answers
+GetOrchestrator but its ``/discovery`` fails, the runners it listed last time are kept.
 
 The source of OrchestratorInfos is injectable (:class:`DiscoverySource`); :class:`GrpcDiscoverySource` calls
 each orchestrator's ``GetOrchestrator`` over TLS (trust on first use, like the SDK).
@@ -17,6 +25,7 @@ each orchestrator's ``GetOrchestrator`` over TLS (trust on first use, like the S
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Protocol
@@ -35,6 +44,13 @@ class FetchResult:
     url: str
     info: pb.OrchestratorInfo | None = None
     error: str | None = None
+    discovery: list | None = None  # the orchestrator's GET /discovery entries (None: not read / failed)
+    discovery_error: str | None = None
+
+
+DISCOVERY_TIMEOUT_S = 2.0  # go: endpoint discovery timeout
+DISCOVERY_MAX_BYTES = 1 << 20  # go: 1 MiB response limit
+RUNNER_UNITS = ("seconds", "720p-pixel-seconds", "fixed")
 
 
 class DiscoverySource(Protocol):
@@ -42,10 +58,12 @@ class DiscoverySource(Protocol):
 
 
 class StaticDiscoverySource:
-    """Fixed answers (tests, scenarios): ``[(url, OrchestratorInfo | Exception)]``; mutable via ``.items``."""
+    """Fixed answers (tests, scenarios): ``[(url, OrchestratorInfo | Exception)]``; mutable via ``.items``.
+    ``discovery`` maps a URL to its ``/discovery`` entries (a list) or an Exception (that endpoint fails)."""
 
-    def __init__(self, items: list[tuple[str, object]] | None = None) -> None:
+    def __init__(self, items: list[tuple[str, object]] | None = None, discovery: dict | None = None) -> None:
         self.items = list(items or [])
+        self.discovery = dict(discovery or {})
         self.calls = 0
 
     async def fetch(self) -> list[FetchResult]:
@@ -53,9 +71,15 @@ class StaticDiscoverySource:
         out = []
         for url, v in self.items:
             if isinstance(v, BaseException):
-                out.append(FetchResult(url, error=str(v)))
+                r = FetchResult(url, error=str(v))
             else:
-                out.append(FetchResult(url, info=v))  # type: ignore[arg-type]
+                r = FetchResult(url, info=v)  # type: ignore[arg-type]
+            d = self.discovery.get(url)
+            if isinstance(d, BaseException):
+                r.discovery_error = str(d)
+            elif d is not None:
+                r.discovery = d
+            out.append(r)
         return out
 
 
@@ -79,6 +103,13 @@ class GrpcDiscoverySource:
         return list(await asyncio.gather(*(self._one(u) for u in self.addrs)))
 
     async def _one(self, url: str) -> FetchResult:
+        info_task = asyncio.ensure_future(self._info(url))
+        disc = await fetch_runner_discovery(url)
+        r = await info_task
+        r.discovery, r.discovery_error = disc
+        return r
+
+    async def _info(self, url: str) -> FetchResult:
         try:
             info = await asyncio.wait_for(self._get(url), self.timeout_s)
             return FetchResult(url, info=info)
@@ -100,6 +131,82 @@ class GrpcDiscoverySource:
         async with grpc.aio.secure_channel(f"{host}:{port}", creds, options=channel_options(pem, host)) as ch:
             stub = pbg.OrchestratorStub(ch)
             return await stub.GetOrchestrator(codec.build_orch_request(self.key), timeout=self.timeout_s)
+
+
+async def fetch_runner_discovery(url: str) -> tuple[list | None, str | None]:
+    """``GET {url}/discovery`` (2 s, 1 MiB, the orchestrator's self-signed TLS not verified): (entries, error)."""
+    import aiohttp
+
+    try:
+        timeout = aiohttp.ClientTimeout(total=DISCOVERY_TIMEOUT_S)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False), timeout=timeout) as http:
+            async with http.get(url.rstrip("/") + "/discovery") as r:
+                body = await r.content.read(DISCOVERY_MAX_BYTES + 1)
+                if r.status != 200:
+                    return None, f"{url}/discovery: HTTP {r.status}"
+        if len(body) > DISCOVERY_MAX_BYTES:
+            return None, f"{url}/discovery: response larger than {DISCOVERY_MAX_BYTES} bytes"
+        doc = json.loads(body)
+        if not isinstance(doc, list):
+            return None, f"{url}/discovery: not a JSON array"
+        return doc, None
+    except asyncio.TimeoutError:
+        return None, f"{url}/discovery: timed out after {DISCOVERY_TIMEOUT_S} s"
+    except Exception as exc:  # noqa: BLE001 - a failed endpoint never drops the orchestrator (go)
+        return None, f"{url}/discovery: {type(exc).__name__}: {exc}"
+
+
+def _runner_price(p) -> Fraction | None:
+    """go ``validateRunnerPrice``: a positive price in wei per seconds / 720p-pixel-seconds / fixed."""
+    if not isinstance(p, dict):
+        return None
+    raw = p.get("price")
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        return None
+    try:
+        price = Fraction(str(raw).strip())
+    except (ValueError, ZeroDivisionError):
+        return None
+    if price <= 0:
+        return None
+    if str(p.get("currency", "")).strip().lower() != "wei":
+        return None
+    if str(p.get("unit", "")).strip().lower() not in RUNNER_UNITS:
+        return None
+    return price
+
+
+def valid_runner(r, config: SignerConfig) -> str | None:
+    """go ``validateRunner``: None when the record may be listed, else why it is filtered."""
+    if not isinstance(r, dict) or not isinstance(r.get("url"), str) or not r["url"]:
+        return "missing URL"
+    if not isinstance(r.get("app"), str) or not r["app"].strip():
+        return "missing app"
+    meta = r.get("metadata", "")
+    if not isinstance(meta, str) or len(meta.encode("utf-8", "surrogatepass")) > 1024 or "\ufffd" in meta:
+        return "invalid metadata"
+    price = _runner_price(r.get("price_info"))
+    if price is None:
+        return "invalid price"
+    if config.max_price is not None and price > config.max_price:
+        return "above global max price"
+    return None
+
+
+def _merge_runners(entry: dict, runners, config: SignerConfig) -> None:
+    """go ``mergeDiscoveryRunners``: valid runners by URL (first wins); each runner's app joins the capabilities."""
+    if not isinstance(runners, list):
+        return
+    have = {r["url"] for r in entry.setdefault("runners", [])}
+    for r in runners:
+        if valid_runner(r, config) is not None:
+            continue
+        if r["app"] not in entry["capabilities"]:
+            entry["capabilities"].append(r["app"])
+        if r["url"] in have:
+            continue
+        have.add(r["url"])
+        entry["runners"].append(dict(r))
 
 
 def _capability_price(info: pb.OrchestratorInfo, cap: int, model: str) -> Fraction | None:
@@ -129,7 +236,8 @@ def valid_orch_url(url: str) -> bool:
 
 
 def discovery_entries(results: list[FetchResult], config: SignerConfig) -> list[dict]:
-    """The cacheable list: one entry per orchestrator with at least one listed capability (merged by URL)."""
+    """The cacheable list: one entry per address with at least one listed capability (merged by URL), then the
+    orchestrators' Live Runner records merged in (go ``remoteDiscoveryPool.refresh``)."""
     by_url: dict[str, dict] = {}
     for r in results:
         if r.info is None or not r.url.strip():
@@ -155,7 +263,25 @@ def discovery_entries(results: list[FetchResult], config: SignerConfig) -> list[
             continue
         entry = by_url.setdefault(url, {"address": url, "score": 1, "capabilities": []})
         entry["capabilities"] = sorted(set(entry["capabilities"]) | caps)
-    return list(by_url.values())
+    for r in results:
+        for d in r.discovery or ():
+            if not isinstance(d, dict) or not isinstance(d.get("address"), str) or not d["address"]:
+                continue
+            key = d["address"].rstrip("/")
+            if key not in by_url:
+                if not valid_orch_url(key):
+                    continue
+                by_url[key] = {"address": d["address"], "score": 1, "capabilities": []}
+            _merge_runners(by_url[key], d.get("runners"), config)
+    out = []
+    for entry in by_url.values():
+        if not entry["capabilities"]:
+            continue
+        entry["capabilities"] = sorted(entry["capabilities"])
+        if not entry.get("runners"):
+            entry.pop("runners", None)
+        out.append(entry)
+    return out
 
 
 class Discovery:
@@ -167,6 +293,7 @@ class Discovery:
         self._fetched_at: float | None = None
         self._errors: list[str] = []
         self._lock = asyncio.Lock()
+        self._last_runners: dict[str, list] = {}  # #4089: each orchestrator's last good /discovery
 
     async def snapshot(self) -> tuple[list[dict], list[str]]:
         async with self._lock:
@@ -174,6 +301,11 @@ class Discovery:
                      and 0 <= self.clock.now() - self._fetched_at <= self.config.discovery_refresh_s)
             if not fresh:
                 results = await self.source.fetch()
+                for r in results:  # #4089: it answered GetOrchestrator but not /discovery: keep its last runners
+                    if r.discovery is not None:
+                        self._last_runners[r.url] = r.discovery
+                    elif r.info is not None and r.url in self._last_runners:
+                        r.discovery = self._last_runners[r.url]
                 entries = discovery_entries(results, self.config)
                 self._errors = [r.error for r in results if r.error]
                 self._errors += [f"invalid orchestrator URI {r.url!r}" for r in results

@@ -1,0 +1,96 @@
+"""lpdev's built-in dev Live Runners: small aiohttp apps that register with an orchestrator over heartbeats
+exactly as an SDK runner does (:mod:`sim.runners.registration`), so a stack has runners to discover, reserve, pay
+and proxy to before its user has written one (:mod:`sim.runners.apps` describes each kind).
+
+    runner = await start_dev_runner("echo", "https://127.0.0.1:8935", "abcdef")            # free
+    runner = await start_dev_runner("noop", orch.http_url, "abcdef", price="0.36")           # USD per hour
+    runner.url, runner.runner_id, runner.registration.session_ids
+    await runner.aclose()                                                                   # unregisters
+
+``price`` is USD per ``unit`` (``hour``, ``720p`` or ``fixed``), as go-livepeer registrations are priced; the
+orchestrator converts it to wei through its chain's ETH/USD feed. ``price=0`` is a free runner.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from aiohttp import web
+
+from sim.runners.apps import KINDS, make_app
+from sim.runners.registration import RegistrationError, RunnerRegistration
+
+__all__ = ["DevRunner", "KINDS", "RegistrationError", "RunnerRegistration", "start_dev_runner", "parse_runner_spec"]
+
+
+@dataclass
+class DevRunner:
+    kind: str
+    url: str
+    registration: RunnerRegistration
+    _runner: web.AppRunner
+
+    @property
+    def runner_id(self) -> str:
+        return self.registration.runner_id
+
+    @property
+    def app(self) -> web.Application:
+        return self._runner.app
+
+    async def aclose(self, *, unregister: bool = True) -> None:
+        """Stop heartbeating (and unregister unless ``unregister=False``, which lets it expire), then stop serving."""
+        try:
+            await self.registration.close(unregister=unregister)
+        finally:
+            await self._runner.cleanup()
+
+
+async def start_dev_runner(kind: str, orchestrator_url: str, secret: str, *, price: str | int = 0,
+                           unit: str = "hour", capacity: int | None = None, app: str | None = None,
+                           mode: str | None = None, host: str = "127.0.0.1", port: int = 0, runner_id: str = "",
+                           heartbeat_interval_s: float | None = None) -> DevRunner:
+    """Serve a dev runner of ``kind`` (noop, echo, text) on ``host:port`` (0 = free) and register it with the
+    orchestrator at ``orchestrator_url`` using its orchestrator ``secret``. Raises :class:`RegistrationError`
+    (the orchestrator's status and message) or ValueError (unknown kind)."""
+    aio = make_app(kind)  # ValueError for an unknown kind
+    _, default_app, default_mode, default_capacity = KINDS[kind]
+    runner = web.AppRunner(aio, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+        bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        url = f"http://{host}:{bound}"
+        reg = RunnerRegistration(orchestrator_url=orchestrator_url, secret=secret, runner_url=url,
+                                 app=app or default_app, mode=mode or default_mode,
+                                 capacity=capacity or default_capacity, price=price, unit=unit, runner_id=runner_id,
+                                 version="lpdev-" + kind)
+        if heartbeat_interval_s is not None:
+            reg.heartbeat_interval_s = heartbeat_interval_s
+        await reg.start()
+        if heartbeat_interval_s is not None:  # keep the override over the orchestrator's interval
+            reg.heartbeat_interval_s = heartbeat_interval_s
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return DevRunner(kind, url, reg, runner)
+
+
+def parse_runner_spec(text: str) -> tuple[str, str, str]:
+    """``KIND[:PRICE[/UNIT]]`` (``echo``, ``noop:0.36``, ``text:0.01/fixed``) → (kind, price USD, unit).
+    Raises ValueError naming the problem."""
+    kind, _, rest = text.strip().partition(":")
+    if kind not in KINDS:
+        raise ValueError(f"unknown dev runner {kind!r} in {text!r}: choose one of {', '.join(sorted(KINDS))}")
+    price, _, unit = rest.partition("/")
+    price = price.strip() or "0"
+    unit = unit.strip() or "hour"
+    try:
+        if Fraction(price) < 0:
+            raise ValueError
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"bad price {price!r} in {text!r}: a USD amount such as 0.36") from None
+    if unit not in ("hour", "720p", "fixed"):
+        raise ValueError(f"bad unit {unit!r} in {text!r}: hour, 720p or fixed")
+    return kind, price, unit
