@@ -68,8 +68,12 @@ def cast_document(st) -> dict:
     signers = [{"name": s.name, "url": s.url, "http_url": s.http_url, "address": s.address, "role": s.role,
                 "profile": s.spec.profile, "metrics_url": (s.https or s.http).metrics_url}
                for s in st.signers.values()]
-    orchs = [{"name": o.name, "url": o.url, "address": o.address, "role": o.role}
+    orchs = [{"name": o.name, "url": o.url, "address": o.address, "role": o.role, "http_url": o.http_url,
+              "orch_secret": o.spec.orch_secret, "discovery_url": (o.http_url or o.url) + "/discovery"}
              for o in st.orchestrators.values()]
+    runners = [{"name": n, "kind": r.kind, "url": r.url, "runner_id": r.runner_id, "app": r.registration.app,
+                "orchestrator": st.spec.runners[i].orchestrator, "price_usd": st.spec.runners[i].price,
+                "unit": st.spec.runners[i].unit} for i, (n, r) in enumerate(st.runners.items())]
     first = next(iter(st.signers.values()))
     o0 = spec.orchestrators[0]
     g0 = spec.gateways[0] if spec.gateways else None
@@ -90,6 +94,7 @@ def cast_document(st) -> dict:
         "signer_address": first.address,
         "signers": signers,
         "orchestrators": orchs,
+        "runners": runners,
         "sender": {},
         "senders": [],
         "ticket": {"ev": o0.ticket_ev, "max_face_value": o0.max_face_value,

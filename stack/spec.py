@@ -96,6 +96,26 @@ class OrchestratorSpec:
     redeem_gas: int = 1000
     faults: dict = field(default_factory=dict)
     tls: bool = True
+    # Live Runners (go-livepeer's -orchSecret, -liveRunnerConfig): the secret runners register with (None: dynamic
+    # registration off), a runners.json of static runners, and a plain-HTTP entry beside the TLS port (clients that
+    # verify TLS, like the SDK's ping-pong example, and the examples' http:// defaults)
+    orch_secret: str | None = None
+    live_runner_config: str | None = None
+    http_entry: bool = False
+
+
+@dataclass
+class RunnerSpec:
+    """A built-in dev Live Runner (sim/runners) that registers with an orchestrator over heartbeats, as an SDK
+    runner does. ``price`` is USD per ``unit`` (hour, 720p or fixed), converted to wei through the ETH/USD feed;
+    "0" is a free runner."""
+
+    name: str = "noop"
+    kind: str = "noop"  # noop | echo | text
+    orchestrator: str = "orch"
+    price: str = "0"
+    unit: str = "hour"
+    capacity: int | None = None
 
 
 @dataclass
@@ -130,9 +150,11 @@ class StackSpec:
     eth_port: int = 8545
     signer_port: int = 7936
     orch_port: int = 8935
+    orch_http_port: int = 9935  # the first orchestrator's plain-HTTP entry (when it has one); the next count up
     signers: list[SignerSpec] = field(default_factory=lambda: [SignerSpec()])
     orchestrators: list[OrchestratorSpec] = field(default_factory=lambda: [OrchestratorSpec()])
     gateways: list[GatewaySpec] = field(default_factory=list)
+    runners: list[RunnerSpec] = field(default_factory=list)
 
     def signer(self, name: str) -> SignerSpec:
         return next(s for s in self.signers if s.name == name)
@@ -150,28 +172,35 @@ class StackSpec:
 
     def names(self) -> dict[str, set]:
         return {"signers": {s.name for s in self.signers}, "orchestrators": {o.name for o in self.orchestrators},
-                "gateways": {g.name for g in self.gateways}}
+                "gateways": {g.name for g in self.gateways}, "runners": {r.name for r in self.runners}}
 
 
 # What `lpdev up` runs when nothing else is said (lpdev.toml and flags go on top). The demo economics: ticket EV
 # 0.001 ETH with the face value capped at 5 x EV (win probability 1/5); a 5 s LV2V payment at 1e7 wei/pixel is
 # 1.38e15 wei (~1.4 tickets), so a winner comes every few payments; go-livepeer's redemption gas estimate.
+# Live Runners: registration with the SDK examples' secret, a plain-HTTP entry, and one free dev runner, so
+# discovery lists something before the user writes a runner.
 UP_DEFAULTS: dict = {
     "chain": "anvil", "seed": None, "signers": 1, "orchestrators": 1, "gateways": "auto",
-    "orchestrator": {"max_face_value": 5 * 10**15, "redeem_gas": 350_000},
+    "orchestrator": {"max_face_value": 5 * 10**15, "redeem_gas": 350_000, "orch_secret": "abcdef",
+                     "http_entry": True},
+    "runners": [{"name": "noop", "kind": "noop"}],
 }
 
 SPEC_KEYS = {"chain", "seed", "start_time", "deposit", "reserve", "round_length", "block_time", "host",
              "remote_discovery", "ports", "sender", "signer", "orchestrator", "gateway", "signers",
-             "orchestrators", "gateways"}
+             "orchestrators", "gateways", "runners"}
+RUNNER_KEYS = {f.name for f in fields(RunnerSpec)}
 SIGNER_KEYS = {f.name for f in fields(SignerSpec)}
 ORCH_KEYS = {f.name for f in fields(OrchestratorSpec)}
 GATEWAY_KEYS = {f.name for f in fields(GatewaySpec)}
 _AMOUNT_KEYS = {"deposit", "reserve", "max_ticket_ev", "max_total_ev", "price_per_unit", "ticket_ev",
                 "max_face_value"}
 _INT_KEYS = {"deposit_multiplier", "pixels_per_unit", "redeem_gas", "in_pixels"}
-_BOOL_KEYS = {"replay_protection", "remote_discovery", "auto_adjust_price", "tls", "adopt_payment_info", "lv2v_job"}
-_STR_KEYS = {"account", "max_price_per_capability", "orchestrator", "manifest_id", "app"}
+_BOOL_KEYS = {"replay_protection", "remote_discovery", "auto_adjust_price", "tls", "adopt_payment_info", "lv2v_job",
+              "http_entry"}
+_STR_KEYS = {"account", "max_price_per_capability", "orchestrator", "manifest_id", "app", "orch_secret",
+             "live_runner_config"}
 _USD_KEYS = {"max_hourly_price_usd", "max_fixed_price_usd", "wei_per_usd"}
 
 
@@ -432,8 +461,9 @@ def parse_spec(doc, p: SpecParser, *, base: dict | None = None, overrides: dict 
             at = sender.line_of(k) if k in sender else loc(k)
             setattr(spec, k, p.amount(v, at, f"{what}.{k}", minimum=1 if k == "deposit" else 0))
     ports = p.mapping(merged.get("ports", {}), loc("ports"), f"{what}.ports")
-    p.keys(ports, {"eth", "signer", "orchestrator"}, f"{what}.ports")
-    for k, attr in (("eth", "eth_port"), ("signer", "signer_port"), ("orchestrator", "orch_port")):
+    p.keys(ports, {"eth", "signer", "orchestrator", "orchestrator_http"}, f"{what}.ports")
+    for k, attr in (("eth", "eth_port"), ("signer", "signer_port"), ("orchestrator", "orch_port"),
+                    ("orchestrator_http", "orch_http_port")):
         if k in ports:
             setattr(spec, attr, p.integer(ports[k], ports.line_of(k), f"{what}.ports.{k}", minimum=0, maximum=65535))
 
@@ -528,7 +558,59 @@ def parse_spec(doc, p: SpecParser, *, base: dict | None = None, overrides: dict 
             p.need(s, sig_names, line, f"{what}.gateways[{i}].signers", "signer")
         p.need(kw["orchestrator"], orch_names, line, f"{what}.gateways[{i}].orchestrator", "orchestrator")
         spec.gateways.append(GatewaySpec(**kw))
+    spec.runners = _runners(p, merged.get("runners"), loc("runners"), what, spec)
     return spec
+
+
+def _runners(p: SpecParser, raw, line: int, what: str, spec: StackSpec) -> list[RunnerSpec]:
+    """``runners``: a list of dev runners, each ``{name, kind, orchestrator, price, unit, capacity}`` or the text
+    ``KIND[:USD[/UNIT]]`` (``echo``, ``noop:0.36``, ``text:0.01/fixed``), as ``lpdev up --runner`` takes it."""
+    from sim.runners import KINDS, parse_runner_spec
+
+    if raw is None:
+        return []
+    items = p.seq(raw, line, f"{what}.runners")
+    out, seen = [], set()
+    for i, item in enumerate(items):
+        w, at = f"{what}.runners[{i}]", items.item_lines[i] if i < len(items.item_lines) else items.line
+        if isinstance(item, str):
+            try:
+                kind, price, unit = parse_runner_spec(item)
+            except ValueError as exc:
+                raise p.err(at, f"{w}: {exc}") from None
+            kw = {"kind": kind, "price": price, "unit": unit}
+        else:
+            d = p.mapping(item, at, w)
+            p.keys(d, RUNNER_KEYS, w)
+            kw = {}
+            for k, v in d.items():
+                kl = d.line_of(k)
+                if k == "name":
+                    kw[k] = p.name(v, kl, f"{w}.name")
+                elif k == "kind":
+                    kw[k] = p.need(v, sorted(KINDS), kl, f"{w}.kind", "dev runner kind")
+                elif k == "orchestrator":
+                    kw[k] = p.need(v, [o.name for o in spec.orchestrators], kl, f"{w}.orchestrator", "orchestrator")
+                elif k == "capacity":
+                    kw[k] = p.integer(v, kl, f"{w}.capacity", minimum=1, maximum=1000)
+                else:  # price, unit: checked together, as --runner KIND:PRICE/UNIT is
+                    kw[k] = str(v)
+            try:
+                parse_runner_spec(f"{kw.get('kind', 'noop')}:{kw.get('price', '0')}/{kw.get('unit', 'hour')}")
+            except ValueError as exc:
+                raise p.err(at, f"{w}: {exc}") from None
+        kw.setdefault("orchestrator", spec.orchestrators[0].name)
+        kw.setdefault("name", kw.get("kind", "noop") if kw.get("kind", "noop") not in seen else
+                      f"{kw.get('kind', 'noop')}{i + 1}")
+        if kw["name"] in seen:
+            raise p.err(at, f"{w}.name: duplicate name {kw['name']!r}")
+        seen.add(kw["name"])
+        orch = spec.orchestrator(kw["orchestrator"])
+        if not orch.orch_secret:
+            raise p.err(at, f"{w}: orchestrator {orch.name!r} has no orch_secret, so no runner can register with it "
+                            "(set orchestrator.orch_secret, e.g. \"abcdef\" as the SDK examples use)")
+        out.append(RunnerSpec(**kw))
+    return out
 
 
 def _merge(base: dict, doc: dict) -> dict:

@@ -94,6 +94,8 @@ class OrchestratorHandle(_Named):
     alive: bool = False
     restarts: int = 0
     address: str = ""
+    http_port: int | None = None  # the plain-HTTP entry's port (0 = free; None = no entry)
+    http_url: str | None = None
 
     @property
     def node(self):
@@ -111,7 +113,8 @@ def check_ports(host: str, wanted: list[tuple[str, int]]) -> None:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((host, port))
         except OSError as exc:
-            flag = {"anvil": "--eth-port", "signer": "--signer-port", "orchestrator": "--orch-port"}[what.split()[0]]
+            flag = ("--orch-http-port" if what.endswith("HTTP entry") else
+                    {"anvil": "--eth-port", "signer": "--signer-port", "orchestrator": "--orch-port"}[what.split()[0]])
             why = "in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
             raise StartupError(
                 f"port {port} ({what}) is {why}: another `lpdev up`, go-livepeer or anvil is probably running "
@@ -154,6 +157,7 @@ class Stack:
         self.signers: dict[str, SignerHandle] = {}
         self.orchestrators: dict[str, OrchestratorHandle] = {}
         self.gateways: dict = {}  # name -> sim.gateway.session.GatewaySession
+        self.runners: dict = {}  # name -> sim.runners.DevRunner (registered over heartbeats)
         self.loops: dict = {}  # name -> stack.live.GatewayLoop (live gateways)
         self._tmp = None
         self.workdir = Path(workdir) if workdir else None
@@ -191,6 +195,8 @@ class Stack:
                 wanted.append(("anvil JSON-RPC", spec.eth_port))
             wanted += [(f"orchestrator {i + 1}", spec.orch_port + i)
                        for i in range(len(spec.orchestrators)) if spec.orch_port]
+            wanted += [(f"orchestrator {i + 1} HTTP entry", spec.orch_http_port + i)
+                       for i, o in enumerate(spec.orchestrators) if o.http_entry and spec.orch_http_port]
             if pol.signer_https:
                 wanted += [(f"signer {i + 1}", spec.signer_port + i) for i in range(len(spec.signers))
                            if spec.signer_port]
@@ -205,8 +211,12 @@ class Stack:
             h = OrchestratorHandle(o, self.workdir / o.name)
             h.data_dir.mkdir(parents=True, exist_ok=True)
             h.port = spec.orch_port + i if pol.fixed_ports and spec.orch_port else 0
+            if o.http_entry:
+                h.http_port = spec.orch_http_port + i if pol.fixed_ports and spec.orch_http_port else 0
             self.orchestrators[o.name] = h
             await self._start_orchestrator(h)
+        for r in spec.runners:
+            await self._start_runner(r)
         self._mark("orchestrators")
         for i, s in enumerate(spec.signers):
             await self._start_signer(i, s)
@@ -324,6 +334,12 @@ class Stack:
                 await g.close()
             except Exception:  # noqa: BLE001
                 pass
+        for r in list(self.runners.values()):
+            try:
+                await r.aclose()
+            except Exception:  # noqa: BLE001
+                pass
+        self.runners.clear()
         for h in self.orchestrators.values():
             if h.alive:
                 try:
@@ -440,18 +456,37 @@ class Stack:
             secret=secret, block_poll_s=poll, faults=dict(spec.faults) if h.restarts == 0 else None,
             name=spec.name, ticket_ev=spec.ticket_ev, price_per_unit=spec.price_per_unit,
             pixels_per_unit=spec.pixels_per_unit, max_face_value=spec.max_face_value,
-            auto_adjust_price=spec.auto_adjust_price, redeem_gas=spec.redeem_gas)
+            auto_adjust_price=spec.auto_adjust_price, redeem_gas=spec.redeem_gas, orch_secret=spec.orch_secret,
+            live_runner_config=spec.live_runner_config, http_port=h.http_port)
         try:
             await server.start()
         except OSError as exc:
-            raise StartupError(f"orchestrator {spec.name} cannot listen on port {h.port}: "
-                               f"{exc.strerror or exc}") from None
+            raise StartupError(f"orchestrator {spec.name} cannot listen on port {h.port}"
+                               f"{'' if h.http_port is None else f' or {h.http_port}'}: {exc.strerror or exc}") from None
+        except ValueError as exc:  # a runners.json the orchestrator refused
+            raise StartupError(f"orchestrator {spec.name}: {exc}") from None
         h.server, h.port, h.url, h.alive = server, server.port, server.url, True
+        if server.http_url:
+            h.http_port, h.http_url = int(server.http_url.rsplit(":", 1)[1]), server.http_url
+            self._names[server.http_url] = f"<{spec.name}-http>"
         h.address = to_checksum_address(server.orch.address)
         self._names[server.url] = f"<{spec.name}>"
         self._names[str(h.data_dir)] = f"<{spec.name}-data>"
         if server.cert is not None:
             self._names[server.cert.fingerprint_sha256] = f"<{spec.name}-cert>"
+
+    async def _start_runner(self, spec) -> None:
+        from sim.runners import RegistrationError, start_dev_runner
+
+        o = self.orchestrators[spec.orchestrator]
+        try:
+            r = await start_dev_runner(spec.kind, o.http_url or o.url, o.spec.orch_secret, price=spec.price,
+                                       unit=spec.unit, capacity=spec.capacity, host=self.spec.host)
+        except RegistrationError as exc:
+            raise StartupError(f"dev runner {spec.name} ({spec.kind}) could not register with {o.name}: {exc}") \
+                from None
+        self.runners[spec.name] = r
+        self._names[r.url] = f"<{spec.name}-runner>"
 
     async def _stop_orchestrator(self, h: OrchestratorHandle) -> None:
         # Drop the gateways' connections first (a dead process drops them too); the server then stops at once

@@ -12,7 +12,7 @@ def up_spec(*, chain: str = "embedded", seed: int | None = 1, any_port: bool = T
     (ticket_ev, max_face_value, price_per_unit, ...)."""
     doc: dict = {"chain": chain, "seed": seed, "orchestrators": orchestrators, "signers": signers}
     if any_port:
-        doc["ports"] = {"eth": 0, "signer": 0, "orchestrator": 0}
+        doc["ports"] = {"eth": 0, "signer": 0, "orchestrator": 0, "orchestrator_http": 0}
     if block_time is not None:
         doc["block_time"] = block_time
     if remote_discovery is not None:

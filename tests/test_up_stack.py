@@ -341,7 +341,8 @@ async def test_two_signer_dialects_side_by_side_in_one_live_stack():
 
     from stack.spec import UP_DEFAULTS, SpecParser, parse_spec
 
-    spec = parse_spec({"chain": "mock", "ports": {"eth": 0, "signer": 0, "orchestrator": 0}, "gateway": {"enabled": False},
+    spec = parse_spec({"chain": "mock", "ports": {"eth": 0, "signer": 0, "orchestrator": 0, "orchestrator_http": 0},
+                       "gateway": {"enabled": False},
                        "signers": [{"name": "go", "profile": "go-livepeer"},
                                    {"name": "node", "profile": "livepeer-node", "account": "sender2",
                                     "wei_per_usd": "1000000000000000/3"}]},
@@ -371,3 +372,33 @@ def test_signer_profile_flag_and_spec_errors(tmp_path, monkeypatch):
     (tmp_path / "lpdev.toml").write_text('[[signers]]\nname = "s"\nprofile = "nodee"\n')
     with pytest.raises(UsageError, match=r"lpdev.toml:3: lpdev.toml.signers\[0\].profile: unknown signer profile"):
         build_config(p.parse_args(["up"]))
+
+
+async def test_live_stack_runs_dev_runners_and_its_discovery_lists_them():
+    """`lpdev up` starts dev runners that register over heartbeats with the orchestrator secret; the orchestrator's
+    /discovery (plain-HTTP entry) lists them, priced in wei through the chain's ETH/USD feed, and the cast names
+    the secret, the entry and each runner."""
+    import aiohttp
+
+    spec = up_spec(chain="mock", gateway=False)
+    from stack.spec import SpecParser, UP_DEFAULTS, parse_spec
+
+    spec = parse_spec({"chain": "mock", "ports": {"eth": 0, "signer": 0, "orchestrator": 0, "orchestrator_http": 0},
+                       "gateway": {"enabled": False}, "runners": ["echo", "noop:0.36"]},
+                      SpecParser("<test>"), base=UP_DEFAULTS)
+    async with Stack(spec, LIVE) as up:
+        doc = cast_document(up)
+        o = doc["orchestrators"][0]
+        assert o["orch_secret"] == "abcdef" and o["http_url"].startswith("http://")
+        assert [(r["name"], r["kind"], r["price_usd"]) for r in doc["runners"]] == [("echo", "echo", "0"),
+                                                                                    ("noop", "noop", "0.36")]
+        async with aiohttp.ClientSession() as http:
+            async with http.get(o["discovery_url"]) as r:
+                assert r.status == 200
+                listed = (await r.json())[0]["runners"]
+        by_app = {x["app"]: x for x in listed}
+        assert set(by_app) == {"lpdev/echo", "lpdev/noop"}
+        assert "price_info" not in by_app["lpdev/echo"]  # free
+        assert by_app["lpdev/noop"]["price_info"]["currency"] == "wei" and by_app["lpdev/noop"]["price_info"]["price"] > 0
+        assert all(u["url"].startswith(o["http_url"]) for u in listed)
+    assert up.runners == {}  # stopped with the stack

@@ -69,8 +69,9 @@ def lpdev(cwd: Path, *args: str) -> subprocess.CompletedProcess:
 def test_stop_and_start_again_five_times_on_the_same_ports(tmp_path):
     import threading
 
-    eth, signer, orch = free_ports(3)
-    ports = ["--eth-port", str(eth), "--signer-port", str(signer), "--orch-port", str(orch)]
+    eth, signer, orch, orch_http = free_ports(4)
+    ports = ["--eth-port", str(eth), "--signer-port", str(signer), "--orch-port", str(orch),
+             "--orch-http-port", str(orch_http)]
     for i in range(5):
         cast = tmp_path / f"cast{i}.json"
         proc = start(tmp_path, *ports, "--interval", "0.2", "--config-out", str(cast))

@@ -91,6 +91,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "expectations (headless) or show it in the TUI")
     p.add_argument("--keep-running", action="store_true",
                    help="with --scenario: keep the stack up after the scenario until Ctrl-C")
+    p.add_argument("--runner", action="append", default=None, metavar="KIND[:USD[/UNIT]]",
+                   help="a built-in dev Live Runner registering over heartbeats: noop, echo or text, free or priced in "
+                        "USD per hour, 720p or fixed (repeatable; default: one free noop; e.g. --runner echo "
+                        "--runner text:0.01/fixed)")
+    p.add_argument("--no-runners", action="store_true", help="no dev runner (the registry still takes SDK runners)")
+    p.add_argument("--orch-secret", default=None, metavar="S",
+                   help="the secret Live Runners register with (-orchSecret; default abcdef, as the SDK examples use)")
+    p.add_argument("--orch-http-port", type=_port, default=None, metavar="P",
+                   help="first orchestrator's plain-HTTP entry (default 9935; gRPC stays on TLS)")
     p.add_argument("--signer-profile", default=None, metavar="NAME",
                    help="every signer's dialect: go-livepeer (0.9.3, default), go-livepeer@0.9.1 or livepeer-node "
                         "(`lpdev signer --list-profiles`; per signer: `profile` in lpdev.toml)")
@@ -142,9 +151,16 @@ def _flags_doc(args) -> dict:
         if v is not None and not 1 <= v <= 4:
             raise UsageError(f"{flag} {v}: must be 1..4 (one dev account each)")
     ports = {k: getattr(args, a) for k, a in (("eth", "eth_port"), ("signer", "signer_port"),
-                                              ("orchestrator", "orch_port")) if getattr(args, a, None) is not None}
+                                              ("orchestrator", "orch_port"), ("orchestrator_http", "orch_http_port"))
+             if getattr(args, a, None) is not None}
     if getattr(args, "any_port", False):
-        ports = {"eth": 0, "signer": 0, "orchestrator": 0}
+        ports = {"eth": 0, "signer": 0, "orchestrator": 0, "orchestrator_http": 0}
+    if getattr(args, "runner", None):
+        doc["runners"] = list(args.runner)
+    if getattr(args, "no_runners", False):
+        doc["runners"] = []
+    if getattr(args, "orch_secret", None) is not None:
+        doc["orchestrator"] = {"orch_secret": args.orch_secret}
     if ports:
         doc["ports"] = ports
     gw = {}
@@ -179,7 +195,9 @@ def build_config(args):
 
             bad = [f for f, k in (("--orchestrators", "orchestrators"), ("--signers", "signers"),
                                   ("--gateway/--no-gateway", "gateway"), ("--interval", "gateway"),
-                                  ("--lv2v-job", "gateway"), ("--remote-discovery", "remote_discovery"))
+                                  ("--lv2v-job", "gateway"), ("--remote-discovery", "remote_discovery"),
+                                  ("--runner/--no-runners", "runners"), ("--orch-secret", "orchestrator"),
+                                  ("--signer-profile", "signer"))
                    if k in flags]
             if bad or args.config:
                 raise UsageError(f"--scenario runs the scenario's own stack: drop {', '.join(bad or ['--config'])}")
@@ -190,7 +208,8 @@ def build_config(args):
                            block_time=flags.get("block_time", sc.stack.block_time),
                            eth_port=ports.get("eth", sc.stack.eth_port),
                            signer_port=ports.get("signer", sc.stack.signer_port),
-                           orch_port=ports.get("orchestrator", sc.stack.orch_port))
+                           orch_port=ports.get("orchestrator", sc.stack.orch_port),
+                           orch_http_port=ports.get("orchestrator_http", sc.stack.orch_http_port))
             return spec, LIVE_SCENARIO, sc
         path = args.config or ("lpdev.toml" if os.path.exists("lpdev.toml") else None)
         doc = load_toml_lines(read_text_file(path), path) if path else LDict()
@@ -231,6 +250,16 @@ def banner(doc: dict, elapsed: float, files: list[str]) -> str:
     L += ["", "Orchestrator(s)    (gRPC + HTTP on one TLS port, registered and active on chain)"]
     for o in doc["orchestrators"]:
         L.append(f"  {o['name']:<9}{o['url']}   address {o['address']} ({o['role']})")
+        if o.get("http_url"):
+            L.append(f"           plain HTTP: {o['http_url']}   (Live Runners, trickle, payments; no gRPC)")
+        if o.get("orch_secret"):
+            L.append(f"           runners register with --orchSecret {o['orch_secret']}; discovery "
+                     f"{o.get('discovery_url', o['url'] + '/discovery')}")
+    if doc.get("runners"):
+        L += ["", "Live Runners (lpdev's dev runners, registered over heartbeats like an SDK runner)"]
+        for r in doc["runners"]:
+            price = "free" if r.get("price_usd") in ("0", 0, None) else f"{r['price_usd']} USD/{r.get('unit')}"
+            L.append(f"  {r['name']:<9}{r['kind']:<6}{r['url']}   app {r['app']}, {price}, runner_id {r['runner_id']}")
     t = doc["ticket"]
     L += ["", "Senders (TicketBroker)"]
     for s in doc["senders"]:
