@@ -63,7 +63,7 @@ EXERCISED = {
     "lpdev token": "here:test_up_two_by_two_with_discovery_then_token",
     "lpdev ps": "tests/test_up_stacks.py::test_two_stacks_in_one_folder_each_found_from_another_folder",
     "lpdev up --runner echo --runner text:0.01/fixed":
-        "tests/test_up_stack.py::test_live_stack_runs_dev_runners_and_its_discovery_lists_them",
+        "tests/test_up_cli.py::test_up_with_dev_runners_prints_them",
     "lpdev bench up": "tests/test_up_bench.py::test_bench_up_measures_ready_time_and_memory",
     # the SDK's example scripts live in its git repository, not in the wheel: these tests make the same SDK calls
     "python examples/get_orchestrator_info.py 127.0.0.1:8935 --signer 127.0.0.1:7936":

@@ -323,3 +323,18 @@ def test_ctrl_c_during_start_up_leaves_nothing(tmp_path):
         assert not up.out.exists() and not up.state.exists()
     finally:
         up.kill()
+
+
+def test_up_with_dev_runners_prints_them(tmp_path):
+    """`lpdev up --runner echo --runner text:0.01/fixed` (README): the banner lists the secret, the plain-HTTP entry
+    and both runners; a bad runner spec is one line, exit 2."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run(LPDEV + ["up", "--runner", "echo", "--runner", "text:0.01/fixed", "--headless", "--any-port",
+                                "--chain", "mock", "--exit-after-ready"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "runners register with --orchSecret abcdef" in r.stdout and "plain HTTP: http://127.0.0.1:" in r.stdout
+    assert "echo     echo  http://127.0.0.1:" in r.stdout and "app lpdev/text, 0.01 USD/fixed" in r.stdout
+    r = subprocess.run(LPDEV + ["up", "--runner", "echo:1/week", "--headless", "--any-port", "--chain", "mock"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 2 and "bad unit 'week'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
