@@ -95,6 +95,7 @@ def cast_document(st) -> dict:
         "signers": signers,
         "orchestrators": orchs,
         "runners": runners,
+        "fork": getattr(chain, "fork", None),
         "sender": {},
         "senders": [],
         "ticket": {"ev": o0.ticket_ev, "max_face_value": o0.max_face_value,

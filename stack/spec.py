@@ -57,7 +57,8 @@ MAX_ACTORS = 4
 ORCH_ROLES = (("orchestrator", 1), ("orchestrator2", 4), ("orchestrator3", 6), ("orchestrator4", 8))
 SENDER_ROLES = (("sender", 2), ("sender2", 5), ("sender3", 7), ("sender4", 9))
 JOB_TYPES = ("", "live", "lv2v", "fixed")
-CHAINS = ("mock", "embedded", "anvil")
+CHAINS = ("mock", "embedded", "anvil", "fork")
+FORK_KEYS = ("fork_url", "fork_block", "controller", "orchestrator_address")
 
 
 @dataclass
@@ -151,6 +152,9 @@ class StackSpec:
     signer_port: int = 7936
     orch_port: int = 8935
     orch_http_port: int = 9935  # the first orchestrator's plain-HTTP entry (when it has one); the next count up
+    # chain "fork": anvil forks a live chain (fork_url, at fork_block) with the real contracts, resolved through
+    # controller (Arbitrum One's when the chain id is 42161); orchestrator_address impersonates an existing one
+    fork: dict | None = None
     signers: list[SignerSpec] = field(default_factory=lambda: [SignerSpec()])
     orchestrators: list[OrchestratorSpec] = field(default_factory=lambda: [OrchestratorSpec()])
     gateways: list[GatewaySpec] = field(default_factory=list)
@@ -436,13 +440,17 @@ def parse_spec(doc, p: SpecParser, *, base: dict | None = None, overrides: dict 
     # -- chain: a backend name, or a table {backend, block_time, round_length}
     chain = merged.get("chain", spec.chain)
     chain_line = loc("chain")
+    fork = {}
     if isinstance(chain, dict):
         ct = p.mapping(chain, chain_line, f"{what}.chain")
-        p.keys(ct, {"backend", "block_time", "round_length"}, f"{what}.chain")
+        p.keys(ct, {"backend", "block_time", "round_length", *FORK_KEYS}, f"{what}.chain")
         merged.update({k: ct[k] for k in ("block_time", "round_length") if k in ct})
         moved.update({k: ct.line_of(k) for k in ("block_time", "round_length") if k in ct})
-        chain, chain_line = ct.get("backend", spec.chain), ct.line_of("backend")
+        fork = {k: (ct[k], ct.line_of(k)) for k in FORK_KEYS if k in ct and ct[k] is not None}
+        chain, chain_line = ct.get("backend", "fork" if "fork_url" in fork else spec.chain), ct.line_of("backend")
     spec.chain = p.need(chain, CHAINS, chain_line, f"{what}.chain", "chain backend")
+    if spec.chain == "fork" or fork:
+        spec.fork = _fork(p, fork, chain_line, what, spec.chain)
     if "seed" in merged:
         spec.seed = None if merged["seed"] is None else p.integer(merged["seed"], loc("seed"), f"{what}.seed",
                                                                  minimum=0, maximum=2**63 - 1)
@@ -560,6 +568,27 @@ def parse_spec(doc, p: SpecParser, *, base: dict | None = None, overrides: dict 
         spec.gateways.append(GatewaySpec(**kw))
     spec.runners = _runners(p, merged.get("runners"), loc("runners"), what, spec)
     return spec
+
+
+def _fork(p: SpecParser, given: dict, line: int, what: str, backend: str) -> dict:
+    """The fork's settings, checked: an http(s) ``fork_url``, a block number, 20-byte hex addresses."""
+    if backend != "fork":
+        raise p.err(line, f"{what}.chain: {', '.join(given)} only go with backend \"fork\", not {backend!r}")
+    if "fork_url" not in given:
+        raise p.err(line, f"{what}.chain: backend \"fork\" needs fork_url (the JSON-RPC URL of the chain to fork)")
+    out = {}
+    for k, (v, at) in given.items():
+        w = f"{what}.chain.{k}"
+        if k == "fork_url":
+            v = p.text(v, at, w, max_len=2048)
+            if not re.match(r"https?://[^\s]+$", v):
+                raise p.err(at, f"{w}: expected an http(s):// JSON-RPC URL, got {_kind(v)}")
+        elif k == "fork_block":
+            v = p.integer(v, at, w, minimum=0, maximum=2**63 - 1)
+        elif not (isinstance(v, str) and re.fullmatch(r"0x[0-9a-fA-F]{40}", v)):
+            raise p.err(at, f"{w}: expected a 0x-prefixed 20-byte hex address, got {_kind(v)}")
+        out[k] = v
+    return out
 
 
 def _runners(p: SpecParser, raw, line: int, what: str, spec: StackSpec) -> list[RunnerSpec]:

@@ -191,7 +191,7 @@ class Stack:
         spec, pol = self.spec, self.policy
         if pol.fixed_ports:
             wanted = []
-            if spec.chain == "anvil" and self._anvil is None and self._borrowed_chain is None:
+            if spec.chain in ("anvil", "fork") and self._anvil is None and self._borrowed_chain is None:
                 wanted.append(("anvil JSON-RPC", spec.eth_port))
             wanted += [(f"orchestrator {i + 1}", spec.orch_port + i)
                        for i in range(len(spec.orchestrators)) if spec.orch_port]
@@ -242,7 +242,13 @@ class Stack:
         # hence the same recipientRandHash and ticket hashes, every run (design.md §3)
         genesis = spec.start_time if self.policy.virtual else None
         try:
-            if spec.chain == "anvil" and (self._anvil is not None or self.policy.fixed_ports):
+            if spec.chain == "fork":  # anvil forking a live chain, prepared (devnet/backends/fork.py)
+                f = spec.fork or {}
+                opening = asyncio.create_task(asyncio.to_thread(
+                    open_chain, "fork", config=dc, fork_url=f.get("fork_url"), fork_block=f.get("fork_block"),
+                    controller=f.get("controller"), orchestrator_address=f.get("orchestrator_address"),
+                    port=spec.eth_port if self.policy.fixed_ports and spec.eth_port else None))
+            elif spec.chain == "anvil" and (self._anvil is not None or self.policy.fixed_ports):
                 from devnet.backends import evm
                 from devnet.backends.anvil import AnvilProcess
 
@@ -264,6 +270,16 @@ class Stack:
             raise StartupError(f"the chain did not start: {exc}") from None
         if getattr(self.chain, "eth_url", None):
             self._names[self.chain.eth_url] = "<chain>"
+        fork = getattr(self.chain, "fork", None)
+        if fork:  # lpdev's orchestrator signs with its own key: an impersonated one must be a dev account
+            for i, o in enumerate(fork.get("orchestrators", [])):
+                if o.get("dev_role") is None:
+                    raise StartupError(
+                        f"--orchestrator-address {o['address']}: lpdev's orchestrator issues ticket params and "
+                        "redeems with its own key, and this account is not one of the dev accounts; omit the flag "
+                        "to make a dev orchestrator active on the fork instead")
+                if o.get("impersonated") and i < len(spec.orchestrators):
+                    spec.orchestrators[i].account = o["dev_role"]  # the account the fork made payable
 
     async def probe(self, timeout: float = 10.0) -> None:
         """Every service answers: chain RPC, each signer (every transport) signs its orchestrator-info, each

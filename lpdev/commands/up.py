@@ -72,7 +72,7 @@ def _seconds(*, zero: bool):
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--chain", choices=("anvil", "embedded", "mock"), default=None,
+    p.add_argument("--chain", choices=("anvil", "embedded", "mock", "fork"), default=None,
                    help="anvil (default; a managed anvil process), embedded (py-evm in process, no RPC URL) or mock "
                         "(the pure-Python model of the contracts, no RPC URL)")
     p.add_argument("--orchestrators", type=int, default=None, metavar="N", help="fake orchestrators (1..4, default 1)")
@@ -91,6 +91,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "expectations (headless) or show it in the TUI")
     p.add_argument("--keep-running", action="store_true",
                    help="with --scenario: keep the stack up after the scenario until Ctrl-C")
+    f = p.add_argument_group("fork a live chain (anvil --fork-url; the real Livepeer contracts)")
+    f.add_argument("--fork-url", default=None, metavar="URL",
+                   help="fork this chain's JSON-RPC (e.g. an Arbitrum One RPC): lpdev runs against its real contracts")
+    f.add_argument("--fork-block", type=_seed, default=None, metavar="N", help="fork at block N (default: latest)")
+    f.add_argument("--controller", default=None, metavar="ADDR",
+                   help="the Livepeer Controller on that chain (default: Arbitrum One's when the chain id is 42161)")
+    f.add_argument("--orchestrator-address", default=None, metavar="ADDR",
+                   help="impersonate this registered orchestrator instead of making a dev one active")
     p.add_argument("--runner", action="append", default=None, metavar="KIND[:USD[/UNIT]]",
                    help="a built-in dev Live Runner registering over heartbeats: noop, echo or text, free or priced in "
                         "USD per hour, 720p or fixed (repeatable; default: one free noop; e.g. --runner echo "
@@ -140,6 +148,14 @@ def _flags_doc(args) -> dict:
         v = getattr(args, name, None)
         if v is not None:
             doc[name] = v
+    fork = {k: getattr(args, k) for k in ("fork_url", "fork_block", "controller", "orchestrator_address")
+            if getattr(args, k, None) is not None}
+    if fork:
+        if doc.get("chain", "fork") != "fork":
+            raise UsageError(f"--fork-url forks a live chain: drop --chain {doc['chain']}")
+        if "fork_url" not in fork:
+            raise UsageError(f"--{next(iter(fork)).replace('_', '-')} goes with --fork-url URL (the chain to fork)")
+        doc["chain"] = {"backend": "fork", **fork}
     if getattr(args, "signer_profile", None) is not None:
         from sim.signer.profiles import PROFILE_NAMES
 
@@ -230,6 +246,12 @@ def _eth(wei: int) -> str:
 def banner(doc: dict, elapsed: float, files: list[str]) -> str:
     L = ["", f"lpdev up — stack ready in {elapsed:.2f} s ({doc['backend']} chain, id {doc['chain_id']}); "
              f"name {doc.get('name')!r}", ""]
+    fork = doc.get("fork")
+    if fork:
+        L += [f"THIS IS A FORK of {fork['url']} at block {fork['block']} (chain id {fork['chain_id']}): the real "
+              f"Livepeer contracts, resolved through Controller {fork['controller']}; nothing is sent upstream.",
+              "  orchestrator(s): " + "; ".join(f"{o['address']} {o.get('how', '')}".strip()
+                                               for o in fork.get("orchestrators", [])), ""]
     L.append(f"Chain RPC        {doc['eth_url'] or '(embedded: in-process only, no RPC URL for outside tools)'}")
     L.append(f"Controller       {doc['controller']}")
     for name, addr in doc["contracts"].items():
