@@ -42,6 +42,8 @@ async def run_live(st) -> None:
         st._tasks.append(asyncio.create_task(_round_initializer(st), name="round-initializer"))
     if pol.block_ticker and st.spec.block_time > 0:
         st._tasks.append(asyncio.create_task(_block_ticker(st), name="block-ticker"))
+    if st.data_dir is not None and getattr(st.chain, "backend", "") == "anvil":
+        st._tasks.append(asyncio.create_task(_chain_saver(st), name="chain-saver"))
     jobs = False
     if pol.gateway_loops:
         for i, spec in enumerate(st.spec.gateways):
@@ -73,6 +75,23 @@ async def _block_ticker(st) -> None:
             st.log(f"block ticker: {type(exc).__name__}: {exc}")
             if st.chain is None or chain_dead(st):
                 st.request_stop()
+                return
+
+
+async def _chain_saver(st, period_s: float = 1.0) -> None:
+    """Save the chain's state to the data dir whenever a block was added, at most every ``period_s``: what a
+    ``lpdev up --resume`` after a crash comes back to (a redemption after the last save is found missing on the
+    restored chain and sent again; stack.stack.Stack reconciles the store on resume)."""
+    saved = -1
+    while not await st.pause(period_s):
+        try:
+            block = await asyncio.to_thread(st.chain.last_block)
+            if block != saved:
+                await asyncio.to_thread(st.save_chain_state)
+                saved = block
+        except Exception as exc:  # noqa: BLE001 - a dead anvil is reported by the ticker
+            st.log(f"chain saver: {type(exc).__name__}: {exc}")
+            if st.chain is None or chain_dead(st):
                 return
 
 

@@ -48,7 +48,8 @@ from stack.yamlines import LDict, LList, ScenarioError, line_of
 
 __all__ = ["StackSpec", "SignerSpec", "OrchestratorSpec", "GatewaySpec", "SpecParser", "parse_spec",
            "load_toml_lines", "load_spec_file", "ORCH_ROLES", "SENDER_ROLES", "MAX_ACTORS", "DEFAULT_START_TIME",
-           "UP_DEFAULTS", "devnet_config", "account_roles", "JOB_TYPES", "CHAINS"]
+           "UP_DEFAULTS", "devnet_config", "account_roles", "JOB_TYPES", "CHAINS", "RunnerSpec", "spec_document",
+           "with_overrides"]
 
 ETHER = 10**18
 DEFAULT_START_TIME = 1_780_000_000  # virtual clock start (2026-05-28), seconds since the epoch
@@ -738,6 +739,32 @@ def load_spec_file(path: str, *, base: dict | None = None) -> StackSpec:
 
 def _toml_what(path: str) -> str:
     return "lpdev.toml" if path.endswith("lpdev.toml") else "config"
+
+
+def spec_document(spec: StackSpec) -> dict:
+    """The spec as a document :func:`parse_spec` reads back to an equal spec (what ``lpdev up`` saves in its data
+    dir, so ``--resume`` restarts the same stack)."""
+    from dataclasses import asdict
+
+    d = asdict(spec)
+    chain = d.pop("chain")
+    fork = d.pop("fork")
+    d["chain"] = {"backend": chain, **(fork or {})} if fork else chain
+    d["ports"] = {"eth": d.pop("eth_port"), "signer": d.pop("signer_port"), "orchestrator": d.pop("orch_port"),
+                  "orchestrator_http": d.pop("orch_http_port")}
+    for s in d["signers"]:
+        for k in [k for k, v in s.items() if v is None]:
+            del s[k]
+    for g in d["gateways"]:
+        for k in [k for k, v in g.items() if v is None]:
+            del g[k]
+    for o in d["orchestrators"]:
+        for k in [k for k, v in o.items() if v is None]:
+            del o[k]
+    for r in d["runners"]:
+        for k in [k for k, v in r.items() if v is None]:
+            del r[k]
+    return d  # (a seed of None stays: null, the unseeded run)
 
 
 def with_overrides(spec: StackSpec, **kw) -> StackSpec:

@@ -132,11 +132,16 @@ def anvil_hint(msg: str) -> str:
 
 class Stack:
     def __init__(self, spec: StackSpec, policy: Policy = SCENARIO, *, bus: EventBus | None = None,
-                 workdir: str | Path | None = None, chain=None, anvil_process=None, log=None) -> None:
+                 workdir: str | Path | None = None, chain=None, anvil_process=None, log=None,
+                 data_dir: str | Path | None = None, resume: bool = False) -> None:
         """``chain``: an already open chain set up with :func:`stack.spec.devnet_config` (borrowed: not closed by
         :meth:`stop`; tests reuse one py-evm chain through snapshot/revert). ``anvil_process``: an
         ``AnvilProcess`` spawned early by the CLI so its start overlaps the imports. ``log``: one line per
-        problem the live loops meet (a failed payment cycle, a dead chain)."""
+        problem the live loops meet (a failed payment cycle, a dead chain).
+
+        ``data_dir``: keep the stack's state there instead of a temp dir -- the orchestrators' SQLite winners and
+        certificates, and (anvil) the chain's state, saved as it changes -- so ``resume=True`` after a crash (a
+        ``kill -9`` of the whole process group) comes back on the same chain and redeems every queued winner."""
         self.spec = spec
         self.policy = policy
         if not policy.virtual:
@@ -160,7 +165,9 @@ class Stack:
         self.runners: dict = {}  # name -> sim.runners.DevRunner (registered over heartbeats)
         self.loops: dict = {}  # name -> stack.live.GatewayLoop (live gateways)
         self._tmp = None
-        self.workdir = Path(workdir) if workdir else None
+        self.data_dir = Path(data_dir) if data_dir else None
+        self.resume = resume
+        self.workdir = Path(workdir) if workdir else self.data_dir
         self._names: dict[str, str] = {}  # text seen in events -> stable replacement
         self.withdrawn: dict[str, int] = {}  # role -> wei paid out by withdraw()
         self.funded: dict[str, int] = {}  # role -> wei added by fund steps
@@ -204,6 +211,8 @@ class Stack:
         if self.workdir is None:
             self._tmp = tempfile.mkdtemp(prefix="lpdev-stack-")
             self.workdir = Path(self._tmp)
+        if self.data_dir is not None:
+            self._prepare_data_dir()
         self._names[str(self.workdir)] = "<workdir>"
         await self._open_chain()
         self._mark("chain")
@@ -230,6 +239,38 @@ class Stack:
         self.bus.emit("stack", "stack.ready", chain=spec.chain, policy=pol.name, signers=list(self.signers),
                       orchestrators=list(self.orchestrators), gateways=list(self.gateways))
 
+    CHAIN_STATE = "chain-state.json"
+
+    def _prepare_data_dir(self) -> None:
+        """A fresh start empties the data dir (it is this stack's, named after it); a resume needs its saved
+        chain state, and only anvil can load one."""
+        d = self.data_dir
+        if self.resume:
+            if self.spec.chain != "anvil":
+                raise StartupError(f"--resume needs --chain anvil: the {self.spec.chain} chain keeps its state in "
+                                   "the process that died, so there is nothing to come back to")
+            if not (d / self.CHAIN_STATE).is_file():
+                raise StartupError(f"--resume: {d} holds no saved chain state ({self.CHAIN_STATE}): start the stack "
+                                   "without --resume, or point --data-dir at the data dir its cast names")
+            return
+        if d.exists():
+            for child in d.iterdir():
+                if child.is_dir():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+        d.mkdir(parents=True, exist_ok=True)
+
+    def save_chain_state(self) -> bool:
+        """Write the chain's state to the data dir (atomically, fsynced); False where it cannot be saved."""
+        chain = self.chain
+        if self.data_dir is None or chain is None or getattr(chain, "backend", "") != "anvil":
+            return False
+        from stack.files import write_atomic
+
+        write_atomic(self.data_dir / self.CHAIN_STATE, chain.dump_state(), fsync=True)
+        return True
+
     async def _open_chain(self) -> None:
         from devnet import open_chain
         from devnet.base import AnvilMissing, ChainError
@@ -237,6 +278,7 @@ class Stack:
         if self._borrowed_chain is not None:
             self.chain = self._borrowed_chain
             return
+        load_state = str(self.data_dir / self.CHAIN_STATE) if self.resume else None
         spec, dc = self.spec, devnet_config(self.spec)
         # on a virtual clock, py-evm stamps blocks from the clock's start, not the wall clock: same block hashes,
         # hence the same recipientRandHash and ticket hashes, every run (design.md §3)
@@ -254,10 +296,11 @@ class Stack:
 
                 if self._anvil is None:  # stopped by stop() even if we are cancelled while it deploys
                     self._anvil = AnvilProcess.spawn(port=spec.eth_port or None, chain_id=dc.chain_id)
-                opening = asyncio.create_task(asyncio.to_thread(evm.open_anvil, config=dc, process=self._anvil))
+                opening = asyncio.create_task(asyncio.to_thread(evm.open_anvil, config=dc, process=self._anvil,
+                                                                load_state=load_state))
             else:
                 opening = asyncio.create_task(asyncio.to_thread(open_chain, spec.chain, config=dc,
-                                                                genesis_timestamp=genesis))
+                                                                genesis_timestamp=genesis, load_state=load_state))
             # while the chain deploys (mostly waiting on RPCs), import the servers' modules (~1 s of CPU)
             import sim.gateway.session  # noqa: F401
             import sim.orchestrator.server  # noqa: F401
@@ -369,6 +412,11 @@ class Stack:
                         await srv.stop()
                     except Exception:  # noqa: BLE001
                         pass
+        if self.chain is not None and self.data_dir is not None and self._borrowed_chain is None:
+            try:  # a clean stop saves the last state too: --resume works after Ctrl-C as after a crash
+                await asyncio.to_thread(self.save_chain_state)
+            except Exception:  # noqa: BLE001 - a dead anvil has nothing to save
+                pass
         if self._anvil is not None:
             await asyncio.to_thread(self._anvil.stop)  # idempotent; chain.close() stops it too
         if self.chain is not None:
@@ -467,7 +515,7 @@ class Stack:
         secret = rng.bytes(32) if self.spec.seed is not None else None
         poll = min(1.0, self.spec.block_time or 1.0) if self.policy.chain_poll else None
         server = OrchestratorServer(
-            self.chain, eth_key=self.chain.key(spec.account), data_dir=h.data_dir,
+            self.chain, eth_key=self.chain.key(spec.account), data_dir=h.data_dir, keep_cert=self.data_dir is not None,
             service_addr=f"{scheme}://{self.spec.host}:{h.port}", bus=self.bus, clock=self.clock, rng=rng,
             secret=secret, block_poll_s=poll, faults=dict(spec.faults) if h.restarts == 0 else None,
             name=spec.name, ticket_ev=spec.ticket_ev, price_per_unit=spec.price_per_unit,
@@ -482,6 +530,10 @@ class Stack:
         except ValueError as exc:  # a runners.json the orchestrator refused
             raise StartupError(f"orchestrator {spec.name}: {exc}") from None
         h.server, h.port, h.url, h.alive = server, server.port, server.url, True
+        if self.resume and h.restarts == 0:  # the chain came back from its saved state: trust it, not the store
+            n = await asyncio.to_thread(server.redeemer.reconcile_redeemed)
+            if n:
+                self.log(f"{spec.name}: {n} winner(s) redeemed after the last saved chain state go back in the queue")
         if server.http_url:
             h.http_port, h.http_url = int(server.http_url.rsplit(":", 1)[1]), server.http_url
             self._names[server.http_url] = f"<{spec.name}-http>"

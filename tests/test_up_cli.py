@@ -338,3 +338,26 @@ def test_up_with_dev_runners_prints_them(tmp_path):
     r = subprocess.run(LPDEV + ["up", "--runner", "echo:1/week", "--headless", "--any-port", "--chain", "mock"],
                        cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 2 and "bad unit 'week'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_data_dir_and_resume_errors(tmp_path):
+    """`lpdev up` keeps its state in a data dir named in the cast; --resume needs one that holds a saved anvil chain,
+    and restarts the saved stack as it was (only the ports, the gateway's on/off and the block time may move)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def up(*argv):
+        return subprocess.run(LPDEV + ["up", "--headless", "--any-port", *argv], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120, env=env)
+
+    r = up("--chain", "mock", "--exit-after-ready", "--name", "m", "--config-out", str(tmp_path / "c.json"))
+    assert r.returncode == 0, r.stderr
+    data = tmp_path / ".lpdev" / "data" / "m"
+    assert f"Data dir {data}" in r.stdout and (data / "spec.json").is_file()
+    r = up("--resume", "--name", "m")
+    assert r.returncode == 1 and "--resume needs --chain anvil: the mock chain keeps its state" in r.stderr
+    r = up("--resume")
+    assert r.returncode == 2 and "--resume needs --data-dir DIR" in r.stderr
+    r = up("--resume", "--data-dir", str(tmp_path / "nowhere"))
+    assert r.returncode == 2 and "spec.json: no such file" in r.stderr
+    r = up("--resume", "--name", "m", "--orchestrators", "2")
+    assert r.returncode == 2 and "--resume restarts the saved stack as it was: drop orchestrators" in r.stderr

@@ -43,6 +43,41 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def data_dir_for(args, name: str) -> str:
+    return args.data_dir or os.path.join(".lpdev", "data", name)
+
+
+def _resume_spec(args, flags: dict):
+    """--resume: the spec the stack saved in its data dir (ports may be moved with the port flags)."""
+    from dataclasses import replace
+
+    from stack.policy import LIVE
+    from stack.spec import SpecParser, parse_spec
+    from sim.wire import bounded
+
+    if not args.name and not args.data_dir:
+        raise UsageError("--resume needs --data-dir DIR (the data dir the crashed stack's cast named) or --name NAME")
+    gw = flags.get("gateway", {})
+    moved = {k for k in flags if k not in ("ports", "gateway", "block_time")} | set(
+        f"gateway.{k}" for k in gw if k != "enabled") | ({"--config"} if args.config else set()) \
+        | ({"--scenario"} if args.scenario else set())
+    if moved:
+        raise UsageError(f"--resume restarts the saved stack as it was: drop {', '.join(sorted(moved))}")
+    path = os.path.join(data_dir_for(args, args.name or ""), "spec.json")
+    try:
+        doc = bounded.load_json_file(path)
+    except bounded.BoundedInputError as exc:
+        raise UsageError(f"--resume: {exc}") from None
+    spec = parse_spec(doc, SpecParser(path), what="saved spec")
+    ports = flags.get("ports", {})
+    spec = replace(spec, eth_port=ports.get("eth", spec.eth_port), signer_port=ports.get("signer", spec.signer_port),
+                   orch_port=ports.get("orchestrator", spec.orch_port),
+                   orch_http_port=ports.get("orchestrator_http", spec.orch_http_port),
+                   block_time=flags.get("block_time", spec.block_time),
+                   gateways=[] if gw.get("enabled") is False else spec.gateways)
+    return spec, LIVE, None
+
+
 def _port(text: str) -> int:
     v = int(text)
     if not 0 <= v <= 65535:
@@ -130,6 +165,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--state-file", default=None, metavar="FILE",
                    help="where the cast JSON always goes (default .lpdev/stack.json, unless another running stack "
                         "owns it; removed on exit)")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="keep the stack's state here: the chain's state (saved as it changes), the orchestrators' "
+                        "SQLite winners and certificates, the spec (default .lpdev/data/NAME; a fresh start empties it)")
+    p.add_argument("--resume", action="store_true",
+                   help="come back after a crash (or a stop) on the same chain, from the data dir: every queued "
+                        "winner is redeemed once (anvil only)")
     p.add_argument("--name", default=None, metavar="NAME",
                    help="this stack's name in `lpdev ps` and for `--stack NAME` (default: the folder's name, then "
                         "NAME-2, ...)")
@@ -205,6 +246,8 @@ def build_config(args):
         raise UsageError(f"--serve-events wants HOST:PORT (port 0 picks one), got {args.serve_events!r}")
     flags = _flags_doc(args)
     try:
+        if getattr(args, "resume", False):
+            return _resume_spec(args, flags)
         if getattr(args, "scenario", None):
             from lpdev.commands.scenario import find_scenario
             from stack.scenario.model import load_scenario
@@ -300,6 +343,9 @@ def banner(doc: dict, elapsed: float, files: list[str]) -> str:
     L += [f"  {c}" for c in doc["sdk_commands"]]
     L += ["", f"This stack is {doc.get('name')!r} in `lpdev ps`; `lpdev token` finds it from any folder (add "
               f"--stack {doc.get('name')} when several run)."]
+    if doc.get("data_dir"):
+        L += [f"Data dir {doc['data_dir']} (chain state, winners, certificates): after a crash, "
+              f"`lpdev up --resume --data-dir {doc['data_dir']}`" + (" — RESUMED from it" if doc.get("resumed") else "")]
     if files:
         L += ["Cast written to " + ", ".join(files) + " (removed on exit)"]
     L += ["", "Ctrl-C stops everything" + (" (anvil included)." if doc["backend"] == "anvil" else "."), ""]
@@ -460,9 +506,11 @@ async def _main(args, spec, policy, scenario=None, proc=None, t0: float | None =
     t0 = t0 if t0 is not None else time.monotonic()
     err = sys.stderr
     name = args.name or free_name(os.getcwd())
+    data_dir = data_dir_for(args, name)
     registered = None
     tui = _want_tui(args)
-    stack = Stack(spec, policy, log=lambda m: print(f"lpdev up: {m}", file=err, flush=True), anvil_process=proc)
+    stack = Stack(spec, policy, log=lambda m: print(f"lpdev up: {m}", file=err, flush=True), anvil_process=proc,
+                  data_dir=data_dir, resume=args.resume)
     stack.t0 = t0
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
@@ -509,7 +557,11 @@ async def _main(args, spec, policy, scenario=None, proc=None, t0: float | None =
         doc = cast_document(stack)
         elapsed = time.monotonic() - t0
         doc.update(name=name, cwd=os.getcwd(), started_at=time.time(), ready_s=round(elapsed, 3),
-                   timings=dict(stack.timings))  # timings: seconds since start (chain, orchestrators, ...)
+                   timings=dict(stack.timings),  # seconds since start (chain, orchestrators, ...)
+                   data_dir=os.path.abspath(data_dir), resumed=bool(args.resume))
+        from stack.spec import spec_document
+
+        write_atomic(os.path.join(data_dir, "spec.json"), spec_document(spec))  # what --resume restarts
         if scenario is not None:
             doc["scenario"] = scenario.name
         if args.state_file:

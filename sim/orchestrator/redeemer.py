@@ -71,6 +71,22 @@ class Redeemer:
                 self.orch.store.set_status(h, QUEUED, reason="not on chain after restart: will resend")
         return len(stuck)
 
+    def reconcile_redeemed(self) -> int:
+        """After the chain was restored from a saved state (``lpdev up --resume`` after a ``kill -9``): a winner the
+        store calls ``redeemed`` whose ticket the restored chain does not know as used was redeemed after that
+        state was saved -- that redemption is gone with the lost blocks, so the ticket goes back in the queue.
+        Returns how many were requeued."""
+        n = 0
+        for w in self.orch.store.with_status(REDEEMED):
+            h = w.ticket.hash()
+            with self.orch.watch.lock:
+                used = bool(self._chain.is_used_ticket(h))
+            if not used:
+                self.orch.store.set_status(h, QUEUED, reason="redeemed after the restored chain state was saved: "
+                                                             "will resend")
+                n += 1
+        return n
+
     def run_once(self) -> dict:
         """One pass over the queue (called on each new block and by tests). Returns counts."""
         out = {"redeemed": 0, "failed": 0, "waiting": 0}
