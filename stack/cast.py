@@ -40,21 +40,33 @@ def _bare(url: str) -> str:
     return url.split("://", 1)[-1]
 
 
+SDK_EXAMPLES = Path(__file__).resolve().parents[1] / ".sdk" / "livepeer_gateway-1.0.0" / "examples"
+
+
 def sdk_commands(doc: dict) -> list[str]:
-    """Copy-paste commands for the livepeer-gateway SDK's examples (run from a clone of livepeer-python-gateway,
-    with the SDK installed: ``pip install --ignore-requires-python livepeer-gateway==1.0.0`` on Python 3.11)."""
+    """Commands for the livepeer-gateway SDK's own examples that work pasted into any shell, in any folder: the
+    interpreter lpdev runs on (where `make` installed the SDK) and the examples `make bootstrap` unpacked into
+    ``.sdk/``, by absolute path; the signer on every line; the token inline. Each exits 0 against this stack."""
+    import shlex
+    import sys
+
     o = _bare(doc["orchestrators"][0]["url"]) if doc.get("orchestrators") else "127.0.0.1:8935"
     s = _bare(doc.get("signer_url") or "")
+    py = shlex.quote(sys.executable)
+
+    def ex(name: str) -> str:
+        return shlex.quote(str(SDK_EXAMPLES / name))
+
     lines = [
-        f"python examples/get_orchestrator_info.py {o}",
-        f"python examples/get_orchestrator_info.py {o} --signer {s}",
-        f"python examples/get_orchestrator_info.py --token {doc['token']}",
+        f"{py} {ex('get_orchestrator_info.py')} {o} --signer {s}",
+        f"{py} {ex('get_orchestrator_info.py')} --token {doc['token']}",
+        f"{py} {ex('select_orchestrator.py')} {o} --signer {s} --model noop",
+        f"{py} {ex('write_frames.py')} {o} --signer {s} --count 30",
     ]
-    lines.append(f"python examples/write_frames.py {o} --signer {s}      # LV2V noop job, paid via the signer")
     if doc.get("remote_discovery"):
-        lines.append(f"python examples/get_orchestrator_info.py --signer {s}      # signer discovery")
+        lines.append(f"{py} {ex('get_orchestrator_info.py')} --signer {s}")
     lines.append(
-        "python -c \"from livepeer_gateway import get_orch_info, PaymentSession; "
+        f"{py} -c \"from livepeer_gateway import get_orch_info, PaymentSession; "
         f"i = get_orch_info('{o}', signer_url='{s}'); "
         f"p = PaymentSession('{s}', i, type='lv2v'); p.set_manifest_id('demo'); "
         "p.send_payment(); p.send_payment(); print('paid twice')\"")

@@ -68,13 +68,13 @@ EXERCISED = {
     "lpdev up --runner echo --runner text:0.01/fixed":
         "tests/test_up_cli.py::test_up_with_dev_runners_prints_them",
     "lpdev bench up": "tests/test_up_bench.py::test_bench_up_measures_ready_time_and_memory",
-    # the SDK's example scripts live in its git repository, not in the wheel: these tests make the same SDK calls
-    "python examples/get_orchestrator_info.py 127.0.0.1:8935 --signer 127.0.0.1:7936":
-        "tests/test_sdk_up.py::test_get_orch_info_with_signer_over_tofu_grpc",
-    'python examples/get_orchestrator_info.py --token "$(lpdev token)"':
-        "tests/test_sdk_up.py::test_token_from_lpdev_token_drives_the_sdk",
-    "python examples/write_frames.py 127.0.0.1:8935 --signer 127.0.0.1:7936":
-        "tests/test_sdk_up.py::test_sdk_start_lv2v_noop_job_is_paid_through_the_signer",
+    # the SDK's own examples (unpacked into .sdk/ by `make`), run exactly as printed against `lpdev up --headless`
+    "python .sdk/livepeer_gateway-1.0.0/examples/get_orchestrator_info.py 127.0.0.1:8935 --signer 127.0.0.1:7936":
+        "here:test_readme_sdk_examples_run_verbatim",
+    'python .sdk/livepeer_gateway-1.0.0/examples/get_orchestrator_info.py --token "$(lpdev token)"':
+        "here:test_readme_sdk_examples_run_verbatim",
+    "python .sdk/livepeer_gateway-1.0.0/examples/write_frames.py 127.0.0.1:8935 --signer 127.0.0.1:7936 --count 30":
+        "here:test_readme_sdk_examples_run_verbatim",
     "lpdev signer --mock-chain": "here:test_signer_mock_chain",
     "lpdev signer --list-profiles": "tests/test_signer_profiles.py::test_cli_node_listens_where_told_and_warns",
     "lpdev orchestrator --config .lpdev/chain.json": "here:test_orchestrator_on_the_chain_up_config",
@@ -361,7 +361,10 @@ def test_synopsis_check_catches_what_is_wrong():
 
 
 # ---------------------------------------------------------------------- concrete lines, run here
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+def env() -> dict:
+    """The environment of a README command: this one (read when the command starts, after conftest.py has pointed
+    LPDEV_STATE_DIR at the session's private stack registry) with lpdev importable."""
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 class Proc:
@@ -370,7 +373,7 @@ class Proc:
     def __init__(self, argv: list[str], cwd: Path) -> None:
         self.lines: list[str] = []
         self.proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env=ENV, start_new_session=True, stdin=subprocess.DEVNULL)
+                                     env=env(), start_new_session=True, stdin=subprocess.DEVNULL)
         self._reader = threading.Thread(target=lambda: [self.lines.append(x.rstrip("\n")) for x in self.proc.stdout],
                                         daemon=True)
         self._reader.start()
@@ -413,7 +416,9 @@ def _get(url: str, data: bytes | None = None) -> dict:
 
 
 def test_make_test_bootstraps_then_runs_the_suite():
-    """`make test` is what CI runs (.ci/run); here (inside the suite) only its recipe is checked, with `make -n`."""
+    """`make test` runs verbatim in CI: `.ci/run` is that line on a clean clone, then fails if the clone is no longer
+    clean. Inside the suite it cannot run itself again, so here its recipe is checked (`make -n`) and .ci/run is
+    checked to be exactly that line plus the clean-clone check."""
     import shutil
 
     if shutil.which("make") is None:
@@ -426,7 +431,72 @@ def test_make_test_bootstraps_then_runs_the_suite():
     # from nothing: a venv with lpdev, the npm tools, then the whole suite
     assert "-m venv .venv" in out and "npm ci" in out and "-m pytest" in out
     assert out.index("npm ci") < out.index("-m pytest") and all(s in out for s in stamps)
-    assert "make test" in [ln.strip() for ln in (ROOT / ".ci" / "run").read_text().splitlines()]  # CI runs it
+    ci = [ln.strip() for ln in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert "make test" in ci  # CI runs it, verbatim
+    after = ci[ci.index("make test") + 1:]
+    assert any("git status --porcelain" in ln for ln in after)  # ...and then checks the clone is still clean
+
+
+DEFAULT_PORTS = {8545: "chain", 7936: "signer", 8935: "orchestrator", 9935: "orchestrator plain-HTTP entry"}
+
+
+def _busy(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+@pytest.mark.anvil
+@pytest.mark.sdk
+def test_readme_sdk_examples_run_verbatim(tmp_path):
+    """The README's SDK lines exactly as printed: a shell with `.venv/bin` first on PATH (what `source
+    .venv/bin/activate` does), in the lpdev folder, against `lpdev up --headless` (the README's line) on the
+    default ports. Only if something else holds those ports (a developer's own stack) does the stack take free
+    ports, and then the lines get the stack's addresses swapped in, with a warning saying so."""
+    import warnings
+
+    lines = [
+        "python .sdk/livepeer_gateway-1.0.0/examples/get_orchestrator_info.py 127.0.0.1:8935 --signer 127.0.0.1:7936",
+        'python .sdk/livepeer_gateway-1.0.0/examples/get_orchestrator_info.py --token "$(lpdev token)"',
+        "python .sdk/livepeer_gateway-1.0.0/examples/write_frames.py 127.0.0.1:8935 --signer 127.0.0.1:7936 --count 30",  # noqa: E501
+    ]
+    assert sorted(lines) == sorted(c.text for c in CONCRETE if c.text.startswith("python .sdk/"))
+    busy = [f"{port} ({what})" for port, what in DEFAULT_PORTS.items() if _busy(port)]
+    up = Proc(readme_line("lpdev up --headless") + (["--any-port"] if busy else []) + ["--config-out", "cast.json"],
+              tmp_path)
+    try:
+        up.wait_for(r"stack ready in")
+        doc = json.loads((tmp_path / "cast.json").read_text())
+        swap = {}
+        if busy:
+            warnings.warn(f"ports {', '.join(busy)} are in use: the README's SDK lines ran on free ports")
+            swap = {"127.0.0.1:8935": doc["orchestrators"][0]["url"].split("://")[1],
+                    "127.0.0.1:7936": doc["signer_url"].split("://")[1]}
+        else:
+            assert doc["orchestrators"][0]["url"] == "https://127.0.0.1:8935"
+            assert doc["signer_url"] == "https://127.0.0.1:7936"
+        shell_env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               "HOME": os.environ.get("HOME", str(tmp_path)), "LPDEV_STATE_DIR": os.environ["LPDEV_STATE_DIR"]}
+        for line in lines:
+            cmd = line
+            for a, b in swap.items():
+                cmd = cmd.replace(a, b)
+            r = subprocess.run(["bash", "-c", cmd], cwd=ROOT, env=shell_env, capture_output=True, text=True,
+                               timeout=180)
+            out = r.stdout + r.stderr
+            assert r.returncode == 0 and "ERROR" not in out and "Traceback" not in out, (line, out[-3000:])
+        # the examples really talked to this stack: write_frames' job started there, paid through the signer
+        up.wait_for(r"live-video-to-video job \S+ \(noop\) started for", timeout=30)
+        up.wait_for(r"credited .* manifest (?!gateway)", timeout=30)
+        assert up.stop() == 0
+    finally:
+        up.kill()
 
 
 @pytest.mark.anvil
@@ -442,7 +512,7 @@ def test_up_two_by_two_with_discovery_then_token(tmp_path):
         assert sorted(o["address"] for o in found) == sorted(o["url"] for o in doc["orchestrators"])
         # `lpdev token`, in the same directory: reads .lpdev/stack.json
         r = subprocess.run(readme_line("lpdev token"), cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                           env=ENV)
+                           env=env())
         assert r.returncode == 0, r.stderr
         assert json.loads(base64.b64decode(r.stdout.strip())) == {
             "orchestrators": [o["url"] for o in doc["orchestrators"]], "signer": doc["signer_url"]}
@@ -455,7 +525,7 @@ def test_up_two_by_two_with_discovery_then_token(tmp_path):
 def test_up_embedded(tmp_path):
     argv = readme_line("lpdev up --chain embedded")
     r = subprocess.run(argv + ["--any-port", "--exit-after-ready"], cwd=tmp_path, capture_output=True, text=True,
-                       timeout=120, env=ENV)
+                       timeout=120, env=env())
     assert r.returncode == 0, r.stderr
     assert "stack ready in" in r.stdout and "(embedded chain, id " in r.stdout
     assert "no RPC URL for outside tools" in r.stdout and "PUBLIC THROWAWAY DEV KEYS" in r.stdout

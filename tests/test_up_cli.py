@@ -147,9 +147,15 @@ def test_up_ready_file_payments_and_clean_stop(tmp_path, sig):
         import re
 
         feed = re.search(r"follow them with `lpdev tui --attach (http://[0-9.:]+)`", up.text()).group(1)
-        with urllib.request.urlopen(feed + "/events?since=0", timeout=5) as r:
-            kinds_seen = {json.loads(line)["kind"] for line in r.read().decode().splitlines() if line.strip()}
-        assert "gateway.payment" in kinds_seen and "signer.payment" in kinds_seen
+        # the credit is logged while the orchestrator answers; the gateway's own gateway.payment follows the answer
+        deadline = time.monotonic() + 15
+        while True:
+            with urllib.request.urlopen(feed + "/events?since=0", timeout=5) as r:
+                kinds_seen = {json.loads(line)["kind"] for line in r.read().decode().splitlines() if line.strip()}
+            if {"gateway.payment", "signer.payment"} <= kinds_seen or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert "gateway.payment" in kinds_seen and "signer.payment" in kinds_seen, sorted(kinds_seen)
         kids = children(up.proc.pid)
         anvil = [p for p in kids if "anvil" in cmdline(p)]
         assert anvil, "no anvil child found"

@@ -339,7 +339,10 @@ def banner(doc: dict, elapsed: float, files: list[str]) -> str:
         L.append("  job mode (--lv2v-job): a noop live-video-to-video job, generated segments published and echoed; "
                  "the orchestrator debits")
     L += ["", "livepeer-gateway token (orchestrators + signer; `lpdev token` prints it again):", f"  {doc['token']}"]
-    L += ["", "Try the SDK (livepeer-gateway 1.0.0; from a clone of livepeer-python-gateway):"]
+    from stack.cast import SDK_EXAMPLES
+
+    L += ["", "Try the SDK's own examples (livepeer-gateway 1.0.0; paste into any shell — lpdev's Python has the SDK, "
+              "`make bootstrap` unpacked the examples" + ("" if SDK_EXAMPLES.is_dir() else ": not yet, run it") + "):"]
     L += [f"  {c}" for c in doc["sdk_commands"]]
     L += ["", f"This stack is {doc.get('name')!r} in `lpdev ps`; `lpdev token` finds it from any folder (add "
               f"--stack {doc.get('name')} when several run)."]
