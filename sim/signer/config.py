@@ -12,17 +12,19 @@ pinned; ``eth_usd_max_age_s`` (``None`` = the profile's, 2 h for node) bounds ho
 """
 from __future__ import annotations
 
-import json
+import re
 from typing import Any
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from sim.pm.money import RatParseError, parse_rat
+from sim.pm.money import RatParseError
 from sim.pm.sender import SenderLimits
+from sim.wire import bounded
 
 __all__ = [
     "SignerConfig", "RequestLimits", "ConfigError", "CAPABILITY_IDS", "capability_name",
-    "pipeline_to_capability", "parse_capability_max_prices", "parse_webhook_headers", "parse_price",
+    "pipeline_to_capability", "parse_capability_max_prices", "parse_webhook_headers", "parse_price", "parse_number",
+    "BALANCE_DIGITS",
 ]
 
 
@@ -59,6 +61,28 @@ def pipeline_to_capability(pipeline: str) -> int:
     raise ConfigError(f"pipeline {pipeline!r} in --max-price-per-capability is not a known capability")
 
 
+# Go ``big.Rat.SetString``'s decimal syntax as sim.pm.money.parse_rat reads it: ``a/b``, integers, decimals, exponents
+_RAT_SYNTAX = re.compile(r"[+-]?(?:\d+/\d+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\Z")
+_ZERO_DENOMINATOR = re.compile(r"/0+\Z")
+#: digits a state's ``Balance`` may have (each side of ``a/b``): a balance's denominator divides
+#: lcm(2^256 - 1, pixelsPerUnit…), about 100 digits; lpdev's limit is four times that.
+BALANCE_DIGITS = 400
+
+
+def parse_number(text: Any, *, what: str, max_digits: int = bounded.MAX_DIGITS) -> Fraction:
+    """Every number the signer reads from a request, a state, a webhook reply, a flag or a config value: Go
+    ``big.Rat.SetString``'s syntax, with :func:`sim.wire.bounded.parse_fraction`'s bounds (at most ``max_digits``
+    digits, an exponent within them) checked on the text before anything is expanded — ``Fraction(Decimal)`` of a
+    10^6-digit price stalled the event loop for 30 s, ``int()`` of one over 4 300 digits raised.
+
+    Raises :class:`RatParseError` for what Go's ``SetString`` refuses too (not a number, ``a/0``) and
+    :class:`sim.wire.bounded.BoundedInputError` for a number beyond lpdev's bounds (``.problem`` says which)."""
+    s = str(text).strip() if not isinstance(text, bool) and text is not None else ""
+    if not _RAT_SYNTAX.match(s) or _ZERO_DENOMINATOR.search(s):
+        raise RatParseError(f"cannot parse {s[:40]!r} as a rational number")
+    return bounded.parse_fraction(s, what=what, max_digits=max_digits)
+
+
 def parse_price(text: str, flag: str, *, usd: bool = False) -> Fraction | tuple[str, Fraction]:
     """A wei amount as integer, decimal or ``a/b`` (optionally suffixed ``wei``). With ``usd=True`` an amount
     suffixed ``USD`` (``0.5e-12USD``, go-livepeer's spelling) is also accepted and returned as ``("USD", amount)``."""
@@ -71,12 +95,19 @@ def parse_price(text: str, flag: str, *, usd: bool = False) -> Fraction | tuple[
         s, currency = s[:-3].strip(), "USD"
     elif any(c.isalpha() for c in low.replace("e", "")):
         extra = " or USD (e.g. 0.5e-12USD)" if usd else ""
-        raise ConfigError(f"{flag}: {text!r}: the price must be in wei{extra}")
+        raise ConfigError(f"{flag}: {_shown(text)}: the price must be in wei{extra}")
     try:
-        value = parse_rat(s)
+        value = parse_number(s, what=flag)
     except RatParseError:
-        raise ConfigError(f"{flag}: {text!r} is not a number") from None
+        raise ConfigError(f"{flag}: {_shown(text)} is not a number") from None
+    except bounded.BoundedInputError as exc:
+        raise ConfigError(str(exc)) from None
     return ("USD", value) if currency == "USD" else value
+
+
+def _shown(text: Any) -> str:
+    t = str(text)
+    return repr(t) if len(t) <= 40 else f"{t[:24]!r}… ({len(t)} characters)"
 
 
 def parse_capability_max_prices(text: str, *, pixels_per_unit: Fraction, max_price_per_unit: Fraction
@@ -90,9 +121,9 @@ def parse_capability_max_prices(text: str, *, pixels_per_unit: Fraction, max_pri
     if not text:
         return {}
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"--max-price-per-capability: not JSON: {exc.msg} at char {exc.pos}") from None
+        doc = bounded.loads_json(text, what="--max-price-per-capability", exact=True)
+    except bounded.BoundedInputError as exc:
+        raise ConfigError(str(exc)) from None
     entries = doc.get("capabilities_prices") if isinstance(doc, dict) else None
     if not isinstance(entries, list):
         raise ConfigError('--max-price-per-capability: want {"capabilities_prices": [ ... ]}')
@@ -124,12 +155,15 @@ def parse_capability_max_prices(text: str, *, pixels_per_unit: Fraction, max_pri
 def _opt_rat(v, i: int, name: str) -> Fraction | None:
     if v is None:
         return None
-    if isinstance(v, bool):
+    if isinstance(v, (bool, list, dict)):
         raise ConfigError(f"--max-price-per-capability: entry {i}: {name} must be a number")
+    what = f"--max-price-per-capability: entry {i}: {name}"
     try:
-        return parse_rat(str(v)) if not isinstance(v, int) else Fraction(v)
+        return parse_number(v, what=what)
     except RatParseError:
-        raise ConfigError(f"--max-price-per-capability: entry {i}: {name} {v!r} is not a number") from None
+        raise ConfigError(f"{what} {_shown(v)} is not a number") from None
+    except bounded.BoundedInputError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def parse_webhook_headers(text: str | None) -> dict[str, str]:
