@@ -29,8 +29,10 @@ import sys
 from fractions import Fraction
 
 from lpdev.cli import UsageError
+from sim.wire import bounded
 
 DEFAULT_HTTP_ADDR = "127.0.0.1:7936"  # go-livepeer profiles; livepeer-node: 127.0.0.1:8937
+SECONDS = bounded.argtype(bounded.parse_float, min=0.001, max=86400.0)  # a finite, positive duration
 
 
 def register(sub) -> None:
@@ -53,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--controller", help="Controller contract address")
     g.add_argument("--config", help="config JSON written by `lpdev chain up --config-out` (instead of the above)")
     g.add_argument("--mock-chain", action="store_true", help="use an in-process mock chain (quick local runs)")
-    g.add_argument("--timeout", type=float, default=5.0, help="seconds per chain RPC (default 5)")
+    g.add_argument("--timeout", type=SECONDS, default=5.0, help="seconds per chain RPC (default 5)")
     k = p.add_argument_group("key (throwaway dev key)")
     k.add_argument("--eth-key", help="signer private key, hex")
     k.add_argument("--eth-key-file", help="file holding the signer private key in hex")
@@ -75,7 +77,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                          '"pixels_per_unit","currency"}]}')
     pr.add_argument("--max-ticket-ev", default="3000000000000", help="per-ticket EV limit (default 3e12)")
     pr.add_argument("--max-total-ev", default="20000000000000", help="EV limit per batch (default 2e13)")
-    pr.add_argument("--deposit-multiplier", type=int, default=1, help="faceValue <= deposit / N (default 1)")
+    pr.add_argument("--deposit-multiplier", type=bounded.argtype(bounded.parse_int, min=1), default=1,
+                    help="faceValue <= deposit / N (default 1)")
     pr.add_argument("--allow-state-replay", action="store_true",
                     help="be stateless like go-livepeer: accept superseded or replayed state blobs and take nonces "
                          "from the state alone (lpdev refuses replays with 400 'invalid state: …' and never reuses "
@@ -84,14 +87,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     u.add_argument("--max-hourly-price-usd", default=None, help="live ceiling in USD per hour (default 36)")
     u.add_argument("--max-fixed-price-usd", default=None, help="fixed ceiling in USD per job (default 1)")
     u.add_argument("--wei-per-usd", default=None, help="pin the rate (node WeiPerUSD) instead of reading the feed")
-    u.add_argument("--eth-usd-max-age", type=float, default=None,
+    u.add_argument("--eth-usd-max-age", type=SECONDS, default=None,
                    help="seconds the feed's answer stays usable (livepeer-node default 7200)")
     w = p.add_argument_group("auth webhook and discovery")
     w.add_argument("--remote-signer-webhook-url", help="POSTed {headers, state} before each signing")
     w.add_argument("--remote-signer-webhook-headers", default="", help="'k:v,k2:v2' sent to the webhook")
     w.add_argument("--remote-discovery", action="store_true", help="serve GET /discover-orchestrators")
     w.add_argument("--orch-addr", default="", help="orchestrators for discovery, comma-separated host:port/URLs")
-    w.add_argument("--discovery-refresh", type=float, default=60.0, help="discovery cache seconds (default 60)")
+    w.add_argument("--discovery-refresh", type=bounded.argtype(bounded.parse_float, min=0.0, max=86400.0),
+                   default=60.0, help="discovery cache seconds (default 60)")
     p.add_argument("--trace", help="write every event to this JSONL trace")
 
 
@@ -115,14 +119,15 @@ def parse_http_addr(text: str, port_only_host: str = "0.0.0.0") -> tuple[str, in
 
 
 def _usd_amount(text: str | None, flag: str) -> Fraction | None:
-    from sim.pm.money import RatParseError, parse_rat
+    from sim.pm.money import RatParseError
+    from sim.signer.config import parse_number
 
     if text is None:
         return None
     try:
-        v = parse_rat(str(text).strip())
+        v = parse_number(text, what=flag)
     except RatParseError:
-        raise UsageError(f"{flag} {text!r}: not a number (want e.g. 36, 0.5 or 1/3)") from None
+        raise UsageError(f"{flag} {str(text)[:40]!r}: not a number (want e.g. 36, 0.5 or 1/3)") from None
     if v <= 0:
         raise UsageError(f"{flag} must be > 0")
     return v
@@ -153,15 +158,13 @@ def signer_config(args):
             raise ConfigError(f"--max-price-per-unit: the {profile.name} signer has no wei ceiling; use "
                               "--max-hourly-price-usd / --max-fixed-price-usd")
         cap_text = args.max_price_per_capability or ""
-        if cap_text and not cap_text.lstrip().startswith("{") and os.path.exists(cap_text):
-            with open(cap_text) as f:
-                cap_text = f.read()
+        if cap_text and not cap_text.lstrip().startswith("{") and os.path.exists(cap_text):  # Go: JSON or a file
+            what = f"--max-price-per-capability {cap_text}"
+            cap_text = bounded.decode_text(bounded.read_bytes(cap_text, what=what), what=what)
         caps = parse_capability_max_prices(cap_text, pixels_per_unit=ppu, max_price_per_unit=mppu)
         limits = SenderLimits(max_ticket_ev=parse_price(args.max_ticket_ev, "--max-ticket-ev"),
                               max_total_ev=parse_price(args.max_total_ev, "--max-total-ev"),
                               deposit_multiplier=args.deposit_multiplier)
-        if args.deposit_multiplier <= 0:
-            raise ConfigError("--deposit-multiplier must be > 0")
         headers = parse_webhook_headers(args.remote_signer_webhook_headers)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
@@ -178,8 +181,6 @@ def signer_config(args):
         given = [f"--{k.replace('_', '-')}" for k, v in usd.items() if v is not None]
         if given:
             raise UsageError(f"{', '.join(given)}: only the livepeer-node profile has USD ceilings")
-    if args.eth_usd_max_age is not None and args.eth_usd_max_age <= 0:
-        raise UsageError("--eth-usd-max-age must be > 0 seconds")
     return SignerConfig(max_price=(mppu / ppu) if mppu > 0 else None, capability_max_prices=caps, limits=limits,
                         webhook_url=url, webhook_headers=headers, remote_discovery=args.remote_discovery,
                         orch_addrs=orchs, discovery_refresh_s=args.discovery_refresh,
@@ -193,14 +194,13 @@ def signer_key(args, cfg: dict) -> bytes:
     if args.eth_key:
         text = args.eth_key
     elif args.eth_key_file:
-        try:
-            with open(args.eth_key_file) as f:
-                text = f.read().strip()
-        except OSError as exc:
-            raise UsageError(f"--eth-key-file: {exc}") from None
+        what = f"--eth-key-file {args.eth_key_file}"
+        text = bounded.decode_text(bounded.read_bytes(args.eth_key_file, what=what, max_bytes=4096), what=what)
+        text = text.strip()
     if text is None:
-        for a in cfg.get("accounts", []):
-            if a.get("role") == "sender":
+        accounts = cfg.get("accounts")
+        for a in accounts if isinstance(accounts, list) else []:
+            if isinstance(a, dict) and a.get("role") == "sender" and isinstance(a.get("private_key"), str):
                 text = a["private_key"]
     if text is None and args.mock_chain:
         from devnet.config import DevnetConfig
@@ -228,7 +228,15 @@ def open_chain_for(args):
         raise UsageError("no chain given: pass --eth-url URL --controller ADDR, --config FILE, or --mock-chain")
     from lpdev.commands.chain import _connect
 
+    check_config_file(args.config)
     return _connect(args)
+
+
+def check_config_file(path: str | None) -> None:
+    """Refuse a malformed ``--config`` file (binary, UTF-16, nested, huge numbers) in one line before the chain
+    command's loader reads it; a missing file is left to that loader, which says how to make one."""
+    if path and os.path.isfile(path):
+        bounded.load_json_file(path, what=f"--config {path}")
 
 
 def _listen(args, profile) -> tuple[str, int, tuple[str, int] | None]:
@@ -296,7 +304,7 @@ def run(args) -> int:
 
 async def _serve(args, host: str, port: int, config, chain, key: bytes, metrics=None) -> int:
     from sim.clock import RealClock
-    from sim.events import EventBus, TraceWriter
+    from sim.events import EventBus, TraceError, TraceWriter
     from sim.signer.core import SignerCore
     from sim.signer.discovery import Discovery, GrpcDiscoverySource
     from sim.signer.http import SignerServer
@@ -305,7 +313,10 @@ async def _serve(args, host: str, port: int, config, chain, key: bytes, metrics=
     bus = EventBus(clock)
     trace = None
     if args.trace:
-        trace = TraceWriter(args.trace, actor="signer")
+        try:
+            trace = TraceWriter(args.trace, actor="signer")
+        except TraceError as exc:  # a directory, a missing folder, no permission: one line, exit 2
+            raise UsageError(f"--trace {exc}") from None
         bus.subscribe(trace)
     core = SignerCore(key=key, chain=chain, config=config, clock=clock, events=bus)
     discovery = None
