@@ -34,6 +34,7 @@ from sim.signer.webhook import WebhookOutcome
 from sim.wire import lp_rpc_pb2 as pb
 from sim.wire.state import RemotePaymentState, sign_state
 
+from tests.test_hostile_servers import _closed_within
 from tests.test_signer_harness import KEY, Signer
 
 
@@ -272,19 +273,6 @@ async def limited(request):
                       config=SignerConfig(profile=request.param))
     async with SignerServer(core, limits=LIMITS) as server:
         yield server
-
-
-async def _closed_within(reader, seconds) -> tuple[bool, bytes]:
-    data = b""
-    try:
-        async with asyncio.timeout(seconds):
-            while chunk := await reader.read(4096):
-                data += chunk
-        return True, data
-    except TimeoutError:
-        return False, data
-    except ConnectionError:
-        return True, data
 
 
 async def test_fifty_slow_connections_are_closed_by_the_header_timeout(limited):

@@ -157,11 +157,11 @@ def signer_config(args):
         if not profile.wei_ceiling and mppu > 0:
             raise ConfigError(f"--max-price-per-unit: the {profile.name} signer has no wei ceiling; use "
                               "--max-hourly-price-usd / --max-fixed-price-usd")
-        cap_text = args.max_price_per_capability or ""
+        cap_text, what = args.max_price_per_capability or "", "--max-price-per-capability"
         if cap_text and not cap_text.lstrip().startswith("{") and os.path.exists(cap_text):  # Go: JSON or a file
             what = f"--max-price-per-capability {cap_text}"
-            cap_text = bounded.decode_text(bounded.read_bytes(cap_text, what=what), what=what)
-        caps = parse_capability_max_prices(cap_text, pixels_per_unit=ppu, max_price_per_unit=mppu)
+            cap_text = bounded.read_bytes(cap_text, what=what)
+        caps = parse_capability_max_prices(cap_text, pixels_per_unit=ppu, max_price_per_unit=mppu, what=what)
         limits = SenderLimits(max_ticket_ev=parse_price(args.max_ticket_ev, "--max-ticket-ev"),
                               max_total_ev=parse_price(args.max_total_ev, "--max-total-ev"),
                               deposit_multiplier=args.deposit_multiplier)
@@ -190,18 +190,18 @@ def signer_config(args):
 
 
 def signer_key(args, cfg: dict) -> bytes:
-    text = None
+    text, source = None, "--eth-key"
     if args.eth_key:
         text = args.eth_key
     elif args.eth_key_file:
-        what = f"--eth-key-file {args.eth_key_file}"
-        text = bounded.decode_text(bounded.read_bytes(args.eth_key_file, what=what, max_bytes=4096), what=what)
+        source = f"--eth-key-file {args.eth_key_file}"
+        text = bounded.decode_text(bounded.read_bytes(args.eth_key_file, what=source, max_bytes=4096), what=source)
         text = text.strip()
     if text is None:
         accounts = cfg.get("accounts")
         for a in accounts if isinstance(accounts, list) else []:
             if isinstance(a, dict) and a.get("role") == "sender" and isinstance(a.get("private_key"), str):
-                text = a["private_key"]
+                text, source = a["private_key"], f"--config {args.config}: the sender's private_key"
     if text is None and args.mock_chain:
         from devnet.config import DevnetConfig
 
@@ -214,7 +214,7 @@ def signer_key(args, cfg: dict) -> bytes:
     except ValueError:
         b = b""
     if len(b) != 32:
-        raise UsageError("the signer key must be 32 bytes of hex")
+        raise UsageError(f"{source}: the signer key must be 32 bytes of hex")
     return b
 
 
@@ -288,8 +288,8 @@ def run(args) -> int:
         print(f"WARNING: {profile.name} signer on non-loopback address {addr} with no auth webhook signs "
               "payments from this key's deposit for any caller", file=sys.stderr)
     chain, cfg = open_chain_for(args)
-    key = signer_key(args, cfg)
     try:
+        key = signer_key(args, cfg)
         problem = feed_check(profile, config, chain)
         if problem:
             raise UsageError(problem)

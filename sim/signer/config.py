@@ -58,7 +58,7 @@ def pipeline_to_capability(pipeline: str) -> int:
     for cap, name in CAPABILITY_IDS.items():
         if name.lower().replace(" ", "-") == want:
             return cap
-    raise ConfigError(f"pipeline {pipeline!r} in --max-price-per-capability is not a known capability")
+    raise ConfigError(f"pipeline {_shown(pipeline)} in --max-price-per-capability is not a known capability")
 
 
 # Go ``big.Rat.SetString``'s decimal syntax as sim.pm.money.parse_rat reads it: ``a/b``, integers, decimals, exponents
@@ -110,39 +110,40 @@ def _shown(text: Any) -> str:
     return repr(t) if len(t) <= 40 else f"{t[:24]!r}… ({len(t)} characters)"
 
 
-def parse_capability_max_prices(text: str, *, pixels_per_unit: Fraction, max_price_per_unit: Fraction
-                                ) -> dict[int, dict[str, Fraction]]:
+def parse_capability_max_prices(text: str | bytes, *, pixels_per_unit: Fraction, max_price_per_unit: Fraction,
+                                what: str = "--max-price-per-capability") -> dict[int, dict[str, Fraction]]:
     """``-maxPricePerCapability`` (inline JSON; Go also accepts a file path, so does the CLI).
 
     ``{"capabilities_prices": [{"pipeline", "model_id" (default "default"), "price_per_unit", "pixels_per_unit",
     "currency"}]}``. Like go-livepeer: a missing/non-positive pixels_per_unit falls back to ``-pixelsPerUnit``;
     a missing/non-positive price_per_unit falls back to ``-maxPricePerUnit`` or, if that is 0, the entry is skipped.
+    ``what`` names the source in errors (the flag, or the flag and its file).
     """
     if not text:
         return {}
     try:
-        doc = bounded.loads_json(text, what="--max-price-per-capability", exact=True)
+        doc = bounded.loads_json(text, what=what, exact=True)
     except bounded.BoundedInputError as exc:
         raise ConfigError(str(exc)) from None
     entries = doc.get("capabilities_prices") if isinstance(doc, dict) else None
     if not isinstance(entries, list):
-        raise ConfigError('--max-price-per-capability: want {"capabilities_prices": [ ... ]}')
+        raise ConfigError(what + ': want {"capabilities_prices": [ ... ]}')
     out: dict[int, dict[str, Fraction]] = {}
     for i, e in enumerate(entries):
         if not isinstance(e, dict):
-            raise ConfigError(f"--max-price-per-capability: entry {i} is not an object")
+            raise ConfigError(f"{what}: entry {i} is not an object")
         pipeline = e.get("pipeline")
         if not isinstance(pipeline, str) or not pipeline:
-            raise ConfigError(f"--max-price-per-capability: entry {i} has no pipeline")
+            raise ConfigError(f"{what}: entry {i} has no pipeline")
         model = e.get("model_id") or "default"
         currency = e.get("currency") or "wei"
         if str(currency).strip().lower() != "wei":
-            raise ConfigError(f"--max-price-per-capability: entry {i}: currency {currency!r} unsupported "
+            raise ConfigError(f"{what}: entry {i}: currency {_shown(currency)} unsupported "
                               "(only wei; lpdev has no price feed)")
-        ppu = _opt_rat(e.get("pixels_per_unit"), i, "pixels_per_unit")
+        ppu = _opt_rat(e.get("pixels_per_unit"), f"{what}: entry {i}: pixels_per_unit")
         if ppu is None or ppu <= 0:
             ppu = Fraction(pixels_per_unit)
-        price = _opt_rat(e.get("price_per_unit"), i, "price_per_unit")
+        price = _opt_rat(e.get("price_per_unit"), f"{what}: entry {i}: price_per_unit")
         if price is None or price <= 0:
             if max_price_per_unit > 0:
                 price = Fraction(max_price_per_unit)
@@ -152,12 +153,11 @@ def parse_capability_max_prices(text: str, *, pixels_per_unit: Fraction, max_pri
     return out
 
 
-def _opt_rat(v, i: int, name: str) -> Fraction | None:
+def _opt_rat(v, what: str) -> Fraction | None:
     if v is None:
         return None
     if isinstance(v, (bool, list, dict)):
-        raise ConfigError(f"--max-price-per-capability: entry {i}: {name} must be a number")
-    what = f"--max-price-per-capability: entry {i}: {name}"
+        raise ConfigError(f"{what} must be a number")
     try:
         return parse_number(v, what=what)
     except RatParseError:
