@@ -17,7 +17,7 @@ from typing import Any
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from sim.pm.money import RatParseError
+from sim.pm.money import RatParseError, parse_rat
 from sim.pm.sender import SenderLimits
 from sim.wire import bounded
 
@@ -80,6 +80,8 @@ def parse_number(text: Any, *, what: str, max_digits: int = bounded.MAX_DIGITS) 
     s = str(text).strip() if not isinstance(text, bool) and text is not None else ""
     if not _RAT_SYNTAX.match(s) or _ZERO_DENOMINATOR.search(s):
         raise RatParseError(f"cannot parse {s[:40]!r} as a rational number")
+    if len(s) <= max_digits and "e" not in s and "E" not in s:
+        return parse_rat(s)  # too short to exceed the bounds: the common case (a carried Balance), the quick way
     return bounded.parse_fraction(s, what=what, max_digits=max_digits)
 
 
