@@ -345,3 +345,35 @@ async def test_the_events_feed_caps_its_connections():
         for _, w in held:
             w.close()
         await runner.cleanup()
+
+
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+async def test_a_webhook_reply_that_arrives_in_pieces_is_read_whole(profile):
+    """The adapter read one chunk of the webhook's reply (``read(n)`` returns what has arrived): a reply sent in
+    two writes was cut, and an approval became a 500/502."""
+    from aiohttp import web
+
+    async def auth(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        reply = json.dumps({"status": 200, "expiry": 0, "auth_id": "u1", "reason": "x" * 3000}).encode()
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        resp.content_length = len(reply)
+        await resp.prepare(request)
+        await resp.write(reply[:10])
+        await asyncio.sleep(0.05)
+        await resp.write(reply[10:])
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/auth", auth)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/auth"
+    try:
+        async with Signer(SignerConfig(profile=profile, webhook_url=url)) as s:
+            r = await post(s, live(s))
+            assert r.status == 200, r.raw[:300]
+    finally:
+        await runner.cleanup()
