@@ -312,6 +312,13 @@ async def test_connections_beyond_the_cap_get_a_503_in_the_dialects_envelope(lim
         doc = json.loads(body)
         msg = doc["error"] if limited.core.profile.envelope == "flat" else doc["error"]["message"]
         assert msg == "too many connections to this server (at most 4); retry later"
+        held += [await asyncio.open_connection("127.0.0.1", limited.port) for _ in range(LIMITS.max_connections)]
+        await asyncio.sleep(0.05)
+        r, w = await asyncio.open_connection("127.0.0.1", limited.port)  # beyond twice the cap: dropped at once
+        w.write(b"POST /sign-orchestrator-info HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        closed, data = await _closed_within(r, 0.3)
+        w.close()
+        assert closed and data == b"", data[:200]
     finally:
         for _, w in held:
             w.close()
