@@ -374,22 +374,23 @@ def aiohttp_runner(app, *, limits: ServerLimits = DEFAULT_LIMITS,
             h.over_limit = n >= limits.max_connections
             return h
 
-    @web.middleware
-    async def cap(request, handler):
-        if getattr(request.protocol, "over_limit", False):
-            resp = answer(503, too_many_connections(limits))
-            resp.headers["Retry-After"] = "1"
-            resp.force_close()
-            return resp
-        return await handler(request)
+    def capped(handle):
+        async def handle_within_cap(request):  # a plain wrapper: an app middleware costs more per request
+            if request.protocol.over_limit:
+                resp = answer(503, too_many_connections(limits))
+                resp.headers["Retry-After"] = "1"
+                resp.force_close()
+                return resp
+            return await handle(request)
+        return handle_within_cap
 
     class Runner(web.AppRunner):
         async def _make_server(self):
             server = await super()._make_server()
             server.__class__ = Server  # the same server, making limited handlers
+            server.request_handler = capped(server.request_handler)
             return server
 
-    app.middlewares.insert(0, cap)
     kwargs.setdefault("access_log", None)
     kwargs.setdefault("handle_signals", False)
     return Runner(app, keepalive_timeout=limits.idle_timeout_s, lingering_time=limits.close_timeout_s,
