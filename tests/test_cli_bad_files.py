@@ -154,9 +154,14 @@ def test_signer_numbers_flags_and_trace_are_bounded(capsys, tmp_path):
              + "9" * 500 + '"}]}', "entry 0: price_per_unit: number with 500 digits (at most 100)"),
             ("--trace", str(tmp_path), "is a directory"),
             ("--trace", str(tmp_path / "missing" / "t.jsonl"), "cannot write the trace: No such file or directory"),
-            ("--eth-key", "zz", "--eth-key: the signer key must be 32 bytes of hex")):
+            ("--eth-key", "zz", "--eth-key: the signer key must be 32 bytes of hex"),
+            ("--http-addr", "127.0.0.1:" + "9" * 5000, "port: integer with more than 100 digits"),
+            ("--metrics-addr", "127.0.0.1:70000", "--metrics-addr: the go-livepeer signer has no health/metrics")):
         code, _, err = run(base + [flag, value], capsys)
         assert_one_line_exit_2(code, err, want)
     code, _, err = run(["signer", "--mock-chain", "--profile", "livepeer-node", "--max-hourly-price-usd", "9" * 5000],
                        capsys)
     assert_one_line_exit_2(code, err, "--max-hourly-price-usd: number with 5000 digits (at most 100)")
+    code, _, err = run(["signer", "--mock-chain", "--profile", "livepeer-node", "--metrics-addr", "127.0.0.1:70000"],
+                       capsys)
+    assert_one_line_exit_2(code, err, "--metrics-addr '127.0.0.1:70000': port: '70000' is above the maximum 65535")

@@ -99,7 +99,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trace", help="write every event to this JSONL trace")
 
 
-def parse_http_addr(text: str, port_only_host: str = "0.0.0.0") -> tuple[str, int]:
+def parse_http_addr(text: str, port_only_host: str = "0.0.0.0", flag: str = "--http-addr") -> tuple[str, int]:
     """``host:port``, ``[v6]:port`` or ``:port`` (``port_only_host``: go-livepeer's signer makes it 127.0.0.1,
     #3959; a plain Go listener every interface)."""
     t = text.strip()
@@ -108,13 +108,10 @@ def parse_http_addr(text: str, port_only_host: str = "0.0.0.0") -> tuple[str, in
     else:
         host, sep, port = t.rpartition(":")
         if not sep:
-            raise UsageError(f"--http-addr {text!r}: want host:port")
-    try:
-        p = int(port)
-    except ValueError:
-        raise UsageError(f"--http-addr {text!r}: port {port!r} is not a number") from None
-    if not 0 <= p <= 65535:
-        raise UsageError(f"--http-addr {text!r}: port out of range")
+            raise UsageError(f"{flag} {t[:80]!r}: want host:port")
+    if not port.isdigit():
+        raise UsageError(f"{flag} {t[:80]!r}: port {port[:20]!r} is not a number")
+    p = bounded.parse_int(port, what=f"{flag} {t[:80]!r}: port", min=0, max=65535)
     return (host or port_only_host), p
 
 
@@ -244,7 +241,7 @@ def _listen(args, profile) -> tuple[str, int, tuple[str, int] | None]:
     host, port = parse_http_addr(args.http_addr or profile.http_default, port_only)
     metrics = None
     if profile.health_endpoints:
-        metrics = parse_http_addr(args.metrics_addr or profile.metrics_default, port_only)
+        metrics = parse_http_addr(args.metrics_addr or profile.metrics_default, port_only, "--metrics-addr")
     elif args.metrics_addr:
         raise UsageError(f"--metrics-addr: the {profile.name} signer has no health/metrics listener")
     return host, port, metrics
