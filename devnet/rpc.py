@@ -9,6 +9,10 @@
 Receipts come back normalized: ``{"status", "gasUsed", "blockNumber", "logs": [{"topics", "data"}]}`` with ints.
 Transport failures raise ``OSError`` / ``http.client`` errors (the chain turns them into ChainUnreachable /
 AnvilCrashed); JSON-RPC error answers raise :class:`RpcError`.
+
+``--eth-url`` may point anywhere: an answer is read within :data:`MAX_ANSWER_BYTES` and parsed with
+:mod:`sim.wire.bounded` (nesting, digits), so a hostile or broken endpoint gets a one-line ``HTTPException``
+naming the method and the problem, never a RecursionError or a process eating its memory.
 """
 from __future__ import annotations
 
@@ -19,8 +23,11 @@ import threading
 import urllib.parse
 
 from devnet import abi
+from sim.wire import bounded
 
-__all__ = ["RpcError", "HttpRpc", "Web3Rpc"]
+__all__ = ["RpcError", "HttpRpc", "Web3Rpc", "MAX_ANSWER_BYTES"]
+
+MAX_ANSWER_BYTES = 256 << 20  # one JSON-RPC answer (anvil_dumpState of a busy chain is tens of MiB)
 
 
 class RpcError(Exception):
@@ -83,7 +90,10 @@ class HttpRpc:
             try:
                 conn.request("POST", self._path, body, {"Content-Type": "application/json"})
                 resp = conn.getresponse()
-                data = resp.read()
+                data = resp.read(MAX_ANSWER_BYTES + 1)
+                if len(data) > MAX_ANSWER_BYTES:
+                    self.close_thread_conn()  # the rest is unread: this connection cannot be reused
+                    raise http.client.HTTPException(f"JSON-RPC answer larger than {MAX_ANSWER_BYTES >> 20} MiB")
                 if resp.status != 200:
                     raise http.client.HTTPException(f"HTTP {resp.status} {resp.reason}")
                 return data
@@ -106,9 +116,10 @@ class HttpRpc:
         body = json.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}).encode()
         raw = self._post(body)
         try:
-            resp = json.loads(raw)
-        except ValueError:
-            raise http.client.HTTPException(f"answer to {method} is not JSON: {raw[:80]!r}") from None
+            resp = bounded.loads_json(raw, what=f"answer to {method}", max_bytes=MAX_ANSWER_BYTES,
+                                      replace_invalid=True)
+        except bounded.BoundedInputError as exc:
+            raise http.client.HTTPException(f"{exc} (first bytes {raw[:80]!r})") from None
         if not isinstance(resp, dict):
             raise http.client.HTTPException(f"answer to {method} is not a JSON-RPC object")
         if resp.get("error") is not None:

@@ -16,6 +16,14 @@ else can reach the port, so :func:`serve` adds what a hostile or broken client n
   reading) is aborted after ``close_timeout_s`` instead of hanging, and a connection that ends in a protocol error
   (Hypercorn's HTTP/2 stream bookkeeping, ``APPLICATION_DATA_AFTER_CLOSE_NOTIFY``) is logged as one debug line,
   not as an "Unhandled exception" traceback.
+
+The same limits for lpdev's aiohttp servers (the remote signer, the events feed): :func:`aiohttp_runner` is an
+``AppRunner`` whose connections get the header watchdog, the idle timeout (aiohttp's keep-alive timeout, which also
+starts at connect), the connection cap (503, then dropped) and a bounded lingering close; a request aiohttp cannot
+parse (a NUL byte in a header, a bad request line) is answered with one line (``error(status, message)``: the
+server's own envelope) and logged as one debug line, not a traceback; request bodies are not decompressed (Go's
+net/http does not either: a ``Content-Encoding: gzip`` header is just a header). Routes bound their body reads with
+``limits.body_timeout_s`` themselves (408).
 """
 from __future__ import annotations
 
@@ -33,7 +41,8 @@ from hypercorn.asyncio.worker_context import WorkerContext
 from hypercorn.config import Config
 from hypercorn.utils import wrap_app
 
-__all__ = ["ServerLimits", "serve", "read_body", "drain_body", "BodyTimeout", "current_limits"]
+__all__ = ["ServerLimits", "serve", "read_body", "drain_body", "BodyTimeout", "current_limits", "aiohttp_runner",
+           "too_many_connections"]
 
 log = logging.getLogger("lpdev.serving")
 
@@ -58,6 +67,11 @@ class ServerLimits:
 
 
 DEFAULT_LIMITS = ServerLimits()
+
+
+def too_many_connections(limits: ServerLimits) -> str:
+    """The 503's message on a connection over ``limits.max_connections``."""
+    return f"too many connections to this server (at most {limits.max_connections}); retry later"
 
 
 @dataclass
@@ -167,8 +181,7 @@ class _Guard:
             await send(msg)
 
         if conn.over_limit:
-            body = (f"too many connections to this server (at most {conn.limits.max_connections}); "
-                    "retry later\n").encode()
+            body = (too_many_connections(conn.limits) + "\n").encode()
             headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
                        (b"retry-after", b"1")]
             if scope.get("http_version", "1.1") in ("1.0", "1.1"):
@@ -300,3 +313,92 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, BaseExceptionGroup):
         return "; ".join(_describe(e) for e in exc.exceptions)
     return f"{type(exc).__name__}: {exc}"
+
+
+# ================================================================================================ aiohttp servers
+def _plain_error(status: int, message: str):
+    from aiohttp import web
+
+    return web.Response(status=status, text=message + "\n")
+
+
+def _one_line(text: str) -> str:
+    """aiohttp's parser errors span lines (the bad line, then a caret under it): keep the words and the line."""
+    parts = [p.strip() for p in str(text).splitlines() if p.strip() and set(p.strip()) != {"^"}]
+    return " ".join(parts)[:300]
+
+
+def aiohttp_runner(app, *, limits: ServerLimits = DEFAULT_LIMITS,
+                   error: Callable[[int, str], object] | None = None, **kwargs):
+    """An ``aiohttp.web.AppRunner`` for ``app`` serving within ``limits`` (module docstring). ``error(status,
+    message) -> web.Response`` answers the 503 and unparsable requests in the server's own envelope (default:
+    ``text/plain``). Start it as usual: ``await runner.setup(); await web.TCPSite(runner, host, port).start()``."""
+    from aiohttp import web
+    from aiohttp.web_protocol import RequestHandler
+
+    answer = error or _plain_error
+
+    class Handler(RequestHandler):
+        over_limit = False
+        _watchdog: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._watchdog = asyncio.get_running_loop().call_later(limits.header_timeout_s, self._headers_overdue)
+
+        def _headers_overdue(self) -> None:
+            if self._request_count == 0:  # not one complete request head since the connection opened
+                self.force_close()
+
+        def connection_lost(self, exc) -> None:
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+            super().connection_lost(exc)
+
+        def handle_error(self, request, status: int = 500, exc=None, message=None):
+            if status >= 500:  # a bug in a route: keep aiohttp's logging (traceback) and answer
+                return super().handle_error(request, status, exc, message)
+            log.debug("bad request from %s: %s", request.remote, _one_line(message or exc))
+            if request.writer.output_size > 0:
+                raise ConnectionError("response already started; cannot answer the bad request")
+            resp = answer(status, f"bad HTTP request: {_one_line(message or exc or status)}")
+            resp.force_close()
+            return resp
+
+    class Server(web.Server):
+        def __call__(self):
+            n = len(self._connections)
+            if n >= 2 * limits.max_connections:
+                return _Dropped()
+            h = Handler(self, loop=self._loop, **self._kwargs)
+            h.over_limit = n >= limits.max_connections
+            return h
+
+    def capped(handle):
+        async def handle_within_cap(request):  # a plain wrapper: an app middleware costs more per request
+            if request.protocol.over_limit:
+                resp = answer(503, too_many_connections(limits))
+                resp.headers["Retry-After"] = "1"
+                resp.force_close()
+                return resp
+            return await handle(request)
+        return handle_within_cap
+
+    class Runner(web.AppRunner):
+        async def _make_server(self):
+            server = await super()._make_server()
+            server.__class__ = Server  # the same server, making limited handlers
+            server.request_handler = capped(server.request_handler)
+            return server
+
+    kwargs.setdefault("access_log", None)
+    kwargs.setdefault("handle_signals", False)
+    return Runner(app, keepalive_timeout=limits.idle_timeout_s, lingering_time=limits.close_timeout_s,
+                  auto_decompress=False, **kwargs)
+
+
+class _Dropped(asyncio.Protocol):
+    """A connection beyond twice the cap: closed at once."""
+
+    def connection_made(self, transport) -> None:
+        transport.abort()

@@ -1,5 +1,6 @@
-"""Every file loader of `lpdev orchestrator`, `lpdev token`, `lpdev decode`, `lpdev tui --replay`, `lpdev scenario
-run|replay`, `lpdev up --config|--scenario` and `lpdev chain --config` given a malformed file exits 2 with one line naming the file and the problem — never a traceback, a hang or
+"""Every file loader of `lpdev orchestrator`, `lpdev signer`, `lpdev conformance`, `lpdev token`, `lpdev decode`,
+`lpdev tui --replay`, `lpdev scenario run|replay`, `lpdev up --config|--scenario` and `lpdev chain --config` given a
+malformed file exits 2 with one line naming the file and the problem — never a traceback, a hang or
 a RecursionError. The corpus: binary, UTF-16 (with and without a byte order mark), truncated, nested 10^5 deep,
 huge numbers, NaN, a directory. Run with the recursion limit `lpdev up --chain embedded` leaves behind (100 000)."""
 from __future__ import annotations
@@ -69,6 +70,11 @@ LOADERS = {
     "orchestrator --faults": lambda f: ["orchestrator", "--eth-url", "http://127.0.0.1:9", "--controller",
                                         "0x" + "11" * 20, "--eth-key", "0x" + "22" * 32, "--faults", str(f)],
     "token --config": lambda f: ["token", "--config", str(f)],
+    "signer --config": lambda f: ["signer", "--config", str(f)],
+    "signer --eth-key-file": lambda f: ["signer", "--mock-chain", "--http-addr", "127.0.0.1:0", "--eth-key-file",
+                                        str(f)],
+    "signer --max-price-per-capability": lambda f: ["signer", "--mock-chain", "--max-price-per-capability", str(f)],
+    "conformance --config": lambda f: ["conformance", "--signer", "http://127.0.0.1:9", "--config", str(f)],
     "tui --replay": lambda f: ["tui", "--replay", str(f)],
     "scenario replay": lambda f: ["scenario", "replay", str(f)],
     # the stack spec's two spellings (a scenario's YAML, lpdev.toml) and the chain's config
@@ -191,3 +197,35 @@ def test_output_paths_are_checked_before_the_run(tmp_path, capsys):
         code, out, err = run(argv, capsys)
         assert_one_line_exit_2(code, err, "is a directory", "does not exist")
         assert "PASS" not in out and "stack ready" not in out
+
+
+def test_signer_numbers_flags_and_trace_are_bounded(capsys, tmp_path):
+    """`lpdev signer`: number flags (digits, NaN, range), JSON given inline and --trace paths, each one line, exit 2."""
+    base = ["signer", "--mock-chain", "--http-addr", "127.0.0.1:0"]
+    for flag, value, want in (("--timeout", "nan", "NaN or infinity"), ("--deposit-multiplier", "0", "below the minimum 1"),
+                              ("--eth-usd-max-age", "inf", "NaN or infinity"),
+                              ("--discovery-refresh", "-1", "below the minimum 0")):
+        with pytest.raises(SystemExit) as ei:
+            main(base + [flag, value])
+        assert ei.value.code == 2
+        assert want in capsys.readouterr().err
+    for flag, value, want in (
+            ("--max-ticket-ev", "9" * 5000, "--max-ticket-ev: number with 5000 digits (at most 100)"),
+            ("--max-price-per-unit", "1e9999999", "--max-price-per-unit: '1e9999999' is out of range"),
+            ("--max-price-per-capability", '{"capabilities_prices": ' + "[" * 10_000,
+             "--max-price-per-capability: nested deeper than 64 levels"),
+            ("--max-price-per-capability", '{"capabilities_prices": [{"pipeline": "llm", "price_per_unit": "'
+             + "9" * 500 + '"}]}', "entry 0: price_per_unit: number with 500 digits (at most 100)"),
+            ("--trace", str(tmp_path), "is a directory"),
+            ("--trace", str(tmp_path / "missing" / "t.jsonl"), "cannot write the trace: No such file or directory"),
+            ("--eth-key", "zz", "--eth-key: the signer key must be 32 bytes of hex"),
+            ("--http-addr", "127.0.0.1:" + "9" * 5000, "port: integer with more than 100 digits"),
+            ("--metrics-addr", "127.0.0.1:70000", "--metrics-addr: the go-livepeer signer has no health/metrics")):
+        code, _, err = run(base + [flag, value], capsys)
+        assert_one_line_exit_2(code, err, want)
+    code, _, err = run(["signer", "--mock-chain", "--profile", "livepeer-node", "--max-hourly-price-usd", "9" * 5000],
+                       capsys)
+    assert_one_line_exit_2(code, err, "--max-hourly-price-usd: number with 5000 digits (at most 100)")
+    code, _, err = run(["signer", "--mock-chain", "--profile", "livepeer-node", "--metrics-addr", "127.0.0.1:70000"],
+                       capsys)
+    assert_one_line_exit_2(code, err, "--metrics-addr '127.0.0.1:70000': port: '70000' is above the maximum 65535")

@@ -18,7 +18,7 @@ from typing import AsyncIterator
 from aiohttp import ClientSession, ClientTimeout, web
 
 from sim.events import KINDS, Event, EventBus
-from sim.serving import ServerLimits
+from sim.serving import ServerLimits, aiohttp_runner
 from sim.wire import bounded
 
 __all__ = ["events_app", "serve", "follow", "fetch_events", "parse_event"]
@@ -111,10 +111,12 @@ def events_app(bus: EventBus) -> web.Application:
 
 async def serve(bus: EventBus, host: str = "127.0.0.1", port: int = 0, *,
                 limits: ServerLimits | None = None) -> tuple[web.AppRunner, str]:
-    """Start the endpoint; returns the runner (``await runner.cleanup()`` to stop) and its base URL. A connection
-    that sends no complete request (or stays idle between requests) is closed after ``limits.header_timeout_s``."""
+    """Start the endpoint; returns the runner (``await runner.cleanup()`` to stop) and its base URL. It serves within
+    ``limits`` (:func:`sim.serving.aiohttp_runner`): a connection that sends no complete request head within
+    ``header_timeout_s`` is closed, one idle between requests after ``idle_timeout_s``, and beyond
+    ``max_connections`` open connections (streams included) each request gets 503 ``too many connections``."""
     limits = limits or ServerLimits()
-    runner = web.AppRunner(events_app(bus), handle_signals=False, keepalive_timeout=limits.header_timeout_s)
+    runner = aiohttp_runner(events_app(bus), limits=limits)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -28,6 +28,7 @@ from lpdev.cli import UsageError
 
 
 def register(sub) -> None:
+    from lpdev.commands.signer import SECONDS
     from sim.signer.profiles import PROFILE_NAMES
 
     p = sub.add_parser("conformance", help="which signer dialect a signer speaks: case x profile matrix, verdict",
@@ -44,7 +45,7 @@ def register(sub) -> None:
     p.add_argument("--metrics", help="the signer's metrics listener URL (livepeer-node: /healthz, /readyz)")
     p.add_argument("--usd-rate", choices=("auto", "fresh", "stale", "unknown"), default="auto",
                    help="the signer's ETH/USD rate (default auto: read the chain's feed)")
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default 10)")
+    p.add_argument("--timeout", type=SECONDS, default=10.0, help="seconds per request (default 10)")
     p.add_argument("--only", action="append", help="run only cases whose name contains this (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=run)
@@ -66,7 +67,6 @@ def run(args) -> int:
             raise UsageError("the suite needs the signer's chain: pass --eth-url URL --controller ADDR or "
                              "--config FILE")
         from lpdev.commands.chain import _connect
-
         chain, _cfg = _connect(args)
         try:
             report = asyncio.run(run_matrix(args.signer, chain, metrics_url=args.metrics, **kw))

@@ -29,8 +29,10 @@ import sys
 from fractions import Fraction
 
 from lpdev.cli import UsageError
+from sim.wire import bounded
 
 DEFAULT_HTTP_ADDR = "127.0.0.1:7936"  # go-livepeer profiles; livepeer-node: 127.0.0.1:8937
+SECONDS = bounded.argtype(bounded.parse_float, min=0.001, max=86400.0)  # a finite, positive duration
 
 
 def register(sub) -> None:
@@ -53,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--controller", help="Controller contract address")
     g.add_argument("--config", help="config JSON written by `lpdev chain up --config-out` (instead of the above)")
     g.add_argument("--mock-chain", action="store_true", help="use an in-process mock chain (quick local runs)")
-    g.add_argument("--timeout", type=float, default=5.0, help="seconds per chain RPC (default 5)")
+    g.add_argument("--timeout", type=SECONDS, default=5.0, help="seconds per chain RPC (default 5)")
     k = p.add_argument_group("key (throwaway dev key)")
     k.add_argument("--eth-key", help="signer private key, hex")
     k.add_argument("--eth-key-file", help="file holding the signer private key in hex")
@@ -75,7 +77,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                          '"pixels_per_unit","currency"}]}')
     pr.add_argument("--max-ticket-ev", default="3000000000000", help="per-ticket EV limit (default 3e12)")
     pr.add_argument("--max-total-ev", default="20000000000000", help="EV limit per batch (default 2e13)")
-    pr.add_argument("--deposit-multiplier", type=int, default=1, help="faceValue <= deposit / N (default 1)")
+    pr.add_argument("--deposit-multiplier", type=bounded.argtype(bounded.parse_int, min=1), default=1,
+                    help="faceValue <= deposit / N (default 1)")
     pr.add_argument("--allow-state-replay", action="store_true",
                     help="be stateless like go-livepeer: accept superseded or replayed state blobs and take nonces "
                          "from the state alone (lpdev refuses replays with 400 'invalid state: …' and never reuses "
@@ -84,18 +87,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     u.add_argument("--max-hourly-price-usd", default=None, help="live ceiling in USD per hour (default 36)")
     u.add_argument("--max-fixed-price-usd", default=None, help="fixed ceiling in USD per job (default 1)")
     u.add_argument("--wei-per-usd", default=None, help="pin the rate (node WeiPerUSD) instead of reading the feed")
-    u.add_argument("--eth-usd-max-age", type=float, default=None,
+    u.add_argument("--eth-usd-max-age", type=SECONDS, default=None,
                    help="seconds the feed's answer stays usable (livepeer-node default 7200)")
     w = p.add_argument_group("auth webhook and discovery")
     w.add_argument("--remote-signer-webhook-url", help="POSTed {headers, state} before each signing")
     w.add_argument("--remote-signer-webhook-headers", default="", help="'k:v,k2:v2' sent to the webhook")
     w.add_argument("--remote-discovery", action="store_true", help="serve GET /discover-orchestrators")
     w.add_argument("--orch-addr", default="", help="orchestrators for discovery, comma-separated host:port/URLs")
-    w.add_argument("--discovery-refresh", type=float, default=60.0, help="discovery cache seconds (default 60)")
+    w.add_argument("--discovery-refresh", type=bounded.argtype(bounded.parse_float, min=0.0, max=86400.0),
+                   default=60.0, help="discovery cache seconds (default 60)")
     p.add_argument("--trace", help="write every event to this JSONL trace")
 
 
-def parse_http_addr(text: str, port_only_host: str = "0.0.0.0") -> tuple[str, int]:
+def parse_http_addr(text: str, port_only_host: str = "0.0.0.0", flag: str = "--http-addr") -> tuple[str, int]:
     """``host:port``, ``[v6]:port`` or ``:port`` (``port_only_host``: go-livepeer's signer makes it 127.0.0.1,
     #3959; a plain Go listener every interface)."""
     t = text.strip()
@@ -104,25 +108,23 @@ def parse_http_addr(text: str, port_only_host: str = "0.0.0.0") -> tuple[str, in
     else:
         host, sep, port = t.rpartition(":")
         if not sep:
-            raise UsageError(f"--http-addr {text!r}: want host:port")
-    try:
-        p = int(port)
-    except ValueError:
-        raise UsageError(f"--http-addr {text!r}: port {port!r} is not a number") from None
-    if not 0 <= p <= 65535:
-        raise UsageError(f"--http-addr {text!r}: port out of range")
+            raise UsageError(f"{flag} {t[:80]!r}: want host:port")
+    if not port.isdigit():
+        raise UsageError(f"{flag} {t[:80]!r}: port {port[:20]!r} is not a number")
+    p = bounded.parse_int(port, what=f"{flag} {t[:80]!r}: port", min=0, max=65535)
     return (host or port_only_host), p
 
 
 def _usd_amount(text: str | None, flag: str) -> Fraction | None:
-    from sim.pm.money import RatParseError, parse_rat
+    from sim.pm.money import RatParseError
+    from sim.signer.config import parse_number
 
     if text is None:
         return None
     try:
-        v = parse_rat(str(text).strip())
+        v = parse_number(text, what=flag)
     except RatParseError:
-        raise UsageError(f"{flag} {text!r}: not a number (want e.g. 36, 0.5 or 1/3)") from None
+        raise UsageError(f"{flag} {str(text)[:40]!r}: not a number (want e.g. 36, 0.5 or 1/3)") from None
     if v <= 0:
         raise UsageError(f"{flag} must be > 0")
     return v
@@ -152,16 +154,14 @@ def signer_config(args):
         if not profile.wei_ceiling and mppu > 0:
             raise ConfigError(f"--max-price-per-unit: the {profile.name} signer has no wei ceiling; use "
                               "--max-hourly-price-usd / --max-fixed-price-usd")
-        cap_text = args.max_price_per_capability or ""
-        if cap_text and not cap_text.lstrip().startswith("{") and os.path.exists(cap_text):
-            with open(cap_text) as f:
-                cap_text = f.read()
-        caps = parse_capability_max_prices(cap_text, pixels_per_unit=ppu, max_price_per_unit=mppu)
+        cap_text, what = args.max_price_per_capability or "", "--max-price-per-capability"
+        if cap_text and not cap_text.lstrip().startswith("{") and os.path.exists(cap_text):  # Go: JSON or a file
+            what = f"--max-price-per-capability {cap_text}"
+            cap_text = bounded.read_bytes(cap_text, what=what)
+        caps = parse_capability_max_prices(cap_text, pixels_per_unit=ppu, max_price_per_unit=mppu, what=what)
         limits = SenderLimits(max_ticket_ev=parse_price(args.max_ticket_ev, "--max-ticket-ev"),
                               max_total_ev=parse_price(args.max_total_ev, "--max-total-ev"),
                               deposit_multiplier=args.deposit_multiplier)
-        if args.deposit_multiplier <= 0:
-            raise ConfigError("--deposit-multiplier must be > 0")
         headers = parse_webhook_headers(args.remote_signer_webhook_headers)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
@@ -178,8 +178,6 @@ def signer_config(args):
         given = [f"--{k.replace('_', '-')}" for k, v in usd.items() if v is not None]
         if given:
             raise UsageError(f"{', '.join(given)}: only the livepeer-node profile has USD ceilings")
-    if args.eth_usd_max_age is not None and args.eth_usd_max_age <= 0:
-        raise UsageError("--eth-usd-max-age must be > 0 seconds")
     return SignerConfig(max_price=(mppu / ppu) if mppu > 0 else None, capability_max_prices=caps, limits=limits,
                         webhook_url=url, webhook_headers=headers, remote_discovery=args.remote_discovery,
                         orch_addrs=orchs, discovery_refresh_s=args.discovery_refresh,
@@ -189,19 +187,18 @@ def signer_config(args):
 
 
 def signer_key(args, cfg: dict) -> bytes:
-    text = None
+    text, source = None, "--eth-key"
     if args.eth_key:
         text = args.eth_key
     elif args.eth_key_file:
-        try:
-            with open(args.eth_key_file) as f:
-                text = f.read().strip()
-        except OSError as exc:
-            raise UsageError(f"--eth-key-file: {exc}") from None
+        source = f"--eth-key-file {args.eth_key_file}"
+        text = bounded.decode_text(bounded.read_bytes(args.eth_key_file, what=source, max_bytes=4096), what=source)
+        text = text.strip()
     if text is None:
-        for a in cfg.get("accounts", []):
-            if a.get("role") == "sender":
-                text = a["private_key"]
+        accounts = cfg.get("accounts")
+        for a in accounts if isinstance(accounts, list) else []:
+            if isinstance(a, dict) and a.get("role") == "sender" and isinstance(a.get("private_key"), str):
+                text, source = a["private_key"], f"--config {args.config}: the sender's private_key"
     if text is None and args.mock_chain:
         from devnet.config import DevnetConfig
 
@@ -214,7 +211,7 @@ def signer_key(args, cfg: dict) -> bytes:
     except ValueError:
         b = b""
     if len(b) != 32:
-        raise UsageError("the signer key must be 32 bytes of hex")
+        raise UsageError(f"{source}: the signer key must be 32 bytes of hex")
     return b
 
 
@@ -228,7 +225,7 @@ def open_chain_for(args):
         raise UsageError("no chain given: pass --eth-url URL --controller ADDR, --config FILE, or --mock-chain")
     from lpdev.commands.chain import _connect
 
-    return _connect(args)
+    return _connect(args)  # --config goes through chain._load_config, the bounded loader
 
 
 def _listen(args, profile) -> tuple[str, int, tuple[str, int] | None]:
@@ -236,7 +233,7 @@ def _listen(args, profile) -> tuple[str, int, tuple[str, int] | None]:
     host, port = parse_http_addr(args.http_addr or profile.http_default, port_only)
     metrics = None
     if profile.health_endpoints:
-        metrics = parse_http_addr(args.metrics_addr or profile.metrics_default, port_only)
+        metrics = parse_http_addr(args.metrics_addr or profile.metrics_default, port_only, "--metrics-addr")
     elif args.metrics_addr:
         raise UsageError(f"--metrics-addr: the {profile.name} signer has no health/metrics listener")
     return host, port, metrics
@@ -280,8 +277,8 @@ def run(args) -> int:
         print(f"WARNING: {profile.name} signer on non-loopback address {addr} with no auth webhook signs "
               "payments from this key's deposit for any caller", file=sys.stderr)
     chain, cfg = open_chain_for(args)
-    key = signer_key(args, cfg)
     try:
+        key = signer_key(args, cfg)
         problem = feed_check(profile, config, chain)
         if problem:
             raise UsageError(problem)
@@ -296,7 +293,7 @@ def run(args) -> int:
 
 async def _serve(args, host: str, port: int, config, chain, key: bytes, metrics=None) -> int:
     from sim.clock import RealClock
-    from sim.events import EventBus, TraceWriter
+    from sim.events import EventBus, TraceError, TraceWriter
     from sim.signer.core import SignerCore
     from sim.signer.discovery import Discovery, GrpcDiscoverySource
     from sim.signer.http import SignerServer
@@ -305,7 +302,10 @@ async def _serve(args, host: str, port: int, config, chain, key: bytes, metrics=
     bus = EventBus(clock)
     trace = None
     if args.trace:
-        trace = TraceWriter(args.trace, actor="signer")
+        try:
+            trace = TraceWriter(args.trace, actor="signer")
+        except TraceError as exc:  # a directory, a missing folder, no permission: one line, exit 2
+            raise UsageError(f"--trace {exc}") from None
         bus.subscribe(trace)
     core = SignerCore(key=key, chain=chain, config=config, clock=clock, events=bus)
     discovery = None

@@ -15,7 +15,7 @@ import aiohttp
 from sim.wire import bounded
 from sim.wire.gojson import b64encode
 
-__all__ = ["SignerReply", "SignerClient", "OrchestratorInfoSig"]
+__all__ = ["SignerReply", "SignerClient", "OrchestratorInfoSig", "error_message"]
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,9 @@ class OrchestratorInfoSig:
 
 @dataclass
 class SignerReply:
-    """One ``/generate-live-payment`` answer. ``body`` is the parsed JSON (or None); ``message`` is
-    ``error.message`` of the JSON error envelope (§3.2) when present, else the raw text."""
+    """One ``/generate-live-payment`` answer. ``body`` is the parsed JSON (or None); ``message`` is the error
+    envelope's message — go-livepeer's ``{"error":{"message":…}}`` (§3.2) or livepeer-node's flat
+    ``{"error":"…"}`` — when present, else the raw text."""
 
     status: int
     signer: str  # actor name of the signer that answered
@@ -48,6 +49,26 @@ class SignerReply:
     @property
     def state(self) -> dict | None:
         return (self.body or {}).get("state")
+
+
+async def _read(r: aiohttp.ClientResponse) -> bytes:
+    """A reply body, at most ``bounded.MAX_BYTES`` (+1, so the parser names an oversized one): a signer is another
+    service, and what it sends is untrusted."""
+    raw = b""
+    while len(raw) <= bounded.MAX_BYTES and (chunk := await r.content.read(64 * 1024)):
+        raw += chunk
+    return raw[:bounded.MAX_BYTES + 1]
+
+
+def error_message(doc, raw: bytes) -> str:
+    """The message of a signer's error reply: ``error.message`` (go-livepeer), ``error`` (livepeer-node's flat
+    envelope), else the raw text."""
+    err = doc.get("error") if isinstance(doc, dict) else None
+    if isinstance(err, dict) and isinstance(err.get("message"), str):
+        return err["message"]
+    if isinstance(err, str):
+        return err
+    return raw[:4096].decode("utf-8", "replace").strip()
 
 
 def _hex(s: str) -> bytes:
@@ -93,11 +114,16 @@ class SignerClient:
         i = self._pick()
         async with http.post(self.urls[i] + "/sign-orchestrator-info", data=b"{}", timeout=self.timeout,
                              headers={"Content-Type": "application/json", **self.headers}) as r:
-            text = await r.text()
+            raw = await _read(r)
             if r.status != 200:
-                raise RuntimeError(f"remote signer returned status {r.status}: {text}")
-            doc = bounded.loads_json(text, what="/sign-orchestrator-info answer")
-        return OrchestratorInfoSig(_hex(doc["address"]), _hex(doc["signature"]))
+                raise RuntimeError(f"remote signer returned status {r.status}: "
+                                   f"{raw[:4096].decode('utf-8', 'replace').strip()}")
+        doc = bounded.loads_json(raw, what="/sign-orchestrator-info answer")
+        try:
+            return OrchestratorInfoSig(_hex(doc["address"]), _hex(doc["signature"]))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise bounded.BoundedInputError("/sign-orchestrator-info answer",
+                                            "want {\"address\": hex, \"signature\": hex}") from None
 
     async def generate_live_payment(self, *, orchestrator: bytes, state: dict | None, manifest_id: str | None,
                                     job_type: str, in_pixels: int = 0, app: str = "",
@@ -122,7 +148,7 @@ class SignerClient:
         headers = {"Content-Type": "application/json", **self.headers, **(extra_headers or {})}
         async with http.post(self.urls[i] + "/generate-live-payment", data=json.dumps(body).encode(),
                              headers=headers, timeout=self.timeout) as r:
-            raw = await r.read()
+            raw = await _read(r)
             reply = SignerReply(r.status, self.names[i], headers={k: v for k, v in r.headers.items()})
         try:
             doc = bounded.loads_json(raw, what="/generate-live-payment answer")
@@ -130,8 +156,6 @@ class SignerClient:
             doc = None
         if reply.status == 200 and isinstance(doc, dict):
             reply.body = doc
-        elif isinstance(doc, dict) and isinstance(doc.get("error"), dict):
-            reply.message = str(doc["error"].get("message", ""))
         else:
-            reply.message = raw.decode("utf-8", "replace").strip()
+            reply.message = error_message(doc, raw)
         return reply

@@ -12,17 +12,19 @@ pinned; ``eth_usd_max_age_s`` (``None`` = the profile's, 2 h for node) bounds ho
 """
 from __future__ import annotations
 
-import json
+import re
 from typing import Any
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 from sim.pm.money import RatParseError, parse_rat
 from sim.pm.sender import SenderLimits
+from sim.wire import bounded
 
 __all__ = [
     "SignerConfig", "RequestLimits", "ConfigError", "CAPABILITY_IDS", "capability_name",
-    "pipeline_to_capability", "parse_capability_max_prices", "parse_webhook_headers", "parse_price",
+    "pipeline_to_capability", "parse_capability_max_prices", "parse_webhook_headers", "parse_price", "parse_number",
+    "BALANCE_DIGITS",
 ]
 
 
@@ -56,7 +58,31 @@ def pipeline_to_capability(pipeline: str) -> int:
     for cap, name in CAPABILITY_IDS.items():
         if name.lower().replace(" ", "-") == want:
             return cap
-    raise ConfigError(f"pipeline {pipeline!r} in --max-price-per-capability is not a known capability")
+    raise ConfigError(f"pipeline {_shown(pipeline)} in --max-price-per-capability is not a known capability")
+
+
+# Go ``big.Rat.SetString``'s decimal syntax as sim.pm.money.parse_rat reads it: ``a/b``, integers, decimals, exponents
+_RAT_SYNTAX = re.compile(r"[+-]?(?:\d+/\d+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\Z")
+_ZERO_DENOMINATOR = re.compile(r"/0+\Z")
+#: digits a state's ``Balance`` may have (each side of ``a/b``): a balance's denominator divides
+#: lcm(2^256 - 1, pixelsPerUnit…), about 100 digits; lpdev's limit is four times that.
+BALANCE_DIGITS = 400
+
+
+def parse_number(text: Any, *, what: str, max_digits: int = bounded.MAX_DIGITS) -> Fraction:
+    """Every number the signer reads from a request, a state, a webhook reply, a flag or a config value: Go
+    ``big.Rat.SetString``'s syntax, with :func:`sim.wire.bounded.parse_fraction`'s bounds (at most ``max_digits``
+    digits, an exponent within them) checked on the text before anything is expanded — ``Fraction(Decimal)`` of a
+    10^6-digit price stalled the event loop for 30 s, ``int()`` of one over 4 300 digits raised.
+
+    Raises :class:`RatParseError` for what Go's ``SetString`` refuses too (not a number, ``a/0``) and
+    :class:`sim.wire.bounded.BoundedInputError` for a number beyond lpdev's bounds (``.problem`` says which)."""
+    s = str(text).strip() if not isinstance(text, bool) and text is not None else ""
+    if not _RAT_SYNTAX.match(s) or _ZERO_DENOMINATOR.search(s):
+        raise RatParseError(f"cannot parse {s[:40]!r} as a rational number")
+    if len(s) <= max_digits and "e" not in s and "E" not in s:
+        return parse_rat(s)  # too short to exceed the bounds: the common case (a carried Balance), the quick way
+    return bounded.parse_fraction(s, what=what, max_digits=max_digits)
 
 
 def parse_price(text: str, flag: str, *, usd: bool = False) -> Fraction | tuple[str, Fraction]:
@@ -71,47 +97,55 @@ def parse_price(text: str, flag: str, *, usd: bool = False) -> Fraction | tuple[
         s, currency = s[:-3].strip(), "USD"
     elif any(c.isalpha() for c in low.replace("e", "")):
         extra = " or USD (e.g. 0.5e-12USD)" if usd else ""
-        raise ConfigError(f"{flag}: {text!r}: the price must be in wei{extra}")
+        raise ConfigError(f"{flag}: {_shown(text)}: the price must be in wei{extra}")
     try:
-        value = parse_rat(s)
+        value = parse_number(s, what=flag)
     except RatParseError:
-        raise ConfigError(f"{flag}: {text!r} is not a number") from None
+        raise ConfigError(f"{flag}: {_shown(text)} is not a number") from None
+    except bounded.BoundedInputError as exc:
+        raise ConfigError(str(exc)) from None
     return ("USD", value) if currency == "USD" else value
 
 
-def parse_capability_max_prices(text: str, *, pixels_per_unit: Fraction, max_price_per_unit: Fraction
-                                ) -> dict[int, dict[str, Fraction]]:
+def _shown(text: Any) -> str:
+    t = str(text)
+    return repr(t) if len(t) <= 40 else f"{t[:24]!r}… ({len(t)} characters)"
+
+
+def parse_capability_max_prices(text: str | bytes, *, pixels_per_unit: Fraction, max_price_per_unit: Fraction,
+                                what: str = "--max-price-per-capability") -> dict[int, dict[str, Fraction]]:
     """``-maxPricePerCapability`` (inline JSON; Go also accepts a file path, so does the CLI).
 
     ``{"capabilities_prices": [{"pipeline", "model_id" (default "default"), "price_per_unit", "pixels_per_unit",
     "currency"}]}``. Like go-livepeer: a missing/non-positive pixels_per_unit falls back to ``-pixelsPerUnit``;
     a missing/non-positive price_per_unit falls back to ``-maxPricePerUnit`` or, if that is 0, the entry is skipped.
+    ``what`` names the source in errors (the flag, or the flag and its file).
     """
     if not text:
         return {}
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"--max-price-per-capability: not JSON: {exc.msg} at char {exc.pos}") from None
+        doc = bounded.loads_json(text, what=what, exact=True)
+    except bounded.BoundedInputError as exc:
+        raise ConfigError(str(exc)) from None
     entries = doc.get("capabilities_prices") if isinstance(doc, dict) else None
     if not isinstance(entries, list):
-        raise ConfigError('--max-price-per-capability: want {"capabilities_prices": [ ... ]}')
+        raise ConfigError(what + ': want {"capabilities_prices": [ ... ]}')
     out: dict[int, dict[str, Fraction]] = {}
     for i, e in enumerate(entries):
         if not isinstance(e, dict):
-            raise ConfigError(f"--max-price-per-capability: entry {i} is not an object")
+            raise ConfigError(f"{what}: entry {i} is not an object")
         pipeline = e.get("pipeline")
         if not isinstance(pipeline, str) or not pipeline:
-            raise ConfigError(f"--max-price-per-capability: entry {i} has no pipeline")
+            raise ConfigError(f"{what}: entry {i} has no pipeline")
         model = e.get("model_id") or "default"
         currency = e.get("currency") or "wei"
         if str(currency).strip().lower() != "wei":
-            raise ConfigError(f"--max-price-per-capability: entry {i}: currency {currency!r} unsupported "
+            raise ConfigError(f"{what}: entry {i}: currency {_shown(currency)} unsupported "
                               "(only wei; lpdev has no price feed)")
-        ppu = _opt_rat(e.get("pixels_per_unit"), i, "pixels_per_unit")
+        ppu = _opt_rat(e.get("pixels_per_unit"), f"{what}: entry {i}: pixels_per_unit")
         if ppu is None or ppu <= 0:
             ppu = Fraction(pixels_per_unit)
-        price = _opt_rat(e.get("price_per_unit"), i, "price_per_unit")
+        price = _opt_rat(e.get("price_per_unit"), f"{what}: entry {i}: price_per_unit")
         if price is None or price <= 0:
             if max_price_per_unit > 0:
                 price = Fraction(max_price_per_unit)
@@ -121,15 +155,17 @@ def parse_capability_max_prices(text: str, *, pixels_per_unit: Fraction, max_pri
     return out
 
 
-def _opt_rat(v, i: int, name: str) -> Fraction | None:
+def _opt_rat(v, what: str) -> Fraction | None:
     if v is None:
         return None
-    if isinstance(v, bool):
-        raise ConfigError(f"--max-price-per-capability: entry {i}: {name} must be a number")
+    if isinstance(v, (bool, list, dict)):
+        raise ConfigError(f"{what} must be a number")
     try:
-        return parse_rat(str(v)) if not isinstance(v, int) else Fraction(v)
+        return parse_number(v, what=what)
     except RatParseError:
-        raise ConfigError(f"--max-price-per-capability: entry {i}: {name} {v!r} is not a number") from None
+        raise ConfigError(f"{what} {_shown(v)} is not a number") from None
+    except bounded.BoundedInputError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def parse_webhook_headers(text: str | None) -> dict[str, str]:

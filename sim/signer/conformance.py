@@ -33,7 +33,7 @@ import aiohttp
 from sim.pm.crypto import SignatureError, keccak, recover_personal, to_checksum_address
 from sim.signer.profiles import PROFILES, Profile, get_profile
 from sim.signer.testkit import make_caps, make_orch_info, request_body
-from sim.wire import codec
+from sim.wire import bounded, codec
 from sim.wire import lp_rpc_pb2 as pb
 from sim.wire.state import LAYOUTS, sign_state
 
@@ -136,6 +136,9 @@ class _Reply:
         return f"{self.status} {text}"
 
 
+MAX_REPLY = 4 << 20  # bytes of a signer's reply the suite reads
+
+
 class _Suite:
     def __init__(self, url: str, chain, http: aiohttp.ClientSession, timeout: float, env: Env) -> None:
         self.url = url.rstrip("/")
@@ -151,14 +154,19 @@ class _Suite:
 
     async def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None,
                       base: str | None = None) -> _Reply:
+        """The signer under test is another service: its reply is read within :data:`MAX_REPLY` bytes and parsed
+        with :mod:`sim.wire.bounded` (a reply it refuses has no JSON body, which the case then reports)."""
         async with self.http.request(method, (base or self.url) + path, data=body, headers=headers or {},
                                      timeout=aiohttp.ClientTimeout(total=self.timeout)) as r:
-            raw = await r.read()
+            raw = b""
+            while len(raw) <= MAX_REPLY and (chunk := await r.content.read(64 * 1024)):
+                raw += chunk
             try:
-                doc = json.loads(raw) if raw else None
-            except ValueError:
+                doc = bounded.loads_json(raw, what=f"{path} reply", max_bytes=MAX_REPLY,
+                                         replace_invalid=True) if raw else None
+            except bounded.BoundedInputError:
                 doc = None
-            return _Reply(r.status, {k: v for k, v in r.headers.items()}, raw, doc)
+            return _Reply(r.status, {k: v for k, v in r.headers.items()}, raw[:MAX_REPLY + 1], doc)
 
     def info(self, **kw) -> pb.OrchestratorInfo:
         self.seed += 1
@@ -335,8 +343,8 @@ def _compare(s: _Suite, replies: list[_Reply], wants: list[Want]) -> tuple[str, 
                 raise _Fail(f"want the state envelope keys {list(w.state_keys)}")
             if w.layout is not None:
                 try:
-                    keys = tuple(json.loads(_state_blob(r)))
-                except ValueError:
+                    keys = tuple(bounded.loads_json(_state_blob(r), what="state blob", replace_invalid=True))
+                except (ValueError, TypeError):
                     keys = ()
                 if keys != LAYOUTS[w.layout]:
                     raise _Fail(f"want the {w.layout} state blob ({len(LAYOUTS[w.layout])} fields in order), "

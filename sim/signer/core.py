@@ -30,7 +30,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import re
 import threading
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -39,20 +38,20 @@ from typing import Any, Awaitable, Callable
 from sim.events import register_kinds
 from sim.pm import accounting
 from sim.pm.crypto import bytes_to_address, private_key_to_address, sign_personal, to_checksum_address
-from sim.pm.money import float_string, parse_rat, RatParseError, rat_string
+from sim.pm.money import float_string, RatParseError, rat_string
 from sim.pm.params import AUTH_TOKEN_VALIDITY_S, TicketParams
 from sim.pm.ticket import MAX_WIN_PROB
 from sim.pm.sender import TicketParamsError, TicketParamsExpired, create_ticket_batch, validate_ticket_params
 from sim.signer.chain import ChainCache
-from sim.signer.config import SignerConfig
+from sim.signer.config import BALANCE_DIGITS, SignerConfig, parse_number
 from sim.signer.fastpath import go_dumps, state_from_json, state_to_json
 from sim.signer.ledger import NonceBook, ReplayError, StateLedger
 from sim.signer.profiles import Profile, get_profile
-from sim.signer.request import DecodeError, LimitExceeded, decode_request
+from sim.signer.request import DecodeError, LimitExceeded, decode_request, go_text
 from sim.signer.usd import UsdRate
 from sim.signer.webhook import WebhookCall, WebhookOutcome, auth_policy, parse_outcome, parse_outcome_node, \
     webhook_body
-from sim.wire import codec, gojson
+from sim.wire import bounded, codec, gojson
 from sim.wire import lp_rpc_pb2 as pb
 from sim.wire.state import GO_ZERO_TIME_NS, RemotePaymentState, StateError, sign_state, verify_state
 
@@ -192,19 +191,34 @@ _TICKET_PARAM_LIMITS = (("recipient", 32), ("face_value", 32), ("win_prob", 32),
                         ("seed", 32), ("expiration_block", 32))
 
 
-_EXPONENT = re.compile(r"[eE]([+-]?\d+)\s*\Z")
-MAX_PRICE_EXPONENT = 400  # lpdev limit: 1e9999999 would take the event loop ~30 s to expand exactly
-
-
 def _parse_max_price(obj: dict, job_type: str) -> Fraction:
-    """``parseRemotePaymentMaxPrice`` (sim.pm.accounting), refusing decimal exponents beyond ±400 first."""
+    """``parseRemotePaymentMaxPrice`` (sim.pm.accounting), the price's digits and exponent bounded first
+    (:func:`~sim.signer.config.parse_number`). Beyond the bounds it is go-livepeer's own answer to a price its
+    ``big.Rat`` cannot use, 400 ``maxPrice.price must be a positive decimal``, with the reason after a colon
+    (go-livepeer would expand a 10^6-digit price, for seconds; lpdev refuses more than 100 digits)."""
     price = gojson.get_ci(obj, "price") if isinstance(obj, dict) else None
-    if price is not None and not isinstance(price, bool):
-        m = _EXPONENT.search(str(price))
-        if m and abs(int(m.group(1))) > MAX_PRICE_EXPONENT:
-            raise accounting.MaxPriceError(f"maxPrice.price must be a positive decimal (exponent beyond "
-                                           f"±{MAX_PRICE_EXPONENT} refused)")
+    if price is not None and not isinstance(price, (bool, dict, list)):
+        try:
+            parse_number(price, what="maxPrice.price")
+        except bounded.BoundedInputError as exc:
+            raise accounting.MaxPriceError(f"maxPrice.price must be a positive decimal: {exc.problem}") from None
+        except RatParseError:
+            pass  # not a number for Go either: parse_max_price answers it
     return accounting.parse_max_price(obj, job_type)
+
+
+def _balance(core: "SignerCore", ctx: "_Ctx", message_key: str) -> Fraction | None:
+    """The state's ``Balance`` like Go's ``Rat.SetString`` (``None``: empty or not a number), its digits bounded
+    (:data:`~sim.signer.config.BALANCE_DIGITS`): a longer one is 400 ``<message_key's text>: Balance: …``."""
+    text = ctx.state.balance
+    if not text:
+        return None
+    try:
+        return parse_number(text, what="Balance", max_digits=BALANCE_DIGITS)
+    except RatParseError:
+        return None
+    except bounded.BoundedInputError as exc:
+        raise _Reject(400, f"{core.profile.msg(message_key)}: {exc}", limit="state.Balance")
 
 
 _UNIX_TO_INTERNAL = 62_135_596_800  # Go time: seconds from year 1 to the Unix epoch
@@ -410,7 +424,7 @@ def _s_capabilities(core, ctx):
 def _s_params(core, ctx):
     """§3.7.11-14: ticket params; balance from the state (unparsable = 0); nonce if the params are the same."""
     _set_params(ctx)
-    existing = ctx.state.balance_rat if ctx.has_state else None
+    existing = _balance(core, ctx, "invalid_state") if ctx.has_state else None
     ctx.existing = Fraction(0) if existing is None else existing
     ctx.ev["balance_before"] = ctx.existing
     ctx.nonce = ctx.state.sender_nonce if ctx.state.pm_session_id == ctx.session_id else 0
@@ -617,7 +631,8 @@ def _s_auth_id(core, ctx):
     if auth_id != "" and state.auth_id != auth_id:
         if state.auth_id != "":
             raise _Reject(core.profile.auth_id_changed_status,
-                          f"remote signer auth ID changed: state has {state.auth_id!r}, request has {auth_id!r}")
+                          f"remote signer auth ID changed: state has {state.auth_id!r}, request has {auth_id!r}"
+                          + _NOT_UTF8_HINT * (go_text(auth_id) != auth_id))
         ctx.state = replace(state, auth_id=auth_id)
 
 
@@ -634,7 +649,7 @@ def _s_sign_state(core, ctx):
     elif core.config.replay_protection:
         core.ledger.end(state.state_id, state.sequence_number)
     # The signed state, decoded (Go field names), so viewers can diff it against the previous one.
-    ctx.ev.update(status=200, message="", state_seq=state.sequence_number, auth_id=state.auth_id,
+    ctx.ev.update(status=200, message="", state_seq=state.sequence_number, auth_id=go_text(state.auth_id),
                   state=json.loads(raw))
     with core._lock:
         core.stats["payments"] += 1
@@ -647,33 +662,18 @@ def _s_sign_state(core, ctx):
 
 
 # ---- livepeer/node (dialects.md §2.3) -------------------------------------------------------------
-def _node_strict_json(body: bytes) -> bool:
-    """Go ``json.Unmarshal`` validates the whole input: nothing but whitespace may follow the value.
-    The one place the livepeer-node dialect parses a request body itself (bounded by the 1 MiB body limit)."""
-    try:
-        json.loads(body.decode("utf-8", errors="replace"), parse_constant=_no_constant)
-    except (ValueError, RecursionError):
-        return False
-    return True
-
-
-def _no_constant(name: str):
-    raise ValueError(name)
-
-
 @step("node_decode")
 def _s_node_decode(core, ctx):
-    """Body <= 1 MiB (400), then a strict ``json.Unmarshal``: any error -> 400 ``invalid payment request``."""
+    """Body <= 1 MiB (400), then a strict ``json.Unmarshal``: any error -> 400 ``invalid payment request``
+    (beyond lpdev's bounds — nesting, digits, encoding — the reason instead, as for the field limits)."""
     msg = core.profile.msg
     try:
-        req = decode_request(ctx.body, core.config.request_limits, ignore=("INPIXELS",))
+        req = decode_request(ctx.body, core.config.request_limits, ignore=("INPIXELS",), strict=True)
     except LimitExceeded as exc:
         if exc.field == "body":
             raise _Reject(400, msg("too_large"), limit="body")
         raise _Reject(exc.status, str(exc), limit=exc.field)
     except DecodeError:
-        raise _Reject(400, msg("invalid_request"))
-    if not _node_strict_json(ctx.body):
         raise _Reject(400, msg("invalid_request"))
     _set_request(ctx, req)
 
@@ -738,9 +738,11 @@ def _node_max_price(core, ctx, price_text, currency, unit) -> Fraction:
     """node ``checkMaxPrice``: a positive rational in wei, unit seconds (live) / fixed (fixed); 481 if exceeded."""
     msg = core.profile.msg
     try:
-        ceiling = parse_rat(str(price_text).strip()) if price_text not in (None, "") else None
+        ceiling = parse_number(price_text, what="maxPrice.price") if price_text not in (None, "") else None
     except RatParseError:
         ceiling = None
+    except bounded.BoundedInputError as exc:  # beyond lpdev's bounds: node's 400 with the reason
+        raise _Reject(400, f"{msg('max_price_invalid')}: {exc.problem}")
     if ceiling is None or ceiling <= 0 or str(currency).strip().lower() != "wei":
         raise _Reject(400, msg("max_price_invalid"))
     want = {"live": "seconds", "fixed": "fixed"}.get(ctx.req_type)
@@ -755,7 +757,6 @@ def _node_max_price(core, ctx, price_text, currency, unit) -> Fraction:
 def _s_node_max_price(core, ctx):
     mp = ctx.req.max_price
     if mp is not None:
-        _check_exponent(mp.price)
         ctx.request_max = _node_max_price(core, ctx, mp.price, mp.currency, mp.unit)
 
 
@@ -830,7 +831,7 @@ def _s_node_params(core, ctx):
     """Balance (unparsable -> 400), ticket params, nonce reset when the params changed."""
     existing = Fraction(0)
     if ctx.state.balance != "":
-        existing = ctx.state.balance_rat
+        existing = _balance(core, ctx, "bad_balance")
         if existing is None:
             raise _Reject(400, core.profile.msg("bad_balance"))
     ctx.existing = existing
@@ -910,7 +911,6 @@ def _s_node_webhook_reply(core, ctx):
         mp = decision.max_price
         price = gojson.get_ci(mp, "price")
         try:
-            _check_exponent(price)
             _node_max_price(core, ctx, price, gojson.get_ci(mp, "currency") or "", gojson.get_ci(mp, "unit") or "")
         except _Reject as r:
             if r.status == STATUS_PRICE_EXCEEDED:
@@ -938,16 +938,15 @@ def _s_auth_max_price(core, ctx):
         _node_max_price(core, ctx, amp, "wei", unit)
 
 
+#: a Signer-Auth-Id that is not UTF-8 changes on its way through the state: Go (and lpdev) keep the header's bytes,
+#: the state's JSON holds U+FFFD for them, so the next call's header no longer matches (go-livepeer's 500 too)
+_NOT_UTF8_HINT = (" (the Signer-Auth-Id header is not valid UTF-8: the state stored U+FFFD for its invalid bytes, "
+                  "so the same header never matches it again; send UTF-8)")
+
+
 def _header(headers: list[tuple[str, str]], name: str) -> str:
     low = name.lower()
     return next((v for k, v in headers if k.lower() == low), "")
-
-
-def _check_exponent(price) -> None:
-    if price is not None and not isinstance(price, bool):
-        m = _EXPONENT.search(str(price))
-        if m and abs(int(m.group(1))) > MAX_PRICE_EXPONENT:
-            raise _Reject(400, f"maxPrice.price: decimal exponent beyond ±{MAX_PRICE_EXPONENT} refused")
 
 
 class SignerCore:

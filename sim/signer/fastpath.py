@@ -7,6 +7,7 @@ unusual so behaviour (and every error text) stays exactly :mod:`sim.wire.gojson`
   surrogates in it); otherwise ``gojson.go_json_dumps``.
 * :func:`state_from_json`: a direct decode of a blob with exactly Go's keys in Go's order and Go's types — what
   this signer itself writes, and signature-checked before this runs; otherwise ``RemotePaymentState.from_json``.
+  Either way the blob passes :func:`sim.wire.bounded.check_json` first (size, encoding, nesting, digits).
 * :func:`state_to_json`: :func:`go_dumps` of the state's Go dict.
 
 ``tests/test_signer_units.py`` checks each against the slow path on generated input.
@@ -18,8 +19,8 @@ import json
 import re
 
 from sim.pm.crypto import parse_address
-from sim.wire import gojson
-from sim.wire.state import FIELD_ORDER, NODE_FIELD_ORDER, RemotePaymentState
+from sim.wire import bounded, gojson
+from sim.wire.state import FIELD_ORDER, NODE_FIELD_ORDER, RemotePaymentState, StateError
 
 __all__ = ["b64decode", "go_dumps", "state_from_json", "state_to_json", "fold_index"]
 
@@ -62,14 +63,19 @@ _INT_FIELDS = {"AuthExpiry": (-(2**63), 2**63 - 1), "SenderNonce": (0, 2**32 - 1
 _STR_FIELDS = ("StateID", "PMSessionID", "App", "Balance", "Type", "AuthID")
 _NODE_STR_FIELDS = _STR_FIELDS + ("AuthPolicy", "AuthMaxPrice", "ManifestID")
 _ORDER = {"go": (FIELD_ORDER, _STR_FIELDS), "node": (NODE_FIELD_ORDER, _NODE_STR_FIELDS)}
+MAX_STATE_BYTES = 64 * 1024  # RequestLimits.state is 16 KiB; this bounds a caller that did not apply it
 
 
 def state_from_json(raw: bytes, layout: str = "go") -> RemotePaymentState:
     """``RemotePaymentState.from_json(raw, layout)``, fast for a blob in the layout's own key order."""
     order, strs = _ORDER[layout]
     try:
+        raw = bounded.check_json(raw, what="state", max_bytes=MAX_STATE_BYTES, replace_invalid=True)
+    except bounded.BoundedInputError as exc:
+        raise StateError(str(exc)) from None
+    try:
         obj = json.loads(raw)
-    except (ValueError, RecursionError):
+    except ValueError:
         return RemotePaymentState.from_json(raw, layout)
     if not isinstance(obj, dict) or tuple(obj) != order:
         return RemotePaymentState.from_json(raw, layout)

@@ -12,6 +12,14 @@ bodies of both are plain text; lpdev answers JSON everywhere).
 With ``tls=True`` it serves HTTPS with a throwaway self-signed certificate (:mod:`sim.tls`), so a bare
 ``host:port`` works with the livepeer-gateway SDK (which defaults to https and does not verify).
 
+Both listeners serve within :class:`sim.serving.ServerLimits` (``SignerServer(..., limits=ServerLimits(...))``,
+:func:`sim.serving.aiohttp_runner`): a connection that has not sent a complete request head within 10 s is closed,
+a body that has not arrived within 30 s gets 408, an idle kept-alive connection is closed after 30 s, beyond 256
+open connections each request gets 503 ``too many connections…`` (beyond 512 they are dropped); a request aiohttp
+cannot parse (a NUL byte in a header) is a one-line 400 in the profile's envelope, never a traceback. Bodies are
+not decompressed (Go's net/http does not either): ``Content-Encoding: gzip`` on a plain JSON body is ignored, a
+gzip body is refused as such by the bounded parser (400).
+
 What the profile changes here: the envelope; the body limit (go profiles: lpdev's 413; livepeer-node: 400
 ``payment request too large``); livepeer-node's 64-request busy limit (503 ``signer busy``, every route);
 ``/discover-orchestrators`` always routed for livepeer-node (503 ``no orchestrator discovery source configured``
@@ -28,7 +36,10 @@ from http import HTTPStatus
 
 import aiohttp
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
+from sim.serving import DEFAULT_LIMITS, ServerLimits, aiohttp_runner
 from sim.signer.core import Response, SignerCore
 from sim.signer.discovery import Discovery
 from sim.signer.webhook import WebhookCall, WebhookOutcome
@@ -50,6 +61,12 @@ def _to_web(resp: Response) -> web.Response:
     return web.Response(status=resp.status, reason=_reason(resp.status), body=resp.body_bytes(), headers=headers)
 
 
+def _payload_problem(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc
+    text = getattr(cause, "message", None) or str(cause) or type(cause).__name__
+    return " ".join(str(text).split())[:200]
+
+
 def is_loopback(host: str) -> bool:
     import ipaddress
 
@@ -63,8 +80,9 @@ def is_loopback(host: str) -> bool:
 
 
 class _Adapter:
-    def __init__(self, core: SignerCore, discovery: Discovery | None) -> None:
+    def __init__(self, core: SignerCore, discovery: Discovery | None, limits: ServerLimits = DEFAULT_LIMITS) -> None:
         self.core = core
+        self.limits = limits
         self.profile = core.profile
         self.discovery = discovery
         self.session: aiohttp.ClientSession | None = None
@@ -117,19 +135,32 @@ class _Adapter:
         return self.error(self.profile.body_limit_status, self.profile.msg("too_large"))
 
     async def _read_body(self, request: web.Request) -> bytes | web.Response:
+        """The whole body within the size limit (413, or the profile's), the body timeout (408) and HTTP's framing
+        (400); the raw bytes, never decompressed."""
         limit = min(self.core.config.request_limits.body, self.profile.body_limit)
         if request.content_length is not None and request.content_length > limit:
             return self._too_large(f"{request.content_length} bytes (limit {limit})")
         chunks: list[bytes] = []
         total = 0
-        while True:
-            chunk = await request.content.read(64 * 1024)
-            if not chunk:
-                break
-            total += len(chunk)
-            if total > limit:
-                return self._too_large(f"more than {limit} bytes (limit {limit})")
-            chunks.append(chunk)
+        timeout = self.limits.body_timeout_s
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    chunk = await request.content.read(64 * 1024)
+                    if not chunk:
+                        break
+                    total += len(chunk)
+                    if total > limit:
+                        return self._too_large(f"more than {limit} bytes (limit {limit})")
+                    chunks.append(chunk)
+        except TimeoutError:
+            resp = self.error(408, f"request body not received within {timeout:g} s ({total} bytes arrived)")
+            resp.force_close()
+            return resp
+        except (RequestPayloadError, HttpProcessingError) as exc:  # e.g. bad chunked framing
+            resp = self.error(400, f"bad request body: {_payload_problem(exc)}")
+            resp.force_close()
+            return resp
         return b"".join(chunks)
 
     async def generate_live_payment(self, request: web.Request) -> web.StreamResponse:
@@ -152,12 +183,15 @@ class _Adapter:
     async def call_webhook(self, call: WebhookCall) -> WebhookOutcome:
         if self.session is None:
             self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False))
-        limit = self.core.config.request_limits.webhook_response
+        # the core refuses a reply over the profile's limit: read one byte more than the larger limit, no further
+        limit = max(self.core.config.request_limits.webhook_response, self.profile.webhook_response_limit)
         try:
             async with self.session.post(call.url, data=call.body, headers=call.headers,
                                          timeout=aiohttp.ClientTimeout(total=call.timeout_s)) as r:
-                body = await r.content.read(limit + 1)
-                return WebhookOutcome(http_status=r.status, body=body)
+                body = b""
+                while len(body) <= limit and (chunk := await r.content.read(64 * 1024)):
+                    body += chunk  # read(n) returns what has arrived, not n bytes: loop to the end
+                return WebhookOutcome(http_status=r.status, body=body[:limit + 1])
         except asyncio.TimeoutError:
             return WebhookOutcome(error=f"Post {call.url!r}: timed out after {call.timeout_s} s")
         except aiohttp.ClientError as exc:
@@ -189,8 +223,9 @@ class _Adapter:
             self.session = None
 
 
-def make_app(core: SignerCore, discovery: Discovery | None = None) -> tuple[web.Application, _Adapter]:
-    adapter = _Adapter(core, discovery)
+def make_app(core: SignerCore, discovery: Discovery | None = None,
+             limits: ServerLimits = DEFAULT_LIMITS) -> tuple[web.Application, _Adapter]:
+    adapter = _Adapter(core, discovery, limits)
     app = web.Application(client_max_size=max(core.config.request_limits.body, core.profile.body_limit) + 1)
     app.router.add_route("*", "/{tail:.*}", adapter.dispatch)
 
@@ -268,12 +303,15 @@ class SignerServer:
     ``metrics_port``: where the profile's health/metrics listener goes (livepeer-node only; plain HTTP on
     ``metrics_host``, default ``host``); ``None`` = a free port when the profile has one, ``False`` = none.
     ``announce``: emit ``signer.started`` (URL, address, profile, metrics URL) once listening — what a viewer
-    needs to show each signer's dialect (``lpdev signer`` does; a stack turns it on when it shows profiles)."""
+    needs to show each signer's dialect (``lpdev signer`` does; a stack turns it on when it shows profiles).
+    ``limits``: header/body/idle timeouts and the connection cap of both listeners (:class:`ServerLimits`)."""
 
     def __init__(self, core: SignerCore, *, host: str = "127.0.0.1", port: int = 0, tls: bool = False,
                  discovery: Discovery | None = None, cert=None, metrics_host: str | None = None,
-                 metrics_port: int | None | bool = None, announce: bool = False) -> None:
+                 metrics_port: int | None | bool = None, announce: bool = False,
+                 limits: ServerLimits = DEFAULT_LIMITS) -> None:
         self.core = core
+        self.limits = limits
         self.host = host
         self.port = port
         self.tls = tls
@@ -285,7 +323,7 @@ class SignerServer:
         self.announce = announce
         self._runner: web.AppRunner | None = None
         self._metrics_runner: web.AppRunner | None = None
-        self.app, self.adapter = make_app(core, discovery)
+        self.app, self.adapter = make_app(core, discovery, limits)
 
     @property
     def url(self) -> str:
@@ -299,6 +337,10 @@ class SignerServer:
             return None
         host = f"[{self.metrics_host}]" if ":" in self.metrics_host else self.metrics_host
         return f"http://{host}:{self.metrics_port}"
+
+    def _make_runner(self, app: web.Application) -> web.AppRunner:
+        core = self.core
+        return aiohttp_runner(app, limits=self.limits, error=lambda status, message: _to_web(core.error(status, message)))
 
     @staticmethod
     async def _site(runner: web.AppRunner, host: str, port: int, ssl_ctx) -> int:
@@ -318,11 +360,10 @@ class SignerServer:
             self.cert = self.cert or _tls.make_self_signed(self.host if self.host not in ("0.0.0.0", "::")
                                                            else "127.0.0.1")
             ssl_ctx = _tls.server_context(self.cert, alpn=("http/1.1",))
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        self._runner = self._make_runner(self.app)
         self.port = await self._site(self._runner, self.host, self.port, ssl_ctx)
         if self.has_metrics:
-            self._metrics_runner = web.AppRunner(make_metrics_app(self.core, self.adapter), access_log=None,
-                                                 handle_signals=False)
+            self._metrics_runner = self._make_runner(make_metrics_app(self.core, self.adapter))
             try:
                 self.metrics_port = await self._site(self._metrics_runner, self.metrics_host,
                                                      self.metrics_port or 0, None)

@@ -11,9 +11,14 @@ Go's ``json.NewDecoder(body).Decode(&RemotePaymentRequest{})``:
   first such error met is returned (an invalid ``json.Number`` string stops decoding and wins);
 * a JSON array decodes into a ``[]byte`` field element by element (each a uint8).
 
-The Go-JSON building blocks are :mod:`sim.wire.gojson`. On top of Go, lpdev enforces
-:class:`~sim.signer.config.RequestLimits` (go-livepeer's ``TODO length limits``): an oversized field is a 400
-naming the field, an oversized body a 413 (:class:`LimitExceeded`).
+* strings are UTF-8 with invalid bytes and lone surrogate escapes (``"\\ud800"``) turned into U+FFFD, as Go's
+  ``unquote`` does, so a state scoped to such an ``app`` matches the same request next time.
+
+The Go-JSON building blocks are :mod:`sim.wire.gojson`. Before any of it runs, the body goes through
+:func:`sim.wire.bounded.check_json` (size, encoding, nesting deeper than 64, numbers longer than 100 digits): a
+refusal is a 400 saying why (:class:`LimitExceeded`, field ``body JSON``), whatever recursion limit the process has.
+On top of Go, lpdev enforces :class:`~sim.signer.config.RequestLimits` (go-livepeer's ``TODO length limits``): an
+oversized field is a 400 naming the field, an oversized body a 413 (:class:`LimitExceeded`).
 """
 from __future__ import annotations
 
@@ -24,9 +29,9 @@ from decimal import Decimal
 
 from sim.signer.config import RequestLimits
 from sim.signer.fastpath import b64decode as _b64decode
-from sim.wire import gojson
+from sim.wire import bounded, gojson
 
-__all__ = ["RemotePaymentRequest", "MaxPriceInfo", "DecodeError", "LimitExceeded", "decode_request"]
+__all__ = ["RemotePaymentRequest", "MaxPriceInfo", "DecodeError", "LimitExceeded", "decode_request", "go_text"]
 
 _T = "RemotePaymentRequest"
 
@@ -74,6 +79,14 @@ class RemotePaymentRequest:
 
 
 _NUMBER = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?\Z")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def go_text(s: str) -> str:
+    """A decoded JSON string as Go holds it: lone surrogates (``"\\ud800"`` escapes) become U+FFFD."""
+    if s.isascii() or not _SURROGATE.search(s):
+        return s
+    return _SURROGATE.sub("\ufffd", s)
 
 
 class _Decoder:
@@ -95,7 +108,8 @@ class _Decoder:
             return None
         s = value
         if s is not None:
-            n = len(s.encode("utf-8", errors="surrogatepass"))
+            s = go_text(s)
+            n = len(s.encode("utf-8"))
             if n > self.limits.string:
                 raise LimitExceeded(f"{name} too long: {n} bytes (limit {self.limits.string})", field=name)
         return s
@@ -171,23 +185,25 @@ def _reject_constant(name: str):
     raise ValueError(name)
 
 
-_SCANNER = json.JSONDecoder(object_pairs_hook=_object, parse_float=_Number,
-                            parse_int=lambda t: int(t) if len(t) <= 4000 else _Number(t),
-                            parse_constant=_reject_constant)
-_MAX_BRACKETS = 10_000  # Go's nesting limit; beyond it gojson.loads checks the depth first
+# integers: at most bounded.MAX_DIGITS digits (check_json ran first), so int() is cheap
+_SCANNER = json.JSONDecoder(object_pairs_hook=_object, parse_float=_Number, parse_constant=_reject_constant)
+_WS = " \t\r\n"
 
 
-def _loads(body: bytes):
-    """Go ``json.NewDecoder(body).Decode``'s value, with objects as :class:`_Object`. Invalid input goes to
-    :func:`sim.wire.gojson.loads` for Go's error text (it parses the same way, so valid input never differs)."""
-    if body.count(b"[") + body.count(b"{") <= _MAX_BRACKETS:
-        doc = body.decode("utf-8", errors="replace")
-        start = len(doc) - len(doc.lstrip(" \t\r\n"))
-        try:
-            return _SCANNER.raw_decode(doc, start)[0]
-        except (ValueError, RecursionError):
-            pass
-    return gojson.loads(body, first_value=True)
+def _loads(text: str, strict: bool):
+    """Go ``json.NewDecoder(body).Decode``'s value (``strict``: ``json.Unmarshal``'s, nothing but whitespace may
+    follow), with objects as :class:`_Object`, from text :func:`sim.wire.bounded.check_json` passed. Invalid input
+    goes to :func:`sim.wire.gojson.loads` for Go's error text (it parses the same way, so valid input never
+    differs)."""
+    start = len(text) - len(text.lstrip(_WS))
+    try:
+        value, end = _SCANNER.raw_decode(text, start)
+    except ValueError:
+        pass
+    else:
+        if not strict or not text[end:].strip(_WS):
+            return value
+    return gojson.loads(text, first_value=not strict)
 
 
 def _fold(key: str) -> str:
@@ -200,12 +216,14 @@ def _pairs(obj: dict):
 
 
 def decode_request(body: bytes, limits: RequestLimits | None = None,
-                   ignore: tuple[str, ...] = ()) -> RemotePaymentRequest:
+                   ignore: tuple[str, ...] = (), strict: bool = False) -> RemotePaymentRequest:
     """Decode a request body; raises :class:`DecodeError` (400, Go's text) or :class:`LimitExceeded`.
 
     Keys are taken in document order, like Go's decoder: every key addressing a field (case-insensitively)
     is decoded into it, so the last one sets the value, and the error reported is the first one met.
     ``ignore`` names (upper-cased) fields the target struct lacks, e.g. livepeer-node has no ``inPixels``.
+    ``strict``: ``json.Unmarshal`` (livepeer-node) instead of ``json.NewDecoder(r).Decode`` — bytes after the
+    value are an error.
     """
     limits = limits or RequestLimits()
     body = bytes(body)
@@ -213,11 +231,13 @@ def decode_request(body: bytes, limits: RequestLimits | None = None,
         raise LimitExceeded(f"request body too large: {len(body)} bytes (limit {limits.body})", status=413,
                             field="body")
     try:
-        doc = _loads(body)
+        text = bounded.check_json(body, what="body", max_bytes=limits.body, replace_invalid=True)
+    except bounded.BoundedInputError as exc:
+        raise LimitExceeded(str(exc), field="body JSON") from None
+    try:
+        doc = _loads(text, strict)
     except gojson.GoJSONError as exc:
         raise DecodeError(str(exc)) from None
-    except RecursionError:
-        raise DecodeError("exceeded max depth") from None
     req = RemotePaymentRequest()
     if doc is None:
         return req
@@ -318,6 +338,7 @@ def _decode_price(d: _Decoder, obj: dict, info: MaxPriceInfo) -> MaxPriceInfo:
             elif isinstance(p, (int, Decimal)):
                 info.price = str(p)
             else:  # json.Number from a quoted string must itself be a JSON number literal; Go stops here
+                p = go_text(p)
                 if len(p) > d.limits.string:
                     raise LimitExceeded(f"maxPrice.price too long: {len(p)} bytes (limit {d.limits.string})",
                                         field="maxPrice.price")

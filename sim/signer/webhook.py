@@ -21,7 +21,8 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from sim.wire import gojson
+from sim.signer.request import go_text
+from sim.wire import bounded, gojson
 
 __all__ = ["WebhookCall", "WebhookOutcome", "WebhookDecision", "canonical_header", "webhook_body",
            "parse_outcome", "parse_outcome_node", "auth_policy"]
@@ -86,8 +87,8 @@ def parse_outcome(outcome: WebhookOutcome, *, max_body: int = 64 * 1024) -> Webh
     if len(outcome.body) > max_body:
         return WebhookDecision(500, f"signer auth invalid response: body larger than {max_body} bytes")
     try:
-        doc = gojson.loads(outcome.body)
-    except gojson.GoJSONError as exc:
+        doc = gojson.loads(_checked(outcome.body, max_body))
+    except (gojson.GoJSONError, bounded.BoundedInputError) as exc:
         return WebhookDecision(500, f"signer auth invalid response: {exc}")
     if doc is None:
         doc = {}
@@ -97,9 +98,9 @@ def parse_outcome(outcome: WebhookOutcome, *, max_body: int = 64 * 1024) -> Webh
                                     "of type server.authResponse")
     try:
         status = gojson.go_int(gojson.get_ci(doc, "status"), "int", "authResponse.status")
-        reason = gojson.go_string(gojson.get_ci(doc, "reason"), "authResponse.reason") or ""
+        reason = go_text(gojson.go_string(gojson.get_ci(doc, "reason"), "authResponse.reason") or "")
         expiry = gojson.go_int(gojson.get_ci(doc, "expiry"), "int64", "authResponse.expiry") or 0
-        auth_id = gojson.go_string(gojson.get_ci(doc, "auth_id"), "authResponse.auth_id") or ""
+        auth_id = go_text(gojson.go_string(gojson.get_ci(doc, "auth_id"), "authResponse.auth_id") or "")
     except gojson.GoJSONError as exc:
         return WebhookDecision(500, f"signer auth invalid response: {exc}")
     max_price = gojson.get_ci(doc, "maxPrice")
@@ -115,6 +116,12 @@ def parse_outcome(outcome: WebhookOutcome, *, max_body: int = 64 * 1024) -> Webh
                                         "(go-livepeer would drop the connection)")
         return WebhookDecision(status, reason or f"signer auth rejected request with status {status}", reply=doc)
     return WebhookDecision(200, "", expiry=expiry, auth_id=auth_id, max_price=max_price, reply=doc)
+
+
+def _checked(body: bytes, max_body: int) -> str:
+    """The reply's text after :func:`sim.wire.bounded.check_json` (size, encoding, nesting, digits): the webhook is
+    another service, and what it answers is untrusted input."""
+    return bounded.check_json(body, what="reply", max_bytes=max_body, replace_invalid=True)
 
 
 _NUMBER = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?\Z")
@@ -155,8 +162,8 @@ def parse_outcome_node(outcome: WebhookOutcome, messages: dict[str, str], *,
     if len(outcome.body) > max_body:
         return invalid
     try:
-        doc = gojson.loads(outcome.body)
-    except gojson.GoJSONError:
+        doc = gojson.loads(_checked(outcome.body, max_body))
+    except (gojson.GoJSONError, bounded.BoundedInputError):
         return invalid
     if doc is None:
         doc = {}
@@ -166,7 +173,7 @@ def parse_outcome_node(outcome: WebhookOutcome, messages: dict[str, str], *,
         status = gojson.go_int(gojson.get_ci(doc, "status"), "int", "status") or 0
         gojson.go_string(gojson.get_ci(doc, "reason"), "reason")
         expiry = gojson.go_int(gojson.get_ci(doc, "expiry"), "int64", "expiry") or 0
-        auth_id = gojson.go_string(gojson.get_ci(doc, "auth_id"), "auth_id") or ""
+        auth_id = go_text(gojson.go_string(gojson.get_ci(doc, "auth_id"), "auth_id") or "")
     except gojson.GoJSONError:
         return invalid
     max_price = gojson.get_ci(doc, "maxPrice")

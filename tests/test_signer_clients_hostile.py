@@ -1,0 +1,139 @@
+"""The other direction: lpdev as the client of a service that may be hostile or broken — a signer under
+`lpdev conformance`, a signer behind the scripted gateway, the JSON-RPC endpoint `--eth-url` names. Their replies
+are untrusted input: read within bounds, parsed with `sim.wire.bounded`, and a bad one is a clear one-line error
+(or a reported departure), never a RecursionError — the tests run with the recursion limit py-evm leaves behind.
+"""
+from __future__ import annotations
+
+import asyncio
+import http.client
+import sys
+
+import pytest
+from aiohttp import web
+
+from sim.signer.config import SignerConfig
+from sim.gateway.signer_client import SignerClient
+from sim.wire import bounded
+
+from tests.test_signer_harness import Signer
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+@pytest.fixture(autouse=True)
+def raised_recursion_limit():
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)  # what importing py-evm / py_ecc leaves behind
+    yield
+    sys.setrecursionlimit(old)
+
+
+class Hostile:
+    """An HTTP service answering every request with ``status`` and ``body``."""
+
+    def __init__(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.status, self.body, self.content_type = status, body, content_type
+        self.url = ""
+
+    async def __aenter__(self) -> "Hostile":
+        async def answer(_request):
+            return web.Response(status=self.status, body=self.body, content_type=self.content_type)
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", answer)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.runner.cleanup()
+
+
+# ---------------------------------------------------------------------------------------------- gateway client
+async def test_the_gateway_reads_livepeer_nodes_flat_error_envelope():
+    async with Signer(SignerConfig(profile="livepeer-node")) as s:
+        client = SignerClient([s.url])
+        try:
+            reply = await client.generate_live_payment(orchestrator=s.info().SerializeToString(), state=None,
+                                                       manifest_id="sess0001", job_type="lv2v")
+        finally:
+            await client.close()
+    assert (reply.status, reply.message) == (400, "payment type must be live or fixed")  # not the raw '{"error":"…"}' text
+
+
+@pytest.mark.parametrize("body", [DEEP, b'{"error": ' + b"9" * 5000 + b"}", b"\xff\xfe{\x00}\x00", b"x" * (2 << 20)])
+async def test_the_gateway_survives_a_hostile_signer(body):
+    async with Hostile(400, body) as h:
+        client = SignerClient([h.url])
+        try:
+            reply = await client.generate_live_payment(orchestrator=b"o", state=None, manifest_id="m", job_type="live")
+            assert reply.status == 400 and reply.body is None
+            assert len(reply.message) <= 4096
+            h.status = 200
+            with pytest.raises(bounded.BoundedInputError) as ei:
+                await client.sign_orchestrator_info()
+            assert str(ei.value).startswith("/sign-orchestrator-info answer")
+            assert "\n" not in str(ei.value)
+        finally:
+            await client.close()
+
+
+async def test_a_sign_orchestrator_info_answer_without_its_fields_is_named():
+    async with Hostile(200, b'{"address": 5}') as h:
+        client = SignerClient([h.url])
+        try:
+            with pytest.raises(bounded.BoundedInputError, match='want {"address": hex, "signature": hex}'):
+                await client.sign_orchestrator_info()
+        finally:
+            await client.close()
+
+
+# ---------------------------------------------------------------------------------------------- JSON-RPC
+@pytest.mark.parametrize("body,problem", [
+    (DEEP, "answer to eth_chainId: nested deeper than 64 levels"),
+    (b'{"jsonrpc": "2.0", "id": 1, "result": ' + b"1" * 5000 + b"}", "answer to eth_chainId: number with 5000 digits"),
+    (b"\x1f\x8b\x08\x00", "answer to eth_chainId: gzip-compressed data"),
+    (b"<html>nope</html>", "answer to eth_chainId: invalid JSON"),
+])
+async def test_a_hostile_eth_url_is_one_clear_error(body, problem):
+    from devnet.base import ChainError
+    from devnet.rpc import HttpRpc
+
+    async with Hostile(200, body) as h:
+        with pytest.raises(http.client.HTTPException) as ei:
+            await asyncio.to_thread(HttpRpc(h.url, timeout=5).chain_id)
+        assert str(ei.value).startswith(problem) and "\n" not in str(ei.value), str(ei.value)
+        from devnet.backends.evm import open_external
+
+        with pytest.raises(ChainError) as ei:  # what `lpdev signer --eth-url` shows
+            await asyncio.to_thread(open_external, h.url, "0x" + "11" * 20, timeout=5)
+        assert problem in str(ei.value), str(ei.value)
+
+
+async def test_an_oversized_json_rpc_answer_is_refused(monkeypatch):
+    from devnet import rpc
+
+    monkeypatch.setattr(rpc, "MAX_ANSWER_BYTES", 1000)
+    async with Hostile(200, b'{"jsonrpc": "2.0", "id": 1, "result": "0x' + b"0" * 5000 + b'"}') as h:
+        with pytest.raises(http.client.HTTPException, match="JSON-RPC answer larger than"):
+            await asyncio.to_thread(rpc.HttpRpc(h.url, timeout=5).chain_id)
+
+
+# ---------------------------------------------------------------------------------------------- conformance
+async def test_conformance_against_a_hostile_signer_reports_instead_of_crashing():
+    import devnet
+    from sim.signer.conformance import run_matrix
+
+    chain = devnet.open_chain("mock")
+    try:
+        async with Hostile(200, DEEP) as h:
+            report = await run_matrix(h.url, chain, only=["body not JSON", "routing"], timeout=10)
+    finally:
+        chain.close()
+    assert not report.ok
+    text = report.text()
+    assert "differs" in text and "RecursionError" not in text
