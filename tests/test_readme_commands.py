@@ -62,6 +62,8 @@ EXERCISED = {
     "lpdev up --headless --serve-events 127.0.0.1:0": "tests/test_up_cli.py::test_up_ready_file_payments_and_clean_stop",
     "lpdev token": "here:test_up_two_by_two_with_discovery_then_token",
     "lpdev ps": "tests/test_up_stacks.py::test_two_stacks_in_one_folder_each_found_from_another_folder",
+    "lpdev chain info": "tests/test_up_stacks.py::test_chain_and_conformance_find_the_running_stack_from_any_folder",
+    "lpdev conformance": "tests/test_up_stacks.py::test_chain_and_conformance_find_the_running_stack_from_any_folder",
     # no network here: the same command against a local chain that plays Arbitrum One
     "lpdev up --fork-url https://arb1.arbitrum.io/rpc --fork-block 300000000":
         "tests/test_up_fork.py::test_up_fork_cli_banner_and_errors",

@@ -121,6 +121,11 @@ def test_two_stacks_in_one_folder_each_found_from_another_folder(tmp_path):
             assert r.returncode == 0 and json.loads(r.stdout)["signer"] == doc["signer_url"], r.stderr
         r = lpdev(elsewhere, "token", "--stack", "nope")
         assert r.returncode == 2 and "no running stack named 'nope'" in r.stderr
+        # chain commands find stacks the same way; these chains live inside their processes
+        r = lpdev(elsewhere, "chain", "info")
+        assert r.returncode == 2 and "several stacks are running" in r.stderr and "--stack NAME" in r.stderr
+        r = lpdev(elsewhere, "chain", "info", "--stack", "proj-2")
+        assert r.returncode == 2 and "`lpdev up --chain mock` stack: its chain lives inside" in r.stderr, r.stderr
         # the second one exits: the first one's file and entry stay
         stop(b)
         assert (here / ".lpdev" / "stack.json").exists() and not (here / "b.json").exists()
@@ -149,3 +154,35 @@ def test_a_killed_stack_is_not_listed_and_its_name_is_free_again(tmp_path):
     assert json.loads(lpdev(tmp_path, "ps", "--json").stdout) == []
     r = lpdev(tmp_path, "token")
     assert r.returncode == 2 and "no lpdev stack is running" in r.stderr
+
+
+@pytest.mark.anvil
+def test_chain_and_conformance_find_the_running_stack_from_any_folder(tmp_path):
+    """`lpdev chain …` and `lpdev conformance` with no chain flags, in a folder with no .lpdev/: the only running
+    stack's chain and signer; --stack NAME names it; a wrong name or a flag clash is one line, exit 2."""
+    here, elsewhere = tmp_path / "proj", tmp_path / "other"
+    here.mkdir()
+    elsewhere.mkdir()
+    a = start(here, "--any-port", "--no-gateway", "--name", "conf")
+    try:
+        doc = wait_ready(a, here / ".lpdev" / "stack.json")
+        r = lpdev(elsewhere, "chain", "info", "--json")
+        assert r.returncode == 0, r.stderr
+        info = json.loads(r.stdout)
+        assert info["eth_url"] == doc["eth_url"] and info["contracts"]["Controller"] == doc["controller"]
+        assert info["sender"]["deposit"] > 0  # the stack's own sender, from its cast
+        r = lpdev(elsewhere, "chain", "mine", "3", "--stack", "conf")
+        assert r.returncode == 0 and "mined 3 blocks" in r.stdout, r.stderr
+        r = lpdev(elsewhere, "conformance", "--only", "manifest", "--json")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert f"checking the signer of stack 'conf': {doc['signer_url']}" in r.stderr
+        assert json.loads(r.stdout)["verdict"]["match"] == "go-livepeer"
+        for argv, want in ((["chain", "info", "--stack", "nope"], "no running stack named 'nope' (running: conf"),
+                           (["chain", "info", "--stack", "conf", "--eth-url", "http://127.0.0.1:1"],
+                            "--stack names a running stack's chain"),
+                           (["conformance", "--stack", "nope"], "no running stack named 'nope'"),
+                           (["conformance", "--local", "go-livepeer", "--stack", "conf"], "drop --eth-url")):
+            r = lpdev(elsewhere, *argv)
+            assert r.returncode == 2 and want in r.stderr and "Traceback" not in r.stderr, (argv, r.stderr)
+    finally:
+        stop(a)

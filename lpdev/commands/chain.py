@@ -12,7 +12,9 @@
     lpdev chain build-contracts [--check]
 
 Every command but `up` and `build-contracts` talks to a running chain: `--eth-url URL --controller ADDR`, or
-`--config FILE`: `lpdev chain up`'s .lpdev/chain.json (the default) or a running `lpdev up`'s .lpdev/stack.json.
+`--config FILE` (`lpdev chain up`'s .lpdev/chain.json, or a running `lpdev up`'s .lpdev/stack.json), or `--stack NAME`
+(a running `lpdev up`, from any folder; `lpdev ps` lists them). With none of these: this folder's .lpdev/chain.json,
+else the only running `lpdev up` stack.
 Keys printed or stored are throwaway dev keys.
 """
 from __future__ import annotations
@@ -33,8 +35,9 @@ STACK_CONFIG = os.path.join(".lpdev", "stack.json")  # written by a running `lpd
 ETHER = 10**18
 LPT = 10**18
 _UNITS = {"wei": 1, "gwei": 10**9, "eth": ETHER, "ether": ETHER}
-NO_CHAIN = (f"no chain given: start one with `lpdev chain up` (it writes {DEFAULT_CONFIG}, read by default), or "
-            f"pass --config FILE (e.g. a running `lpdev up`'s {STACK_CONFIG}), or --eth-url URL --controller ADDR")
+NO_CHAIN = (f"no chain given: start one with `lpdev chain up` (it writes {DEFAULT_CONFIG}, read by default) or "
+            "`lpdev up` (found from any folder; --stack NAME when several run), or pass --config FILE or --eth-url URL "
+            "--controller ADDR")
 
 
 def parse_amount(text: str) -> int:
@@ -113,6 +116,8 @@ def _add_conn(p: argparse.ArgumentParser) -> None:
     g.add_argument("--controller", help="Controller address (every contract is resolved through it)")
     g.add_argument("--config", help=f"config JSON: `lpdev chain up`'s (default {DEFAULT_CONFIG} if present) or a "
                                     f"running `lpdev up`'s {STACK_CONFIG}")
+    g.add_argument("--stack", metavar="NAME", help="the chain of the running `lpdev up` stack NAME (`lpdev ps`); "
+                                                  f"default when there is no {DEFAULT_CONFIG}: the only running stack")
     g.add_argument("--timeout", type=float, default=5.0, help="seconds per RPC before giving up (default 5)")
 
 
@@ -127,30 +132,54 @@ def _load_config(path: str) -> dict:
         cfg = bounded.load_json_file(path)
     except bounded.BoundedInputError as exc:
         raise UsageError(str(exc)) from None
-    if isinstance(cfg, dict) and cfg.get("backend") == "embedded" and not cfg.get("eth_url"):
+    return _check_config(cfg, path, f"config file {path}")
+
+
+def _check_config(cfg, path: str, where: str) -> dict:
+    """``cfg`` (from ``where``) names a chain other processes can reach, or a one-line UsageError says why not."""
+    if isinstance(cfg, dict) and cfg.get("backend") in ("embedded", "mock") and not cfg.get("eth_url"):
         if "orchestrators" in cfg:  # a stack document written by `lpdev up`
-            raise UsageError(f"{path} describes an `lpdev up --chain embedded` stack: its chain lives inside that "
-                             "process and has no RPC URL; run `lpdev up` (anvil, the default) to reach it from other "
-                             "commands")
+            raise UsageError(f"{path} describes an `lpdev up --chain {cfg['backend']}` stack: its chain lives inside "
+                             "that process and has no RPC URL; run `lpdev up` (anvil, the default) to reach it from "
+                             "other commands")
         raise UsageError(f"{path} describes an embedded chain: it lives inside its `lpdev chain up` process and has "
                          "no RPC URL; run `lpdev chain up --backend anvil` to reach it from other commands")
     if not isinstance(cfg, dict):
-        raise UsageError(f"config file {path} is not a JSON object: was it written by `lpdev chain up` or "
-                         "`lpdev up`?")
+        raise UsageError(f"{where} is not a JSON object: was it written by `lpdev chain up` or `lpdev up`?")
     for k in ("eth_url", "controller"):
         if not cfg.get(k):
-            raise UsageError(f"config file {path} has no {k!r}: was it written by `lpdev chain up` or `lpdev up`?")
+            raise UsageError(f"{where} has no {k!r}: was it written by `lpdev chain up` or `lpdev up`?")
     return cfg
+
+
+def _find_config(args) -> dict:
+    """The chain config a command uses: --config, else the running stack --stack names, else this folder's
+    `lpdev chain up` config, else the only running `lpdev up` stack (from any folder)."""
+    name = getattr(args, "stack", None)
+    if args.config:
+        if name:
+            raise UsageError("--config and --stack both name a chain: pass one")
+        return _load_config(args.config)
+    if name or not os.path.exists(DEFAULT_CONFIG):
+        from stack.registry import RegistryError, pick, running
+
+        if name or running():
+            try:
+                doc = pick(name)
+            except RegistryError as exc:
+                raise UsageError(str(exc)) from None
+            return _check_config(doc, f"the running stack {doc.get('name')!r}", f"stack {doc.get('name')!r}")
+        raise UsageError(NO_CHAIN)
+    return _load_config(DEFAULT_CONFIG)
 
 
 def _connect(args) -> tuple[object, dict]:
     """-> (EvmChain, config dict or {})."""
     cfg: dict = {}
+    if getattr(args, "stack", None) and (args.eth_url or args.controller):
+        raise UsageError("--stack names a running stack's chain: drop --eth-url/--controller")
     if args.config or not (args.eth_url or args.controller):
-        path = args.config or DEFAULT_CONFIG
-        if not args.config and not os.path.exists(path):
-            raise UsageError(NO_CHAIN)
-        cfg = _load_config(path)
+        cfg = _find_config(args)
     eth_url = args.eth_url or cfg.get("eth_url")
     controller = args.controller or cfg.get("controller")
     if not eth_url:

@@ -2,6 +2,8 @@
 
     lpdev conformance --signer https://127.0.0.1:7936 --eth-url URL --controller ADDR [--metrics URL] [--json]
     lpdev conformance --signer 127.0.0.1:7936 --config .lpdev/chain.json [--profile livepeer-node]
+    lpdev conformance                             # the signer of the running `lpdev up`, from any folder
+    lpdev conformance --stack NAME                # ...of that one, when several run (`lpdev ps`)
     lpdev conformance --signer https://127.0.0.1:7936 --config .lpdev/stack.json   # a running `lpdev up`
     lpdev conformance --local livepeer-node       # lpdev's own signer with that profile, in process, mock chain
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 
 from lpdev.cli import UsageError
 
@@ -41,6 +44,9 @@ def register(sub) -> None:
     p.add_argument("--controller", help="Controller address of the signer's chain")
     p.add_argument("--config", help="JSON with eth_url and controller, as written by `lpdev chain up` (.lpdev/chain.json) or "
                         "`lpdev up` (.lpdev/stack.json); instead of the above")
+    p.add_argument("--stack", metavar="NAME", help="check the signer of the running `lpdev up` stack NAME on its "
+                                                  "chain (`lpdev ps`); the default with no --signer/--local: the only "
+                                                  "running stack")
     p.add_argument("--profile", choices=PROFILE_NAMES, help="judge against this profile only")
     p.add_argument("--metrics", help="the signer's metrics listener URL (livepeer-node: /healthz, /readyz)")
     p.add_argument("--usd-rate", choices=("auto", "fresh", "stale", "unknown"), default="auto",
@@ -57,13 +63,25 @@ def run(args) -> int:
     profiles = [args.profile] if args.profile else None
     kw = dict(profiles=profiles, usd=args.usd_rate, timeout=args.timeout, only=args.only)
     if args.local:
-        if args.eth_url or args.controller or args.config or args.metrics:
-            raise UsageError("--local runs its own signer and chain: drop --eth-url/--controller/--config/--metrics")
+        if args.eth_url or args.controller or args.config or args.metrics or args.stack:
+            raise UsageError("--local runs its own signer and chain: drop --eth-url/--controller/--config/--metrics/"
+                             "--stack")
         report = asyncio.run(_local(args.local, kw))
     else:
         if not args.signer:
-            raise UsageError("pass --signer URL (with the signer's chain) or --local PROFILE")
-        if not (args.config or args.eth_url or args.controller):
+            if args.eth_url or args.controller or args.config:
+                raise UsageError("pass --signer URL with the signer's chain (or --local PROFILE)")
+            from stack.cast import CastError, find_cast
+
+            try:
+                doc = find_cast(None, args.stack)
+            except CastError as exc:
+                raise UsageError(f"{exc}; or pass --signer URL with the signer's chain, or --local PROFILE") from None
+            args.signer, args.stack = doc.get("signer_url"), doc.get("name")
+            if args.metrics is None and doc.get("signers"):
+                args.metrics = doc["signers"][0].get("metrics_url")
+            print(f"checking the signer of stack {args.stack!r}: {args.signer}", file=sys.stderr)
+        if not (args.config or args.eth_url or args.controller or args.stack):
             raise UsageError("the suite needs the signer's chain: pass --eth-url URL --controller ADDR or "
                              "--config FILE")
         from lpdev.commands.chain import _connect
