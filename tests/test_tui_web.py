@@ -146,10 +146,11 @@ async def _devtools(port: int, page_url: str, profile: Path, shots: Path) -> tup
 
 
 @pytest.mark.slow
-def test_walkthrough_as_a_web_page_in_headless_chromium(tmp_path):
+@pytest.mark.parametrize("command", [["tui", "--web"], ["walkthrough", "--web"]], ids=["tui", "walkthrough"])
+def test_walkthrough_as_a_web_page_in_headless_chromium(tmp_path, command):
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is missing: `make bootstrap` installs Debian's package (apt-get install -y chromium)")
-    server = _start([sys.executable, "-m", "lpdev", "tui", "--web", "--web-port", "0"], tmp_path)
+    server = _start([sys.executable, "-m", "lpdev", *command, "--web-port", "0"], tmp_path)
     try:
         url = _read_until(server, r"at (http://127\.0\.0\.1:\d+)").group(1)
         profile = tmp_path / "chromium-profile"
@@ -168,6 +169,10 @@ def test_web_options_are_checked_before_serving(capsys, tmp_path):
     assert "--web-port must be 0..65535" in capsys.readouterr().err
     assert main(["tui", "--web", "--replay", str(tmp_path / "missing.jsonl")]) == 2
     assert "no such trace file" in capsys.readouterr().err
+    assert main(["walkthrough", "--web", "--web-port", "-1"]) == 2
+    assert "--web-port must be 0..65535" in capsys.readouterr().err
+    assert main(["walkthrough", "no-such-tour", "--web", "--web-port", "0"]) == 2  # checked before serving
+    assert "unknown walkthrough 'no-such-tour'" in capsys.readouterr().err
 
 
 def test_each_connection_runs_the_same_view_without_web(tmp_path):

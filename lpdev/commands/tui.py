@@ -42,15 +42,31 @@ def register(sub) -> None:
                    help="--demo: also serve the events endpoint (attach from another terminal with --attach)")
     p.add_argument("--step", action="store_true", help="--demo: start paused; n runs one payment")
     p.add_argument("--screenshot-dir", default=None, help="where s saves SVG screenshots (default: .)")
+    add_web_args(p, "without a view option: the walkthrough tour")
+    p.set_defaults(func=run)
+
+
+def add_web_args(p: argparse.ArgumentParser, what: str) -> None:
+    """--web / --web-host / --web-port: the same Textual app served as a web page (textual-serve)."""
     w = p.add_argument_group("web page (textual-serve)")
-    w.add_argument("--web", action="store_true",
-                   help="serve the app as a web page instead of using this terminal (without a view option: the "
-                        "walkthrough tour)")
+    w.add_argument("--web", action="store_true", help=f"serve the app as a web page instead of using this terminal "
+                                                      f"({what})")
     w.add_argument("--web-host", default="127.0.0.1", metavar="HOST", help="--web: address to listen on "
                                                                              "(default 127.0.0.1)")
     w.add_argument("--web-port", type=int, default=8000, metavar="PORT",
                    help="--web: port to listen on (default 8000; 0 picks a free one, printed)")
-    p.set_defaults(func=run)
+
+
+def serve_web(args: argparse.Namespace, view: list[str], title: str) -> int:
+    """Serve ``lpdev <view>`` as a web page until Ctrl-C; a bad port or an address in use is one line, exit 2."""
+    if not 0 <= args.web_port <= 65535:
+        raise UsageError(f"--web-port must be 0..65535, got {args.web_port}")
+    from tui.webserve import serve
+
+    try:
+        return serve(view, host=args.web_host, port=args.web_port, title=title)
+    except OSError as exc:
+        raise UsageError(f"--web: cannot listen on {args.web_host}:{args.web_port}: {exc.strerror or exc}") from None
 
 
 def _view_argv(args: argparse.Namespace) -> list[str]:
@@ -103,19 +119,10 @@ def run(args: argparse.Namespace) -> int:
               f"{args.make_trace}")
         return 0
     if args.web:
-        if not 0 <= args.web_port <= 65535:
-            raise UsageError(f"--web-port must be 0..65535, got {args.web_port}")
         if args.replay and not Path(args.replay).is_file():
             raise UsageError(f"no such trace file: {args.replay}")
-        from tui.webserve import serve
-
         view = _view_argv(args)
-        try:
-            return serve(view, host=args.web_host, port=args.web_port,
-                         title="lpdev walkthrough" if view[0] == "walkthrough" else "lpdev tui")
-        except OSError as exc:
-            raise UsageError(f"--web: cannot listen on {args.web_host}:{args.web_port}: {exc.strerror or exc}") \
-                from None
+        return serve_web(args, view, "lpdev walkthrough" if view[0] == "walkthrough" else "lpdev tui")
     from lpdev.commands.up import lpdev_commands
     from tui.app import LpdevApp
 

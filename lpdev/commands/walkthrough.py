@@ -9,6 +9,9 @@ Tours: happy-path (default), param-expiry, winning-ticket (--list). Any other li
 a generic explanation of each step's events.
 
 Keys: n next step, space run all, 1/2/3 payment/tickets/balances, ? help, q quit.
+
+In a browser instead of this terminal: `lpdev walkthrough --web` (then open the printed URL; each tab runs its own
+tour).
 """
 from __future__ import annotations
 
@@ -28,6 +31,9 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=None,
                    help="a seed (default: the scenario's own; another seed may change which tickets win)")
     p.add_argument("--screenshot-dir", default=None, help="where s saves SVG screenshots (default: .)")
+    from lpdev.commands.tui import add_web_args
+
+    add_web_args(p, "each browser tab runs this tour")
     p.set_defaults(func=run)
 
 
@@ -63,5 +69,12 @@ def run(args: argparse.Namespace) -> int:
         except ScenarioError as exc:
             raise UsageError(str(exc)) from None
         app = LpdevApp.yaml_scenario(sc, walkthrough=True, **kw)
+    if args.web:  # the name is known to be good: each browser tab runs this same command, without --web
+        from lpdev.commands.tui import serve_web
+
+        view = ["walkthrough", args.name] + (["--chain", args.chain] if args.chain else []) + (
+            ["--seed", str(args.seed)] if args.seed is not None else []) + (
+            ["--screenshot-dir", args.screenshot_dir] if args.screenshot_dir else [])
+        return serve_web(args, view, "lpdev walkthrough")
     app.run()
     return 0
