@@ -277,19 +277,36 @@ async def test_round_initializer_starts_the_next_round_when_the_chain_is_parked_
         assert [(e.data["round"], e.data["ok"]) for e in inits] == [(r0 + 1, True)]
 
 
-async def test_tui_live_mode_follows_the_up_stack():
-    tui_app = pytest.importorskip("tui.app")
+async def test_tui_live_mode_follows_the_up_stack(monkeypatch):
+    """What `lpdev up` on a terminal runs (`_run_tui`): the live TUI on the stack's bus, the stack's loops beside
+    it, the cast tab showing this stack's token; quitting the TUI stops the stack. Only the terminal is swapped
+    for Textual's headless driver."""
+    from lpdev.commands.up import _run_tui
+    from tui.app import LpdevApp
+
+    seen: dict = {}
+
+    async def drive(pilot):
+        app = pilot.app
+        await wait_until(lambda: app.model.kind_counts.get("gateway.payment", 0) >= 2, timeout=60)
+        assert app.model.kind_counts.get("signer.payment", 0) >= 2
+        await pilot.press("4")  # the cast tab: URLs, keys, token, SDK commands of this stack
+        await pilot.pause()
+        seen["cast"] = app.cast
+        await pilot.press("q")
+
+    orig = LpdevApp.run_async
+
+    async def headless(self, **_kw):
+        return await orig(self, headless=True, size=(160, 50), auto_pilot=drive)
+
+    monkeypatch.setattr(LpdevApp, "run_async", headless)
     async with UpStack(cfg(block_time=0.1, interval=0.3)) as up:
-        runner = asyncio.create_task(up.run())
-        app = tui_app.LpdevApp(mode="live", bus=up.bus, control=up, source_name="lpdev up (embedded)")
-        try:
-            async with app.run_test(size=(160, 50)) as pilot:
-                await wait_until(lambda: app.model.kind_counts.get("gateway.payment", 0) >= 2, timeout=60)
-                await pilot.pause()
-                assert app.model.kind_counts.get("signer.payment", 0) >= 2
-        finally:
-            up.request_stop()
-            await runner
+        doc = cast_document(up)
+        app_ref: dict = {}
+        code = await asyncio.wait_for(_run_tui(up, doc, app_ref), 120)
+        assert code == 0 and isinstance(app_ref.get("app"), LpdevApp)
+        assert seen["cast"] is doc and doc["token"]
 
 
 async def test_step_mode_holds_the_gateway_until_the_key():

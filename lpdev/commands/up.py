@@ -675,11 +675,11 @@ async def _run_tui(stack, doc: dict, app_ref: dict, serve_events: str | None = N
 
     if scenario is not None:
         app = LpdevApp.yaml_scenario(scenario, stack=stack, source_name=f"{scenario.name} on lpdev up",
-                                     commands=lpdev_commands())
+                                     commands=lpdev_commands(), cast=doc)
     else:
         app = LpdevApp(mode="live", bus=stack.bus, control=stack, source_name=f"lpdev up ({doc['backend']})",
                        stepper=GateAdapter(stack.gate, asyncio.get_running_loop()), serve_events=serve_events,
-                       commands=lpdev_commands())
+                       commands=lpdev_commands(), cast=doc)
     app_ref["app"] = app
     runner = asyncio.create_task(stack.run())
     try:
