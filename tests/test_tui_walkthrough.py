@@ -160,7 +160,7 @@ def test_walkthrough_command_maps_a_tour_scenario_to_its_tour(monkeypatch, capsy
 
     started = []
     monkeypatch.setattr(LpdevApp, "run", lambda self: started.append(self))
-    base = dict(list=False, chain=None, seed=None, screenshot_dir=None)
+    base = dict(list=False, chain=None, seed=None, screenshot_dir=None, web=False)
     assert walkthrough.run(argparse.Namespace(name="tour-winning-ticket", **base)) == 0
     assert started[-1].script.name == "winning-ticket" and started[-1].mode == "walkthrough"
     assert walkthrough.run(argparse.Namespace(name="happy-path-lv2v", **base)) == 0

@@ -36,8 +36,8 @@ ETHER = 10**18
 LPT = 10**18
 _UNITS = {"wei": 1, "gwei": 10**9, "eth": ETHER, "ether": ETHER}
 NO_CHAIN = (f"no chain given: start one with `lpdev chain up` (it writes {DEFAULT_CONFIG}, read by default) or "
-            "`lpdev up` (found from any folder; --stack NAME when several run), or pass --config FILE or --eth-url URL "
-            "--controller ADDR")
+            "`lpdev up` (found from any folder; --stack NAME when several run), or pass --config FILE (e.g. a running "
+            f"`lpdev up`'s {STACK_CONFIG}) or --eth-url URL --controller ADDR")
 
 
 def parse_amount(text: str) -> int:
