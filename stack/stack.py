@@ -856,7 +856,9 @@ class Stack:
             setattr(reg, k, v)
         self.silenced.discard(name)
         self.bus.emit("stack", "stack.runner", name=name, action="heartbeat", **changes)
-        return await self._heartbeat(name)
+        data = await self._heartbeat(name)
+        reg.resume()  # on a wall clock its own loop goes on from here (a stepped stack drives it instead)
+        return data
 
     async def _heartbeat(self, name: str) -> dict:
         reg = self.dev_runner(name).registration
@@ -874,6 +876,7 @@ class Stack:
         if r.registration is None:
             raise ValueError(f"runner {name!r} is a static runner (runners.json): it does not heartbeat")
         self.silenced.add(name)
+        r.registration.pause()  # on a wall clock: its own heartbeat loop stops too
         self.bus.emit("stack", "stack.runner", name=name, action="silence", runner_id=r.runner_id)
 
     async def runner_health(self, name: str, ok: bool) -> None:

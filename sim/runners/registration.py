@@ -142,6 +142,18 @@ class RunnerRegistration:
             self._start_o2r()
         return data
 
+    def pause(self) -> None:
+        """Stop the heartbeat loop (a hung runner, for tests and scenarios): the orchestrator expires it after the
+        TTL. :meth:`resume` starts it again."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._task = None
+
+    def resume(self) -> None:
+        """Start the heartbeat loop again after :meth:`pause` (nothing with ``background=False``)."""
+        if self.background and not self._closed and (self._task is None or self._task.done()):
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name=f"heartbeat-{self.runner_id}")
+
     async def _loop(self) -> None:
         while not self._closed:
             await asyncio.sleep(self.heartbeat_interval_s)
