@@ -138,3 +138,13 @@ def test_a_replay_rechecks_reply_and_session_from_the_trace(tmp_path):
         forged.append(ln)
     t.write_text("\n".join(forged) + "\n")
     assert replay_summary(t)["passed"] is False
+
+
+def test_readme_runner_scenario_command(capsys):
+    """README: ``lpdev scenario run runner-expires-mid-session``."""
+    from lpdev.cli import main
+
+    assert main(["scenario", "run", "runner-expires-mid-session"]) == 0
+    out = capsys.readouterr().out
+    assert "scenario runner-expires-mid-session on mock (seed 21): PASS" in out
+    assert "[PASS] money_conservation" in out
