@@ -109,3 +109,30 @@ def test_runner_events_have_their_lane_and_words():
     assert (rs.paid, rs.tickets, rs.debits, rs.debited, rs.requests, rs.bytes_out, rs.state) == \
         (True, 2, 1, 16665, 1, 10, "released")
     assert all(r.session is rs for r in m.rows)
+
+
+async def test_a_runner_scenario_walkthrough_explains_the_runners_steps():
+    """``lpdev walkthrough runner-expires-mid-session``: any library scenario runs in the TUI on the real stack, each
+    step explained from its own events -- here the 402 and the paid reservation, the expiry, the 401."""
+    from stack.scenario.library import find_scenario
+    from stack.scenario.model import load_scenario
+    from tests.tui_snapshot_app import wait_for_gate
+    from tui.app import LpdevApp
+
+    app = LpdevApp.yaml_scenario(load_scenario(find_scenario("runner-expires-mid-session")), walkthrough=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_gate(pilot)
+        await pilot.press("space")
+        await wait_for_gate(pilot, None)
+        for _ in range(200):
+            if app.summary is not None:
+                break
+            await pilot.pause(0.05)
+        assert app.summary is not None and app.summary["passed"], app.conn_state
+        app.drain()
+        pages = "\n".join(md for _, md in app.lessons)
+        for must in ("answered the reservation with **402**", "reserved (paid)", "**expired**, 1 session(s) released",
+                     "released: its runner stopped heartbeating", "refused with **401** `invalid registration "
+                     "authorization`", "went through the orchestrator's proxy"):
+            assert must in pages, must
+        assert app.w_timeline.lanes[3] == "runner"
