@@ -830,9 +830,13 @@ class Stack:
         r, h = self.dev_runner(name), self.runner_orchestrator(name)
         rec = self.runner_record(name)
         listed = False
-        if rec is not None:
-            reg = h.server.runners.registry
-            listed = not reg._expired(rec) and rec.ready
+        if rec is not None:  # what /discovery lists: the ready, unexpired runners
+            from sim.orchestrator.runner_registry import RunnerError
+
+            try:
+                listed = h.server.runners.registry.ready(rec.route) is rec
+            except RunnerError:
+                listed = False
         reg_c = r.registration
         return {"runner_id": rec.runner_id if rec is not None else r.runner_id, "registered": rec is not None,
                 "status": "gone" if rec is None else (rec.req.status or "ready"), "listed": listed,

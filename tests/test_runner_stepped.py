@@ -146,3 +146,25 @@ async def test_silence_stops_a_wall_clock_runners_own_heartbeats():
                 await r.aclose()
     finally:
         chain.close()
+
+
+async def test_the_client_pays_a_single_shot_runner_per_request():
+    async with Stack(_spec(runners=[{"name": "story", "kind": "text", "price": "0.01", "unit": "fixed"}]),
+                     SCENARIO) as st:
+        o = st.orchestrators["orch"]
+        c = RunnerClient("app", orchestrator_url=o.http_url, signer_url=st.signers["signer"].http_url, bus=st.bus)
+        free = RunnerClient("nosigner", orchestrator_url=o.http_url, bus=st.bus)
+        try:
+            r = await c.call("/sse", runner=st.runner_route("story"), method="GET")
+            assert (r.status, r.signer_status, r.paid) == (200, 200, True) and "data: " in r.body
+            assert [e.data["reason"] for e in _events(st, "runner.session_released")] == ["single-shot done"]
+            assert _events(st, "orch.debit", units=1, ok=True)  # the fixed price: one unit per request
+            r = await free.call("/sse", runner=st.runner_route("story"), method="GET")
+            assert (r.status, r.message) == (402, "Live runner paid call requires signer_url")
+            r = await c.call("/x", runner="runner_nope")
+            assert r.status == 0 and "No runners available to select" in r.message
+            with pytest.raises(KeyError, match="app has no session"):
+                await c.pay()
+        finally:
+            await c.close()
+            await free.close()

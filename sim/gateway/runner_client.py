@@ -307,7 +307,7 @@ class RunnerClient:
             reply.bytes_in = len(body or b"")
             reply.status, raw, ctype = await self._http_call(method, url, headers=headers, body=body)
             reply.bytes_out = len(raw) if reply.status else 0
-            if reply.status == 402 and pay is None:
+            if reply.status == 402:  # a challenge (again, if the payment was not enough): pay it and ask again
                 if self.signer is None:
                     reply.message = "Live runner paid call requires signer_url"
                     return raw, ctype, None
