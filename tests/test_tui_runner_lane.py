@@ -51,6 +51,9 @@ async def test_runner_lane_is_whole_at_every_size(size):
         assert word and re.search(rf"(^|\s){re.escape(word)}(\s|$)", line), (r.kind, line)
     refused = [r for r in shown.values() if r.kind == "runner.rejected"]
     assert refused and all(str(r.ev.data["status"]) in _row_line(lines, r.seq) for r in refused)
+    # the selected row is the runner's registration: the inspector shows that event, not someone's last payment
+    assert tl._rows[max(tl._rows)].kind == "runner.registered"
+    assert "runner.registered by orch" in app.w_inspector.plain() and "call " not in app.w_inspector.plain()
 
 
 @pytest.mark.parametrize("size", list(SIZES))

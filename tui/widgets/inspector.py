@@ -201,8 +201,10 @@ class PaymentInspector(Static):
         exact = self.exact
         parts: list = []
         session = getattr(row, "session", None)
-        if session is not None and row.kind.startswith(("runner.", "gateway.runner_")):
-            parts += [session_table(session, exact), Text("")]  # a runner row: its session, not the last payment
+        if row.kind.startswith(("runner.", "gateway.runner_", "stack.runner")):
+            # a Live Runner row: its session if it has one, never the last payment of whoever paid last
+            if session is not None:
+                parts += [session_table(session, exact), Text("")]
             payment = session = None
         if payment is not None:
             parts.append(payment_table(payment, exact))
