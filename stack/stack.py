@@ -44,6 +44,8 @@ register_kinds({
                    "expire_auth_token)",
     "stack.actor": "an actor was killed or restarted",
     "stack.webhook": "the scripted auth webhook answered a signer",
+    "stack.runner": "the stack drove a dev runner: heartbeat now (re-registered after a 401), silence, health, "
+                    "a static runner registered",
 })
 
 
@@ -163,6 +165,9 @@ class Stack:
         self.orchestrators: dict[str, OrchestratorHandle] = {}
         self.gateways: dict = {}  # name -> sim.gateway.session.GatewaySession
         self.runners: dict = {}  # name -> sim.runners.DevRunner (registered over heartbeats)
+        self.runner_beats: dict[str, float] = {}  # name -> stack time of its last heartbeat (stepped stacks)
+        self.silenced: set[str] = set()  # dev runners whose heartbeats stopped (stepped stacks)
+        self.static_runners: dict[str, str] = {}  # name -> orchestrator it is registered with (runners.json)
         self.loops: dict = {}  # name -> stack.live.GatewayLoop (live gateways)
         self._tmp = None
         self.data_dir = Path(data_dir) if data_dir else None
@@ -521,7 +526,7 @@ class Stack:
             name=spec.name, ticket_ev=spec.ticket_ev, price_per_unit=spec.price_per_unit,
             pixels_per_unit=spec.pixels_per_unit, max_face_value=spec.max_face_value,
             auto_adjust_price=spec.auto_adjust_price, redeem_gas=spec.redeem_gas, orch_secret=spec.orch_secret,
-            live_runner_config=spec.live_runner_config, http_port=h.http_port)
+            live_runner_config=spec.live_runner_config, http_port=h.http_port, runner_config=self._runner_config())
         try:
             await server.start()
         except OSError as exc:
@@ -549,11 +554,13 @@ class Stack:
         o = self.orchestrators[spec.orchestrator]
         try:
             r = await start_dev_runner(spec.kind, o.http_url or o.url, o.spec.orch_secret, price=spec.price,
-                                       unit=spec.unit, capacity=spec.capacity, host=self.spec.host)
+                                       unit=spec.unit, capacity=spec.capacity, host=self.spec.host,
+                                       background=not self.stepped)
         except RegistrationError as exc:
             raise StartupError(f"dev runner {spec.name} ({spec.kind}) could not register with {o.name}: {exc}") \
                 from None
         self.runners[spec.name] = r
+        self.runner_beats[spec.name] = self.clock.now()
         self._names[r.url] = f"<{spec.name}-runner>"
 
     async def _stop_orchestrator(self, h: OrchestratorHandle) -> None:
@@ -621,6 +628,7 @@ class Stack:
         """If the chain moved (or ``force``): every live orchestrator sees it and runs one redemption pass, in
         a fixed order, then the signers re-read it. Chain reads are slow on py-evm, so nothing is re-read while
         the block number stands still (every chain change goes through the stack and mines a block)."""
+        await self.sync_runners()
         block = await asyncio.to_thread(self.chain.last_block)
         if block == self._synced_block and not force:
             return
@@ -831,3 +839,206 @@ class Stack:
             s = s.replace(json.dumps(k)[1:-1], self._names[k])
         d = json.loads(s)
         return Event(d["seq"], d["t"], d["actor"], d["kind"], d["data"])
+
+    # ------------------------------------------------------------------ Live Runner control
+    # A stepped stack (a virtual clock that moves only when a step moves it) runs nothing of the Live Runners on wall
+    # time, so a seeded scenario with runners writes the same trace every run: sync_runners() (called by sync after
+    # every step) heartbeats each dev runner whose interval has passed on the stack's clock (unless silenced), then
+    # lets each orchestrator expire, health-check, meter and write O2R events (LiveRunners.tick), then lets each dev
+    # runner read its O2R channel -- in that fixed order. On a wall clock the runners and orchestrators do all of
+    # this themselves and sync_runners() does nothing.
+
+    @property
+    def stepped(self) -> bool:
+        """True when the clock is virtual and moved only by the stack (the scenario policy)."""
+        return self.policy.virtual and not self.policy.speed
+
+    def _runner_config(self):
+        from sim.orchestrator.live_runner import LiveRunnerConfig
+
+        return LiveRunnerConfig(background=not self.stepped)
+
+    def dev_runner(self, name: str):
+        try:
+            return self.runners[name]
+        except KeyError:
+            raise KeyError(f"no runner {name!r}; the stack has {', '.join(self.runners) or 'none'}") from None
+
+    def runner_orchestrator(self, name: str) -> OrchestratorHandle:
+        """The orchestrator a dev runner (or a static one) is registered with."""
+        self.dev_runner(name)
+        o = self.static_runners.get(name) or next(r.orchestrator for r in self.spec.runners if r.name == name)
+        return self.orchestrators[o]
+
+    def runner_record(self, name: str):
+        """The orchestrator's record of runner ``name`` (sim.orchestrator.runner_registry.Runner), None when it does
+        not know it (expired, unregistered, its orchestrator down or restarted and not re-registered yet)."""
+        h = self.runner_orchestrator(name)
+        if not h.alive:
+            return None
+        reg = h.server.runners.registry
+        r = self.dev_runner(name)
+        if r.registration is not None:
+            rec = reg.runners.get(r.runner_id)
+            return rec if rec is not None and not rec.removed else None
+        return next((x for x in reg.runners.values() if x.static and x.req.runner_url == r.url and not x.removed),
+                    None)
+
+    def runner_route(self, name: str) -> str:
+        """What a client addresses runner ``name`` by (``/apps/{route}/…``): its runner id, or a static runner's
+        label when it routes by label."""
+        rec = self.runner_record(name)
+        if rec is not None:
+            return rec.route
+        return self.dev_runner(name).runner_id
+
+    def runner_info(self, name: str) -> dict:
+        """Runner ``name`` as its orchestrator and the runner itself see it: registered, status, listed in
+        /discovery, sessions, heartbeats, re-registrations, silenced."""
+        r, h = self.dev_runner(name), self.runner_orchestrator(name)
+        rec = self.runner_record(name)
+        listed = False
+        if rec is not None:  # what /discovery lists: the ready, unexpired runners
+            from sim.orchestrator.runner_registry import RunnerError
+
+            try:
+                listed = h.server.runners.registry.ready(rec.route) is rec
+            except RunnerError:
+                listed = False
+        reg_c = r.registration
+        return {"runner_id": rec.runner_id if rec is not None else r.runner_id, "registered": rec is not None,
+                "status": "gone" if rec is None else (rec.req.status or "ready"), "listed": listed,
+                "sessions": len(rec.sessions) if rec is not None else 0,
+                "heartbeats": rec.heartbeats if rec is not None else 0,
+                "reregistrations": reg_c.reregistrations if reg_c is not None else 0,
+                "silenced": name in self.silenced, "static": reg_c is None}
+
+    async def runner_heartbeat(self, name: str, *, price: str | None = None, unit: str | None = None,
+                               capacity: int | None = None) -> dict:
+        """Dev runner ``name`` heartbeats now (re-registering with its orchestrator secret on a 401, as the SDK
+        does), carrying a new ``price`` / ``unit`` / ``capacity`` when given (go takes the heartbeat's fields as the
+        runner's from then on); a silenced runner heartbeats again from now on. Raises RegistrationError (the
+        orchestrator's refusal) or a transport error."""
+        r = self.dev_runner(name)
+        reg = r.registration
+        if reg is None:
+            raise ValueError(f"runner {name!r} is a static runner (runners.json): it does not heartbeat")
+        changes = {k: v for k, v in (("price", price), ("unit", unit), ("capacity", capacity)) if v is not None}
+        for k, v in changes.items():
+            setattr(reg, k, v)
+        self.silenced.discard(name)
+        self.bus.emit("stack", "stack.runner", name=name, action="heartbeat", **changes)
+        data = await self._heartbeat(name)
+        reg.resume()  # on a wall clock its own loop goes on from here (a stepped stack drives it instead)
+        return data
+
+    async def _heartbeat(self, name: str) -> dict:
+        reg = self.dev_runner(name).registration
+        before = reg.reregistrations
+        self.runner_beats[name] = self.clock.now()
+        data = await reg.heartbeat()
+        if reg.reregistrations > before:
+            self.bus.emit("stack", "stack.runner", name=name, action="reregistered", runner_id=reg.runner_id)
+        return data
+
+    def runner_silence(self, name: str) -> None:
+        """Dev runner ``name`` stops heartbeating (a hung or partitioned runner): once the TTL passes on the stack's
+        clock its orchestrator expires it and releases its sessions."""
+        r = self.dev_runner(name)
+        if r.registration is None:
+            raise ValueError(f"runner {name!r} is a static runner (runners.json): it does not heartbeat")
+        self.silenced.add(name)
+        r.registration.pause()  # on a wall clock: its own heartbeat loop stops too
+        self.bus.emit("stack", "stack.runner", name=name, action="silence", runner_id=r.runner_id)
+
+    async def runner_health(self, name: str, ok: bool) -> None:
+        """Static runner ``name``'s ``GET /healthz`` answers 200 (``ok``) or 503 from now on; its orchestrator
+        checks every static runner's health now (an unhealthy one is hidden from discovery, its sessions released)."""
+        r = self.dev_runner(name)
+        if name not in self.static_runners:
+            raise ValueError(f"runner {name!r} registers over heartbeats; only static runners (runners.json) have "
+                             "a health check")
+        r.set_healthy(ok)
+        self.bus.emit("stack", "stack.runner", name=name, action="health", ok=bool(ok))
+        h = self.runner_orchestrator(name)
+        if h.alive:
+            await h.server.runners.static.check()
+
+    async def add_static_runner(self, name: str, kind: str = "noop", orchestrator: str | None = None, *,
+                                label: str | None = None, routing: str = "runner-id", price: str = "0",
+                                unit: str = "hour", capacity: int | None = None) -> dict:
+        """Serve dev runner ``kind`` as ``name`` and register it with ``orchestrator`` as a static runner, the way a
+        ``runners.json`` entry (go's ``-liveRunnerConfig`` / ``/registerLiveRunners``) does: ``label``, ``routing``,
+        ``runner_url``, ``health_url: /healthz``, the app and mode of its kind, ``capacity``, a USD ``price_info``.
+        Returns the registration's entry; raises ValueError with the orchestrator's refusal."""
+        from sim.orchestrator.runner_registry import RunnerError
+        from sim.runners import KINDS, serve_dev_runner
+
+        if name in self.runners:
+            raise ValueError(f"runner {name!r} exists already")
+        h = self._orchestrator(orchestrator)
+        _, app, mode, default_capacity = KINDS[kind]
+        r = await serve_dev_runner(kind, host=self.spec.host)
+        entry = {"label": label or name, "routing": routing, "runner_url": r.url, "health_url": "/healthz",
+                 "app": app, "mode": mode, "capacity": capacity or default_capacity, "version": "lpdev-" + kind,
+                 "price_info": {"price": str(price), "currency": "usd", "unit": unit}}
+        self._names[r.url] = f"<{name}-runner>"
+        try:
+            got = await h.server.runners.static.register_json(json.dumps({"runners": [entry]}).encode())
+        except RunnerError as exc:
+            await r.aclose()
+            raise ValueError(f"{h.name} refused static runner {name!r}: {exc.message}") from None
+        self.runners[name] = r
+        self.static_runners[name] = h.name
+        out = got["runners"][0]
+        self.bus.emit("stack", "stack.runner", name=name, action="static", runner_id=out["runner_id"],
+                      label=entry["label"], orchestrator=h.name)
+        return out
+
+    def _beating(self) -> list[str]:
+        """The dev runners that heartbeat by themselves now: registered over heartbeats, not silenced, their
+        orchestrator up."""
+        return [n for n, r in self.runners.items() if r.registration is not None and n not in self.silenced
+                and self.runner_orchestrator(n).alive]
+
+    async def advance(self, seconds: float) -> None:
+        """Move the stack's clock ``seconds`` forward (a ``wait``, a gateway's payment cadence). On a stepped stack
+        with dev runners the clock moves in slices that end where a heartbeat falls due, and the Live Runner pass runs
+        at each, so runners heartbeat every interval on the stack's clock as they would on a wall clock (and a
+        metered session is debited, and a silent runner expired, at the right instant)."""
+        if not self.stepped or not self.runners:
+            await self.clock.sleep(seconds)
+            return
+        end = self.clock.now() + seconds
+        while True:
+            due = [self.runner_beats.get(n, end) + self.runners[n].registration.heartbeat_interval_s
+                   for n in self._beating()]
+            nxt = min((t for t in due if t < end), default=None)
+            if nxt is None:
+                break
+            self.clock.set(max(self.clock.now(), nxt))
+            await self.sync_runners()
+        self.clock.set(end)
+
+    async def sync_runners(self) -> None:
+        """A stepped stack's Live Runner pass (see above); nothing on a wall clock."""
+        if not self.stepped or not self.runners:
+            return
+        now = self.clock.now()
+        for name in self._beating():
+            reg = self.runners[name].registration
+            if now - self.runner_beats.get(name, now) >= reg.heartbeat_interval_s:
+                try:
+                    await self._heartbeat(name)
+                except Exception as exc:  # noqa: BLE001 - as the SDK's loop: kept, tried again next time
+                    reg.last_error = f"{type(exc).__name__}: {exc}"
+                    self.log(f"runner {name} heartbeat failed: {reg.last_error}")
+        for h in self.orchestrators.values():
+            if h.alive:
+                await h.server.runners.tick()
+        for name, r in self.runners.items():
+            if r.registration is not None and self.runner_orchestrator(name).alive:
+                try:
+                    await r.registration.read_o2r()
+                except Exception as exc:  # noqa: BLE001 - a channel gone mid-read: read again next time
+                    self.log(f"runner {name} O2R read failed: {type(exc).__name__}: {exc}")

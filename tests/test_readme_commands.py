@@ -82,6 +82,8 @@ EXERCISED = {
     "lpdev orchestrator --config .lpdev/chain.json": "here:test_orchestrator_on_the_chain_up_config",
     "lpdev walkthrough": "here:test_walkthrough_tour",
     "lpdev walkthrough refresh-params-expired": "here:test_walkthrough_library_scenario",
+    "lpdev scenario run runner-expires-mid-session":
+        "tests/test_scenario_runner_steps.py::test_readme_runner_scenario_command",
     "lpdev economics check --preset up": "tests/test_economics.py::test_lpdev_up_defaults_are_healthy",
     "lpdev economics check --preset go-livepeer-4077":
         "tests/test_economics.py::test_go_livepeer_4077_reports_the_stop_and_the_fix",

@@ -49,6 +49,44 @@ def replay_app() -> LpdevApp:
     return LpdevApp.replay(trace_path(), start="end")
 
 
+_RUNNER_TRACE: Path | None = None
+RUNNER_SCENARIO = "runner-expires-mid-session"
+
+
+def runner_trace_path() -> Path:
+    """A seeded run of scenarios/runner-expires-mid-session.yaml on the mock chain (a Live Runner, a paid session,
+    the runner's expiry and re-registration; identical bytes every run), written once per process (in a thread:
+    callers may already be inside an event loop)."""
+    global _RUNNER_TRACE
+    if _RUNNER_TRACE is None or not _RUNNER_TRACE.exists():
+        import asyncio
+        import threading
+
+        from stack.scenario.library import find_scenario
+        from stack.scenario.model import load_scenario
+        from stack.scenario.runner import run_scenario
+
+        path = Path(tempfile.mkdtemp(prefix="lpdev-tui-runner-")) / "runner-trace.jsonl"
+        sc = load_scenario(find_scenario(RUNNER_SCENARIO))
+        t = threading.Thread(target=lambda: asyncio.run(run_scenario(sc, trace=path)))
+        t.start()
+        t.join()
+        _RUNNER_TRACE = path
+    return _RUNNER_TRACE
+
+
+def runner_app() -> LpdevApp:
+    return LpdevApp.replay(runner_trace_path(), start="end")
+
+
+def runner_seq(kind: str, nth: int = 0, **where) -> int:
+    """The seq of the runner trace's ``nth`` event of ``kind`` (whose data has ``where``)."""
+    from sim.events import read_trace
+
+    _, evs = read_trace(runner_trace_path())
+    return [e.seq for e in evs if e.kind == kind and all(e.data.get(k) == v for k, v in where.items())][nth]
+
+
 # A cast document shaped like the one `lpdev up` writes to .lpdev/stack.json (stack/cast.py cast_document), with
 # anvil's well-known throwaway dev accounts: what the live TUI's cast tab shows.
 CAST = {
@@ -211,6 +249,10 @@ FRAMES = {
     "walkthrough-winner": (lambda: walkthrough_app("winning-ticket"), ["_"], walked(2, "2", "w"), SIZE),
     "walkthrough-redeemed": (lambda: walkthrough_app("winning-ticket"), ["_"], walked(3, "2", "w"), SIZE),
 }
+# Live Runners: the runner lane around the runner's expiry (its session released, the client's call refused), and
+# the inspector on that refusal: the session's reservation, payments, debits, proxied traffic and why it ended.
+FRAMES["runner-120x40"] = (runner_app, _jump_keys(runner_seq("runner.rejected", status=401) + 2), None, SIZE)
+FRAMES["runner-session-120x40"] = (runner_app, _jump_keys(runner_seq("runner.rejected", status=404)), None, SIZE)
 # The three main views at the three common terminal sizes (issue 16: readable at 80, 120 and 160 columns).
 for _name, _size in SIZES.items():
     FRAMES[f"live-{_name}"] = (live_app, ["_"], None, _size)

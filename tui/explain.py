@@ -86,10 +86,92 @@ def _rejected(d: dict) -> str:
     return f"The signer answered **{st}**: {msg}"
 
 
+_UNIT = {"seconds": "second", "720p-pixel-seconds": "720p pixel-second", "fixed": "session"}
+_RELEASE_WHY = {
+    "runner expired": "its runner stopped heartbeating for longer than the TTL",
+    "runner unhealthy": "its static runner's health check failed",
+    "stopped": "the client stopped it",
+    "stopped by runner": "the runner stopped it",
+}
+_REFUSAL_WHY = {
+    401: "a heartbeat the orchestrator cannot place: the runner must register again with the orchestrator secret "
+         "(the SDK does so on this 401)",
+    404: "the runner or the session is gone (expired, unhealthy, released)",
+    409: "a fixed-price session is paid once, at its reservation",
+    503: "the runner's sessions fill its capacity",
+}
+
+
+def _runners(evs: list[Event]) -> list[str]:
+    """What a step did with Live Runners (docs/live-runners.md), from the orchestrator's and the client's events."""
+    paras: list[str] = []
+    guide = see("docs/live-runners.md")
+    for e in [e for e in evs if e.kind == "runner.registered"][:2]:
+        d = e.data
+        pi = d.get("price_info") or {}
+        price = "free" if pi.get("price") in (None, "", 0, "0") else \
+            f"{pi.get('price')} USD per {pi.get('unit', 'hour')}, converted to wei through the chain's ETH/USD feed"
+        how = "from its runners.json entry (a static runner, health-checked)" if d.get("static") else \
+            "over a heartbeat with the orchestrator secret"
+        paras.append(f"Runner **{d.get('runner_id')}** ({d.get('app')}, capacity {d.get('capacity')}, {price}) "
+                     f"registered {how}{guide}.")
+    beats = [e for e in evs if e.kind == "runner.heartbeat"]
+    if beats:
+        paras.append(f"{len(beats)} heartbeat(s): a runner heartbeats every 5 s; after 20 s of silence its "
+                     "orchestrator expires it.")
+    for e in [e for e in evs if e.kind == "runner.challenge"][:2]:
+        d = e.data
+        paras.append(f"The orchestrator answered the reservation with **402**: a challenge priced at "
+                     f"{wei(d.get('price'))} per {_UNIT.get(d.get('unit'), d.get('unit'))} for manifest {d.get('manifest_id')}; the client had "
+                     "the signer pay it and asked again" + see("docs/live-runners.md#reserving-a-paid-session") + ".")
+    for e in [e for e in evs if e.kind == "runner.session_reserved"][:2]:
+        d = e.data
+        paras.append(f"Session **{d.get('session_id')}** reserved ({'paid' if d.get('paid') else 'free'}).")
+    proxied = [e for e in evs if e.kind == "runner.proxied"]
+    if proxied:
+        sts = sorted({str(e.data.get("status")) for e in proxied})
+        bi = sum(int(e.data.get("bytes_in") or 0) for e in proxied)
+        bo = sum(int(e.data.get("bytes_out") or 0) for e in proxied)
+        paras.append(f"{len(proxied)} request(s) went through the orchestrator's proxy to the runner (status "
+                     f"{', '.join(sts)}; {bi:,} bytes in, {bo:,} bytes out).")
+    debits = [e for e in evs if e.kind == "orch.debit" and e.data.get("ok") and e.data.get("units")]
+    if debits:
+        total = sum((as_fraction(e.data.get("fee")) or Fraction(0)) for e in debits)
+        paras.append(f"The orchestrator debited {len(debits)} time(s), {wei(total)} in all (each payment interval "
+                     "of elapsed time)" + see("docs/orchestrator.md#credit-and-debit") + ".")
+    for e in [e for e in evs if e.kind == "runner.expired"][:2]:
+        d = e.data
+        n = len(d.get("sessions_released") or [])
+        paras.append(f"Runner **{d.get('runner_id')}** was silent {float(d.get('silent_s') or 0):g} s, longer than "
+                     f"its {float(d.get('ttl_s') or 20):g} s TTL: **expired**, {n} session(s) released, gone from "
+                     "/discovery.")
+    for e in [e for e in evs if e.kind == "runner.health"][:2]:
+        d = e.data
+        paras.append(f"Health check of static runner {d.get('label') or d.get('runner_id')}: "
+                     f"**{d.get('status')}**" + ("" if d.get("healthy") else " -- hidden from /discovery, its "
+                                                                              "sessions released") + ".")
+    for e in [e for e in evs if e.kind == "runner.session_released"][:3]:
+        d = e.data
+        reason = str(d.get("reason") or "")
+        why = _RELEASE_WHY.get(reason) or ("its balance no longer covered a debit" if "insufficient" in reason
+                                           else reason)
+        paras.append(f"Session **{d.get('session_id')}** released: {why}"
+                     + (f" (`{reason}`)" if why != reason else "") + ".")
+    seen: set = set()
+    for e in [e for e in evs if e.kind == "runner.rejected"]:
+        st, msg = _status(e.data), e.data.get("message")
+        if (st, msg) in seen:
+            continue
+        seen.add((st, msg))
+        why = _REFUSAL_WHY.get(st)
+        paras.append(f"The orchestrator refused with **{st}** `{msg}`" + (f": {why}" if why else "") + ".")
+    return paras
+
+
 def explain_events(events: Iterable[Event]) -> str:
     """Markdown paragraphs for one step's events (empty string if nothing worth saying)."""
     evs = list(events)
-    paras: list[str] = []
+    paras: list[str] = _runners(evs)
     pays = [e for e in evs if e.kind.startswith("signer.payment") and _status(e.data) == 200]
     rejs = [e for e in evs if e.kind.startswith("signer.payment") and (_status(e.data) or 200) != 200]
     if pays:

@@ -8,7 +8,11 @@ Block ticks (``orch.chain``: an orchestrator saw a new block; one-block ``stack.
 crowd the payments out of the timeline: consecutive ticks share one row per (kind, actor) that shows the latest
 block and how many ticks it stands for; any other row ends the run. Every event is still applied (facts, plots).
 
-Lanes follow the protocol's actors: gateway, signer, orchestrator ("orch"), chain (docs/overview.md#the-actors).
+Lanes follow the protocol's actors: gateway, signer, orchestrator ("orch"), chain (docs/overview.md#the-actors),
+and a **runner** lane (Live Runners, docs/live-runners.md) that a stack with runners adds between the orchestrator
+and the chain: registrations, heartbeats (collapsed like block ticks, one row per runner), expiries, health, session
+reservations and releases, proxied requests. A runner session is followed across its events (:class:`RunnerSession`:
+its reservation, payments, debits, proxied traffic and release) and every row that names it points at it.
 
 Money is shown for people (``format_wei``: ``≈0.02844 ETH``) or exactly (``199065600000000000/7 wei``, the TUI's
 ``x`` key); it is never rounded in the model itself.
@@ -26,12 +30,21 @@ from sim.pm.money import float_string, format_wei, rat_string
 from sim.wire import bounded
 
 __all__ = [
-    "LANES", "DASH", "lane_of", "status_of", "summarize", "fit", "pick", "as_fraction", "fmt_wei", "fmt_num",
-    "nonce_range", "peer_of", "is_block_tick", "Row", "Payment", "TicketRow", "Series", "FlowModel", "decode_state", "state_diff",
+    "LANES", "RUNNER_LANES", "DASH", "lane_of", "status_of", "summarize", "fit", "pick", "as_fraction", "fmt_wei",
+    "fmt_num", "nonce_range", "peer_of", "is_block_tick", "Row", "Payment", "TicketRow", "Series", "FlowModel",
+    "RunnerSession", "decode_state", "state_diff",
 ]
 
 LANES = ("gateway", "signer", "orch", "chain")
+RUNNER_LANES = ("gateway", "signer", "orch", "runner", "chain")  # a stack with Live Runners
 DASH = "—"
+
+# runner.* events that happen on the runner's side of the orchestrator (the runner lane); the others (the 402
+# challenge, a refusal) are the orchestrator answering someone and stay in its lane
+_RUNNER_LANE_KINDS = frozenset({
+    "runner.registered", "runner.heartbeat", "runner.expired", "runner.unregistered", "runner.health",
+    "runner.session_reserved", "runner.session_released", "runner.channels", "runner.proxy_created",
+    "runner.proxied", "stack.runner"})
 
 _LANE_PREFIXES = (
     ("gateway", "gateway"), ("gw", "gateway"), ("broadcaster", "gateway"),
@@ -95,6 +108,8 @@ _LANE_CACHE: dict[tuple[str, str], str] = {}
 
 
 def lane_of(ev: Event) -> str:
+    if ev.kind in _RUNNER_LANE_KINDS:
+        return "runner"
     key = (ev.actor, ev.kind)
     lane = _LANE_CACHE.get(key)
     if lane is not None:
@@ -127,6 +142,23 @@ KNOWN_PEERS: dict[str, tuple[str, bool]] = {
     "orch.redemption_sent": ("chain", False),
     "orch.redemption_mined": ("chain", True),
     "orch.redemption_failed": ("chain", True),
+    # Live Runners: the runner lane's rows face the orchestrator; a runner client's rows are answers from it
+    "runner.registered": ("orch", False),
+    "runner.heartbeat": ("orch", False),
+    "runner.unregistered": ("orch", False),
+    "runner.channels": ("orch", False),
+    "runner.proxy_created": ("orch", False),
+    "runner.expired": ("orch", True),
+    "runner.health": ("orch", True),
+    "runner.session_reserved": ("orch", True),
+    "runner.session_released": ("orch", True),
+    "runner.proxied": ("orch", True),
+    "runner.challenge": ("gateway", False),
+    "gateway.runner_discovery": ("orch", True),
+    "gateway.runner_reserve": ("orch", True),
+    "gateway.runner_call": ("orch", True),
+    "gateway.runner_payment": ("orch", True),
+    "gateway.runner_stop": ("orch", True),
 }
 
 
@@ -142,6 +174,9 @@ def _as_lane(v: Any) -> str | None:
 
 def peer_of(ev: Event, d: dict) -> tuple[str | None, bool]:
     """The other lane of a message and whether it came from there (``to``/``from`` fields, else known kinds)."""
+    if ev.kind == "runner.rejected":  # a refusal goes back to whoever asked: a runner's route, or a client's
+        path = str(d.get("path") or "")
+        return ("runner" if path.startswith(("/runners/", "/runner/")) else "gateway"), False
     to = _as_lane(pick(d, "to"))
     if to:
         return to, False
@@ -152,10 +187,10 @@ def peer_of(ev: Event, d: dict) -> tuple[str | None, bool]:
 
 
 def is_block_tick(ev: Event) -> bool:
-    """A routine "the chain moved one block" event: an orchestrator's block poll (``orch.chain``), or a block
-    ticker's one-block ``stack.chain`` mine (``lpdev up``, the demo). Mining 40 blocks by time travel is not a
-    tick: it stays a row of its own."""
-    if ev.kind == "orch.chain":
+    """A routine periodic event that would crowd the timeline: an orchestrator's block poll (``orch.chain``), a
+    block ticker's one-block ``stack.chain`` mine (``lpdev up``, the demo), a Live Runner's heartbeat. Mining 40
+    blocks by time travel is not a tick: it stays a row of its own."""
+    if ev.kind in ("orch.chain", "runner.heartbeat"):
         return True
     if ev.kind == "stack.chain":
         d = ev.data if isinstance(ev.data, dict) else {}
@@ -254,7 +289,7 @@ _SHORT_KIND = {"payment": "pay", "received": "recv", "params_issued": "params", 
 
 def fit(parts: list[tuple[int, str]], width: int) -> str:
     """Join ``(rank, text)`` parts in order, leaving out the highest-ranked ones until the line fits ``width``;
-    only a rank-0 part that alone is too wide is cut (with …)."""
+    only a rank-0 part that alone is too wide is cut (with …), and never just after a number."""
     keep = [p for p in parts if p[1]]
     while keep and len(" ".join(t for _, t in keep)) > width:
         worst = max(r for r, _ in keep)
@@ -263,7 +298,13 @@ def fit(parts: list[tuple[int, str]], width: int) -> str:
         i = max(i for i, (r, _) in enumerate(keep) if r == worst)
         keep.pop(i)
     s = " ".join(t for _, t in keep)
-    return s if len(s) <= width else s[: max(0, width - 1)] + "…"
+    if len(s) <= width:
+        return s
+    cut = s[: max(0, width - 1)]
+    last = cut.rsplit(" ", 1)
+    if len(last) == 2 and any(c.isdigit() for c in last[1]):  # never end on a number: "15…" reads as a cut 15
+        cut = last[0]
+    return cut + "…"
 
 
 def summary_parts(ev: Event) -> list[tuple[int, str]]:
@@ -282,6 +323,8 @@ def summary_parts(ev: Event) -> list[tuple[int, str]]:
             return [(0, f"round {d.get('round')} initialized" + ("" if d.get("ok", True) else f": {d.get('reason')}"))]
         who = f" {d['account']}" if d.get("account") else ""
         return [(0, op.replace("_", " ") + who + ("" if d.get("ok", True) else f": {d.get('revert_reason')}"))]
+    if ev.kind.startswith(("runner.", "gateway.runner_", "stack.runner")):
+        return _runner_parts(ev.kind, d)
     if ev.kind.startswith("scenario."):
         what = d.get("description") or d.get("name") or d.get("detail") or d.get("action") or ""
         mark = {True: "✓ ", False: "✗ "}.get(d.get("passed"), "")
@@ -323,6 +366,83 @@ def summary_parts(ev: Event) -> list[tuple[int, str]]:
     return parts
 
 
+def _bytes(n: Any) -> str:
+    try:
+        n = int(n)
+    except (TypeError, ValueError):
+        return DASH
+    for unit, size in (("MB", 1 << 20), ("kB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return f"{n}B"
+
+
+def _sid(v: Any) -> str:
+    """A session id as rows show it (``session_ab12cd34`` -> ``ab12cd34``)."""
+    s = str(v or "")
+    return s[len("session_"):] if s.startswith("session_") else s
+
+
+def _runner_parts(kind: str, d: dict) -> list[tuple[int, str]]:
+    """Live Runner rows: what happened, to which runner or session, and the numbers that matter."""
+    rid = str(d.get("runner") or d.get("runner_id") or d.get("route") or "")
+    sid = _sid(d.get("session_id"))
+    status = pick(d, "status")
+    st = [(0, str(status))] if isinstance(status, int) and not isinstance(status, bool) else []
+    reason = d.get("reason") or d.get("message")
+    tail = kind.rsplit(".", 1)[-1]
+    if kind == "runner.registered":
+        pi = d.get("price_info") or {}
+        price = pi.get("price")
+        free = price in (None, "", 0, "0")
+        return [(0, "registered static" if d.get("static") else "registered"), (1, rid), (3, str(d.get("app") or "")),
+                (2, "free" if free else f"{price} USD/{pi.get('unit', 'hour')}"), (4, f"cap {d.get('capacity')}")]
+    if kind == "runner.heartbeat":
+        return [(0, "heartbeat"), (1, rid), (2, f"{d.get('capacity_used', 0)}/{d.get('capacity', '?')} used")]
+    if kind == "runner.expired":
+        n = len(d.get("sessions_released") or [])
+        return [(0, "expired"), (2, rid), (3, f"silent {float(d.get('silent_s') or 0):g}s"),
+                (1, f"{n} session{'s' if n != 1 else ''} released")]
+    if kind == "runner.unregistered":
+        return [(0, "unregistered"), (1, rid)]
+    if kind == "runner.health":
+        return [(0, "healthy" if d.get("healthy") else "unhealthy"), (1, str(d.get("label") or rid)),
+                (2, str(d.get("status") or ""))]
+    if kind == "runner.session_reserved":
+        return [(0, "reserved"), (1, "paid" if d.get("paid") else "free"), (2, sid), (4, rid)]
+    if kind == "runner.session_released":
+        return [(0, "released"), (2, sid), (1, str(reason or "")), (4, f"{d.get('debits', 0)} debits")]
+    if kind == "runner.proxied":
+        return [(0, f"{d.get('method', '')} {d.get('path', '')}".strip()), *st,
+                (1, f"{_bytes(d.get('bytes_in'))}→{_bytes(d.get('bytes_out'))}"), (3, sid)]
+    if kind == "runner.challenge":
+        return [(0, "402 challenge"), (2, _sid(d.get("manifest_id"))), (3, str(d.get("unit") or ""))]
+    if kind == "runner.rejected":
+        return [(0, "refused"), *st, (1, str(reason or ""))]
+    if kind in ("runner.channels", "runner.proxy_created"):
+        return [(0, tail.replace("_", " ")), (2, sid)]
+    if kind == "stack.runner":
+        return [(0, f"{d.get('action', '')} {d.get('name', '')}".strip())]
+    # a runner client's answers (gateway.runner_*)
+    if kind == "gateway.runner_discovery":
+        n = d.get("count", 0)
+        return [(0, "discovery"), *st, (1, f"{n} runner{'s' if n != 1 else ''}")]
+    word = {"runner_reserve": "reserve", "runner_call": "call", "runner_payment": "payment",
+            "runner_stop": "stop"}.get(tail, tail)
+    parts = [(0, word), *st]
+    if kind == "gateway.runner_call":
+        parts.append((2, f"{d.get('method', '')} {d.get('path', '')}".strip()))
+    if d.get("signer_status") not in (None, 200):
+        parts.append((0, f"signer {d['signer_status']}"))
+    if d.get("paid"):
+        parts.append((1, "paid"))
+    if sid:
+        parts.append((3, sid))
+    if reason:
+        parts.append((1, str(reason)))
+    return parts
+
+
 def summarize(ev: Event, width: int = 48) -> str:
     """A one-line description of any event, at most ``width`` characters: the kind's tail plus the numbers that
     matter most (a part that does not fit is left out whole; a kind too long for the lane gets its short name)."""
@@ -348,6 +468,7 @@ class Row:
     tick: bool = False  # a block-tick row: later ticks of the same kind and actor update it (``ev`` is the latest)
     ticks: int = 1  # how many events this row stands for
     last_seq: int = -1  # seq of the latest event in the row (``seq``, its first event's, is the row's key)
+    session: Any = None  # the RunnerSession this row is about (a Live Runner session), else None
 
     @property
     def text(self) -> str:  # computed only for rows on screen (seek stays cheap)
@@ -364,8 +485,13 @@ TICK_TEXT_WIDTH = 24  # the timeline's lane width: the count must stay visible
 
 
 def tick_text(ev: Event, ticks: int, width: int = TICK_TEXT_WIDTH) -> str:
-    """``chain block 412 (×37) round 3``: the latest block first, then the count, the round if it fits."""
+    """``chain block 412 (×37) round 3``: the latest block first, then the count, the round if it fits;
+    ``heartbeat runner_ab12 (×12) 1/4 used`` for a runner's heartbeats."""
     d = ev.data if isinstance(ev.data, dict) else {}
+    if ev.kind == "runner.heartbeat":
+        parts = [(0, "heartbeat"), (1, str(d.get("runner_id") or "")), (0, f"(×{ticks})"),
+                 (2, f"{d.get('capacity_used', 0)}/{d.get('capacity', '?')} used")]
+        return fit(parts, width)
     tail = ev.kind.rsplit(".", 1)[-1]
     blk = pick(d, "block")
     head = tail if blk is None else (f"{tail} {blk}" if tail == "block" else f"{tail} block {blk}")
@@ -395,6 +521,45 @@ class Payment:
             if v is not None:
                 return v
         return None
+
+
+@dataclass
+class RunnerSession:
+    """One Live Runner session as the events tell it: the 402 challenge (paid sessions), the reservation, the
+    client's payments and the orchestrator's credits and debits, the proxied traffic, the release and its reason."""
+
+    session_id: str
+    seq: int
+    runner: str = ""
+    client: str = ""  # the runner client (actor) that reserved it
+    label: str = ""
+    challenge: dict = field(default_factory=dict)  # runner.challenge
+    reserved: dict = field(default_factory=dict)  # runner.session_reserved
+    payments: list = field(default_factory=list)  # the client's payments: (seq, what, status, signer status, tickets)
+    tickets: int = 0  # tickets the orchestrator received for it
+    debits: int = 0
+    debited: Fraction = Fraction(0)
+    balance: Any = None  # the orchestrator's credit for it, latest known
+    refused: list = field(default_factory=list)  # (status, message) of requests about it that were refused
+    requests: int = 0  # proxied requests
+    bytes_in: int = 0
+    bytes_out: int = 0
+    statuses: dict = field(default_factory=dict)  # proxied status -> count
+    recent: deque = field(default_factory=lambda: deque(maxlen=5))  # the last proxied requests (method, path, status, in, out)
+    released: dict = field(default_factory=dict)  # runner.session_released
+
+    @property
+    def paid(self) -> bool:
+        return bool(self.reserved.get("paid") or self.challenge)
+
+    @property
+    def state(self) -> str:
+        if self.released:
+            return "released"
+        return "reserved" if self.reserved else "challenged"
+
+
+_SESSION_KEYS = ("session_id", "manifest_id")
 
 
 @dataclass
@@ -465,7 +630,8 @@ class FlowModel:
     """Applies events one by one; everything the views show is read from here."""
 
     def __init__(self, *, row_cap: int = 5000, payment_cap: int = 2000, ticket_cap: int = 2000,
-                 series_points: int = 600) -> None:
+                 series_points: int = 600, session_cap: int = 1000) -> None:
+        self.session_cap = session_cap
         self.row_cap = row_cap
         self.payment_cap = payment_cap
         self.ticket_cap = ticket_cap
@@ -477,6 +643,7 @@ class FlowModel:
         self.payments: OrderedDict[Any, Payment] = OrderedDict()
         self.tickets: OrderedDict[Any, TicketRow] = OrderedDict()
         self.winners: OrderedDict[Any, TicketRow] = OrderedDict()
+        self.sessions: OrderedDict[str, RunnerSession] = OrderedDict()  # Live Runner sessions by session id
         self.series: dict[str, Series] = {}
         self.count = 0
         self.status_counts: dict[Any, int] = {}
@@ -493,7 +660,7 @@ class FlowModel:
         self._by_nonce: dict[Any, TicketRow] = {}
         self._by_hash: dict[Any, TicketRow] = {}
         self.rows_added = 0  # rows ever appended (a tick that updates a row in place does not count)
-        self._tick_run: dict[tuple[str, str], Row] | None = None  # the trailing run of tick rows by (kind, actor)
+        self._tick_run: dict[tuple, Row] | None = None  # the trailing run of tick rows by (kind, actor, runner)
         self._actor_lanes: dict[str, str] = {}  # actor name -> its lane, as its own events showed it
 
     # -- applying events ----------------------------------------------------------------------------------
@@ -522,25 +689,27 @@ class FlowModel:
             self.status_counts[status] = self.status_counts.get(status, 0) + 1
         to, incoming = peer_of(ev, d)
         pay = self._payment(ev, lane, status, d)
+        session = self._runner_session(ev, d)
         self._ticket(ev, d)
         self._series(ev, lane, d)
         self._facts(ev, d)
         if ev.kind == "scenario.step":
             self.last_step = str(d.get("name") or d.get("description") or d.get("title") or d.get("action") or DASH)
         tick = is_block_tick(ev)
+        tick_key = (ev.kind, ev.actor, d.get("runner_id"))
         if tick and self._tick_run is not None:
-            row = self._tick_run.get((ev.kind, ev.actor))
+            row = self._tick_run.get(tick_key)
             if row is not None:  # the same ticker again: the run's row shows the latest block and counts it
                 row.ev, row.t, row.status, row.pay, row.last_seq = ev, ev.t, status, pay, ev.seq
                 row.ticks += 1
                 return row
-        row = Row(ev.seq, ev.t, lane, ev.kind, ev, status, to, pay, incoming, tick, 1, ev.seq)
+        row = Row(ev.seq, ev.t, lane, ev.kind, ev, status, to, pay, incoming, tick, 1, ev.seq, session)
         self.rows.append(row)
         self.rows_added += 1
         if tick:
             if self._tick_run is None:
                 self._tick_run = {}
-            self._tick_run[(ev.kind, ev.actor)] = row
+            self._tick_run[tick_key] = row
         else:
             self._tick_run = None
         return row
@@ -593,6 +762,59 @@ class FlowModel:
         elif lane == "gateway" and "payment" in ev.kind:
             p.gateway = d
         return key
+
+    def _runner_session(self, ev: Event, d: dict) -> RunnerSession | None:
+        """The Live Runner session this event is about (made by its challenge or reservation), updated with it."""
+        k = ev.kind
+        sid = next((str(d[key]) for key in _SESSION_KEYS if d.get(key)), None)
+        if sid is None:
+            return None
+        rs = self.sessions.get(sid)
+        if rs is None:
+            if k not in ("runner.challenge", "runner.session_reserved"):
+                return None
+            rs = RunnerSession(sid, ev.seq, runner=str(d.get("runner_id") or ""))
+            self.sessions[sid] = rs
+            if len(self.sessions) > self.session_cap:
+                self.sessions.popitem(last=False)
+        st = status_of(ev)
+        if k == "runner.challenge":
+            rs.challenge = d
+        elif k == "runner.session_reserved":
+            rs.reserved = d
+            rs.balance = d.get("balance", rs.balance)
+        elif k == "runner.session_released":
+            rs.released = d
+        elif k == "runner.proxied":
+            rs.requests += 1
+            rs.bytes_in += int(d.get("bytes_in") or 0)
+            rs.bytes_out += int(d.get("bytes_out") or 0)
+            rs.statuses[st] = rs.statuses.get(st, 0) + 1
+            rs.recent.append((d.get("method"), d.get("path"), st, d.get("bytes_in"), d.get("bytes_out")))
+        elif k == "runner.rejected":
+            rs.refused.append((st, d.get("message")))
+            del rs.refused[:-5]
+        elif k == "orch.payment_received":
+            rs.tickets += int(d.get("tickets") or 0)
+        elif k == "orch.credit":
+            rs.balance = d.get("balance", rs.balance)
+        elif k == "orch.debit":
+            if d.get("ok"):
+                rs.debits += 1
+                rs.debited += as_fraction(d.get("fee")) or 0
+                rs.balance = d.get("balance", rs.balance)
+        elif k == "gateway.runner_reserve":
+            rs.client, rs.label = ev.actor, str(d.get("label") or "")
+        elif k == "gateway.signer_reply":
+            rs.payments.append((ev.seq, "signer", st, None, d.get("tickets")))
+        elif k in ("gateway.runner_payment", "gateway.runner_call", "gateway.runner_stop"):
+            if k == "gateway.runner_payment":
+                rs.payments.append((ev.seq, "payment", st, d.get("signer_status"), d.get("tickets")))
+        del rs.payments[:-20]
+        return rs
+
+    def session_for(self, row: Row | None) -> RunnerSession | None:
+        return None if row is None else row.session
 
     def _next_auto(self) -> int:
         self._auto_call += 1

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -96,6 +95,9 @@ class LiveRunnerConfig:
     health_interval_s: float = HEALTH_INTERVAL_S
     health_timeout_s: float = HEALTH_TIMEOUT_S
     clock: object = None  # the debit clock (``.now()``); None = the orchestrator's clock
+    # False (a stepped scenario stack on a virtual clock): nothing runs on wall time -- no expiry sweep, health
+    # polling, per-session debit ticker or O2R writer; the owner calls LiveRunners.tick() after each step
+    background: bool = True
 
 
 class _Reply(Exception):
@@ -124,7 +126,7 @@ class LiveRunners:
             clock=orch.clock, rng=orch.rng.child("live-runners"), emit=orch.emit, hub=hub,
             orch_secret=c.orch_secret, onchain=not c.offchain, free_runners=c.free_runners,
             wei_per_usd=orch.wei_per_usd, heartbeat_interval_s=c.heartbeat_interval_s,
-            heartbeat_ttl_s=c.heartbeat_ttl_s, o2r_interval_s=c.o2r_interval_s)
+            heartbeat_ttl_s=c.heartbeat_ttl_s, o2r_interval_s=c.o2r_interval_s, background=c.background)
         self.static = StaticRunners(self.registry, interval_s=c.health_interval_s, timeout_s=c.health_timeout_s)
         self.proxy = ReverseProxy()
         self.http_url: str | None = None  # the plain-HTTP entry, when the server has one
@@ -139,7 +141,23 @@ class LiveRunners:
             except RunnerError as exc:
                 raise ValueError(f"live runner config: {exc.message}") from None
         self.registry.start()
-        self.static.start()
+        if self.config.background:
+            self.static.start()
+
+    async def tick(self) -> None:
+        """One pass of what the wall-clock loops do, on the orchestrator's clock and in a fixed order, for a
+        stepped stack (``background=False``): expire runners silent past the TTL, check static runners' health,
+        debit each metered session once per payment interval that has passed (releasing it when its balance runs
+        out, as the ticker would have at that instant), then write the queued O2R events."""
+        self.registry.sweep()
+        await self.static.check()
+        now, interval = self.clock_now(), self.config.payment_interval_s
+        for r in list(self.registry.runners.values()):
+            for s in list(r.sessions.values()):
+                while s.processor is not None and s.released is None \
+                        and s.processor.last_processed_at + interval <= now:
+                    await self.meter_once(r.route, s, s.processor.last_processed_at + interval)
+        await self.registry.flush_o2r()
 
     async def aclose(self) -> None:
         for t in list(self._tasks):
@@ -407,7 +425,8 @@ class LiveRunners:
         else:
             s.processor = LivePaymentProcessor(interval_s=self.config.payment_interval_s,
                                                units_per_second=UNITS_PER_SECOND[price.unit], start=self.clock_now())
-            s.task = self._spawn(self._meter(rid, s), f"runner-debit-{sid}")
+            if self.config.background:  # else tick() meters it
+                s.task = self._spawn(self._meter(rid, s), f"runner-debit-{sid}")
         self._reserved(s, rid, paid=True)
         return s, app_url
 
@@ -443,19 +462,24 @@ class LiveRunners:
             await asyncio.sleep(interval)
             if s.released is not None:
                 return
-            units = s.processor.process(self.clock_now())
-            if units is None:
-                continue
-            try:
-                fee = await asyncio.to_thread(self.orch.debit, s.sender, s.session_id, units, s.price)
-            except InsufficientBalance as exc:
-                self._release(rid, s.session_id, str(exc), fee=Fraction(units) * s.price, units=units,
-                              balance=self.orch.ledger.balance(s.sender, s.session_id))
-                if s.cancel_request is not None:
-                    s.cancel_request()
-                return
-            s.debits += 1
-            s.debited += fee
+            await self.meter_once(rid, s, self.clock_now())
+
+    async def meter_once(self, rid: str, s: RunnerSession, now: float) -> None:
+        """One tick of a metered session at ``now``: debit the units since the last one, or release the session
+        (and cut a single-shot request) when the balance no longer covers them."""
+        units = s.processor.process(now)
+        if units is None:
+            return
+        try:
+            fee = await asyncio.to_thread(self.orch.debit, s.sender, s.session_id, units, s.price)
+        except InsufficientBalance as exc:
+            self._release(rid, s.session_id, str(exc), fee=Fraction(units) * s.price, units=units,
+                          balance=self.orch.ledger.balance(s.sender, s.session_id))
+            if s.cancel_request is not None:
+                s.cancel_request()
+            return
+        s.debits += 1
+        s.debited += fee
 
     def _release(self, rid: str, sid: str, reason: str, **detail) -> None:
         try:
@@ -544,7 +568,7 @@ class LiveRunners:
         control = f"{control_base.rstrip('/')}/runner/{rid}/session/{sid}"
         extra = {"Livepeer-Runner-Route": rid, "Livepeer-Session-Id": sid, "Livepeer-Session-Token": token,
                  "Livepeer-Session-Control": control}
-        t0 = time.monotonic()
+        t0 = self.clock_now()  # the stack's clock: a stepped scenario's traces repeat byte for byte
         res = ProxyResult(websocket=scope["type"] == "websocket")
         try:
             if res.websocket:
@@ -563,7 +587,7 @@ class LiveRunners:
             self.orch.emit("runner.proxied", runner_id=rid, session_id=sid, method=scope.get("method", "GET"),
                            path="/" + app_path, status=res.status, bytes_in=res.bytes_in, bytes_out=res.bytes_out,
                            websocket=res.websocket, messages_in=res.messages_in, messages_out=res.messages_out,
-                           duration_ms=round((time.monotonic() - t0) * 1000, 3), error=res.error)
+                           duration_ms=round((self.clock_now() - t0) * 1000, 3), error=res.error)
         return res
 
     # ------------------------------------------------------------------------------------------- status

@@ -27,7 +27,9 @@ Rules, in go's words and order (every refusal is a :class:`RunnerError` carrying
 lpdev additions: a runner registered with price 0 (or no price) is a **free** runner on an on-chain orchestrator
 (go refuses it: ``price_info.price must be a positive decimal``; ``free_runners=False`` restores that), so the
 SDK's examples, which register at price 0, run unmodified; the random ids and seeds come from the orchestrator's
-seeded ``Rng``, and the TTL is measured on the orchestrator's clock, so scenarios replay.
+seeded ``Rng``, and the TTL is measured on the orchestrator's clock, so scenarios replay. With
+``background=False`` (a stepped scenario stack) nothing runs on wall time: the owner calls :meth:`sweep` and
+:meth:`flush_o2r` (``LiveRunners.tick``), which write the queued O2R events in order; no keep-alives are written.
 """
 from __future__ import annotations
 
@@ -156,6 +158,7 @@ class O2RChannel:
     queue: asyncio.Queue
     task: asyncio.Task | None = None
     closed: bool = False
+    pub: Any = None  # the channel's local publisher when the owner flushes it (background=False)
 
     def to_json(self) -> dict:
         return {"name": "o2r", "channel_name": self.channel_name, "url": self.url, "mime_type": MIME_JSON}
@@ -231,7 +234,7 @@ class LiveRunnerRegistry:
                  orch_secret: str | None = None, onchain: bool = True, free_runners: bool = True,
                  wei_per_usd: Callable[[], Fraction] | None = None,
                  heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S, heartbeat_ttl_s: float = HEARTBEAT_TTL_S,
-                 o2r_interval_s: float = O2R_INTERVAL_S) -> None:
+                 o2r_interval_s: float = O2R_INTERVAL_S, background: bool = True) -> None:
         self.clock = clock
         self.rng = rng
         self.emit = emit
@@ -243,6 +246,7 @@ class LiveRunnerRegistry:
         self.heartbeat_interval_s = heartbeat_interval_s
         self.heartbeat_ttl_s = heartbeat_ttl_s
         self.o2r_interval_s = o2r_interval_s
+        self.background = background  # False: no expiry sweeper, no O2R writer tasks (the owner drives them)
         self.runners: dict[str, Runner] = {}  # by route (runner id, or label for label-routed static runners)
         self._sweeper: asyncio.Task | None = None
 
@@ -423,6 +427,8 @@ class LiveRunnerRegistry:
         except TooManyChannels as exc:
             raise RunnerError(503, str(exc)) from None
         ch = O2RChannel("o2r", name, base.rstrip("/") + TRICKLE_HTTP_PATH + name, asyncio.Queue(O2R_QUEUE))
+        if not self.background:  # the owner writes the queue with flush_o2r()
+            return ch
         try:
             ch.task = asyncio.get_running_loop().create_task(self._o2r_loop(ch), name=f"o2r-{r.runner_id}")
         except RuntimeError:  # no loop (unit use): events queue up, nothing is written
@@ -444,6 +450,28 @@ class LiveRunnerRegistry:
                 return
             except Exception as exc:  # noqa: BLE001 - a full hub budget etc.: logged, the loop goes on (go too)
                 log.warning("error writing live runner trickle message on %s: %s", ch.channel_name, exc)
+
+    async def flush_o2r(self) -> int:
+        """Write every queued O2R event now, runner by runner in registration order (``background=False``: the
+        owner calls this where the writer task would have run). Returns how many were written."""
+        n = 0
+        for r in list(self.runners.values()):
+            ch = r.o2r
+            if ch is None or ch.closed or ch.task is not None:
+                continue
+            while not ch.queue.empty():
+                msg = ch.queue.get_nowait()
+                if ch.pub is None:
+                    ch.pub = self._hub().local_publisher(ch.channel_name)
+                try:
+                    await ch.pub.write(msg)
+                    n += 1
+                except KeyError:  # the channel is gone (closed, swept)
+                    ch.closed = True
+                    break
+                except Exception as exc:  # noqa: BLE001 - as the writer task: logged, the rest still written
+                    log.warning("error writing live runner trickle message on %s: %s", ch.channel_name, exc)
+        return n
 
     def _close_o2r(self, r: Runner) -> None:
         ch = r.o2r
@@ -688,6 +716,8 @@ class LiveRunnerRegistry:
 
     # ------------------------------------------------------------------------------------------- lifecycle
     def start(self) -> None:
+        if not self.background:
+            return
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep_loop(), name="runner-expiry")
 

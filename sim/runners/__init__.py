@@ -7,6 +7,9 @@ and proxy to before its user has written one (:mod:`sim.runners.apps` describes 
     runner.url, runner.runner_id, runner.registration.session_ids
     await runner.aclose()                                                                   # unregisters
 
+    served = await serve_dev_runner("noop")      # serving only, for a static runner (runners.json): no registration
+    served.set_healthy(False)                    # its GET /healthz answers 503 from now on
+
 ``price`` is USD per ``unit`` (``hour``, ``720p`` or ``fixed``), as go-livepeer registrations are priced; the
 orchestrator converts it to wei through its chain's ETH/USD feed. ``price=0`` is a free runner.
 """
@@ -17,64 +20,81 @@ from fractions import Fraction
 
 from aiohttp import web
 
-from sim.runners.apps import KINDS, make_app
+from sim.runners.apps import KINDS, make_app, set_healthy
 from sim.runners.registration import RegistrationError, RunnerRegistration
 
-__all__ = ["DevRunner", "KINDS", "RegistrationError", "RunnerRegistration", "start_dev_runner", "parse_runner_spec"]
+__all__ = ["DevRunner", "KINDS", "RegistrationError", "RunnerRegistration", "serve_dev_runner", "start_dev_runner",
+           "parse_runner_spec"]
 
 
 @dataclass
 class DevRunner:
     kind: str
     url: str
-    registration: RunnerRegistration
+    registration: RunnerRegistration | None  # None: served only (a static runner)
     _runner: web.AppRunner
 
     @property
     def runner_id(self) -> str:
-        return self.registration.runner_id
+        return self.registration.runner_id if self.registration is not None else ""
 
     @property
     def app(self) -> web.Application:
         return self._runner.app
 
+    def set_healthy(self, ok: bool) -> None:
+        """What ``GET /healthz`` answers from now on: 200 or 503 (a static runner's health check reads it)."""
+        set_healthy(self.app, ok)
+
     async def aclose(self, *, unregister: bool = True) -> None:
         """Stop heartbeating (and unregister unless ``unregister=False``, which lets it expire), then stop serving."""
         try:
-            await self.registration.close(unregister=unregister)
+            if self.registration is not None:
+                await self.registration.close(unregister=unregister)
         finally:
             await self._runner.cleanup()
+
+
+async def serve_dev_runner(kind: str, *, host: str = "127.0.0.1", port: int = 0) -> DevRunner:
+    """Serve a dev runner of ``kind`` on ``host:port`` (0 = free) without registering it anywhere (a static runner
+    that a runners.json names). ValueError for an unknown kind."""
+    runner = web.AppRunner(make_app(kind), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return DevRunner(kind, f"http://{host}:{bound}", None, runner)
 
 
 async def start_dev_runner(kind: str, orchestrator_url: str, secret: str, *, price: str | int = 0,
                            unit: str = "hour", capacity: int | None = None, app: str | None = None,
                            mode: str | None = None, host: str = "127.0.0.1", port: int = 0, runner_id: str = "",
-                           heartbeat_interval_s: float | None = None) -> DevRunner:
+                           heartbeat_interval_s: float | None = None, background: bool = True) -> DevRunner:
     """Serve a dev runner of ``kind`` (noop, echo, text) on ``host:port`` (0 = free) and register it with the
     orchestrator at ``orchestrator_url`` using its orchestrator ``secret``. Raises :class:`RegistrationError`
-    (the orchestrator's status and message) or ValueError (unknown kind)."""
-    aio = make_app(kind)  # ValueError for an unknown kind
+    (the orchestrator's status and message) or ValueError (unknown kind). ``background=False``: no heartbeat loop
+    and no O2R reader; the owner calls ``registration.heartbeat()`` and ``registration.read_o2r()``."""
+    served = await serve_dev_runner(kind, host=host, port=port)  # ValueError for an unknown kind
     _, default_app, default_mode, default_capacity = KINDS[kind]
-    runner = web.AppRunner(aio, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
     try:
-        await site.start()
-        bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        url = f"http://{host}:{bound}"
-        reg = RunnerRegistration(orchestrator_url=orchestrator_url, secret=secret, runner_url=url,
+        reg = RunnerRegistration(orchestrator_url=orchestrator_url, secret=secret, runner_url=served.url,
                                  app=app or default_app, mode=mode or default_mode,
                                  capacity=capacity or default_capacity, price=price, unit=unit, runner_id=runner_id,
-                                 version="lpdev-" + kind)
+                                 version="lpdev-" + kind, background=background)
         if heartbeat_interval_s is not None:
             reg.heartbeat_interval_s = heartbeat_interval_s
         await reg.start()
         if heartbeat_interval_s is not None:  # keep the override over the orchestrator's interval
             reg.heartbeat_interval_s = heartbeat_interval_s
     except BaseException:
-        await runner.cleanup()
+        await served.aclose()
         raise
-    return DevRunner(kind, url, reg, runner)
+    served.registration = reg
+    return served
 
 
 def parse_runner_spec(text: str) -> tuple[str, str, str]:

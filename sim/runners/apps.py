@@ -9,7 +9,10 @@
   copies every ``in`` segment to ``out`` byte for byte until ``in`` ends; answers ``{session, in, out}`` (public
   URLs); a second session while one runs gets 409.
 * ``text`` (single-shot, like the SDK's text example): ``GET /text`` streams a story in chunks, ``GET /sse`` one
-  ``data:`` event per line, ``GET /healthz`` for a static runner's health check.
+  ``data:`` event per line.
+
+Every kind answers ``GET /healthz`` (a static runner's ``health_url``): 200 ``{"ok":true}``, or 503 ``{"ok":false}``
+after :func:`set_healthy` ``(app, False)`` -- a runner that is up but reports itself unhealthy.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from aiohttp import web
 
 from sim.trickle.client import ChannelGone, TrickleError, TricklePublisher, TrickleSubscriber
 
-__all__ = ["KINDS", "make_app", "STORY"]
+__all__ = ["KINDS", "make_app", "set_healthy", "STORY"]
 
 log = logging.getLogger("lpdev.runners")
 
@@ -175,13 +178,9 @@ def _text_app(char_delay_s: float = 0.002, line_delay_s: float = 0.05) -> web.Ap
         await resp.write_eof()
         return resp
 
-    async def healthz(_request: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
-
     app = web.Application()
     app.router.add_get("/text", text)
     app.router.add_get("/sse", sse)
-    app.router.add_get("/healthz", healthz)
     return app
 
 
@@ -193,7 +192,27 @@ KINDS = {
 }
 
 
+HEALTH_KEY = web.AppKey("health", dict)
+
+
+@web.middleware
+async def _health(request: web.Request, handler):
+    """``GET /healthz`` on every kind, before its own routes (noop answers every other path itself)."""
+    if request.path == "/healthz" and request.method in ("GET", "HEAD"):
+        ok = request.app[HEALTH_KEY]["ok"]
+        return web.json_response({"ok": ok}, status=200 if ok else 503)
+    return await handler(request)
+
+
 def make_app(kind: str) -> web.Application:
     if kind not in KINDS:
         raise ValueError(f"unknown dev runner {kind!r}: choose one of {', '.join(sorted(KINDS))}")
-    return KINDS[kind][0]()
+    app = KINDS[kind][0]()
+    app.middlewares.append(_health)
+    app[HEALTH_KEY] = {"ok": True}  # a mutable cell: the app is frozen once served
+    return app
+
+
+def set_healthy(app: web.Application, ok: bool) -> None:
+    """What the app's ``GET /healthz`` answers from now on: 200 (``ok``) or 503."""
+    app[HEALTH_KEY]["ok"] = bool(ok)

@@ -10,6 +10,9 @@ protocol"), as the livepeer-gateway SDK's ``LiveRunnerRegistration`` speaks it, 
 3. the O2R channel is read from seq 0: ``{"keep":"alive"}`` and ``reserved`` / ``released`` session events keep
    :attr:`RunnerRegistration.session_ids`, which every heartbeat reports back;
 4. :meth:`RunnerRegistration.close` → ``POST /runners/{id}/unregister`` (204).
+
+With ``background=False`` (a stepped scenario stack) nothing runs on wall time: the owner calls :meth:`heartbeat`
+when one is due and :meth:`read_o2r` to read what the orchestrator wrote, so every request happens at a known step.
 """
 from __future__ import annotations
 
@@ -76,6 +79,8 @@ class RunnerRegistration:
     heartbeats: int = 0
     reregistrations: int = 0
     last_error: str | None = None
+    background: bool = True  # False: no heartbeat loop, no O2R reader task (the owner drives both)
+    _o2r_seq: int = 0  # the next O2R segment read_o2r reads
     _http: aiohttp.ClientSession | None = field(default=None, repr=False)
     _task: asyncio.Task | None = field(default=None, repr=False)
     _o2r_task: asyncio.Task | None = field(default=None, repr=False)
@@ -110,7 +115,8 @@ class RunnerRegistration:
     async def start(self) -> "RunnerRegistration":
         """Register now (raises :class:`RegistrationError` if refused), then heartbeat in the background."""
         await self.heartbeat()
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name=f"heartbeat-{self.runner_id}")
+        if self.background:
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name=f"heartbeat-{self.runner_id}")
         return self
 
     async def heartbeat(self) -> dict:
@@ -136,6 +142,18 @@ class RunnerRegistration:
             self._start_o2r()
         return data
 
+    def pause(self) -> None:
+        """Stop the heartbeat loop (a hung runner, for tests and scenarios): the orchestrator expires it after the
+        TTL. :meth:`resume` starts it again."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._task = None
+
+    def resume(self) -> None:
+        """Start the heartbeat loop again after :meth:`pause` (nothing with ``background=False``)."""
+        if self.background and not self._closed and (self._task is None or self._task.done()):
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name=f"heartbeat-{self.runner_id}")
+
     async def _loop(self) -> None:
         while not self._closed:
             await asyncio.sleep(self.heartbeat_interval_s)
@@ -151,7 +169,8 @@ class RunnerRegistration:
     def _start_o2r(self) -> None:
         if self._o2r_task is not None and not self._o2r_task.done():
             self._o2r_task.cancel()
-        if not self.o2r or not self.o2r.get("url"):
+        self._o2r_seq = 0  # a new registration has a new channel
+        if not self.o2r or not self.o2r.get("url") or not self.background:
             return
         self._o2r_task = asyncio.get_running_loop().create_task(self._read_o2r(self.o2r["url"]),
                                                                  name=f"o2r-{self.runner_id}")
@@ -166,15 +185,43 @@ class RunnerRegistration:
                     return
                 if got is None:
                     return
-                try:
-                    msg = json.loads(got[1])
-                except ValueError:
-                    continue
-                sid, event = msg.get("session"), msg.get("event")
-                if event == "reserved" and sid and sid not in self.session_ids:
-                    self.session_ids.append(sid)
-                elif event == "released" and sid in self.session_ids:
-                    self.session_ids.remove(sid)
+                self._on_o2r(got[1])
+
+    def _on_o2r(self, body: bytes) -> None:
+        """One O2R document: ``reserved`` / ``released`` keep :attr:`session_ids`; keep-alives and junk are ignored."""
+        try:
+            msg = json.loads(body)
+        except ValueError:
+            return
+        if not isinstance(msg, dict):
+            return
+        sid, event = msg.get("session"), msg.get("event")
+        if event == "reserved" and sid and sid not in self.session_ids:
+            self.session_ids.append(sid)
+        elif event == "released" and sid in self.session_ids:
+            self.session_ids.remove(sid)
+
+    async def read_o2r(self) -> int:
+        """Read the O2R segments written since the last call (``background=False``): ``GET {channel}/next`` for
+        the write position, then each new segment in order. Returns how many were read."""
+        if not self.o2r or not self.o2r.get("url"):
+            return 0
+        url = self.o2r["url"].rstrip("/")
+        http = self._session()
+        async with http.get(url + "/next") as r:
+            if r.status != 200:  # the channel is gone (the runner expired, the orchestrator restarted)
+                return 0
+            latest = int((await r.text()).strip() or 0)
+        sub = TrickleSubscriber(url, start_seq=self._o2r_seq, http=http)
+        n = 0
+        while sub.seq < latest:
+            got = await sub.next()
+            if got is None:
+                break
+            self._on_o2r(got[1])
+            n += 1
+        self._o2r_seq = sub.seq
+        return n
 
     async def close(self, *, unregister: bool = True) -> None:
         self._closed = True

@@ -18,8 +18,12 @@ A scenario has four parts::
       - expect: [...]                 # expectations checked right here
     expect: [...]                     # checked at the end, after settling redemptions
     invariants: {nonce_unique: violated}   # optional: an invariant this scenario is MEANT to break
+    clients:                          # optional: Live Runner clients (sim/gateway/runner_client.py), as the SDK's
+      - {name: app, signer: signer, orchestrator: orch}   # reserve_session / call_runner: discovery, 402, payment
 
-Actions and expectation kinds are listed in :data:`ACTIONS` and :data:`EXPECTATIONS`.
+Actions and expectation kinds are listed in :data:`ACTIONS` and :data:`EXPECTATIONS`. Live Runner steps name
+a client (``clients:``) or a runner (``stack.runners``, or a ``static_runner`` step before them); a client's
+sessions are named by ``as:`` (default ``s1``, ``s2``, ...) and a step without ``session:`` uses the latest.
 """
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ from stack.spec import account_roles as _roles
 from stack.yamlines import LDict, LList, ScenarioError, line_of, load_yaml
 
 __all__ = ["Scenario", "Step", "Expectation", "ACTIONS", "EXPECTATIONS", "parse_scenario", "load_scenario",
-           "Cmp", "INVARIANTS"]
+           "Cmp", "INVARIANTS", "ClientSpec"]
 
 # action -> (argument shape, help)
 ACTIONS: dict[str, str] = {
@@ -56,6 +60,18 @@ ACTIONS: dict[str, str] = {
     "set": "{gateway, manifest_id | max_price | type | in_pixels | app | interval_s} — change the gateway",
     "note": "TEXT — a scenario.note event for humans",
     "expect": "[EXPECTATION, ...] — check now",
+    # Live Runners: clients (the SDK's side) and runners (the stack drives dev runners on its clock)
+    "discover": "CLIENT — GET /discovery: the client remembers the runners and their prices (for maxPrice)",
+    "reserve": "{client, runner, as: LABEL} — POST /apps/{id}/session: free, or 402 -> signer -> paid retry",
+    "call": "{client, session: LABEL | runner: RUNNER, path, method: POST, body} — a request through the proxy "
+            "(runner: a single-shot runner, reserved for this request)",
+    "runner_pay": "CLIENT | {client, session} — a follow-up payment: the signer, then POST payment_url",
+    "runner_stop": "CLIENT | {client, session} — POST {control_url}/stop",
+    "heartbeat": "RUNNER | {runner, price, unit, capacity} — heartbeat now (a 401 re-registers), ending a silence",
+    "silence": "RUNNER — stop its heartbeats: after the 20 s TTL (wait) it expires, its sessions released",
+    "health": "{runner, ok: true|false} — a static runner's GET /healthz answers 200 or 503; checked now",
+    "static_runner": "{name, kind, orchestrator, label, routing, price, unit, capacity} — serve a dev runner and "
+                     "register it from a runners.json entry (health_url /healthz)",
 }
 
 EXPECTATIONS: dict[str, str] = {
@@ -65,7 +81,16 @@ EXPECTATIONS: dict[str, str] = {
     "chain": "{account: ROLE, deposit: CMP, reserve: CMP} | {orchestrator: NAME, fees: CMP}",
     "summary": "{payments|tickets|winning_tickets|redeemed: CMP}",
     "winners": "{orchestrator, status: queued|redeemed|failed|sending, count: CMP}",
+    "reply": "{client, action: discover|reserve|call|pay|stop, request: N|last, status, signer_status, "
+             "message_contains, paid} — the client's N-th such request",
+    "session": "{client, session: LABEL|last, state: open|released, reason_contains, debits: CMP}",
+    "runner": "{runner, registered, listed, status: ready|unavailable|gone, sessions: CMP, heartbeats: CMP, "
+              "reregistrations: CMP}",
 }
+
+CLIENT_ACTIONS = ("discover", "reserve", "call", "pay", "stop")
+SESSION_STATES = ("open", "released")
+RUNNER_STATUSES = ("ready", "unavailable", "gone")
 
 # A step is a few seconds of work, not an afternoon: a typo like `count: 10000000000` is an error, not a hang.
 MAX_COUNT = 100_000  # payment cycles (or concurrent calls) in one step
@@ -161,6 +186,7 @@ class Scenario:
     expect: list[Expectation]
     invariants: dict[str, str]  # name -> "hold" | "violated" | "skip"
     settle: bool = True
+    clients: list = field(default_factory=list)  # ClientSpec: Live Runner clients
 
 
 class _P(SpecParser):
@@ -197,7 +223,8 @@ def _auto_name(kind: str, args: dict) -> str:
     return f"{kind}({parts})"
 
 
-CMP_KEYS = ("count", "tickets", "deposit", "reserve", "fees", "payments", "winning_tickets", "redeemed", "refreshes")
+CMP_KEYS = ("count", "tickets", "deposit", "reserve", "fees", "payments", "winning_tickets", "redeemed", "refreshes",
+            "debits", "sessions", "heartbeats", "reregistrations")
 
 _EXP_KEYS = {
     "outcome": {"gateway", "payment", "status", "signer_status", "orch_status", "message_contains", "tickets",
@@ -207,6 +234,9 @@ _EXP_KEYS = {
     "chain": {"account", "deposit", "reserve", "orchestrator", "fees"},
     "summary": {"payments", "tickets", "winning_tickets", "redeemed"},
     "winners": {"orchestrator", "status", "count"},
+    "reply": {"client", "action", "request", "status", "signer_status", "message_contains", "paid"},
+    "session": {"client", "session", "state", "reason_contains", "debits"},
+    "runner": {"runner", "registered", "listed", "status", "sessions", "heartbeats", "reregistrations"},
 }
 
 
@@ -249,9 +279,37 @@ def _check_expectation(p: _P, kind: str, args: LDict, what: str, names: dict) ->
             if k in args:
                 p.mapping(args[k], args.line_of(k), f"{what}.{k}")
         if "actor" in args:  # who emits events: the declared actors, a signer's scripted webhook, the stack
-            actors = sorted(names["signers"] | names["orchestrators"] | names["gateways"]
+            actors = sorted(names["signers"] | names["orchestrators"] | names["gateways"] | names.get("clients", set())
                             | {f"{s}-webhook" for s in names["signers"]}) + ["stack", "scenario"]
             p.need(args["actor"], actors, args.line_of("actor"), f"{what}.actor", "actor")
+    if kind in ("reply", "session"):
+        if "client" not in args:
+            raise p.err(args.line, f"{what}: missing required key 'client'")
+        p.need(args["client"], sorted(names["clients"]), args.line_of("client"), f"{what}.client", "client")
+        for k in ("paid",):
+            if k in args:
+                p.boolean(args[k], args.line_of(k), f"{what}.{k}")
+        if "action" in args:
+            p.need(args["action"], CLIENT_ACTIONS, args.line_of("action"), f"{what}.action", "client action")
+        if args.get("request", "last") != "last":
+            args["request"] = p.integer(args["request"], args.line_of("request"), f"{what}.request", minimum=1)
+        for k in ("status", "signer_status"):
+            if k in args:
+                args[k] = p.integer(args[k], args.line_of(k), f"{what}.{k} (an HTTP status; 0: no answer)",
+                                    minimum=0, maximum=999)
+        if "state" in args:
+            p.need(args["state"], SESSION_STATES, args.line_of("state"), f"{what}.state", "session state")
+        if "session" in args and args["session"] != "last":
+            p.text(args["session"], args.line_of("session"), f"{what}.session", max_len=64)
+    if kind == "runner":
+        if "runner" not in args:
+            raise p.err(args.line, f"{what}: missing required key 'runner'")
+        p.need(args["runner"], sorted(names["runners"]), args.line_of("runner"), f"{what}.runner", "runner")
+        for k in ("registered", "listed"):
+            if k in args:
+                p.boolean(args[k], args.line_of(k), f"{what}.{k}")
+        if "status" in args:
+            p.need(args["status"], RUNNER_STATUSES, args.line_of("status"), f"{what}.status", "runner status")
     if kind == "chain":
         has_acct, has_orch = "account" in args, "orchestrator" in args
         if has_acct == has_orch or (has_acct and "fees" in args) or (
@@ -268,8 +326,8 @@ def _ensure_kinds_loaded() -> None:
     """Event kinds are registered by the modules that emit them; import them so a file can be checked alone."""
     import importlib
 
-    for mod in ("sim.gateway.session", "sim.orchestrator.kinds", "sim.signer.core", "stack.stack",
-                "stack.scenario.runner"):
+    for mod in ("sim.gateway.session", "sim.gateway.runner_client", "sim.orchestrator.kinds",
+                "sim.orchestrator.live_runner", "sim.signer.core", "stack.stack", "stack.scenario.runner"):
         try:
             importlib.import_module(mod)
         except ImportError:
@@ -347,20 +405,173 @@ def _parse_step(p: _P, raw, line: int, i: int, names: dict) -> Step:
             raise p.err(aline, f"{what}.note: expected text, got {_kind(arg)}")
     elif a == "expect":
         arg = _parse_expectations(p, arg, aline, f"{what}.expect", names)
+    elif a in RUNNER_ACTIONS:
+        arg = _parse_runner_step(p, a, arg, aline, what, names)
     exps = []
     if "expect" in d and a != "expect":
         exps = _parse_expectations(p, d["expect"], d.line_of("expect"), f"{what}.expect", names)
     return Step(a, arg, d.line, str(d.get("name") or ""), exps)
 
 
+RUNNER_ACTIONS = ("discover", "reserve", "call", "runner_pay", "runner_stop", "heartbeat", "silence", "health",
+                  "static_runner")
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
+@dataclass
+class ClientSpec:
+    """A Live Runner client of a scenario (sim.gateway.runner_client.RunnerClient): the signer that pays (None:
+    free runners only) and the orchestrator whose /discovery it reads."""
+
+    name: str
+    signer: str | None
+    orchestrator: str
+
+
+def _parse_clients(p: _P, obj, line: int, stack: StackSpec) -> list[ClientSpec]:
+    items = p.seq(obj, line, "clients")
+    out: list[ClientSpec] = []
+    signers, orchs = [s.name for s in stack.signers], [o.name for o in stack.orchestrators]
+    taken = set().union(*stack.names().values())
+    for i, item in enumerate(items):
+        at = items.item_lines[i] if i < len(items.item_lines) else items.line
+        d = p.mapping({"name": item} if isinstance(item, str) else item, at, f"clients[{i}]")
+        p.keys(d, {"name", "signer", "orchestrator"}, f"clients[{i}]", required=("name",))
+        name = p.name(d["name"], d.line_of("name"), f"clients[{i}].name")
+        if name in taken:
+            raise p.err(d.line_of("name"), f"clients[{i}].name: {name!r} already names an actor of the stack")
+        taken.add(name)
+        signer = d.get("signer", signers[0])
+        if signer is not None:
+            p.need(signer, signers, d.line_of("signer"), f"clients[{i}].signer", "signer")
+        orch = p.need(d.get("orchestrator", orchs[0]), orchs, d.line_of("orchestrator"), f"clients[{i}].orchestrator",
+                      "orchestrator")
+        out.append(ClientSpec(name, signer, orch))
+    return out
+
+
+def _parse_runner_step(p: _P, a: str, arg, aline: int, what: str, names: dict):
+    """A Live Runner step's argument, checked against the clients and runners declared so far."""
+    clients, runners, static = names["clients"], names["runners"], names["static"]
+    w = f"{what}.{a}"
+
+    def client(v, line):
+        return p.need(v, sorted(clients), line, f"{w}.client" if a != "discover" else w, "client")
+
+    def runner(v, line, key="runner"):
+        return p.need(v, sorted(runners), line, f"{w}.{key}" if isinstance(arg, dict) else w, "runner")
+
+    if a == "discover":
+        return client(arg, aline)
+    if a in ("runner_pay", "runner_stop"):
+        arg = p.mapping({"client": arg} if isinstance(arg, str) else arg, aline, w)
+        p.keys(arg, {"client", "session"}, w, required=("client",))
+        client(arg["client"], arg.line_of("client"))
+        if "session" in arg:
+            p.text(arg["session"], arg.line_of("session"), f"{w}.session", max_len=64)
+        return arg
+    if a == "reserve":
+        arg = p.mapping(arg, aline, w)
+        p.keys(arg, {"client", "runner", "as"}, w, required=("client", "runner"))
+        client(arg["client"], arg.line_of("client"))
+        runner(arg["runner"], arg.line_of("runner"))
+        if "as" in arg:
+            p.name(arg["as"], arg.line_of("as"), f"{w}.as")
+        return arg
+    if a == "call":
+        arg = p.mapping(arg, aline, w)
+        p.keys(arg, {"client", "session", "runner", "path", "method", "body"}, w, required=("client",))
+        client(arg["client"], arg.line_of("client"))
+        if "session" in arg and "runner" in arg:
+            raise p.err(arg.line, f"{w}: give a session (a reserved one) or a runner (single-shot), not both")
+        if "runner" in arg:
+            runner(arg["runner"], arg.line_of("runner"))
+        if "session" in arg:
+            p.text(arg["session"], arg.line_of("session"), f"{w}.session", max_len=64)
+        if "path" in arg:
+            p.text(arg["path"], arg.line_of("path"), f"{w}.path", max_len=1024)
+        if "method" in arg:
+            p.need(arg["method"], HTTP_METHODS, arg.line_of("method"), f"{w}.method", "HTTP method")
+        return arg
+    if a in ("silence",) or (a == "heartbeat" and not isinstance(arg, dict)):
+        runner(arg, aline)
+        if arg in static:
+            raise p.err(aline, f"{w}: {arg!r} is a static runner (runners.json): it does not heartbeat")
+        return arg
+    if a == "heartbeat":
+        p.keys(arg, {"runner", "price", "unit", "capacity"}, w, required=("runner",))
+        runner(arg["runner"], arg.line_of("runner"))
+        if arg["runner"] in static:
+            raise p.err(arg.line_of("runner"), f"{w}.runner: {arg['runner']!r} is a static runner (runners.json): "
+                                               "it does not heartbeat")
+        _check_price(p, arg, w)
+        if "capacity" in arg:
+            p.integer(arg["capacity"], arg.line_of("capacity"), f"{w}.capacity", minimum=1, maximum=1000)
+        return arg
+    if a == "health":
+        arg = p.mapping(arg, aline, w)
+        p.keys(arg, {"runner", "ok"}, w, required=("runner", "ok"))
+        runner(arg["runner"], arg.line_of("runner"))
+        if arg["runner"] not in static:
+            raise p.err(arg.line_of("runner"), f"{w}.runner: {arg['runner']!r} registers over heartbeats; only a "
+                                               "static_runner has a health check")
+        p.boolean(arg["ok"], arg.line_of("ok"), f"{w}.ok")
+        return arg
+    # static_runner
+    from sim.runners import KINDS
+
+    arg = p.mapping(arg, aline, w)
+    p.keys(arg, {"name", "kind", "orchestrator", "label", "routing", "price", "unit", "capacity"}, w,
+           required=("name",))
+    name = p.name(arg["name"], arg.line_of("name"), f"{w}.name")
+    if name in runners or name in clients or name in names["gateways"]:
+        raise p.err(arg.line_of("name"), f"{w}.name: {name!r} already names a runner, client or gateway")
+    if "kind" in arg:
+        p.need(arg["kind"], sorted(KINDS), arg.line_of("kind"), f"{w}.kind", "dev runner kind")
+    if "orchestrator" in arg:
+        p.need(arg["orchestrator"], sorted(names["orchestrators"]), arg.line_of("orchestrator"), f"{w}.orchestrator",
+               "orchestrator")
+    if "label" in arg:
+        p.name(arg["label"], arg.line_of("label"), f"{w}.label")
+    if "routing" in arg:
+        p.need(arg["routing"], ("runner-id", "label"), arg.line_of("routing"), f"{w}.routing", "routing")
+    if "capacity" in arg:
+        p.integer(arg["capacity"], arg.line_of("capacity"), f"{w}.capacity", minimum=1, maximum=1000)
+    _check_price(p, arg, w)
+    runners.add(name)
+    static.add(name)
+    return arg
+
+
+def _check_price(p: _P, arg: LDict, w: str) -> None:
+    """``price`` (USD >= 0, as ``--runner KIND:PRICE/UNIT`` takes it) and ``unit`` (hour, 720p, fixed)."""
+    from fractions import Fraction
+
+    if "price" in arg:
+        v = arg["price"]
+        try:
+            ok = not isinstance(v, bool) and Fraction(str(v).strip()[:100]) >= 0
+        except (ValueError, ZeroDivisionError):
+            ok = False
+        if not ok:
+            raise p.err(arg.line_of("price"), f"{w}.price: expected a USD amount such as 0.36, got {_kind(v)}")
+        arg["price"] = str(v).strip()
+    if "unit" in arg:
+        p.need(arg["unit"], ("hour", "720p", "fixed"), arg.line_of("unit"), f"{w}.unit", "price unit")
+
+
 def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
     p = _P(path)
     doc = load_yaml(text, path)
     doc = p.mapping(doc, 1, "scenario file")
-    p.keys(doc, {"name", "description", "stack", "steps", "expect", "invariants", "settle"}, "scenario",
+    p.keys(doc, {"name", "description", "stack", "steps", "expect", "invariants", "settle", "clients"}, "scenario",
            required=("stack", "steps"))
     stack = parse_spec(doc["stack"], p, line=doc.line_of("stack"))
+    clients = _parse_clients(p, doc["clients"], doc.line_of("clients"), stack) if "clients" in doc else []
     names = stack.names()
+    names["runners"] = set(names["runners"])
+    names["clients"] = {c.name for c in clients}
+    names["static"] = set()
     steps_raw = p.seq(doc["steps"], doc.line_of("steps"), "steps")
     steps = [_parse_step(p, s, steps_raw.item_lines[i], i, names) for i, s in enumerate(steps_raw)]
     exps = _parse_expectations(p, doc.get("expect", LList()), doc.line_of("expect"), "expect", names)
@@ -377,7 +588,8 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
     if not isinstance(settle, bool):
         raise p.err(doc.line_of("settle"), "settle: expected true or false")
     name = doc.get("name") or Path(path).stem
-    return Scenario(str(name), str(doc.get("description") or "").strip(), path, stack, steps, exps, inv, settle)
+    return Scenario(str(name), str(doc.get("description") or "").strip(), path, stack, steps, exps, inv, settle,
+                    clients)
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -57,7 +57,25 @@ class ScenarioRun:
             stack = Stack(spec, SCENARIO, bus=bus, chain=chain_obj)
         self.stack = stack
         self.spec = stack.spec
+        self.clients: dict = {}  # name -> sim.gateway.runner_client.RunnerClient (made when the stack is up)
         self._unsub = self.stack.bus.subscribe(self.events.append)
+
+    def _make_clients(self) -> None:
+        from sim.gateway.runner_client import RunnerClient
+
+        for c in self.scenario.clients:
+            o = self.stack.orchestrators[c.orchestrator]
+            s = self.stack.signers[c.signer] if c.signer else None
+            self.clients[c.name] = RunnerClient(c.name, orchestrator_url=o.http_url or o.url,
+                                                orchestrator_name=o.name, signer_url=s.http_url if s else None,
+                                                signer_name=c.signer or "", bus=self.stack.bus)
+
+    async def _close_clients(self) -> None:
+        for c in self.clients.values():
+            try:
+                await c.close()
+            except Exception:  # noqa: BLE001 - closing; nothing to report
+                pass
 
     def close(self) -> None:
         """Stop recording the stack's events (a live stack outlives the run)."""
@@ -106,6 +124,16 @@ class ScenarioRun:
             return ok, f"{n} {st} of {len(outs)} ({', '.join(f'{k} {v}' for k, v in hist.items()) or 'none'})"
         if e.kind in EVENT_CHECKS:
             return check_on_events(e.kind, a, self.events)
+        if e.kind == "runner":
+            info = self.stack.runner_info(a["runner"])
+            probs = [f"{k} {info[k]!r} not {a[k]!r}" for k in ("registered", "listed", "status")
+                     if k in a and info[k] != a[k]]
+            probs += [f"{k} {info[k]} not {a[k]}" for k in ("sessions", "heartbeats", "reregistrations")
+                      if k in a and not a[k](info[k])]
+            desc = (f"{a['runner']} ({info['runner_id']}): {info['status']}, "
+                    f"{'listed' if info['listed'] else 'not listed'}, {info['sessions']} session(s), "
+                    f"{info['heartbeats']} heartbeat(s), {info['reregistrations']} re-registration(s)")
+            return (not probs), desc + (" — " + "; ".join(probs) if probs else "")
         if e.kind == "chain":
             money = self.stack.money()
             if "account" in a:
@@ -174,12 +202,12 @@ class ScenarioRun:
                     await g.pay_once()
                     continue
                 if g.outcomes or g.state is not None:
-                    await st.clock.sleep(g.config.interval_s if interval is None else float(interval))
+                    await st.advance(g.config.interval_s if interval is None else float(interval))
                 await g.pay_once(extra_headers=headers)
         elif step.action == "pay_concurrently":
             await st.gateways[a["gateway"]].sign_concurrently(int(a.get("count", 2)))
         elif step.action == "wait":
-            await st.clock.sleep(float(a))
+            await st.advance(float(a))
         elif step.action == "mine":
             await st.mine(int(a))
         elif step.action == "advance_round":
@@ -232,8 +260,46 @@ class ScenarioRun:
         elif step.action == "expect":
             for e in a:
                 self._record(e, step=None)
+        elif step.action in ("discover", "reserve", "call", "runner_pay", "runner_stop"):
+            await self._client_step(step.action, a)
+        elif step.action == "heartbeat":
+            if isinstance(a, dict):
+                await st.runner_heartbeat(a["runner"], price=a.get("price"), unit=a.get("unit"),
+                                          capacity=a.get("capacity"))
+            else:
+                await st.runner_heartbeat(a)
+        elif step.action == "silence":
+            st.runner_silence(a)
+        elif step.action == "health":
+            await st.runner_health(a["runner"], a["ok"])
+        elif step.action == "static_runner":
+            await st.add_static_runner(a["name"], a.get("kind", "noop"), a.get("orchestrator"),
+                                       label=a.get("label"), routing=a.get("routing", "runner-id"),
+                                       price=a.get("price", "0"), unit=a.get("unit", "hour"),
+                                       capacity=a.get("capacity"))
         else:  # pragma: no cover - the parser refuses unknown actions
             raise AssertionError(step.action)
+
+    async def _client_step(self, action: str, a) -> None:
+        """A Live Runner client's step: the client's requests never raise for an answer (a refusal is a reply the
+        expectations read); a step naming a session the client does not have is an error."""
+        if action == "discover":
+            await self.clients[a].discover()
+            return
+        c = self.clients[a["client"]]
+        if action == "reserve":
+            await c.reserve(self.stack.runner_route(a["runner"]), label=a.get("as"))
+        elif action == "call":
+            body = a.get("body")
+            kw = {"method": a.get("method", "POST"), "body": dict(body) if isinstance(body, dict) else body}
+            if "runner" in a:
+                await c.call(a.get("path", ""), runner=self.stack.runner_route(a["runner"]), **kw)
+            else:
+                await c.call(a.get("path", ""), session=a.get("session"), **kw)
+        elif action == "runner_pay":
+            await c.pay(a.get("session"))
+        else:
+            await c.stop(a.get("session"))
 
     # ------------------------------------------------------------------ run
     async def run(self) -> dict:
@@ -243,6 +309,7 @@ class ScenarioRun:
         if self._own_stack:
             await st.start()
         try:
+            self._make_clients()
             for i, step in enumerate(sc.steps):
                 await self.gate.wait(i, step.describe())
                 st.bus.emit("scenario", "scenario.step", index=i, action=step.action, line=step.line,
@@ -282,6 +349,7 @@ class ScenarioRun:
             st.bus.emit("scenario", "scenario.summary", **{k: v for k, v in summary.items()
                                                            if k not in ("expectations", "invariants")})
         finally:
+            await self._close_clients()
             if self._own_stack:
                 await st.stop()
         summary = summarize(self.events)
@@ -296,7 +364,59 @@ class ScenarioRun:
                      chain=self.spec.chain, seed=self.spec.seed)
 
 
-EVENT_CHECKS = ("event", "summary")  # expectation kinds decided by the events alone (a replay rechecks them)
+EVENT_CHECKS = ("event", "summary", "reply", "session")  # decided by the events alone (a replay rechecks them)
+
+_REPLY_KINDS = {"discover": "gateway.runner_discovery", "reserve": "gateway.runner_reserve",
+                "call": "gateway.runner_call", "pay": "gateway.runner_payment", "stop": "gateway.runner_stop"}
+
+
+def _reply(a: dict, events) -> tuple[bool, str]:
+    """A runner client's request, from its ``gateway.runner_*`` events."""
+    kinds = {_REPLY_KINDS[a["action"]]} if "action" in a else set(_REPLY_KINDS.values())
+    evs = [ev for ev in events if ev.actor == a["client"] and ev.kind in kinds]
+    what = a.get("action", "request")
+    if not evs:
+        return False, f"{a['client']} made no {what}"
+    idx = a.get("request", "last")
+    if idx != "last" and idx > len(evs):
+        return False, f"{a['client']} made only {len(evs)} {what}(s)"
+    d = evs[-1].data if idx == "last" else evs[idx - 1].data
+    probs = [f"{k} {d.get(k)!r} != {a[k]!r}" for k in ("status", "signer_status", "paid")
+             if k in a and not _match(d.get(k, False if k == "paid" else None), a[k])]
+    if "message_contains" in a and str(a["message_contains"]) not in str(d.get("message", "")):
+        probs.append(f"message {d.get('message', '')!r} lacks {a['message_contains']!r}")
+    act = evs[-1 if idx == "last" else idx - 1].kind.rsplit("_", 1)[-1]
+    desc = (f"{what} {idx}: {act} {d.get('status')}" + (f" (signer {d['signer_status']})" if d.get("signer_status")
+                                                          else "")
+            + (f" session {d['session_id']}" if d.get("session_id") else "") + (" paid" if d.get("paid") else "")
+            + (f": {d['message']}" if d.get("message") else ""))
+    return (not probs), desc + ("" if not probs else " — " + "; ".join(probs))
+
+
+def _session(a: dict, events) -> tuple[bool, str]:
+    """A runner client's session (by its label, else the latest reserved): open, or released and why."""
+    label = a.get("session", "last")
+    sid = None
+    for ev in events:
+        if ev.actor == a["client"] and ev.kind == "gateway.runner_reserve" and ev.data.get("session_id") \
+                and (label == "last" or ev.data.get("label") == label):
+            sid = ev.data["session_id"]
+    if sid is None:
+        return False, f"{a['client']} has no session {label if label != 'last' else ''}".rstrip()
+    rel = next((ev.data for ev in events if ev.kind == "runner.session_released"
+                and ev.data.get("session_id") == sid), None)
+    state = "open" if rel is None else "released"
+    probs = []
+    if "state" in a and a["state"] != state:
+        probs.append(f"state {state} != {a['state']}")
+    if "reason_contains" in a and (rel is None or str(a["reason_contains"]) not in str(rel.get("reason", ""))):
+        probs.append(f"reason {None if rel is None else rel.get('reason')!r} lacks {a['reason_contains']!r}")
+    debits = sum(1 for ev in events if ev.kind == "orch.debit" and ev.data.get("manifest_id") == sid
+                 and ev.data.get("ok"))
+    if "debits" in a and not a["debits"](debits):
+        probs.append(f"debits {debits} not {a['debits']}")
+    desc = f"session {sid}: {state}" + (f" ({rel.get('reason')})" if rel else "") + f", {debits} debit(s)"
+    return (not probs), desc + ("" if not probs else " — " + "; ".join(probs))
 
 
 def check_on_events(kind: str, a: dict, events) -> tuple[bool, str]:
@@ -314,6 +434,10 @@ def check_on_events(kind: str, a: dict, events) -> tuple[bool, str]:
         cmp = a.get("count")
         ok = cmp(n) if cmp is not None else n >= 1
         return ok, f"{n} matching {a['kind']} event(s)" + (f", want {cmp}" if cmp is not None else ", want >= 1")
+    if kind == "reply":
+        return _reply(a, events)
+    if kind == "session":
+        return _session(a, events)
     if kind == "summary":
         s = summarize(events, final=False)
         probs = [f"{k} {s[k]} not {c}" for k, c in a.items() if not c(s[k])]

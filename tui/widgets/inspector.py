@@ -1,5 +1,7 @@
 """The payment inspector: everything about one /generate-live-payment call (docs/remote-signer.md#billing-fee-tickets-balance)
-and the signer's state blob (docs/remote-signer.md#the-state-blob) decoded, with what changed since the previous one.
+and the signer's state blob (docs/remote-signer.md#the-state-blob) decoded, with what changed since the previous one;
+for a row about a Live Runner session (docs/live-runners.md), the session: its reservation, payments, debits and
+proxied traffic, and why it ended.
 
 Amounts read as ETH / gwei / wei (``≈`` when rounded); ``exact=True`` (the app's ``x`` key) shows every amount as its
 exact value in wei instead."""
@@ -14,7 +16,8 @@ from rich.text import Text
 from textual.widgets import Static
 
 from sim.pm.money import float_string
-from tui.model import DASH, Payment, Row, as_fraction, decode_state, fmt_num, fmt_wei, nonce_range, pick, state_diff
+from tui.model import (DASH, Payment, Row, RunnerSession, as_fraction, decode_state, fmt_num, fmt_wei, nonce_range,
+                       pick, state_diff)
 
 MAX_WIN_PROB = 2**256 - 1
 MONEY_KEYS = {"fee", "ev", "face_value", "balance", "balance_before", "balance_after", "deposit", "reserve",
@@ -92,6 +95,49 @@ def payment_table(p: Payment, exact: bool = False) -> Table:
     return t
 
 
+_UNIT_WORDS = {"seconds": "second", "720p-pixel-seconds": "720p pixel-second", "fixed": "session"}
+
+
+def session_table(rs: RunnerSession, exact: bool = False) -> Table:
+    """A Live Runner session: who reserved it on which runner, how it was paid, what the orchestrator debited,
+    what went through the proxy, and how it ended."""
+    t = Table.grid(padding=(0, 2))
+    t.add_column(style="bold", no_wrap=True)
+    t.add_column(overflow="fold")
+    who = f"{rs.client} ({rs.label})" if rs.client and rs.label else (rs.client or DASH)
+    t.add_row("runner session", f"{rs.session_id}   runner {rs.runner or DASH}   client {who}   {rs.state}")
+    r, ch = rs.reserved, rs.challenge
+    if rs.paid:
+        unit = str(r.get("unit") or ch.get("unit") or "")
+        price = r.get("price") if r.get("price") is not None else ch.get("price")
+        t.add_row("reservation", f"paid after a 402 challenge: {fmt_wei(price, exact)} per "
+                                 f"{_UNIT_WORDS.get(unit, unit or 'unit')}")
+    elif r:
+        t.add_row("reservation", "free (no 402)")
+    else:
+        t.add_row("reservation", Text("not reserved yet (challenged)", style="yellow"))
+    pays = rs.payments
+    signer = [p for p in pays if p[1] == "signer"]
+    posted = [p for p in pays if p[1] == "payment"]
+    skipped = sum(1 for p in signer if p[2] == 482)
+    t.add_row("payments", f"{sum(1 for p in signer if p[2] == 200)} signed by the signer"
+                          + (f" ({skipped} × 482 skipped)" if skipped else "")
+                          + f", {rs.tickets} ticket(s) received; {len(posted)} follow-up payment(s)"
+                          + (f", last {posted[-1][2]}" if posted else ""))
+    t.add_row("debits", f"{rs.debits}, {fmt_wei(rs.debited, exact)} in all   credit left {fmt_wei(rs.balance, exact)}")
+    sts = ", ".join(f"{k} ×{v}" for k, v in sorted(rs.statuses.items(), key=lambda kv: str(kv[0])))
+    t.add_row("proxied", f"{rs.requests} request(s){' (' + sts + ')' if sts else ''}, "
+                         f"{rs.bytes_in:,} bytes in, {rs.bytes_out:,} bytes out")
+    for method, path, st, bi, bo in list(rs.recent)[-3:]:
+        t.add_row("", f"{method} {path} → {st if st is not None else DASH}  ({bi} → {bo} bytes)")
+    for st, msg in rs.refused[-2:]:
+        t.add_row("refused", Text(f"{st}: {msg}", style="yellow"))
+    if rs.released:
+        reason = rs.released.get("reason") or DASH
+        t.add_row("released", Text(str(reason), style="bold" if reason in ("stopped", "single-shot done") else "yellow"))
+    return t
+
+
 def state_table(cur: dict | None, prev: dict | None, exact: bool = False) -> Table:
     t = Table(title="state blob (docs/remote-signer.md#the-state-blob)", title_justify="left", expand=False,
               show_edge=False, pad_edge=False)
@@ -154,6 +200,12 @@ class PaymentInspector(Static):
             return
         exact = self.exact
         parts: list = []
+        session = getattr(row, "session", None)
+        if row.kind.startswith(("runner.", "gateway.runner_", "stack.runner")):
+            # a Live Runner row: its session if it has one, never the last payment of whoever paid last
+            if session is not None:
+                parts += [session_table(session, exact), Text("")]
+            payment = session = None
         if payment is not None:
             parts.append(payment_table(payment, exact))
             cur = decode_state(payment.signer)
@@ -161,6 +213,8 @@ class PaymentInspector(Static):
                 parts.append(Text(""))
                 parts.append(state_table(cur, payment.prev_state, exact))
             parts.append(Text(""))
+            if session is not None:  # a payment for a runner session: the session after it
+                parts += [session_table(session, exact), Text("")]
         parts.append(event_table(row, exact))
         parts.append(Text("amounts in exact wei — x shows ETH / gwei" if exact else
                           "amounts in ETH / gwei, ≈ when rounded — x shows the exact wei", style="dim"))

@@ -2,14 +2,16 @@
 
 Two layouts, chosen from the width the table has (recomputed on resize):
 
-* **lanes** — one column per actor (gateway, signer, orchestrator, chain), each sized to what its rows say: a lane
-  with long rows gets more room, a quiet one less, and the table fills its width (no empty column);
+* **lanes** — one column per actor (gateway, signer, orchestrator, chain; a **runner** lane between the orchestrator
+  and the chain once a Live Runner event shows up), each sized to what its rows say: a lane with long rows gets more
+  room, a quiet one less, and the table fills its width (no empty column);
 * **compact** — when four lanes would be too narrow to read (an 80-column terminal, or beside the walkthrough's
   narrative): one small diagram column (``G─▶S · ·``: who sent what to whom) and one text column.
 
 Row texts drop their least important parts whole when space is short (tui/model.py ``summarize``), so a nonce range,
 a status or an amount is either fully visible or not there. A run of block ticks is one row
-(``chain block 412 (×37)``): ``append`` repaints a row it already shows instead of adding it again.
+(``chain block 412 (×37)``), and so is a run of one runner's heartbeats (``heartbeat runner_ab12 (×12)``):
+``append`` repaints a row it already shows instead of adding it again.
 
 Virtual: a DataTable holding at most ``window`` rows (the newest up to the replay position), never a widget
 per event. Colours: 480 refresh (yellow), 481 price (magenta), 482 no tickets (cyan), other 4xx red,
@@ -23,10 +25,10 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 
-from tui.model import DASH, LANES, Row
+from tui.model import DASH, LANES, RUNNER_LANES, Row
 
-LANE_TITLES = {"gateway": "gateway", "signer": "signer", "orch": "orchestrator", "chain": "chain"}
-LANE_LETTERS = {"gateway": "G", "signer": "S", "orch": "O", "chain": "C"}
+LANE_TITLES = {"gateway": "gateway", "signer": "signer", "orch": "orchestrator", "runner": "runner", "chain": "chain"}
+LANE_LETTERS = {"gateway": "G", "signer": "S", "orch": "O", "runner": "R", "chain": "C"}
 MIN_LANE = 16      # below this a lane cannot show "received nonce 40": use the compact layout
 MAX_DEMAND = 44    # a lane never asks for more than this (long reasons stay in the inspector)
 STATUS_WIDTH = 4   # "480", "fail", "ok"
@@ -55,10 +57,10 @@ def status_style(status) -> str:
     return ""
 
 
-def _ends(row: Row) -> tuple[int | None, int | None]:
-    target = row.to if row.to in LANES else None
-    src = LANES.index(row.lane) if row.lane in LANES else None
-    tgt = LANES.index(target) if target in LANES else None
+def _ends(row: Row, lanes: tuple = LANES) -> tuple[int | None, int | None]:
+    target = row.to if row.to in lanes else None
+    src = lanes.index(row.lane) if row.lane in lanes else None
+    tgt = lanes.index(target) if target in lanes else None
     return src, tgt
 
 
@@ -69,9 +71,9 @@ def _row_style(row: Row, text: str) -> str:
     return style or "default"
 
 
-def _arrowed(row: Row, width: int) -> str:
+def _arrowed(row: Row, width: int, lanes: tuple = LANES) -> str:
     """The row's text with its arrow (``text ▶`` / ``◀ text`` / ``▶ text`` / ``text ◀``) in ``width`` columns."""
-    src, tgt = _ends(row)
+    src, tgt = _ends(row, lanes)
     if src is None or tgt is None:
         return row.label(width)
     text = row.label(max(1, width - 2))
@@ -80,27 +82,27 @@ def _arrowed(row: Row, width: int) -> str:
     return text + " ◀" if row.incoming else "◀ " + text
 
 
-def lane_demand(row: Row) -> int:
+def lane_demand(row: Row, lanes: tuple = LANES) -> int:
     """How wide the row's own lane would like to be to show all of it."""
-    return min(MAX_DEMAND, len(_arrowed(row, MAX_DEMAND)))
+    return min(MAX_DEMAND, len(_arrowed(row, MAX_DEMAND, lanes)))
 
 
-def diagram(row: Row) -> Text:
+def diagram(row: Row, lanes: tuple = LANES) -> Text:
     """The compact layout's arrow: ``G▶S · ·`` (gateway to signer), ``G◀S · ·`` (the answer), ``G──▶O C``."""
-    src, tgt = _ends(row)
+    src, tgt = _ends(row, lanes)
     if src is None:
-        return Text(" ".join("·" for _ in LANES), style="dim")
+        return Text(" ".join("·" for _ in lanes), style="dim")
     sender, receiver = (tgt, src) if row.incoming and tgt is not None else (src, tgt)
     lo, hi = (sender, receiver) if receiver is None or sender <= receiver else (receiver, sender)
     out = Text()
-    for i, lane in enumerate(LANES):
+    for i, lane in enumerate(lanes):
         if i in (src, tgt):
             out.append(LANE_LETTERS[lane], style="bold")
         elif receiver is not None and lo < i < hi:
             out.append("─")  # the arrow passes over a lane that takes no part
         else:
             out.append("·", style="dim")
-        if i == len(LANES) - 1:
+        if i == len(lanes) - 1:
             break
         if receiver is not None and lo <= i < hi:
             if receiver > sender and i + 1 == receiver:
@@ -155,6 +157,11 @@ class FlowTimeline(DataTable):
         self.t0: float | None = None
         self.follow = True
         self.layout_key: tuple | None = None  # (mode, time shown, widths…) the columns were built for
+        self.lanes: tuple = LANES  # RUNNER_LANES once a runner row has been shown (then kept: no flicker)
+
+    def _see_lanes(self, rows: Iterable[Row]) -> None:
+        if self.lanes is LANES and any(r.lane == "runner" for r in rows):
+            self.lanes = RUNNER_LANES
 
     @property
     def _shown(self) -> list[int]:
@@ -170,16 +177,18 @@ class FlowTimeline(DataTable):
         avail = self._avail()
         seq_w = max(3, max((len(str(s)) for s in self._rows), default=3))
         show_time = self.show_time and avail >= 110
+        lanes = self.lanes
         fixed = seq_w + PAD + STATUS_WIDTH + PAD + ((TIME_WIDTH + PAD) if show_time else 0)
-        lanes_total = avail - fixed - PAD * len(LANES)
-        if lanes_total // len(LANES) >= MIN_LANE:
-            demand = {ln: 8 for ln in LANES}
+        lanes_total = avail - fixed - PAD * len(lanes)
+        if lanes_total // len(lanes) >= MIN_LANE:
+            demand = {ln: 8 for ln in lanes}
             for r in self._rows.values():
                 if r.lane in demand:
-                    demand[r.lane] = max(demand[r.lane], lane_demand(r))
-            widths = allocate([demand[ln] for ln in LANES], lanes_total, floor=MIN_LANE - 4)
+                    demand[r.lane] = max(demand[r.lane], lane_demand(r, lanes))
+            widths = allocate([demand[ln] for ln in lanes], lanes_total, floor=MIN_LANE - 4)
             return ("lanes", show_time, seq_w, *widths)
-        text_w = avail - fixed - (7 + PAD) - PAD
+        flow_w = 2 * len(lanes) - 1
+        text_w = avail - fixed - (flow_w + PAD) - PAD
         return ("compact", show_time, seq_w, max(10, text_w))
 
     def _build_columns(self, plan: tuple) -> None:
@@ -189,11 +198,11 @@ class FlowTimeline(DataTable):
         if show_time:
             self.add_column("t+s", width=TIME_WIDTH, key="t")
         if mode == "lanes":
-            for lane, w in zip(LANES, plan[3:]):
+            for lane, w in zip(self.lanes, plan[3:]):
                 self.add_column(LANE_TITLES[lane] if len(LANE_TITLES[lane]) <= w else LANE_LETTERS[lane], width=w,
                                 key=lane)
         else:
-            self.add_column("G S O C", width=7, key="flow")
+            self.add_column(" ".join(LANE_LETTERS[ln] for ln in self.lanes), width=2 * len(self.lanes) - 1, key="flow")
             self.add_column("event", width=plan[3], key="text")
         self.add_column("st", width=STATUS_WIDTH, key="status")
         self.layout_key = plan
@@ -229,18 +238,20 @@ class FlowTimeline(DataTable):
         if show_time:
             head.append(DASH if self.t0 is None else f"{row.t - self.t0:7.1f}")
         st = Text("" if row.status is None else str(row.status), style=status_style(row.status))
+        lanes = self.lanes
         if mode == "compact":
-            text = row.label(plan[3]) if row.lane in LANES else f"[{row.lane}] " + row.label(plan[3] - len(row.lane) - 3)
-            style = _row_style(row, text) if row.lane in LANES else "italic"
-            return [*head, diagram(row), Text(text, style=style), st]
+            text = row.label(plan[3]) if row.lane in lanes else f"[{row.lane}] " + row.label(plan[3] - len(row.lane) - 3)
+            style = _row_style(row, text) if row.lane in lanes else "italic"
+            return [*head, diagram(row, lanes), Text(text, style=style), st]
         return [*head, *self._lane_cells(row, plan[3:]), st]
 
     def _lane_cells(self, row: Row, widths: tuple) -> list:
-        src, tgt = _ends(row)
+        lanes = self.lanes
+        src, tgt = _ends(row, lanes)
         cells: list = []
-        for i, (lane, w) in enumerate(zip(LANES, widths)):
+        for i, (lane, w) in enumerate(zip(lanes, widths)):
             if i == src:
-                label = _arrowed(row, w)
+                label = _arrowed(row, w, lanes)
                 cells.append(Text(label, style=_row_style(row, label)))
             elif i == tgt:
                 cells.append(Text("●", style="dim"))
@@ -258,6 +269,7 @@ class FlowTimeline(DataTable):
         self.t0 = t0
         rows = rows[-self.window:]
         self._rows = {r.seq: r for r in rows}
+        self._see_lanes(rows)
         if not self.relayout():
             self.clear()
             for r in rows:
@@ -289,6 +301,7 @@ class FlowTimeline(DataTable):
         while len(self._rows) > self.window:
             dropped.append(next(iter(self._rows)))
             del self._rows[dropped[-1]]
+        self._see_lanes(new)
         if not self.relayout():
             for old in dropped:
                 try:
