@@ -1,7 +1,7 @@
 """A small trickle client over HTTP (aiohttp): lpdev's own publisher and subscriber, no SDK needed.
 
-The protocol as the livepeer-gateway SDK speaks it (docs/orchestrator.md#trickle-channels; go-livepeer
-``trickle/README.md``), in the subset a scripted gateway needs:
+The protocol as the livepeer-gateway SDK speaks it (docs/orchestrator.md#trickle-channels;
+go-livepeer ``trickle/README.md``), in the subset a scripted gateway needs:
 
 * :class:`TricklePublisher`: ``GET {ch}/next`` -> ``Lp-Trickle-Latest`` is the first seq; then one
   ``POST {ch}/{seq}`` per segment (the first with ``Lp-Trickle-Reset: 1``); 404 on a POST = the channel is gone
