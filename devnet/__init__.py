@@ -1,4 +1,4 @@
-"""Local chains with the Livepeer PM contracts behind one client (DEVNET_API.md).
+"""Local chains with the Livepeer PM contracts behind one client (:mod:`devnet.base`).
 
 ``open_chain("anvil" | "embedded" | "mock" | "external" | "fork", ...)`` returns a :class:`devnet.base.DevChain`.
 """

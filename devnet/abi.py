@@ -19,7 +19,7 @@ PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
 
 
 def name_id(name: str) -> bytes:
-    """Controller id of a contract name: keccak256(bytes(name)) (ticketbroker.md §1)."""
+    """Controller id of a contract name: keccak256(bytes(name)) (docs/chain.md#how-the-contracts-find-each-other)."""
     return keccak(name.encode())
 
 

@@ -1,4 +1,4 @@
-"""The devnet client contract shared by every backend (DEVNET_API.md).
+"""The devnet client contract shared by every backend.
 
 :class:`DevChain` is :class:`sim.chainview.ChainView` (what the actors use) plus the typed transactions,
 views and time-travel operations that lpdev's CLI, scenarios and tests use. Backends:
@@ -35,14 +35,16 @@ __all__ = [
     "DELEGATOR_STATUS", "ETH_USD_STALE_AGE_S",
 ]
 
-# What the devnet deploys, as the Controller knows it (keccak256(name) ids, ticketbroker.md §1). The PROXIED ones are
-# ManagerProxy contracts (the address clients use) delegating to "<name>Target", as on Arbitrum One; the TicketBroker
-# proxy is also "JobsManager". "EthUsdPriceFeed" is lpdev's own name for its Chainlink-compatible feed.
+# What the devnet deploys, as the Controller knows it (keccak256(name) ids,
+# docs/chain.md#how-the-contracts-find-each-other). The PROXIED ones are ManagerProxy contracts (the address clients
+# use) delegating to "<name>Target", as on Arbitrum One; the TicketBroker proxy is also "JobsManager".
+# "EthUsdPriceFeed" is lpdev's own name for its Chainlink-compatible feed.
 PROXIED = ("BondingManager", "BondingVotes", "RoundsManager", "TicketBroker", "ServiceRegistry")
 CONTRACT_NAMES = ("Controller", "LivepeerToken", "Minter", "BondingManager", "BondingVotes", "RoundsManager",
                   "TicketBroker", "ServiceRegistry", "EthUsdPriceFeed")
 DELEGATOR_STATUS = ("Pending", "Bonded", "Unbonded")  # BondingManager.delegatorStatus
-ETH_USD_STALE_AGE_S = 3 * 3600  # `--stale`: older than the 2 h ETHUSDMaxAge signers allow (dialects.md §2.4)
+# `--stale`: older than the 2 h ETHUSDMaxAge signers allow (docs/remote-signer.md#dialects)
+ETH_USD_STALE_AGE_S = 3 * 3600
 
 
 @dataclass(frozen=True)
@@ -227,7 +229,7 @@ class DevChain(abc.ABC):
     def fund_deposit_and_reserve_for(self, key: bytes, addr: bytes, deposit: int, reserve: int,
                                      value: int | None = None) -> TxResult:
         """``fundDepositAndReserveFor(addr, deposit, reserve)``: a third party funds ``addr`` (does not cancel
-        ``addr``'s unlock, ticketbroker.md §7)."""
+        ``addr``'s unlock, docs/chain.md#unlock-and-withdraw)."""
 
     @abc.abstractmethod
     def unlock(self, key: bytes) -> TxResult:
@@ -254,7 +256,7 @@ class DevChain(abc.ABC):
     def register_transcoder(self, key: bytes, reward_cut: int | None = None, fee_share: int | None = None) -> TxResult:
         """``BondingManager.transcoder(rewardCut, feeShare)`` (defaults: the config's): the caller must be bonded
         to itself (``"transcoder must be registered"`` otherwise); it joins the pool and is active from the next
-        round (ticketbroker.md §9)."""
+        round (docs/chain.md#registered-and-active-orchestrators)."""
 
     @abc.abstractmethod
     def withdraw_fees(self, key: bytes, amount: int | None = None, recipient: bytes | None = None) -> TxResult:
@@ -377,7 +379,7 @@ class DevChain(abc.ABC):
     # ------------------------------------------------------------------ views
     @abc.abstractmethod
     def claimable_reserve(self, reserve_holder: bytes, claimant: bytes) -> int:
-        """``TicketBroker.claimableReserve(holder, claimant)`` (ticketbroker.md §6). May raise
+        """``TicketBroker.claimableReserve(holder, claimant)`` (docs/chain.md#deposit-and-reserve). May raise
         :class:`ChainError` only for infrastructure problems; a revert such as Panic(0x11) raises :class:`CallReverted` (a ChainError) with ``.reason``."""
 
     @abc.abstractmethod

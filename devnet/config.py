@@ -1,4 +1,4 @@
-"""Devnet parameters and the well-known throwaway dev accounts (DEVNET_API.md, ticketbroker.md §10).
+"""Devnet parameters and the well-known throwaway dev accounts (docs/chain.md#the-devnets-parameters).
 
 The ten keys below are anvil's/hardhat's PUBLIC dev keys, derived from the well-known mnemonic
 ``"test test test test test test test test test test test junk"`` (BIP-44 m/44'/60'/0'/0/i). They guard
@@ -43,7 +43,7 @@ DEV_ADDRESSES: tuple[str, ...] = (
     "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720",
 )
 
-# role -> anvil dev account index (DEVNET_API.md)
+# role -> anvil dev account index (DevnetConfig.key / .address)
 ROLES: dict[str, int] = {
     "deployer": 0,
     "orchestrator": 1,
@@ -61,7 +61,8 @@ class DevnetConfig:
     """What ``open_chain(..., setup=True)`` builds.
 
     Rounds are counted in blocks (RoundsManager.roundLength); unlock and ticket validity periods are counted
-    in rounds (ticketbroker.md §7, §5 step 6). Money is in wei (int).
+    in rounds (docs/chain.md#unlock-and-withdraw, docs/chain.md#what-the-ticketbroker-checks-in-order). Money is in
+    wei (int).
     """
 
     round_length: int = 20  # blocks per round
@@ -80,7 +81,7 @@ class DevnetConfig:
     roles: dict[str, int] = field(default_factory=lambda: dict(ROLES))
     chain_id: int = 31337  # anvil's default; the embedded backend reports its own
     transcoder_stake: int = 1000 * LPT  # self-bond of each transcoder (a power of ten: exact fee shares)
-    reward_cut: int = 100_000  # 10 % over 1e6 (the devtool's value, ticketbroker.md §12)
+    reward_cut: int = 100_000  # 10 % over 1e6 (go-livepeer's cmd/devtool value)
     fee_share: int = 50_000  # 5 % of fees to delegators (itself included), over 1e6
     lpt_per_account: int = 10_000 * LPT  # minted to every dev account when LPT is deployed
     unbonding_period: int = 7  # rounds

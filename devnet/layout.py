@@ -1,10 +1,10 @@
 """What the devnet deploys and registers, in order — shared by the EVM backends and the mock, so contract addresses
 (CREATE addresses of the deployer's nonces) and block numbers are the same on every backend.
 
-As on Arbitrum One (ticketbroker.md §1): the upgradeable contracts are ManagerProxy contracts registered under the
-contract's name, delegating to a target registered as ``<name>Target``; the TicketBroker proxy is also registered as
-"JobsManager"; the Minter, the Controller and LPT are plain contracts. ``TranscoderPool`` is the BondingManager's
-linked library (not registered).
+As on Arbitrum One (docs/chain.md#how-the-contracts-find-each-other): the upgradeable contracts are ManagerProxy
+contracts registered under the contract's name, delegating to a target registered as ``<name>Target``; the
+TicketBroker proxy is also registered as "JobsManager"; the Minter, the Controller and LPT are plain contracts.
+``TranscoderPool`` is the BondingManager's linked library (not registered).
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""What the actors (signer, orchestrator, gateway) need from the chain — nothing more (design.md §2).
+"""What the actors (signer, orchestrator, gateway) need from the chain — nothing more
+(README.md#where-each-protocol-concept-lives).
 
 Every chain backend in ``devnet`` (anvil, embedded py-evm, pure-Python mock, external RPC) implements
 :class:`ChainView`, so every actor runs unchanged on every backend. Calls are synchronous and cheap on

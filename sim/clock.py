@@ -1,4 +1,5 @@
-"""Clocks and seeded randomness (design.md §3: deterministic when asked).
+"""Clocks and seeded randomness: deterministic when asked
+(README.md#scenarios-lpdev-scenario-and-lpdev-bench-scenario).
 
 Protocol code never calls ``time.time()`` or ``os.urandom`` directly: it takes a :class:`Clock` and a
 :class:`Rng`. :class:`VirtualClock` + ``Rng(seed)`` make a scenario replay byte-identically.

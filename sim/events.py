@@ -1,4 +1,4 @@
-"""One event vocabulary for every actor (design.md §3).
+"""One event vocabulary for every actor (README.md#where-each-protocol-concept-lives).
 
 Each protocol step emits an :class:`Event`: who (``actor``), what (``kind``), when (the actor's clock) and the
 numbers (``data``). The TUI, traces, scenario assertions and ``--json`` outputs all read these events.

@@ -1,4 +1,5 @@
-"""Trust-on-first-use TLS for gRPC, the way the livepeer-gateway SDK talks to orchestrators (ecosystem.md §1a.1).
+"""Trust-on-first-use TLS for gRPC, the way the livepeer-gateway SDK talks to orchestrators
+(docs/wire.md#transport).
 
 Orchestrators serve a self-signed certificate that changes on every start. A client fetches it with an
 unverified TLS handshake (ALPN ``h2``, no SNI for an IP host), pins it as the only root, and overrides the gRPC

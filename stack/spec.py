@@ -90,11 +90,12 @@ class OrchestratorSpec:
     account: str = "orchestrator"
     price_per_unit: int = 10**7  # wei per pixel: a 5 s LV2V payment (138 240 000 px) is ~1.4 tickets
     pixels_per_unit: int = 1
-    ticket_ev: int = 10**15  # high enough that faceValue = 100 x EV on every chain's gas price (§2.7 step 3)
+    ticket_ev: int = 10**15  # high enough that faceValue = 100 x EV on every chain's gas price (docs/tickets.md)
     max_face_value: int = 0  # 0 = no cap; a cap binds the win probability to ticket_ev / max_face_value
     auto_adjust_price: bool = False  # go-livepeer's default is true; off keeps prices chain-independent
     # go-livepeer's 350 000 makes faceValue = 100 x txCost, i.e. depend on the chain's gas price; 1 000 keeps
-    # faceValue = 100 x ticket EV on every backend (§2.7 step 3), so outcomes agree across chains.
+    # faceValue = 100 x ticket EV on every backend (docs/tickets.md#expected-value-face-value-and-win-probability),
+    # so outcomes agree across chains.
     redeem_gas: int = 1000
     faults: dict = field(default_factory=dict)
     tls: bool = True

@@ -286,7 +286,7 @@ class Stack:
         load_state = str(self.data_dir / self.CHAIN_STATE) if self.resume else None
         spec, dc = self.spec, devnet_config(self.spec)
         # on a virtual clock, py-evm stamps blocks from the clock's start, not the wall clock: same block hashes,
-        # hence the same recipientRandHash and ticket hashes, every run (design.md §3)
+        # hence the same recipientRandHash and ticket hashes, every run (README.md#scenarios-lpdev-scenario-and-lpdev-bench-scenario)
         genesis = spec.start_time if self.policy.virtual else None
         try:
             if spec.chain == "fork":  # anvil forking a live chain, prepared (devnet/backends/fork.py)
@@ -735,11 +735,11 @@ class Stack:
 
     # ------------------------------------------------------------------ time travel (tui.control.StackControl)
     async def expire_auth_token(self) -> dict:
-        """Put each gateway's auth token into its last 180 s (§5): its next payment gets 480 and it refreshes.
+        """Put each gateway's auth token into its last 180 s (docs/refreshes.md#480-refresh-the-session): its next payment gets 480 and it refreshes.
         The gateway's copy of the token gets an earlier expiration (the signer reads it from the OrchestratorInfo
         the gateway sends and answers 480 before any ticket is made). The clocks are not moved: jumping ~27 min
         would bill a live-video session for 27 unpaid minutes, > 100 tickets, which the signer refuses with 400
-        on every later call (§3.7 step 23) -- a stalled stack, not the lesson of this key."""
+        on every later call (docs/remote-signer.md#billing-fee-tickets-balance) -- a stalled stack, not the lesson of this key."""
         from sim.signer.core import AUTH_TOKEN_REFRESH_MARGIN_S
 
         sessions = [g for g in self.gateways.values() if g.info is not None]

@@ -12,9 +12,9 @@ __all__ = ["ScriptedWebhook"]
 
 
 class ScriptedWebhook:
-    """The signer's auth webhook (protocol.md §3.11) answering from a script: reply i for call i, the last reply
-    repeats. A reply is the JSON body, plus optional ``http_status`` (transport status, default 200) and
-    ``expiry_in`` (seconds from now on the stack's clock, becomes ``expiry``)."""
+    """The signer's auth webhook (docs/remote-signer.md#auth-webhook-and-caller-identity) answering from a script: reply
+    i for call i, the last reply repeats. A reply is the JSON body, plus optional ``http_status`` (transport status,
+    default 200) and ``expiry_in`` (seconds from now on the stack's clock, becomes ``expiry``)."""
 
     def __init__(self, name: str, replies: list[dict], bus: EventBus, clock) -> None:
         self.name, self.replies, self.bus, self.clock = name, list(replies), bus, clock

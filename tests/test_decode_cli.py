@@ -65,7 +65,7 @@ def test_payment_json(capsys):
 def test_payment_win_test_with_recipient_rand(capsys):
     doc = run_json(capsys, "payment", PAYMENT_B64, "--recipient-rand", hex(RECIPIENT_RAND))
     assert doc["recipient_rand_matches_hash"] is True
-    assert [t["winning"] for t in doc["tickets"]] == [False, False]  # §6.2: both lose
+    assert [t["winning"] for t in doc["tickets"]] == [False, False]  # the end-to-end vector: both lose
     assert doc["tickets"][0]["win_value"] == "0xb18f02c3911834acc101b1681026741a48dd9fbf598ccdad3674859dbe1366be"
     assert doc["tickets"][1]["win_value"] == "0x43922c54df904505337f14e3bb1c7806215b553bfd09f8d9c9bed91c4a486dfe"
     code, out, _ = run(capsys, "payment", PAYMENT_B64, "--recipient-rand", "0x01")
@@ -87,7 +87,7 @@ def test_payment_winning_ticket_detected(capsys):
 
 
 def test_payment_human_win_prob_as_approximate_fraction(capsys):
-    # §6.2 vector: winProb = floor(MAX * 8e9 / 1.2e15), i.e. one ticket in 150000 wins.
+    # the end-to-end vector: winProb = floor(MAX * 8e9 / 1.2e15), i.e. one ticket in 150000 wins.
     code, out, _ = run(capsys, "payment", PAYMENT_B64)
     line = next(x for x in out.splitlines() if x.strip().startswith("win prob"))
     assert line.endswith("= 0.000666666667 % ≈ 1/150000"), line

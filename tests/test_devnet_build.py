@@ -1,5 +1,5 @@
 """Contract artifacts: committed contracts_abi/ must equal a fresh compile with the pinned solc-js, and the ABI
-must carry the protocol's selectors and event topics (ticketbroker.md §1–§3, §8, §9)."""
+must carry the protocol's selectors and event topics (docs/chain.md)."""
 from __future__ import annotations
 
 import json

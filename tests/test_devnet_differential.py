@@ -7,7 +7,7 @@ gas fees added back; for bonding: every account's delegator record, pending stak
 transcoder's record and earnings pool of the round, the pool's order, the total active stake; the ETH/USD feed)
 must be the same on the three backends; and on each backend money is conserved after every operation
 (``test_money_is_conserved``). Each test is named ``<NN>-<operation>-<backend>``:
-it checks that backend against the operation's expectation from ticketbroker.md (when it has one) and, for
+it checks that backend against the operation's expectation from docs/chain.md (when it has one) and, for
 embedded and anvil, against the mock.
 
 Tickets are signed per backend with the same dev keys (devnet/config.py), so addresses are equal; their
@@ -149,7 +149,8 @@ op("register-unbonded-orchestrator2", reason="transcoder must be registered")(
 op("bond-without-approval", reason="ERC20: transfer amount exceeds allowance")(
     tx(lambda env: env.send("orchestrator2", "bond", 100 * L, env.a("orchestrator2"))))
 op("approve-orchestrator2", events=["Approval"])(tx(lambda env: env.send("orchestrator2", "lpt_approve", 1000 * L)))
-# a self-bond joins the pool at once (active next round), before transcoder() (§9)
+# a self-bond joins the pool at once (active next round), before transcoder()
+# (docs/chain.md#registered-and-active-orchestrators)
 op("bond-orchestrator2-self", events=SELF_BOND)(
     tx(lambda env: env.send("orchestrator2", "bond", 1000 * L, env.a("orchestrator2"))))
 op("register-orchestrator2", events=["TranscoderUpdate"])(
@@ -162,7 +163,7 @@ op("register-bad-fee-share", reason="invalid feeShare percentage")(
 
 @op("claimable-panics-after-pool-growth", tx=False)
 def _(env):
-    # pool grew to 2 mid-round: (1 + 3) / 2 - 3 underflows (§6)
+    # pool grew to 2 mid-round: (1 + 3) / 2 - 3 underflows (docs/chain.md)
     try:
         return {"claimable": env.chain.claimable_reserve(env.a("sender2"), env.a("orchestrator"))}
     except devnet.ChainError as exc:
@@ -204,7 +205,7 @@ def _(env):
 
 
 op("redeem-replayed", reason="ticket is used")(lambda env: env.redeem(*env.tickets["won"]))
-op("redeem-replayed-wrong-rand", reason="recipientRand does not match recipientRandHash")(  # §5: 7 before 8
+op("redeem-replayed-wrong-rand", reason="recipientRand does not match recipientRandHash")(  # step 7 before 8
     lambda env: env.redeem(env.tickets["won"][0], env.tickets["won"][1], env.tickets["won"][2] + 1))
 op("redeem-replayed-with-bad-sig", reason="ticket is used")(
     lambda env: env.redeem(env.tickets["won"][0], env.tickets["won"][1][:64], env.tickets["won"][2]))
@@ -288,7 +289,7 @@ op("drain-reserve-orch2", events=["ReserveClaimed", "WinningTicketTransfer", "Wi
     lambda env: env.redeem(*env.ticket(sender="sender2", recipient="orchestrator2", fv=2 * E), by="orchestrator2"))
 op("drained-sender-redeem", reason="sender deposit and reserve are zero")(
     lambda env: env.redeem(*env.ticket(sender="sender2", fv=E)))
-op("drained-sender-losing-ticket", reason="ticket did not win")(  # §5: the win test comes first
+op("drained-sender-losing-ticket", reason="ticket did not win")(  # the win test comes first
     lambda env: env.redeem(*env.ticket(sender="sender2", wp=0)))
 op("refund-sender2-deposit", events=["DepositFunded"])(tx(lambda env: env.send("sender2", "fund_deposit", E // 3)))
 op("deposit-smaller-than-face-value", events=["WinningTicketTransfer", "WinningTicketRedeemed"])(
@@ -322,10 +323,10 @@ def _(env):
 
 
 op("redeem-expired", reason="ticket is expired")(lambda env: env.redeem(*env.tickets["expiring"]))
-op("redeem-expired-wrong-rand", reason="ticket is expired")(  # §5: auxData (6) before recipientRand (7)
+op("redeem-expired-wrong-rand", reason="ticket is expired")(  # auxData (6) before recipientRand (7)
     lambda env: env.redeem(env.tickets["expiring"][0], env.tickets["expiring"][1], 1))
 
-# unlock / cancel / withdraw (§7)
+# unlock / cancel / withdraw (docs/chain.md#unlock-and-withdraw)
 op("withdraw-without-unlock", reason="no unlock request in progress")(tx(lambda env: env.send("sender", "withdraw")))
 op("cancel-without-unlock", reason="no unlock request in progress")(tx(lambda env: env.send("sender", "cancel_unlock")))
 op("unlock", events=["Unlock"])(tx(lambda env: env.send("sender", "unlock")))

@@ -1,6 +1,6 @@
-"""The devnet contracts on the real EVM backends (embedded py-evm and anvil) against ticketbroker.md:
-§5 every revert string and the order of the checks (pairs of defects: the earlier check must win), §3 event
-orders, §6 deposit-then-reserve and the reserve caps, §7 unlock / withdraw, §9 caller checks and fee payout.
+"""The devnet contracts on the real EVM backends (embedded py-evm and anvil) against docs/chain.md: every revert
+string and the order of the checks (pairs of defects: the earlier check must win), event orders, deposit-then-reserve
+and the reserve caps, unlock / withdraw, caller checks and fee payout.
 
 One chain per backend per module; every test runs between a snapshot and a revert.
 """
@@ -98,7 +98,7 @@ def test_setup_state(chain):
     si = chain.sender_info(b(chain.address("sender")))
     assert (si.deposit, si.reserve, si.withdraw_round) == (cfg.sender_deposit, cfg.sender_reserve, 0)
     assert chain.unlock_period() == cfg.unlock_period and chain.ticket_validity_period() == cfg.ticket_validity_period
-    # §1: the Minter holds all the ETH, the TicketBroker none
+    # the Minter holds all the ETH, the TicketBroker none (docs/chain.md#how-the-contracts-find-each-other)
     assert chain.eth_balance(b(chain.contracts["Minter"])) == cfg.sender_deposit + cfg.sender_reserve
     assert chain.eth_balance(b(chain.contracts["TicketBroker"])) == 0
     assert chain.contracts["JobsManager"] == chain.contracts["TicketBroker"]
@@ -113,7 +113,7 @@ def test_ticket_hash_matches_pm_core(chain, tk):
 
 
 def test_win_test_agrees_with_pm_core(chain, tk):
-    """§4: the same signature bytes and rand win or lose on-chain exactly as is_winning_ticket says."""
+    """The same signature bytes and rand win or lose on-chain exactly as is_winning_ticket says."""
     wins = losses = 0
     for _ in range(8):
         t, sig, rand = tk.signed(win_prob=MAX_WIN_PROB // 2, face=1000)
@@ -128,14 +128,14 @@ def test_win_test_agrees_with_pm_core(chain, tk):
     assert wins and losses
 
 
-# ---------------------------------------------------------------------- §5 single checks
+# ---------------------------------------------------------------------- single checks
 def test_redeem_ok_from_deposit(chain, tk):
     sender, orch = b(chain.address("sender")), b(chain.address("orchestrator"))
     before = chain.sender_info(sender)
     t, sig, rand = tk.signed(face=2 * ETHER)
     res = tk.redeem(t, sig, rand)
     assert res.ok and res.gas_used > 0 and res.tx_hash.startswith("0x")
-    assert names(res) == ["WinningTicketTransfer", "WinningTicketRedeemed"]  # §3
+    assert names(res) == ["WinningTicketTransfer", "WinningTicketRedeemed"]  # docs/chain.md#events
     transfer, redeemed = res.events
     assert transfer["args"] == {"sender": chain.address("sender"), "recipient": chain.address("orchestrator"),
                                 "amount": 2 * ETHER}
@@ -147,7 +147,7 @@ def test_redeem_ok_from_deposit(chain, tk):
 
 def test_redeem_is_open_to_anyone(chain, tk):
     t, sig, rand = tk.signed(face=1)
-    assert tk.redeem(t, sig, rand, by="gateway").ok  # §2: no msg.sender check
+    assert tk.redeem(t, sig, rand, by="gateway").ok  # no msg.sender check
 
 
 def test_system_is_paused(chain, tk):
@@ -227,7 +227,7 @@ def test_ticket_is_used(chain, tk):
 
 
 def test_ticket_expiry_by_validity_period(chain, tk):
-    """§5 step 6: created in round R, redeemable in R and R+1, expired in R+2 (validity 2)."""
+    """Step 6: created in round R, redeemable in R and R+1, expired in R+2 (validity 2)."""
     t1, s1, r1 = tk.signed(face=1)
     t2, s2, r2 = tk.signed(face=1)
     chain.advance_round()
@@ -242,7 +242,7 @@ def test_sender_deposit_and_reserve_are_zero(chain, tk):
 
 
 def test_not_yet_active_recipient_panics_0x12(chain, tk):
-    """§9: registered this round (pool member, not active): the fee credit divides by zero stake."""
+    """Registered this round (pool member, not active): the fee credit divides by zero stake."""
     assert chain.bond_and_register(chain.key("orchestrator2")).ok
     assert not chain.is_active_transcoder(b(chain.address("orchestrator2")))
     t, sig, rand = tk.signed(recipient="orchestrator2", face=ETHER)
@@ -258,7 +258,7 @@ def test_unregistered_recipient(chain, tk):
     assert tk.redeem(t, sig, rand).revert_reason == "transcoder must be registered"
 
 
-# ---------------------------------------------------------------------- §5 ordering (two defects)
+# ---------------------------------------------------------------------- ordering (two defects)
 def test_order_paused_before_round(chain, tk):
     t, sig, rand = tk.signed()
     chain.mine(chain.config.round_length)
@@ -295,7 +295,7 @@ def test_order_rand_before_used_before_sig(chain, tk):
     t, sig, rand = tk.signed(face=1)
     assert tk.redeem(t, sig, rand).ok
     assert tk.redeem(t, sig, rand + 1).revert_reason == "recipientRand does not match recipientRandHash"
-    # "ticket is used" comes BEFORE the signature checks (§13)
+    # "ticket is used" comes BEFORE the signature checks
     assert tk.redeem(t, b"\x00" * 3, rand).revert_reason == "ticket is used"
 
 
@@ -303,7 +303,7 @@ def test_order_sig_before_win_before_unlocked(chain, tk):
     t, sig, rand = tk.signed(win_prob=0)
     assert tk.redeem(t, sig[:64], rand).revert_reason == "INVALID_SIGNATURE_LENGTH"
     assert tk.redeem(t, t.sign(chain.key("gateway")), rand).revert_reason == "invalid signature over ticket hash"
-    # a losing ticket of an unlocked sender: the win check comes first (§13)
+    # a losing ticket of an unlocked sender: the win check comes first
     assert chain.unlock(chain.key("sender")).ok
     chain.advance_round()
     chain.advance_round()
@@ -323,7 +323,7 @@ def test_order_unlocked_before_zero_funds(chain, tk):
     assert tk.redeem(t, sig, rand).revert_reason == "sender is unlocked"
 
 
-# ---------------------------------------------------------------------- §6 payment
+# ---------------------------------------------------------------------- payment
 def fund_sender2(chain, deposit, reserve):
     res = chain.fund_deposit_and_reserve(chain.key("sender2"), deposit, reserve)
     assert res.ok, res
@@ -336,7 +336,7 @@ def test_deposit_then_reserve(chain, tk):
     t, sig, rand = tk.signed(sender="sender2", signer="sender2", face=3 * ETHER)
     res = tk.redeem(t, sig, rand)
     assert res.ok
-    assert names(res) == ["ReserveClaimed", "WinningTicketTransfer", "WinningTicketRedeemed"]  # §3
+    assert names(res) == ["ReserveClaimed", "WinningTicketTransfer", "WinningTicketRedeemed"]  # docs/chain.md#events
     assert res.events[0]["args"] == {"reserveHolder": chain.address("sender2"),
                                      "claimant": chain.address("orchestrator"), "amount": 2 * ETHER}
     assert res.events[1]["args"]["amount"] == 3 * ETHER
@@ -355,7 +355,7 @@ def test_face_value_equal_to_deposit_uses_deposit_only(chain, tk):
 
 
 def test_reserve_cap_per_recipient_and_round(chain, tk):
-    """§6: each active pool member may take (funds + claimed this round) / poolSize per round; a ticket above
+    """Each active pool member may take (funds + claimed this round) / poolSize per round; a ticket above
     the allocation pays less, never reverts, and is still consumed; allocations reset each round."""
     assert chain.bond_and_register(chain.key("orchestrator2")).ok
     chain.advance_round()
@@ -378,7 +378,7 @@ def test_reserve_cap_per_recipient_and_round(chain, tk):
 
 
 def test_inactive_claimant_gets_no_reserve(chain, tk):
-    """A winning ticket to an address with no reserve allocation pays 0 and is still consumed (§5 step 13)."""
+    """A winning ticket to an address with no reserve allocation pays 0 and is still consumed (step 13)."""
     fund_sender2(chain, 0, ETHER)
     assert chain.claimable_reserve(b(chain.address("sender2")), b(chain.address("gateway"))) == 0
     t, sig, rand = tk.signed(sender="sender2", signer="sender2", recipient="gateway", face=ETHER)
@@ -400,7 +400,7 @@ def test_pool_growth_mid_round_panics_0x11(chain, tk):
     assert tk.redeem(t, sig, rand).revert_reason == "Panic(0x11)"
 
 
-# ---------------------------------------------------------------------- §3 funding events, §7
+# ---------------------------------------------------------------------- funding events, unlock
 def test_fund_events_and_value_check(chain):
     key = chain.key("sender2")
     res = chain.fund_deposit_and_reserve(key, 1, 2)
@@ -461,7 +461,7 @@ def test_unlock_withdraw_cycle(chain, tk):
     assert chain.eth_balance(minter) == m0 - paid
     assert chain.eth_balance(sender) > bal0 + paid - ETHER // 100  # minus gas
     si = chain.sender_info(sender)
-    assert (si.deposit, si.reserve) == (0, 0) and si.withdraw_round == r + cfg.unlock_period  # NOT reset (§7)
+    assert (si.deposit, si.reserve) == (0, 0) and si.withdraw_round == r + cfg.unlock_period  # NOT reset
     assert chain.is_unlock_in_progress(sender)
     assert chain.withdraw(key).revert_reason == "sender deposit and reserve are zero"
     # third-party refund: still unlocked; self-funding cancels the stale unlock
@@ -523,7 +523,7 @@ def test_round_and_owner_checks(chain):
 
 
 def test_contract_caller_checks(chain):
-    """§9: only the registered TicketBroker credits fees; only Minter/JobsManager deposit; only
+    """Only the registered TicketBroker credits fees; only Minter/JobsManager deposit; only
     BondingManager/JobsManager withdraw from the Minter."""
     k = chain.key("gateway")
     me = chain.address("orchestrator")

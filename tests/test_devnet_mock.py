@@ -1,6 +1,6 @@
-"""Unit tests of the mock chain (devnet/backends/mock.py) against ticketbroker.md §2–§9.
+"""Unit tests of the mock chain (devnet/backends/mock.py) against docs/chain.md.
 
-Every expected value here comes from the doc (revert strings, check order, event order, the §6 allocation
+Every expected value here comes from the doc (revert strings, check order, event order, the reserve allocation
 formula), not from running the mock.
 """
 from __future__ import annotations
@@ -86,7 +86,7 @@ def test_open_chain_dispatches_mock_and_is_a_chainview(chain):
     assert isinstance(chain, MockChain) and chain.backend == "mock"
     assert isinstance(chain, ChainView)
     assert set(chain.contracts) >= {"Controller", "TicketBroker", "RoundsManager", "BondingManager", "Minter"}
-    # JobsManager is the broker itself (the Minter only deals with it, §1)
+    # JobsManager is the broker itself (the Minter only deals with it, docs/chain.md#how-the-contracts-find-each-other)
     assert chain.contracts["JobsManager"] == chain.contracts["TicketBroker"]
     assert chain.get_contract("TicketBroker") == chain.contracts["TicketBroker"]
     assert chain.get_contract("NoSuchContract") == "0x" + "00" * 20
@@ -202,9 +202,10 @@ def test_mine_summary_states_consequence(chain):
         chain.mine(-1)
 
 
-# ------------------------------------------------------------------------------------------------ §5 checks
+# ------------------------------------------------------------------------------------------------ checks
+# docs/chain.md#what-the-ticketbroker-checks-in-order
 def test_redeem_check_order_each_revert_string():
-    """Every §5 revert string, each triggered by a ticket whose only defect is that one."""
+    """Every redemption revert string, each triggered by a ticket whose only defect is that one."""
     c = fresh(round_length=50)
     ensure_room(c, 30)
     rnd = c.last_initialized_round()
@@ -245,7 +246,7 @@ def _with(t: Ticket, sig, rand, chain, **changes):
 
 
 def test_expired_ticket_validity_window():
-    """A ticket created in round R is redeemable in R and R+1, expired in R+2 (§5 step 6)."""
+    """A ticket created in round R is redeemable in R and R+1, expired in R+2 (step 6)."""
     c = fresh(round_length=10)
     r0 = c.last_initialized_round()
     t1 = make_ticket(c)
@@ -269,7 +270,7 @@ def test_round_not_initialized_beats_ticket_checks():
 
 
 def test_pairwise_order(chain):
-    """Two defects: the earlier §5 check wins."""
+    """Two defects: the earlier check wins."""
     c = chain
     t, sig, rand = make_ticket(c, win_prob=0)
     # null recipient (4) before auxData (6)
@@ -303,7 +304,7 @@ def test_sender_with_nothing_and_unlocked_order():
     assert not c.is_used_ticket(t.hash())  # reverted: the ticket is not consumed
 
 
-# ------------------------------------------------------------------------------------------------ §6 payment
+# ------------------------------------------------------------------------------------------------ payment
 def test_deposit_then_reserve_and_event_order():
     c = fresh(round_length=50, sender_deposit=3 * E, sender_reserve=10 * E)
     ensure_room(c, 10)
@@ -350,7 +351,8 @@ def test_zero_face_value_pays_nothing_and_consumes_ticket(chain):
 
 
 def test_reserve_allocation_is_split_across_pool_and_capped():
-    """claimable = (funds + claimedForRound) / poolSize − claimedByAddress, per round (§6)."""
+    """claimable = (funds + claimedForRound) / poolSize − claimedByAddress, per round
+    (docs/chain.md#deposit-and-reserve)."""
     c = fresh(round_length=50, transcoders=("orchestrator", "orchestrator2"), sender_deposit=0,
               sender_reserve=10 * E + 1)
     ensure_room(c, 20)
@@ -404,7 +406,7 @@ def test_recipient_not_registered_or_not_active():
     # not registered, paid from the deposit -> BondingManager reverts
     t, sig, rand = make_ticket(c, recipient="gateway")
     assert redeem(c, t, sig, rand).revert_reason == "transcoder must be registered"
-    # registered this round, not yet active: division by zero (§9)
+    # registered this round, not yet active: division by zero
     assert c.bond_and_register(c.key("orchestrator2")).ok
     t, sig, rand = make_ticket(c, recipient="orchestrator2")
     assert redeem(c, t, sig, rand).revert_reason == "Panic(0x12)"
@@ -438,7 +440,7 @@ def test_withdraw_fees_pays_from_minter(chain):
     o = addr(chain, "orchestrator")
     minter = bytes.fromhex(chain.contracts["Minter"][2:])
     t, sig, rand = make_ticket(chain, face_value=5 * E)
-    assert redeem(chain, t, sig, rand, by="gateway").ok  # anyone may submit (§2)
+    assert redeem(chain, t, sig, rand, by="gateway").ok  # anyone may submit
     assert chain.pending_fees(o) == 5 * E
     m0, b0 = chain.eth_balance(minter), chain.eth_balance(o)
     r = chain.withdraw_fees(chain.key("orchestrator"))
@@ -451,7 +453,7 @@ def test_withdraw_fees_pays_from_minter(chain):
     assert chain.withdraw_fees(chain.key("orchestrator"), amount=1).revert_reason == "insufficient fees to withdraw"
 
 
-# ------------------------------------------------------------------------------------------------ §7 funding
+# ------------------------------------------------------------------------------------------------ funding
 def test_funding_events_and_minter_custody():
     c = empty_sender(round_length=50)
     k, s = c.key("sender"), addr(c, "sender")
@@ -649,7 +651,7 @@ def test_gas_model_is_the_documented_constant(chain):
 
 
 def test_registry_caller_checks():
-    """§1/§9: the Minter only deals with "JobsManager"; fees only from "TicketBroker"."""
+    """The Minter only deals with "JobsManager"; fees only from "TicketBroker"."""
     c = fresh(round_length=50)
     ensure_room(c, 10)
     dk, k = c.key("deployer"), c.key("sender")

@@ -2,15 +2,12 @@
 
 Users have lpdev's own guide in docs/, not the research notes it was built from: every ``something.md`` named in a
 file of this repository must be a file of this repository, and a ``docs/x.md#anchor`` must name a heading of that
-page. What people read — the README, docs/, every ``--help``, the TUI and its walkthroughs — must not cite bare
-section numbers (``§3.7``) either: those belonged to documents users do not have.
+page. What people read — the README, docs/, every ``--help``, the TUI and its walkthroughs, the scenario library, the
+signer's OpenAPI description, ``lpdev signer --list-profiles`` and the conformance cases' references — must not cite
+bare section numbers (``§3.7``) either: those belonged to documents users do not have.
 
 References to another project's file say whose it is (``go-livepeer trickle/README.md``) and are not checked; URLs
 are not checked.
-
-``PENDING`` lists files this change was not allowed to edit, each with the exact number of stale references it
-still has; the test fails when a count changes, so an entry is removed as soon as its file is fixed (the issue 16
-report lists the replacement for each).
 """
 from __future__ import annotations
 
@@ -25,47 +22,6 @@ REF = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w-][\w.-]*\.md)(#[\w-]+)?(?![\w-]
 EXTERNAL = re.compile(r"(://|go-livepeer|livepeer/|livepeer-python-gateway)[^\n]{0,12}$")
 SECTION = re.compile(r"§\s?\d")
 
-# file -> stale references (missing documents) it still holds; owned by other work in progress.
-PENDING: dict[str, int] = {
-    "devnet/__init__.py": 1, "devnet/abi.py": 1, "devnet/backends/evm.py": 6, "devnet/backends/mock.py": 3,
-    "devnet/base.py": 5, "devnet/config.py": 4, "devnet/contracts/BondingManager.sol": 1,
-    "devnet/contracts/Controller.sol": 1, "devnet/contracts/Interfaces.sol": 1, "devnet/contracts/Manager.sol": 1,
-    "devnet/contracts/Minter.sol": 1, "devnet/contracts/RoundsManager.sol": 1, "devnet/contracts/SigRecovery.sol":
-    1, "devnet/contracts/TicketBroker.sol": 1, "lpdev/commands/conformance.py": 1, "lpdev/commands/decode.py": 1,
-    "lpdev/commands/signer.py": 1, "lpdev/commands/token.py": 1, "lpdev/upconfig.py": 2, "lpdev/upstack.py": 1,
-    "scenarios/all-tickets-win.yaml": 1, "scenarios/concurrent-signing.yaml": 1,
-    "scenarios/deposit-reserve-exhausted.yaml": 2, "scenarios/duplicate-nonce-replay.yaml": 1,
-    "scenarios/ev-ticket-cap-100.yaml": 1, "scenarios/happy-path-fixed.yaml": 1, "scenarios/happy-path-live.yaml":
-    1, "scenarios/happy-path-lv2v.yaml": 1, "scenarios/missing-manifest-id.yaml": 1,
-    "scenarios/no-tickets-482-loop.yaml": 1, "scenarios/nonce-limit-600.yaml": 2,
-    "scenarios/orchestrator-restart-pending-winners.yaml": 1, "scenarios/price-ceilings-481.yaml": 1,
-    "scenarios/refresh-auth-token-expired.yaml": 1, "scenarios/refresh-loop-gives-up.yaml": 1,
-    "scenarios/refresh-params-expired.yaml": 1, "scenarios/round-robin-signers.yaml": 1,
-    "scenarios/signer-state-tampered-replayed.yaml": 1, "scenarios/tour-happy-path.yaml": 1,
-    "scenarios/tour-param-expiry.yaml": 1, "scenarios/tour-winning-ticket.yaml": 1,
-    "scenarios/unlock-withdraw-mid-session.yaml": 2, "scenarios/webhook-auth.yaml": 1, "sim/chainview.py": 1,
-    "sim/clock.py": 1, "sim/events.py": 1, "sim/gateway/__init__.py": 1, "sim/gateway/job.py": 2,
-    "sim/gateway/orch_client.py": 2, "sim/gateway/session.py": 2, "sim/gateway/signer_client.py": 1,
-    "sim/orchestrator/__init__.py": 1, "sim/orchestrator/capabilities.py": 1, "sim/orchestrator/chainwatch.py": 1,
-    "sim/orchestrator/grpc_asgi.py": 2, "sim/orchestrator/kinds.py": 2, "sim/orchestrator/ledger.py": 1,
-    "sim/orchestrator/live_runner.py": 1, "sim/orchestrator/lv2v.py": 2, "sim/orchestrator/node.py": 1,
-    "sim/orchestrator/recipient.py": 1, "sim/orchestrator/redeemer.py": 1, "sim/orchestrator/winners.py": 1,
-    "sim/pm/accounting.py": 1, "sim/pm/crypto.py": 1, "sim/pm/params.py": 1, "sim/pm/sender.py": 1,
-    "sim/pm/ticket.py": 1, "sim/scenario/invariants.py": 2, "sim/signer/__init__.py": 1, "sim/signer/chain.py": 1,
-    "sim/signer/config.py": 1, "sim/signer/conformance.py": 1, "sim/signer/core.py": 1, "sim/signer/discovery.py":
-    1, "sim/signer/http.py": 1, "sim/signer/ledger.py": 1, "sim/signer/openapi.yaml": 1, "sim/signer/webhook.py": 1,
-    "sim/stack.py": 4, "sim/tofu.py": 1, "sim/trickle/channel.py": 1, "sim/trickle/client.py": 1,
-    "sim/trickle/noop.py": 2, "sim/trickle/server.py": 1, "sim/wire/capabilities.py": 1, "sim/wire/codec.py": 1,
-    "sim/wire/gojson.py": 1, "sim/wire/lp_rpc.proto": 2, "sim/wire/lp_rpc_pb2_grpc.py": 3, "sim/wire/regen.py": 1,
-    "sim/wire/state.py": 1, "tests/test_devnet_build.py": 1, "tests/test_devnet_differential.py": 1,
-    "tests/test_devnet_evm.py": 1, "tests/test_devnet_mock.py": 1, "tests/test_lv2v_route.py": 1,
-    "tests/test_pm_vectors.py": 1, "tests/test_pm_vectors_extra.py": 1, "tests/test_scenario_determinism.py": 2,
-    "tests/test_signer_discovery.py": 1, "tests/test_signer_http.py": 1, "tests/test_signer_webhook.py": 1,
-    "tests/test_wire_codec.py": 1, "tests/test_wire_exact_conformance.py": 1,
-    "tests/test_wire_exact_orch_payment.py": 1, "tests/test_wire_gojson.py": 1,
-    "tests/test_wire_properties_extra.py": 1, "tests/test_wire_proto.py": 1, "tests/test_wire_state.py": 1,
-    "tests/test_wire_vectors.py": 1,
-}
 
 
 def repo_files() -> list[Path]:
@@ -133,11 +89,8 @@ def all_missing() -> dict[str, list[str]]:
 
 def test_no_reference_to_a_document_that_is_not_in_the_repository():
     found = all_missing()
-    new = {f: refs for f, refs in found.items() if f not in PENDING}
-    assert not new, "references to documents not in the repository (point them at a docs/ section):\n" + "\n".join(
-        f"{f}: {', '.join(sorted(set(refs)))}" for f, refs in sorted(new.items()))
-    changed = {f: (n, len(found.get(f, []))) for f, n in PENDING.items() if len(found.get(f, [])) != n}
-    assert not changed, f"PENDING is out of date (file: (listed, now)); remove fixed files: {changed}"
+    assert not found, "references to documents not in the repository (point them at a docs/ section):\n" + "\n".join(
+        f"{f}: {', '.join(sorted(set(refs)))}" for f, refs in sorted(found.items()))
 
 
 def test_docs_links_resolve_to_headings():
@@ -184,13 +137,20 @@ def _help_texts() -> dict[str, tuple[str, str]]:
 
 def test_what_people_read_cites_no_bare_section_numbers():
     readable = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-    readable += [p for p in sorted((ROOT / "tui").rglob("*.py")) if p.name not in ("control.py", "synth.py")]
-    readable += [ROOT / "tui" / "lpdev.tcss"]
+    readable += sorted((ROOT / "tui").rglob("*.py"))
+    readable += [ROOT / "tui" / "lpdev.tcss", *sorted((ROOT / "tui").rglob("*.html"))]
+    readable += sorted((ROOT / "scenarios").rglob("*.yaml")) + [ROOT / "sim" / "signer" / "openapi.yaml"]
     bad = [f"{p.relative_to(ROOT)}: {m.group(0)!r}" for p in readable
            for m in SECTION.finditer(text_of(p) or "")]
     for cmd, (text, owner) in _help_texts().items():
-        if owner not in PENDING:
-            bad += [f"`{cmd} --help` ({owner}): {m.group(0)!r}" for m in SECTION.finditer(text)]
+        bad += [f"`{cmd} --help` ({owner}): {m.group(0)!r}" for m in SECTION.finditer(text)]
+    from sim.signer.conformance import CASES
+    from sim.signer.profiles import PROFILES, profile_table
+
+    for name, prof in PROFILES.items():  # `lpdev signer --list-profiles`
+        bad += [f"profile {name}: {m.group(0)!r}" for m in SECTION.finditer(profile_table(prof))]
+    for c in CASES:  # `lpdev conformance --json`
+        bad += [f"conformance case {c.name!r}: {m.group(0)!r}" for m in SECTION.finditer(c.ref)]
     assert not bad, "bare section numbers of documents users do not have:\n" + "\n".join(bad)
 
 

@@ -1,7 +1,7 @@
 """``POST /live-video-to-video`` on lpdev's orchestrator, over real TLS on loopback
 (mock chain, tickets signed locally by sim.orchestrator.probe.Payer): every refusal in go-livepeer's order with its
 status and text, the O's own manifest id, the trickle URLs, per-segment debits at the initial price and the stop for
-insufficient balance (protocol.md §4.3–§4.5, §4.7)."""
+insufficient balance (docs/orchestrator.md#live-video-to-video)."""
 from __future__ import annotations
 
 import asyncio
@@ -146,7 +146,7 @@ async def test_debit_per_segment_then_stop_for_insufficient_balance(stack):
     mid = doc["manifest_id"]
     credit = o.orch.ledger.balance(payer.address, mid)
     price = Fraction(1000)  # the initial payment's expected price
-    # 3 s per segment, interval 5 s: a debit of 6 s on every 2nd segment (fractions carry over, §4.7)
+    # 3 s per segment, interval 5 s: a debit of 6 s on every 2nd segment (fractions carry over)
     fee6 = 6 * LV2V_PIXELS_PER_SECOND * price
     paid = int(credit // fee6)
     assert 2 <= paid <= 20

@@ -56,10 +56,10 @@ def _keccak(data: bytes) -> bytes:
 
 
 def recheck_winner(w) -> bytes:
-    """Recheck a stored winner without sim.pm: the ticket hash from its preimage (protocol.md §2.2, Solidity
-    ``abi.encodePacked``), the sender's personal_sign over it (§2.3, recovered with coincurve), recipientRandHash =
-    keccak(u256(recipientRand)) (§2.4) and the win test keccak(sig ‖ u256(recipientRand)) < winProb as integers
-    (§2.5). Returns the ticket hash."""
+    """Recheck a stored winner without sim.pm: the ticket hash from its preimage (docs/tickets.md, Solidity
+    ``abi.encodePacked``), the sender's personal_sign over it (recovered with coincurve), recipientRandHash =
+    keccak(u256(recipientRand)) and the win test keccak(sig ‖ u256(recipientRand)) < winProb as integers.
+    Returns the ticket hash."""
     import coincurve
 
     t = w.ticket

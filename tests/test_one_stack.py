@@ -101,7 +101,7 @@ def test_only_the_stack_module_assembles_actors():
     assert _constructs(ROOT / "stack" / "stack.py") == ACTORS
 
 
-FLOORS = {  # package -> floor (design.md): imports go to the same floor or below
+FLOORS = {  # package -> floor (README.md#where-each-protocol-concept-lives): imports go to the same floor or below
     "sim.pm": 0, "sim.wire": 0, "sim.events": 0, "sim.clock": 0,
     "devnet": 1, "sim": 1,
     "stack": 2,

@@ -1,4 +1,5 @@
-"""Sans-IO recipient and ledger: go-livepeer's pm/recipient_test.go and core accounting behaviours (§7)."""
+"""Sans-IO recipient and ledger: go-livepeer's pm/recipient_test.go and core accounting behaviours (go-livepeer
+core/accounting_test.go)."""
 from dataclasses import replace
 from fractions import Fraction
 
@@ -151,7 +152,7 @@ def test_nonce_sets_cleaned_up_when_params_expire():
     assert receive(r, params, st, last_block=params.expiration_block - 1).error is None  # seen set forgotten
 
 
-# ------------------------------------------------------------------ ledger (§4.5, §4.7)
+# ------------------------------------------------------------------ ledger (docs/orchestrator.md#credit-and-debit)
 def test_fixed_price_quirk_first_payment_does_not_pin():
     led = Ledger()
     s = S_ADDR

@@ -1,4 +1,4 @@
-"""Winning tickets: stored before /payment answers, redeemed by go-livepeer's queue rules (§4.6), and settled
+"""Winning tickets: stored before /payment answers, redeemed by go-livepeer's queue rules (docs/chain.md), and settled
 from SQLite after a restart (mock chain, in process; the kill -9 test on anvil is test_orch_crash.py)."""
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The orchestrator over the wire (mock chain): one TLS port for gRPC + HTTP, GetOrchestrator (§4.2),
-/payment (§4.3–4.4), /refresh-payment (§4.7), admin fault knobs, h2c, certificate rotation."""
+"""The orchestrator over the wire (mock chain): one TLS port for gRPC + HTTP, GetOrchestrator, /payment
+(docs/orchestrator.md), /refresh-payment, admin fault knobs, h2c, certificate rotation."""
 from __future__ import annotations
 
 import asyncio
@@ -202,7 +202,7 @@ async def test_payment_over_http2(orch, chain):
     assert pb.PaymentResult.FromString(body).info.transcoder == orch.url
 
 
-# ------------------------------------------------------------------ ProcessPayment behaviours (§4.4, §7)
+# ------------------------------------------------------------------ ProcessPayment behaviours
 async def _raw_payment(orch, payer: Payer, tickets, mutate=None, manifest_id=None):
     pay = payer.payment(tickets)
     if mutate:
@@ -527,7 +527,7 @@ async def test_mount_sub_app(orch):
     assert (status, body) == (200, b"/ai/trickle/abc")
 
 
-# ------------------------------------------------------------------ live debit (§4.7)
+# ------------------------------------------------------------------ live debit
 async def test_live_debit_api(chain, tmp_path):
     from sim.clock import VirtualClock
     from sim.orchestrator.ledger import InsufficientBalance
@@ -563,7 +563,7 @@ async def test_lv2v_model_capacity_check(orch, chain):
     assert e.value.details() == "Invalid orchestrator request: OrchestratorCapped"
     req.ignoreCapacityCheck = True  # what the SDK sends: no capacity check, info returned
     info = await asyncio.to_thread(get_orchestrator, orch.url, req)
-    assert not info.capabilities_prices  # capabilities given: no per-capability price list (§4.2 step 3)
+    assert not info.capabilities_prices  # capabilities given: no per-capability price list
     caps.constraints.PerCapability[35].models["noop"].warm = True
     req = codec.build_orch_request(payer.key, caps, ignore_capacity_check=False)
     assert (await asyncio.to_thread(get_orchestrator, orch.url, req)).auth_token.session_id
@@ -631,7 +631,7 @@ async def test_admin_is_loopback_only_and_sessions_cap_capacity(orch, chain):
 async def test_oversized_ticket_param_ints_get_fatal_400_on_every_route(orch, chain):
     """A 33-byte ``face_value`` / ``win_prob`` (or ``seed`` / ``expiration_block``) in a Payment with a valid
     segment header: Go's LeftPadBytes keeps the longer value, so the recipientRand HMAC no longer matches the
-    ticket's recipientRandHash -> fatal 400 (§4.4), never a 5xx; on /payment and on the LV2V job route."""
+    ticket's recipientRandHash -> fatal 400, never a 5xx; on /payment and on the LV2V job route."""
     payer = Payer(chain.key("sender"), manifest_id="oversized")
     await info_for(orch, payer)
     big = b"\x01" + b"\x00" * 32  # 2^256: one byte longer than a uint256
@@ -657,7 +657,7 @@ async def test_refresh_payment_fixed_price_beyond_int64_is_go_masked_500_with_ca
     await info_for(orch, payer)
     status, _, body = await post(orch.url, headers=payer.headers(1))  # the sender now has a ledger entry
     assert status == 200, body
-    pay = payer.payment([])  # no tickets, but with ticket params: the price is pinned (§4.4)
+    pay = payer.payment([])  # no tickets, but with ticket params: the price is pinned
     pay.ticket_params.CopyFrom(codec.ticket_params_to_pb(payer.params(), with_expiration=False))
     pay.expected_price.pricePerUnit, pay.expected_price.pixelsPerUnit = -(2**63), -1
     headers = {"Livepeer-Payment": b64encode(pay.SerializeToString()),

@@ -1,4 +1,5 @@
-"""protocol.md §6.1 (verbatim from go-livepeer's tests) and §6.2 (derived end-to-end) vectors for sim/pm."""
+"""Vectors for sim/pm: verbatim from go-livepeer's own tests, and lpdev's own end-to-end vectors (computed independently
+with libsecp256k1; go-livepeer must give the same bytes)."""
 from __future__ import annotations
 
 from fractions import Fraction
@@ -36,7 +37,7 @@ def T(**kw) -> Ticket:
     return Ticket(**base)
 
 
-# ---- §6.1 ticket hashes (pm/ticket_test.go TestHash) ------------------------------------------------
+# ---- ticket hashes (go-livepeer pm/ticket_test.go TestHash) ------------------------------------------------
 @pytest.mark.parametrize("fields,expected", [
     (dict(sender_nonce=4294967295), "e1393fc7f6de093780674022f96cb8e3872235167d037c04d554e58c0e63d280"),
     (dict(sender_nonce=1), "ce0918ba94518293e9712effbe5fca4f1f431089833a5b8c257cb1e024595f68"),
@@ -71,7 +72,7 @@ def test_ev_and_win_prob_rat():
     assert float_string(win_prob_rat(M), 0) == "1"
 
 
-# ---- §6.1 ECDSA recover (crypto/verify_test.go) ---------------------------------------------------------
+# ---- ECDSA recover (go-livepeer crypto/verify_test.go) ---------------------------------------------------------
 VADDR = bytes.fromhex("3BadDb1eeE2105893136A3F96c8a963E9C6309d6")
 VMSG = bytes.fromhex("b7da355477356fc4c47fcabcf232dc77a6db9b07b7e48b76261cc55cc8fbabb3")
 VSIG = bytes.fromhex(
@@ -97,7 +98,7 @@ def test_recover_rejects_with_go_messages():
     assert crypto.recover_personal(b"\x0f", VSIG) != VADDR
 
 
-# ---- §6.1 orchestrator ticket params (pm/recipient_test.go TestTicketParams) --------------------------
+# ---- orchestrator ticket params (go-livepeer pm/recipient_test.go TestTicketParams) --------------------------
 CFG = RecipientConfig(ev=5, redeem_gas=10000, tx_cost_multiplier=100)
 
 
@@ -156,7 +157,7 @@ def test_price_auto_adjust(base, mult, expected):
     assert price_with_overhead(base, Fraction(mult)) == expected
 
 
-# ---- §6.1 sender validation boundaries (pm/sender_test.go) ----------------------------------------------
+# ---- sender validation boundaries (go-livepeer pm/sender_test.go) ----------------------------------------------
 def _params(fv, wp, expiration_block=200):
     return TicketParams(recipient=RECIPIENT, face_value=fv, win_prob=wp, recipient_rand_hash=H41, seed=1,
                         expiration_block=expiration_block, creation_round=1, creation_round_block_hash=H41,
@@ -229,7 +230,7 @@ def test_batch_nonces_and_concurrency():
     assert s.nonce("x") == 200 and sorted(seen) == list(range(1, 201))
 
 
-# ---- §6.1 accounting (core/accounting_test.go TestBalance_StageUpdate) ------------------------------------
+# ---- accounting (go-livepeer core/accounting_test.go TestBalance_StageUpdate) ------------------------------------
 @pytest.mark.parametrize("existing,min_credit,ev,n,credit", [
     (2, 1, 1, 0, 0), (2, 2, 1, 0, 0), (1, 5, 1, 4, 4), (Fraction(1, 4), 2, 1, 2, 2), (-5, 2, 1, 7, 7), (0, 2, 1, 2, 2),
 ])
@@ -238,7 +239,8 @@ def test_stage_update(existing, min_credit, ev, n, credit):
 
 
 def test_signer_balance_examples():
-    # §3.9: ev 35, price 3/1, live first call 10 s -> fee 30, 1 ticket, balance 5; 12 s later -> balance 4.
+    # docs/remote-signer.md#billing-fee-tickets-balance: ev 35, price 3/1, live first call 10 s -> fee 30, 1 ticket,
+    # balance 5; 12 s later -> balance 4.
     u = balance_update(Fraction(30), Fraction(35), Fraction(0))
     assert (u.num_tickets, u.balance_after) == (1, 5)
     u = balance_update(Fraction(36), Fraction(35), Fraction(5))
@@ -264,7 +266,7 @@ def test_billable_units():
         billable_units("lv2v", 1e-9, 0)  # tiny positive elapsed -> 0 pixels
 
 
-# ---- §6.1 max price parsing (TestParseRemotePaymentMaxPrice) ----------------------------------------------
+# ---- max price parsing (go-livepeer TestParseRemotePaymentMaxPrice) ----------------------------------------------
 def test_parse_max_price():
     assert parse_max_price({"price": "101.2", "currency": "wei", "unit": "seconds"}, "live") == Fraction(506, 5)
     assert parse_max_price({"price": 7, "currency": "wei", "unit": "720p-pixel-seconds"}, "lv2v") == 7
@@ -281,7 +283,7 @@ def test_parse_max_price():
         parse_max_price({"price": 1, "currency": "wei", "unit": "fixed"}, "live")
 
 
-# ---- §6.1 live payment processor ----------------------------------------------------------------------------
+# ---- live payment processor (go-livepeer) ----------------------------------------------------------------------------
 def test_live_payment_processor():
     start = 1_784_505_600.0  # 2026-07-20T00:00:00Z
     p = LivePaymentProcessor(interval_s=0, units_per_second=27_648_000, start=start)
@@ -314,7 +316,7 @@ def test_rat_and_float_strings():
     assert parse_rat("1e3") == 1000 and parse_rat(" 7 ") == 7
 
 
-# ---- §6.2 derived end-to-end vectors ---------------------------------------------------------------------------
+# ---- lpdev's end-to-end vectors ---------------------------------------------------------------------------
 def test_getorchestrator_sig_vector():
     addr = private_key_to_address(KEY)
     assert to_checksum_address(addr) == KEY_ADDR

@@ -1,6 +1,6 @@
-"""protocol.md §6.1/§6.2 vectors that test_pm_vectors.py does not cover: GetOrchInfoSig's hex parsing (§3.3),
-TestTicketParams' zero round block hash fallback (§2.7 step 8) through ChainWatch and the orchestrator, and the
-§6.2 ticket vector through ``sim.pm.crypto`` when coincurve cannot be imported (pure-Python backend)."""
+"""Vectors that test_pm_vectors.py does not cover: GetOrchInfoSig's hex parsing (go-livepeer's test), TestTicketParams'
+zero round block hash fallback (docs/tickets.md#ticket-params) through ChainWatch and the orchestrator, and the
+end-to-end ticket vector through ``sim.pm.crypto`` when coincurve cannot be imported (pure-Python backend)."""
 from __future__ import annotations
 
 import json
@@ -24,7 +24,7 @@ from sim.wire import codec
 REPO = Path(__file__).resolve().parents[1]
 
 
-# ---- §6.1 GetOrchInfoSig: {"address":"0x1234","signature":"0xabcd"} -> 12 34 / ab cd (§3.3) ------------------
+# ---- go-livepeer GetOrchInfoSig: {"address":"0x1234","signature":"0xabcd"} -> 12 34 / ab cd ------------------
 async def _signer_stub(body: bytes, status: int = 200) -> tuple[web.AppRunner, str]:
     async def handler(request: web.Request) -> web.Response:
         assert request.method == "POST"
@@ -66,7 +66,7 @@ async def test_get_orch_info_sig_non_200_is_go_error():
         await runner.cleanup()
 
 
-# ---- §6.1 TestTicketParams: round block hash zero -> creationRound = round-1 + previous round's hash ------------
+# ---- go-livepeer TestTicketParams: round block hash zero -> creationRound = round-1 + previous round's hash ----------
 H_PREV = keccak(b"round 41")
 H_LIR = keccak(b"round 42")
 
@@ -137,14 +137,14 @@ def test_orchestrator_params_carry_the_fallback_round(tmp_path):
     params = codec.ticket_params_from_pb(info.ticket_params, codec.price_info(info.price_info))
     assert (params.creation_round, params.creation_round_block_hash) == (41, H_PREV)
     assert params.face_value > 0 and params.win_prob > 0
-    # The recipientRand commitment binds the fallback round and hash (§2.4), so tickets the sender builds on
-    # these params are checked against round 41, not the zero-hash round 42.
+    # The recipientRand commitment binds the fallback round and hash (docs/tickets.md#ticket-params), so tickets the
+    # sender builds on these params are checked against round 41, not the zero-hash round 42.
     rand = recipient_rand(b"\x03" * 32, params.seed, sender, params.face_value, params.win_prob,
                           params.expiration_block, params.price_per_pixel, 41, H_PREV)
     assert recipient_rand_hash(rand) == params.recipient_rand_hash
 
 
-# ---- §6.2 ticket vector through sim.pm.crypto with coincurve blocked (pure-Python backend) ---------------------
+# ---- the end-to-end ticket vector through sim.pm.crypto with coincurve blocked (pure-Python backend) -----------------
 _PURE_SCRIPT = textwrap.dedent("""
     import json, sys
     sys.modules["coincurve"] = None  # `import coincurve` now raises ImportError

@@ -1,9 +1,8 @@
-"""The Live Runner routes of lpdev's orchestrator over real HTTP on loopback (mock chain with a fixed ETH/USD
-reading), checked against go-livepeer 0.9's statuses, messages and order (``server/ai_http.go``,
-``ai/runner/live_runner.go``, ``doc/live-runner.md``): registration and heartbeats, expiry and the 401 that makes a
-runner register again, unregister, the O2R channel, static runners and their health, discovery with capacity and
-converted prices, sessions, the runner callbacks, the reverse proxy (HTTP, SSE, WebSocket, 502) and the
-``/run/{proxy_id}`` URLs."""
+"""The Live Runner routes of lpdev's orchestrator over real HTTP on loopback (mock chain with a fixed ETH/USD reading),
+checked against go-livepeer 0.9's statuses, messages and order (``server/ai_http.go``, ``ai/runner/live_runner.go``,
+go-livepeer ``doc/live-runner.md``): registration and heartbeats, expiry and the 401 that makes a runner register again,
+unregister, the O2R channel, static runners and their health, discovery with capacity and converted prices, sessions,
+the runner callbacks, the reverse proxy (HTTP, SSE, WebSocket, 502) and the ``/run/{proxy_id}`` URLs."""
 from __future__ import annotations
 
 import asyncio

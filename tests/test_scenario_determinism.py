@@ -1,5 +1,6 @@
-"""Determinism (design.md §3): the same scenario with the same seed on the mock or embedded chain writes the same
-trace, byte for byte; another seed writes another one; replaying a trace rebuilds the run's summary."""
+"""Determinism (README.md#scenarios-lpdev-scenario-and-lpdev-bench-scenario): the same scenario with the same seed on
+the mock or embedded chain writes the same trace, byte for byte; another seed writes another one; replaying a trace
+rebuilds the run's summary."""
 from __future__ import annotations
 
 import asyncio
@@ -73,7 +74,7 @@ def test_embedded_chain_same_seed_same_trace_bytes(tmp_path):
     sa, sb = _run("happy-path-fixed", a, seed=5, chain="embedded"), _run("happy-path-fixed", b, seed=5, chain="embedded")
     assert sa["passed"] and sb["passed"] and sa["chain"] == "embedded"
     text = a.read_text()
-    assert '"recipient_rand_hash":"0x' in text  # hashed with the round's block hash (protocol.md §6.2)
+    assert '"recipient_rand_hash":"0x' in text  # hashed with the round's block hash (docs/tickets.md#ticket-params)
     assert a.read_bytes() == b.read_bytes()
 
 

@@ -1,4 +1,5 @@
-"""GET /discover-orchestrators (protocol.md §3.13, discovery tests in §7) with an injected source."""
+"""GET /discover-orchestrators (docs/remote-signer.md#discovery; go-livepeer's discovery tests) with an injected
+source."""
 from __future__ import annotations
 
 from fractions import Fraction
@@ -125,7 +126,7 @@ async def test_wrong_method_405():
     ([("a:1", orch(price=None))], "priced capability"),  # no price at all
 ])
 async def test_only_invalid_or_ineligible_entries_is_503(items, why):
-    # §7 Discovery 3: empty URI, bad URI, above max, zero price, nil price -> 503 with a JSON body
+    # go-livepeer's discovery test: empty URI, bad URI, above max, zero price, nil price -> 503 with a JSON body
     async with Env(items) as e:
         status, body, headers = await e.get()
         assert status == 503 and headers["Content-Type"] == "application/json"

@@ -56,7 +56,7 @@ _MOCK = None
 
 
 def shared_mock_chain():
-    """One devnet mock chain per test process, with the harness key (§6.2's) funded as a sender.
+    """One devnet mock chain per test process, with the harness key (the end-to-end vectors' key) funded as a sender.
     Tests only read it; tests that change chain state make their own chain."""
     global _MOCK
     if _MOCK is None:

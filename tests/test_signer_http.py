@@ -1,4 +1,5 @@
-"""protocol.md §7 remote-signer behaviours, each as a request to the HTTP service on loopback."""
+"""go-livepeer's remote-signer behaviours (its server/remote_signer_test.go), each as a request to the HTTP service on
+loopback."""
 from __future__ import annotations
 
 import base64
@@ -422,7 +423,7 @@ async def test_fixed_bills_one_unit_and_allows_state():
         assert (st2.sequence_number, st2.balance) == (1, "0")
 
 
-# ---- chain-backed validation (§2.10) -------------------------------------------------------------
+# ---- chain-backed validation (docs/tickets.md#what-the-signer-checks-in-the-params) ----------------------------------
 async def test_chain_backed_sender_validation():
     from sim.pm.sender import SenderInfo
 

@@ -57,7 +57,7 @@ def test_profiles_are_fact_tables_over_named_steps():
     go, old, nd = PROFILES["go-livepeer"], PROFILES["go-livepeer@0.9.1"], PROFILES[NODE]
     assert old.steps == GO_PAYMENT_STEPS and "nonce_refresh" not in old.steps
     assert go.steps.index("nonce_refresh") == go.steps.index("refresh") + 1  # with the other refresh triggers
-    assert go.facts["steps"].inferred and go.facts["usd_fees"].inferred  # marked where dialects.md infers
+    assert go.facts["steps"].inferred and go.facts["usd_fees"].inferred  # marked where the sources are silent
     assert {k for k in go.facts if go.facts[k] != old.facts.get(k)} == {"steps", "nonce_refresh_at", "usd_fees",
                                                                         "requires_price_feed", "discovery"}
     assert nd.steps.index("usd_ceiling") < nd.steps.index("node_state") < nd.steps.index("price_rise")

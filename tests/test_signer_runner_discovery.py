@@ -1,7 +1,7 @@
 """Live Runner records in the signer's ``GET /discover-orchestrators`` (go-livepeer ``server/remote_discovery.go``,
-``doc/remote-signer.md``; #4089): validation, merging by address and by runner URL, runner apps as capabilities,
-the last good runners kept when an orchestrator's ``/discovery`` fails — first with an injected source, then over
-the wire from a real orchestrator with a priced dev runner, read by the SDK's ``discover_runners``."""
+go-livepeer ``doc/remote-signer.md``; #4089): validation, merging by address and by runner URL, runner apps as
+capabilities, the last good runners kept when an orchestrator's ``/discovery`` fails — first with an injected source,
+then over the wire from a real orchestrator with a priced dev runner, read by the SDK's ``discover_runners``."""
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
-"""TestGenerateLivePayment_WebhookCallback 1–17 (protocol.md §3.11, §3.12, §7) against a real local webhook."""
+"""TestGenerateLivePayment_WebhookCallback 1–17 (go-livepeer server/remote_signer_test.go;
+docs/remote-signer.md#auth-webhook-and-caller-identity) against a real local webhook."""
 from __future__ import annotations
 
 import asyncio

@@ -1,5 +1,6 @@
-"""The trickle app mounted on the orchestrator's one TLS port, and a noop job debiting through the orchestrator's
-live payment processor (§4.7) via the per-segment hook — the glue the /live-video-to-video route will use."""
+"""The trickle app mounted on the orchestrator's one TLS port, and a noop job debiting through the orchestrator's live
+payment processor (docs/orchestrator.md#credit-and-debit) via the per-segment hook — the glue the /live-video-to-video
+route will use."""
 from __future__ import annotations
 
 import asyncio

@@ -189,7 +189,8 @@ def test_predictions_follow_the_protocol_rules():
     assert "480" not in predict("mine_blocks", {"last_block": 100, "expiration_block": 160}, (40,))
     assert "480" in predict("mine_blocks", {"last_block": 100, "expiration_block": 141}, (40,))
     assert "480" in predict("expire_auth_token", {})
-    # §3.10: with state, the session's initial price is itself a ceiling, so any rise above it is a 481
+    # docs/remote-signer.md#price-ceilings: with state, the session's initial price is itself a ceiling, so any rise
+    # above it is a 481
     rise = predict("raise_price", {"price": 3, "initial_price": 3, "max_price": None}, (Fraction(3, 2),))
     assert "481" in rise and "initial session price" in rise
     # no state yet: only the configured maximum applies

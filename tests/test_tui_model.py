@@ -140,7 +140,7 @@ def test_demo_time_travel_follows_the_protocol():
     """The stack's time-travel keys (A, P, M) on the real actors give the protocol's answers."""
     async def expire_then_raise(st, g):
         await g.pay_once()
-        await st.expire_auth_token()  # the token enters its last 180 s: 480, refresh, retry (§5)
+        await st.expire_auth_token()  # the token enters its last 180 s: 480, refresh, retry
         await st.clock.sleep(5)
         out = await g.pay_once()
         assert out.status == "paid" and out.refreshes == 1

@@ -123,7 +123,8 @@ def test_explanations_quote_the_real_run(real_trace):
 
 
 def test_inspector_has_the_real_signers_state_and_its_diff(real_trace):
-    """The signer emits the signed state decoded (§3.6 field names), so the inspector can diff consecutive ones."""
+    """The signer emits the signed state decoded (the state blob's Go field names), so the inspector can diff
+    consecutive ones."""
     from tui.model import state_diff
 
     path, _ = real_trace

@@ -1,5 +1,5 @@
-"""sim.wire.codec: round trips between the sans-IO PM types and the protobuf messages (protocol.md §1,
-§2.12), and strict decoding of malformed wire input into one-line WireErrors."""
+"""sim.wire.codec: round trips between the sans-IO PM types and the protobuf messages (docs/wire.md),
+and strict decoding of malformed wire input into one-line WireErrors."""
 from __future__ import annotations
 
 from fractions import Fraction
@@ -76,7 +76,7 @@ def test_payment_round_trip(params, priv, nonces, ppu, pxpu):
     got = codec.payment_tickets(back)
     assert [(t, s) for t, s in got] == [(st_.ticket, st_.sig) for st_ in signed]
     assert all(t.recover_signer(s) == sender for t, s in got)
-    if not nonces:  # §7: zero tickets -> only sender + expected price
+    if not nonces:  # go-livepeer's test: zero tickets -> only sender + expected price
         assert not back.HasField("ticket_params") and not back.HasField("expiration_params")
         assert back.sender == sender
 

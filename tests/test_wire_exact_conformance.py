@@ -1,5 +1,5 @@
 """`lpdev conformance` against signers that are not lpdev's own in-sync signer: cases must hold for any signer
-that follows protocol.md, whatever its view of the chain."""
+that follows go-livepeer's protocol (docs/remote-signer.md), whatever its view of the chain."""
 from __future__ import annotations
 
 import devnet

@@ -1,7 +1,7 @@
 """Structurally valid ``net.Payment`` messages with out-of-range fields never make the orchestrator answer a 5xx
-(protocol.md §4.3–4.4): every integer or bytes field of a payment made for the orchestrator's own params is
-replaced by values outside what a sender would send (33+-byte big integers, short or long addresses and hashes,
-negative int64s, zero prices, odd signature lengths, no expiration params), with a valid segment header, and the
+(docs/orchestrator.md#the-payment-endpoint): every integer or bytes field of a payment made for the orchestrator's own
+params is replaced by values outside what a sender would send (33+-byte big integers, short or long addresses and
+hashes, negative int64s, zero prices, odd signature lengths, no expiration params), with a valid segment header, and the
 answer is 200 or a Go-worded 4xx. The sans-IO core decides every status, so the core is driven directly."""
 from __future__ import annotations
 

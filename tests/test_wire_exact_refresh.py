@@ -1,6 +1,6 @@
-"""§5 ``shouldRefreshSession`` on lpdev's signer, exactly as go-livepeer computes it:
-``time.Now().After(time.Unix(authToken.expiration - 180, 0))`` — a nanosecond comparison (not whole seconds),
-with Go's int64 wrap-around at the extremes of ``expiration``."""
+"""``shouldRefreshSession`` (docs/refreshes.md#480-refresh-the-session) on lpdev's signer, exactly as go-livepeer
+computes it: ``time.Now().After(time.Unix(authToken.expiration - 180, 0))`` — a nanosecond comparison (not whole
+seconds), with Go's int64 wrap-around at the extremes of ``expiration``."""
 from __future__ import annotations
 
 import pytest

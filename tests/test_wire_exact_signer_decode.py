@@ -1,5 +1,5 @@
-"""The signer's ``/generate-live-payment`` answers Go's first decode error in document order (§3.7 step 2):
-through the core, so the 400 body is what a gateway sees."""
+"""The signer's ``/generate-live-payment`` answers Go's first decode error in document order (the decode step of
+docs/remote-signer.md#the-order-of-checks): through the core, so the 400 body is what a gateway sees."""
 from __future__ import annotations
 
 import pytest

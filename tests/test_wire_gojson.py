@@ -1,4 +1,4 @@
-"""Go-compatible JSON helpers (protocol.md §0, §3.4–§3.6): base64 with Go's errors, RFC3339Nano,
+"""Go-compatible JSON helpers (docs/wire.md#json-the-go-way): base64 with Go's errors, RFC3339Nano,
 case-insensitive last-wins keys, Go's syntax error texts and Go's encoder escaping."""
 from __future__ import annotations
 

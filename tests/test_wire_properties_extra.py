@@ -1,6 +1,6 @@
 """Round-trip properties (hypothesis) for the wire types test_wire_codec.py leaves out: OrchestratorInfo,
-OrchestratorRequest, Capabilities and PaymentResult (protocol.md §1). Each goes through lpdev's own code —
-``codec.to_b64`` / ``decode_orch_info`` / ``decode_capabilities`` / ``parse_pb``, the ticket params and price
+OrchestratorRequest, Capabilities and PaymentResult (docs/wire.md#protobuf-messages). Each goes through lpdev's own code
+— ``codec.to_b64`` / ``decode_orch_info`` / ``decode_capabilities`` / ``parse_pb``, the ticket params and price
 converters, the GetOrchestrator signature, and ``lpdev decode orch-info`` — not only through protobuf."""
 from __future__ import annotations
 
@@ -172,7 +172,8 @@ def test_capabilities_round_trip(caps):
 @given(st.dictionaries(texts, st.tuples(st.integers(0, 10**6), st.integers(0, 10**6)), max_size=4).map(
     lambda d: {m: (c, min(c, u)) for m, (c, u) in d.items()}))
 def test_orchestrator_capabilities_round_trip(models):
-    """What lpdev's orchestrator advertises (§4.2) survives the wire with every per-model constraint."""
+    """What lpdev's orchestrator advertises (docs/orchestrator.md#getorchestrator) survives the wire with every
+    per-model constraint."""
     caps = build_capabilities(models)
     back = codec.decode_capabilities(codec.to_b64(caps))
     assert back == caps

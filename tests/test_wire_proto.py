@@ -1,5 +1,6 @@
-"""The generated protobuf modules: up to date with the .proto, field numbers as go-livepeer's (protocol.md §1),
-and importable next to the livepeer-gateway SDK's own ``lp_rpc_pb2`` (both define ``net.*``)."""
+"""The generated protobuf modules: up to date with the .proto, field numbers as go-livepeer's
+(docs/wire.md#protobuf-messages), and importable next to the livepeer-gateway SDK's own ``lp_rpc_pb2`` (both define
+``net.*``)."""
 from __future__ import annotations
 
 import subprocess
@@ -31,7 +32,7 @@ def test_grpc_module_imports_the_package_module():
     assert hasattr(g, "OrchestratorStub") and hasattr(g, "add_OrchestratorServicer_to_server")
 
 
-# (message, {field name: number}) straight from protocol.md §1.
+# (message, {field name: number}) straight from go-livepeer net/lp_rpc.proto.
 FIELDS = [
     (pb.OrchestratorRequest, {"address": 1, "sig": 2, "capabilities": 3, "ignoreCapacityCheck": 4}),
     (pb.OrchestratorInfo, {"transcoder": 1, "ticket_params": 2, "price_info": 3, "address": 4,

@@ -1,5 +1,5 @@
-"""RemotePaymentState (protocol.md §3.6): Go's exact JSON bytes, tolerant Go-like decoding, signing,
-and the {"State","Sig"} envelope (§3.4–§3.5)."""
+"""RemotePaymentState (docs/remote-signer.md#the-state-blob): Go's exact JSON bytes, tolerant Go-like decoding, signing,
+and the {"State","Sig"} envelope."""
 from __future__ import annotations
 
 import datetime as dt

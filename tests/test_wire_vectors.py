@@ -1,5 +1,6 @@
-"""protocol.md §6.2 [derived] end-to-end vectors that concern wire formats: the Payment protobuf, the
-segCreds Flatten/sig/SegData bytes, the GetOrchestrator sig and the signer state blob + sig.
+"""lpdev's own end-to-end vectors (computed independently with libsecp256k1; go-livepeer must give the same bytes), for
+wire formats: the Payment protobuf, the segCreds Flatten/sig/SegData bytes, the GetOrchestrator sig and the signer state
+blob + sig.
 
 Other wire tests import the constants from here."""
 from __future__ import annotations

@@ -16,8 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 __all__ = ["StackControl", "Stepper", "Action", "ACTIONS", "predict", "call_control", "LocalGate", "GateAdapter",
            "adapt_gate"]
 
-PARAMS_EXPIRATION_BLOCKS = 40   # §2.8: params expire 40 blocks after issue
-REFRESH_WINDOW_S = 180          # §5: 480 once now > token expiration − 180 s
+PARAMS_EXPIRATION_BLOCKS = 40   # docs/tickets.md#ticket-params: params expire 40 blocks after issue
+REFRESH_WINDOW_S = 180          # docs/refreshes.md#480-refresh-the-session: 480 once now > expiration − 180 s
 
 
 @runtime_checkable
@@ -76,13 +76,15 @@ def predict(method: str, facts: dict, args: tuple = ()) -> str:
         n = args[0] if args else PARAMS_EXPIRATION_BLOCKS
         if block is None or exp is None:
             return (f"mines {n} blocks. Ticket params expire {PARAMS_EXPIRATION_BLOCKS} blocks after issue, so the "
-                    "next payment will likely get 480 (params expired) and the gateway refreshes (§5).")
+                    "next payment will likely get 480 (params expired) and the gateway refreshes "
+                    "(docs/refreshes.md#480-refresh-the-session).")
         new = block + n
         if exp - new <= 1:
             return (f"block {block} → {new}; the gateway's ticket params expire at block {exp}, and after mining "
                     f"expiration − last block = {exp - new} (≤ 1 counts as expired), so the next payment will get "
                     "480: the gateway calls GetOrchestrator for fresh params and retries; the nonce restarts at 1 "
-                    "under the new recipientRandHash (§5, §3.7 step 13).")
+                    "under the new recipientRandHash (docs/refreshes.md#480-refresh-the-session, "
+                    "docs/tickets.md#nonces).")
         return (f"block {block} → {new}; params expire at block {exp} ({exp - new} blocks left), so the next "
                 "payment still succeeds with the same params.")
     if method == "advance_round":
@@ -93,9 +95,11 @@ def predict(method: str, facts: dict, args: tuple = ()) -> str:
         if exp is not None and block is not None and rl is not None and exp - (block + rl - block % rl) <= 1:
             warn = " Those blocks also pass the params' expiration block, so the next payment gets 480."
         return (f"moves the chain to {nxt}{extra}. New ticket params carry the new creation round and its block "
-                "hash; winners stay redeemable while creationRound ≥ lastInitializedRound − 2 (§4.6)." + warn)
+                "hash; winners stay redeemable while creationRound ≥ lastInitializedRound − 2 "
+                "(docs/chain.md#redeeming-a-winning-ticket)." + warn)
     if method == "expire_auth_token":
-        text = ("puts the gateway's auth token into its last 180 s (expiration − 180 s, §5): the next payment "
+        text = ("puts the gateway's auth token into its last 180 s (expiration − 180 s, "
+                "docs/refreshes.md#480-refresh-the-session): the next payment "
                 "will get 480 'refresh session for remote signer'; the gateway fetches a new token with "
                 "GetOrchestrator and retries.")
         exp, now = f.get("auth_expiration"), f.get("now")
@@ -103,8 +107,8 @@ def predict(method: str, facts: dict, args: tuple = ()) -> str:
             shift = float(exp) - REFRESH_WINDOW_S + 1 - float(now)
             if shift > 60:
                 text += (f" A stack that gets there by moving its clock (lpdev up does) skips ≈{shift:,.0f} s, and "
-                         "the retry bills that time too (§3.8): for live video that can need more than 100 "
-                         "tickets, which the signer refuses with 400 (§3.7 step 23).")
+                         "the retry bills that time too (docs/remote-signer.md#billing-fee-tickets-balance): for "
+                         "live video that can need more than 100 tickets, which the signer refuses with 400.")
         return text
     if method == "raise_price":
         factor = _frac(args[0]) if args else Fraction(2)
@@ -123,11 +127,13 @@ def predict(method: str, facts: dict, args: tuple = ()) -> str:
             label, c = min(ceilings, key=lambda x: x[1])
             if new > c:
                 return s + (f"It exceeds the {label} ceiling {float(c):.3f}, so once the gateway holds the new "
-                            "params the next payment gets 481 and the gateway stops the session (§3.10).")
+                            "params the next payment gets 481 and the gateway stops the session "
+                            "(docs/remote-signer.md#price-ceilings).")
         if initial is not None and new > 2 * initial:
-            return s + "More than double the initial price: the next payment gets 481 (§3.7 step 24)."
+            return s + ("More than double the initial price: the next payment gets 481 "
+                        "(docs/refreshes.md#481-price-too-high).")
         return s + ("Within every ceiling: payments continue and the fee stays at the session's initial "
-                    "price (§3.7 step 20).")
+                    "price (docs/remote-signer.md#billing-fee-tickets-balance).")
     if method == "restart_orchestrator":
         pw = f.get("pending_winners")
         pend = "" if pw is None else f" {pw} stored winning ticket(s) wait in SQLite and are redeemed after restart;"
@@ -136,7 +142,7 @@ def predict(method: str, facts: dict, args: tuple = ()) -> str:
                 "lost. The gateway's auth token and recipientRandHash were made with the old secret, so its next "
                 "payments get 403 'invalid auth token' until it refreshes (GetOrchestrator) — the scripted "
                 "gateway does when the signer answers 480 for expired params; tickets signed in between are "
-                "never credited (§4.4, §4.6).")
+                "never credited (docs/orchestrator.md#the-payment-endpoint, docs/chain.md#redeeming-a-winning-ticket).")
     return f"runs {method}."
 
 

@@ -1,10 +1,10 @@
-"""One web3 implementation of :class:`devnet.base.DevChain` for three EVM backends (DEVNET_API.md):
+"""One web3 implementation of :class:`devnet.base.DevChain` for three EVM backends:
 
 - ``anvil``: a managed anvil subprocess (see :mod:`devnet.backends.anvil`), JSON-RPC over loopback HTTP;
 - ``embedded``: py-evm in this process through web3's ``EthereumTesterProvider`` (no external binary);
 - ``external``: any JSON-RPC URL plus a Controller address; every contract is resolved through
-  ``Controller.getContract(keccak256(name))`` (ticketbroker.md §1), so it works against any deployment with the
-  protocol's ABI.
+  ``Controller.getContract(keccak256(name))`` (docs/chain.md#how-the-contracts-find-each-other), so it works
+  against any deployment with the protocol's ABI.
 
 Transport: :mod:`devnet.rpc` (raw keep-alive JSON-RPC for anvil/external, web3 for embedded; ``chain.w3`` gives a
 ``web3.Web3`` on any backend, built on first use so start-up does not pay web3's import). Transactions are legacy
@@ -43,8 +43,8 @@ ZERO_ADDRESS = "0x" + "00" * 20
 RECEIPT_TIMEOUT_S = 30.0
 GIT_COMMIT = b"\x00" * 20  # bytes20 gitCommitHash recorded in the Controller
 
-# Names the client resolves through the Controller (ticketbroker.md §1); the OPTIONAL ones may be missing (an older
-# or foreign deployment): the operations that need them then say so.
+# Names the client resolves through the Controller (docs/chain.md#how-the-contracts-find-each-other); the OPTIONAL
+# ones may be missing (an older or foreign deployment): the operations that need them then say so.
 REQUIRED = ("TicketBroker", "RoundsManager", "BondingManager", "Minter")
 OPTIONAL = ("JobsManager", "LivepeerToken", "BondingVotes", "ServiceRegistry", "EthUsdPriceFeed",
             "TicketBrokerTarget", "RoundsManagerTarget", "BondingManagerTarget", "BondingVotesTarget",
@@ -588,7 +588,8 @@ class EvmChain(DevChain):
         else:
             parts = [f"round {r0} -> {r1} (NOT initialized: redemptions revert with 'current round is not "
                      "initialized' until `lpdev chain advance-round`)"]
-        # Go's sender treats params as expired when expirationBlock - lastBlock <= 1 (protocol.md §5)
+        # Go's sender treats params as expired when expirationBlock - lastBlock <= 1
+        # (docs/refreshes.md#480-refresh-the-session)
         first_ok = b1 - PARAMS_EXPIRATION_BLOCK + PARAMS_EXPIRY_BUFFER + 1
         parts.append(f"ticket params issued at block B expire at B+{PARAMS_EXPIRATION_BLOCK} — params issued "
                      f"before block {max(first_ok, 0)} are now expired (next payment with them gets 480 "
@@ -905,7 +906,7 @@ def _steady_backend(genesis_state: dict, genesis_timestamp: int | None):
     timestamp and block N gets ``genesis_timestamp + N`` seconds (one second per block, like ``anvil_mine``), so
     block hashes — and the ``creationRoundBlockHash``, ``recipientRandHash`` and ticket hashes computed from them —
     are the same on every run that sends the same transactions. The contracts count rounds, unlock periods and
-    ticket validity in block numbers, never timestamps (ticketbroker.md), so nothing else changes."""
+    ticket validity in block numbers, never timestamps (docs/chain.md#rounds), so nothing else changes."""
     from eth.vm.forks import ParisVM, PragueVM
     from eth.vm.forks.cancun import get_total_blob_gas
     from eth_tester import PyEVMBackend

@@ -1,4 +1,4 @@
-"""A pure-Python model of the devnet PM contracts: the ``mock`` backend (DEVNET_API.md).
+"""A pure-Python model of the devnet PM contracts: the ``mock`` backend (the interface of :mod:`devnet.base`).
 
 :class:`MockChain` models, in this process and without an EVM, the contracts of ``devnet/contracts/*.sol`` as
 ``devnet.layout`` deploys them — the Controller (registry keyed by ``keccak256(name)``, owner, pause), the
@@ -6,9 +6,9 @@ TicketBroker, the RoundsManager (rounds measured in blocks), the BondingManager 
 pool, delegators, per-round earnings pools with the protocol's cumulative fee factors and rounding, claims,
 unbonding locks), BondingVotes' checkpoints, LPT, the Minter that holds the ETH and the bonded LPT, and the ETH/USD
 feed — with the same revert strings, the same check order, the same events (names, arguments, order, from every
-contract a transaction touches) and the same balance semantics as ticketbroker.md §2–§9. The proxies are not
-modelled as code: each proxied contract simply lives at its proxy's address (what clients and caller checks
-see). The differential test
+contract a transaction touches) and the same balance semantics as the deployed contracts (docs/chain.md). The
+proxies are not modelled as code: each proxied contract simply lives at its proxy's address (what clients and caller
+checks see). The differential test
 (``tests/test_devnet_differential.py``) runs one operation script on this model, on py-evm and on anvil and
 requires all three to agree.
 
@@ -29,13 +29,15 @@ What is modelled, and how:
   built), so the ETH/USD feed's updatedAt is deterministic for a given genesis.
 - **A reverting transaction is not mined**, like the EVM backends, which simulate every transaction in the
   pending block first: it returns ``TxResult(ok=False, tx_hash=None, gas_used=0)``, uses no block, nonce or
-  fee, and all its writes are rolled back (a journal of every write). Panics are reported as ``"Panic(0x11)"`` (arithmetic
-  overflow/underflow, e.g. ``claimableReserve`` after the pool grew mid-round, §6), ``"Panic(0x12)"``
-  (division by zero: paying a registered but not yet active transcoder, §9) and ``"Panic(0x32)"`` (array
-  index out of bounds in a batch with short arrays, §5). A bare ``require`` reverts with ``""``.
+  fee, and all its writes are rolled back (a journal of every write). Panics are reported as ``"Panic(0x11)"``
+  (arithmetic overflow/underflow, e.g. ``claimableReserve`` after the pool grew mid-round), ``"Panic(0x12)"``
+  (division by zero: paying a registered but not yet active transcoder) and ``"Panic(0x32)"`` (array index out of
+  bounds in a batch with short arrays); docs/chain.md#what-the-ticketbroker-checks-in-order and
+  docs/chain.md#registered-and-active-orchestrators say when. A bare ``require`` reverts with ``""``.
 - **Signatures** are checked like the contracts: length 65 first (``"INVALID_SIGNATURE_LENGTH"``), then
   OpenZeppelin 4.4.1 ``ECDSA.recover``'s checks and messages (high s, bad v, ecrecover failure), then
-  ``"invalid signature over ticket hash"`` (§5 step 9), with :mod:`sim.pm.crypto` doing the recovery.
+  ``"invalid signature over ticket hash"`` (step 9 of docs/chain.md#what-the-ticketbroker-checks-in-order), with
+  :mod:`sim.pm.crypto` doing the recovery.
 - **ETH accounts**: the ten dev accounts start with 10 000 ETH (anvil's default); any other address with 0.
   A transaction whose ``value + gas`` exceeds the caller's balance is refused before it is mined
   (:class:`devnet.base.ChainError`), as a node refuses it.
@@ -416,7 +418,7 @@ class MockChain(DevChain):
         self._registry = addrs["ServiceRegistry"]
         v = self.s.v
         v["Controller.owner"] = deployer
-        v["Controller.paused"] = True  # the Controller starts paused (§1)
+        v["Controller.paused"] = True  # the Controller starts paused (docs/chain.md#how-the-contracts-find-each-other)
         for var in ("TicketBroker.unlockPeriod", "TicketBroker.ticketValidityPeriod", "RoundsManager.roundLength",
                     "RoundsManager.roundLockAmount", "RoundsManager.lastRoundLengthUpdateRound",
                     "RoundsManager.lastRoundLengthUpdateStartBlock", "RoundsManager.lastInitializedRound",
@@ -533,7 +535,7 @@ class MockChain(DevChain):
             self._emit(ctx, "Unpause")
         return self._tx(key, "unpause", body, to=self._controller)
 
-    # ================================================================== RoundsManager (§8)
+    # ================================================================== RoundsManager (docs/chain.md#rounds)
     def _current_round(self, block: int) -> int:
         v = self.s.v
         length = v["RoundsManager.roundLength"]
@@ -632,7 +634,8 @@ class MockChain(DevChain):
         amount = _check_uint(amount, "amount")
         return self._tx(key, "transfer", lambda ctx: self._lpt_transfer(ctx, ctx.sender, to, amount), to=self._token)
 
-    # ================================================================== BondingManager (§9; see BondingManager.sol)
+    # ================================================================== BondingManager (see BondingManager.sol)
+    # docs/chain.md#registered-and-active-orchestrators
     # -- struct fields (missing = 0 / the zero address)
     def _d(self, a: bytes, f: str):
         return self.s.dlg.get((a, f), ZERO_ADDRESS if f == "delegateAddress" else 0)
@@ -1163,7 +1166,8 @@ class MockChain(DevChain):
             return (c[0] if d[1] == c[1] and d[0] > 0 else 0), _cs(c[1])
         return self._view(view)
 
-    # ================================================================== Minter (§9)
+    # ================================================================== Minter
+    # docs/chain.md#how-the-contracts-find-each-other
     def _deposit_eth(self, caller: bytes, value: int) -> None:
         _require(caller == self._addr("Minter") or caller == self._addr("JobsManager"),
                  "msg.sender not Minter or JobsManager")
@@ -1243,7 +1247,8 @@ class MockChain(DevChain):
             self._emit(ctx, "ParameterUpdate", param="ticketValidityPeriod")
         return self._tx(key, "setTicketValidityPeriod", body, to=self._broker)
 
-    # ================================================================== TicketBroker funding (§7, §3 order)
+    # ================================================================== TicketBroker funding
+    # docs/chain.md#unlock-and-withdraw; the event order: docs/chain.md#events
     def _is_unlock_in_progress(self, sender: bytes) -> bool:
         return self.s.withdraw_round.get(sender, 0) > 0
 
@@ -1307,7 +1312,8 @@ class MockChain(DevChain):
         return self._tx(key, "fundDepositAndReserveFor", lambda ctx: self._fund_for(ctx, addr, deposit, reserve),
                         value=value, to=self._broker)
 
-    # ================================================================== unlock / cancel / withdraw (§7)
+    # ================================================================== unlock / cancel / withdraw
+    # docs/chain.md#unlock-and-withdraw
     def unlock(self, key: bytes) -> TxResult:
         def body(ctx: _Ctx) -> None:
             self._when_not_paused()
@@ -1337,12 +1343,14 @@ class MockChain(DevChain):
             _require(self._is_unlock_in_progress(me), "no unlock request in progress")
             _require(not self._is_locked(me, ctx.block), "account is locked")
             self._w(self.s.deposit, me, 0)
-            self._w(self.s.funds, me, 0)  # claim mappings survive; withdrawRound is NOT reset (§7)
+            # claim mappings survive; withdrawRound is NOT reset (docs/chain.md#unlock-and-withdraw)
+            self._w(self.s.funds, me, 0)
             self._trusted_withdraw_eth(self._broker, me, _add(deposit, reserve))
             self._emit(ctx, "Withdrawal", sender=_cs(me), deposit=deposit, reserve=reserve)
         return self._tx(key, "withdraw", body, to=self._broker)
 
-    # ================================================================== redemption (§5, §6)
+    # ================================================================== redemption
+    # docs/chain.md#what-the-ticketbroker-checks-in-order
     def _claimable_reserve(self, holder: bytes, claimant: bytes, block: int) -> int:
         rnd = self._current_round(block)
         if not self._is_active(claimant, block):

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // lpdev devnet contracts — bonding, the active transcoder set and fee sharing, written for lpdev with the
-// protocol's selectors, events, revert strings and accounting (ticketbroker.md §9):
+// protocol's selectors, events, revert strings and accounting (docs/chain.md#registered-and-active-orchestrators):
 //
 // - LPT is bonded (transferred to the Minter) to a delegate; an account bonded to itself is a registered
 //   transcoder. transcoder(rewardCut, feeShare) sets its commission and puts it in the pool, sorted by total
@@ -358,7 +358,8 @@ contract BondingManager is ManagerProxyTarget {
         emit WithdrawFees(msg.sender, _recipient, _amount);
     }
 
-    // §5 step 15: only the contract registered as "TicketBroker"; the fees go to the CURRENT round's earnings pool
+    // Step 15 of a redemption (docs/chain.md#what-the-ticketbroker-checks-in-order): only the contract registered
+    // as "TicketBroker"; the fees go to the CURRENT round's earnings pool
     // (the round argument is ignored, LIP-36). A registered transcoder with no stake in this round (not yet active)
     // divides by zero: Panic(0x12), as deployed.
     function updateTranscoderWithFees(address _transcoder, uint256 _fees, uint256) external whenSystemNotPaused {
@@ -517,7 +518,7 @@ contract BondingManager is ManagerProxyTarget {
         return transcoderPool.getMaxSize();
     }
 
-    // Includes transcoders that only become active next round (§6).
+    // Includes transcoders that only become active next round (docs/chain.md#registered-and-active-orchestrators).
     function getTranscoderPoolSize() public view returns (uint256) {
         return transcoderPool.getSize();
     }

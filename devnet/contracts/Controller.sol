@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // lpdev devnet contracts — the registry: name hash -> contract, an owner, and a system-wide pause
-// (ticketbroker.md §1). Starts PAUSED: the owner must call unpause() before anything works.
+// (docs/chain.md#how-the-contracts-find-each-other). Starts PAUSED: the owner must call unpause() before anything
+// works.
 pragma solidity ^0.8.9;
 
 interface ISetController {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // lpdev devnet contracts — written for lpdev; interfaces the contracts use to reach each other through the
-// Controller registry (ticketbroker.md §1, §8, §9). Selectors match the Livepeer protocol's.
+// Controller registry (docs/chain.md#how-the-contracts-find-each-other). Selectors match the Livepeer protocol's.
 pragma solidity ^0.8.9;
 
 interface IController {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // lpdev devnet contracts — base of every registered contract: the Controller link and the shared modifiers
-// with the protocol's revert strings (ticketbroker.md §1 "Shared modifiers from Manager"), and the base of every
-// contract that runs behind a ManagerProxy.
+// with the protocol's revert strings ("system is paused", "caller must be Controller owner", "caller must be
+// Controller"), and the base of every contract that runs behind a ManagerProxy.
 pragma solidity ^0.8.9;
 
 import "./Interfaces.sol";

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// lpdev devnet contracts — the upgradeable deployment of the protocol (ticketbroker.md §1 "The proxy"): every
-// call is forwarded with DELEGATECALL to the target the Controller has registered under targetContractId, so
+// lpdev devnet contracts — the protocol's upgradeable deployment (docs/chain.md#how-the-contracts-find-each-other):
+// every call is forwarded with DELEGATECALL to the target the Controller has registered under targetContractId, so
 // storage, ETH and events belong to the proxy's address, and revert data comes back unchanged. Registering a new
 // target in the Controller upgrades the contract without moving its address or its state.
 pragma solidity ^0.8.9;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // lpdev devnet contracts — holds every ETH the TicketBroker takes in and every bonded LPT, and pays them out
-// (ticketbroker.md §1, §9). Not behind a proxy, as on Arbitrum One. No LPT inflation in this devnet: the reward
-// tokens of a round are 0 (setCurrentRewardTokens only checks its caller).
+// (docs/chain.md#how-the-contracts-find-each-other). Not behind a proxy, as on Arbitrum One. No LPT inflation in
+// this devnet: the reward tokens of a round are 0 (setCurrentRewardTokens only checks its caller).
 pragma solidity ^0.8.9;
 
 import "./Manager.sol";

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // lpdev devnet contracts — rounds measured in blocks; initializeRound stores the round's block hash, which
-// tickets carry in their auxData (ticketbroker.md §8, §4).
+// tickets carry in their auxData (docs/chain.md#rounds, docs/tickets.md#the-ticket-hash-and-the-signatures).
 pragma solidity ^0.8.9;
 
 import "./Manager.sol";
@@ -20,7 +20,8 @@ contract RoundsManager is ManagerProxyTarget {
 
     constructor(address _controller) Manager(_controller) {}
 
-    // The first call makes rounds block.number / roundLength (§8); later calls keep the round number continuous.
+    // The first call makes rounds block.number / roundLength (docs/chain.md#rounds); later calls keep the round
+    // number continuous.
     function setRoundLength(uint256 _roundLength) external onlyControllerOwner {
         require(_roundLength > 0, "round length cannot be 0");
         if (roundLength == 0) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // lpdev devnet contracts — EIP-191 signature recovery that reverts with the same messages, in the same order,
-// as OpenZeppelin 4.4.1 ECDSA, which the deployed TicketBroker links (ticketbroker.md §4, §5 step 9).
+// as OpenZeppelin 4.4.1 ECDSA, which the deployed TicketBroker links (step 9 of
+// docs/chain.md#what-the-ticketbroker-checks-in-order).
 pragma solidity ^0.8.9;
 
 library SigRecovery {

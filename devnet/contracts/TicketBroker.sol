@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: MIT
 // lpdev devnet contracts — the PM TicketBroker: sender deposits and reserves, winning-ticket redemption,
 // unlock and withdraw. Same selectors, events, revert strings and check order as the deployed protocol
-// contract (ticketbroker.md §2–§7); comments cite the sections.
+// contract (docs/chain.md); the step numbers in comments are those of
+// docs/chain.md#what-the-ticketbroker-checks-in-order.
 //
 // Deployed as on Arbitrum One: this is the target ("TicketBrokerTarget"); a ManagerProxy registered as both
 // "TicketBroker" and "JobsManager" delegates every call to it, so storage, ETH custody checks and events belong to
-// the proxy's address. The Minter only accepts and pays ETH for the contract registered as JobsManager (§9), and
-// the BondingManager only accepts fees from "TicketBroker" (§5 step 15): both are the proxy.
+// the proxy's address. The Minter only accepts and pays ETH for the contract registered as JobsManager, and the
+// BondingManager only accepts fees from "TicketBroker" (step 15): both are the proxy
+// (docs/chain.md#how-the-contracts-find-each-other).
 // Storage layout (the proxy's): slot 0 controller, 1 targetContractId, 2 reserves, 3 senders, 4 unlockPeriod,
-// 5 usedTickets, 6 ticketValidityPeriod — the deployed contract's (§1).
+// 5 usedTickets, 6 ticketValidityPeriod — the deployed contract's (livepeer/protocol contracts/pm/TicketBroker.sol).
 pragma solidity ^0.8.9;
 
 import "./Manager.sol";
@@ -43,9 +45,9 @@ contract TicketBroker is ManagerProxyTarget {
 
     mapping(address => Reserve) internal reserves;
     mapping(address => Sender) internal senders;
-    uint256 public unlockPeriod; // in rounds (§7)
+    uint256 public unlockPeriod; // in rounds (docs/chain.md#unlock-and-withdraw)
     mapping(bytes32 => bool) public usedTickets;
-    uint256 public ticketValidityPeriod; // in rounds (§5 step 6)
+    uint256 public ticketValidityPeriod; // in rounds (step 6)
 
     event DepositFunded(address indexed sender, uint256 amount);
     event ReserveFunded(address indexed reserveHolder, uint256 amount);
@@ -77,8 +79,8 @@ contract TicketBroker is ManagerProxyTarget {
         _;
     }
 
-    // §3/§7: the deposit is credited (and the sender's OWN unlock cancelled) before the body;
-    // DepositFunded is emitted after it.
+    // docs/chain.md#events and docs/chain.md#unlock-and-withdraw: the deposit is credited (and the sender's OWN
+    // unlock cancelled) before the body; DepositFunded is emitted after it.
     modifier processDeposit(address _sender, uint256 _amount) {
         Sender storage sender = senders[_sender];
         sender.deposit += _amount;
@@ -89,7 +91,7 @@ contract TicketBroker is ManagerProxyTarget {
         emit DepositFunded(_sender, _amount);
     }
 
-    // §3/§7: ReserveFunded is emitted before the body, then the sender's own unlock is cancelled.
+    // docs/chain.md#events: ReserveFunded is emitted before the body, then the sender's own unlock is cancelled.
     modifier processReserve(address _sender, uint256 _amount) {
         Sender storage sender = senders[_sender];
         _addReserve(_sender, _amount);
@@ -101,7 +103,7 @@ contract TicketBroker is ManagerProxyTarget {
 
     constructor(address _controller) Manager(_controller) {}
 
-    // ---------------------------------------------------------------- parameters (§2)
+    // ---------------------------------------------------------------- parameters
     function setUnlockPeriod(uint256 _unlockPeriod) external onlyControllerOwner {
         unlockPeriod = _unlockPeriod;
         emit ParameterUpdate("unlockPeriod");
@@ -113,7 +115,7 @@ contract TicketBroker is ManagerProxyTarget {
         emit ParameterUpdate("ticketValidityPeriod");
     }
 
-    // ---------------------------------------------------------------- funding (§7)
+    // ---------------------------------------------------------------- funding (docs/chain.md#unlock-and-withdraw)
     function fundDeposit() external payable whenSystemNotPaused processDeposit(msg.sender, msg.value) {
         _processFunding(msg.value);
     }
@@ -137,7 +139,8 @@ contract TicketBroker is ManagerProxyTarget {
         _processFunding(msg.value);
     }
 
-    // ---------------------------------------------------------------- redemption (§5, §6)
+    // ---------------------------------------------------------------- redemption
+    // docs/chain.md#what-the-ticketbroker-checks-in-order
     function redeemWinningTicket(Ticket memory _ticket, bytes memory _sig, uint256 _recipientRand)
         public
         whenSystemNotPaused
@@ -152,7 +155,7 @@ contract TicketBroker is ManagerProxyTarget {
 
         usedTickets[ticketHash] = true; // step 13: consumed even if it pays 0
 
-        // §6: deposit first, then the recipient's share of the reserve
+        // step 14: deposit first, then the recipient's share of the reserve
         uint256 amountToTransfer;
         if (_ticket.faceValue > sender.deposit) {
             amountToTransfer =
@@ -182,7 +185,7 @@ contract TicketBroker is ManagerProxyTarget {
         );
     }
 
-    // §5: each ticket goes through a self-call; failures are ignored. Array lengths are not compared: a short
+    // Each ticket goes through a self-call; failures are ignored. Array lengths are not compared: a short
     // _sigs or _recipientRands gives an out-of-bounds panic, as in the protocol.
     function batchRedeemWinningTickets(
         Ticket[] memory _tickets,
@@ -202,7 +205,8 @@ contract TicketBroker is ManagerProxyTarget {
         }
     }
 
-    // ---------------------------------------------------------------- unlock / withdraw (§7)
+    // ---------------------------------------------------------------- unlock / withdraw
+    // docs/chain.md#unlock-and-withdraw
     function unlock() public whenSystemNotPaused {
         Sender storage sender = senders[msg.sender];
         require(sender.deposit > 0 || reserves[msg.sender].funds > 0, "sender deposit and reserve are zero");
@@ -225,13 +229,13 @@ contract TicketBroker is ManagerProxyTarget {
         require(!_isLocked(sender), "account is locked");
 
         sender.deposit = 0;
-        // Only `funds` is cleared; the per-round claim mappings survive. withdrawRound is NOT reset (§7).
+        // Only `funds` is cleared; the per-round claim mappings survive. withdrawRound is NOT reset.
         reserves[msg.sender].funds = 0;
         minter().trustedWithdrawETH(payable(msg.sender), deposit + reserve);
         emit Withdrawal(msg.sender, deposit, reserve);
     }
 
-    // ---------------------------------------------------------------- views (§2, §6)
+    // ---------------------------------------------------------------- views
     function getSenderInfo(address _sender) public view returns (Sender memory sender, ReserveInfo memory reserve) {
         sender = senders[_sender];
         reserve = getReserveInfo(_sender);
@@ -244,7 +248,7 @@ contract TicketBroker is ManagerProxyTarget {
     }
 
     // Equal share per pool member of the reserve as it stood at the round's start, minus what the claimant
-    // already took this round. Reverts with Panic(0x11) if the pool grew after a larger claim (§6).
+    // already took this round. Reverts with Panic(0x11) if the pool grew after a larger claim (docs/chain.md).
     function claimableReserve(address _reserveHolder, address _claimant) public view returns (uint256) {
         Reserve storage r = reserves[_reserveHolder];
         uint256 currentRound = roundsManager().currentRound();
@@ -267,7 +271,7 @@ contract TicketBroker is ManagerProxyTarget {
         return _isUnlockInProgress(senders[_sender]);
     }
 
-    // keccak256 over the 232 tightly packed bytes (§4)
+    // keccak256 over the 232 tightly packed bytes (docs/tickets.md#the-ticket-hash-and-the-signatures)
     function getTicketHash(Ticket memory _ticket) public pure returns (bytes32) {
         return
             keccak256(
@@ -284,7 +288,7 @@ contract TicketBroker is ManagerProxyTarget {
     }
 
     // ---------------------------------------------------------------- internals
-    // §5 steps 4-10, in this order.
+    // Steps 4-10, in this order.
     function _requireValidWinningTicket(
         Ticket memory _ticket,
         bytes32 _ticketHash,
@@ -366,7 +370,7 @@ contract TicketBroker is ManagerProxyTarget {
         return _sender.withdrawRound > 0;
     }
 
-    // "locked" = no unlock requested, or the unlock period has not ended (§7)
+    // "locked" = no unlock requested, or the unlock period has not ended (docs/chain.md#unlock-and-withdraw)
     function _isLocked(Sender memory _sender) internal view returns (bool) {
         return _sender.withdrawRound == 0 || roundsManager().currentRound() < _sender.withdrawRound;
     }

@@ -5,9 +5,9 @@
     lpdev decode orch-info <base64|-> [--json]
     lpdev decode state    <json|->    [--signer ADDR] [--json]
 
-Inputs are what travels on the wire (protocol.md §1, §3.5): the ``Livepeer-Payment`` / ``Livepeer-Segment``
-header values, the base64 ``orchestrator`` field, and the ``{"State": …, "Sig": …}`` envelope (a whole
-/generate-live-payment request or response also works, and so does a bare state JSON). ``-`` reads stdin.
+Inputs are what travels on the wire (docs/wire.md, docs/remote-signer.md#endpoints): the ``Livepeer-Payment`` /
+``Livepeer-Segment`` header values, the base64 ``orchestrator`` field, and the ``{"State": …, "Sig": …}`` envelope
+(a whole /generate-live-payment request or response also works, and so does a bare state JSON). ``-`` reads stdin.
 Malformed input is one line on stderr and exit code 2.
 
 JSON output: 256-bit numbers (face value, win prob, seed) are decimal strings, fractions are RatStrings,

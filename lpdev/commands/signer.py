@@ -1,4 +1,4 @@
-"""`lpdev signer`: run a remote signer (protocol.md §3) on a chain, in the dialect of your choice.
+"""`lpdev signer`: run a remote signer (docs/remote-signer.md) on a chain, in the dialect of your choice.
 
     lpdev signer --eth-url URL --controller ADDR (--eth-key HEX | --eth-key-file F) [--http-addr 127.0.0.1:7936]
                  [--profile go-livepeer|go-livepeer@0.9.1|livepeer-node]

@@ -1,12 +1,12 @@
 """Many sessions at once with numpy: the same session as ``session.simulate_session``, vectorised.
 
-Exact, not floating: money is int64 in units of 1/b wei (b = the price's denominator), using the integer ticket
-EV ``ev`` the orchestrator configured in place of the exact ``EV = ev + δ``. That is exact for every decision the
-protocol makes, because δ = ev·(faceValue − m)/(2^256 − 1) is positive and far below 1/b per ticket (the
-orchestrator's win prob rounds up, protocol.md §2.7 step 6): every balance is a multiple of 1/b plus N·δ, so a
-comparison with a fee or with k·EV falls the same way with or without the N·δ (the cases are worked through in
-:func:`_exact_ev`). :class:`NotBatchable` is raised when that argument does not hold (a negative δ from Go's
-64-bit remainder quirk, or values that could overflow int64); callers then use the per-ticket path.
+Exact, not floating: money is int64 in units of 1/b wei (b = the price's denominator), using the integer ticket EV
+``ev`` the orchestrator configured in place of the exact ``EV = ev + δ``. That is exact for every decision the protocol
+makes, because δ = ev·(faceValue − m)/(2^256 − 1) is positive and far below 1/b per ticket (the orchestrator's win prob
+rounds up, docs/tickets.md#expected-value-face-value-and-win-probability): every balance is a multiple of 1/b plus N·δ,
+so a comparison with a fee or with k·EV falls the same way with or without the N·δ (the cases are worked through in
+:func:`_exact_ev`). :class:`NotBatchable` is raised when that argument does not hold (a negative δ from Go's 64-bit
+remainder quirk, or values that could overflow int64); callers then use the per-ticket path.
 
 Times are int64 nanoseconds and the orchestrator's debit clock is float64 seconds, with the very operations of
 ``LivePaymentProcessor`` and Go's ``Duration.Seconds()``, so a float compares identically here and there. Win
@@ -228,7 +228,7 @@ def simulate_batch(m: Model, d: Disturbances, rng: np.random.Generator, *, horiz
             fl = d.failed[ki, i]
             r.failed[i[fl]] += 1
             i, t_pay, ki = i[~fl], t_pay[~fl], ki[~fl]
-            # refresh (§3.7 step 15)
+            # refresh, before billing (docs/refreshes.md#480-refresh-the-session)
             block = t_pay // m.block_ns
             refresh = ((t_pay - auth_at[i] > m.auth_refresh_ns) | (block - params_block[i] >= m.params_life_blocks))
             if m.nonce_refresh_at is not None:
@@ -239,7 +239,7 @@ def simulate_batch(m: Model, d: Disturbances, rng: np.random.Generator, *, horiz
             params_block[ri] = block[refresh]
             nonce[ri] = 0
             o_nonces[ri] = 0
-            # billing (§3.8, §3.9)
+            # billing (docs/remote-signer.md#billing-fee-tickets-balance)
             if fixed:
                 bfee = np.full(len(i), a, _I64)
                 existing = np.zeros(len(i), _I64)

@@ -18,12 +18,13 @@ REDEMPTION_GAS_FIRST_IN_ROUND = 315_000
 # Arbitrum One's minimum L2 base fee (0.01 gwei). A floor, not a forecast: pass --gas-price for today's.
 ARBITRUM_MIN_GAS_PRICE = 10_000_000
 
-# Ticket params expire in L1 blocks (protocol.md §2.8): on Arbitrum those are Ethereum's 12 s slots.
+# Ticket params expire in L1 blocks (docs/chain.md#rounds): on Arbitrum those are Ethereum's 12 s slots.
 L1_BLOCK_TIME_S = 12.0
 # A Livepeer round on mainnet: 5760 L1 blocks (about 19 h at 12 s).
 ROUND_LENGTH_BLOCKS = 5760
 
-# go-livepeer v0.9.3 (#4028): the signer answers 480 once the carried nonce reaches 500 (dialects.md §1.1),
-# so one call's 100 tickets cannot run past the orchestrator's 600-nonce set.
+# go-livepeer v0.9.3 (#4028): the signer answers 480 once the carried nonce reaches 500
+# (docs/refreshes.md#480-refresh-the-session), so one call's 100 tickets cannot run past the orchestrator's
+# 600-nonce set.
 NONCE_REFRESH_AT = 500
 

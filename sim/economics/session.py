@@ -87,7 +87,8 @@ class Model:
 
     @property
     def params_life_blocks(self) -> int:
-        """Blocks after issue at which the signer refreshes expiring params (§2.8: expiry − block ≤ buffer)."""
+        """Blocks after issue at which the signer refreshes expiring params (expiry − block ≤ buffer,
+        docs/tickets.md#ticket-params)."""
         return PARAMS_EXPIRATION_BLOCK - PARAMS_EXPIRY_BUFFER
 
 
@@ -170,7 +171,7 @@ def simulate_session(m: Model, *, gaps: list[float], failed: list[bool], lost: l
     proc = LivePaymentProcessor(interval_s=s.debit_interval_s, units_per_second=m.units_per_second, start=0.0)
 
     def debit(at_ns: int) -> bool:
-        """The orchestrator's debit tick (§4.7); False when it stops the session."""
+        """The orchestrator's debit tick (docs/orchestrator.md#credit-and-debit); False when it stops the session."""
         nonlocal o_balance
         units = proc.process(at_ns / 1e9)
         if units is None:
@@ -206,7 +207,7 @@ def simulate_session(m: Model, *, gaps: list[float], failed: list[bool], lost: l
         if failed[k]:
             r.failed += 1
             continue
-        # §3.7 step 15: refresh before billing
+        # refresh before billing (docs/refreshes.md#480-refresh-the-session)
         block = pay_t // m.block_ns
         if (pay_t - auth_at > m.auth_refresh_ns or block - params_block >= m.params_life_blocks
                 or (m.nonce_refresh_at is not None and nonce >= m.nonce_refresh_at)):

@@ -36,7 +36,8 @@ def flag_of(name: str) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    # -- the orchestrator (protocol.md §2.7, §4.7)
+    # -- the orchestrator (docs/tickets.md#expected-value-face-value-and-win-probability,
+    # docs/orchestrator.md#credit-and-debit)
     price_per_unit: int = 55_000_000_000  # wei per unit (a second for live, a pixel for lv2v, a job for fixed)
     pixels_per_unit: int = 1
     ticket_ev: int = 150_000_000_000  # -ticketEV, wei
@@ -45,7 +46,7 @@ class Settings:
     redeem_gas: int = ARBITRUM_REDEEM_GAS  # the orchestrator's redemption estimate (face value = 100 x its cost)
     tx_cost_multiplier: int = DEFAULT_TX_COST_MULTIPLIER
     debit_interval_s: float = 5.0  # -livePaymentInterval on the orchestrator: how often it debits
-    # -- the gateway and its signer (protocol.md §3.7-§3.9)
+    # -- the gateway and its signer (docs/remote-signer.md#billing-fee-tickets-balance)
     job_type: str = "live"
     interval_s: float = 5.0  # seconds between payments (the SDK's cadence)
     buffer_s: float = 0.0  # what the first payment prepays; 0 = the signer's own (10 s live, 60 s lv2v)
@@ -58,7 +59,7 @@ class Settings:
     deposit: int = 1 * ETHER
     reserve: int = 1 * ETHER
     sessions: int = 1  # concurrent sessions paid from this deposit
-    orchestrators: int = 100  # active set size: the reserve is split between them (maxFloat, §4.6)
+    orchestrators: int = 100  # active set size: the reserve is split between them (docs/chain.md#deposit-and-reserve)
     block_time_s: float = L1_BLOCK_TIME_S  # the block clock ticket params expire in (40 blocks)
     round_blocks: int = ROUND_LENGTH_BLOCKS
     # -- the Monte Carlo's world

@@ -126,7 +126,8 @@ def ticket_terms(s: Settings, *, seed: int = 1) -> TicketTerms:
 
 
 def _face_value_reason(s: Settings, tx_cost: int, max_float: int) -> str:
-    """Which §2.7 rule set the face value (for the report; the value itself comes from the core)."""
+    """Which rule (docs/tickets.md#expected-value-face-value-and-win-probability) set the face value (for the report;
+    the value itself comes from the core)."""
     fv = tx_cost * s.tx_cost_multiplier
     why = f"{s.tx_cost_multiplier} x redemption estimate ({s.redeem_gas} gas x {s.gas_price} wei)"
     if fv < s.ticket_ev:

@@ -1,4 +1,4 @@
-"""Scripted gateway: the go-livepeer gateway's payment flow over the real wire (protocol.md §3.14).
+"""Scripted gateway: the go-livepeer gateway's payment flow over the real wire (docs/refreshes.md#what-gateways-do).
 
 * :mod:`sim.gateway.signer_client` — ``POST /sign-orchestrator-info`` and ``POST /generate-live-payment``;
 * :mod:`sim.gateway.orch_client` — ``GetOrchestrator`` over gRPC (TLS trust-on-first-use, or cleartext for

@@ -1,11 +1,12 @@
 """A paid ``noop`` live-video-to-video job run by the scripted gateway, the way the livepeer-gateway SDK runs one
-(ecosystem.md §1a.3–§1a.4; protocol.md §4.7), in lpdev's own code — no SDK at run time.
+(docs/orchestrator.md#live-video-to-video; docs/orchestrator.md#trickle-channels), in lpdev's own code — no SDK at run
+time.
 
 1. **Start** (SDK ``start_lv2v``): a stateless ``/generate-live-payment`` (no manifest id yet: the signer makes a
    throwaway one, and bills the 60 s LV2V preload), then ``POST {transcoder}/live-video-to-video`` with JSON
    ``{"model_id": …}`` and the ``Livepeer-Payment`` / ``Livepeer-Segment`` headers. The orchestrator credits the
    payment to its own new manifest id and answers the four trickle URLs; every later payment carries that id
-   (§4.7 "LV2V start").
+   (docs/orchestrator.md#live-video-to-video).
 2. **Publish**: generated MPEG-TS segments (:mod:`sim.media.mpegts`) to ``publish_url`` at a real-time pace, with
    lpdev's trickle client (:mod:`sim.trickle.client`).
 3. **Read** ``subscribe_url`` (the noop pipeline echoes every input segment byte for byte) and ``events_url``
@@ -188,7 +189,8 @@ class LV2VJob:
             self.urls = {k: doc[k] for k in ("publish_url", "subscribe_url", "control_url", "events_url")}
         except (ValueError, KeyError, TypeError) as exc:
             raise self._reject("orchestrator", status, f"bad /live-video-to-video answer: {exc}") from None
-        self.manifest_id = s.manifest_id = mid  # every later payment is for the orchestrator's id (§4.7)
+        # every later payment is for the orchestrator's id (docs/orchestrator.md#live-video-to-video)
+        self.manifest_id = s.manifest_id = mid
         self.upfront_tickets = summ["tickets"]
         s.payments += 1
         s.tickets += summ["tickets"]

@@ -1,6 +1,6 @@
-"""Orchestrator client: ``GetOrchestrator`` over gRPC and ``POST {transcoder}/payment`` (protocol.md §4.1–§4.3).
+"""Orchestrator client: ``GetOrchestrator`` over gRPC and ``POST {transcoder}/payment`` (docs/orchestrator.md).
 
-TLS like the livepeer-gateway SDK (ecosystem.md §1a.1): trust on first use — fetch the server's self-signed
+TLS like the livepeer-gateway SDK (docs/wire.md#transport): trust on first use — fetch the server's self-signed
 certificate with a plain TLS handshake, pin it as the only root, and override the authority with the name the
 certificate was issued for. An ``http://`` service address means cleartext gRPC (go-livepeer does the same for
 an ``http`` transcoder URI). HTTP calls never verify certificates (go-livepeer's ``InsecureSkipVerify``).
@@ -99,7 +99,8 @@ class OrchestratorClient:
         raise AssertionError("unreachable")
 
     async def payment(self, transcoder: str, payment_b64: str, seg_b64: str) -> PaymentReply:
-        """``POST {transcoder}/payment`` with ``Livepeer-Payment`` / ``Livepeer-Segment`` (§4.3)."""
+        """``POST {transcoder}/payment`` with ``Livepeer-Payment`` / ``Livepeer-Segment``
+        (docs/orchestrator.md#the-payment-endpoint)."""
         http = await self._http_session()
         url = (transcoder or self.service_uri).rstrip("/") + "/payment"
         headers = {"Livepeer-Payment": payment_b64, "Livepeer-Segment": seg_b64}

@@ -1,11 +1,11 @@
-"""One gateway payment session, as go-livepeer's gateway runs it (protocol.md §3.14, §5).
+"""One gateway payment session, as go-livepeer's gateway runs it (docs/refreshes.md#what-gateways-do).
 
 Start: ``POST /sign-orchestrator-info`` -> identity + sig; ``GetOrchestrator`` -> OrchestratorInfo.
 Each payment: ``/generate-live-payment`` (cached state round-tripped verbatim) -> ``POST {transcoder}/payment``
 with ``Livepeer-Payment`` / ``Livepeer-Segment`` -> the PaymentResult's OrchestratorInfo replaces ours (new ticket
 params, same auth token).
 
-Signer statuses (§3.2, §5):
+Signer statuses (docs/refreshes.md):
 * **480** -> refresh (GetOrchestrator with ``ignoreCapacityCheck=true``) and retry. Like ``RequestPayment``,
   a refresh is refused once the per-call counter exceeds 3 (so at most four refreshes, then
   ``too many consecutive session refreshes``);
@@ -67,8 +67,8 @@ class GatewayConfig:
     capabilities: bytes | None = None
     interval_s: float = 5.0
     signer_headers: dict = field(default_factory=dict)
-    # go-livepeer replaces its OrchestratorInfo with the PaymentResult's (new params each payment); the
-    # livepeer-gateway SDK ignores the /payment body and keeps the old params until a 480 (ecosystem.md §1a.3).
+    # go-livepeer replaces its OrchestratorInfo with the PaymentResult's (new params each payment); the livepeer-gateway
+    # SDK ignores the /payment body and keeps the old params until a 480 (docs/refreshes.md#what-gateways-do).
     adopt_payment_info: bool = True
     # the signer whose sign-orchestrator-info identity GetOrchestrator carries (default: the first payment signer);
     # a livepeer/node signer signs that message another way, which a go-livepeer orchestrator refuses
@@ -316,7 +316,7 @@ class GatewaySession:
             self.payments += 1
             self.tickets += out.tickets
             if pr.info is not None and self.config.adopt_payment_info:
-                self.info = pr.info  # new ticket params, same auth token (§3.14)
+                self.info = pr.info  # new ticket params, same auth token (docs/refreshes.md#what-gateways-do)
         else:
             out.status = "orch_error"
             out.message = pr.message

@@ -1,9 +1,9 @@
-"""HTTP client for the remote signer, as the go-livepeer gateway calls it (protocol.md §3.3–§3.5, §3.14).
+"""HTTP client for the remote signer, as the go-livepeer gateway calls it (docs/remote-signer.md#endpoints).
 
-The request body is exactly what ``server/live_payment.go`` ``RequestPayment`` sends (§3.4):
+The request body is exactly what ``server/live_payment.go`` ``RequestPayment`` sends (docs/wire.md#json-the-go-way):
 ``{"state":{"State":…,"Sig":…},"orchestrator":…,"ManifestID":…,"inPixels":…,"type":…,"capabilities":…}``
 plus the optional ``app`` / ``maxPrice`` the SDK adds. Several signer URLs rotate round-robin per request
-(stateless signers: the state blob carries everything, §3.6).
+(stateless signers: the state blob carries everything, docs/remote-signer.md#the-state-blob).
 """
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ class OrchestratorInfoSig:
 
 @dataclass
 class SignerReply:
-    """One ``/generate-live-payment`` answer. ``body`` is the parsed JSON (or None); ``message`` is the error
-    envelope's message — go-livepeer's ``{"error":{"message":…}}`` (§3.2) or livepeer-node's flat
+    """One ``/generate-live-payment`` answer. ``body`` is the parsed JSON (or None); ``message`` is the error envelope's
+    message — go-livepeer's ``{"error":{"message":…}}`` (docs/remote-signer.md#endpoints) or livepeer-node's flat
     ``{"error":"…"}`` — when present, else the raw text."""
 
     status: int
@@ -109,7 +109,8 @@ class SignerClient:
         return i
 
     async def sign_orchestrator_info(self) -> OrchestratorInfoSig:
-        """§3.3. Go's ``GetOrchInfoSig``: non-200 -> ``remote signer returned status <code>: <body>``."""
+        """``/sign-orchestrator-info`` (docs/remote-signer.md#endpoints). Go's ``GetOrchInfoSig``: non-200 -> ``remote
+        signer returned status <code>: <body>``."""
         http = await self._session()
         i = self._pick()
         async with http.post(self.urls[i] + "/sign-orchestrator-info", data=b"{}", timeout=self.timeout,
@@ -130,7 +131,8 @@ class SignerClient:
                                     max_price: dict | None = None, capabilities: bytes | None = None,
                                     extra_headers: dict | None = None, signer_index: int | None = None
                                     ) -> SignerReply:
-        """§3.4. ``manifest_id=None`` omits nothing (Go always sends the key; empty string when unknown)."""
+        """``/generate-live-payment``. ``manifest_id=None`` omits nothing (Go always sends the key; empty string when
+        unknown)."""
         body: dict = {
             "state": state if state is not None else {"State": None, "Sig": None},
             "orchestrator": b64encode(orchestrator),

@@ -1,4 +1,5 @@
-"""The orchestrator's ASGI app: one port for gRPC and HTTP, like go-livepeer's ``lphttp.ServeHTTP`` (§4.1).
+"""The orchestrator's ASGI app: one port for gRPC and HTTP, like go-livepeer's ``lphttp.ServeHTTP``
+(docs/wire.md#transport).
 
 Routing, in order:
 

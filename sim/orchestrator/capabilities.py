@@ -1,4 +1,4 @@
-"""The fake orchestrator's capabilities (protocol.md §1 Capabilities, §4.2, §4.3 step 3).
+"""The fake orchestrator's capabilities (docs/wire.md#protobuf-messages, docs/orchestrator.md#getorchestrator).
 
 lpdev's orchestrator advertises AuthToken (12) and live-video-to-video (35) with its models (default
 ``noop``), capacity and in-use counts per model, like go-livepeer's ``orchestratorInfoWithCaps``.

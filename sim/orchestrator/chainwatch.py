@@ -6,7 +6,7 @@ reads the chain once; requests read the snapshot. Sender info and claimed reserv
 block.
 
 Also here, because it is chain arithmetic: the sender monitor's ``maxFloat``, ``availableFunds`` and
-``ValidateSender`` (protocol.md §4.6, §4.4 step 2).
+``ValidateSender`` (docs/chain.md#redeeming-a-winning-ticket, docs/orchestrator.md#the-payment-endpoint).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class ChainSnapshot:
     gas_price: int
     current_round: int
     last_initialized_round: int
-    creation_round: int  # §2.7 step 8: lastInitializedRound, or round-1 when its block hash is zero
+    creation_round: int  # lastInitializedRound, or round-1 when its block hash is zero (docs/tickets.md#ticket-params)
     creation_round_block_hash: bytes
     pool_size: int
     active: bool  # is the orchestrator an active transcoder this round
@@ -59,7 +59,7 @@ class ChainWatch:
             block = c.last_block()
             lir = c.last_initialized_round()
             rnd, h = lir, bytes(c.block_hash_for_round(lir) or b"")
-            if h.rjust(32, b"\x00") == ZERO_HASH and lir > 0:  # Arbitrum-bug fallback (§2.7 step 8)
+            if h.rjust(32, b"\x00") == ZERO_HASH and lir > 0:  # Arbitrum-bug fallback (docs/tickets.md#ticket-params)
                 rnd = lir - 1
                 h = bytes(c.block_hash_for_round(rnd) or b"")
             snap = ChainSnapshot(

@@ -1,4 +1,4 @@
-"""Unary gRPC over ASGI (HTTP/2), so gRPC and HTTP share one port (protocol.md §4.1, ecosystem.md §1a.9).
+"""Unary gRPC over ASGI (HTTP/2), so gRPC and HTTP share one port (docs/wire.md#transport).
 
 A gRPC unary call is an HTTP/2 POST to ``/<package>.<Service>/<Method>`` whose body is one message framed as
 ``flag(1) ‖ length(4, big-endian) ‖ protobuf``; the reply is ``200``, ``content-type: application/grpc``, one

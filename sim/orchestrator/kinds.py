@@ -1,10 +1,10 @@
-"""Event kinds the orchestrator emits (design.md §3), registered at import."""
+"""Event kinds the orchestrator emits (one vocabulary: :mod:`sim.events`), registered at import."""
 from sim.events import register_kinds
 
 KINDS = {
     "orch.started": "the orchestrator listens (url, address, data dir, backend)",
     "orch.chain": "the orchestrator saw a new block (block, round, gas price)",
-    "orch.params_issued": "ticket params, price and auth token issued to a sender (protocol.md §4.2)",
+    "orch.params_issued": "ticket params, price and auth token issued to a sender (docs/orchestrator.md)",
     "orch.getorchestrator_rejected": "GetOrchestrator refused (gRPC UNKNOWN with Go's message)",
     "orch.payment_received": "a /payment (or job) request with N tickets arrived",
     "orch.payment_rejected": "a payment was refused: HTTP status and Go's message",

@@ -1,10 +1,12 @@
-"""Balances per (sender, manifest id), sans-IO (protocol.md §4.5, §4.7; go-livepeer ``core/accounting.go``).
+"""Balances per (sender, manifest id), sans-IO (docs/orchestrator.md#credit-and-debit; go-livepeer
+``core/accounting.go``).
 
 Credit by received ticket EV, debit by fees. Two go-livepeer behaviours are kept on purpose:
 
 * ``set_fixed_price`` does nothing when the sender has no entry yet, so a brand-new sender's first payment does
-  not pin the session price; the next one does (§4.5 quirk).
-* ``account_payment`` refuses a fee larger than the balance with the exact insufficient-balance message (§4.7).
+  not pin the session price; the next one does (docs/orchestrator.md#credit-and-debit).
+* ``account_payment`` refuses a fee larger than the balance with the exact insufficient-balance message
+  (docs/orchestrator.md#credit-and-debit).
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Live Runners on the fake orchestrator: go-livepeer 0.9's HTTP routes (``server/ai_http.go``,
-``doc/live-runner.md``), enough for the livepeer-gateway SDK 1.0.0's runners and clients to run unmodified.
+"""Live Runners on the fake orchestrator: go-livepeer 0.9's HTTP routes (go-livepeer ``server/ai_http.go`` and
+go-livepeer ``doc/live-runner.md``), enough for the livepeer-gateway SDK 1.0.0's runners and clients to run unmodified.
 
 Runner routes (dynamic runners; :mod:`sim.orchestrator.runner_registry` holds the rules):
 

@@ -1,26 +1,27 @@
-"""``POST /live-video-to-video``: a paid ``noop`` live-video-to-video job on the fake orchestrator (protocol.md §4.7,
-ecosystem.md §1a.3; go-livepeer ``server/ai_http.go:StartLiveVideoToVideo``).
+"""``POST /live-video-to-video``: a paid ``noop`` live-video-to-video job on the fake orchestrator
+(docs/orchestrator.md#live-video-to-video; go-livepeer ``server/ai_http.go:StartLiveVideoToVideo``).
 
 What the handler does, in go-livepeer's order:
 
 1. decode the JSON body (``model_id`` required) — 400 with the decoder's message;
 2. capacity for ``live-video-to-video/<model_id>`` (``CheckAICapacity``) — 503 ``insufficient capacity``;
-3. ``Livepeer-Payment`` — 402 ``base64 decode error: …`` / ``protobuf unmarshal error: …`` (§4.3 step 1);
-4. ``Livepeer-Segment`` (``verifySegCreds``) — 403 with go's message (§4.3 step 3);
+3. ``Livepeer-Payment`` — 402 ``base64 decode error: …`` / ``protobuf unmarshal error: …``
+   (docs/orchestrator.md#the-payment-endpoint);
+4. ``Livepeer-Segment`` (``verifySegCreds``) — 403 with go's message;
 5. ``ProcessPayment`` credited to the O's **own new manifest id** (random 8 hex, ``core.RandomManifestID``) — 400
-   with go's error text (§4.4);
-6. when the expected price is > 0, ``SufficientBalance`` (balance ≥ the configured ticket EV, §4.5) — else 400
-   ``Insufficient balance``;
+   with go's error text;
+6. when the expected price is > 0, ``SufficientBalance`` (balance ≥ the configured ticket EV,
+   docs/orchestrator.md#credit-and-debit) — else 400 ``Insufficient balance``;
 7. create the four trickle channels ``{mid}``, ``{mid}-out``, ``{mid}-control``, ``{mid}-events`` and start the
    noop runner (:class:`sim.trickle.NoopJob`), then answer 200 JSON ``control_url``, ``events_url``,
    ``manifest_id``, ``publish_url``, ``subscribe_url`` (``{service}/ai/trickle/{mid}`` …, go's key order).
 
-While the job runs, every input segment calls the live payment processor (§4.7: LV2V = 27 648 000 units/s, every
-``-livePaymentInterval``, default 5 s; configurable here for tests) which debits ``units × price`` at the session's
-fixed price — the expected price of the *initial* payment — via the orchestrator's ``AccountPayment``. When the
-balance does not cover the fee, the job stops as go's ``closeSession`` does (all four channels closed, so
-subscribers see the end of the stream) with go's ``insufficient balance, mid=…, fee=…, balance=…`` reason, and the
-event ``orch.lv2v_stopped`` carries the fee, the balance and the units at that moment.
+While the job runs, every input segment calls the live payment processor (docs/orchestrator.md#credit-and-debit: LV2V =
+27 648 000 units/s, every ``-livePaymentInterval``, default 5 s; configurable here for tests) which debits ``units ×
+price`` at the session's fixed price — the expected price of the *initial* payment — via the orchestrator's
+``AccountPayment``. When the balance does not cover the fee, the job stops as go's ``closeSession`` does (all four
+channels closed, so subscribers see the end of the stream) with go's ``insufficient balance, mid=…, fee=…, balance=…``
+reason, and the event ``orch.lv2v_stopped`` carries the fee, the balance and the units at that moment.
 
 Plain-text errors are go ``http.Error`` (``text/plain; charset=utf-8``, message + newline); the success body is go
 ``json.Marshal`` (compact, no newline). lpdev differences: a non-POST method gets 405 (go's OpenAPI validator only
@@ -229,7 +230,8 @@ class LiveVideoToVideo:
             raise
         return session
 
-    # ------------------------------------------------------------------ debit over time (§4.7)
+    # ------------------------------------------------------------------ debit over time
+    # (docs/orchestrator.md#credit-and-debit)
     async def _on_segment(self, s: LV2VSession) -> Optional[str]:
         """Per input segment: ``paymentProcessor.process`` → ``AccountPayment``. A string stops the job."""
         if s.processor is None:

@@ -1,9 +1,10 @@
-"""The fake orchestrator's protocol core, transport-free (protocol.md §4).
+"""The fake orchestrator's protocol core, transport-free (docs/orchestrator.md).
 
-:class:`Orchestrator` answers GetOrchestrator (§4.2), ``/payment`` (§4.3–4.4) and ``/refresh-payment`` (§4.7),
-keeps balances (§4.5), debits live sessions (§4.7) and stores winning tickets durably for the
-:class:`~sim.orchestrator.redeemer.Redeemer` (§4.6). The ASGI app (``sim.orchestrator.app``) and the gRPC
-framing only translate bytes; every status code and message is decided here.
+:class:`Orchestrator` answers GetOrchestrator and ``/payment`` (docs/orchestrator.md) and ``/refresh-payment``
+(docs/live-runners.md), keeps balances and debits live sessions (docs/orchestrator.md#credit-and-debit) and stores
+winning tickets durably for the
+:class:`~sim.orchestrator.redeemer.Redeemer` (docs/chain.md#redeeming-a-winning-ticket). The ASGI app
+(``sim.orchestrator.app``) and the gRPC framing only translate bytes; every status code and message is decided here.
 
 Methods are synchronous and thread-safe (one lock); the server calls them from a worker thread because they
 may touch the chain (cached per block) and fsync SQLite.
@@ -136,7 +137,8 @@ class _SegError(Exception):
 
 
 class LiveDebit:
-    """A live session's debit over time (§4.7): call :meth:`tick` per segment / interval."""
+    """A live session's debit over time (docs/orchestrator.md#credit-and-debit): call :meth:`tick` per segment /
+    interval."""
 
     def __init__(self, orch: "Orchestrator", sender: bytes, manifest_id: str, price: Fraction,
                  interval_s: float, units_per_second: int, start: float) -> None:
@@ -204,7 +206,8 @@ class Orchestrator:
         return build_capabilities(models)
 
     def _lv2v_capacity_for(self, caps: pb.Capabilities) -> bool:
-        """§4.2 step 3: some requested live-video-to-video model has free capacity (no LV2V asked: fine)."""
+        """GetOrchestrator (docs/orchestrator.md#getorchestrator): some requested live-video-to-video model has free
+        capacity (no LV2V asked: fine)."""
         if CAP_LIVE_VIDEO_TO_VIDEO not in caps.constraints.PerCapability:
             return True
         wanted = list(caps.constraints.PerCapability[CAP_LIVE_VIDEO_TO_VIDEO].models)
@@ -258,7 +261,8 @@ class Orchestrator:
         return price
 
     def price_for(self, sender: bytes, manifest_id: str = "") -> Fraction:
-        """``priceInfo``: the session's fixed price if pinned, else the base price (+ overhead, §4.2 step 3)."""
+        """``priceInfo``: the session's fixed price if pinned, else the base price (+ overhead,
+        docs/orchestrator.md#getorchestrator)."""
         if manifest_id:
             fixed = self.ledger.fixed_price(sender, manifest_id)
             if fixed is not None:
@@ -271,7 +275,8 @@ class Orchestrator:
         return price_with_overhead(base, mult)
 
     def issue_params(self, sender: bytes, price: Fraction) -> tuple[TicketParams, int]:
-        """§2.7 via :meth:`TicketParams.issue`, then the fault knobs (face value, win prob, expiry)."""
+        """docs/tickets.md#expected-value-face-value-and-win-probability via :meth:`TicketParams.issue`, then the fault
+        knobs (face value, win prob, expiry)."""
         snap = self.watch.snapshot
         params, rand = TicketParams.issue(
             secret=self.secret, cfg=self._recipient_config(), recipient=self.address, sender=sender, price=price,
@@ -295,7 +300,7 @@ class Orchestrator:
         exp = int(self.clock.now()) + AUTH_TOKEN_VALIDITY_S
         return pb.AuthToken(token=auth_token(self.secret, sid, exp), session_id=sid, expiration=exp)
 
-    # ================================================================== §4.2 GetOrchestrator
+    # ================================================================== GetOrchestrator (docs/orchestrator.md)
     def orchestrator_info(self, sender: bytes, manifest_id: str = "", caps: pb.Capabilities | None = None,
                           session_id: str | None = None) -> pb.OrchestratorInfo:
         """``orchestratorInfoWithCaps``. Raises :class:`InsufficientSenderReserve` like Go."""
@@ -346,7 +351,7 @@ class Orchestrator:
                 self.sessions.discard(tok.session_id)
         return pb.EndTranscodingSessionResponse()
 
-    # ================================================================== §4.3 /payment
+    # ================================================================== /payment (docs/orchestrator.md)
     def _verify_segcreds(self, seg_header: str, sender: bytes) -> pb.SegData:
         """``verifySegCreds``: raises :class:`_SegError` with go-livepeer's message (→ 403)."""
         try:
@@ -421,7 +426,7 @@ class Orchestrator:
         self.emit("orch.payment_rejected", status=status, message=message, **data)
         return HttpReply.text(status, message)
 
-    # ================================================================== §4.4 ProcessPayment
+    # ================================================================== ProcessPayment (docs/orchestrator.md)
     def process_payment(self, payment: pb.Payment, manifest_id: str) -> str | None:
         """Returns None (accepted) or go-livepeer's error text (→ 400). Winners are stored before returning."""
         with self.lock:
@@ -486,9 +491,10 @@ class Orchestrator:
         self.emit("orch.winner_stored", sender=ticket.sender, ticket_hash=ticket.hash(), nonce=ticket.sender_nonce,
                   face_value=ticket.face_value, params_expiration_block=exp_block, duplicate=not new)
 
-    # ================================================================== §4.7 refresh-payment and debit
+    # ================================================================== refresh-payment and debit
     def refresh_payment(self, body: bytes) -> HttpReply:
-        """go ``RefreshPayment`` (§4.7): JSON errors ``{"error":{"message":…}}`` in Go's check order."""
+        """go ``RefreshPayment`` (docs/live-runners.md#refreshing-without-getorchestrator): JSON errors
+        ``{"error":{"message":…}}`` in Go's check order."""
         try:
             raw_sender, raw_mid = _decode_refresh_request(body)
         except _RefreshDecodeError as exc:

@@ -1,5 +1,5 @@
 """The payment headers of a paid HTTP request, as go-livepeer's ``processPaymentAndSegmentHeaders`` reads them
-(protocol.md §4.3 steps 1–3), shared by the LV2V job route and the Live Runner routes.
+(step 1 of docs/orchestrator.md#the-payment-endpoint), shared by the LV2V job route and the Live Runner routes.
 
 ``check_payment_headers`` decodes ``Livepeer-Payment`` (402 on bad base64 / protobuf) and verifies
 ``Livepeer-Segment`` (403 with go's message); what is credited and when is up to the route.
@@ -48,7 +48,8 @@ class PaidRequest:
 
 def check_payment_headers(orch: Orchestrator, payment_header: str | None,
                           segment_header: str | None) -> tuple[HttpReply | None, PaidRequest | None]:
-    """go ``getPayment`` + ``verifySegCreds`` (§4.3 steps 1–3): (error reply, None) or (None, the request)."""
+    """go ``getPayment`` + ``verifySegCreds`` (step 1 of docs/orchestrator.md#the-payment-endpoint): (error reply, None)
+    or (None, the request)."""
     try:
         raw = b64decode(payment_header or "")
     except Base64Error as exc:

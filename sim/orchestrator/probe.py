@@ -62,7 +62,7 @@ class Payer:
         return codec.build_orch_request(self.key, capabilities, ignore_capacity_check=True)
 
     def use(self, info: pb.OrchestratorInfo) -> None:
-        """Adopt new params (nonces restart: a new recipientRandHash is a new session, §2.9)."""
+        """Adopt new params (nonces restart: a new recipientRandHash is a new session, docs/tickets.md#nonces)."""
         self.info = info
         self.nonce = 0
 

@@ -1,11 +1,12 @@
-"""The orchestrator's ticket receipt, sans-IO (protocol.md §2.4, §2.5, §2.9, §4.4 ``ReceiveTicket``).
+"""The orchestrator's ticket receipt, sans-IO (go-livepeer ``ReceiveTicket``;
+docs/orchestrator.md#the-payment-endpoint).
 
-The recipient keeps no per-params state: every ticket's recipientRand is recomputed from the ticket's own
-fields, the payment's expected price and expiration params, and the process secret (§2.4). The only state is
-the nonce set per recipientRand (§2.9), cleaned up when its params expire.
+The recipient keeps no per-params state: every ticket's recipientRand is recomputed from the ticket's own fields, the
+payment's expected price and expiration params, and the process secret (docs/tickets.md#ticket-params). The only state
+is the nonce set per recipientRand (docs/tickets.md#nonces), cleaned up when its params expire.
 
 Fatal errors stop a payment; non-fatal errors are "sticky" (the ticket and every later ticket of the payment are
-not credited) but a winning ticket is still reported as won (§4.4).
+not credited) but a winning ticket is still reported as won (docs/orchestrator.md#the-payment-endpoint).
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ ERR_EXPIRED = "TicketParams expired"
 
 
 class ReceiveError(Exception):
-    """A ticket was refused; ``fatal`` stops the whole payment (§4.4)."""
+    """A ticket was refused; ``fatal`` stops the whole payment (docs/orchestrator.md#the-payment-endpoint)."""
 
     def __init__(self, message: str, *, fatal: bool) -> None:
         super().__init__(message)
@@ -63,13 +64,14 @@ class Recipient:
         self.secret = bytes(secret)
         self._nonces: dict[int, _NonceSet] = {}
 
-    # ---------------------------------------------------------------- §2.4
+    # ---------------------------------------------------------------- recipientRand (docs/tickets.md#ticket-params)
     def rand_for(self, ticket: Ticket, *, seed: int, expiration_block: int, price: Fraction) -> int:
         return recipient_rand(self.secret, seed, ticket.sender, ticket.face_value, ticket.win_prob,
                               expiration_block, Fraction(price), ticket.creation_round,
                               ticket.creation_round_block_hash)
 
-    # ---------------------------------------------------------------- §4.4 ReceiveTicket
+    # ---------------------------------------------------------------- ReceiveTicket
+    # (docs/orchestrator.md#the-payment-endpoint)
     def receive_ticket(self, ticket: Ticket, sig: bytes, *, seed: int, expiration_block: int, price: Fraction,
                        last_block: int, validate_sender=None) -> Receipt:
         """Check one ticket in go-livepeer's order.
@@ -95,13 +97,14 @@ class Recipient:
             ok = False
         if not ok:
             return Receipt(ticket, sig, rand, False, ReceiveError(ERR_SIGNATURE, fatal=False))
-        won = is_winning_ticket(bytes(sig), rand, ticket.win_prob)  # before nonce and expiry (§4.4 step 4)
+        # before nonce and expiry (docs/orchestrator.md#the-payment-endpoint)
+        won = is_winning_ticket(bytes(sig), rand, ticket.win_prob)
         err = self._update_sender_nonce(rand, ticket, expiration_block)
         if err is None and expiration_block <= last_block:
             err = ReceiveError(ERR_EXPIRED, fatal=False)
         return Receipt(ticket, sig, rand, won, err)
 
-    # ---------------------------------------------------------------- §2.9 nonces
+    # ---------------------------------------------------------------- nonces (docs/tickets.md#nonces)
     def _update_sender_nonce(self, rand: int, ticket: Ticket, expiration_block: int) -> ReceiveError | None:
         entry = self._nonces.get(rand)
         nonce = ticket.sender_nonce

@@ -1,5 +1,5 @@
-"""Redemption of stored winning tickets by go-livepeer's rules (protocol.md §4.6; ``pm/queue.go``,
-``pm/sendermonitor.go``).
+"""Redemption of stored winning tickets by go-livepeer's rules (docs/chain.md#redeeming-a-winning-ticket;
+``pm/queue.go``, ``pm/sendermonitor.go``).
 
 Driven by new blocks: for each queued ticket, oldest first,
 
@@ -126,8 +126,9 @@ class Redeemer:
         if w.params_expiration_block > snap.last_block:
             return "waiting"  # not yet: the params are still usable by the sender
         if snap.current_round >= t.creation_round + validity:
-            # TicketBroker would revert "ticket is expired" (ticketbroker.md §5); go-livepeer sends anyway and
-            # drops the ticket as a failed transaction. Same outcome here, without burning gas.
+            # TicketBroker would revert "ticket is expired" (docs/chain.md#what-the-ticketbroker-checks-in-order);
+            # go-livepeer sends anyway and drops the ticket as a failed transaction. Same outcome here, without burning
+            # gas.
             return self._fail(w, f"ticket is expired: creationRound {t.creation_round} + ticketValidityPeriod "
                                  f"{validity} <= current round {snap.current_round}", retry=False)
         if snap.current_round != snap.last_initialized_round:
@@ -175,7 +176,8 @@ class Redeemer:
         self._maybe_crash("after_send")
         if res.ok:
             self.orch.store.set_status(h, REDEEMED, tx_hash=res.tx_hash, reason=None)
-            # What the contract actually paid (deposit, then reserve up to this orchestrator's allocation, §6):
+            # What the contract actually paid (deposit, then reserve up to this orchestrator's allocation,
+            # docs/chain.md#what-the-ticketbroker-checks-in-order):
             # less than the face value when the sender is underfunded.
             paid = sum(int(e["args"]["amount"]) for e in res.events if e.get("event") == "WinningTicketTransfer")
             self.orch.emit("orch.redemption_mined", ticket_hash=h, sender=t.sender, face_value=t.face_value,

@@ -1,4 +1,4 @@
-"""Winning tickets on disk: SQLite in the orchestrator's data dir (protocol.md §4.4, §4.6).
+"""Winning tickets on disk: SQLite in the orchestrator's data dir (docs/chain.md#redeeming-a-winning-ticket).
 
 A winning ticket is money, so it is committed (WAL, ``synchronous=FULL``: fsync on commit) before ``/payment``
 answers. Each ticket walks ``queued → sending → redeemed | failed``; ``sending`` is written (and fsynced) with

@@ -1,4 +1,5 @@
-"""Money flows on both sides, exact (protocol.md §3.8–§3.10, §4.5, §4.7).
+"""Money flows on both sides, exact (docs/remote-signer.md#billing-fee-tickets-balance,
+docs/orchestrator.md#credit-and-debit).
 
 * the signer's billing: billable units per job type, fee at the initial price, ticket count and balance;
 * request / webhook ``maxPrice`` parsing;
@@ -31,7 +32,8 @@ class BillingError(Exception):
 
 
 def billable_units(job_type: str, billable_secs: float, in_pixels: int) -> int:
-    """§3.8. ``billable_secs`` is ``now − LastUpdate`` in seconds (0 for a new state).
+    """Billable units (docs/remote-signer.md#billing-fee-tickets-balance). ``billable_secs`` is ``now − LastUpdate`` in
+    seconds (0 for a new state).
 
     Go computes this with float64 (``Duration.Seconds()``); lpdev does the same so units match.
     """
@@ -74,7 +76,8 @@ class BalanceUpdate:
 
 
 def balance_update(fee: Fraction, ev: Fraction, existing: Fraction) -> BalanceUpdate:
-    """§3.9: ``minCredit = max(fee, ev)``; tickets = ceil((minCredit − existing) / ev)."""
+    """docs/remote-signer.md#billing-fee-tickets-balance: ``minCredit = max(fee, ev)``; tickets = ceil((minCredit −
+    existing) / ev)."""
     fee, ev, existing = Fraction(fee), Fraction(ev), Fraction(existing)
     min_credit = max(fee, ev)
     n, credit = stage_update(existing, min_credit, ev)
@@ -86,7 +89,7 @@ class MaxPriceError(Exception):
 
 
 def parse_max_price(obj: dict, job_type: str) -> Fraction:
-    """§3.10: a ``{"price", "currency", "unit"}`` object to an exact rational ceiling."""
+    """docs/remote-signer.md#price-ceilings: a ``{"price", "currency", "unit"}`` object to an exact rational ceiling."""
     if not isinstance(obj, dict):
         raise MaxPriceError("maxPrice.price must be a positive decimal")
     price = _get_ci(obj, "price")
@@ -126,7 +129,8 @@ def insufficient_balance_message(manifest_id: str, fee: Fraction, balance: Fract
 
 
 class LivePaymentProcessor:
-    """§4.7: debit ``units_per_second`` × elapsed time every ``interval_s``, carrying fractions over.
+    """docs/orchestrator.md#credit-and-debit: debit ``units_per_second`` × elapsed time every ``interval_s``, carrying
+    fractions over.
 
     Times are seconds as ``Fraction`` or ``float`` from the caller's clock (sans-IO).
     """

@@ -1,4 +1,4 @@
-"""secp256k1 signing and recovery, Ethereum style (protocol.md §0, §2.1).
+"""secp256k1 signing and recovery, Ethereum style (docs/wire.md#signatures).
 
 Three signing flavours, easy to confuse:
 

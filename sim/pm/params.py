@@ -1,4 +1,4 @@
-"""The orchestrator's side of ticket params (protocol.md §2.4, §2.7, §2.11, §4.2).
+"""The orchestrator's side of ticket params (docs/tickets.md#ticket-params, docs/orchestrator.md#getorchestrator).
 
 Face value and win prob from the configured ticket EV and the gas price, recipientRand as an HMAC that
 binds every param to the orchestrator's secret, auth tokens, and the price auto-adjustment.
@@ -42,7 +42,7 @@ class RecipientConfig:
 
 
 def face_value(cfg: RecipientConfig, gas_price: int, max_float: int) -> int:
-    """§2.7 steps 2–5 for a positive price."""
+    """Face value for a positive price: steps 2–4 of docs/tickets.md#expected-value-face-value-and-win-probability."""
     tx_cost = cfg.redeem_gas * gas_price
     fv = tx_cost * cfg.tx_cost_multiplier
     if fv < cfg.ev:
@@ -56,7 +56,8 @@ def face_value(cfg: RecipientConfig, gas_price: int, max_float: int) -> int:
 
 
 def win_prob(ev: int, fv: int) -> int:
-    """§2.7 step 6, including Go's low-64-bit remainder test."""
+    """Win prob (step 5 of docs/tickets.md#expected-value-face-value-and-win-probability), including Go's low-64-bit
+    remainder test."""
     if fv == 0:
         return 0
     if fv == ev:
@@ -85,7 +86,7 @@ def price_with_overhead(price: Fraction, multiplier: Fraction) -> Fraction:
 def recipient_rand(secret: bytes, seed: int, sender: bytes, face_value_: int, win_prob_: int,
                    expiration_block: int, price: Fraction, creation_round: int,
                    creation_round_block_hash: bytes) -> int:
-    """§2.4: HMAC-SHA256 over the params, keyed by the orchestrator's secret."""
+    """HMAC-SHA256 over the params, keyed by the orchestrator's secret (docs/tickets.md#ticket-params)."""
     price = Fraction(price)
     msg = (
         minbytes(seed)
@@ -105,7 +106,7 @@ def recipient_rand_hash(rand: int) -> bytes:
 
 
 def auth_token(secret: bytes, session_id: str, expiration: int) -> bytes:
-    """§2.11: ``HMAC-SHA256(secret, utf8(sessionID) ‖ minbytes(expiration))``."""
+    """``HMAC-SHA256(secret, utf8(sessionID) ‖ minbytes(expiration))`` (docs/orchestrator.md#getorchestrator)."""
     return hmac_sha256(secret, session_id.encode() + minbytes(expiration))
 
 
@@ -135,7 +136,8 @@ class TicketParams:
     def issue(cls, *, secret: bytes, cfg: RecipientConfig, recipient: bytes, sender: bytes, price: Fraction,
               gas_price: int, max_float: int, seed: int, last_block: int, creation_round: int,
               creation_round_block_hash: bytes) -> tuple["TicketParams", int]:
-        """§2.7 end to end; returns the params and their recipientRand (which the orchestrator never stores)."""
+        """docs/tickets.md#expected-value-face-value-and-win-probability end to end; returns the params and their
+        recipientRand (which the orchestrator never stores)."""
         price = Fraction(price)
         if price.numerator <= 0:
             fv, wp = 0, 0

@@ -1,5 +1,6 @@
 """The sender's side: accepting an orchestrator's params, nonce sessions and ticket batches
-(protocol.md §2.8–§2.10). Error messages are go-livepeer's ``pm/sender.go`` texts.
+(docs/tickets.md#what-the-signer-checks-in-the-params, docs/tickets.md#nonces). Error messages are go-livepeer's
+``pm/sender.go`` texts.
 """
 from __future__ import annotations
 
@@ -137,7 +138,8 @@ def create_ticket_batch(priv: bytes, sender: bytes, params: TicketParams, nonces
                   win_prob=params.win_prob, sender_nonce=0, recipient_rand_hash=params.recipient_rand_hash,
                   creation_round=params.creation_round,
                   creation_round_block_hash=params.creation_round_block_hash)
-    # Everything but the nonce is the same for the batch: flatten once, splice each nonce in (§2.2).
+    # Everything but the nonce is the same for the batch: flatten once, splice each nonce in
+    # (docs/tickets.md#the-ticket-hash-and-the-signatures).
     flat = base.flatten()
     head, tail = flat[:104], flat[136:]
     out = []

@@ -1,4 +1,4 @@
-"""The PM ticket: fields, hash with auxData, EV, and the win test (protocol.md §2.2–§2.6).
+"""The PM ticket: fields, hash with auxData, EV, and the win test (docs/tickets.md).
 
 ``ticketHash = keccak(recipient ‖ sender ‖ u256(faceValue) ‖ u256(winProb) ‖ u256(senderNonce) ‖
 recipientRandHash ‖ auxData)`` — the same bytes as Solidity ``abi.encodePacked`` in
@@ -24,7 +24,7 @@ ZERO_HASH = b"\x00" * 32
 def u256(n: int) -> bytes:
     """Go ``LeftPadBytes(x.Bytes(), 32)`` (absolute value, like ``big.Int.Bytes``). Like ``LeftPadBytes``, a
     value wider than 32 bytes is kept whole (a Payment can carry a 33-byte ``face_value``: its hash is then
-    longer input, and its recipientRand check fails, §4.4)."""
+    longer input, and its recipientRand check fails, docs/orchestrator.md#the-payment-endpoint)."""
     n = abs(int(n))
     return n.to_bytes(max(32, (n.bit_length() + 7) // 8), "big")
 

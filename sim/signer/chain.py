@@ -1,4 +1,4 @@
-"""Cached chain reads for the signer (protocol.md §2.8, §2.10).
+"""Cached chain reads for the signer (docs/tickets.md#what-the-signer-checks-in-the-params).
 
 go-livepeer's sender never asks the chain inside a request: the block watcher keeps ``LastSeenL1Block`` and the
 round, the sender monitor keeps ``SenderInfo``. lpdev does the same with a small cache over any

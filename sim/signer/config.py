@@ -1,4 +1,6 @@
-"""The remote signer's configuration (protocol.md §3.10, §3.11, §8).
+"""The remote signer's configuration (docs/remote-signer.md#price-ceilings,
+docs/remote-signer.md#auth-webhook-and-caller-identity; go-livepeer's flags and defaults in
+``cmd/livepeer/starter/flags.go``).
 
 Prices are exact rationals (wei per unit). ``max_price`` is go-livepeer's ``-maxPricePerUnit / -pixelsPerUnit``
 (``None`` = accept any price, Go's ``"0"``); ``capability_max_prices`` is ``-maxPricePerCapability`` parsed into

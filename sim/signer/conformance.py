@@ -411,6 +411,14 @@ class Case:
 CASES: list[Case] = []
 
 
+# Where each case's expectation is documented (lpdev's guide, docs/).
+_OC = "docs/remote-signer.md#the-order-of-checks"
+_NO = "docs/remote-signer.md#livepeer-nodes-order-of-checks"
+_DI = "docs/remote-signer.md#dialects"
+_BILL = "docs/remote-signer.md#billing-fee-tickets-balance"
+_R480 = "docs/refreshes.md#480-refresh-the-session"
+
+
 def case(name: str, ref: str, want: Wants, na_if=None):
     def deco(fn: Probe) -> Probe:
         CASES.append(Case(name, ref, fn, want, na_if))
@@ -432,20 +440,20 @@ def _fixed(s: _Suite, ev: int = 3, price: int = 3, **kw) -> pb.OrchestratorInfo:
     return s.info(ev=ev, price=(price, 1), **kw)
 
 
-@case("sign-orchestrator-info: address and signature flavour", "§3.3; dialects §2.1",
+@case("sign-orchestrator-info: address and signature flavour", f"docs/remote-signer.md#endpoints; {_DI}",
       lambda p, env: [Want(200, check=f"info-sig-{p.info_sig}", newline=True)])
 async def c_orch_info(s):
     return [await s.request("POST", "/sign-orchestrator-info", b"{}", {"Content-Type": "application/json"})]
 
 
-@case("routing: wrong method 405 + Allow, unknown path 404", "§3.1",
+@case("routing: wrong method 405 + Allow, unknown path 404", "docs/remote-signer.md#endpoints",
       lambda p, env: [Want(405, check="allow-post"), Want(404)])
 async def c_routing(s):
     return [await s.request("GET", "/generate-live-payment"),
             await s.request("POST", "/no-such-endpoint-conformance")]
 
 
-@case("error envelope: exact bytes of a first-check error", "§3.2; dialects §2.1",
+@case("error envelope: exact bytes of a first-check error", f"docs/remote-signer.md#endpoints; {_DI}",
       lambda p, env: [Want(400, raw=json.dumps(p.error_body(p.msg("bad_type" if _node(p) else "missing_orchestrator")),
                                                separators=(",", ":")).encode() + b"\n")])
 async def c_envelope(s):
@@ -453,13 +461,14 @@ async def c_envelope(s):
                             {"Content-Type": "application/json"})]
 
 
-@case("body not JSON -> 400", "§3.7.2; dialects §2.3.2",
+@case("body not JSON -> 400", f"{_OC} (decode); {_NO} (node_decode)",
       lambda p, env: [_err(p, 400, "invalid_request") if _node(p) else _err(p, 400, contains="invalid character")])
 async def c_not_json(s):
     return [await s.request("POST", "/generate-live-payment", b"{not-json", {"Content-Type": "application/json"})]
 
 
-@case("trailing bytes after the JSON body", "§3.4 (first value only); dialects §2.2 (strict)",
+@case("trailing bytes after the JSON body",
+      f"docs/wire.md#json-the-go-way (first value only); {_NO} (node_decode: strict)",
       lambda p, env: [_err(p, 400, "invalid_request")] if _node(p) else [_ok(p, 1)])
 async def c_trailing(s):
     info = s.info(ev=35, price=(3, 1))
@@ -475,52 +484,53 @@ def _types_want(p: Profile, env: Env, typ: str) -> list[Want] | str:
     return [_err(p, 400, "bad_type")] if _node(p) else [_err(p, 400, text="invalid job type")]
 
 
-@case("type lv2v (60 s preload)", "§3.8; dialects §2.2", lambda p, env: _types_want(p, env, "lv2v"))
+@case("type lv2v (60 s preload)", f"{_BILL}; {_NO} (job_type)", lambda p, env: _types_want(p, env, "lv2v"))
 async def c_lv2v(s):
     return await _one(s, s.info(ev=10**9, price=(1, 10**6)), type="lv2v")
 
 
-@case("type \"\" with inPixels", "§3.8; dialects §2.2", lambda p, env: _types_want(p, env, ""))
+@case("type \"\" with inPixels", f"{_BILL}; {_NO} (job_type)", lambda p, env: _types_want(p, env, ""))
 async def c_untyped(s):
     return await _one(s, s.info(ev=35, price=(1, 1)), in_pixels=10)
 
 
-@case("type bogus -> 400", "§3.8; dialects §2.3.3", lambda p, env: _types_want(p, env, "bogus"))
+@case("type bogus -> 400", f"{_OC} (units); {_NO} (job_type)", lambda p, env: _types_want(p, env, "bogus"))
 async def c_bogus(s):
     return await _one(s, s.info(), type="bogus", in_pixels=1)
 
 
-@case("missing orchestrator -> 400", "§3.7.3; dialects §2.3.6",
+@case("missing orchestrator -> 400", f"{_OC} (orchestrator); {_NO} (completeness)",
       lambda p, env: [_err(p, 400, "incomplete" if _node(p) else "missing_orchestrator")])
 async def c_missing_orch(s):
     return await _one(s, None, type="live")
 
 
-@case("orchestrator not protobuf -> 400", "§3.7.4; dialects §2.3.5", lambda p, env: [_err(p, 400, "proto")])
+@case("orchestrator not protobuf -> 400",
+      f"{_OC} (orchestrator); {_NO} (node_orchestrator)", lambda p, env: [_err(p, 400, "proto")])
 async def c_not_proto(s):
     return await _one(s, b"not-proto", type="live")
 
 
-@case("missing or zero priceInfo -> 400", "§3.7.5; dialects §2.3.6",
+@case("missing or zero priceInfo -> 400", f"{_OC} (price_info); {_NO} (completeness)",
       lambda p, env: [_err(p, 400, "incomplete" if _node(p) else "missing_price")] * 3)
 async def c_price_info(s):
     return [await s.pay(s.info(price=price), type="live") for price in (None, (0, 1), (1, 0))]
 
 
-@case("missing ticketParams -> 400", "§3.7.6; dialects §2.3.6",
+@case("missing ticketParams -> 400", f"{_OC} (ticket_params); {_NO} (completeness)",
       lambda p, env: [_err(p, 400, "incomplete" if _node(p) else "missing_ticket_params")])
 async def c_ticket_params(s):
     return await _one(s, s.info(ticket_params=False), type="live")
 
 
-@case("missing auth token -> 400", "§3.7.15; dialects §2.3.6",
+@case("missing auth token -> 400", f"{_OC} (refresh); {_NO} (completeness)",
       lambda p, env: [_err(p, 400, "incomplete")] if _node(p)
       else [_err(p, 400, text=p.msg("refresh_check") + "missing auth token")])
 async def c_auth_missing(s):
     return await _one(s, s.info(auth=False), type="live")
 
 
-@case("auth token expired -> 480 + Livepeer-Orchestrator-URL", "§5; dialects §2.5",
+@case("auth token expired -> 480 + Livepeer-Orchestrator-URL", f"{_R480}; {_NO} (auth_refresh)",
       lambda p, env: [_err(p, 480, "refresh_auth", header=True)])
 async def c_auth_expired(s):
     return await _one(s, s.info(auth_expiration=int(time.time()) - 60), type="live")
@@ -529,7 +539,7 @@ async def c_auth_expired(s):
 AUTH_MARGIN_PROBE_S = 120  # between livepeer-node's 60 s and go-livepeer's 180 s
 
 
-@case(f"auth token expiring in {AUTH_MARGIN_PROBE_S} s: refresh margin", "§5 (180 s); dialects §2.5 (60 s)",
+@case(f"auth token expiring in {AUTH_MARGIN_PROBE_S} s: refresh margin", f"{_R480} (180 s); {_NO} (auth_refresh, 60 s)",
       lambda p, env: [_err(p, 480, "refresh_auth", header=True)] if AUTH_MARGIN_PROBE_S <= p.auth_refresh_margin_s
       else _past_usd(p, env, [_ok(p, 1)]))
 async def c_auth_margin(s):
@@ -537,28 +547,29 @@ async def c_auth_margin(s):
                       type="live")
 
 
-@case("ticket params expired on chain -> 480", "§2.8, §5; dialects §2.5",
+@case("ticket params expired on chain -> 480", f"{_R480}; {_NO} (precheck)",
       lambda p, env: _past_usd(p, env, [_err(p, 480, "refresh", header=True)]))
 async def c_params_expired(s):
     # expiration block 1: ``1 - lastSeen <= 1`` for any block the signer has seen
     return await _one(s, s.info(expiration_block=1), type="live")
 
 
-@case("ticket params expiration block 0 -> 400", "dialects §1.2; §2.3.13",
+@case("ticket params expiration block 0 -> 400",
+      f"docs/tickets.md#what-the-signer-checks-in-the-params; {_NO} (precheck)",
       lambda p, env: _past_usd(p, env, [_err(p, 400, "expiration_zero")]) if _node(p)
       else [_err(p, 400, text=p.msg("refresh_check") + "ticketParams expiration block is 0")])
 async def c_expiration_zero(s):
     return await _one(s, s.info(expiration_block=0), type="live")
 
 
-@case("more than 100 tickets -> 400", "§3.7.23; dialects §2.3.13",
+@case("more than 100 tickets -> 400", f"{_OC} (tickets); {_NO} (node_tickets)",
       lambda p, env: _past_usd(p, env, [_err(p, 400, text=p.msg("too_many_tickets", n=101))]),
       na_if=_configured_ceiling)
 async def c_too_many(s):
     return await _one(s, _fixed(s, ev=1, price=101), type="fixed")
 
 
-@case("capabilities: valid, then not protobuf", "§3.7.10; dialects §2.2",
+@case("capabilities: valid, then not protobuf", f"{_OC} (capabilities); {_NO} (capabilities_refused)",
       lambda p, env: [_err(p, 400, "caps_refused")] * 2 if _node(p) else [_ok(p, 1), _err(p, 400, "proto")])
 async def c_caps(s):
     caps = make_caps({35: ["conformance-model"]})
@@ -566,7 +577,7 @@ async def c_caps(s):
             await s.pay(s.info(), type="live", capabilities=b"not-valid-protobuf")]
 
 
-@case("request maxPrice below the price -> 481", "§3.10; dialects §2.3.9",
+@case("request maxPrice below the price -> 481", f"docs/remote-signer.md#price-ceilings; {_NO} (node_max_price)",
       lambda p, env: [_err(p, 481, "max_price_exceeded")] if _node(p)
       else [_err(p, 481, text="orchestrator price 2.000 exceeds request maxPrice ceiling 1.000")],
       na_if=_configured_ceiling)
@@ -575,7 +586,8 @@ async def c_request_max(s):
                       max_price={"price": 1, "currency": "wei", "unit": "fixed"})
 
 
-@case("maxPrice validation -> 400 (currency usd, unit for live, price 0)", "§3.10; dialects §2.3.9",
+@case("maxPrice validation -> 400 (currency usd, unit for live, price 0)",
+      f"{_OC} (request_max_price); {_NO} (node_max_price)",
       lambda p, env: [_err(p, 400, "max_price_invalid"), _err(p, 400, "max_price_unit"),
                       _err(p, 400, "max_price_invalid")] if _node(p)
       else [_err(p, 400, text="maxPrice.currency must be wei"),
@@ -588,13 +600,14 @@ async def c_max_validation(s):
             await s.pay(s.info(), type="fixed", max_price={**mp, "price": 0})]
 
 
-@case("live: first call preloads 10 s -> 1 ticket at EV 35, price 3", "§3.8; dialects §2.3.13",
+@case("live: first call preloads 10 s -> 1 ticket at EV 35, price 3", f"{_BILL}; {_NO} (node_units)",
       lambda p, env: _past_usd(p, env, [_ok(p, 1)]))
 async def c_live(s):
     return await _one(s, s.info(ev=35, price=(3, 1)), type="live")
 
 
-@case("fixed with state: 1 ticket each, new nonces, state envelope and blob layout", "§3.5-3.6; dialects §2.9",
+@case("fixed with state: 1 ticket each, new nonces, state envelope and blob layout",
+      f"docs/remote-signer.md#the-state-blob; {_DI} (state blob)",
       lambda p, env: _past_usd(p, env, [_ok(p, 1, state_keys=p.state_keys, layout=p.state_layout),
                                         _ok(p, 1, state_keys=p.state_keys, layout=p.state_layout,
                                             check="nonce-differs")]))
@@ -612,7 +625,7 @@ async def _then(s: _Suite, first: _Reply, fn) -> list[_Reply]:
     return [first, *(await fn(first))]
 
 
-@case("state without ManifestID", "§3.7.9; dialects §2.2 (defaults to the auth session id)",
+@case("state without ManifestID", f"{_OC} (manifest_id); {_NO} (manifest_from_auth: defaults to the auth session id)",
       lambda p, env: _past_usd(p, env, [_ok(p, 1), _ok(p, 1) if _node(p) else _err(p, 400, "missing_manifest")]))
 async def c_manifest_missing(s):
     info = _fixed(s)
@@ -620,13 +633,13 @@ async def c_manifest_missing(s):
                        lambda r: _one(s, info, type="fixed", state=r.body["state"]))
 
 
-@case("ManifestID other than the auth session id", "§3.7.9; dialects §2.2",
+@case("ManifestID other than the auth session id", f"{_OC} (manifest_id); {_NO} (manifest_from_auth)",
       lambda p, env: [_err(p, 400, "manifest_mismatch")] if _node(p) else [_ok(p, 1)])
 async def c_manifest_other(s):
     return await _one(s, _fixed(s), type="fixed", manifest_id="other-manifest")
 
 
-@case("bad state signature -> 400", "§3.7.8a; dialects §2.3.11",
+@case("bad state signature -> 400", f"{_OC} (state); {_NO} (node_state)",
       lambda p, env: _past_usd(p, env, [_err(p, 400, "invalid_sig")]))
 async def c_bad_sig(s):
     st = {"State": base64.b64encode(b'{"StateID":"state","OrchestratorAddress":"0x1"}').decode(),
@@ -634,7 +647,8 @@ async def c_bad_sig(s):
     return await _one(s, _fixed(s), type="fixed", state=st, manifest_id=SESSION_ID)
 
 
-@case("tampered, truncated and foreign-key-signed states -> 400", "§3.6; dialects §2.3.11",
+@case("tampered, truncated and foreign-key-signed states -> 400",
+      f"docs/remote-signer.md#the-state-blob; {_NO} (node_state)",
       lambda p, env: _past_usd(p, env, [_ok(p, 1)] + [_err(p, 400, "invalid_sig")] * 4))
 async def c_tampered(s):
     info = _fixed(s)
@@ -655,7 +669,7 @@ async def c_tampered(s):
     return await _then(s, await s.pay(info, type="fixed"), tamper)
 
 
-@case("state scope: app, type, orchestrator mismatch -> 400", "§3.7.8c-e; dialects §2.3.11",
+@case("state scope: app, type, orchestrator mismatch -> 400", f"{_OC} (state); {_NO} (node_state)",
       lambda p, env: _past_usd(p, env, [_ok(p, 1)] + ([_err(p, 400, "scope")] * 3 if _node(p) else
                                                      [_err(p, 400, "app_mismatch"), _err(p, 400, "type_mismatch"),
                                                       _err(p, 400, "orch_mismatch")])))
@@ -673,7 +687,8 @@ async def c_scope(s):
     return await _then(s, await s.pay(info, type="fixed", app="conformance/app-a"), mismatches)
 
 
-@case("price rise 2 -> 3 over the state's initial price -> 481", "§3.10 initial session price; dialects §2.3.12",
+@case("price rise 2 -> 3 over the state's initial price -> 481",
+      f"docs/remote-signer.md#price-ceilings (initial session price); {_NO} (price_rise)",
       lambda p, env: _past_usd(p, env, [_ok(p, 1), _err(p, 481, "price_rise") if _node(p) else
                                         _err(p, 481, text="orchestrator price 3.000 exceeds initial session price "
                                                           "ceiling 2.000")]),
@@ -684,7 +699,7 @@ async def c_price_rise(s):
                                       manifest_id=SESSION_ID))
 
 
-@case("price drop 3 -> 1: fee at the initial or the current price", "§3.7.20; dialects §2.3.13",
+@case("price drop 3 -> 1: fee at the initial or the current price", f"{_OC} (fee); {_NO} (fee at the current price)",
       lambda p, env: _past_usd(p, env, [_ok(p, 3), _ok(p, 1 if p.fee_basis == "current" else 3)]),
       na_if=_configured_ceiling)
 async def c_fee_basis(s):
@@ -693,7 +708,7 @@ async def c_fee_basis(s):
                                       manifest_id=SESSION_ID))
 
 
-@case("balance covers the fee -> 482, no state", "§3.9; dialects §2.3.13",
+@case("balance covers the fee -> 482, no state", f"docs/refreshes.md#482-no-tickets; {_NO} (node_tickets)",
       lambda p, env: _past_usd(p, env, [_ok(p, 1), Want(482, message=p.msg("no_tickets"), envelope=p.envelope,
                                                        no_state=True)]))
 async def c_no_tickets(s):
@@ -713,7 +728,7 @@ def _nonce_wants(p: Profile, env: Env) -> list[Want] | str:
     return _past_usd(p, env, [ok] * NONCE_CALLS)
 
 
-@case("one set of params reused, 100 tickets a call: refresh at nonce 500", "dialects §1.1 (#4028), §2.5",
+@case("one set of params reused, 100 tickets a call: refresh at nonce 500", f"{_R480} (#4028); {_NO} (nonce_refresh)",
       _nonce_wants, na_if=_configured_ceiling)
 async def c_nonce_500(s):
     info = _fixed(s, ev=1000, price=100_000)
@@ -729,7 +744,8 @@ async def c_nonce_500(s):
     return replies
 
 
-@case("Signer-Auth-Id changed on an established state", "§3.12 (500); dialects §2.6 (403)",
+@case("Signer-Auth-Id changed on an established state",
+      f"docs/remote-signer.md#auth-webhook-and-caller-identity (500); {_DI} (403)",
       lambda p, env: _past_usd(p, env, [_ok(p, 1), _err(p, p.auth_id_changed_status, "auth_id_changed")
                                         if _node(p) else Want(p.auth_id_changed_status, envelope=p.envelope)]))
 async def c_auth_id(s):
@@ -747,7 +763,7 @@ def _usd_wants(p: Profile, env: Env) -> list[Want] | str:
     return [_err(p, 400, text=p.msg("too_many_tickets", n=HUGE_PRICE))]
 
 
-@case("USD ceiling: a price of 2^62 wei a job (481), or 503 on a stale ETH/USD rate", "dialects §2.4",
+@case("USD ceiling: a price of 2^62 wei a job (481), or 503 on a stale ETH/USD rate", f"{_DI} (USD)",
       _usd_wants, na_if=_configured_ceiling)
 async def c_usd(s):
     return await _one(s, _fixed(s, ev=1, price=HUGE_PRICE), type="fixed")
@@ -759,7 +775,7 @@ async def _slow_body(release: asyncio.Event):
     yield b'""}'
 
 
-@case(f"busy: a request while {BUSY_HOLD} others are in flight", "dialects §2.1 (64 slots -> 503)",
+@case(f"busy: a request while {BUSY_HOLD} others are in flight", f"{_DI} (64 slots -> 503)",
       lambda p, env: [_err(p, 503, "busy")] if p.busy_limit is not None and p.busy_limit <= BUSY_HOLD
       else _past_usd(p, env, [_ok(p, 1)]))
 async def c_busy(s):
@@ -783,7 +799,7 @@ async def c_busy(s):
     return [r]
 
 
-@case("body over 1 MiB", "lpdev 413 (go-livepeer: no limit); dialects §2.2 (400)",
+@case("body over 1 MiB", f"lpdev 413 (go-livepeer: no limit); {_DI} (400)",
       lambda p, env: [_err(p, 400, "too_large")] if _node(p)
       else [_err(p, 413, contains="request body too large", extension=True)])
 async def c_body_limit(s):
@@ -791,7 +807,8 @@ async def c_body_limit(s):
                             {"Content-Type": "application/json"})]
 
 
-@case("no /healthz on the API port", "§3.1; dialects §2.1 (metrics port)", lambda p, env: [Want(404)])
+@case("no /healthz on the API port",
+      f"docs/remote-signer.md#endpoints; {_DI} (metrics port)", lambda p, env: [Want(404)])
 async def c_health_api(s):
     return [await s.request("GET", "/healthz")]
 
@@ -809,7 +826,7 @@ def _health_wants(p: Profile, env: Env) -> list[Want] | str:
     return [Want(200, check="healthz"), readyz, Want(200, check="prometheus")]
 
 
-@case("health endpoints on the metrics listener: /healthz, /readyz, /metrics", "dialects §2.1", _health_wants)
+@case("health endpoints on the metrics listener: /healthz, /readyz, /metrics", f"{_DI} (health)", _health_wants)
 async def c_health(s):
     if s.env.metrics_url is None:
         return []
@@ -826,7 +843,8 @@ async def c_health(s):
     return out
 
 
-@case("discover-orchestrators: list, or 503 in the dialect's envelope", "§3.13; dialects §2.8",
+@case("discover-orchestrators: list, or 503 in the dialect's envelope",
+      f"docs/remote-signer.md#discovery; {_DI} (discovery)",
       lambda p, env: [Want(None, check=f"discovery-{p.envelope}")])
 async def c_discovery(s):
     return [await s.request("GET", "/discover-orchestrators")]

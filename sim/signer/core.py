@@ -1,8 +1,8 @@
-"""The remote signer, sans-IO (protocol.md §3), in any of its dialects (:mod:`sim.signer.profiles`).
+"""The remote signer, sans-IO (docs/remote-signer.md), in any of its dialects (:mod:`sim.signer.profiles`).
 
 :class:`SignerCore` turns (request headers + raw body, config, key, chain view, clock, rng) into a
 :class:`Response` (status, JSON body, headers) and events. No sockets: the HTTP adapter (:mod:`sim.signer.http`)
-feeds it bytes, and performs the one outbound call, the auth webhook (§3.11), when the core asks for it:
+feeds it bytes, and performs the one outbound call, the auth webhook, when the core asks for it:
 
     step = core.begin_payment(headers, body)       # -> Response, or PendingPayment needing the webhook
     if isinstance(step, PendingPayment):
@@ -11,10 +11,10 @@ feeds it bytes, and performs the one outbound call, the auth webhook (§3.11), w
 
 ``await core.generate_live_payment(headers, body, call_webhook)`` does the same with an async callable.
 
-``/generate-live-payment`` is a list of named check steps (:data:`STEPS`, one small function each, sharing one
-request context); the profile (``config.profile``) lists the steps in its dialect's order and supplies every
-status, message and rule. go-livepeer's order is protocol.md §3.7 step by step; livepeer/node's is dialects.md
-§2.3. Differences from the dialects, all deliberate:
+``/generate-live-payment`` is a list of named check steps (:data:`STEPS`, one small function each, sharing one request
+context); the profile (``config.profile``) lists the steps in its dialect's order and supplies every status, message and
+rule. go-livepeer's order is docs/remote-signer.md#the-order-of-checks (one row per step, same names); livepeer/node's
+is docs/remote-signer.md#livepeer-nodes-order-of-checks. Differences from the dialects, all deliberate:
 
 * a 500 keeps its status but the body carries the real cause (go-livepeer says "Internal Server Error"),
   e.g. ``remote signer auth ID changed: state has "a", request has "b"``;
@@ -63,7 +63,8 @@ STATUS_PRICE_EXCEEDED = 481
 STATUS_NO_TICKETS = 482
 REFRESH_HEADER = "Livepeer-Orchestrator-URL"
 AUTH_ID_HEADER = "Signer-Auth-Id"
-AUTH_TOKEN_REFRESH_MARGIN_S = AUTH_TOKEN_VALIDITY_S * 0.1  # 180 s: refresh in the token's last 10 % (§5)
+# 180 s: refresh in the token's last 10 % (docs/refreshes.md#480-refresh-the-session)
+AUTH_TOKEN_REFRESH_MARGIN_S = AUTH_TOKEN_VALIDITY_S * 0.1
 PRICE_INCREASE_THRESHOLD = 2
 _NS = 1_000_000_000
 _INT64_MAX = 2**63 - 1
@@ -230,7 +231,8 @@ def _int64(n: int) -> int:
 
 
 def _auth_token_refresh_due(now_ns: int, expiration: int, margin_s: int = int(AUTH_TOKEN_REFRESH_MARGIN_S)) -> bool:
-    """§5 ``shouldRefreshSession``: ``time.Now().After(time.Unix(expiration - 180, 0))``, to the nanosecond.
+    """go-livepeer ``shouldRefreshSession`` (docs/refreshes.md#480-refresh-the-session):
+    ``time.Now().After(time.Unix(expiration - 180, 0))``, to the nanosecond.
 
     Go's int64 arithmetic wraps: ``expiration - 180`` below the int64 minimum, and ``time.Unix``'s
     ``sec + unixToInternal`` above the maximum, give a time far in the past, so an expiration near either end
@@ -300,10 +302,10 @@ def _set_params(ctx: _Ctx) -> None:
                   win_prob=ctx.params.win_prob, ev=ctx.params.ev)
 
 
-# ---- go-livepeer (protocol.md §3.7) ---------------------------------------------------------------
+# ---- go-livepeer (docs/remote-signer.md#the-order-of-checks) ----------------------------------------------
 @step("decode")
 def _s_decode(core, ctx):
-    """§3.7.2: Go's json.Decoder (first value only, case-insensitive keys, Go's error texts)."""
+    """Go's json.Decoder (first value only, case-insensitive keys, Go's error texts: docs/wire.md#json-the-go-way)."""
     try:
         req = decode_request(ctx.body, core.config.request_limits)
     except LimitExceeded as exc:
@@ -322,7 +324,7 @@ def _set_request(ctx: _Ctx, req) -> None:
 
 @step("orchestrator")
 def _s_orchestrator(core, ctx):
-    """§3.7.3-4."""
+    """``orchestrator`` is present and is an ``OrchestratorInfo`` protobuf."""
     if len(ctx.req.orchestrator) == 0:
         raise _Reject(400, core.profile.msg("missing_orchestrator"))
     oinfo = pb.OrchestratorInfo()
@@ -335,7 +337,7 @@ def _s_orchestrator(core, ctx):
 
 @step("price_info")
 def _s_price_info(core, ctx):
-    """§3.7.5."""
+    """The info carries a price with both numbers non-zero."""
     pi = ctx.oinfo.price_info
     if not ctx.oinfo.HasField("price_info") or pi.pricePerUnit == 0 or pi.pixelsPerUnit == 0:
         raise _Reject(400, core.profile.msg("missing_price"))
@@ -343,7 +345,7 @@ def _s_price_info(core, ctx):
 
 @step("ticket_params")
 def _s_ticket_params(core, ctx):
-    """§3.7.6-7 (+ lpdev's field-size limits)."""
+    """The info carries ticket params (+ lpdev's field-size limits); the orchestrator's address and price."""
     if not ctx.oinfo.HasField("ticket_params"):
         raise _Reject(400, core.profile.msg("missing_ticket_params"))
     _check_ticket_param_sizes(ctx.oinfo)
@@ -373,7 +375,7 @@ def _load_state(core, ctx, layout: str, valid=lambda st: True) -> RemotePaymentS
 
 @step("state")
 def _s_state(core, ctx):
-    """§3.7.8: signature, JSON, orchestrator / app / type; SequenceNumber + 1. Or a new state."""
+    """The state: signature, JSON, orchestrator / app / type; SequenceNumber + 1. Or a new state."""
     req, msg = ctx.req, core.profile.msg
     ctx.has_state = req.has_state
     pi = ctx.oinfo.price_info
@@ -399,7 +401,7 @@ def _s_state(core, ctx):
 
 @step("manifest_id")
 def _s_manifest_id(core, ctx):
-    """§3.7.9: required with a state; a random one without."""
+    """The ManifestID: required with a state; a random one without."""
     if ctx.manifest_id == "":
         if ctx.has_state:
             raise _Reject(400, core.profile.msg("missing_manifest"))
@@ -409,7 +411,7 @@ def _s_manifest_id(core, ctx):
 
 @step("capabilities")
 def _s_capabilities(core, ctx):
-    """§3.7.10."""
+    """``capabilities``, when given, is a protobuf (+ lpdev's limits)."""
     if len(ctx.req.capabilities) > 0:
         caps = pb.Capabilities()
         try:
@@ -422,7 +424,7 @@ def _s_capabilities(core, ctx):
 
 @step("params")
 def _s_params(core, ctx):
-    """§3.7.11-14: ticket params; balance from the state (unparsable = 0); nonce if the params are the same."""
+    """Ticket params; balance from the state (unparsable = 0); nonce if the params are the same."""
     _set_params(ctx)
     existing = _balance(core, ctx, "invalid_state") if ctx.has_state else None
     ctx.existing = Fraction(0) if existing is None else existing
@@ -432,7 +434,7 @@ def _s_params(core, ctx):
 
 @step("refresh")
 def _s_refresh(core, ctx):
-    """§3.7.15 ``shouldRefreshSession`` (§5)."""
+    """``shouldRefreshSession`` (docs/refreshes.md#480-refresh-the-session)."""
     ctx.now_ns = core.clock.now_ns()
     if not ctx.oinfo.HasField("auth_token"):
         raise _Reject(400, core.profile.msg("refresh_check") + "missing auth token")
@@ -462,7 +464,7 @@ def _s_nonce_refresh(core, ctx):
 
 @step("units")
 def _s_units(core, ctx):
-    """§3.7.16 billable units (§3.8)."""
+    """Billable units (docs/remote-signer.md#billing-fee-tickets-balance)."""
     state = ctx.state
     last = state.last_update if ctx.has_state and not state.last_update_is_zero else ctx.now_ns
     billable_secs = _go_seconds(ctx.now_ns - last)
@@ -476,7 +478,7 @@ def _s_units(core, ctx):
 
 @step("request_max_price")
 def _s_request_max_price(core, ctx):
-    """§3.7.17."""
+    """The request's ``maxPrice`` is well formed."""
     if ctx.req.max_price is not None:
         try:
             ctx.request_max = _parse_max_price(ctx.req.max_price.as_dict(), ctx.req.type)
@@ -486,7 +488,7 @@ def _s_request_max_price(core, ctx):
 
 @step("initial_price")
 def _s_initial_price(core, ctx):
-    """§3.7.18."""
+    """The state's initial price is positive."""
     state = ctx.state
     if ctx.has_state and (state.initial_price_per_unit <= 0 or state.initial_pixels_per_unit <= 0):
         raise _Reject(400, core.profile.msg("invalid_initial_price"))
@@ -495,7 +497,8 @@ def _s_initial_price(core, ctx):
 
 @step("ceilings")
 def _s_ceilings(core, ctx):
-    """§3.7.19 (§3.10): configured (wei, or USD at the feed's rate), request maxPrice, initial session price."""
+    """The ceilings (docs/remote-signer.md#price-ceilings): configured (wei, or USD at the feed's rate), request
+    maxPrice, initial session price."""
     initial_max = ctx.initial_price if ctx.has_state else None
     governing = core._check_ceilings(ctx.orch_price, [("configured maximum price", core._configured_max(ctx.caps)),
                                                       ("request maxPrice", ctx.request_max),
@@ -506,7 +509,7 @@ def _s_ceilings(core, ctx):
 
 @step("fee")
 def _s_fee(core, ctx):
-    """§3.7.20: units × the initial price (go-livepeer) or the current price (livepeer-node)."""
+    """The fee: units × the initial price (go-livepeer) or the current price (livepeer-node)."""
     price = ctx.orch_price if core.profile.fee_basis == "current" else ctx.initial_price
     ctx.fee = ctx.units * price
     ctx.ev["fee"] = ctx.fee
@@ -518,7 +521,7 @@ def _s_fee(core, ctx):
 
 @step("tickets")
 def _s_tickets(core, ctx):
-    """§3.7.21-23 (§3.9)."""
+    """The ticket count (docs/remote-signer.md#billing-fee-tickets-balance): 482 when none is needed, 400 above 100."""
     ctx.upd = accounting.balance_update(ctx.fee, ctx.params.ev, ctx.existing)
     n = ctx.upd.num_tickets
     ctx.ev["tickets"] = n
@@ -530,7 +533,7 @@ def _s_tickets(core, ctx):
 
 @step("price_doubled")
 def _s_price_doubled(core, ctx):
-    """§3.7.24 ``validatePrice``."""
+    """``validatePrice``: more than twice the initial price is a 481."""
     if ctx.orch_price > ctx.initial_price * PRICE_INCREASE_THRESHOLD:
         raise _Reject(STATUS_PRICE_EXCEEDED,
                       f"Orchestrator price has more than doubled, Orchestrator price: {rat_string(ctx.orch_price)}, "
@@ -558,14 +561,15 @@ def _sign_batch(core, ctx, nonce_limit_error: Callable[[int], _Reject] | None = 
 
 @step("batch")
 def _s_batch(core, ctx):
-    """§3.7.24: the batch validated for n tickets (500 on failure), nonces, signatures."""
+    """The batch validated for n tickets (500 on failure), nonces, signatures."""
     try:
         snap = core._validate(ctx.params, ctx.upd.num_tickets)
     except TicketParamsError as exc:
         raise _Reject(500, str(exc))
     params = ctx.params
     if params.creation_round == 0 or params.creation_round_block_hash == b"\x00" * 32:
-        # Go's CreateTicketBatch substitutes its own round (§2.8); the orchestrator will then reject them.
+        # Go's CreateTicketBatch substitutes its own round (docs/tickets.md#ticket-params); the orchestrator will then
+        # reject them.
         ctx.params = replace(params, creation_round=snap.last_initialized_round,
                              creation_round_block_hash=snap.round_block_hash)
     _sign_batch(core, ctx)
@@ -573,7 +577,7 @@ def _s_batch(core, ctx):
 
 @step("segcreds")
 def _s_segcreds(core, ctx):
-    """§3.7.25."""
+    """The segment credentials (docs/wire.md#segment-credentials)."""
     auth = ctx.oinfo.auth_token if ctx.oinfo.HasField("auth_token") else None
     seg = codec.build_segcreds(core.key, ctx.manifest_id, auth, ctx.caps)
     ctx.segcreds_b64 = codec.to_b64(seg)
@@ -581,7 +585,7 @@ def _s_segcreds(core, ctx):
 
 @step("balance")
 def _s_balance(core, ctx):
-    """§3.7.26-27: balance, LastUpdate, PMSessionID, SenderNonce into the state."""
+    """The new balance, LastUpdate, PMSessionID, SenderNonce into the state."""
     new_balance = ctx.upd.balance_after
     ctx.ev["balance_after"] = new_balance
     ctx.state = replace(ctx.state, balance=rat_string(new_balance), last_update=ctx.now_ns, last_update_tz=None,
@@ -600,14 +604,15 @@ def _ask_webhook(core, ctx, cached: bool, layout: str) -> "PendingPayment | None
 
 @step("webhook")
 def _s_webhook(core, ctx):
-    """§3.7.28 (§3.11): skipped while ``AuthExpiry`` covers now."""
+    """The auth webhook (docs/remote-signer.md#auth-webhook-and-caller-identity): skipped while ``AuthExpiry`` covers
+    now."""
     st = ctx.state
     return _ask_webhook(core, ctx, st.auth_expiry != 0 and ctx.now_ns // _NS <= st.auth_expiry, "go")
 
 
 @step("webhook_reply")
 def _s_webhook_reply(core, ctx):
-    """§3.11: the webhook's decision (go-livepeer: failures 500, any status relayed with its reason)."""
+    """The webhook's decision (go-livepeer: failures 500, any status relayed with its reason)."""
     outcome = ctx.outcome
     if outcome is None:
         return
@@ -625,7 +630,7 @@ def _s_webhook_reply(core, ctx):
 
 @step("auth_id")
 def _s_auth_id(core, ctx):
-    """§3.12: a changed established auth id is a 500."""
+    """The caller's identity: a changed established auth id is a 500."""
     auth_id = ctx.auth_id_from_webhook or _header(ctx.headers, AUTH_ID_HEADER)
     state = ctx.state
     if auth_id != "" and state.auth_id != auth_id:
@@ -638,7 +643,7 @@ def _s_auth_id(core, ctx):
 
 @step("sign_state")
 def _s_sign_state(core, ctx):
-    """§3.7.30-31: marshal the state in the profile's layout, sign it (§3.6), answer 200."""
+    """Marshal the state in the profile's layout, sign it (docs/remote-signer.md#the-state-blob), answer 200."""
     prof = core.profile
     state = ctx.state
     raw = state_to_json(state, prof.state_layout)
@@ -661,7 +666,7 @@ def _s_sign_state(core, ctx):
     ctx.response = Response(200, body, newline=prof.response_newline)
 
 
-# ---- livepeer/node (dialects.md §2.3) -------------------------------------------------------------
+# ---- livepeer/node (docs/remote-signer.md#livepeer-nodes-order-of-checks) ---------------------------------
 @step("node_decode")
 def _s_node_decode(core, ctx):
     """Body <= 1 MiB (400), then a strict ``json.Unmarshal``: any error -> 400 ``invalid payment request``
@@ -996,7 +1001,7 @@ class SignerCore:
         self.stats = {"payments": 0, "rejected": 0, "tickets": 0, "webhook_calls": 0}
 
     # ------------------------------------------------------------------------------------------
-    # /sign-orchestrator-info (§3.3)
+    # /sign-orchestrator-info (docs/remote-signer.md#endpoints)
     # ------------------------------------------------------------------------------------------
     def sign_orchestrator_info(self) -> Response:
         body = {"address": self.address_hex, "signature": "0x" + self.info_sig.hex()}
@@ -1008,7 +1013,7 @@ class SignerCore:
         return Response.error(status, message, headers, self.profile.envelope)
 
     # ------------------------------------------------------------------------------------------
-    # /generate-live-payment (§3.7)
+    # /generate-live-payment (docs/remote-signer.md#the-order-of-checks)
     # ------------------------------------------------------------------------------------------
     async def generate_live_payment(self, headers: list[tuple[str, str]], body: bytes,
                                     call_webhook: Callable[[WebhookCall], Awaitable[WebhookOutcome]] | None = None
@@ -1097,7 +1102,8 @@ class SignerCore:
         return cfg.capabilities_max_price(caps)
 
     def _validate(self, params, n: int):
-        """§2.10 against the cached chain; on a failure that fresher data could fix, re-read once."""
+        """The params checks (docs/tickets.md#what-the-signer-checks-in-the-params) against the cached chain; on a
+        failure that fresher data could fix, re-read once."""
         snap = self._snapshot()
         try:
             validate_ticket_params(params, n, last_block=snap.last_block, limits=self.config.limits,

@@ -1,4 +1,4 @@
-"""``GET /discover-orchestrators`` (protocol.md §3.13), answering from the first request.
+"""``GET /discover-orchestrators`` (docs/remote-signer.md#discovery), answering from the first request.
 
 go-livepeer fills its discovery cache on a 25-minute timer, so a fresh signer answers 503 for up to 25 minutes.
 lpdev asks the configured orchestrators (``--orch-addr``) when a request finds the cache empty or older than
@@ -226,7 +226,7 @@ def _max_for(config: SignerConfig, cap: int, model: str) -> Fraction | None:
 
 def valid_orch_url(url: str) -> bool:
     """An http(s) URL with a host and a well-formed port: go-livepeer drops pool entries whose URI is empty or
-    does not parse (§7 Discovery 3)."""
+    does not parse (go-livepeer's remote discovery tests)."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a malformed port

@@ -1,4 +1,4 @@
-"""HTTP adapter for :class:`~sim.signer.core.SignerCore` (protocol.md §3.1, §3.2), on aiohttp.
+"""HTTP adapter for :class:`~sim.signer.core.SignerCore` (docs/remote-signer.md#endpoints), on aiohttp.
 
 Routing like go-livepeer's ``http.ServeMux`` with method patterns: a known path with the wrong method is 405 with
 ``Allow``; anything else is 404. Every error is the profile's JSON envelope + ``Content-Type: application/json``

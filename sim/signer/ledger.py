@@ -1,4 +1,5 @@
-"""What a stateless signer still remembers, bounded (lpdev extensions to protocol.md §3.6, §2.9).
+"""What a stateless signer still remembers, bounded (lpdev extensions: docs/remote-signer.md#the-state-blob,
+docs/tickets.md#nonces).
 
 go-livepeer's signer keeps nothing between requests, so a gateway can replay an old signed state (getting its
 old, larger balance back and reusing nonces the orchestrator will reject as duplicates). lpdev keeps two small

@@ -47,32 +47,33 @@ class Fact:
 # ------------------------------------------------------------------------------------------------
 # Check steps (implemented in sim.signer.core; a profile lists them in its order)
 # ------------------------------------------------------------------------------------------------
-#: go-livepeer's GenerateLivePayment, protocol.md §3.7 step by step.
+#: go-livepeer's GenerateLivePayment, step by step (docs/remote-signer.md#the-order-of-checks: one row per step).
 GO_PAYMENT_STEPS = (
-    "decode",             # §3.7.2 JSON decode (Go's decoder text); lpdev size limits
-    "orchestrator",       # §3.7.3-4 missing orchestrator / protobuf
-    "price_info",         # §3.7.5
-    "ticket_params",      # §3.7.6 (+ lpdev field-size limits)
-    "state",              # §3.7.8 sig, JSON, orchestrator/app/type mismatch, SequenceNumber+1
-    "manifest_id",        # §3.7.9 missing with state / random without
-    "capabilities",       # §3.7.10
-    "params",             # §3.7.11-14 ticket params, balance and nonce restore
-    "refresh",            # §3.7.15 shouldRefreshSession: auth token margin, params expiry (480), other 400
-    "units",              # §3.7.16 billable units
-    "request_max_price",  # §3.7.17
-    "initial_price",      # §3.7.18
-    "ceilings",           # §3.7.19 configured / request / initial session price
-    "fee",                # §3.7.20
-    "tickets",            # §3.7.21-23 482 / > 100
-    "price_doubled",      # §3.7.24 validatePrice
-    "batch",              # §3.7.24 batch validation, nonces, signing
-    "segcreds",           # §3.7.25
-    "balance",            # §3.7.26-27
-    "webhook",            # §3.7.28 (may suspend for the auth webhook)
+    "decode",             # JSON decode (Go's decoder text); lpdev size limits
+    "orchestrator",       # missing orchestrator / protobuf
+    "price_info",         # a price, both numbers non-zero
+    "ticket_params",      # ticket params present (+ lpdev field-size limits)
+    "state",              # sig, JSON, orchestrator/app/type mismatch, SequenceNumber+1
+    "manifest_id",        # missing with state / random without
+    "capabilities",       # a protobuf when given
+    "params",             # ticket params, balance and nonce restore
+    "refresh",            # shouldRefreshSession: auth token margin, params expiry (480), other 400
+    "units",              # billable units
+    "request_max_price",  # the request's maxPrice is well formed
+    "initial_price",      # the state's initial price is positive
+    "ceilings",           # configured / request / initial session price
+    "fee",                # units x initial price
+    "tickets",            # 482 / > 100
+    "price_doubled",      # validatePrice
+    "batch",              # batch validation, nonces, signing
+    "segcreds",           # segment credentials
+    "balance",            # new balance, LastUpdate, PMSessionID, SenderNonce
+    "webhook",            # (may suspend for the auth webhook)
 )
 GO_FINISH_STEPS = ("webhook_reply", "auth_id", "sign_state")
 
-#: livepeer/node signer: dialects.md §2.3 (service.go remotePayer revision + newest payment.go/auth.go).
+#: livepeer/node signer (docs/remote-signer.md#livepeer-nodes-order-of-checks; service.go remotePayer revision + newest
+#: payment.go/auth.go).
 NODE_PAYMENT_STEPS = (
     "node_decode",             # 1-2 size (adapter) and strict JSON -> "invalid payment request"
     "job_type",                # 3 live | fixed only
@@ -98,42 +99,43 @@ NODE_PAYMENT_STEPS = (
 )
 NODE_FINISH_STEPS = ("node_webhook_reply", "node_auth_id", "auth_max_price", "sign_state")
 
-_GO = "go-livepeer server/remote_signer.go (protocol.md §3)"
-_NODE = "livepeer/node signer/*.go (dialects.md §2)"
+_GO = "go-livepeer server/remote_signer.go"
+_NODE = "livepeer/node signer/*.go"
 
 # ------------------------------------------------------------------------------------------------
 # go-livepeer v0.9.1
 # ------------------------------------------------------------------------------------------------
 _GO_091: dict[str, Fact] = {
-    "steps": Fact(GO_PAYMENT_STEPS, _GO + " GenerateLivePayment, §3.7"),
-    "finish_steps": Fact(GO_FINISH_STEPS, _GO + " §3.7.28-31"),
-    "job_types": Fact(("", "live", "lv2v", "fixed"), _GO + " §3.8"),
-    "envelope": Fact("go", "server/handlers.go respondJsonError: {\"error\":{\"message\":…}}\\n (§3.2)",
+    "steps": Fact(GO_PAYMENT_STEPS, _GO + " GenerateLivePayment (docs/remote-signer.md#the-order-of-checks)"),
+    "finish_steps": Fact(GO_FINISH_STEPS, _GO + " GenerateLivePayment: auth webhook, auth id, state signature"),
+    "job_types": Fact(("", "live", "lv2v", "fixed"), _GO + " GenerateLivePayment billable units"),
+    "envelope": Fact("go", "server/handlers.go respondJsonError: {\"error\":{\"message\":…}}\\n",
                      note="lpdev keeps 500 bodies unmasked (says the cause)"),
-    "response_newline": Fact(True, "json.NewEncoder(w).Encode (§3.5)"),
-    "auth_refresh_margin_s": Fact(180, "server/broadcast.go shouldRefreshSession: last 10 % of 30 min (§5)"),
+    "response_newline": Fact(True, "json.NewEncoder(w).Encode"),
+    "auth_refresh_margin_s": Fact(180, "server/broadcast.go shouldRefreshSession: last 10 % of 30 min"),
     "nonce_refresh_at": Fact(None, "no nonce trigger before #4028"),
     "nonce_window": Fact(None, "no signer-side 600 check"),
-    "fee_basis": Fact("initial", _GO + " §3.7.20 fee at InitialPricePerUnit/InitialPixelsPerUnit"),
-    "live_interval_cap_s": Fact(None, "no cap on billable seconds (§3.8)"),
-    "state_layout": Fact("go", "RemotePaymentState, 13 fields (§3.6)"),
-    "state_id_bytes": Fact(4, "random 8-hex StateID (§3.7.8)"),
-    "state_keys": Fact(("State", "Sig"), "RemotePaymentStateSig has no json tags (§3.4)"),
-    "webhook": Fact("go", "authLivePayment (§3.11): failures 500, any status > 0 relayed with its reason"),
+    "fee_basis": Fact("initial", _GO + " fee at InitialPricePerUnit/InitialPixelsPerUnit"),
+    "live_interval_cap_s": Fact(None, "no cap on billable seconds"),
+    "state_layout": Fact("go", "RemotePaymentState, 13 fields"),
+    "state_id_bytes": Fact(4, "random 8-hex StateID"),
+    "state_keys": Fact(("State", "Sig"), "RemotePaymentStateSig has no json tags"),
+    "webhook": Fact("go", "authLivePayment: failures 500, any status > 0 relayed with its reason"),
     "webhook_response_limit": Fact(64 * 1024, "lpdev limit (go-livepeer reads it all)"),
-    "auth_id_changed_status": Fact(500, "§3.12 remote signer auth ID changed -> 500"),
+    "auth_id_changed_status": Fact(500, "remote_signer.go: remote signer auth ID changed -> 500"),
     "body_limit": Fact(1 << 20, "lpdev limit (go-livepeer has none: a TODO)", note="413"),
     "body_limit_status": Fact(413, "lpdev extension"),
     "busy_limit": Fact(None, "no concurrency limit"),
     "health_endpoints": Fact(False, "no /healthz or /readyz (routes remote_signer.go:82-90)"),
-    "info_sig": Fact("keccak", "GetOrchestrator sig: personal_sign(keccak(EIP-55 address)) (§2.1 flavour 2)"),
-    "discovery_always": Fact(False, "GET /discover-orchestrators only with -remoteDiscovery (§3.1)"),
+    "info_sig": Fact("keccak", "GetOrchestrator sig: personal_sign(keccak(EIP-55 address)) "
+                                "(flavour 2, docs/wire.md#signatures)"),
+    "discovery_always": Fact(False, "GET /discover-orchestrators only with -remoteDiscovery"),
     "discovery": Fact({"source": "GetOrchestrator of -orchAddr, cached", "filters": ("caps",), "caps": "OR",
                        "cache_s": 25 * 60, "empty": 503,
                        "entry": ("address", "score", "capabilities", "runners"), "last_seen": False},
-                      "server/remote_discovery.go (§3.13)",
+                      "server/remote_discovery.go",
                       note="sim/signer/discovery.py implements these"),
-    "wei_ceiling": Fact(True, "-maxPricePerUnit/-pixelsPerUnit, -maxPricePerCapability (§3.10)"),
+    "wei_ceiling": Fact(True, "-maxPricePerUnit/-pixelsPerUnit, -maxPricePerCapability"),
     "usd_max_price": Fact(True, "-maxPricePerUnit accepts a USD amount converted through the price feed",
                           inferred=True, note="lpdev: --max-price-per-unit 0.5e-12USD"),
     "usd_ceilings": Fact(False, "no per-type USD ceilings"),
@@ -146,23 +148,23 @@ _GO_091: dict[str, Fact] = {
     "port_only_addr": Fact("loopback", "#3959 starter.go: \":port\" -> 127.0.0.1:port (v0.9.0+)",
                            note="lpdev before profiles bound 0.0.0.0 and refused it"),
     "refuse_public_without_auth": Fact(True, "#3959 -remoteSignerAllowNoAuth"),
-    # messages (protocol.md §3.7)
-    "msg.missing_orchestrator": Fact("missing orchestrator", _GO + " §3.7.3"),
-    "msg.proto": Fact("proto: cannot parse invalid wire-format data", _GO + " §3.7.4"),
-    "msg.missing_price": Fact("missing or zero priceInfo", _GO + " §3.7.5"),
-    "msg.missing_ticket_params": Fact("missing ticketParams in OrchestratorInfo", _GO + " §3.7.6"),
-    "msg.invalid_sig": Fact("invalid sig", _GO + " §3.7.8a"),
-    "msg.invalid_state": Fact("invalid state", _GO + " §3.7.8b"),
-    "msg.orch_mismatch": Fact("orchestratorAddress mismatch", _GO + " §3.7.8c"),
-    "msg.app_mismatch": Fact("app mismatch", _GO + " §3.7.8d"),
-    "msg.type_mismatch": Fact("job type mismatch", _GO + " §3.7.8e"),
-    "msg.missing_manifest": Fact("missing manifestID", _GO + " §3.7.9"),
-    "msg.refresh": Fact("refresh session for remote signer", _GO + " §5"),
-    "msg.refresh_auth": Fact("refresh session for remote signer", _GO + " §5"),
-    "msg.refresh_check": Fact("remote signer could not check whether to refresh session: ", _GO + " §3.7.15"),
-    "msg.invalid_initial_price": Fact("invalid initial price in state", _GO + " §3.7.18"),
-    "msg.no_tickets": Fact("no tickets", _GO + " §3.7.22"),
-    "msg.too_many_tickets": Fact("numTickets {n} exceeds maximum of 100", _GO + " §3.7.23"),
+    # messages (docs/remote-signer.md#the-order-of-checks)
+    "msg.missing_orchestrator": Fact("missing orchestrator", _GO + ", step orchestrator"),
+    "msg.proto": Fact("proto: cannot parse invalid wire-format data", _GO + ", step orchestrator"),
+    "msg.missing_price": Fact("missing or zero priceInfo", _GO + ", step price_info"),
+    "msg.missing_ticket_params": Fact("missing ticketParams in OrchestratorInfo", _GO + ", step ticket_params"),
+    "msg.invalid_sig": Fact("invalid sig", _GO + ", step state"),
+    "msg.invalid_state": Fact("invalid state", _GO + ", step state"),
+    "msg.orch_mismatch": Fact("orchestratorAddress mismatch", _GO + ", step state"),
+    "msg.app_mismatch": Fact("app mismatch", _GO + ", step state"),
+    "msg.type_mismatch": Fact("job type mismatch", _GO + ", step state"),
+    "msg.missing_manifest": Fact("missing manifestID", _GO + ", step manifest_id"),
+    "msg.refresh": Fact("refresh session for remote signer", _GO + ", step refresh"),
+    "msg.refresh_auth": Fact("refresh session for remote signer", _GO + ", step refresh"),
+    "msg.refresh_check": Fact("remote signer could not check whether to refresh session: ", _GO + ", step refresh"),
+    "msg.invalid_initial_price": Fact("invalid initial price in state", _GO + ", step initial_price"),
+    "msg.no_tickets": Fact("no tickets", _GO + ", step tickets"),
+    "msg.too_many_tickets": Fact("numTickets {n} exceeds maximum of 100", _GO + ", step tickets"),
     "msg.chain": Fact("cannot read the chain: {cause}", "lpdev 500 with the cause (go: Internal Server Error)"),
     "chain_error_status": Fact(500, "a failed chain read inside a request is a 500 (masked by go-livepeer)"),
     "msg.not_found": Fact("404 page not found: {path}", "lpdev (go: plain text 404 page not found)"),
@@ -191,8 +193,8 @@ _GO_093: dict[str, Fact] = {
 # livepeer/node standalone signer
 # ------------------------------------------------------------------------------------------------
 _NODE_TABLE: dict[str, Fact] = {
-    "steps": Fact(NODE_PAYMENT_STEPS, _NODE + " §2.3 check order"),
-    "finish_steps": Fact(NODE_FINISH_STEPS, "signer/auth.go authorizePayment, then state sign (§2.3 14-16)"),
+    "steps": Fact(NODE_PAYMENT_STEPS, _NODE + " check order (docs/remote-signer.md#livepeer-nodes-order-of-checks)"),
+    "finish_steps": Fact(NODE_FINISH_STEPS, "signer/auth.go authorizePayment, then the state signature and the outbox"),
     "job_types": Fact(("live", "fixed"), "service.go: type must be live or fixed"),
     "envelope": Fact("flat", "service.go signerError: {\"error\":\"<reason>\"}\\n, nothing masked"),
     "response_newline": Fact(False, "service.go: json.Marshal + w.Write (no trailing newline)"),
@@ -202,17 +204,18 @@ _NODE_TABLE: dict[str, Fact] = {
     "nonce_window": Fact(600, "pm/remotepayment.go: firstNonce + count >= 600 -> ErrRefreshRequired"),
     "fee_basis": Fact("current", "payment.go: fee = PricePerUnit × units / UnitsPerPrice (current price)"),
     "live_interval_cap_s": Fact(3600, "payment.go: seconds > 3600 -> payment interval exceeds one hour"),
-    "state_layout": Fact("node", "paymentState, 16 fields (dialects.md §2.9)"),
+    "state_layout": Fact("node", "paymentState, 16 fields"),
     "state_id_bytes": Fact(16, "randomStateID: 16 random bytes, 32 hex"),
     "state_keys": Fact(("state", "sig"), "signedState json tags state/sig"),
-    "webhook": Fact("node", "signer/auth.go: failures 502, statuses 400-599 only, reason dropped (dialects §2.6)",
+    "webhook": Fact("node", "signer/auth.go: failures 502, statuses 400-599 only, reason dropped",
                     note="an older auth.go revision relayed the reason"),
     "webhook_response_limit": Fact(1 << 20, "auth.go: reply <= 1 MiB"),
     "auth_id_changed_status": Fact(403, "auth.go: signer auth ID changed -> 403"),
     "body_limit": Fact(1 << 20, "service.go: http.MaxBytesReader 1 MiB"),
     "body_limit_status": Fact(400, "service.go: 400 payment request too large"),
     "busy_limit": Fact(64, "service.go: 64 slots -> 503 signer busy"),
-    "health_endpoints": Fact(True, "docs/http-api.md: /healthz, /readyz, /metrics on the metrics listener",
+    "health_endpoints": Fact(True, "livepeer/node's docs/http-api.md: /healthz, /readyz, /metrics on the metrics "
+                                   "listener",
                              inferred=True, note="the paths are read; bodies are lpdev's: {\"status\":\"ok\"} / "
                              "{\"error\":…}, metric names lpdev's"),
     "info_sig": Fact("raw", "service.go signInfo: SignMessage([]byte(address.Hex())) (flavour 1)"),
@@ -224,7 +227,7 @@ _NODE_TABLE: dict[str, Fact] = {
                        "entry": ("address", "score", "runners", "last_seen"), "last_seen": True,
                        "no_source": (503, "no orchestrator discovery source configured"),
                        "all_failed": (503, "orchestrator discovery unavailable")},
-                      "service.go discover (dialects.md §2.8)",
+                      "service.go discover",
                       note="sim/signer/discovery.py must consult these (not yet)"),
     "wei_ceiling": Fact(False, "no wei max price setting (USD ceilings only)"),
     "usd_max_price": Fact(False, "configured ceilings are the USD ones"),
@@ -269,8 +272,8 @@ _NODE_TABLE: dict[str, Fact] = {
     "msg.price_rise": Fact("orchestrator price exceeds initial session price", "service.go"),
     "msg.interval": Fact("payment interval exceeds one hour", "payment.go"),
     "msg.bad_balance": Fact("invalid balance in payment state", "payment.go"),
-    "msg.expiration_zero": Fact("ticketParams expiration block is 0", "dialects.md §2.3 one-ticket precheck"),
-    "msg.funds": Fact("payer funds unavailable", "dialects.md §2.3 (chain read failed)"),
+    "msg.expiration_zero": Fact("ticketParams expiration block is 0", "payment.go one-ticket precheck"),
+    "msg.funds": Fact("payer funds unavailable", "payment.go precheck (chain read failed)"),
     "msg.policy": Fact("ticket parameters violate payer policy", "payment.go validateTicketParams (EV, batch EV, "
                        "deposit, reserve)"),
     "msg.no_tickets": Fact("no tickets needed", "pm/senderpolicy.go ErrNoTickets (482)",
@@ -281,8 +284,8 @@ _NODE_TABLE: dict[str, Fact] = {
     "msg.webhook_unavailable": Fact("signer auth webhook unavailable", "auth.go (transport error, 502)"),
     "msg.webhook_failed": Fact("signer auth webhook failed", "auth.go (HTTP != 200, 502)"),
     "msg.webhook_invalid": Fact("invalid signer auth response", "auth.go (bad reply or status, 502)"),
-    "msg.webhook_rejected": Fact("signer auth rejected request with status {n}", "dialects.md §2.6 (reason dropped)"),
-    "msg.webhook_max_price": Fact("signer auth invalid maxPrice", "dialects.md §2.6 (502)"),
+    "msg.webhook_rejected": Fact("signer auth rejected request with status {n}", "auth.go (reason dropped)"),
+    "msg.webhook_max_price": Fact("signer auth invalid maxPrice", "auth.go (502)"),
     "msg.auth_id_changed": Fact("signer auth ID changed", "auth.go (403)"),
     "msg.busy": Fact("signer busy", "service.go (503)"),
     "msg.state_sign": Fact("payment state signing failed", "service.go (500)"),

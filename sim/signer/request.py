@@ -1,4 +1,4 @@
-"""Decoding ``POST /generate-live-payment`` bodies the way go-livepeer does (protocol.md §3.4, §3.7 step 2).
+"""Decoding ``POST /generate-live-payment`` bodies the way go-livepeer does (docs/wire.md#json-the-go-way).
 
 Go's ``json.NewDecoder(body).Decode(&RemotePaymentRequest{})``:
 

@@ -1,4 +1,4 @@
-"""The remote signer's auth webhook, sans-IO (protocol.md §3.11).
+"""The remote signer's auth webhook, sans-IO (docs/remote-signer.md#auth-webhook-and-caller-identity).
 
 The core builds a :class:`WebhookCall` (URL, headers, exact body bytes); the adapter performs the POST and hands
 back a :class:`WebhookOutcome`; :func:`parse_outcome` turns that into a decision with go-livepeer's statuses:
@@ -9,11 +9,11 @@ back a :class:`WebhookOutcome`; :func:`parse_outcome` turns that into a decision
   a status outside 100–999 would make Go's ``WriteHeader`` panic (connection dropped): lpdev answers 500;
 * ``status`` == 200 -> accepted, with ``expiry``, ``auth_id`` and the optional ``maxPrice`` object.
 
-:func:`parse_outcome_node` is the livepeer/node signer's reading (dialects.md §2.6): transport error -> 502
-``signer auth webhook unavailable``; HTTP != 200 -> 502 ``signer auth webhook failed``; unreadable, too large,
-not the reply struct, or a ``status`` neither 200 nor 400–599 -> 502 ``invalid signer auth response``; 400–599 ->
-that status with ``signer auth rejected request with status N`` (the reason is dropped). :func:`auth_policy` is
-node's ``AuthPolicy``: which webhook configuration approved a cached state.
+:func:`parse_outcome_node` is the livepeer/node signer's reading (docs/remote-signer.md#dialects): transport error ->
+502 ``signer auth webhook unavailable``; HTTP != 200 -> 502 ``signer auth webhook failed``; unreadable, too large, not
+the reply struct, or a ``status`` neither 200 nor 400–599 -> 502 ``invalid signer auth response``; 400–599 -> that
+status with ``signer auth rejected request with status N`` (the reason is dropped). :func:`auth_policy` is node's
+``AuthPolicy``: which webhook configuration approved a cached state.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Trickle channels in memory: segments, channels, the hub, and in-process publishers/subscribers.
 
-Semantics follow go-livepeer ``trickle/trickle_server.go`` (ecosystem.md §1a.4):
+Semantics follow go-livepeer ``trickle/trickle_server.go`` (docs/orchestrator.md#trickle-channels):
 
 * A channel keeps a ring of the last ``retained_segments`` segments (go: ``maxSegmentsPerStream = 5``), indexed by
   ``seq % N``; a slot holding another seq counts as "not there" (a subscriber that asks for it fell behind: 470).

@@ -1,7 +1,7 @@
 """A small trickle client over HTTP (aiohttp): lpdev's own publisher and subscriber, no SDK needed.
 
-The protocol as the livepeer-gateway SDK speaks it (ecosystem.md §1a.4; go-livepeer ``trickle/README.md``), in
-the subset a scripted gateway needs:
+The protocol as the livepeer-gateway SDK speaks it (docs/orchestrator.md#trickle-channels;
+go-livepeer ``trickle/README.md``), in the subset a scripted gateway needs:
 
 * :class:`TricklePublisher`: ``GET {ch}/next`` -> ``Lp-Trickle-Latest`` is the first seq; then one
   ``POST {ch}/{seq}`` per segment (the first with ``Lp-Trickle-Reset: 1``); 404 on a POST = the channel is gone
@@ -11,7 +11,8 @@ the subset a scripted gateway needs:
   ``Lp-Trickle-Latest``; an empty 200 without ``Lp-Trickle-Closed`` = a skipped segment, move on.
 
 Segments are sent and read whole (lpdev's generated segments are small); the server side streams them anyway.
-Certificates are never verified (the orchestrator's certificate is self-signed; the SDK does the same, §1a.1).
+Certificates are never verified (the orchestrator's certificate is self-signed; the SDK does the same,
+docs/wire.md#transport).
 """
 from __future__ import annotations
 

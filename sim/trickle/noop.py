@@ -8,10 +8,10 @@ manifest id ``mid`` and hands them to the AI runner:
 * ``{mid}-control``  (``application/json``)  the gateway publishes control messages, one JSON object per segment
 * ``{mid}-events``   (``application/json``)  the runner publishes status events, one JSON object per segment
 
-and closes all four when the job ends (``closeSession``). Here the runner is in-process: :class:`NoopJob` follows
-the input channel, and for every non-empty input segment calls ``on_segment`` (where the orchestrator debits the
-session, protocol.md §4.7 — go calls its payment processor once per input segment) *before* the first output byte,
-then streams the bytes into the next output segment as they arrive.
+and closes all four when the job ends (``closeSession``). Here the runner is in-process: :class:`NoopJob` follows the
+input channel, and for every non-empty input segment calls ``on_segment`` (where the orchestrator debits the session,
+docs/orchestrator.md#credit-and-debit — go calls its payment processor once per input segment) *before* the first output
+byte, then streams the bytes into the next output segment as they arrive.
 
 ``on_segment(job, info)`` may be sync or async. Returning a string (or raising :class:`StopJob`) stops the job with
 that reason: the output segment is not written, an ``{"type": "error"}`` event goes to the events channel, and all
@@ -65,8 +65,8 @@ SegmentHook = Callable[["NoopJob", SegmentInfo], Union[None, str, Awaitable[Opti
 
 def debit_hook(tick: Callable[[], object], *stop_on: type[BaseException]) -> SegmentHook:
     """An ``on_segment`` hook that calls ``tick()`` once per segment (e.g. the orchestrator's ``LiveDebit.tick``,
-    protocol.md §4.7) and stops the job with ``str(exc)`` — go's ``insufficient balance, mid=…`` text — when it
-    raises one of ``stop_on`` (any exception if none given)."""
+    docs/orchestrator.md#credit-and-debit) and stops the job with ``str(exc)`` — go's ``insufficient balance, mid=…``
+    text — when it raises one of ``stop_on`` (any exception if none given)."""
     catch = stop_on or (Exception,)
 
     def hook(job: "NoopJob", info: SegmentInfo) -> Optional[str]:

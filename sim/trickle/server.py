@@ -1,6 +1,6 @@
 """Trickle over HTTP: a plain ASGI application serving a :class:`TrickleHub` (go-livepeer ``trickle_server.go``).
 
-Routes, relative to the mount prefix (go-livepeer mounts at ``/ai/trickle/``, ecosystem.md §1a.3/§1a.4):
+Routes, relative to the mount prefix (go-livepeer mounts at ``/ai/trickle/``, docs/orchestrator.md#trickle-channels):
 
 ======================  ==============================================================================================
 ``POST   {ch}``           create-if-exists check (go ``handleCreate``, no autocreate): 200, else 404 ``Stream not found``

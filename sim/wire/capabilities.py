@@ -1,4 +1,4 @@
-"""Capability ids and the ``net.Capabilities`` bitstring (protocol.md §1 "Capabilities").
+"""Capability ids and the ``net.Capabilities`` bitstring (docs/wire.md#protobuf-messages).
 
 Ids and display names are go-livepeer's (``core/capabilities.go``); pipeline names are the display names
 lower-cased with spaces turned into dashes (``"Live video to video"`` -> ``live-video-to-video``).

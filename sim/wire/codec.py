@@ -1,11 +1,12 @@
 """Converters between the sans-IO PM types (:mod:`sim.pm`) and the ``net`` protobuf messages.
 
-* ticket params <-> ``net.TicketParams`` (protocol.md §1; numbers are ``minbytes``, §0);
+* ticket params <-> ``net.TicketParams`` (docs/wire.md; numbers are ``minbytes``,
+  docs/wire.md#numbers-addresses-and-hashes);
 * ``net.PriceInfo`` <-> ``Fraction``;
 * ``net.Payment`` built the way go-livepeer's ``genPayment`` does, and split back into signed tickets the
-  way the orchestrator's ``ProcessPayment`` does (§1, §4.4);
-* segCreds (``net.SegData``): ``Flatten``, signing, verification (§2.12);
-* the GetOrchestrator request signature over the sender's EIP-55 address (§2.12);
+  way the orchestrator's ``ProcessPayment`` does (docs/orchestrator.md#the-payment-endpoint);
+* segCreds (``net.SegData``): ``Flatten``, signing, verification (docs/wire.md#segment-credentials);
+* the GetOrchestrator request signature over the sender's EIP-55 address (docs/wire.md#signatures);
 * strict decoders for untrusted base64/protobuf input that raise :class:`WireError` with a one-line
   message naming the problem (bad base64 offset, broken protobuf, wrong field length).
 
@@ -40,8 +41,8 @@ __all__ = [
 
 INT64_MAX = 2**63 - 1
 UINT32_MAX = 2**32 - 1
-SEGCREDS_PROFILES = b"invalid"  # deliberate: old orchestrators must not use the legacy profiles field (§1)
-EMPTY_SEGMENT_HASH = keccak(b"")  # live payments sign an empty segment (§2.12)
+SEGCREDS_PROFILES = b"invalid"  # deliberate: old orchestrators must not use the legacy profiles field (docs/wire.md)
+EMPTY_SEGMENT_HASH = keccak(b"")  # live payments sign an empty segment (docs/wire.md)
 
 
 class WireError(ValueError):
@@ -167,7 +168,7 @@ def profiles_hash_bytes(profile_names: Iterable[str]) -> bytes:
 
 def segcreds_flatten(manifest_id: str | bytes, seq: int = 0, seg_hash: bytes = EMPTY_SEGMENT_HASH,
                      profiles: bytes = b"") -> bytes:
-    """Go ``SegTranscodingMetadata.Flatten`` (§2.12):
+    """Go ``SegTranscodingMetadata.Flatten`` (docs/wire.md#segment-credentials):
     ``utf8(mid) ‖ u256(seq) ‖ hash ‖ ascii(hex(profiles))`` where ``profiles`` is
     :func:`profiles_hash_bytes` of the output profiles (empty for live payments)."""
     mid = manifest_id.encode() if isinstance(manifest_id, str) else bytes(manifest_id)
@@ -206,7 +207,7 @@ def segcreds_signer(segdata: pb.SegData) -> bytes:
 
 
 # --------------------------------------------------------------------------------------------------
-# GetOrchestrator request signature (§2.12)
+# GetOrchestrator request signature (docs/wire.md#signatures)
 # --------------------------------------------------------------------------------------------------
 def orch_request_message(address: bytes) -> bytes:
     """What is signed: the ASCII EIP-55 ``0x…`` address string (Go ``Address.Hex()``)."""

@@ -1,4 +1,4 @@
-"""Go-compatible JSON pieces (protocol.md §0, §3.4–§3.6).
+"""Go-compatible JSON pieces (docs/wire.md#json-the-go-way).
 
 go-livepeer's remote signer speaks JSON through Go's ``encoding/json``; to be byte- and behaviour-compatible
 we need its quirks:

@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class OrchestratorStub:
-    """gRPC service of an orchestrator (protocol.md §1, §4.2). Method paths: /net.Orchestrator/<Name>.
+    """gRPC service of an orchestrator (docs/orchestrator.md#getorchestrator). Method paths: /net.Orchestrator/<Name>.
     """
 
     def __init__(self, channel):
@@ -53,7 +53,7 @@ class OrchestratorStub:
 
 
 class OrchestratorServicer:
-    """gRPC service of an orchestrator (protocol.md §1, §4.2). Method paths: /net.Orchestrator/<Name>.
+    """gRPC service of an orchestrator (docs/orchestrator.md#getorchestrator). Method paths: /net.Orchestrator/<Name>.
     """
 
     def GetOrchestrator(self, request, context):
@@ -104,7 +104,7 @@ def add_OrchestratorServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Orchestrator:
-    """gRPC service of an orchestrator (protocol.md §1, §4.2). Method paths: /net.Orchestrator/<Name>.
+    """gRPC service of an orchestrator (docs/orchestrator.md#getorchestrator). Method paths: /net.Orchestrator/<Name>.
     """
 
     @staticmethod

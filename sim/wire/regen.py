@@ -1,4 +1,4 @@
-"""Regenerate ``lp_rpc_pb2.py`` and ``lp_rpc_pb2_grpc.py`` from ``lp_rpc.proto`` (protocol.md §1).
+"""Regenerate ``lp_rpc_pb2.py`` and ``lp_rpc_pb2_grpc.py`` from ``lp_rpc.proto`` (docs/wire.md#protobuf-messages).
 
     python -m sim.wire.regen            # rewrite the generated modules
     python -m sim.wire.regen --check    # exit 1 if regenerating would change them

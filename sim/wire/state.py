@@ -1,14 +1,15 @@
-"""The remote signer's state blob, ``RemotePaymentState`` (protocol.md §3.6), and its envelope (§3.4–§3.5).
+"""The remote signer's state blob, ``RemotePaymentState`` (docs/remote-signer.md#the-state-blob), and its envelope.
 
-The blob is Go JSON of a struct **without json tags**: keys are the Go field names in struct order,
-compact, ``LastUpdate`` as RFC 3339 with nanoseconds, ``OrchestratorAddress`` as lowercase ``0x`` hex,
-``Balance`` a ``RatString``. :meth:`RemotePaymentState.to_json_bytes` reproduces Go's bytes exactly (the
-§6.2 vector), so a Python signer and a Go signer with the same key accept each other's states.
-Decoding is as tolerant as Go's ``json.Unmarshal``: keys match case-insensitively (last one wins),
-unknown keys are ignored, missing keys leave zero values; a wrong JSON type is a :class:`StateError`.
+The blob is Go JSON of a struct **without json tags**: keys are the Go field names in struct order, compact,
+``LastUpdate`` as RFC 3339 with nanoseconds, ``OrchestratorAddress`` as lowercase ``0x`` hex, ``Balance`` a
+``RatString``. :meth:`RemotePaymentState.to_json_bytes` reproduces Go's bytes exactly (the derived end-to-end vector in
+``tests/test_wire_vectors.py``), so a Python signer and a Go signer with the same key accept each other's states.
+Decoding is as tolerant as Go's ``json.Unmarshal``: keys match case-insensitively (last one wins), unknown keys are
+ignored, missing keys leave zero values; a wrong JSON type is a :class:`StateError`.
 
-The blob is signed with the signer's own key, personal_sign over the raw JSON bytes (§2.1 flavour 1).
-On the wire it travels as ``{"State": <base64>, "Sig": <base64>}`` (any key case, values may be null).
+The blob is signed with the signer's own key, personal_sign over the raw JSON bytes (flavour 1,
+docs/wire.md#signatures). On the wire it travels as ``{"State": <base64>, "Sig": <base64>}`` (any key case, values may
+be null).
 
 Two layouts (``layout=``): ``"go"`` (go-livepeer, 13 fields, :data:`FIELD_ORDER`) and ``"node"`` (the
 livepeer/node signer, 16 fields, :data:`NODE_FIELD_ORDER`: ``AuthPolicy`` and ``AuthMaxPrice`` after
@@ -43,7 +44,7 @@ FIELD_ORDER = (
     "Balance", "InitialPricePerUnit", "InitialPixelsPerUnit", "Type", "SequenceNumber", "AuthID",
 )
 
-#: livepeer/node's ``paymentState`` (dialects.md §2.9).
+#: livepeer/node's ``paymentState`` (docs/remote-signer.md#dialects).
 NODE_FIELD_ORDER = (
     "StateID", "PMSessionID", "LastUpdate", "OrchestratorAddress", "App", "AuthExpiry", "AuthPolicy",
     "AuthMaxPrice", "SenderNonce", "Balance", "InitialPricePerUnit", "InitialPixelsPerUnit", "Type",
@@ -229,7 +230,7 @@ def _present(obj: dict, key: str) -> bool:
 
 
 # --------------------------------------------------------------------------------------------------
-# Signature over the raw blob (§2.1 flavour 1)
+# Signature over the raw blob (flavour 1, docs/wire.md#signatures)
 # --------------------------------------------------------------------------------------------------
 def sign_state(priv: bytes, raw: bytes) -> bytes:
     """``Eth.Sign(stateBytes)``: personal_sign over the raw JSON bytes; 65 bytes, v in {27, 28}."""

@@ -1,10 +1,12 @@
-"""Invariants checked after every scenario: money is exact, and every wei is accounted for.
+"""Invariants checked after every scenario: money is exact (issue 6;
+README.md#scenarios-lpdev-scenario-and-lpdev-bench-scenario).
 
 Each check reads the run's events and, for money, the chain (before/after snapshots taken by the stack):
 
 * ``money_conservation``: what the senders' deposit + reserve lost (net of funding and withdrawals) equals the
   fees credited to orchestrators on chain, which equals the face values of the redeemed winners — less only
-  what a reserve cap withheld (docs/chain.md#deposit-and-reserve: an underfunded ticket pays what is there);
+  what a reserve cap withheld (docs/chain.md#what-the-ticketbroker-checks-in-order: an underfunded ticket pays what
+  is there);
 * ``no_double_redemption``: no ticket hash redeemed twice (and each redeemed hash is used on chain);
 * ``winners_accounted``: every stored winning ticket is redeemed, or failed / still queued with its reason;
 * ``nonce_unique``: no (recipientRandHash, nonce) pair was signed twice;

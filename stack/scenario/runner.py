@@ -1,5 +1,5 @@
 """Run a scenario: build the stack, execute the steps (through a :class:`StepGate`), check the expectations and
-the invariants, write the trace, return the summary (issue 6 §6 JSON keys).
+the invariants, write the trace, return the summary (issue 6's JSON keys).
 
 The summary is a pure function of the events (:func:`summarize`): every expectation and invariant verdict is
 itself an event (``scenario.expectation``), so ``lpdev scenario replay TRACE`` rebuilds the same summary from the
