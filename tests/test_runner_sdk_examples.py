@@ -1,8 +1,10 @@
 """The livepeer-gateway SDK 1.0.0's own example scripts, unmodified, against lpdev (the pinned sdist that
 ``make bootstrap`` unpacks into the git-ignored ``.sdk/``; input media generated with PyAV).
 
-One stack for the module (tests/runner_stack.py: a mock chain, lpdev's signer and an orchestrator with the plain-HTTP
-entry, ``--orch-secret abcdef`` and the text example's ``runners.json``); each example runs as the README says, with
+One stack for the module: what `lpdev up --chain mock --no-gateway --live-runner-config examples/text/runners.json`
+runs (the same Stack, spec and defaults: lpdev's signer, an orchestrator with the plain-HTTP entry, ``--orch-secret
+abcdef``, one free noop dev runner, and the text example's ``runners.json``), in this process so its events can be
+read; each example runs as the README says, with
 lpdev's addresses:
 
 * echo: ``echo/runner.py --orchestrator <http entry> --orchSecret abcdef`` and ``echo/client.py --discovery
@@ -35,20 +37,17 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("livepeer_gateway", reason="the livepeer-gateway SDK is installed by `make` (see README)")
-av = pytest.importorskip("av", reason="PyAV is installed by `make` (see README)")
+import av  # noqa: E402 - PyAV, installed by `make` (see README)
 
 from sim.media import mpegts  # noqa: E402
-from sim.orchestrator.live_runner import LiveRunnerConfig  # noqa: E402
-from tests.runner_stack import RunnerStack  # noqa: E402
+from stack.thread import StackThread  # noqa: E402
+from tests.stacks import up_spec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / ".sdk" / "livepeer_gateway-1.0.0" / "examples"
 VENV_SITE = sysconfig.get_paths()["purelib"]  # this venv's site-packages (aiohttp for the 3.12 text runner)
 
-pytestmark = [pytest.mark.sdk, pytest.mark.slow,
-              pytest.mark.skipif(not EXAMPLES.is_dir(), reason="the SDK sdist is unpacked by `make bootstrap` "
-                                                               "into .sdk/ (run it first)")]
+pytestmark = [pytest.mark.sdk, pytest.mark.slow]
 
 
 def bare(url: str) -> str:
@@ -61,7 +60,7 @@ def free_port(port: int) -> None:
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
-            pytest.skip(f"port {port} is in use by another process; the SDK example runner binds it")
+            pytest.fail(f"port {port} is in use by another process; the SDK example runner binds it: stop it")
 
 
 class Proc:
@@ -135,11 +134,29 @@ def python312() -> str | None:
     return None
 
 
+class UpStack:
+    """The running stack as these tests read it: its orchestrator server, its signer's URL, and every event."""
+
+    def __init__(self, thread: StackThread) -> None:
+        st = thread.stack
+        self.orch = next(iter(st.orchestrators.values())).server
+        self.signer_url = next(iter(st.signers.values())).url
+        self._live: list = []
+        st.bus.subscribe(self._live.append)
+        self._early = list(st.bus.recent)  # what happened while the stack started
+
+    def events(self, kind: str, **match) -> list:
+        by_seq = {e.seq: e for e in [*self._early, *list(self._live)]}
+        return [e for _, e in sorted(by_seq.items())
+                if e.kind == kind and all(e.data.get(k) == v for k, v in match.items())]
+
+
 @pytest.fixture(scope="module")
 def stack():
-    cfg = LiveRunnerConfig(health_interval_s=0.5, payment_interval_s=1.0)
-    with RunnerStack(live_runner_config=EXAMPLES / "text" / "runners.json", runner_config=cfg) as st:
-        yield st
+    assert EXAMPLES.is_dir(), "the SDK's sdist is unpacked into .sdk/ by `make bootstrap`"
+    spec = up_spec(chain="mock", gateway=False, live_runner_config=str(EXAMPLES / "text" / "runners.json"))
+    with StackThread(spec) as t:
+        yield UpStack(t)
 
 
 def discovery(st) -> list[dict]:
@@ -270,10 +287,10 @@ def test_ping_pong_websocket_through_the_plain_http_entry(stack):
 def test_text_static_runner_streams_story_and_sse(stack):
     py = python312()
     if py is None:
-        pytest.skip("examples/text/runner.py needs Python >= 3.12 (backslash in an f-string) and none was found "
-                    "on PATH or in pyenv")
+        pytest.fail("examples/text/runner.py needs Python >= 3.12 (backslash in an f-string) and none was found "
+                    "on PATH or in pyenv: install one (e.g. `pyenv install 3.12`)")
     if not shutil.which("curl"):
-        pytest.skip("the text example is driven with curl, which is not installed")
+        pytest.fail("the text example is driven with curl, which is not installed (apt-get install curl)")
     free_port(8990)
     # registered from runners.json at start; unhealthy (runner not up) = hidden from discovery
     reg = [e for e in stack.events("runner.registered") if e.data.get("label") == "story-runner"]
