@@ -407,9 +407,19 @@ async def test_refresh_payment(orch, chain):
     status, _, _ = await post(orch.url, "/refresh-payment", method="GET")
     assert status == 405
     await info_for(orch, payer)
-    for _ in range(2):  # the second payment pins the price
-        status, _, body = await post(orch.url, headers=payer.headers(1))
-        assert status == 200, body
+
+    def refreshes():
+        return [e.data for e in orch.orch.bus.recent if e.kind == "orch.refresh" and e.data.get("manifest_id") == "r1"]
+
+    # Go's 409 says nothing more; the event tells the real reason, which changes as payments arrive
+    assert "holds no balance for this sender" in refreshes()[0]["reason"]
+    status, _, body = await post(orch.url, headers=payer.headers(1))
+    assert status == 200, body
+    status, _, body = await post(orch.url, "/refresh-payment", data=json.dumps({"sender": sender, "manifest_id": "r1"}))
+    assert (status, body) == (409, b'{"error":{"message":"fixed price not found for session"}}\n')
+    assert "while the sender was new to this orchestrator" in refreshes()[-1]["reason"]
+    status, _, body = await post(orch.url, headers=payer.headers(1))  # the second payment pins the price
+    assert status == 200, body
     # keys case-insensitive, the manifest id trimmed (strings.TrimSpace), a bare 40-hex sender accepted
     status, ctype, body = await post(orch.url, "/refresh-payment",
                                      data=json.dumps({"Sender": sender[2:].lower(), "MANIFEST_ID": " r1\n"}))
@@ -422,6 +432,7 @@ async def test_refresh_payment(orch, chain):
     assert obj["manifest_id"] == "r1" and obj["payment_url"] == orch.url + "/payment"
     assert info.auth_token.session_id == "r1"
     assert codec.price_info(info.price_info) == codec.price_info(payer.info.price_info)
+    assert refreshes()[-1]["status"] == 200
 
 
 # ------------------------------------------------------------------ admin + fault knobs

@@ -139,6 +139,7 @@ KNOWN_PEERS: dict[str, tuple[str, bool]] = {
     "orch.payment_received": ("gateway", True),
     "orch.params_issued": ("gateway", False),
     "orch.payment_rejected": ("gateway", False),
+    "orch.refresh": ("gateway", False),
     "orch.redemption_sent": ("chain", False),
     "orch.redemption_mined": ("chain", True),
     "orch.redemption_failed": ("chain", True),

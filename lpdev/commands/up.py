@@ -424,6 +424,9 @@ def format_event(ev, verbose: bool = False) -> str | None:
         msg = f"redemption of {_short(d.get('ticket_hash'))} failed: {d.get('reason')}"
     elif k == "orch.payment_rejected":
         msg = f"payment rejected {d.get('status')}: {d.get('message')}"
+    elif k == "orch.refresh" and d.get("status") != 200:
+        msg = (f"POST /refresh-payment from {_short(d.get('sender'))} for {d.get('manifest_id')}: {d.get('status')} "
+               f"{d.get('message')}" + (f" ({d['reason']})" if d.get("reason") else ""))
     elif k == "gateway.refresh":
         msg = f"signer answered 480 ({d.get('message')}): refreshing ticket params with GetOrchestrator"
     elif k == "gateway.skip":

@@ -8,6 +8,7 @@ KINDS = {
     "orch.getorchestrator_rejected": "GetOrchestrator refused (gRPC UNKNOWN with Go's message)",
     "orch.payment_received": "a /payment (or job) request with N tickets arrived",
     "orch.payment_rejected": "a payment was refused: HTTP status and Go's message",
+    "orch.refresh": "POST /refresh-payment answered: status and Go's message; a 409 also says why there is no fixed price",
     "orch.ticket": "one ticket's verdict: credited or error (fatal/non-fatal) and its win test",
     "orch.credit": "EV credited to (sender, manifest id)",
     "orch.debit": "fee debited from (sender, manifest id), or refused for insufficient balance",

@@ -494,33 +494,52 @@ class Orchestrator:
     # ================================================================== refresh-payment and debit
     def refresh_payment(self, body: bytes) -> HttpReply:
         """go ``RefreshPayment`` (docs/live-runners.md#refreshing-without-getorchestrator): JSON errors
-        ``{"error":{"message":…}}`` in Go's check order."""
+        ``{"error":{"message":…}}`` in Go's check order. Every answer is an ``orch.refresh`` event; a 409 also
+        says why there is no fixed price, which Go's message does not."""
+        data: dict = {}
+
+        def answer(status: int, message: str = "", **why) -> HttpReply:
+            self.emit("orch.refresh", status=status, message=message, **data, **why)
+            return _json_error(status, message)
+
         try:
             raw_sender, raw_mid = _decode_refresh_request(body)
         except _RefreshDecodeError as exc:
-            return _json_error(400, str(exc))
+            return answer(400, str(exc))
         if not _is_hex_address(raw_sender):
-            return _json_error(400, "invalid sender")
+            return answer(400, "invalid sender")
         mid = raw_mid.strip(_GO_SPACE)  # strings.TrimSpace
         if not mid:
-            return _json_error(400, "missing manifest_id")
+            return answer(400, "missing manifest_id")
         sender = bytes.fromhex(raw_sender[-40:])
+        data.update(sender=sender, manifest_id=mid)
         with self.lock:
             fixed = self.ledger.fixed_price(sender, mid)
             if fixed is None:
-                return _json_error(409, "fixed price not found for session")
+                return answer(409, "fixed price not found for session", reason=self._no_fixed_price_reason(sender, mid))
             if abs(fixed.numerator) > codec.INT64_MAX or fixed.denominator > codec.INT64_MAX:
                 # go masks this as 500 "Internal Server Error"; keep the status, give the cause
-                return _json_error(500, "Internal Server Error: fixed price cannot be represented as int64 "
-                                        "price info")
+                return answer(500, "Internal Server Error: fixed price cannot be represented as int64 price info")
             try:
                 info = self.orchestrator_info(sender, mid, session_id=mid)
             except Exception as exc:  # TicketParams failed (e.g. insufficient sender reserve): go's masked 500
-                return _json_error(500, f"Internal Server Error: {exc}")
+                return answer(500, f"Internal Server Error: {exc}")
+        self.emit("orch.refresh", status=200, price=fixed, **data)
         return HttpReply(200, go_json_dumps({
             "payment_params": b64encode(info.SerializeToString()), "orchestrator": info.transcoder,
             "manifest_id": info.auth_token.session_id,
             "payment_url": self.config.service_uri.rstrip("/") + "/payment"}), "application/json")
+
+    def _no_fixed_price_reason(self, sender: bytes, mid: str) -> str:
+        """Why (sender, manifest id) has no pinned price: the cause behind Go's bare 409."""
+        if self.ledger.balance(sender, mid) is not None:
+            return ("a payment for this session was accepted while the sender was new to this orchestrator; "
+                    "go-livepeer pins a session's price only when the sender already has a balance entry "
+                    "(core/accounting.go AddressBalances.SetFixedPrice), so the next payment pins it")
+        if any(s == sender for s, _m, _b in self.ledger.entries()):
+            return "this orchestrator has no payment from this sender for this manifest id (session)"
+        return ("this orchestrator holds no balance for this sender: it never accepted a payment from it, or the "
+                "entries were dropped after 10 minutes without a payment")
 
     def debit(self, sender: bytes, manifest_id: str, units: int, price: Fraction) -> Fraction:
         """``AccountPayment``: debit ``units × price`` or raise :class:`InsufficientBalance`."""
