@@ -14,20 +14,12 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header, ProgressBar, Static
 
+from sim.economics.plots import metric_value
+
 __all__ = ["EconomicsApp", "run_sweep_tui", "heatmap"]
 
 METRICS = ("p_stop", "rate_482", "losses_tolerated", "tickets_per_paid_call", "healthy", "first_winner_s",
            "gas_share", "deposit_time_h")
-
-
-def _value(row: dict, metric: str) -> float:
-    v = row.get(metric)
-    if isinstance(v, bool):
-        return 1.0 if v else 0.0
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def _colour(x: float, lo: float, hi: float) -> str:
@@ -45,7 +37,7 @@ def heatmap(axes, rows: list[dict], metric: str) -> Table:
     by = {}
     for r in rows:
         by[(r.get(ya.name) if ya else None, r.get(xa.name))] = r
-    vals = [_value(r, metric) for r in rows]
+    vals = [metric_value(r, metric) for r in rows]
     finite = [v for v in vals if not math.isnan(v) and not math.isinf(v)]
     lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
     t = Table(title=f"{metric} ({len(rows)} cells done)", show_lines=False, pad_edge=False)
@@ -59,7 +51,7 @@ def heatmap(axes, rows: list[dict], metric: str) -> Table:
             if r is None:
                 cells.append(Text("  ·  ", style="dim"))
                 continue
-            v = _value(r, metric)
+            v = metric_value(r, metric)
             cells.append(Text(f"{v:.3g}" if not math.isnan(v) else "err", style=_colour(v, lo, hi)))
         t.add_row(f"{float(y):.3g}" if y is not None and not isinstance(y, str) else str(y or ""), *cells)
     return t

@@ -15,7 +15,8 @@ LABELS = {
 }
 
 
-def _val(row: dict, metric: str) -> float:
+def metric_value(row: dict, metric: str) -> float:
+    """A sweep table cell as a float: booleans 1/0, anything unreadable NaN."""
     v = row.get(metric)
     if isinstance(v, bool):
         return 1.0 if v else 0.0
@@ -47,11 +48,11 @@ def plot_sweep(result, metric: str, out: Path, *, formats=("png", "svg"), title:
         a = axes[0]
         by = {r[a.name]: r for r in rows if a.name in r}
         xs = [float(v) for v in a.values if v in by]
-        ys = [_val(by[v], metric) for v in a.values if v in by]
+        ys = [metric_value(by[v], metric) for v in a.values if v in by]
         ax.plot(xs, ys, marker="o")
         if metric == "p_stop":
-            lo = [_val(by[v], "p_stop_low") for v in a.values if v in by]
-            hi = [_val(by[v], "p_stop_high") for v in a.values if v in by]
+            lo = [metric_value(by[v], "p_stop_low") for v in a.values if v in by]
+            hi = [metric_value(by[v], "p_stop_high") for v in a.values if v in by]
             ax.fill_between(xs, lo, hi, alpha=0.25, label="95 % interval")
             ax.legend()
         if _log(xs):
@@ -67,7 +68,7 @@ def plot_sweep(result, metric: str, out: Path, *, formats=("png", "svg"), title:
         for r in rows:
             key = (r.get(ya.name), r.get(xa.name))
             if key in pos:
-                grid[pos[key]] = _val(r, metric)
+                grid[pos[key]] = metric_value(r, metric)
         im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
         fig.colorbar(im, ax=ax, label=label)
 
