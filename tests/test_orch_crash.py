@@ -61,9 +61,22 @@ def init_round(chain) -> None:
     chain.initialize_round(chain.key("deployer"))
 
 
-def expire_params(chain) -> None:
+def expire_params(chain, url: str | None = None) -> None:
+    """Mine past every issued ticket params' expiration. With ``url``: also wait until that orchestrator has seen
+    the new head (it polls every 0.1 s), so the params it issues next are based on it and not already expired."""
     chain.mine(PARAMS_EXPIRATION_BLOCK + 1)
     init_round(chain)
+    if url is not None:
+        head = chain.last_block()
+        deadline = time.time() + 30
+        while True:
+            req = urllib.request.Request(url + "/admin/status")
+            with urllib.request.urlopen(req, context=client_context_insecure(), timeout=10) as r:
+                seen = json.loads(r.read())["chain"]["last_block"]
+            if seen >= head:
+                return
+            assert time.time() < deadline, f"the orchestrator still sees block {seen}, the chain is at {head}"
+            time.sleep(0.05)
 
 
 def counts(db) -> dict[str, int]:
@@ -129,7 +142,7 @@ def test_kill9_mid_stream_no_winner_lost_none_redeemed_twice(tmp_path, lab):
     # burst runs; kill -9 as soon as some are redeemed and some are not.
     p, url = start(data)
     pay(url, 12)
-    expire_params(chain)
+    expire_params(chain, url)
     killed_at = None
     deadline = time.time() + 60
     while killed_at is None and time.time() < deadline:
@@ -144,7 +157,7 @@ def test_kill9_mid_stream_no_winner_lost_none_redeemed_twice(tmp_path, lab):
     # 2nd process, same data dir: more payments, then everything must settle.
     p, url = start(data)
     pay(url, 4)
-    expire_params(chain)
+    expire_params(chain, url)
     settle_and_stop(p, chain, db)
 
     table = rows(db)
