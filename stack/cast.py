@@ -150,11 +150,14 @@ def read_cast(path: str) -> dict:
 
 
 def _owner(path: str | Path) -> int | None:
+    from sim.wire import bounded
+
     try:
-        pid = json.loads(Path(path).read_text(encoding="utf-8")).get("pid")
-    except (OSError, ValueError, AttributeError):
+        doc = bounded.load_json_file(path)
+    except (bounded.BoundedInputError, OSError):
         return None
-    return pid if isinstance(pid, int) else None
+    pid = doc.get("pid") if isinstance(doc, dict) else None
+    return pid if isinstance(pid, int) and not isinstance(pid, bool) else None
 
 
 def claim_cast_file(path: str | Path, doc: dict) -> bool:

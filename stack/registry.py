@@ -7,7 +7,6 @@ processes that are gone (a ``kill -9``) are ignored and swept.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -28,6 +27,8 @@ def registry_dir() -> Path:
 
 
 def _alive(pid: int) -> bool:
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:  # 0 / -1 would ask about process groups
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -40,14 +41,21 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def _read_entry(path: Path):
+    """A registry file through the bounded parser (they are plain files anyone can write); None if unreadable."""
+    from sim.wire import bounded
+
+    try:
+        return bounded.load_json_file(path)
+    except (bounded.BoundedInputError, OSError):
+        return None
+
+
 def _entries() -> list[tuple[Path, dict]]:
     d = registry_dir()
     out = []
     for p in sorted(d.glob("*.json")) if d.is_dir() else []:
-        try:
-            doc = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
+        doc = _read_entry(p)
         if isinstance(doc, dict) and isinstance(doc.get("pid"), int) and isinstance(doc.get("name"), str):
             out.append((p, doc))
     return out
@@ -65,6 +73,18 @@ def running() -> list[dict]:
             except OSError:
                 pass
     return sorted(out, key=lambda d: d.get("started_at", 0))
+
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def check_name(name: str) -> str:
+    """A stack name names a file in the registry and the default data dir: letters, digits, ``_ . -``, at most 64,
+    not starting with a dot or a dash. Returns it, or raises ValueError saying so."""
+    if not NAME_RE.fullmatch(name or ""):
+        raise ValueError(f"stack name {name[:80]!r}: use letters, digits and _ . - (at most 64, starting with a "
+                         "letter or digit)")
+    return name
 
 
 def free_name(folder: str | Path) -> str:
@@ -94,11 +114,8 @@ def register(doc: dict) -> Path:
 
 def unregister(name: str, pid: int) -> None:
     path = registry_dir() / f"{name}.json"
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    if doc.get("pid") == pid:
+    doc = _read_entry(path)
+    if isinstance(doc, dict) and doc.get("pid") == pid:
         try:
             path.unlink()
         except OSError:

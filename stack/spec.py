@@ -400,6 +400,13 @@ def _actor_fields(p: SpecParser, d: LDict, allowed: set[str], what: str, roles, 
                       for j, r in enumerate(wh)]
         elif k in ("faults", "headers"):
             out[k] = dict(p.mapping(v, line, w))
+            if k == "faults" and role == "orchestrator":  # the orchestrator's own check, before anything starts
+                from sim.orchestrator.faults import FaultError, Faults
+
+                try:
+                    Faults().update(out[k])
+                except FaultError as exc:
+                    raise p.err(line, f"{w}: {exc}") from None
         elif k == "type":
             if v not in JOB_TYPES:
                 raise p.err(line, f"{w}: expected one of live, lv2v, fixed or \"\", got {_kind(v)}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import os
 import shutil
 import socket
 import tempfile
@@ -170,6 +171,7 @@ class Stack:
         self.static_runners: dict[str, str] = {}  # name -> orchestrator it is registered with (runners.json)
         self.loops: dict = {}  # name -> stack.live.GatewayLoop (live gateways)
         self._tmp = None
+        self._data_lock: int | None = None  # the data dir claim (an flock), held while the stack runs
         self.data_dir = Path(data_dir) if data_dir else None
         self.resume = resume
         self.workdir = Path(workdir) if workdir else self.data_dir
@@ -247,9 +249,22 @@ class Stack:
     CHAIN_STATE = "chain-state.json"
 
     def _prepare_data_dir(self) -> None:
-        """A fresh start empties the data dir (it is this stack's, named after it); a resume needs its saved
-        chain state, and only anvil can load one."""
+        """Claim the data dir, then: a fresh start empties it (it is this stack's, named after it); a resume needs
+        its saved chain state, and only anvil can load one.
+
+        The claim is an exclusive lock on the dir's marker file, held until the stack stops, so a second stack
+        (the same name, the same --data-dir, a --resume while the first still runs) is refused before anything in
+        the dir is touched. Only a dir that is empty, or that carries the marker, is ever emptied: a mistyped
+        --data-dir never loses someone's files."""
+        import fcntl
+
         d = self.data_dir
+        marker = d / self.DATA_MARKER
+        if d.exists() and not d.is_dir():
+            raise StartupError(f"data dir {d} is a file, not a folder: choose another --data-dir")
+        if d.is_dir() and not marker.is_file() and any(d.iterdir()):
+            raise StartupError(f"data dir {d} is not empty and was not made by lpdev up (no {self.DATA_MARKER}); "
+                               "lpdev empties its data dir on a fresh start, so choose an empty or new --data-dir")
         if self.resume:
             if self.spec.chain != "anvil":
                 raise StartupError(f"--resume needs --chain anvil: the {self.spec.chain} chain keeps its state in "
@@ -257,14 +272,36 @@ class Stack:
             if not (d / self.CHAIN_STATE).is_file():
                 raise StartupError(f"--resume: {d} holds no saved chain state ({self.CHAIN_STATE}): start the stack "
                                    "without --resume, or point --data-dir at the data dir its cast names")
-            return
-        if d.exists():
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            fd = os.open(marker, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StartupError(f"data dir {d}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            owner = marker.read_text(encoding="utf-8", errors="replace").strip()[:200]
+            raise StartupError(f"data dir {d} is in use by a running stack ({owner or 'pid unknown'}): stop it "
+                               "first, or give this one another --name or --data-dir") from None
+        self._data_lock = fd
+        os.ftruncate(fd, 0)
+        os.write(fd, f"lpdev up data dir, pid {os.getpid()}; emptied on a fresh start\n".encode())
+        if not self.resume:
             for child in d.iterdir():
-                if child.is_dir():
+                if child.name == self.DATA_MARKER:
+                    continue
+                if child.is_dir() and not child.is_symlink():
                     shutil.rmtree(child, ignore_errors=True)
                 else:
                     child.unlink(missing_ok=True)
-        d.mkdir(parents=True, exist_ok=True)
+
+    DATA_MARKER = ".lpdev-data"
+
+    def _release_data_dir(self) -> None:
+        fd, self._data_lock = getattr(self, "_data_lock", None), None
+        if fd is not None:
+            os.close(fd)  # closing drops the lock
 
     def save_chain_state(self) -> bool:
         """Write the chain's state to the data dir (atomically, fsynced); False where it cannot be saved."""
@@ -435,6 +472,7 @@ class Stack:
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+        self._release_data_dir()
 
     # ------------------------------------------------------------------ actors
     async def _start_signer(self, i: int, spec: SignerSpec) -> None:

@@ -264,6 +264,37 @@ def test_bad_flags_are_usage_errors(tmp_path):
         r = subprocess.run(LPDEV + ["up", flag, value], cwd=tmp_path, capture_output=True, text=True, timeout=60,
                            env={**os.environ, "PYTHONPATH": str(ROOT)})
         assert r.returncode == 2 and f"argument {flag}: {value}:" in r.stderr and "Traceback" not in r.stderr
+    (tmp_path / "lpdev.toml").write_text("[orchestrator]\nfaults = {nope = 1}\n")
+    r = subprocess.run(LPDEV + ["up"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 2 and "lpdev.toml:2: lpdev.toml.orchestrator.faults: unknown fault 'nope'" in r.stderr
+    (tmp_path / "lpdev.toml").unlink()
+    for argv, want in ((["up", "--serve-events", "127.0.0.1:abc"],
+                        "--serve-events wants HOST:PORT with a port 0..65535"),
+                       (["up", "--scenario", "happy-path-fixed", "--fork-url", "http://127.0.0.1:1"],
+                        "--scenario runs on a local chain lpdev deploys"),
+                       (["up", "--name", "../x"], "stack name '../x'"),
+                       (["up", "--runner", "noop:1e999999999"], "bad price '1e999999999'")):
+        r = subprocess.run(LPDEV + argv, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert r.returncode == 2 and want in r.stderr and "Traceback" not in r.stderr, (argv, r.stderr)
+
+
+def test_ctrl_c_ends_a_headless_scenario_mid_step(tmp_path):
+    """`lpdev up --scenario` on the wall clock: SIGINT during a long `wait` step stops everything at once (exit
+    130, no verdict), as SIGTERM does; it does not wait for the step to end."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        up = Up(tmp_path, "--chain", "mock", "--scenario", "refresh-auth-token-expired")
+        try:
+            up.wait_for_line("step 3: wait 1600")
+            t0 = time.monotonic()
+            os.killpg(up.proc.pid, sig)
+            assert up.proc.wait(30) == 130
+            assert time.monotonic() - t0 < 15
+            up.wait_for_line("scenario refresh-auth-token-expired interrupted; no verdict")
+            assert "PASS" not in up.text() and "FAIL" not in up.text()
+        finally:
+            up.kill()
 
 
 @pytest.mark.anvil

@@ -147,7 +147,9 @@ def test_a_killed_stack_is_not_listed_and_its_name_is_free_again(tmp_path):
         clash = start(tmp_path, "--any-port", "--chain", "mock", "--no-gateway", "--name", "demo",
                       "--config-out", str(tmp_path / "x.json"))
         out = clash.communicate(timeout=60)[0]
-        assert clash.returncode == 1 and "a stack named 'demo' is already running" in out
+        assert clash.returncode == 2 and "a stack named 'demo' is already running" in out
+        # refused before it touched anything: the running stack's data dir is whole
+        assert (tmp_path / ".lpdev" / "data" / "demo" / "spec.json").is_file()
     finally:
         os.killpg(a.pid, signal.SIGKILL)  # no clean-up runs
         a.wait(10)
@@ -186,3 +188,62 @@ def test_chain_and_conformance_find_the_running_stack_from_any_folder(tmp_path):
             assert r.returncode == 2 and want in r.stderr and "Traceback" not in r.stderr, (argv, r.stderr)
     finally:
         stop(a)
+
+
+def test_the_data_dir_is_claimed_and_never_someone_elses(tmp_path):
+    """A data dir is emptied on a fresh start, so lpdev only ever empties one it made (it carries .lpdev-data) and
+    holds a lock on it while it runs: a folder of someone's files, a second stack on the same dir, or a name that
+    would escape .lpdev/data are each refused, and nothing is lost."""
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("precious")
+    r = start(tmp_path, "--any-port", "--chain", "mock", "--no-gateway", "--data-dir", str(foreign),
+              "--config-out", str(tmp_path / "x.json"))
+    out = r.communicate(timeout=60)[0]
+    assert r.returncode == 1 and "is not empty and was not made by lpdev up" in out, out
+    assert (foreign / "notes.txt").read_text() == "precious"
+    for bad in ("../..", "/tmp/x", ".hidden", "a" * 65):
+        r = start(tmp_path, "--any-port", "--chain", "mock", "--name", bad)
+        out = r.communicate(timeout=60)[0]
+        assert r.returncode == 2 and "stack name" in out and "Traceback" not in out, (bad, out)
+    shared = tmp_path / "shared"
+    a = start(tmp_path, "--any-port", "--chain", "mock", "--no-gateway", "--data-dir", str(shared), "--name", "a")
+    try:
+        wait_ready(a, tmp_path / ".lpdev" / "stack.json")
+        assert (shared / ".lpdev-data").is_file() and (shared / "spec.json").is_file()
+        b = start(tmp_path, "--any-port", "--chain", "mock", "--no-gateway", "--data-dir", str(shared), "--name", "b",
+                  "--config-out", str(tmp_path / "b.json"))
+        out = b.communicate(timeout=60)[0]
+        assert b.returncode == 1 and f"data dir {shared} is in use by a running stack" in out, out
+        assert (shared / "spec.json").is_file() and (shared / "orch").is_dir()  # a's files are whole
+    finally:
+        stop(a)
+    # stopped: the lock is gone, the dir is lpdev's, so the next fresh start may empty and reuse it
+    c = start(tmp_path, "--any-port", "--chain", "mock", "--no-gateway", "--data-dir", str(shared), "--name", "c",
+              "--exit-after-ready", "--config-out", str(tmp_path / "c.json"))
+    out = c.communicate(timeout=60)[0]
+    assert c.returncode == 0, out
+
+
+def test_hostile_registry_and_cast_files_are_ignored_not_fatal(tmp_path):
+    """The registry and a folder's .lpdev/stack.json are plain files anyone (or a clone) can hold: deeply nested,
+    binary, a pid of 0, -1 or true, a started_at that is not a number -- `lpdev ps` and `lpdev token` treat them
+    as no stack, with no traceback."""
+    reg = Path(os.environ["LPDEV_STATE_DIR"]) / "stacks"
+    reg.mkdir(parents=True, exist_ok=True)
+    bad = {"deep.json": "[" * 200_000, "bin.json": "\x00\xff", "zero.json": '{"name": "zero", "pid": 0}',
+           "neg.json": '{"name": "neg", "pid": -1}', "true.json": '{"name": "t", "pid": true}',
+           "age.json": json.dumps({"name": "age", "pid": os.getpid(), "started_at": "soon"})}
+    for name, text in bad.items():
+        (reg / name).write_text(text, encoding="latin-1")
+    (tmp_path / ".lpdev").mkdir()
+    (tmp_path / ".lpdev" / "stack.json").write_text("[" * 200_000)
+    try:
+        ps = lpdev(tmp_path, "ps")
+        assert ps.returncode == 0 and "Traceback" not in ps.stderr, ps.stderr
+        assert [ln.split()[0] for ln in ps.stdout.splitlines()[1:]] == ["age"]  # the only live pid (this one)
+        tok = lpdev(tmp_path, "token", "--stack", "zero")
+        assert tok.returncode == 2 and "no running stack named 'zero'" in tok.stderr and "Traceback" not in tok.stderr
+    finally:
+        for name in bad:
+            (reg / name).unlink(missing_ok=True)

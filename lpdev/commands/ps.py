@@ -32,7 +32,9 @@ def run(args) -> int:
     rows = [("NAME", "PID", "AGE", "CHAIN", "ORCHESTRATOR", "SIGNER", "FOLDER")]
     now = time.time()
     for d in stacks:
-        age = int(now - float(d.get("started_at") or now))
+        started = d.get("started_at")
+        age = int(now - started) if isinstance(started, (int, float)) and not isinstance(started, bool) \
+            and 0 <= now - started < 10**9 else 0
         orch = (d.get("orchestrators") or [{}])[0].get("url", "")
         rows.append((d["name"], str(d["pid"]), f"{age // 60}m{age % 60:02d}s", str(d.get("backend", "")), orch,
                      str(d.get("signer_url", "")), str(d.get("cwd", ""))))

@@ -43,6 +43,15 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _stack_name(text: str) -> str:
+    from stack.registry import check_name
+
+    try:
+        return check_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def data_dir_for(args, name: str) -> str:
     return args.data_dir or os.path.join(".lpdev", "data", name)
 
@@ -171,7 +180,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true",
                    help="come back after a crash (or a stop) on the same chain, from the data dir: every queued "
                         "winner is redeemed once (anvil only)")
-    p.add_argument("--name", default=None, metavar="NAME",
+    p.add_argument("--name", default=None, metavar="NAME", type=_stack_name,
                    help="this stack's name in `lpdev ps` and for `--stack NAME` (default: the folder's name, then "
                         "NAME-2, ...)")
     p.add_argument("--trace", metavar="FILE", help="write every event to a JSONL trace (`lpdev tui --replay`)")
@@ -242,8 +251,11 @@ def build_config(args):
     from stack.spec import UP_DEFAULTS, SpecParser, load_toml_lines, parse_spec
     from stack.yamlines import LDict, ScenarioError, read_text_file
 
-    if getattr(args, "serve_events", None) and ":" not in args.serve_events:
-        raise UsageError(f"--serve-events wants HOST:PORT (port 0 picks one), got {args.serve_events!r}")
+    if getattr(args, "serve_events", None):
+        host, sep, port = args.serve_events.rpartition(":")
+        if not sep or not port.isdigit() or len(port) > 5 or int(port) > 65535:
+            raise UsageError(f"--serve-events wants HOST:PORT with a port 0..65535 (0 picks one), got "
+                             f"{args.serve_events[:80]!r}")
     flags = _flags_doc(args)
     try:
         if getattr(args, "resume", False):
@@ -260,6 +272,9 @@ def build_config(args):
                    if k in flags]
             if bad or args.config:
                 raise UsageError(f"--scenario runs the scenario's own stack: drop {', '.join(bad or ['--config'])}")
+            if isinstance(flags.get("chain"), dict):
+                raise UsageError("--scenario runs on a local chain lpdev deploys (anvil, embedded or mock): drop "
+                                 "--fork-url and its flags")
             sc = load_scenario(find_scenario(args.scenario))
             ports = flags.get("ports", {})
             spec = replace(sc.stack, chain=flags.get("chain", "anvil"),
@@ -347,8 +362,10 @@ def banner(doc: dict, elapsed: float, files: list[str]) -> str:
     L += ["", f"This stack is {doc.get('name')!r} in `lpdev ps`; `lpdev token` finds it from any folder (add "
               f"--stack {doc.get('name')} when several run)."]
     if doc.get("data_dir"):
-        L += [f"Data dir {doc['data_dir']} (chain state, winners, certificates): after a crash, "
-              f"`lpdev up --resume --data-dir {doc['data_dir']}`" + (" — RESUMED from it" if doc.get("resumed") else "")]
+        L += [f"Data dir {doc['data_dir']} (chain state, winners, certificates)" + (
+              f": after a crash, `lpdev up --resume --data-dir {doc['data_dir']}`" if doc["backend"] == "anvil" else
+              f" (emptied on the next start; --resume needs --chain anvil)")
+              + (" — RESUMED from it" if doc.get("resumed") else "")]
     if files:
         L += ["Cast written to " + ", ".join(files) + " (removed on exit)"]
     L += ["", "Ctrl-C stops everything" + (" (anvil included)." if doc["backend"] == "anvil" else "."), ""]
@@ -513,6 +530,12 @@ async def _main(args, spec, policy, scenario=None, proc=None, t0: float | None =
     err = sys.stderr
     name = args.name or free_name(os.getcwd())
     data_dir = data_dir_for(args, name)
+    from stack.registry import running
+
+    clash = next((d for d in running() if d["name"] == name), None)
+    if clash is not None:  # before anything starts: its data dir is that stack's
+        raise UsageError(f"a stack named {name!r} is already running (pid {clash['pid']}, in "
+                         f"{clash.get('cwd', '?')}); choose another --name")
     registered = None
     tui = _want_tui(args)
     stack = Stack(spec, policy, log=lambda m: print(f"lpdev up: {m}", file=err, flush=True), anvil_process=proc,
@@ -594,7 +617,8 @@ async def _main(args, spec, policy, scenario=None, proc=None, t0: float | None =
         if tui:
             code = await _run_tui(stack, doc, app_ref, args.serve_events, scenario)
         elif scenario is not None:
-            code = await _run_scenario(stack, scenario, keep_running=args.keep_running, trace=None)
+            code = await _run_scenario(stack, scenario, keep_running=args.keep_running, trace=None,
+                                       stopping=stopping)
         else:
             await stack.run()
     except (StartupError, RegistryError) as exc:
@@ -624,16 +648,35 @@ async def _main(args, spec, policy, scenario=None, proc=None, t0: float | None =
     return code
 
 
-async def _run_scenario(stack, scenario, *, keep_running: bool, trace=None) -> int:
+async def _run_scenario(stack, scenario, *, keep_running: bool, trace=None, stopping=None) -> int:
     """The scenario's steps on the live stack (the policy's loops -- round initializer, chain polls -- run beside
-    them), its verdicts printed like `lpdev scenario run`; then exit, or keep serving until Ctrl-C."""
+    them), its verdicts printed like `lpdev scenario run`; then exit, or keep serving until Ctrl-C. Ctrl-C or
+    SIGTERM (``stopping``) ends a scenario mid-step: exit 130, no verdict."""
     from lpdev.commands.scenario import print_summary
     from stack.scenario.runner import ScenarioRun
 
     loops = asyncio.create_task(stack.run())
     run = ScenarioRun(scenario, stack=stack)
     try:
-        summary = await run.run()
+        steps = asyncio.create_task(run.run())
+        waits = {steps} | ({asyncio.create_task(stopping.wait())} if stopping is not None else set())
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for w in waits - {steps}:
+            w.cancel()
+        if not steps.done():
+            steps.cancel()
+            try:
+                await steps
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - interrupted: no verdict to give
+                pass
+            print(f"lpdev up: scenario {scenario.name} interrupted; no verdict", file=sys.stderr, flush=True)
+            stack.request_stop()
+            try:
+                await asyncio.wait_for(loops, 10)
+            except (asyncio.TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+            return 130
+        summary = steps.result()
     finally:
         run.close()
     print_summary(summary)

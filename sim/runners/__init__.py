@@ -16,7 +16,6 @@ orchestrator converts it to wei through its chain's ETH/USD feed. ``price=0`` is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 
 from aiohttp import web
 
@@ -106,11 +105,13 @@ def parse_runner_spec(text: str) -> tuple[str, str, str]:
     price, _, unit = rest.partition("/")
     price = price.strip() or "0"
     unit = unit.strip() or "hour"
-    try:
-        if Fraction(price) < 0:
-            raise ValueError
-    except (ValueError, ZeroDivisionError):
-        raise ValueError(f"bad price {price!r} in {text!r}: a USD amount such as 0.36") from None
+    from sim.wire.bounded import BoundedInputError, parse_fraction
+
+    try:  # bounded: a price like 1e999999999 must not be expanded
+        parse_fraction(price, what="price", min=0, max=10**12)
+    except BoundedInputError:
+        raise ValueError(f"bad price {price[:40]!r} in {text[:80]!r}: a USD amount such as 0.36 (0 to 10^12)") \
+            from None
     if unit not in ("hour", "720p", "fixed"):
         raise ValueError(f"bad unit {unit!r} in {text!r}: hour, 720p or fixed")
     return kind, price, unit

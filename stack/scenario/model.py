@@ -545,13 +545,14 @@ def _parse_runner_step(p: _P, a: str, arg, aline: int, what: str, names: dict):
 
 def _check_price(p: _P, arg: LDict, w: str) -> None:
     """``price`` (USD >= 0, as ``--runner KIND:PRICE/UNIT`` takes it) and ``unit`` (hour, 720p, fixed)."""
-    from fractions import Fraction
-
     if "price" in arg:
         v = arg["price"]
-        try:
-            ok = not isinstance(v, bool) and Fraction(str(v).strip()[:100]) >= 0
-        except (ValueError, ZeroDivisionError):
+        from sim.wire.bounded import BoundedInputError, parse_fraction
+
+        try:  # bounded: a price like 1e999999999 must not be expanded
+            ok = not isinstance(v, bool) and parse_fraction(str(v).strip()[:100], what="price", min=0,
+                                                            max=10**12) >= 0
+        except BoundedInputError:
             ok = False
         if not ok:
             raise p.err(arg.line_of("price"), f"{w}.price: expected a USD amount such as 0.36, got {_kind(v)}")
