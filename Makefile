@@ -1,7 +1,7 @@
 # lpdev — two commands do all set-up:  `make up` (run the local stack)  and  `make test` (run the tests).
 # Both bootstrap from nothing: a .venv with lpdev and its dev extras, the pinned livepeer-gateway SDK
-# (test-only, see README), the pinned npm tools (anvil, solc-js) in devnet/tools/node_modules, and Debian's
-# chromium when it is missing (the browser tests/test_tui_web.py drives; never a downloaded browser build).
+# (test-only, see README), the pinned npm tools (anvil, solc-js) in devnet/tools/node_modules; `make test` also
+# Debian's chromium when it is missing (the browser tests/test_tui_web.py drives; never a downloaded browser build).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -20,20 +20,20 @@ SDKSTAMP := $(SDK_SRC)/.lpdev-unpacked
 up: bootstrap
 	$(VENV)/bin/lpdev up $(ARGS)
 
-test: bootstrap
+test: bootstrap chromium
 	$(VENV)/bin/python -m pytest -q -n 2 $(ARGS)
 
 bench: bootstrap
 	$(VENV)/bin/lpdev bench all $(ARGS)
 
-bootstrap: $(PYSTAMP) $(NPMSTAMP) $(SDKSTAMP) chromium
+bootstrap: $(PYSTAMP) $(NPMSTAMP) $(SDKSTAMP)
 
-# `lpdev tui --web` is tested in a real headless browser. Installing it needs apt (as root, or sudo); where that is
-# not possible the bootstrap goes on and only that test fails, saying what is missing.
+# `lpdev tui --web` is tested in a real headless browser, so `make test` installs one. That needs apt (as root, or
+# sudo without a password prompt); where that is not possible it goes on and only that test fails, saying why.
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian's chromium (the browser tests/test_tui_web.py drives)"; \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
 	  { $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; } \
 	  || echo "warning: could not install chromium (apt-get install -y chromium); tests/test_tui_web.py needs it"; }
 

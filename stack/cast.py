@@ -1,6 +1,6 @@
-"""The "cast" of a running stack (ecosystem guide: an anvil-style banner): the JSON document written to
-``.lpdev/stack.json`` and ``--config-out``, the livepeer-gateway SDK token built from it, and copy-paste commands
-for the SDK's examples. All keys it holds are PUBLIC throwaway dev keys (the anvil mnemonic).
+"""The "cast" of a running stack (like anvil's start-up banner: who is who, at which address, with which keys): the
+JSON document written to ``.lpdev/stack.json`` and ``--config-out``, the livepeer-gateway SDK token built from it,
+and copy-paste commands for the SDK's examples. All keys it holds are PUBLIC throwaway dev keys (the anvil mnemonic).
 """
 from __future__ import annotations
 

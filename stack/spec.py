@@ -11,7 +11,8 @@ A bad value is one :class:`~stack.yamlines.ScenarioError`: ``file:line: field: w
 
 The keys (every one optional; amounts are integer wei or a string with a unit: ``"1.5eth"``, ``"20gwei"``)::
 
-    chain = "anvil"              # anvil | embedded | mock  (or a table: backend, block_time, round_length)
+    chain = "anvil"              # anvil | embedded | mock  (or a table: backend, block_time, round_length;
+                                 # backend = "fork" with fork_url, fork_block, controller, orchestrator_address)
     seed = 7                     # seeded ids, secrets and wins; with the virtual clock: byte-identical traces
     start_time = 1780000000      # the virtual clock's start (unix s)
     deposit = "100eth"           # every sender's deposit and reserve at setup (also [sender] deposit/reserve)
@@ -24,12 +25,14 @@ The keys (every one optional; amounts are integer wei or a string with a unit: `
     eth = 8545                   # anvil JSON-RPC
     signer = 7936                # first signer (HTTPS); the next count up
     orchestrator = 8935          # first orchestrator (TLS gRPC + HTTP); the next count up
+    orchestrator_http = 9935     # first orchestrator's plain-HTTP entry (Live Runners' default scheme)
     [signer]                     # defaults for every signer:       see SIGNER_KEYS
     [orchestrator]               # defaults for every orchestrator: see ORCH_KEYS
     [gateway]                    # defaults for every gateway:      see GATEWAY_KEYS (+ enabled = false: none)
     signers = 2                  # N dev signers (accounts sender, sender2, ...) -- or a list, below
     orchestrators = 1            # N dev orchestrators (orchestrator, orchestrator2, ...) -- or a list
     gateways = "auto"            # N, "auto" (one per orchestrator or signer, whichever is more), or a list
+    runners = ["noop", "text:0.01/fixed"]   # built-in dev Live Runners: KIND[:USD[/UNIT]] or tables (RUNNER_KEYS)
     [[orchestrators]]            # the list form: each entry names its actor, the rest as in [orchestrator]
     name = "orch"
     price_per_unit = 10

@@ -7,8 +7,9 @@ tours, ``lpdev tui --demo``, the benches -- from a :class:`~stack.spec.StackSpec
 normalisation). ``async with Stack(spec, LIVE) as st: await st.run()`` is ``lpdev up``;
 ``async with Stack(spec) as st: ...steps...`` is a deterministic scenario.
 
-Order: port check (fixed ports) -> chain (``devnet.open_chain``; setup funds the senders and activates the
-transcoders) -> orchestrators (one TLS port each) -> scripted auth webhooks -> signers (plain HTTP, plus HTTPS on
+Order: port check (fixed ports) -> the data dir claimed (when there is one) -> chain (``devnet.open_chain``; setup
+funds the senders and activates the transcoders) -> orchestrators (one TLS port each, plus a plain-HTTP entry for
+Live Runners) -> dev runners (registered over heartbeats) -> scripted auth webhooks -> signers (plain HTTP, plus HTTPS on
 the well-known port when the policy serves the SDK) -> readiness probes -> gateways (clients). :meth:`run` adds
 the live loops the policy asks for (:mod:`stack.live`). :meth:`stop` reverses it all and stops a managed anvil.
 
@@ -155,6 +156,9 @@ class Stack:
             self.clock = VirtualClock(spec.start_time)
         self.rng = Rng(spec.seed)
         self.bus = bus or EventBus(self.clock)
+        # whole-run counts for the shutdown line: the bus keeps only its recent events
+        self.kind_counts: dict[str, int] = {}
+        self.bus.subscribe(self._count_kind)
         # Step mode (the TUI's pause / next / run): off by default, so live gateways pay at their cadence; when a
         # viewer pauses it, each gateway waits here before its next payment.
         self.gate = StepGate(enabled=False)
@@ -858,12 +862,12 @@ class Stack:
             for k, v in outcomes.items():
                 out["outcomes"][k] = out["outcomes"].get(k, 0) + v
         out["payments"] = out["outcomes"].get("paid", 0)
-        kinds: dict[str, int] = {}
-        for e in list(self.bus.recent):
-            kinds[e.kind] = kinds.get(e.kind, 0) + 1
-        out["winners"] = kinds.get("orch.winner_stored", 0)
-        out["redeemed"] = kinds.get("orch.redemption_mined", 0)
+        out["winners"] = self.kind_counts.get("orch.winner_stored", 0)
+        out["redeemed"] = self.kind_counts.get("orch.redemption_mined", 0)
         return out
+
+    def _count_kind(self, ev: Event) -> None:
+        self.kind_counts[ev.kind] = self.kind_counts.get(ev.kind, 0) + 1
 
     # ------------------------------------------------------------------ traces
     def normalise(self, ev: Event) -> Event:

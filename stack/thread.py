@@ -54,6 +54,7 @@ class StackThread:
     def start(self, timeout: float = 120.0) -> "StackThread":
         self._thread.start()
         if not self._ready.wait(timeout):
+            self.stop()  # whatever did start (anvil, servers) is stopped, not leaked
             raise StartupError(f"the stack did not start within {timeout:.0f} s")
         if self.error is not None:
             self._thread.join(30)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("livepeer_gateway", reason="the livepeer-gateway SDK is installed by `make` (see README)")
 
 from livepeer_gateway import PaymentSession, get_orch_info  # noqa: E402
 
@@ -44,12 +43,17 @@ def test_up_on_a_fork_sdk_pays_winners_redeemed_fees_split_upstream_untouched(up
         assert fork.contracts["TicketBroker"] == ARBITRUM_ONE["TicketBroker"]  # resolved through the Controller
         fees0 = {r: fork.pending_fees(a(fork, r)) for r in ("orchestrator", "delegator", "delegator2")}
         o, s = st.orchestrators["orch"], st.signers["signer"]
-        info = get_orch_info(bare(o.url), signer_url=bare(s.url))
-        session = PaymentSession(bare(s.url), info, type="lv2v")
-        session.set_manifest_id("on-a-fork")
-        session.send_payment()  # the 60 s preload: 17 tickets at win prob 1/5
-        winners = o.node.store.all()
-        assert winners, "no winner in 17 tickets at 1/5 (probability 0.0225): rerun"
+        # each new session's first payment is the 60 s preload: 17 tickets at win prob 1/5, no winner with
+        # probability 0.0225; up to five sessions make a run without one a 6e-9 event, not a flaky test
+        for n in range(5):
+            info = get_orch_info(bare(o.url), signer_url=bare(s.url))
+            session = PaymentSession(bare(s.url), info, type="lv2v")
+            session.set_manifest_id(f"on-a-fork-{n}")
+            session.send_payment()
+            winners = o.node.store.all()
+            if winners:
+                break
+        assert winners, "no winner in 85 tickets at win prob 1/5"
         t.call(st.mine(41))  # past the params' expiry: the orchestrator redeems on the fork
         for _ in range(60):
             if all(w.status == "redeemed" for w in o.node.store.all()):

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("livepeer_gateway", reason="the livepeer-gateway SDK is installed by `make` (see README)")
 
 from livepeer_gateway import PaymentSession, get_orch_info  # noqa: E402
 

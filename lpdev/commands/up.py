@@ -2,7 +2,9 @@
 
     lpdev up [--chain anvil|embedded|mock] [--orchestrators N] [--signers N] [--gateway | --no-gateway]
              [--headless] [--config-out FILE] [--seed N] [--config lpdev.toml] [--remote-discovery] [--any-port]
-             [--lv2v-job] [--scenario NAME|FILE [--keep-running]]
+             [--lv2v-job] [--scenario NAME|FILE [--keep-running]] [--runner KIND[:USD[/UNIT]] | --no-runners]
+             [--name NAME] [--data-dir DIR] [--resume]
+    lpdev up --fork-url URL [--fork-block N] [--controller ADDR] [--orchestrator-address ADDR]
 
 Foreground: Ctrl-C (or SIGTERM) stops everything it started, anvil included. When every service answers it
 prints the cast (chain, contracts, throwaway keys, signer and orchestrator URLs, a livepeer-gateway token,
@@ -71,7 +73,12 @@ def _resume_spec(args, flags: dict):
         f"gateway.{k}" for k in gw if k != "enabled") | ({"--config"} if args.config else set()) \
         | ({"--scenario"} if args.scenario else set())
     if moved:
-        raise UsageError(f"--resume restarts the saved stack as it was: drop {', '.join(sorted(moved))}")
+        flag = {"chain": "--chain/--fork-url", "seed": "--seed", "orchestrators": "--orchestrators",
+                "signers": "--signers", "remote_discovery": "--remote-discovery", "signer": "--signer-profile",
+                "runners": "--runner/--no-runners", "orchestrator": "--orch-secret",
+                "gateway.interval_s": "--interval", "gateway.lv2v_job": "--lv2v-job"}
+        raise UsageError("--resume restarts the saved stack as it was: drop "
+                         + ", ".join(sorted({flag.get(k, k) for k in moved})))
     path = os.path.join(data_dir_for(args, args.name or ""), "spec.json")
     try:
         doc = bounded.load_json_file(path)
@@ -117,8 +124,8 @@ def _seconds(*, zero: bool):
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chain", choices=("anvil", "embedded", "mock", "fork"), default=None,
-                   help="anvil (default; a managed anvil process), embedded (py-evm in process, no RPC URL) or mock "
-                        "(the pure-Python model of the contracts, no RPC URL)")
+                   help="anvil (default; a managed anvil process), embedded (py-evm in process, no RPC URL), mock "
+                        "(the pure-Python model of the contracts, no RPC URL), or fork (with --fork-url)")
     p.add_argument("--orchestrators", type=int, default=None, metavar="N", help="fake orchestrators (1..4, default 1)")
     p.add_argument("--signers", type=int, default=None, metavar="N", help="remote signers (1..4, default 1)")
     p.add_argument("--gateway", action=argparse.BooleanOptionalAction, default=None,
@@ -749,8 +756,8 @@ async def _run_tui(stack, doc: dict, app_ref: dict, serve_events: str | None = N
     return 0
 
 
-def lpdev_commands() -> list[tuple[str, str]]:
-    """(command, help) for the TUI's command palette: the TUI does not import the CLI, the CLI hands it over."""
+def lpdev_commands() -> list[tuple[str, str, str]]:
+    """(command, help, full --help) for the TUI's command palette: the TUI does not import the CLI, the CLI hands it over."""
     from lpdev.cli import command_list
 
     return command_list()

@@ -469,7 +469,7 @@ def summarize(events, *, final: bool = True) -> dict:
 
 async def run_scenario(scenario: Scenario, *, chain: str | None = None, seed: int | None = None,
                        trace: str | Path | None = None, gate: StepGate | None = None, chain_obj=None) -> dict:
-    """``chain_obj``: an open chain to borrow (set up with ``Stack.devnet_config``), e.g. a test's reverted
+    """``chain_obj``: an open chain to borrow (set up with :func:`stack.spec.devnet_config`), e.g. a test's reverted
     py-evm snapshot; ``chain`` still names its backend."""
     run = ScenarioRun(scenario, chain=chain, seed=seed, gate=gate, chain_obj=chain_obj)
     try:
