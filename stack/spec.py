@@ -399,8 +399,18 @@ def _actor_fields(p: SpecParser, d: LDict, allowed: set[str], what: str, roles, 
                 out[k] = None if v is None else str(v)
         elif k == "webhook":
             wh = p.seq(v, line, f"{w} (a list of replies)")
-            out[k] = [dict(p.mapping(r, wh.item_lines[j] if j < len(wh.item_lines) else wh.line, f"{w}[{j}]"))
-                      for j, r in enumerate(wh)]
+            out[k] = []
+            for j, r in enumerate(wh):
+                rl = wh.item_lines[j] if j < len(wh.item_lines) else wh.line
+                reply = dict(p.mapping(r, rl, f"{w}[{j}]"))
+                # the transport fields the scripted webhook reads; the rest is the JSON body, sent as written
+                if "http_status" in reply:
+                    reply["http_status"] = p.integer(reply["http_status"], rl, f"{w}[{j}].http_status", minimum=100,
+                                                    maximum=599)
+                if "expiry_in" in reply:
+                    reply["expiry_in"] = p.integer(reply["expiry_in"], rl, f"{w}[{j}].expiry_in", minimum=-10**9,
+                                                  maximum=10**9)
+                out[k].append(reply)
         elif k in ("faults", "headers"):
             out[k] = dict(p.mapping(v, line, w))
             if k == "faults" and role == "orchestrator":  # the orchestrator's own check, before anything starts
@@ -473,6 +483,14 @@ def parse_spec(doc, p: SpecParser, *, base: dict | None = None, overrides: dict 
         spec.block_time = p.number(merged["block_time"], loc("block_time"), f"{what}.block_time", maximum=3600)
     if "host" in merged:
         spec.host = p.text(merged["host"], loc("host"), f"{what}.host", max_len=255)
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(spec.host)
+        except ValueError:
+            if spec.host != "localhost":
+                raise p.err(loc("host"), f"{what}.host: expected an IP address to listen on (127.0.0.1, 0.0.0.0, "
+                                         f"::1) or localhost, got {spec.host[:80]!r}") from None
     sender = p.mapping(merged.get("sender", {}), loc("sender"), f"{what}.sender")
     p.keys(sender, {"deposit", "reserve"}, f"{what}.sender")
     for k in ("deposit", "reserve"):

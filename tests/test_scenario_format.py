@@ -113,6 +113,18 @@ def test_stack_errors():
                        "  orchestrators: [{name: o}]\nsteps: []\n", "s.yaml")
     with pytest.raises(ScenarioError, match=r"^s.yaml:1: scenario: missing required key 'steps'"):
         parse_scenario("stack: {signers: [{name: a}], orchestrators: [{name: o}]}\n", "s.yaml")
+    # checked when the file is read, not when the stack is half up: a scripted webhook's transport fields, the
+    # listen address, an orchestrator's fault knobs
+    for body, words in (
+            ("stack:\n  signers: [{name: a, webhook: [{status: 200, http_status: 9999}]}]\nsteps: []\n",
+             r"^s.yaml:2: stack.signers\[0\].webhook\[0\].http_status: expected an integer <= 599"),
+            ("stack:\n  signers: [{name: a, webhook: [{expiry_in: soon}]}]\nsteps: []\n",
+             r"^s.yaml:2: stack.signers\[0\].webhook\[0\].expiry_in: expected an integer"),
+            ("stack:\n  host: example.com\nsteps: []\n", r"^s.yaml:2: stack.host: expected an IP address"),
+            ("stack:\n  orchestrators: [{name: o, faults: {delay_s: 9999}}]\nsteps: []\n",
+             r"^s.yaml:2: stack.orchestrators\[0\].faults: delay_s must be a number of seconds in \[0, 600\]")):
+        with pytest.raises(ScenarioError, match=words):
+            parse_scenario(body, "s.yaml")
 
 
 def test_valid_file_parses():
