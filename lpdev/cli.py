@@ -17,7 +17,10 @@ import re
 import sys
 
 from lpdev import commands as _commands_pkg
+from sim.wire import bounded
 from sim.wire.bounded import BoundedInputError
+
+SECONDS = bounded.argtype(bounded.parse_float, min=0.001, max=86400.0)  # a finite, positive duration flag
 
 
 class UsageError(Exception):

@@ -394,4 +394,4 @@ def test_data_dir_and_resume_errors(tmp_path):
     r = up("--resume", "--data-dir", str(tmp_path / "nowhere"))
     assert r.returncode == 2 and "spec.json: no such file" in r.stderr
     r = up("--resume", "--name", "m", "--orchestrators", "2")
-    assert r.returncode == 2 and "--resume restarts the saved stack as it was: drop orchestrators" in r.stderr
+    assert r.returncode == 2 and "--resume restarts the saved stack as it was: drop --orchestrators" in r.stderr

@@ -31,7 +31,7 @@ from lpdev.cli import UsageError
 
 
 def register(sub) -> None:
-    from lpdev.commands.signer import SECONDS
+    from lpdev.cli import SECONDS
     from sim.signer.profiles import PROFILE_NAMES
 
     p = sub.add_parser("conformance", help="which signer dialect a signer speaks: case x profile matrix, verdict",

@@ -26,7 +26,7 @@ import os
 import signal
 import sys
 
-from lpdev.cli import UsageError
+from lpdev.cli import SECONDS, UsageError
 from sim.wire import bounded
 
 DEFAULT_CHAIN_CONFIG = os.path.join(".lpdev", "chain.json")
@@ -94,7 +94,6 @@ def register(sub) -> None:
 
 _nonneg_int = bounded.argtype(bounded.parse_int, min=0)
 _pos_int = bounded.argtype(bounded.parse_int, min=1)
-SECONDS = bounded.argtype(bounded.parse_float, min=0.001, max=86400.0)
 
 
 def _price(text: str):

@@ -28,11 +28,10 @@ import signal
 import sys
 from fractions import Fraction
 
-from lpdev.cli import UsageError
+from lpdev.cli import SECONDS, UsageError
 from sim.wire import bounded
 
 DEFAULT_HTTP_ADDR = "127.0.0.1:7936"  # go-livepeer profiles; livepeer-node: 127.0.0.1:8937
-SECONDS = bounded.argtype(bounded.parse_float, min=0.001, max=86400.0)  # a finite, positive duration
 
 
 def register(sub) -> None:
