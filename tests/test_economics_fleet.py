@@ -121,6 +121,9 @@ def test_orchestrator_payouts_add_up(tmp_path, capsys):
     (["--ticket-ev", "-1"], "--ticket-ev"), (["--mix", "ticket_ev=0,1e11"], "--mix: ticket_ev=0: must be > 0"), (["--gateways", "1e7", "--sessions-per-day", "1e3"],
                                              "--sessions-per-day"),
     (["--ray", "127.0.0.1:1"], "--ray 127.0.0.1:1: no Ray cluster answers"),
+    (["--mix", "ticket_ev=1e400,1e11"], "--mix: ticket_ev=1e400: bad amount: '1e400' is out of range"),
+    (["--mix", "ticket_ev=1e31,1e11"], "--mix: ticket_ev=1e31: amount '1e31' is more than 10^30 wei"),
+    (["--gateways", "1e99999999"], "--gateways: '1e99999999' is out of range"),
 ])
 def test_bad_input_is_one_line_naming_the_flag(capsys, argv, flag):
     assert main(["economics", "fleet", *argv]) == 2
