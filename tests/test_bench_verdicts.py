@@ -132,11 +132,21 @@ def test_chain_ok_follows_gas_ratios(monkeypatch, capsys, factor, ok):
     assert ("OUT OF RANGE" in out) is (not ok) and "314,810" in out and code == (0 if ok else 1)
 
 
-def test_gas_reference_carries_the_issue_figures():
-    """The issue's quoted figures (201k ordinary, 315k first in round, 327k withdrawFees) are the references."""
-    ref = bench_chain.REFERENCE_GAS
-    assert round(ref["redeem"], -3) == 201_000 and round(ref["redeem_first_in_round"], -3) == 315_000
-    assert round(ref["withdraw_fees"], -3) == 327_000
+def test_the_economics_charges_the_gas_the_bench_holds_lpdevs_contracts_to():
+    """One fact, two users: the redemption gas `lpdev economics` charges an orchestrator is the protocol's, the very
+    figures `lpdev bench chain` compares lpdev's contracts with (an ordinary redemption, and the first of a round)."""
+    from fractions import Fraction
+
+    from sim.economics.check import exact_summary
+    from sim.economics.session import Model
+    from sim.economics.settings import Settings
+
+    gas_price = 3 * 10**9
+    m = Model.of(Settings(gas_price=gas_price))
+    rev = exact_summary(m)["revenue"]
+    assert rev["gas_cost"] == bench_chain.REFERENCE_GAS["redeem"] * gas_price
+    first = Fraction(bench_chain.REFERENCE_GAS["redeem_first_in_round"] * gas_price, m.terms.face_value)
+    assert rev["gas_share_first_in_round"] == pytest.approx(float(first), rel=1e-12)
 
 
 # ---- bench runner: ok follows the measured numbers against every target -----------------------------------------

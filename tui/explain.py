@@ -12,6 +12,7 @@ from typing import Any, Iterable
 
 from sim.events import Event
 from sim.orchestrator.runner_registry import HEARTBEAT_INTERVAL_S, HEARTBEAT_TTL_S
+from sim.pm.accounting import LIVE_PRELOAD_S, LV2V_PRELOAD_S
 from sim.pm.money import format_wei
 from tui.model import as_float, as_fraction, as_int, as_key, nonce_range, pick
 
@@ -48,7 +49,7 @@ def _payment(d: dict, first: bool) -> str:
     out = []
     if secs is not None:
         if secs == 0 and job in ("lv2v", "live"):
-            pre = "60 s" if job == "lv2v" else "10 s"
+            pre = f"{LV2V_PRELOAD_S if job == 'lv2v' else LIVE_PRELOAD_S} s"
             out.append(f"No state yet, so nothing has elapsed: the signer **preloads {pre}**")
         else:
             out.append(f"The signer billed **{secs:g} s** since its last payment")
