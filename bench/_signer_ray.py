@@ -54,15 +54,11 @@ def _task(load, url: str, concurrency: int, duration: float, warmup: float, work
 def run_distributed(load, url: str, ray_address: str, workers: int, concurrency: int, duration: float,
                     warmup: float, node: bool = False) -> dict:
     """``load``: the one-machine load coroutine (``bench.signer._load``), shipped to each task by reference."""
-    from lpdev.cli import UsageError
-    from sim.economics.sweep import RayUnavailable, connect_ray
+    from sim.economics.sweep import connect_ray
+    from sim.wire.bounded import parse_int
 
-    if workers < 1:
-        raise UsageError(f"--workers: must be >= 1, got {workers}")
-    try:
-        ray = connect_ray(ray_address)
-    except RayUnavailable as exc:
-        raise UsageError(str(exc)) from None
+    parse_int(workers, what="--workers", min=1)  # BoundedInputError: one line, exit 2
+    ray = connect_ray(ray_address)  # RayUnavailable: `lpdev bench` makes it one line, exit 2
     try:
         task = ray.remote(_task)
         refs = [task.remote(load, url, concurrency, duration, warmup, w * concurrency, node) for w in range(workers)]

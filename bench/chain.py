@@ -1,18 +1,20 @@
 """Gas vs the real protocol contracts, chain setup time and redemption throughput per devnet backend.
 
 - gas: the operations an orchestrator's margin and a sender's costs depend on, run on anvil with lpdev's
-  contracts in the same scenario as the reference figures (REFERENCE_GAS: livepeer/protocol's contracts behind
-  their proxies on anvil), each printed beside its reference with the ratio; every ratio must be within 0.9-1.1.
+  contracts in the same scenario as the reference figures (REFERENCE_GAS, from sim/economics/reference.py:
+  livepeer/protocol's contracts behind their proxies on anvil), each printed beside its reference with the
+  ratio; every ratio must be within 0.9-1.1.
 - setup: wall time from launching `lpdev chain up` (a fresh Python process) until its config file exists, i.e.
   contracts deployed, round initialized, orchestrator bonded and active, sender funded; for anvil and embedded.
   Also the in-process `open_chain` time (imports already paid).
 - baseline: a bare anvil from spawn to its first JSON-RPC answer, measured in the same run.
-- redemptions/s: sequential winning-ticket redemptions (simulate + send + receipt) on each backend, including
-  the mock when devnet/backends/mock.py exists.
+- redemptions/s: sequential winning-ticket redemptions (simulate + send + receipt) on each backend (anvil,
+  embedded and the pure-Python mock).
 Targets: anvil setup under 2 s (issue 3); gas within 10 % of the real contracts (issue 17). Exit 1 on a miss.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import statistics
@@ -23,29 +25,16 @@ import time
 from pathlib import Path
 
 from bench._baselines import bare_anvil_start_s
+from sim.economics.reference import PROTOCOL_GAS
+from sim.wire.bounded import argtype, parse_int
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_ANVIL_SETUP_S = 2.0
 GAS_RATIO_RANGE = (0.9, 1.1)
 
-# Gas used by livepeer/protocol's own contracts for the same operations in the same scenario (gas_scenario below),
-# each behind its ManagerProxy, on anvil 1.7.1 (prague). Provenance: measured for issue 17 in a scratch directory
-# outside this repository (nothing of it is in the repo): livepeer/protocol at f225b10 (branch delta), the creation
-# bytecode of each contract deployed on Arbitrum One from its deployments/arbitrumMainnet records (Controller,
-# Minter, ManagerProxy, the TicketBroker, RoundsManager, BondingManager v9 and BondingVotes targets, the
-# BondingManager linked to its SortedDoublyLL library placed at the mainnet library address) and LivepeerToken
-# compiled from the same repository with solc-js 0.8.9; a dummy L2LPTDataCache. Repeated runs differ by a few
-# dozen gas (the zero bytes of each ticket signature). The issue's three figures, "201k ordinary redemption, 315k
-# first in round, 327k withdrawFees", are these (200,594 / 314,810 / 327,222), reproduced in the same scenario.
-REFERENCE_GAS = {
-    "redeem_first_in_round": 314_810,  # issue 17: 315k
-    "redeem": 200_594,  # issue 17: 201k
-    "batch_redeem_5": 538_058,
-    "redeem_partly_from_reserve": 279_654,
-    "withdraw_fees": 327_222,  # issue 17: 327k
-    "unlock": 88_919,
-    "withdraw": 88_570,
-}
+# Gas used by livepeer/protocol's own contracts for the same operations in the same scenario (gas_scenario below);
+# the figures and their provenance live with the economics that charges them (sim/economics/reference.py).
+REFERENCE_GAS = PROTOCOL_GAS
 GAS_LABELS = {
     "redeem_first_in_round": "redeemWinningTicket, first in the round for the orchestrator",
     "redeem": "redeemWinningTicket, later in the round (paid from the deposit)",
@@ -57,11 +46,27 @@ GAS_LABELS = {
 }
 
 
+BACKENDS = ("anvil", "embedded", "mock")
+
+
+def _backends(text: str) -> list[str]:
+    """``--backends``: a comma list of BACKENDS (argparse type: a bad name is a one-line usage error)."""
+    names = [b.strip() for b in text.split(",") if b.strip()]
+    bad = [b for b in names if b not in BACKENDS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"unknown backend {', '.join(repr(b[:20]) for b in bad) or repr(text)} "
+                                         f"(choose from {', '.join(BACKENDS)})")
+    return list(dict.fromkeys(names))
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("--gas-only", action="store_true", help="only the gas table (skips setup and redemptions/s)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per setup measurement (median; default 3)")
-    parser.add_argument("--redemptions", type=int, default=40, help="tickets redeemed per backend (default 40)")
-    parser.add_argument("--backends", default="anvil,embedded,mock", help="comma list (default anvil,embedded,mock)")
+    parser.add_argument("--repeat", type=argtype(parse_int, min=1, max=100), default=3,
+                        help="runs per setup measurement (median; default 3)")
+    parser.add_argument("--redemptions", type=argtype(parse_int, min=1, max=100_000), default=40,
+                        help="tickets redeemed per backend (default 40)")
+    parser.add_argument("--backends", type=_backends, default=list(BACKENDS),
+                        help=f"comma list of {', '.join(BACKENDS)} (default all)")
 
 
 def _cli_setup_s(backend: str, timeout: float = 120.0) -> float:
@@ -210,11 +215,7 @@ def run(args) -> dict:
     if getattr(args, "gas_only", False):
         gas = measure_gas()
         return {"bench": "chain", "gas": gas, "ok": gas["ok"]}
-    repeat = max(1, int(getattr(args, "repeat", 3)))
-    n = max(1, int(getattr(args, "redemptions", 40)))
-    backends = [b.strip() for b in getattr(args, "backends", "anvil,embedded,mock").split(",") if b.strip()]
-    if "mock" in backends and not (ROOT / "devnet" / "backends" / "mock.py").exists():
-        backends.remove("mock")
+    repeat, n, backends = args.repeat, args.redemptions, args.backends
     out: dict = {"bench": "chain", "target_anvil_setup_s": TARGET_ANVIL_SETUP_S, "repeat": repeat}
 
     bare = [bare_anvil_start_s() for _ in range(repeat)]

@@ -25,18 +25,24 @@ import subprocess
 import sys
 import time
 
+from sim.wire.bounded import argtype, parse_float, parse_int
+
 TARGET_RATIO = 0.5
 TARGET_P99_MS = 50.0
 TARGET_RSS_MB = 400.0
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--seconds", type=float, default=2.0, help="time per slice (default 2)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating direct/proxied slices (default 3)")
-    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (default 16)")
-    parser.add_argument("--body-kib", type=int, default=64, help="request body KiB, echoed back (default 64)")
-    parser.add_argument("--stream-mib", type=int, default=1024, help="body streamed through the proxy for the "
-                                                                     "memory check, MiB (default 1024; 0 = skip)")
+    parser.add_argument("--seconds", type=argtype(parse_float, min=0.05, max=3600.0), default=2.0,
+                        help="time per slice (default 2)")
+    parser.add_argument("--rounds", type=argtype(parse_int, min=1, max=1000), default=3,
+                        help="alternating direct/proxied slices (default 3)")
+    parser.add_argument("--concurrency", type=argtype(parse_int, min=1, max=1024), default=16,
+                        help="requests in flight (default 16)")
+    parser.add_argument("--body-kib", type=argtype(parse_int, min=1, max=16384), default=64,
+                        help="request body KiB, echoed back (default 64; 1-16384)")
+    parser.add_argument("--stream-mib", type=argtype(parse_int, min=0, max=65536), default=1024,
+                        help="body streamed through the proxy for the memory check, MiB (default 1024; 0 = skip)")
 
 
 # ------------------------------------------------------------------------------------------------ the children
@@ -198,9 +204,16 @@ async def _run(args) -> dict:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait(5)
+    return report(args, runs, stream, rss)
 
+
+def report(args, runs: dict[str, list[dict]], stream: dict | None, rss: dict) -> dict:
+    """The result document from the measured slices (``runs``: path -> one dict per slice), the stream and the peak
+    RSS: medians, ratios, and the verdict — ``ok`` only when every request succeeded, the stream came back whole
+    and every target was met (a missed target is ``ok: false``, exit 1, like every other benchmark)."""
     def med(name, key):
-        return round(statistics.median(x[key] for x in runs[name]), 2)
+        vals = [x[key] for x in runs[name] if x[key] is not None]
+        return round(statistics.median(vals), 2) if vals else None
 
     out = {"name": "runner", "concurrency": args.concurrency, "body_kib": args.body_kib, "rounds": args.rounds,
            "seconds_per_slice": args.seconds}
@@ -220,11 +233,13 @@ async def _run(args) -> dict:
     all_ok = all(set(out[n]["statuses"]) == {"200"} for n in ("direct", "proxied", "bare_proxy"))
     stream_ok = stream is None or (stream["status"] == 200 and stream["bytes"] == stream["sent"])
     out["targets"] = {"ratio_rps": TARGET_RATIO, "p99_ms": TARGET_P99_MS, "peak_rss_mb": TARGET_RSS_MB}
-    out["meets_targets"] = bool(
-        out["ratio_rps"] is not None and out["ratio_rps"] >= TARGET_RATIO
-        and out["proxied"]["p99_ms"] < TARGET_P99_MS
-        and (stream is None or rss["orchestrator"] + rss["runner"] < TARGET_RSS_MB))
-    out["ok"] = all_ok and stream_ok
+    out["meets"] = {
+        "ratio_rps": out["ratio_rps"] is not None and out["ratio_rps"] >= TARGET_RATIO,
+        "p99_ms": out["proxied"]["p99_ms"] is not None and out["proxied"]["p99_ms"] < TARGET_P99_MS,
+        "peak_rss_mb": stream is None or rss["orchestrator"] + rss["runner"] < TARGET_RSS_MB}
+    out["meets_targets"] = all(out["meets"].values())
+    out["all_requests_ok"], out["stream_ok"] = all_ok, stream_ok
+    out["ok"] = all_ok and stream_ok and out["meets_targets"]
     return out
 
 
@@ -248,5 +263,10 @@ def format_text(r: dict) -> str:
                      f"({s['mb_s']} MB/s both ways), status {s['status']}, {s['bytes']} bytes back")
     rss = r["peak_rss_mb"]
     lines.append(f"  peak RSS: orchestrator {rss['orchestrator']} MB, runner {rss['runner']} MB "
-                 f"(target < {TARGET_RSS_MB} MB together); meets targets: {r['meets_targets']}")
+                 f"(target < {TARGET_RSS_MB} MB together)")
+    missed = [k for k, met in r["meets"].items() if not met]
+    failed = ([] if r["all_requests_ok"] else ["not every request got 200"]) + \
+             ([] if r["stream_ok"] else ["the stream did not come back whole"])
+    lines.append("  targets: " + ("OK" if not missed else f"MISSED ({', '.join(missed)})")
+                 + (f"; FAILED: {'; '.join(failed)}" if failed else ""))
     return "\n".join(lines)

@@ -8,12 +8,39 @@ nothing: never send real funds to them. They are hard-coded (not derived at impo
 from __future__ import annotations
 
 from dataclasses import dataclass, field, asdict
+from fractions import Fraction
 
-__all__ = ["DEV_MNEMONIC", "DEV_KEYS", "DEV_ADDRESSES", "ROLES", "DevnetConfig", "ETHER", "LPT", "USD_DECIMALS"]
+from sim.wire.bounded import BoundedInputError, parse_fraction
+
+__all__ = ["DEV_MNEMONIC", "DEV_KEYS", "DEV_ADDRESSES", "ROLES", "DevnetConfig", "ETHER", "LPT", "USD_DECIMALS",
+           "eth_usd_answer"]
 
 ETHER = 10**18
 LPT = 10**18  # LPT has 18 decimals: 1 LPT = 10**18 base units
 USD_DECIMALS = 8  # the ETH/USD feed's answer has 8 decimals, like Chainlink's USD feeds
+
+
+def eth_usd_answer(usd_per_eth) -> int:
+    """USD per ETH (int, Fraction, or a decimal string like "3000.5") -> the feed's integer answer (8 decimals),
+    for every backend (the mock too, without importing web3). Read by the bounded parser (at most 100 digits, a
+    bounded exponent: ``1e99999999`` is refused at once); ValueError: one line naming the problem."""
+    shown = repr(usd_per_eth) if len(str(usd_per_eth)) <= 40 else f"a value of {len(str(usd_per_eth))} characters"
+    try:
+        value = parse_fraction(str(usd_per_eth) if isinstance(usd_per_eth, float) else usd_per_eth,
+                               what="ETH/USD price")
+    except BoundedInputError as exc:
+        if "not a number" in exc.problem or "divides by zero" in exc.problem:
+            raise ValueError(f"bad ETH/USD price {shown}: give USD per ETH, e.g. 3000 or 2999.5") from None
+        raise ValueError(f"bad ETH/USD price: {exc.problem}") from None
+    answer = value * 10**USD_DECIMALS
+    if answer <= 0:
+        raise ValueError(f"ETH/USD price must be positive, got {shown}")
+    if answer.denominator != 1:
+        raise ValueError(f"ETH/USD price {shown} has more than {USD_DECIMALS} decimals")
+    if answer >= 2**255:
+        raise ValueError(f"ETH/USD price {shown} is too large: the feed's answer is an int256 with {USD_DECIMALS} "
+                         f"decimals, so at most {float(Fraction(2**255 - 1, 10**USD_DECIMALS)):.3g} USD per ETH")
+    return int(answer)
 
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 

@@ -64,3 +64,25 @@ def test_bench_runner(capsys):
     assert d["ratio_rps"] == pytest.approx(d["proxied"]["rps"] / d["direct"]["rps"], rel=0.01)
     assert d["stream"]["bytes"] == d["stream"]["sent"] == 8 * 2**20 and d["stream"]["status"] == 200
     assert d["peak_rss_mb"]["orchestrator"] > 0 and isinstance(d["meets_targets"], bool)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["runner", "--body-kib", "-1"], "argument --body-kib: '-1' is below the minimum 1"),
+    (["runner", "--concurrency", "0"], "argument --concurrency: '0' is below the minimum 1"),
+    (["runner", "--seconds", "nan"], "argument --seconds: nan is not a number"),
+    (["runner", "--stream-mib", "1e99999999"], "argument --stream-mib: '1e99999999' is out of range"),
+    (["chain", "--backends", "foo"], "argument --backends: unknown backend 'foo' (choose from anvil, embedded, mock)"),
+    (["chain", "--redemptions", "0"], "argument --redemptions: '0' is below the minimum 1"),
+    (["economics", "--sessions", "-1"], "argument --sessions: '-1' is below the minimum 1"),
+    (["signer", "--workers", "0", "--ray", "local"], "--workers: '0' is below the minimum 1"),
+    (["tickets", "--no-such-option"], "unrecognized arguments: --no-such-option"),
+])
+def test_bad_bench_options_are_one_line(argv, message):
+    """Checked before anything starts: one line naming the option, exit 2 (not a traceback from os.urandom, a
+    median of nothing, or a ChainError)."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "lpdev", "bench", *argv], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr

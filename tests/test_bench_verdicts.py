@@ -132,8 +132,77 @@ def test_chain_ok_follows_gas_ratios(monkeypatch, capsys, factor, ok):
     assert ("OUT OF RANGE" in out) is (not ok) and "314,810" in out and code == (0 if ok else 1)
 
 
-def test_gas_reference_carries_the_issue_figures():
-    """The issue's quoted figures (201k ordinary, 315k first in round, 327k withdrawFees) are the references."""
-    ref = bench_chain.REFERENCE_GAS
-    assert round(ref["redeem"], -3) == 201_000 and round(ref["redeem_first_in_round"], -3) == 315_000
-    assert round(ref["withdraw_fees"], -3) == 327_000
+def test_the_economics_charges_the_gas_the_bench_holds_lpdevs_contracts_to():
+    """One fact, two users: the redemption gas `lpdev economics` charges an orchestrator is the protocol's, the very
+    figures `lpdev bench chain` compares lpdev's contracts with (an ordinary redemption, and the first of a round)."""
+    from fractions import Fraction
+
+    from sim.economics.check import exact_summary
+    from sim.economics.session import Model
+    from sim.economics.settings import Settings
+
+    gas_price = 3 * 10**9
+    m = Model.of(Settings(gas_price=gas_price))
+    rev = exact_summary(m)["revenue"]
+    assert rev["gas_cost"] == bench_chain.REFERENCE_GAS["redeem"] * gas_price
+    first = Fraction(bench_chain.REFERENCE_GAS["redeem_first_in_round"] * gas_price, m.terms.face_value)
+    assert rev["gas_share_first_in_round"] == pytest.approx(float(first), rel=1e-12)
+
+
+# ---- bench runner: ok follows the measured numbers against every target -----------------------------------------
+def _runner_slices(direct_rps: float, proxied_rps: float, p99_ms: float, status: int = 200) -> dict:
+    def one(rps, p99):
+        return {"rps": rps, "mb_s": rps * 0.13, "n": int(rps), "p50_ms": p99 / 3, "p99_ms": p99,
+                "statuses": {status: int(rps)}}
+    return {"direct": [one(direct_rps, 5.0)] * 3, "proxied": [one(proxied_rps, p99_ms)] * 3,
+            "bare_proxy": [one(direct_rps * 0.55, 9.0)] * 3}
+
+
+@pytest.mark.parametrize("proxied_rps, p99_ms, rss_mb, status, ok, missed", [
+    (2500.0, 15.0, 120.0, 200, True, ""),
+    (1900.0, 15.0, 120.0, 200, False, "ratio_rps"),        # 0.475: README's measured range, below the 0.5 target
+    (2500.0, 60.0, 120.0, 200, False, "p99_ms"),
+    (2500.0, 15.0, 450.0, 200, False, "peak_rss_mb"),
+    (2500.0, 15.0, 120.0, 502, False, ""),                  # every target met but requests failed
+])
+def test_runner_ok_follows_every_target(monkeypatch, capsys, proxied_rps, p99_ms, rss_mb, status, ok, missed):
+    import bench.runner as bench_runner
+
+    stream = {"status": 200, "bytes": 8 << 20, "sent": 8 << 20, "seconds": 0.1, "mb_s": 160.0}
+    rss = {"orchestrator": rss_mb / 2, "runner": rss_mb / 2}
+
+    async def fake_run(args):
+        return bench_runner.report(args, _runner_slices(4000.0, proxied_rps, p99_ms, status), stream, rss)
+
+    monkeypatch.setattr(bench_runner, "_run", fake_run)
+    code = main(["bench", "runner", "--json"])
+    d = json.loads(capsys.readouterr().out)
+    assert d["ratio_rps"] == pytest.approx(proxied_rps / 4000.0, abs=0.001)
+    assert d["ok"] is ok and code == (0 if ok else 1)
+    assert d["meets_targets"] is (missed == "")
+    assert [k for k, met in d["meets"].items() if not met] == ([missed] if missed else [])
+    code = main(["bench", "runner"])
+    out = capsys.readouterr().out
+    assert code == (0 if ok else 1)
+    assert (f"targets: MISSED ({missed})" in out) is bool(missed) and ("FAILED: not every request" in out) is (
+        status != 200)
+
+
+# ---- bench economics: ok is the target and the two agreements -------------------------------------------------
+@pytest.mark.parametrize("change, ok", [
+    ({}, True),
+    ({"batched_payments_per_s_per_core": 900_000}, False),
+    ({"fleet": {"same_payments_on_both_paths": False}}, False),
+    ({"fleet": {"batched_payments_per_s_per_core": 999_999}}, False),
+    ({"sweep": {"identical_tables": False}}, False),
+])
+def test_economics_ok_needs_the_target_and_both_agreements(change, ok):
+    import bench.economics as bench_economics
+
+    out = {"batched_payments_per_s_per_core": 5_000_000,
+           "fleet": {"batched_payments_per_s_per_core": 3_000_000, "same_payments_on_both_paths": True},
+           "sweep": {"identical_tables": True}}
+    for k, v in change.items():
+        out[k] = {**out[k], **v} if isinstance(v, dict) else v
+    assert bench_economics.verdict(out) is ok
+    assert bench_economics.verdict({"batched_payments_per_s_per_core": 5_000_000}) is True  # --no-fleet --no-ray

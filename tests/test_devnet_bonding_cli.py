@@ -115,6 +115,8 @@ def test_an_active_transcoder_keeps_its_cuts_unless_asked(devchain, capsys):
     (["withdraw-fees", "--role", "gateway", "--amount", "1wei"], 1, "insufficient fees to withdraw"),
     (["eth-usd", "3000.123456789"], 2, "more than 8 decimals"),
     (["eth-usd", "0"], 2, "must be positive"),
+    (["eth-usd", "1e99999999"], 2, "bad ETH/USD price: '1e99999999' is out of range"),
+    (["eth-usd", "1e80"], 2, "'1e80' is too large: the feed's answer is an int256"),
     (["eth-usd", "--age", "60"], 2, "--age needs --stale"),
     (["eth-usd", "--stale", "--age", "0"], 2, "--age must be > 0"),
     (["eth-usd", "2500", "--role", "gateway"], 1, "only owner"),

@@ -619,7 +619,9 @@ def test_eth_usd_feed_and_a_chain_without_one(chain):
         chain._view("EthUsdPriceFeed", "getRoundData", 7)
     feed_addr = chain.contracts.pop("EthUsdPriceFeed")
     try:
-        with pytest.raises(devnet.ChainError, match="no ETH/USD price feed"):
+        with pytest.raises(devnet.ChainError, match="no ETH/USD price feed") as ei:
             chain.eth_usd()
+        # what to do about it, in terms that exist (no made-up parameter)
+        assert "register a Chainlink-compatible ETH/USD feed in the Controller" in str(ei.value)
     finally:
         chain.contracts["EthUsdPriceFeed"] = feed_addr

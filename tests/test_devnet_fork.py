@@ -153,6 +153,8 @@ def test_a_dev_orchestrator_is_bonded_and_made_active_on_the_fork(upstream):
         assert fork.fork["orchestrators"][1]["how"] == "the dev orchestrator, already an active transcoder on the " \
                                                        "forked chain"
         assert fork.current_round() == before["round"] + 1  # advanced to its activation round
+        # the fork's config is its own copy: the caller's DevnetConfig keeps its chain id
+        assert fork.config.chain_id == 42161 and cfg.chain_id == DevnetConfig().chain_id == 31337
         minter = bytes.fromhex(fork.contracts["Minter"][2:])
         # its LPT came out of the Minter (impersonating the BondingManager) and went back in, bonded
         assert fork.lpt_balance(minter) == before["minter_lpt"] and fork.lpt_balance(o2) == 0
@@ -185,6 +187,50 @@ def test_fork_errors_name_the_cause(upstream):
         devnet.open_chain("fork", fork_url=upstream.eth_url, orchestrator_address=upstream.address("gateway"))
     with pytest.raises(ChainError, match="needs fork_url"):
         devnet.open_chain("fork")
+
+
+class _NeverActive:
+    """A fork on which the impersonated orchestrator is registered and in the pool but never becomes active."""
+
+    config = DevnetConfig()
+    fork = {"block": 1}
+
+    def __init__(self) -> None:
+        self.rounds = 0
+
+    def _view(self, contract, fn, *args):
+        assert (contract, fn) == ("BondingManager", "isRegisteredTranscoder")
+        return True
+
+    def impersonate(self, addr):
+        pass
+
+    def set_balance(self, addr, wei):
+        pass
+
+    def is_active_transcoder(self, a):
+        return False
+
+    def transcoder_pool(self):
+        return [self.config.address("orchestrator")]
+
+    def current_round(self):
+        return 7 + self.rounds
+
+    def _advance(self, key):
+        self.rounds += 1
+
+
+def test_an_impersonated_orchestrator_that_never_becomes_active_is_an_error():
+    """Waited for two rounds and still not active: the fork says so instead of handing out an orchestrator that
+    cannot be paid (every ticket to it would fail the broker's active check)."""
+    from devnet.backends.fork import _impersonate_orchestrator
+
+    chain = _NeverActive()
+    with pytest.raises(ChainError, match=r"--orchestrator-address 0x\w+ is in the transcoder pool but still not active "
+                                         r"after two rounds \(round 9\)"):
+        _impersonate_orchestrator(chain, chain.config.address("orchestrator"))
+    assert chain.rounds == 2
 
 
 def test_wrong_chain_needs_a_controller_and_a_paused_network_cannot_start_a_round():

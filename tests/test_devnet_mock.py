@@ -693,3 +693,28 @@ def test_eth_usd_feed_is_deterministic_and_can_go_stale():
         c.set_eth_usd("0.000000001")
     with pytest.raises(ValueError, match="must be positive"):
         c.set_eth_usd(-5)
+
+
+def test_eth_usd_price_is_read_by_the_bounded_parser_without_web3():
+    """The price goes through devnet.config.eth_usd_answer (shared by every backend): a huge exponent is refused at
+    once (it used to hang building 10^99999999), an answer beyond int256 says it is too large (it used to say "must
+    be positive"), and setting the mock's feed loads neither the web3 backend nor eth_abi."""
+    import subprocess
+    import sys
+    import time
+
+    c = MockChain()
+    t0 = time.monotonic()
+    with pytest.raises(ValueError, match=r"^bad ETH/USD price: '1e99999999' is out of range$"):
+        c.set_eth_usd("1e99999999")
+    assert time.monotonic() - t0 < 1
+    with pytest.raises(ValueError, match=r"'1e80' is too large: the feed's answer is an int256 with 8 decimals") as ei:
+        c.set_eth_usd("1e80")
+    assert "positive" not in str(ei.value)
+    with pytest.raises(ValueError, match=r"bad ETH/USD price 'abc': give USD per ETH"):
+        c.set_eth_usd("abc")
+    assert c.eth_usd().round_id == 1  # nothing was sent
+    code = ("import sys; from devnet.backends.mock import MockChain; assert MockChain().set_eth_usd('3100.5').ok; "
+            "print(sorted(m for m in ('devnet.backends.evm', 'web3', 'eth_abi') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stderr

@@ -19,7 +19,7 @@ import pytest
 from lpdev.cli import main
 from sim.economics.batched import draw_disturbances, simulate_batch
 from sim.economics.session import Model, schedule, simulate_session
-from sim.economics.settings import PRESETS, Settings
+from sim.economics.settings import PRESETS, Settings, SettingsError
 from sim.economics.stats import wilson
 from sim.economics.sweep import parse_axis, run_sweep
 
@@ -73,17 +73,39 @@ def test_4077_text_report_names_the_fix(capsys):
     (["--loss", "1"], "--loss"), (["--price-per-unit", "1.5"], "--price-per-unit"),
     (["--ticket-ev", "10", "--max-face-value", "5"], "--max-face-value"), (["--job-type", "x"], "--job-type"),
     (["--runs", "-1"], "--runs"),
+    # amounts and times go through the bounded parsers: a huge exponent is refused at once (it used to hang), an
+    # amount above 10^30 wei is refused by name (it used to pass and crash the report)
+    (["--ticket-ev", "1e100000000"], "--ticket-ev: bad amount: '1e100000000' is out of range"),
+    (["--ticket-ev", "1e400"], "--ticket-ev: bad amount: '1e400' is out of range"),
+    (["--ticket-ev", "1e31"], "--ticket-ev: amount '1e31' is more than 10^30 wei"),
+    (["--max-total-ev", "1e40"], "--max-total-ev: amount '1e40' is more than 10^30 wei"),
+    (["--minutes", "1e99999999"], "--minutes: '1e99999999' is out of range"),
+    (["--sessions", "1e99999999"], "--sessions: '1e99999999' is out of range"),
+    (["--sessions", "2.5"], "--sessions: '2.5' is not an integer"),
 ])
 def test_bad_input_is_one_line_naming_the_parameter(capsys, argv, flag):
+    t0 = time.monotonic()
     assert main(["economics", "check", *argv]) == 2
+    assert time.monotonic() - t0 < 5  # refused, not computed
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith(f"lpdev: error: {flag}"), err
+
+
+def test_settings_built_in_code_are_bounded_too():
+    """A library caller's Settings get the same ceiling, and a huge value is named without printing it."""
+    with pytest.raises(SettingsError, match=r"--ticket-ev: must be <= 10\^30 wei .* got ~10\^5000"):
+        Settings(ticket_ev=10**5000).validate()
+    with pytest.raises(SettingsError, match=r"--sessions: must be <= 10\^30, got ~10\^40"):
+        Settings(sessions=10**40).validate()
 
 
 def test_sweep_bad_input(capsys, tmp_path):
     for argv, flag in ((["--grid", "nope=1"], "--grid"), (["--grid", "ticket_ev=1e11,1e12", "--ray", "127.0.0.1:1"],
                                                            "--ray 127.0.0.1:1: no Ray cluster answers"),
-                       (["--grid", "ticket_ev=0:1e12:3:log"], "--grid"), ([], "--grid")):
+                       (["--grid", "ticket_ev=0:1e12:3:log"], "--grid"), ([], "--grid"),
+                       (["--grid", "ticket_ev=1e400:1e401:3:log"], "--grid: ticket_ev=1e400: bad amount"),
+                       (["--grid", "ticket_ev=1e11,1e31"], "--grid: ticket_ev=1e31: amount '1e31' is more than 10^30"),
+                       (["--grid", "minutes=1,1e99999999"], "--grid: minutes=1e99999999: '1e99999999' is out of")):
         assert main(["economics", "sweep", *argv, "--out", str(tmp_path)]) == 2
         assert capsys.readouterr().err.startswith(f"lpdev: error: {flag}")
 

@@ -298,3 +298,83 @@ async def test_live_app_serves_its_bus_as_an_events_endpoint():
             assert app.events_url in app.conn_state
             got = await fetch_events(app.events_url)
             assert [e.seq for e in got] == [e.seq for e in st.bus.recent]
+
+
+# ---- a malformed trace: numeric fields as strings, None, huge numbers, nested values -----------------------------
+HUGE = 10**99  # the largest a bounded trace line carries (100 digits)
+ODD = ("abc", None, HUGE, {"n": 1}, [1, 2], "1e99999999", "²", -1, 1.5, "125/7", True)
+
+
+def _malformed_trace(path) -> int:
+    """Events of every kind the model reads numbers from, each numeric field in turn one of ODD's values."""
+    from sim.events import Event, write_events
+
+    kinds = [
+        ("signer", "signer.payment", ("status", "fee", "num_tickets", "billable_secs", "units", "win_prob", "ev",
+                                      "face_value", "nonce_first", "nonce_last", "nonces", "balance_after",
+                                      "balance_before", "initial_price", "price", "ceiling_price", "call")),
+        ("gateway", "gateway.signer_reply", ("status", "tickets", "call")),
+        ("orch", "orch.payment_received", ("tickets", "balance", "manifest_id", "status")),
+        ("orch", "orch.credit", ("balance", "manifest_id")),
+        ("orch", "orch.debit", ("fee", "balance", "units", "manifest_id")),
+        ("orch", "runner.challenge", ("price", "unit")),
+        ("orch", "runner.session_reserved", ("balance",)),
+        ("orch", "runner.proxied", ("bytes_in", "bytes_out", "status")),
+        ("orch", "runner.expired", ("silent_s", "ttl_s", "sessions_released")),
+        ("orch", "runner.heartbeat", ("capacity_used", "capacity")),
+        ("orch", "runner.registered", ("capacity", "price_info")),
+        ("orch", "orch.ticket.received", ("nonce", "face_value", "winning", "ticket_hash")),
+        ("orch", "orch.winner_stored", ("nonce", "face_value", "ticket_hash")),
+        ("chain", "chain.redeem", ("gas_used", "face_value", "amount_paid", "deposit", "reserve", "block",
+                                   "tx_hash")),
+        ("orch", "orch.redemption_mined", ("gas_used", "face_value", "fees", "round")),
+        ("orch", "orch.sender_funds", ("deposit", "reserve")),
+        ("orch", "orch.chain", ("block", "round", "expiration_block")),
+        ("stack", "stack.chain", ("blocks", "to_block", "round")),
+    ]
+    events, seq = [], 0
+    for i, odd in enumerate(ODD):
+        for actor, kind, fields in kinds:
+            seq += 1
+            data = {f: odd for f in fields}
+            data.setdefault("session_id", "session_s1")
+            data.setdefault("manifest_id", "session_s1")
+            if kind == "stack.chain":
+                data["op"] = "mine"
+            if kind == "orch.debit":
+                data["ok"] = True
+            events.append(Event(seq, float(i) + seq / 1000, actor, kind, data))
+    write_events(path, events)
+    return len(events)
+
+
+async def test_replay_of_a_malformed_trace_renders(tmp_path):
+    """The model is tolerant (a field it cannot read shows as —): a trace whose numeric fields are text, null,
+    huge, negative, nested or unhashable replays to the end, every row selected, every tab drawn, and the tours'
+    explanations of the same events are written, without an exception."""
+    from sim.events import read_trace
+    from tui.explain import explain_events
+    from tui.model import FlowModel
+
+    path = tmp_path / "malformed.jsonl"
+    n = _malformed_trace(path)
+    _, evs = read_trace(path)
+    evs = list(evs)
+    assert len(evs) == n
+    m = FlowModel()
+    m.apply_many(evs)
+    assert [r.label(40) for r in m.rows]  # every row has a text
+    assert explain_events(evs)
+    app = LpdevApp.replay(path, start="home")
+    async with app.run_test(size=SIZE) as pilot:
+        for pos in range(1, n + 1):
+            app.seek(pos)
+            if pos % 7 == 0 or pos == n:
+                await pilot.pause()
+                assert _inspector_text(app) is not None
+        for tab in ("2", "3", "4", "1"):
+            await pilot.press(tab)
+            await pilot.pause()
+        await pilot.press("x")  # exact wei
+        await pilot.pause()
+        assert app.pos == n

@@ -11,8 +11,10 @@ from fractions import Fraction
 from typing import Any, Iterable
 
 from sim.events import Event
+from sim.orchestrator.runner_registry import HEARTBEAT_INTERVAL_S, HEARTBEAT_TTL_S
+from sim.pm.accounting import LIVE_PRELOAD_S, LV2V_PRELOAD_S
 from sim.pm.money import format_wei
-from tui.model import as_fraction, nonce_range, pick
+from tui.model import as_float, as_fraction, as_int, as_key, nonce_range, pick
 
 __all__ = ["explain_events", "wei", "see"]
 
@@ -29,28 +31,30 @@ def see(where: str) -> str:
 
 
 def _status(d: dict) -> int | None:
-    s = pick(d, "status")
-    try:
-        return int(s) if s is not None and not isinstance(s, bool) else None
-    except (TypeError, ValueError):
-        return None
+    return as_int(pick(d, "status"))
+
+
+def _tickets(d: dict) -> int:
+    """The tickets an event carried: a count, or a list of them."""
+    n = pick(d, "num_tickets")
+    return len(n) if isinstance(n, list) else (as_int(n) or 0)
 
 
 def _payment(d: dict, first: bool) -> str:
-    secs, units, fee = pick(d, "billable_secs"), pick(d, "units"), pick(d, "fee")
+    secs, units, fee = as_float(pick(d, "billable_secs")), as_int(pick(d, "units")), pick(d, "fee")
     n = pick(d, "num_tickets")
     a, b = nonce_range(d)
     before, after, ev = pick(d, "balance_before"), pick(d, "balance_after"), pick(d, "ev")
     job = d.get("type", d.get("job_type", ""))
     out = []
     if secs is not None:
-        if float(secs) == 0 and job in ("lv2v", "live"):
-            pre = "60 s" if job == "lv2v" else "10 s"
+        if secs == 0 and job in ("lv2v", "live"):
+            pre = f"{LV2V_PRELOAD_S if job == 'lv2v' else LIVE_PRELOAD_S} s"
             out.append(f"No state yet, so nothing has elapsed: the signer **preloads {pre}**")
         else:
-            out.append(f"The signer billed **{float(secs):g} s** since its last payment")
+            out.append(f"The signer billed **{secs:g} s** since its last payment")
         if units is not None:
-            out[-1] += f" = {int(units):,} units"
+            out[-1] += f" = {units:,} units"
         out[-1] += "."
     if fee is not None:
         out.append(f"Fee = units × the session's initial price = **{wei(fee)}**.")
@@ -108,7 +112,7 @@ def _runners(evs: list[Event]) -> list[str]:
     guide = see("docs/live-runners.md")
     for e in [e for e in evs if e.kind == "runner.registered"][:2]:
         d = e.data
-        pi = d.get("price_info") or {}
+        pi = d.get("price_info") if isinstance(d.get("price_info"), dict) else {}
         price = "free" if pi.get("price") in (None, "", 0, "0") else \
             f"{pi.get('price')} USD per {pi.get('unit', 'hour')}, converted to wei through the chain's ETH/USD feed"
         how = "from its runners.json entry (a static runner, health-checked)" if d.get("static") else \
@@ -117,12 +121,12 @@ def _runners(evs: list[Event]) -> list[str]:
                      f"registered {how}{guide}.")
     beats = [e for e in evs if e.kind == "runner.heartbeat"]
     if beats:
-        paras.append(f"{len(beats)} heartbeat(s): a runner heartbeats every 5 s; after 20 s of silence its "
-                     "orchestrator expires it.")
+        paras.append(f"{len(beats)} heartbeat(s): a runner heartbeats every {HEARTBEAT_INTERVAL_S:g} s; after "
+                     f"{HEARTBEAT_TTL_S:g} s of silence its orchestrator expires it.")
     for e in [e for e in evs if e.kind == "runner.challenge"][:2]:
         d = e.data
         paras.append(f"The orchestrator answered the reservation with **402**: a challenge priced at "
-                     f"{wei(d.get('price'))} per {_UNIT.get(d.get('unit'), d.get('unit'))} for manifest {d.get('manifest_id')}; the client had "
+                     f"{wei(d.get('price'))} per {_UNIT.get(as_key(d.get('unit')), d.get('unit'))} for manifest {d.get('manifest_id')}; the client had "
                      "the signer pay it and asked again" + see("docs/live-runners.md#reserving-a-paid-session") + ".")
     for e in [e for e in evs if e.kind == "runner.session_reserved"][:2]:
         d = e.data
@@ -130,8 +134,8 @@ def _runners(evs: list[Event]) -> list[str]:
     proxied = [e for e in evs if e.kind == "runner.proxied"]
     if proxied:
         sts = sorted({str(e.data.get("status")) for e in proxied})
-        bi = sum(int(e.data.get("bytes_in") or 0) for e in proxied)
-        bo = sum(int(e.data.get("bytes_out") or 0) for e in proxied)
+        bi = sum(as_int(e.data.get("bytes_in")) or 0 for e in proxied)
+        bo = sum(as_int(e.data.get("bytes_out")) or 0 for e in proxied)
         paras.append(f"{len(proxied)} request(s) went through the orchestrator's proxy to the runner (status "
                      f"{', '.join(sts)}; {bi:,} bytes in, {bo:,} bytes out).")
     debits = [e for e in evs if e.kind == "orch.debit" and e.data.get("ok") and e.data.get("units")]
@@ -141,10 +145,12 @@ def _runners(evs: list[Event]) -> list[str]:
                      "of elapsed time)" + see("docs/orchestrator.md#credit-and-debit") + ".")
     for e in [e for e in evs if e.kind == "runner.expired"][:2]:
         d = e.data
-        n = len(d.get("sessions_released") or [])
-        paras.append(f"Runner **{d.get('runner_id')}** was silent {float(d.get('silent_s') or 0):g} s, longer than "
-                     f"its {float(d.get('ttl_s') or 20):g} s TTL: **expired**, {n} session(s) released, gone from "
-                     "/discovery.")
+        released = d.get("sessions_released")
+        n = len(released) if isinstance(released, list) else 0
+        silent, ttl = as_float(d.get("silent_s")), as_float(d.get("ttl_s"))
+        paras.append(f"Runner **{d.get('runner_id')}** was silent {'—' if silent is None else f'{silent:g}'} s, "
+                     f"longer than its {HEARTBEAT_TTL_S if ttl is None else ttl:g} s TTL: **expired**, {n} session(s) "
+                     "released, gone from /discovery.")
     for e in [e for e in evs if e.kind == "runner.health"][:2]:
         d = e.data
         paras.append(f"Health check of static runner {d.get('label') or d.get('runner_id')}: "
@@ -178,7 +184,7 @@ def explain_events(events: Iterable[Event]) -> str:
         paras.append(_payment(pays[0].data, first=True))
         if len(pays) > 1:
             fees = sum((as_fraction(pick(e.data, "fee")) or Fraction(0)) for e in pays[1:])
-            tickets = sum(int(pick(e.data, "num_tickets") or 0) for e in pays[1:])
+            tickets = sum(_tickets(e.data) for e in pays[1:])
             last = pays[-1].data
             paras.append(f"Then **{len(pays) - 1} more payment(s)**: {tickets} ticket(s) for {wei(fees)} of fees; "
                          f"the signer's credit is now {wei(pick(last, 'balance_after'))}.")
@@ -215,7 +221,7 @@ def explain_events(events: Iterable[Event]) -> str:
     mined = [e for e in evs if e.kind.endswith("redemption_mined") or (e.kind.startswith("chain.redeem") and e.data.get("ok"))]
     if mined:
         d = mined[0].data
-        total = sum(int(pick(e.data, "face_value") or 0) for e in mined)
+        total = sum((as_fraction(pick(e.data, "face_value")) or Fraction(0)) for e in mined)
         gas = pick(d, "gas_used")
         paras.append(f"**{len(mined)} ticket(s) redeemed on chain** (first tx {str(pick(d, 'tx_hash'))[:14]}…"
                      + (f", gas {int(gas):,}" if isinstance(gas, int) else "") + f"): {wei(total)} paid from the "

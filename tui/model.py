@@ -30,7 +30,8 @@ from sim.pm.money import float_string, format_wei, rat_string
 from sim.wire import bounded
 
 __all__ = [
-    "LANES", "RUNNER_LANES", "DASH", "lane_of", "status_of", "summarize", "fit", "pick", "as_fraction", "fmt_wei",
+    "LANES", "RUNNER_LANES", "DASH", "lane_of", "status_of", "summarize", "fit", "pick", "as_fraction", "as_int",
+    "as_float", "as_key", "fmt_wei",
     "fmt_num", "nonce_range", "peer_of", "is_block_tick", "Row", "Payment", "TicketRow", "Series", "FlowModel",
     "RunnerSession", "decode_state", "state_diff",
 ]
@@ -200,11 +201,9 @@ def is_block_tick(ev: Event) -> bool:
 
 
 def status_of(ev: Event) -> int | str | None:
-    s = pick(ev.data, "status")
-    if isinstance(s, bool):
-        s = None
-    if isinstance(s, (int, str)) and str(s).isdigit():
-        return int(s)
+    code = as_int(pick(ev.data, "status"))
+    if code is not None and code >= 0:
+        return code
     ok = ev.data.get("ok", ev.data.get("passed"))
     if ok is False:
         return "fail"
@@ -214,17 +213,41 @@ def status_of(ev: Event) -> int | str | None:
 
 
 def as_fraction(v: Any) -> Fraction | None:
-    """Wei amounts arrive as ints, RatStrings ("125/7") or decimal strings; never rounded here."""
+    """The one reader of numbers in event fields: wei amounts, counts, codes and durations arrive as ints,
+    RatStrings ("125/7"), decimal strings or floats; never rounded here. Anything else — text, a nested value, a
+    huge number or exponent (``"1e99999999"``), NaN — is None (shown as —), read by the bounded parser so a
+    malformed trace can neither crash nor hang the TUI."""
     if v is None or isinstance(v, bool):
         return None
-    if isinstance(v, (int, Fraction)):
-        return Fraction(v)
-    if isinstance(v, float):
-        return Fraction(v)
+    if isinstance(v, int) and v.bit_length() <= 64:
+        return Fraction(v)  # the common case, quickly
     try:
-        return Fraction(str(v).strip())
-    except (ValueError, ZeroDivisionError):
+        return bounded.parse_fraction(v.strip() if isinstance(v, str) else v, what="event field")
+    except bounded.BoundedInputError:
         return None
+
+
+def as_int(v: Any) -> int | None:
+    """A count or a code from an event field (bytes, tickets, units, gas, a status), or None when it is missing or
+    not a whole number (see :func:`as_fraction`)."""
+    f = as_fraction(v)
+    return f.numerator if f is not None and f.denominator == 1 else None
+
+
+def as_float(v: Any) -> float | None:
+    """A duration or a ratio from an event field, for display only, or None (see :func:`as_fraction`)."""
+    f = as_fraction(v)
+    return float(f) if f is not None else None
+
+
+def as_key(v: Any) -> Any:
+    """An event field used to look a row up (a call id, a nonce, a hash): itself, or its text when it is a nested
+    value that cannot be a key."""
+    try:
+        hash(v)
+    except TypeError:
+        return repr(v)[:200]
+    return v
 
 
 def fmt_num(v: Any) -> str:
@@ -368,14 +391,23 @@ def summary_parts(ev: Event) -> list[tuple[int, str]]:
 
 
 def _bytes(n: Any) -> str:
-    try:
-        n = int(n)
-    except (TypeError, ValueError):
+    n = as_int(n)
+    if n is None:
         return DASH
     for unit, size in (("MB", 1 << 20), ("kB", 1 << 10)):
         if n >= size:
             return f"{n / size:.1f}{unit}"
     return f"{n}B"
+
+
+def _count(v: Any) -> int:
+    """How many items a list field names (0 when it is not a list)."""
+    return len(v) if isinstance(v, list) else 0
+
+
+def _secs(v: Any) -> str:
+    f = as_float(v)
+    return DASH if f is None else f"{f:g}s"
 
 
 def _sid(v: Any) -> str:
@@ -393,7 +425,7 @@ def _runner_parts(kind: str, d: dict) -> list[tuple[int, str]]:
     reason = d.get("reason") or d.get("message")
     tail = kind.rsplit(".", 1)[-1]
     if kind == "runner.registered":
-        pi = d.get("price_info") or {}
+        pi = d.get("price_info") if isinstance(d.get("price_info"), dict) else {}
         price = pi.get("price")
         free = price in (None, "", 0, "0")
         return [(0, "registered static" if d.get("static") else "registered"), (1, rid), (3, str(d.get("app") or "")),
@@ -401,8 +433,8 @@ def _runner_parts(kind: str, d: dict) -> list[tuple[int, str]]:
     if kind == "runner.heartbeat":
         return [(0, "heartbeat"), (1, rid), (2, f"{d.get('capacity_used', 0)}/{d.get('capacity', '?')} used")]
     if kind == "runner.expired":
-        n = len(d.get("sessions_released") or [])
-        return [(0, "expired"), (2, rid), (3, f"silent {float(d.get('silent_s') or 0):g}s"),
+        n = _count(d.get("sessions_released"))
+        return [(0, "expired"), (2, rid), (3, f"silent {_secs(d.get('silent_s'))}"),
                 (1, f"{n} session{'s' if n != 1 else ''} released")]
     if kind == "runner.unregistered":
         return [(0, "unregistered"), (1, rid)]
@@ -716,7 +748,7 @@ class FlowModel:
         return row
 
     def _payment(self, ev: Event, lane: str, status, d: dict) -> Any:
-        call = pick(d, "call")
+        call = as_key(pick(d, "call"))
         if _is_signer_payment(ev, lane):
             key = call if call is not None else self._next_auto()
             p = self.payments.get(key)
@@ -788,15 +820,15 @@ class FlowModel:
             rs.released = d
         elif k == "runner.proxied":
             rs.requests += 1
-            rs.bytes_in += int(d.get("bytes_in") or 0)
-            rs.bytes_out += int(d.get("bytes_out") or 0)
+            rs.bytes_in += as_int(d.get("bytes_in")) or 0
+            rs.bytes_out += as_int(d.get("bytes_out")) or 0
             rs.statuses[st] = rs.statuses.get(st, 0) + 1
             rs.recent.append((d.get("method"), d.get("path"), st, d.get("bytes_in"), d.get("bytes_out")))
         elif k == "runner.rejected":
             rs.refused.append((st, d.get("message")))
             del rs.refused[:-5]
         elif k == "orch.payment_received":
-            rs.tickets += int(d.get("tickets") or 0)
+            rs.tickets += as_int(d.get("tickets")) or 0
         elif k == "orch.credit":
             rs.balance = d.get("balance", rs.balance)
         elif k == "orch.debit":
@@ -825,11 +857,11 @@ class FlowModel:
         k = ev.kind
         if "ticket" not in k and "winner" not in k and "redeem" not in k and "redemption" not in k:
             return
-        h = pick(d, "ticket_hash")
-        nonce = pick(d, "nonce")
+        h = as_key(pick(d, "ticket_hash"))
+        nonce = as_key(pick(d, "nonce"))
         if h is None and nonce is None:
             return
-        session = pick(d, "recipient_rand_hash") or pick(d, "manifest_id")
+        session = as_key(pick(d, "recipient_rand_hash") or pick(d, "manifest_id"))
         key = h if h is not None else (session, nonce)
         tr = self.tickets.get(key) or self.winners.get(key)
         if tr is None and h is not None and nonce is not None:

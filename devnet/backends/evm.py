@@ -31,7 +31,7 @@ from devnet.base import (
     EarningsPoolInfo, EthUsd, TranscoderInfo, TxResult,
 )
 from devnet.build import link_bytecode, load_artifact
-from devnet.config import DEV_ADDRESSES, USD_DECIMALS, DevnetConfig
+from devnet.config import DEV_ADDRESSES, USD_DECIMALS, DevnetConfig, eth_usd_answer
 from devnet.layout import DEPLOY_ORDER, ETH_USD_DESCRIPTION, LIBRARY, REGISTRY
 
 __all__ = ["EvmChain", "open_anvil", "open_embedded", "open_external", "connect_http"]
@@ -494,8 +494,9 @@ class EvmChain(DevChain):
 
         if "EthUsdPriceFeed" not in self.contracts:
             raise ChainError(f"no ETH/USD price feed on this chain: the Controller {self.contracts.get('Controller')} "
-                             "has no 'EthUsdPriceFeed' registered (lpdev's chains register one; pass eth_usd_feed= "
-                             "for another Chainlink-compatible feed)")
+                             "has no 'EthUsdPriceFeed' registered (the chains lpdev starts, forks included, deploy "
+                             "one; on another chain register a Chainlink-compatible ETH/USD feed in the Controller "
+                             "under that name)")
         try:
             round_id, answer, _, updated_at, _ = self._view("EthUsdPriceFeed", "latestRoundData")
         except CallReverted as exc:
@@ -841,22 +842,6 @@ class EvmChain(DevChain):
 def _setup_bonds(cfg: DevnetConfig) -> list[tuple[str, int]]:
     """(role, LPT amount) each setup bond needs approved: the transcoders' self-bonds, then the delegations."""
     return [(r, cfg.transcoder_stake) for r in cfg.transcoders] + [(r, amount) for r, _, amount in cfg.delegators]
-
-
-def eth_usd_answer(usd_per_eth) -> int:
-    """USD per ETH (int, Fraction, or a decimal string like "3000.5") -> the feed's integer answer (8 decimals)."""
-    from fractions import Fraction
-
-    try:
-        value = Fraction(str(usd_per_eth)) if not isinstance(usd_per_eth, Fraction) else usd_per_eth
-    except (ValueError, ZeroDivisionError):
-        raise ValueError(f"bad ETH/USD price {usd_per_eth!r}: give USD per ETH, e.g. 3000 or 2999.5") from None
-    answer = value * 10**USD_DECIMALS
-    if answer.denominator != 1:
-        raise ValueError(f"ETH/USD price {usd_per_eth} has more than {USD_DECIMALS} decimals")
-    if answer <= 0 or answer >= 2**255:
-        raise ValueError(f"ETH/USD price must be positive, got {usd_per_eth}")
-    return int(answer)
 
 
 # ---------------------------------------------------------------------- constructors

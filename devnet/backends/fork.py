@@ -29,12 +29,14 @@ arithmetic still holds, the numbers just differ from the network's.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from eth_utils import to_checksum_address
 
 from devnet.backends.evm import DEPLOY_GAS, EvmChain, _b20, _create_address, connect_http
 from devnet.base import ChainError, ChainUnreachable, ContractNotFound
 from devnet.build import load_artifact
-from devnet.config import ETHER, USD_DECIMALS, DevnetConfig
+from devnet.config import ETHER, USD_DECIMALS, DevnetConfig, eth_usd_answer
 from devnet.layout import ARBITRUM_ONE, ETH_USD_DESCRIPTION
 from devnet.rpc import RpcError
 
@@ -102,10 +104,9 @@ def open_fork(fork_url: str, *, fork_block: int | None = None, controller: str |
     upstream's)."""
     from devnet.backends.anvil import AnvilProcess
 
-    config = config or DevnetConfig()
     chain_id, block = _probe(fork_url, fork_block)
     controller = _require_controller(fork_url, controller or default_controller(chain_id), block, chain_id)
-    config.chain_id = chain_id
+    config = replace(config or DevnetConfig(), chain_id=chain_id)  # the chain's own copy: the caller's is left as is
     extra = ["--fork-url", fork_url, "--fork-block-number", str(block)]
     proc = AnvilProcess.spawn(port=port, chain_id=chain_id, extra_args=extra)
     try:
@@ -172,6 +173,10 @@ def _impersonate_orchestrator(chain: EvmChain, address: str) -> dict:
             raise ChainError(f"--orchestrator-address {addr} is registered but not in the active set (the pool is "
                              "full of transcoders with more stake)")
         _next_round(chain)
+    if not chain.is_active_transcoder(a):
+        raise ChainError(f"--orchestrator-address {addr} is in the transcoder pool but still not active after two "
+                         f"rounds (round {chain.current_round()}): it cannot be paid on this fork; pass another "
+                         "orchestrator, or none to bond a dev orchestrator")
     dev_role = next((r for r in chain.config.roles if chain.config.address(r) == addr), None)
     return {"address": addr, "impersonated": True, "dev_role": dev_role,
             "how": "impersonated (anvil_impersonateAccount)",
@@ -258,7 +263,7 @@ def _deploy_feed(chain: EvmChain) -> None:
 
     price = _upstream_price(chain)
     if price is None:
-        price = Fraction(chain.config.eth_usd)
+        price = Fraction(eth_usd_answer(chain.config.eth_usd), 10**USD_DECIMALS)
     price = Fraction(round(price * 10**USD_DECIMALS), 10**USD_DECIMALS)
     dkey = chain.config.key("deployer")
     code = bytes.fromhex(load_artifact("EthUsdPriceFeed")["bytecode"][2:]) + encode(["uint8", "string"],

@@ -62,7 +62,7 @@ except ImportError:  # pragma: no cover - older devnet.base
         def __init__(self, message: str, reason: str = ""):
             super().__init__(message)
             self.reason = reason
-from devnet.config import DEV_ADDRESSES, ETHER, USD_DECIMALS, DevnetConfig
+from devnet.config import DEV_ADDRESSES, ETHER, USD_DECIMALS, DevnetConfig, eth_usd_answer
 from devnet.layout import DEPLOY_ORDER, ETH_USD_DESCRIPTION, REGISTRY
 from sim.pm.crypto import (
     SECP256K1_N, SignatureError, keccak, private_key_to_address, recover_hash, text_hash, to_checksum_address,
@@ -1192,8 +1192,6 @@ class MockChain(DevChain):
         return self._view(lambda ctx: self._block_ts(ctx.block))
 
     def set_eth_usd(self, usd_per_eth, *, updated_at: int | None = None, key: bytes | None = None) -> TxResult:
-        from devnet.backends.evm import eth_usd_answer
-
         answer = eth_usd_answer(usd_per_eth)
         key = key or self.config.key("deployer")
         stamp = None if updated_at is None else _check_uint(int(updated_at), "updated_at")

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import bench as _bench_pkg
+from lpdev.cli import UsageError
 
 
 def _bench_names() -> dict[str, str]:
@@ -58,15 +59,29 @@ def register(sub) -> None:
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
+class _BenchParser(argparse.ArgumentParser):
+    """A benchmark's own options: a bad one is one line naming it (exit 2), not the usage text."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _make_runner(name: str):
     def runner(args) -> int:
         mod = importlib.import_module(f"bench.{name}")
-        parser = argparse.ArgumentParser(prog=f"lpdev bench {name}", description=mod.__doc__,
-                                         formatter_class=argparse.RawDescriptionHelpFormatter)
+        parser = _BenchParser(prog=f"lpdev bench {name}", description=mod.__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
         parser.add_argument("--json", action="store_true", help="print one JSON document")
         mod.add_arguments(parser)
         bargs = parser.parse_args(args.extra_args)
-        result = mod.run(bargs)
+        try:
+            result = mod.run(bargs)
+        except RuntimeError as exc:  # --ray naming a cluster that does not answer: bad input, one line
+            from sim.economics.sweep import RayUnavailable
+
+            if isinstance(exc, RayUnavailable):
+                raise UsageError(str(exc)) from None
+            raise
         if bargs.json:
             print(json.dumps(result, indent=2, sort_keys=True, default=str))
         else:
@@ -78,8 +93,6 @@ def _make_runner(name: str):
 
 
 def _selected(only: str | None) -> list[str]:
-    from lpdev.cli import UsageError
-
     names = sorted(_bench_names())
     if not only:
         return names

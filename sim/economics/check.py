@@ -25,25 +25,13 @@ from sim.economics.session import NS, Model, SessionResult, schedule, simulate_s
 from sim.economics.settings import Settings
 from sim.economics.stats import erlang_quantile, mean_ci, wilson
 from sim.pm.accounting import MAX_TICKETS_PER_CALL, billable_units
+from sim.pm.money import format_wei
 
-__all__ = ["Finding", "Report", "check", "exact_summary", "findings_lines", "fmt_wei", "fmt_s"]
+__all__ = ["Finding", "Report", "check", "exact_summary", "findings_lines", "fmt_s"]
 
 STOP_FAIL = 0.01  # a stop probability above this within T fails the check
 STOP_WARN = 0.05  # ... and an interval reaching this asks for more runs
 RATE_482_FAIL = 0.5
-
-
-def fmt_wei(x) -> str:
-    """A readable amount (display only; exact values are in the JSON)."""
-    x = Fraction(x)
-    if x == 0:
-        return "0 wei"
-    v = float(x)
-    if abs(v) >= 1e15:
-        return f"{v / 1e18:.4g} ETH"
-    if abs(v) >= 1e6:
-        return f"{v:.3g} wei"
-    return f"{v:.4g} wei"
 
 
 def fmt_s(s: float | None) -> str:
@@ -87,21 +75,21 @@ class Report:
     def text(self) -> str:
         e, mc, s = self.exact, self.monte_carlo, self.settings
         t = e["terms"]
-        lines = [f"PM economics: {s.job_type} at {fmt_wei(s.price)} per "
+        lines = [f"PM economics: {s.job_type} at {format_wei(s.price)} per "
                  f"{'second' if s.job_type == 'live' else 'pixel' if s.job_type == 'lv2v' else 'job'}, "
-                 f"ticket EV {fmt_wei(s.ticket_ev)}, a payment every {s.interval_s:g} s; horizon {s.minutes:g} min",
+                 f"ticket EV {format_wei(s.ticket_ev)}, a payment every {s.interval_s:g} s; horizon {s.minutes:g} min",
                  "", "ticket terms (exact, from the orchestrator's and signer's code)"]
         if t.get("error"):
             lines.append(f"  {t['error']}")
         else:
-            lines += [f"  face value {fmt_wei(t['face_value'])} ({t['face_value_reason']})",
-                      f"  win prob {t['p_win']:.3g} (1 in {t['one_in']:,g}), EV {fmt_wei(Fraction(t['ev']))}",
+            lines += [f"  face value {format_wei(t['face_value'])} ({t['face_value_reason']})",
+                      f"  win prob {t['p_win']:.3g} (1 in {t['one_in']:,g}), EV {format_wei(Fraction(t['ev']))}",
                       f"  one call may carry up to {t['max_tickets']} tickets ({t['batch_limit']})"]
         p = e.get("payments")
         if p:
             lines += ["", "payments (exact: the undisturbed session, call by call through the core)",
                       f"  first payment: {p['first_tickets']} tickets for a {p['buffer_s']:g} s buffer",
-                      f"  a {s.interval_s:g} s call owes {fmt_wei(Fraction(p['fee_per_interval']))}: "
+                      f"  a {s.interval_s:g} s call owes {format_wei(Fraction(p['fee_per_interval']))}: "
                       f"{p['tickets_per_call_mean']:.3g} tickets per call on average "
                       f"({p['tickets_per_paid_call_mean']:.3g} per paid call); distribution "
                       + ", ".join(f"{k}: {v:.1%}" for k, v in p["distribution"].items()),
@@ -114,17 +102,17 @@ class Report:
                       f"{r['max_nonce']}; time to nonce 500: {fmt_s(r['time_to_nonce_500_s'])}"]
             v = e["revenue"]
             lines += ["", "orchestrator revenue per session (exact, binomial winners)",
-                      f"  {fmt_wei(Fraction(v['per_hour']))} per hour, std {fmt_wei(v['std_per_hour'])} "
+                      f"  {format_wei(Fraction(v['per_hour']))} per hour, std {format_wei(round(v['std_per_hour']))} "
                       f"(CV {v['cv_per_hour']:.2g}); P(no winner in an hour) {v['p_no_winner_hour']:.3g}",
                       f"  first winner after {fmt_s(v['time_to_first_winner_s'])} on average",
-                      f"  redemption gas at {fmt_wei(s.gas_price)}/gas: {v['gas_share']:.3%} of a winner's face value "
+                      f"  redemption gas at {format_wei(s.gas_price)}/gas: {v['gas_share']:.3%} of a winner's face value "
                       f"({REDEMPTION_GAS:,} gas; {v['gas_share_first_in_round']:.3%} for the first in a round)"]
             f = e["funds"]
             lines += ["", f"sender funds for {s.sessions} session(s) (exact rates, Erlang time)",
-                      f"  spends {fmt_wei(Fraction(f['spend_per_hour']))} per hour; the signer refuses once the "
-                      f"deposit is below {fmt_wei(f['deposit_floor'])}: after ~{fmt_s(f['deposit_time_s'])} "
+                      f"  spends {format_wei(Fraction(f['spend_per_hour']))} per hour; the signer refuses once the "
+                      f"deposit is below {format_wei(f['deposit_floor'])}: after ~{fmt_s(f['deposit_time_s'])} "
                       f"(5 % chance before {fmt_s(f['deposit_time_p05_s'])})",
-                      f"  reserve share per orchestrator {fmt_wei(f['reserve_per_orchestrator'])} "
+                      f"  reserve share per orchestrator {format_wei(f['reserve_per_orchestrator'])} "
                       f"({f['reserve_note']})"]
         if mc:
             lines += ["", f"Monte Carlo ({mc['runs']} sessions, seed {mc['seed']}, per-ticket path; jitter "
@@ -310,7 +298,7 @@ def findings(m: Model, exact: dict, mc: dict, *, verify: bool = True) -> list[Fi
     fix_text = ""
     if ev_fix is not None and ev_fix < s.ticket_ev:
         fix_text = (f"ticketEV <= {ev_fix:.3g} keeps 1-2 tickets per {s.interval_s:g} s payment "
-                    f"(the fee of one payment is {fmt_wei(fee)})")
+                    f"(the fee of one payment is {format_wei(fee)})")
         if verify:
             fm = Model.of(s.with_(ticket_ev=ev_fix, max_face_value=0 if s.max_face_value <= ev_fix
                                   else s.max_face_value))
@@ -384,8 +372,8 @@ def findings(m: Model, exact: dict, mc: dict, *, verify: bool = True) -> list[Fi
     v = exact["revenue"]
     if v["gas_share"] >= 1:
         out.append(Finding("fail", "redemption gas",
-                           f"a winning ticket ({fmt_wei(t.face_value)}) does not cover its redemption "
-                           f"({fmt_wei(v['gas_cost'])}): the orchestrator will not redeem it",
+                           f"a winning ticket ({format_wei(t.face_value)}) does not cover its redemption "
+                           f"({format_wei(v['gas_cost'])}): the orchestrator will not redeem it",
                            "raise the face value (ticket EV or the orchestrator's gas estimate)"))
     elif v["gas_share"] > 0.1:
         out.append(Finding("warn", "redemption gas", f"redemption takes {v['gas_share']:.0%} of each winner"))

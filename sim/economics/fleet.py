@@ -49,7 +49,7 @@ from typing import Callable
 import numpy as np
 
 from sim.economics.batched import NotBatchable, draw_disturbances, simulate_batch
-from sim.economics.check import Finding, exact_summary, findings_lines, fmt_s, fmt_wei
+from sim.economics.check import Finding, exact_summary, findings_lines, fmt_s
 from sim.economics.check import findings as check_findings
 from sim.economics.reference import REDEMPTION_GAS, REDEMPTION_GAS_FIRST_IN_ROUND
 from sim.economics.session import NS, Model, simulate_session
@@ -57,6 +57,7 @@ from sim.economics.settings import ETHER, Settings, SettingsError, check_number
 from sim.economics.stats import mean_ci, norm_ppf, norm_sf, quantile_upper_rank, wilson
 from sim.economics.sweep import Axis, run_jobs
 from sim.economics.terms import ticket_terms
+from sim.pm.money import float_string, format_wei
 
 __all__ = ["Fleet", "FLEET_FIELDS", "SESSION_DISTS", "FleetTotals", "FleetRun", "FleetReport", "run_shard",
            "run_fleet", "fleet_report", "eth_up"]
@@ -211,20 +212,31 @@ FLEET_FIELDS = {f.name: f for f in fields(Fleet) if f.name not in ("settings", "
 
 
 def _fmt_value(v) -> str:
+    """A setting's value as its flag takes it (``1e+13``, ``5.5``, ``live``): class labels and --mix echoes, not a
+    money display (amounts are bounded by the parser, so the float here cannot overflow)."""
     if isinstance(v, (int, Fraction)) and not isinstance(v, bool) and abs(v) >= 10**6:
         return f"{float(v):.3g}"
     return str(v)
 
 
 def eth_up(wei: int, digits: int = 3) -> str:
-    """An amount rounded UP to ``digits`` significant digits, in ETH (for "hold at least" advice)."""
+    """An amount rounded UP to ``digits`` significant digits, in ETH (for "hold at least" advice: format_wei rounds
+    to the nearest, which could advise a hair too little). Exact: no float."""
     if wei <= 0:
         return "0 ETH"
     x = Fraction(wei, ETHER)
-    e = math.floor(math.log10(x)) - digits + 1
+    e = len(str(x.numerator // x.denominator)) - digits if x >= 1 else -digits - _leading_zeros(x)
     step = Fraction(10) ** e
     v = math.ceil(x / step) * step
-    return f"{float(v):.{max(0, -e)}f} ETH" if e < 0 else f"{int(v)} ETH"
+    return f"{float_string(v, max(0, -e))} ETH"
+
+
+def _leading_zeros(x: Fraction) -> int:
+    """Zeros right after the point of 0 < x < 1 (0.0012 -> 2)."""
+    n = 0
+    while x * 10 ** (n + 1) < 1:
+        n += 1
+    return n
 
 
 # ---------------------------------------------------------------------- aggregates
@@ -614,21 +626,21 @@ def fleet_report(run: FleetRun) -> FleetReport:
     elif s0.deposit < fl["deposit_needed"]:
         out_findings.append(Finding(
             "fail", "deposit",
-            f"the deposit {fmt_wei(s0.deposit)} runs below the signer's floor ({fmt_wei(fl['floor'])}) in "
+            f"the deposit {format_wei(s0.deposit)} runs below the signer's floor ({format_wei(fl['floor'])}) in "
             f"~{fl['p_dry_model']:.1%} of {pers} (model; {fl['dry_windows']} of {len(windows)} simulated {pers}); "
             f"then every gateway's payment is refused",
             f"hold >= {eth_up(fl['deposit_needed'])} of deposit, topped up every {H} h, for {conf_pc} of {pers}"))
     else:
         out_findings.append(Finding(
-            "ok", "deposit", f"the deposit {fmt_wei(s0.deposit)} covers {conf_pc} of {pers}: hold >= "
+            "ok", "deposit", f"the deposit {format_wei(s0.deposit)} covers {conf_pc} of {pers}: hold >= "
             f"{eth_up(fl['deposit_needed'])} (P(running dry in a {per}) {_p(fl['p_dry_model'])})"))
     if fl["reserve_capped"]:
         out_findings.append(Finding(
-            "warn", "reserve", f"the reserve caps the face value ({fmt_wei(min(fv))} instead of "
-            f"{fmt_wei(max(uncapped))}): reserve / {O} orchestrators is below it, so winners are smaller and rarer "
+            "warn", "reserve", f"the reserve caps the face value ({format_wei(min(fv))} instead of "
+            f"{format_wei(max(uncapped))}): reserve / {O} orchestrators is below it, so winners are smaller and rarer "
             "to keep the EV", f"hold >= {eth_up(fl['reserve_needed'])} of reserve (face value x {O} orchestrators)"))
     else:
-        out_findings.append(Finding("ok", "reserve", f"the reserve {fmt_wei(s0.reserve)} keeps every face value "
+        out_findings.append(Finding("ok", "reserve", f"the reserve {format_wei(s0.reserve)} keeps every face value "
                                     f"uncapped (needs >= {eth_up(fl['reserve_needed'])})"))
     # ---- the orchestrators' payouts
     pay, rows = _payouts(f, tot, fv, ev, gas_cost, gas_first_extra)
@@ -771,7 +783,7 @@ def _variance_fix(f: Fleet, pay: dict, models: list[Model]) -> str:
         if t.ok and t.face_value:
             share = Fraction(REDEMPTION_GAS * s.gas_price, t.face_value)
             if share < Fraction(1, 2):
-                parts.append(f"or the orchestrators' --tx-cost-multiplier {mult} (face value {fmt_wei(t.face_value)}, "
+                parts.append(f"or the orchestrators' --tx-cost-multiplier {mult} (face value {format_wei(t.face_value)}, "
                              f"{float(share):.1%} of a winner to gas)")
     return "; ".join(parts)
 
@@ -793,8 +805,8 @@ def _text(r: FleetReport) -> str:
         if c["error"]:
             lines.append(f"  {c['class']}: no session starts: {c['error']}")
             continue
-        lines.append(f"  {c['class']}: face value {fmt_wei(c['face_value'])}, win prob {c['p_win']:.3g}, EV "
-                     f"{fmt_wei(Fraction(c['ev']))}; {c['sessions']:,} sessions of {fmt_s(c['mean_session_s'])} on "
+        lines.append(f"  {c['class']}: face value {format_wei(c['face_value'])}, win prob {c['p_win']:.3g}, EV "
+                     f"{format_wei(Fraction(c['ev']))}; {c['sessions']:,} sessions of {fmt_s(c['mean_session_s'])} on "
                      f"average; {c['rate_482']:.1%} 482s, {c['tickets_per_paid_call']:.3g} tickets per paid call; "
                      f"stopped {c['p_stop']:.2%} [{c['p_stop_low']:.2%}, {c['p_stop_high']:.2%}]")
     cc = d["concurrency"]
@@ -804,16 +816,16 @@ def _text(r: FleetReport) -> str:
     H = fl["top_up_hours"]
     pers = "days" if H == 24 else f"{H} h windows"
     lines += ["", f"the clearinghouse's float (one sender; the deposit topped up every {H} h)",
-              f"  winners draw {fmt_wei(round(fl['mean_per_window']))} per {H} h on average (std "
-              f"{fmt_wei(round(fl['std_per_window']))}, skew {fl['skew']:.2g}); the {f.confidence:.4g} quantile is "
-              f"{fmt_wei(round(fl['quantile_model']))} (compound Poisson over {fl['model_from_sessions']:,} simulated "
+              f"  winners draw {format_wei(round(fl['mean_per_window']))} per {H} h on average (std "
+              f"{format_wei(round(fl['std_per_window']))}, skew {fl['skew']:.2g}); the {f.confidence:.4g} quantile is "
+              f"{format_wei(round(fl['quantile_model']))} (compound Poisson over {fl['model_from_sessions']:,} simulated "
               f"sessions, {fl['sessions_per_window']:,.0f} sessions per window for {fl['model_scaled_to_gateways']:,} "
               "gateways)",
-              f"  simulated {pers}: {fl['windows']}, mean {fmt_wei(round(fl['window_mean']))}, max "
-              f"{fmt_wei(fl['window_max'])}; {fl['windows_above_model']} above the model's quantile"
+              f"  simulated {pers}: {fl['windows']}, mean {format_wei(round(fl['window_mean']))}, max "
+              f"{format_wei(fl['window_max'])}; {fl['windows_above_model']} above the model's quantile"
               + ("" if fl["window_quantile_upper"] is not None else
                  f" (a distribution-free bound needs >= {fl['windows_needed_for_bound']} {pers})"),
-              f"  deposit >= {fl['deposit_needed_eth']} ({fmt_wei(fl['floor'])} floor: depositMultiplier "
+              f"  deposit >= {fl['deposit_needed_eth']} ({format_wei(fl['floor'])} floor: depositMultiplier "
               f"{s0.deposit_multiplier} x face value, + the quantile); reserve >= {fl['reserve_needed_eth']} (face "
               f"value x {f.orchestrators} orchestrators); float {fl['float_needed_eth']}"]
     p = d["orchestrators"]

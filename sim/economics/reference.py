@@ -1,19 +1,37 @@
 """Mainnet-like reference figures the economics uses, in one place, each with where it comes from.
 
-The lead will unify the gas figures with the chain branch (issue 17), which measures lpdev's own contracts
-against the same reference.
+The gas figures are the same fact `lpdev bench chain` holds lpdev's own contracts to (bench/chain.py imports
+:data:`PROTOCOL_GAS` from here).
 """
 from __future__ import annotations
 
-__all__ = ["REDEMPTION_GAS", "REDEMPTION_GAS_FIRST_IN_ROUND", "ARBITRUM_MIN_GAS_PRICE", "L1_BLOCK_TIME_S",
-           "ROUND_LENGTH_BLOCKS", "NONCE_REFRESH_AT"]
+__all__ = ["PROTOCOL_GAS", "REDEMPTION_GAS", "REDEMPTION_GAS_FIRST_IN_ROUND", "ARBITRUM_MIN_GAS_PRICE",
+           "L1_BLOCK_TIME_S", "ROUND_LENGTH_BLOCKS", "NONCE_REFRESH_AT"]
 
-# Gas one `redeemWinningTicket` really uses on the livepeer/protocol contracts deployed behind their proxies as
-# on Arbitrum One (measured on anvil, issue 17 "Mainnet-faithful chain"): an ordinary redemption ~201k gas, the
-# first redemption in a round ~315k (it also initialises the round's earnings pool). lpdev's own contracts use
-# less (126k / 143k); the economics uses the real figures.
-REDEMPTION_GAS = 201_000
-REDEMPTION_GAS_FIRST_IN_ROUND = 315_000
+# Gas used by livepeer/protocol's own contracts for these operations, each behind its ManagerProxy, on anvil 1.7.1
+# (prague), in `lpdev bench chain`'s reference scenario (bench/chain.py gas_scenario). Provenance: measured for
+# issue 17 in a scratch directory outside this repository (nothing of it is in the repo): livepeer/protocol at
+# f225b10 (branch delta), the creation bytecode of each contract deployed on Arbitrum One from its
+# deployments/arbitrumMainnet records (Controller, Minter, ManagerProxy, the TicketBroker, RoundsManager,
+# BondingManager v9 and BondingVotes targets, the BondingManager linked to its SortedDoublyLL library placed at the
+# mainnet library address) and LivepeerToken compiled from the same repository with solc-js 0.8.9; a dummy
+# L2LPTDataCache. Repeated runs differ by a few dozen gas (the zero bytes of each ticket signature). The issue's
+# three figures, "201k ordinary redemption, 315k first in round, 327k withdrawFees", are these, rounded.
+PROTOCOL_GAS = {
+    "redeem_first_in_round": 314_810,  # issue 17: 315k (it also initialises the round's earnings pool)
+    "redeem": 200_594,  # issue 17: 201k
+    "batch_redeem_5": 538_058,
+    "redeem_partly_from_reserve": 279_654,
+    "withdraw_fees": 327_222,  # issue 17: 327k
+    "unlock": 88_919,
+    "withdraw": 88_570,
+}
+
+# What one `redeemWinningTicket` costs an orchestrator on the real contracts: an ordinary redemption, and the first
+# one of a round. lpdev's own contracts use 0.95-0.99 of these (README's gas table, `lpdev bench chain`); the
+# economics charges the real figures.
+REDEMPTION_GAS = PROTOCOL_GAS["redeem"]
+REDEMPTION_GAS_FIRST_IN_ROUND = PROTOCOL_GAS["redeem_first_in_round"]
 
 # Arbitrum One's minimum L2 base fee (0.01 gwei). A floor, not a forecast: pass --gas-price for today's.
 ARBITRUM_MIN_GAS_PRICE = 10_000_000

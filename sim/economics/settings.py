@@ -11,10 +11,12 @@ from dataclasses import asdict, dataclass, fields, replace
 from fractions import Fraction
 
 from sim.economics.reference import ARBITRUM_MIN_GAS_PRICE, L1_BLOCK_TIME_S, ROUND_LENGTH_BLOCKS
+from sim.pm.money import MAX_WEI
 from sim.pm.params import ARBITRUM_REDEEM_GAS, DEFAULT_TX_COST_MULTIPLIER
 from sim.pm.sender import SenderLimits
 
-__all__ = ["Settings", "SettingsError", "PRESETS", "flag_of", "FIELDS", "JOB_TYPES", "DIALECTS", "check_number"]
+__all__ = ["Settings", "SettingsError", "PRESETS", "flag_of", "FIELDS", "JOB_TYPES", "DIALECTS", "check_number",
+           "MONEY_FIELDS"]
 
 JOB_TYPES = ("live", "lv2v", "fixed")
 DIALECTS = ("0.9.1", "0.9.3")
@@ -95,11 +97,11 @@ class Settings:
 
         for name in ("price_per_unit", "pixels_per_unit", "ticket_ev", "redeem_gas", "tx_cost_multiplier",
                      "deposit_multiplier", "sessions", "orchestrators", "round_blocks", "deposit"):
-            num(name, integer=True)
+            num(name, integer=True, maximum=MAX_WEI)
         for name in ("max_face_value", "gas_price", "reserve"):
-            num(name, integer=True, allow_zero=True)
+            num(name, integer=True, allow_zero=True, maximum=MAX_WEI)
         for name in ("max_ticket_ev", "max_total_ev"):
-            num(name)
+            num(name, maximum=MAX_WEI)
         for name in ("interval_s", "debit_interval_s", "block_time_s", "minutes"):
             num(name, maximum=10**7)
             if getattr(self, name) < 0.01:
@@ -135,12 +137,25 @@ def check_number(name: str, v, *, positive: bool = True, allow_zero: bool = Fals
     if integer and not isinstance(v, int):
         raise SettingsError(name, f"must be a whole number, got {v!r}")
     if v < 0 or (v == 0 and positive and not allow_zero):
-        raise SettingsError(name, f"must be {'> 0' if positive and not allow_zero else '>= 0'}, got {v}")
+        raise SettingsError(name, f"must be {'> 0' if positive and not allow_zero else '>= 0'}, got {_short(v)}")
     if maximum is not None and v > maximum:
-        raise SettingsError(name, f"must be <= {maximum}, got {v}")
+        most = (("10^30 wei (10^12 ETH, the most lpdev accepts)" if name in MONEY_FIELDS else "10^30")
+                if maximum == MAX_WEI else str(maximum))
+        raise SettingsError(name, f"must be <= {most}, got {_short(v)}")
+
+
+def _short(v) -> str:
+    """A number for a one-line message; a huge one as a power of ten (``str`` of a 5000-digit int raises)."""
+    if isinstance(v, (int, Fraction)) and not isinstance(v, bool) and abs(v) >= 10**15:
+        f = Fraction(v)
+        return f"~10^{math.log10(abs(f.numerator)) - math.log10(f.denominator):.4g}"
+    return str(v)
 
 
 FIELDS = {f.name: f for f in fields(Settings)}
+# the settings that are amounts of wei (the others of their types are counts: gas, multipliers, sessions, blocks)
+MONEY_FIELDS = frozenset(("price_per_unit", "ticket_ev", "max_face_value", "gas_price", "deposit", "reserve",
+                          "max_ticket_ev", "max_total_ev"))
 
 # Named starting points (flags override them). lpdev up's defaults are added by the CLI (the stack spec sits
 # above this layer).

@@ -24,8 +24,10 @@ import numpy as np
 from sim.economics.batched import NotBatchable, draw_disturbances, simulate_batch
 from sim.economics.check import exact_summary, findings
 from sim.economics.session import Model
-from sim.economics.settings import FIELDS, Settings, SettingsError
+from sim.economics.settings import FIELDS, MONEY_FIELDS, Settings, SettingsError, flag_of
 from sim.economics.stats import wilson
+from sim.pm.money import MAX_WEI, parse_amount
+from sim.wire import bounded
 
 __all__ = ["Axis", "parse_axis", "cell", "run_sweep", "run_jobs", "SweepResult", "COLUMNS", "METRICS",
            "RayUnavailable", "connect_ray", "parse_number", "cells"]
@@ -36,14 +38,19 @@ METRICS = ("healthy", "p_stop", "p_stop_low", "p_stop_high", "rate_482", "ticket
 COLUMNS = ("index",)  # + the axes + METRICS
 
 
+MAX_COUNT = 10**30  # a count typed as a flag (sessions, gas, blocks): the same ceiling as amounts
+
+
 class RayUnavailable(RuntimeError):
     """``--ray`` names no cluster that answers; the message says which and why."""
 
 
 def parse_number(name: str, text: str, fields: dict | None = None):
     """A value for settings field ``name`` (of ``fields``, default the Settings') from text: exact amounts
-    (``1e13``, ``2.5e11``, ``20gwei``, ``1eth``), floats for times and probabilities, choices for strings. Raises
-    SettingsError naming the flag."""
+    (``1e13``, ``2.5e11``, ``20gwei``, ``1eth``; at most 10^30 wei) through ``sim.pm.money.parse_amount``, counts
+    (``1e3``) through ``sim.wire.bounded.parse_int``, floats for times and probabilities through
+    ``sim.wire.bounded.parse_float``, choices for strings. All bound the digits and the exponent, so
+    ``1e100000000`` is refused at once. Raises SettingsError naming the flag."""
     fields = FIELDS if fields is None else fields
     f = fields.get(name)
     if f is None:
@@ -55,34 +62,24 @@ def parse_number(name: str, text: str, fields: dict | None = None):
             return True
         if text.lower() in ("0", "false", "no", "off"):
             return False
-        raise SettingsError(name, f"want true or false, got {text!r}")
+        raise SettingsError(name, f"want true or false, got {text[:40]!r}")
     if t == "str":
         return text
     if "float" in t:
         try:
-            v = float(text)
-        except ValueError:
-            raise SettingsError(name, f"want a number, got {text!r}") from None
-        if not math.isfinite(v):
-            raise SettingsError(name, f"must be a finite number, got {text!r}")
-        return v
-    units = {"wei": 1, "gwei": 10**9, "eth": 10**18}
-    low = text.lower().replace(" ", "")
-    unit = next((u for u in ("gwei", "eth", "wei") if low.endswith(u)), "wei")
-    num = low[: len(low) - len(unit)] if low.endswith(unit) else low
+            return bounded.parse_float(text, what=flag_of(name))
+        except bounded.BoundedInputError as exc:
+            raise SettingsError(name, exc.problem) from None
     try:
-        from decimal import Decimal, InvalidOperation
-
-        d = Decimal(num)
-        if not d.is_finite():
-            raise InvalidOperation
-        v = Fraction(d) * units[unit]
-    except (InvalidOperation, ValueError):
-        raise SettingsError(name, f"want an amount like 1e13, 2.5e11, 20gwei or 1eth, got {text!r}") from None
+        if name not in MONEY_FIELDS:  # a count (gas, a multiplier, sessions, blocks, gateways)
+            return bounded.parse_int(text, what=flag_of(name), max=MAX_COUNT)
+        v = parse_amount(text, max_wei=MAX_WEI)
+    except ValueError as exc:  # BoundedInputError too
+        raise SettingsError(name, getattr(exc, "problem", str(exc))) from None
     if "Fraction" in t:
         return v
     if v.denominator != 1:
-        raise SettingsError(name, f"{text!r} is not a whole number")
+        raise SettingsError(name, f"{text!r} is not a whole number of wei")
     return int(v)
 
 
@@ -106,8 +103,15 @@ def parse_axis(text: str, flag: str = "grid") -> Axis:
     if name not in FIELDS:
         raise SettingsError(flag, f"{name!r} is not a setting (known: {', '.join(sorted(FIELDS))})")
     parts = spec.split(":")
+
+    def number(v: str):
+        try:
+            return parse_number(name, v)
+        except SettingsError as exc:  # name the flag the value came in: --grid ticket_ev=1e400: ...
+            raise SettingsError(flag, f"{name}={v.strip()[:40]}: {str(exc).split(': ', 1)[1]}") from None
+
     if len(parts) in (3, 4) and "," not in spec:
-        lo, hi = parse_number(name, parts[0]), parse_number(name, parts[1])
+        lo, hi = number(parts[0]), number(parts[1])
         try:
             n = int(parts[2])
         except ValueError:
@@ -124,7 +128,7 @@ def parse_axis(text: str, flag: str = "grid") -> Axis:
         values = tuple(int(round(x)) if kind is int else (Fraction(round(x)) if kind is Fraction else float(x))
                        for x in xs)
     else:
-        values = tuple(parse_number(name, v) for v in spec.split(",") if v.strip())
+        values = tuple(number(v) for v in spec.split(",") if v.strip())
     if not values:
         raise SettingsError(flag, f"{text!r}: no values")
     return Axis(name, values)

@@ -8,7 +8,10 @@ import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
-__all__ = ["rat_string", "float_string", "parse_rat", "RatParseError", "format_wei", "WEI_PER_ETH", "WEI_PER_GWEI"]
+from sim.wire.bounded import BoundedInputError, parse_fraction
+
+__all__ = ["rat_string", "float_string", "parse_rat", "RatParseError", "format_wei", "parse_amount", "parse_wei",
+           "MAX_WEI", "WEI_PER_ETH", "WEI_PER_GWEI"]
 
 WEI_PER_ETH = 10**18
 WEI_PER_GWEI = 10**9
@@ -70,22 +73,59 @@ def parse_rat(text: str) -> Fraction:
 
 
 _WEI_UNITS = {"wei": 1, "gwei": 10**9, "eth": 10**18, "ether": 10**18}
-_AMOUNT = re.compile(r"\s*([0-9]{1,80}(?:\.[0-9]{1,18})?)\s*([a-zA-Z]*)\s*")
+# a number (digits, a point, an exponent: 1e13, 2.5e11, 1e-3) then an optional unit; the number itself is read by
+# the bounded parser (sim.wire.bounded.parse_fraction: at most 100 digits, a bounded exponent)
+_AMOUNT = re.compile(r"\s*([0-9._]*(?:[eE][-+]?[0-9]+)?)\s*([a-zA-Z]*)\s*")
+_AMOUNT_HINT = "use wei (100, 1e13, 2.5e11), or a unit: 1.5eth, 20gwei"
+
+# The most wei an amount typed by a person may be: 10^30 wei = 10^12 ETH, some ten thousand times all the ether
+# there is. Far above any deposit, price or ticket EV, and small enough for any arithmetic on it to stay quick.
+MAX_WEI = 10**30
 
 
-def parse_wei(text: str) -> int:
-    """``"100"`` (wei), ``"1.5eth"``, ``"20 gwei"`` -> wei, exactly (no float); ValueError names the problem."""
-    m = _AMOUNT.fullmatch(text) if isinstance(text, str) else None
-    if not m:
-        shown = text if isinstance(text, str) and len(text) <= 40 else f"a value of {len(str(text))} characters"
-        raise ValueError(f"bad amount {shown!r}: use wei (100), or a unit: 1.5eth, 20gwei")
+def _shown(text) -> str:
+    return repr(text) if isinstance(text, str) and len(text) <= 40 else f"a value of {len(str(text))} characters"
+
+
+def _limit_text(limit: int) -> str:
+    s = str(limit)
+    if limit >= 10**6 and s == "1" + "0" * (len(s) - 1):
+        return f"10^{len(s) - 1} wei ({format_wei(limit)})"
+    return f"{limit} wei"
+
+
+def parse_amount(text: str, *, max_wei: int | None = MAX_WEI) -> Fraction:
+    """An exact amount of wei from text: ``"100"``, ``"1e13"``, ``"2.5e11"``, ``"1.5eth"``, ``"20 gwei"``,
+    ``"1e-3 eth"`` (no float). Digits and exponent are bounded (``sim.wire.bounded``), so a huge exponent is refused
+    at once instead of being expanded; negative amounts are refused, and so is more than ``max_wei`` (default
+    :data:`MAX_WEI`; None: no limit beyond the bounded digits). ValueError: one line naming the problem."""
+    m = _AMOUNT.fullmatch(text) if isinstance(text, str) and len(text) <= 200 else None
+    if not m or not any(c.isdigit() for c in m.group(1)):
+        raise ValueError(f"bad amount {_shown(text)}: {_AMOUNT_HINT}")
     unit = (m.group(2) or "wei").lower()
     if unit not in _WEI_UNITS:
         raise ValueError(f"bad unit {m.group(2)!r} in {text!r}: use wei, gwei or eth")
-    value = Fraction(m.group(1)) * _WEI_UNITS[unit]
+    try:
+        value = parse_fraction(m.group(1), what="amount") * _WEI_UNITS[unit]
+    except BoundedInputError as exc:
+        if "is not a number" in exc.problem:
+            raise ValueError(f"bad amount {_shown(text)}: {_AMOUNT_HINT}") from None
+        raise ValueError(f"bad amount: {exc.problem}") from None
+    if max_wei is not None and value > max_wei:
+        raise ValueError(f"amount {_shown(text)} is more than {_limit_text(max_wei)}, the most lpdev accepts")
+    return value
+
+
+def parse_wei(text: str, *, max_wei: int | None = None) -> int:
+    """``"100"`` (wei), ``"1e13"``, ``"1.5eth"``, ``"20 gwei"`` -> whole wei, exactly (no float), through
+    :func:`parse_amount`'s bounds; ValueError names the problem. ``max_wei``: refuse more (default: no limit
+    beyond 100 digits; callers check their own range, e.g. a uint256)."""
+    value = parse_amount(text, max_wei=max_wei)
     if value.denominator != 1:
         raise ValueError(f"{text!r} is not a whole number of wei")
     return int(value)
+
+
 def _as_wei(wei) -> Fraction:
     if isinstance(wei, bool) or isinstance(wei, float):
         raise TypeError(f"money is an int, a Fraction or a rational string, not {type(wei).__name__}")

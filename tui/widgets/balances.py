@@ -58,8 +58,11 @@ def nice_ticks(lo: float, hi: float, n: int = TICKS, integer: bool = False) -> t
     for k in range(first, last + 1):
         t = k * step
         ticks.append(t)
-        labels.append(f"{Decimal(repr(t)).quantize(q):f}".rstrip("0").rstrip(".") if decimals
-                      else f"{Decimal(repr(t)).quantize(Decimal(1)):,f}")
+        if abs(t) >= 1e21:  # beyond any balance (a malformed trace): no digit-exact label to give
+            labels.append(f"{t:.3g}")
+        else:
+            labels.append(f"{Decimal(repr(t)).quantize(q):f}".rstrip("0").rstrip(".") if decimals
+                          else f"{Decimal(repr(t)).quantize(Decimal(1)):,f}")
     return ticks, labels
 
 

@@ -16,7 +16,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from sim.pm.money import float_string
-from tui.model import (DASH, Payment, Row, RunnerSession, as_fraction, decode_state, fmt_num, fmt_wei, nonce_range,
+from tui.model import (DASH, Payment, Row, RunnerSession, as_float, as_fraction, as_int, decode_state, fmt_num, fmt_wei, nonce_range,
                        pick, state_diff)
 
 MAX_WIN_PROB = 2**256 - 1
@@ -29,10 +29,9 @@ def _winprob(v: Any, exact: bool = False) -> str:
     """``1 in 100`` (the chance; exact rounding), or with ``exact`` the integer out of 2²⁵⁶−1 as well."""
     if v is None:
         return DASH
-    try:
-        wp = int(v)
-    except (TypeError, ValueError):
-        return str(v)
+    wp = as_int(v)
+    if wp is None or wp < 0:
+        return _short(v)
     if not wp:
         return "0 (never wins)"
     whole, _, dec = float_string(Fraction(MAX_WIN_PROB, wp), 1).partition(".")
@@ -71,8 +70,8 @@ def payment_table(p: Payment, exact: bool = False) -> Table:
                          f"{fmt_wei(pick(p.signer, 'balance_after'), exact)}  (before → after)")
     t.add_row("ticket EV", f"{fmt_wei(p.get('ev'), exact)} = face value {fmt_wei(p.get('face_value'), exact)} × "
                            f"win prob {_winprob(p.get('win_prob'), exact)}")
-    secs = p.get("billable_secs")
-    billed = DASH if secs is None else f"{float(secs):g} s" + ("  (new state: preload)" if secs == 0 else "")
+    secs = as_float(p.get("billable_secs"))
+    billed = DASH if secs is None else f"{secs:g} s" + ("  (new state: preload)" if secs == 0 else "")
     t.add_row("billed", f"{billed}   {fmt_num(p.get('units'))} units")
     initial = p.get("initial_price")
     fee_f, units_f = as_fraction(p.get("fee")), as_fraction(p.get("units"))
