@@ -86,7 +86,8 @@ def test_json_lone_surrogates_and_nul_escapes():
 
 
 def test_json_size_empty_syntax_and_where():
-    assert "larger than 1048576 bytes" in err(bounded.loads_json, b" " * (1 << 20 + 1))
+    assert "larger than 1048576 bytes (1048577 bytes)" in err(bounded.loads_json, b" " * ((1 << 20) + 1))
+    assert "empty" in err(bounded.loads_json, b" " * (1 << 20))  # exactly the limit: read, then found empty
     assert err(bounded.loads_json, b"  ", what="--faults") == "--faults: empty (want a JSON value)"
     assert err(bounded.loads_json, b'{"a": 1,\n "b": }', what="f.json", line=1) == (
         "f.json:2: invalid JSON: Expecting value (column 7)")
@@ -101,6 +102,17 @@ def test_jsonl_lines_are_numbered_and_bounded():
     assert str(pytest.raises(BoundedInputError, next, it).value).startswith("t.jsonl:3: invalid JSON")
     assert "t.jsonl:1: line longer than 10 bytes" == err(list, bounded.iter_jsonl([b'{"a":"0123456789"}\n'],
                                                                                what="t.jsonl", max_line_bytes=10))
+
+
+def test_jsonl_from_files_in_binary_and_text_mode():
+    import io
+
+    data = '{"a":1}\n\n{"b":2}'
+    want = [(1, {"a": 1}), (3, {"b": 2})]
+    assert list(bounded.iter_jsonl(io.BytesIO(data.encode()), what="t.jsonl")) == want
+    assert list(bounded.iter_jsonl(io.StringIO(data), what="t.jsonl")) == want  # ends at "", not only at b""
+    assert "t.jsonl:1: line longer than 10 bytes" == err(list, bounded.iter_jsonl(
+        io.StringIO('{"a":"0123456789"}\n'), what="t.jsonl", max_line_bytes=10))
 
 
 # everything but what is refused by design (NUL, lone surrogates, NaN/inf)

@@ -312,12 +312,12 @@ def _scrub(value: Any, what: str, replace: bool, line: int | None) -> Any:
 
 def iter_jsonl(lines, *, what: str, max_line_bytes: int = MAX_BYTES, first_line: int = 1,
                **kw) -> Iterator[tuple[int, Any]]:
-    """(line number, value) for each non-blank line of a JSONL source: an iterable of byte/str lines (e.g. a file
-    opened in binary mode). Errors say ``what:line``. Lines longer than ``max_line_bytes`` are refused without
-    being held whole in memory when the source is a binary file."""
+    """(line number, value) for each non-blank line of a JSONL source: an iterable of byte/str lines, or a file
+    (binary or text mode). Errors say ``what:line``. Lines longer than ``max_line_bytes`` are refused without
+    being held whole in memory when the source is a file (in text mode the bound counts characters)."""
     n = first_line - 1
     readline = getattr(lines, "readline", None)
-    source = iter(lambda: readline(max_line_bytes + 1), b"") if readline is not None else iter(lines)
+    source = _read_lines(readline, max_line_bytes + 1) if readline is not None else iter(lines)
     for raw in source:
         n += 1
         if len(raw) > max_line_bytes + 1 or (len(raw) == max_line_bytes + 1 and raw[-1:] not in (b"\n", "\n")):
@@ -326,6 +326,12 @@ def iter_jsonl(lines, *, what: str, max_line_bytes: int = MAX_BYTES, first_line:
             continue
         yield n, loads_json(raw.rstrip(b"\r\n" if isinstance(raw, bytes) else "\r\n"), what=what,
                             max_bytes=max_line_bytes + 1, line=n, **kw)
+
+
+def _read_lines(readline, limit: int) -> Iterator:
+    """A file's lines of at most ``limit`` bytes (characters) each; ends at ``b""`` or ``""`` alike."""
+    while raw := readline(limit):
+        yield raw
 
 
 # ================================================================================================ YAML
