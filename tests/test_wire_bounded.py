@@ -104,6 +104,34 @@ def test_jsonl_lines_are_numbered_and_bounded():
                                                                                what="t.jsonl", max_line_bytes=10))
 
 
+class _Trickle:
+    """A reply body that arrives in pieces: each ``read(n)`` returns at most what one write sent."""
+
+    def __init__(self, *writes: bytes) -> None:
+        self.writes = list(writes)
+        self.asked: list[int] = []
+        self.content = self
+
+    async def read(self, n: int) -> bytes:
+        self.asked.append(n)
+        if not self.writes:
+            return b""
+        w = self.writes.pop(0)
+        if len(w) > n:
+            self.writes.insert(0, w[n:])
+        return w[:n]
+
+
+async def test_read_reply_reads_every_write_and_stops_past_the_limit():
+    assert await bounded.read_reply(_Trickle(b'[{"a"', b':1}', b"]")) == b'[{"a":1}]'
+    assert await bounded.read_reply(_Trickle()) == b""
+    big = _Trickle(b"x" * 60, b"y" * 60, b"z" * 60)
+    got = await bounded.read_reply(big, 100)
+    assert got == b"x" * 60 + b"y" * 41 and big.writes == [b"y" * 19, b"z" * 60]  # limit + 1, no further
+    exact = _Trickle(b"x" * 100)
+    assert await bounded.read_reply(exact, 100) == b"x" * 100 and exact.asked[-1] == 1  # then sees the end
+
+
 def test_jsonl_from_files_in_binary_and_text_mode():
     import io
 

@@ -175,12 +175,12 @@ class LV2VJob:
         try:
             async with http.post(url, data=json.dumps(body).encode(), headers=headers,
                                  timeout=aiohttp.ClientTimeout(total=self.config.timeout_s)) as r:
-                raw = await r.read()
+                raw = await bounded.read_reply(r)  # the orchestrator is another service: bounded
                 status = r.status
         except _TRANSPORT_ERRORS as exc:
             raise self._reject("orchestrator", 0, f"orchestrator unreachable: {_describe(exc)}") from None
         if status != 200:
-            raise self._reject("orchestrator", status, raw.decode("utf-8", "replace").strip())
+            raise self._reject("orchestrator", status, raw[:4096].decode("utf-8", "replace").strip())
         try:
             doc = bounded.loads_json(raw, what="/live-video-to-video answer")
             mid = doc["manifest_id"]

@@ -158,9 +158,7 @@ class _Suite:
         with :mod:`sim.wire.bounded` (a reply it refuses has no JSON body, which the case then reports)."""
         async with self.http.request(method, (base or self.url) + path, data=body, headers=headers or {},
                                      timeout=aiohttp.ClientTimeout(total=self.timeout)) as r:
-            raw = b""
-            while len(raw) <= MAX_REPLY and (chunk := await r.content.read(64 * 1024)):
-                raw += chunk
+            raw = await bounded.read_reply(r, MAX_REPLY)
             try:
                 doc = bounded.loads_json(raw, what=f"{path} reply", max_bytes=MAX_REPLY,
                                          replace_invalid=True) if raw else None

@@ -43,6 +43,7 @@ from sim.serving import DEFAULT_LIMITS, ServerLimits, aiohttp_runner
 from sim.signer.core import Response, SignerCore
 from sim.signer.discovery import Discovery
 from sim.signer.webhook import WebhookCall, WebhookOutcome
+from sim.wire import bounded
 
 __all__ = ["SignerServer", "make_app", "is_loopback"]
 
@@ -188,10 +189,7 @@ class _Adapter:
         try:
             async with self.session.post(call.url, data=call.body, headers=call.headers,
                                          timeout=aiohttp.ClientTimeout(total=call.timeout_s)) as r:
-                body = b""
-                while len(body) <= limit and (chunk := await r.content.read(64 * 1024)):
-                    body += chunk  # read(n) returns what has arrived, not n bytes: loop to the end
-                return WebhookOutcome(http_status=r.status, body=body[:limit + 1])
+                return WebhookOutcome(http_status=r.status, body=await bounded.read_reply(r, limit))
         except asyncio.TimeoutError:
             return WebhookOutcome(error=f"Post {call.url!r}: timed out after {call.timeout_s} s")
         except aiohttp.ClientError as exc:

@@ -20,7 +20,8 @@ read and where: ``body: nested deeper than 64 levels``, ``lpdev.toml:3: NaN is n
 
 Numbers that arrive as text (a CLI flag, a config value) go through :func:`parse_int`, :func:`parse_float` and
 :func:`parse_fraction`; :func:`argtype` adapts them to ``argparse``. Files are read with :func:`read_bytes` (or
-the ``load_*_file`` helpers), which name a missing file, a directory or an oversized file in one line.
+the ``load_*_file`` helpers), which name a missing file, a directory or an oversized file in one line; the body of
+another service's HTTP reply with :func:`read_reply` (bounded, read whole).
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ from typing import Any, Callable, Iterator
 __all__ = [
     "BoundedInputError", "MAX_BYTES", "MAX_FILE_BYTES", "MAX_DEPTH", "MAX_DIGITS", "MAX_NODES",
     "decode_text", "check_json", "loads_json", "iter_jsonl", "loads_yaml", "loads_toml",
-    "read_bytes", "load_json_file", "load_yaml_file", "load_toml_file",
+    "read_bytes", "read_reply", "load_json_file", "load_yaml_file", "load_toml_file",
     "parse_int", "parse_float", "parse_fraction", "argtype",
 ]
 
@@ -531,6 +532,21 @@ def read_bytes(path: str | Path, *, what: str | None = None, max_bytes: int = MA
     if len(data) > max_bytes:
         raise BoundedInputError(what, f"larger than {max_bytes} bytes")
     return data
+
+
+async def read_reply(response, max_bytes: int = MAX_BYTES, *, chunk: int = 64 * 1024) -> bytes:
+    """The body of an HTTP reply from another service (an ``aiohttp.ClientResponse``, or anything with an async
+    ``.content.read(n)``), read until it ends or passes ``max_bytes``: at most ``max_bytes + 1`` bytes come back, so
+    the caller (or the parser it hands them to) can name an oversized reply without the rest being read. One
+    ``read(n)`` returns what has arrived so far, not ``n`` bytes: a reply sent in several writes is read whole."""
+    buf = bytearray()
+    content = response.content
+    while len(buf) <= max_bytes:
+        part = await content.read(min(chunk, max_bytes + 1 - len(buf)))
+        if not part:
+            break
+        buf += part
+    return bytes(buf)
 
 
 def load_json_file(path: str | Path, *, what: str | None = None, max_bytes: int = MAX_FILE_BYTES, **kw) -> Any:
