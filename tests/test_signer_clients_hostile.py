@@ -137,3 +137,12 @@ async def test_conformance_against_a_hostile_signer_reports_instead_of_crashing(
     assert not report.ok
     text = report.text()
     assert "differs" in text and "RecursionError" not in text
+
+
+# ---------------------------------------------------------------------------------------------- discovery
+async def test_the_signers_discovery_survives_a_hostile_orchestrator():
+    from sim.signer.discovery import fetch_runner_discovery
+
+    async with Hostile(200, DEEP) as h:  # with the raised limit, json.loads of this could kill the process
+        entries, error = await fetch_runner_discovery(h.url)
+    assert entries is None and error == f"{h.url}/discovery: nested deeper than 64 levels"

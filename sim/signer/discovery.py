@@ -25,14 +25,16 @@ each orchestrator's ``GetOrchestrator`` over TLS (trust on first use, like the S
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from sim.signer.config import SignerConfig, capability_name
+from sim.pm.money import RatParseError
+from sim.signer.config import SignerConfig, capability_name, parse_number
 from sim.tofu import channel_options, fetch_cert_pem
+from sim.wire import bounded
 from sim.wire import lp_rpc_pb2 as pb
 
 __all__ = ["DiscoverySource", "StaticDiscoverySource", "GrpcDiscoverySource", "Discovery", "discovery_entries",
@@ -134,38 +136,42 @@ class GrpcDiscoverySource:
 
 
 async def fetch_runner_discovery(url: str) -> tuple[list | None, str | None]:
-    """``GET {url}/discovery`` (2 s, 1 MiB, the orchestrator's self-signed TLS not verified): (entries, error)."""
+    """``GET {url}/discovery`` (2 s, 1 MiB, the orchestrator's self-signed TLS not verified): (entries, error).
+    The answer is another service's: read whole within the limit and parsed with :mod:`sim.wire.bounded`."""
     import aiohttp
 
     try:
         timeout = aiohttp.ClientTimeout(total=DISCOVERY_TIMEOUT_S)
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False), timeout=timeout) as http:
             async with http.get(url.rstrip("/") + "/discovery") as r:
-                body = await r.content.read(DISCOVERY_MAX_BYTES + 1)
                 if r.status != 200:
                     return None, f"{url}/discovery: HTTP {r.status}"
+                body = await bounded.read_reply(r, DISCOVERY_MAX_BYTES)
         if len(body) > DISCOVERY_MAX_BYTES:
             return None, f"{url}/discovery: response larger than {DISCOVERY_MAX_BYTES} bytes"
-        doc = json.loads(body)
+        doc = bounded.loads_json(body, what=f"{url}/discovery", max_bytes=DISCOVERY_MAX_BYTES, exact=True)
         if not isinstance(doc, list):
             return None, f"{url}/discovery: not a JSON array"
         return doc, None
     except asyncio.TimeoutError:
         return None, f"{url}/discovery: timed out after {DISCOVERY_TIMEOUT_S} s"
+    except bounded.BoundedInputError as exc:
+        return None, str(exc)
     except Exception as exc:  # noqa: BLE001 - a failed endpoint never drops the orchestrator (go)
         return None, f"{url}/discovery: {type(exc).__name__}: {exc}"
 
 
 def _runner_price(p) -> Fraction | None:
-    """go ``validateRunnerPrice``: a positive price in wei per seconds / 720p-pixel-seconds / fixed."""
+    """go ``validateRunnerPrice``: a positive price (``big.Rat.SetString`` of the json.Number, within lpdev's number
+    bounds: ``1e999999999`` is refused, not expanded) in wei per seconds / 720p-pixel-seconds / fixed."""
     if not isinstance(p, dict):
         return None
     raw = p.get("price")
-    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str, Decimal)):
         return None
     try:
-        price = Fraction(str(raw).strip())
-    except (ValueError, ZeroDivisionError):
+        price = parse_number(raw, what="runner price")
+    except (RatParseError, bounded.BoundedInputError):
         return None
     if price <= 0:
         return None
