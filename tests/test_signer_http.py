@@ -633,3 +633,27 @@ async def test_huge_max_price_exponent_is_refused_fast(signer):
     r = await signer.pay(signer.info(ev=2, price=(2, 1)), type="fixed",
                          max_price={"price": "1e2", "currency": "wei", "unit": "fixed"})
     assert r.status == 200  # ordinary exponents still work
+
+
+@pytest.mark.parametrize("profile", ["go-livepeer", "livepeer-node"])
+async def test_a_port_in_use_leaves_no_runner_behind(profile):
+    import socket
+
+    from sim.signer.core import SignerCore
+    from sim.signer.http import SignerServer
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        s = SignerServer(SignerCore(key=KEY, chain=MemoryChain(), config=SignerConfig(profile=profile)),
+                         port=taken.getsockname()[1])
+        made = []
+        make = s._make_runner
+        s._make_runner = lambda app: made.append(make(app)) or made[-1]
+        with pytest.raises(OSError):
+            await s.start()
+        assert len(made) == 1 and made[0].server is None  # set up, then cleaned up: nothing left serving
+        assert s._runner is None and s._metrics_runner is None
+    finally:
+        taken.close()

@@ -358,16 +358,16 @@ class SignerServer:
             self.cert = self.cert or _tls.make_self_signed(self.host if self.host not in ("0.0.0.0", "::")
                                                            else "127.0.0.1")
             ssl_ctx = _tls.server_context(self.cert, alpn=("http/1.1",))
-        self._runner = self._make_runner(self.app)
-        self.port = await self._site(self._runner, self.host, self.port, ssl_ctx)
-        if self.has_metrics:
-            self._metrics_runner = self._make_runner(make_metrics_app(self.core, self.adapter))
-            try:
+        try:  # a port in use (either listener): clean up what was set up, then raise
+            self._runner = self._make_runner(self.app)
+            self.port = await self._site(self._runner, self.host, self.port, ssl_ctx)
+            if self.has_metrics:
+                self._metrics_runner = self._make_runner(make_metrics_app(self.core, self.adapter))
                 self.metrics_port = await self._site(self._metrics_runner, self.metrics_host,
                                                      self.metrics_port or 0, None)
-            except BaseException:
-                await self.stop()
-                raise
+        except BaseException:
+            await self.stop()
+            raise
         if self.announce:
             self.core._emit("signer.started", url=self.url, address=self.core.address_hex,
                             profile=self.core.profile.name, metrics_url=self.metrics_url, tls=self.tls)
