@@ -123,6 +123,43 @@ async def test_an_oversized_json_rpc_answer_is_refused(monkeypatch):
             await asyncio.to_thread(rpc.HttpRpc(h.url, timeout=5).chain_id)
 
 
+async def test_a_non_200_json_rpc_answer_is_read_small_before_its_status_is_reported():
+    from devnet import rpc
+
+    async def endless(request):  # a 500 whose body never ends
+        resp = web.StreamResponse(status=500)
+        await resp.prepare(request)
+        while True:
+            await resp.write(b"oops " * 20_000)
+
+    app = web.Application()
+    app.router.add_post("/", endless)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/"
+    try:
+        with pytest.raises(http.client.HTTPException) as ei:
+            await asyncio.wait_for(asyncio.to_thread(rpc.HttpRpc(url, timeout=5).chain_id), 5)
+    finally:
+        await runner.cleanup()
+    assert str(ei.value).startswith("HTTP 500 Internal Server Error: oops oops"), str(ei.value)[:300]
+    assert len(str(ei.value)) < 300
+
+
+async def test_only_anvil_dump_state_may_answer_more_than_4_mib():
+    from devnet import rpc
+
+    big = b'{"jsonrpc": "2.0", "id": 1, "result": "0x' + b"ab" * (5 << 19) + b'"}'  # 5 MiB of hex
+    async with Hostile(200, big) as h:
+        client = rpc.HttpRpc(h.url, timeout=5)
+        with pytest.raises(http.client.HTTPException, match="JSON-RPC answer larger than 4 MiB"):
+            await asyncio.to_thread(client.request, "eth_getCode", ["0x" + "11" * 20, "latest"])
+        state = await asyncio.to_thread(client.request, "anvil_dumpState", [])
+    assert len(state) == 2 + (5 << 20)
+
+
 # ---------------------------------------------------------------------------------------------- conformance
 async def test_conformance_against_a_hostile_signer_reports_instead_of_crashing():
     import devnet
