@@ -100,6 +100,9 @@ async def test_node_envelope_check_order_and_messages():
             r = await s.post("/generate-live-payment", body)
             assert (r.status, err(r)) == (status, message), body
         assert r.raw == b'{"error":"incomplete or expired orchestrator payment params"}\n'
+        for tail in (b"\x00", b"[" * 100):  # node's strict whole-body check stays (lpdev names its bound)
+            r = await s.post("/generate-live-payment", b'{"type":"live"}' + tail)
+            assert r.status == 400 and err(r).startswith("body: "), (tail, r.raw)
         # an inPixels of the wrong type is ignored (node's struct has no inPixels); go-livepeer says 400
         r = await s.pay(s.info(ev=35, price=(3, 1)), type="live", in_pixels=1, extra={"inPixels": "x"})
         assert r.status == 200, r.raw

@@ -85,6 +85,20 @@ def test_json_lone_surrogates_and_nul_escapes():
     assert bounded.loads_json(b'{"a":"\\\\u0000"}') == {"a": "\\u0000"}  # an escaped backslash, not a NUL
 
 
+def test_check_json_first_value_leaves_what_follows_it_unchecked():
+    for value in (b'{"a":"}[","b":[1,{}]}', b'[1,2]', b'"x\\"y"', b"123 ", b"null", b'\xef\xbb\xbf {"a":1}'):
+        for tail in (b"\x00", b"[" * 100, b"9" * 200, b"\xff"):  # each refused: the value is returned
+            text = bounded.check_json(value + tail, first_value=True)
+            assert text.strip() == bounded.decode_text(value).strip(), (value, tail)
+    data = b'{"a":1}'
+    assert bounded.check_json(data + b"[[ ]]", first_value=True) == '{"a":1}[[ ]]'  # nothing to refuse: all of it
+    assert "NUL byte" in err(bounded.check_json, data + b"\x00")  # without first_value: the whole data
+    assert "nested deeper than 64" in err(bounded.check_json, b"[" * 65 + b"]" * 65 + b"\x00", first_value=True)
+    assert "NUL byte" in err(bounded.check_json, b'{"a":1\x00', first_value=True)  # the value does not end
+    assert "larger than 10 bytes" in err(bounded.check_json, data + b"\x00" * 10, first_value=True, max_bytes=10)
+    assert bounded.check_json('{"a":1}\x00', first_value=True) == '{"a":1}'
+
+
 def test_json_size_empty_syntax_and_where():
     assert "larger than 1048576 bytes (1048577 bytes)" in err(bounded.loads_json, b" " * ((1 << 20) + 1))
     assert "empty" in err(bounded.loads_json, b" " * (1 << 20))  # exactly the limit: read, then found empty

@@ -465,15 +465,22 @@ async def c_not_json(s):
     return [await s.request("POST", "/generate-live-payment", b"{not-json", {"Content-Type": "application/json"})]
 
 
+TRAILERS = (b" trailing", b"\x00", b"[" * 100)  # text; a NUL; nesting past lpdev's bound (Go reads none of it)
+
+
 @case("trailing bytes after the JSON body",
       f"docs/wire.md#json-the-go-way (first value only); {_NO} (node_decode: strict)",
-      lambda p, env: [_err(p, 400, "invalid_request")] if _node(p) else [_ok(p, 1)])
+      lambda p, env: [_err(p, 400, "invalid_request")] + [Want(400, envelope=p.envelope)] * 2 if _node(p)
+      else [_ok(p, 1)] * 3)
 async def c_trailing(s):
-    info = s.info(ev=35, price=(3, 1))
-    body = request_body(info, type="live").rstrip() + b" trailing"
-    r = await s.request("POST", "/generate-live-payment", body, {"Content-Type": "application/json"})
-    r.info = info
-    return [r]
+    out = []
+    for tail in TRAILERS:
+        info = s.info(ev=35, price=(3, 1))
+        body = request_body(info, type="live").rstrip() + tail
+        r = await s.request("POST", "/generate-live-payment", body, {"Content-Type": "application/json"})
+        r.info = info
+        out.append(r)
+    return out
 
 
 def _types_want(p: Profile, env: Env, typ: str) -> list[Want] | str:

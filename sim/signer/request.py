@@ -17,6 +17,8 @@ Go's ``json.NewDecoder(body).Decode(&RemotePaymentRequest{})``:
 The Go-JSON building blocks are :mod:`sim.wire.gojson`. Before any of it runs, the body goes through
 :func:`sim.wire.bounded.check_json` (size, encoding, nesting deeper than 64, numbers longer than 100 digits): a
 refusal is a 400 saying why (:class:`LimitExceeded`, field ``body JSON``), whatever recursion limit the process has.
+Like Go's decoder, only the first value is checked: a valid request followed by a NUL byte or 100 ``[`` is served
+(``strict=True``, livepeer-node's ``json.Unmarshal``, checks and parses the whole body).
 On top of Go, lpdev enforces :class:`~sim.signer.config.RequestLimits` (go-livepeer's ``TODO length limits``): an
 oversized field is a 400 naming the field, an oversized body a 413 (:class:`LimitExceeded`).
 """
@@ -231,7 +233,8 @@ def decode_request(body: bytes, limits: RequestLimits | None = None,
         raise LimitExceeded(f"request body too large: {len(body)} bytes (limit {limits.body})", status=413,
                             field="body")
     try:
-        text = bounded.check_json(body, what="body", max_bytes=limits.body, replace_invalid=True)
+        text = bounded.check_json(body, what="body", max_bytes=limits.body, replace_invalid=True,
+                                  first_value=not strict)
     except bounded.BoundedInputError as exc:
         raise LimitExceeded(str(exc), field="body JSON") from None
     try:

@@ -214,9 +214,24 @@ def _refuse_constant(name: str):
 
 
 def check_json(data, *, what: str = "body", max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH,
-               max_digits: int = MAX_DIGITS, replace_invalid: bool = False, line: int | None = None) -> str:
+               max_digits: int = MAX_DIGITS, replace_invalid: bool = False, line: int | None = None,
+               first_value: bool = False) -> str:
     """The checks of :func:`loads_json` that come before parsing (size, encoding, depth, number length); returns
-    the text. For Go-dialect decoders that parse the text themselves for Go's exact error messages."""
+    the text. For Go-dialect decoders that parse the text themselves for Go's exact error messages.
+
+    ``first_value``: Go's ``json.NewDecoder(r).Decode`` reads the first JSON value and not a byte after it, so
+    what follows it (a NUL, 100 ``[``) is neither checked nor returned when the whole data fails the checks."""
+    if first_value:
+        try:
+            return check_json(data, what=what, max_bytes=max_bytes, max_depth=max_depth, max_digits=max_digits,
+                              replace_invalid=replace_invalid, line=line)
+        except BoundedInputError:
+            if len(data) > max_bytes:
+                raise
+            end = _first_value_end(data)
+            if end >= len(data):
+                raise
+            data = data[:end]  # the whole data failed: maybe only the bytes after the first value do
     text = decode_text(data, what=what, max_bytes=max_bytes, replace_invalid=replace_invalid, line=line)
     pos = _json_depth_error(text, max_depth)
     if pos is not None:
@@ -228,6 +243,38 @@ def check_json(data, *, what: str = "body", max_bytes: int = MAX_BYTES, max_dept
                 raise BoundedInputError(what, f"number with {len(m.group())} digits (at most {max_digits})",
                                         _json_line(text, m.start(), line))
     return text
+
+
+_VALUE_TOKENS = {bytes: re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S),
+                 str: re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)}
+_SCALAR = {bytes: re.compile(rb'"(?:[^"\\]|\\.)*"|[-+.0-9eE]+|[a-zA-Z]+', re.S),
+           str: re.compile(r'"(?:[^"\\]|\\.)*"|[-+.0-9eE]+|[a-zA-Z]+', re.S)}
+
+
+def _first_value_end(data) -> int:
+    """Where the first JSON value in ``data`` ends (a bracket scan, strings skipped; no parsing), or ``len(data)``
+    when it does not end. Bytes and text alike (JSON's structural characters are ASCII, never inside a UTF-8
+    sequence)."""
+    kind = str if isinstance(data, str) else bytes
+    data = data if kind is str else bytes(data)
+    bom = "\ufeff" if kind is str else _UTF8_BOM
+    i = len(bom) if data.startswith(bom) else 0
+    ws = " \t\r\n" if kind is str else b" \t\r\n"
+    while i < len(data) and data[i:i + 1] in ws:
+        i += 1
+    if data[i:i + 1] not in (("[", "{") if kind is str else (b"[", b"{")):
+        m = _SCALAR[kind].match(data, i)  # a string, number or literal
+        return m.end() if m and m.end() > i else len(data)
+    depth = 0
+    for m in _VALUE_TOKENS[kind].finditer(data, i):
+        c = m.group()
+        if c in ("[", "{", b"[", b"{"):
+            depth += 1
+        elif c in ("]", "}", b"]", b"}"):
+            depth -= 1
+            if depth == 0:
+                return m.end()
+    return len(data)
 
 
 def _json_line(text: str, pos: int, line: int | None) -> int | None:
