@@ -161,19 +161,44 @@ async def test_only_anvil_dump_state_may_answer_more_than_4_mib():
 
 
 # ---------------------------------------------------------------------------------------------- conformance
-async def test_conformance_against_a_hostile_signer_reports_instead_of_crashing():
+# every request answered 200 with one of these: what a broken or hostile signer could say to the whole suite
+HOSTILE_SIGNER_BODIES = {
+    "deep": DEEP,
+    "empty object": b"{}",
+    "not an object": b"[1, 2, 3]",
+    "state not an object": b'{"payment": "", "segCreds": "", "state": "x"}',
+    "state of three keys": b'{"payment": "", "segCreds": "", "state": {"a": "!!", "b": 1, "c": null}}',
+    "state of bad base64": b'{"payment": "AA==", "segCreds": 5, "state": {"State": "!!", "Sig": null}}',
+    "state of empty blobs": b'{"payment": "AA==", "segCreds": "AA==", "state": {"State": "", "Sig": ""}}',
+    "an error envelope": b'{"error": {"message": 5}}',
+    "not JSON": b"\xff\xfe<html>",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_SIGNER_BODIES))
+async def test_conformance_against_a_hostile_signer_reports_instead_of_crashing(kind):
+    """Every case runs; each cell is ``differs`` (with what was seen) or ``n/a``, never a traceback."""
     import devnet
-    from sim.signer.conformance import run_matrix
+    from sim.signer.conformance import DIFFERS, NA, run_matrix
 
     chain = devnet.open_chain("mock")
     try:
-        async with Hostile(200, DEEP) as h:
-            report = await run_matrix(h.url, chain, only=["body not JSON", "routing"], timeout=10)
+        async with Hostile(200, HOSTILE_SIGNER_BODIES[kind]) as h:
+            report = await run_matrix(h.url, chain, timeout=10, metrics_url=h.url, usd="fresh")
     finally:
         chain.close()
-    assert not report.ok
+    assert not report.ok and len(report.cases) > 30
+    for c in report.cases:
+        for profile, (status, detail, _ext) in c.results.items():
+            assert status in (DIFFERS, NA), (kind, c.name, profile, status)
+            if status == DIFFERS:
+                assert "seen" in detail or "saw" in detail, (kind, c.name, detail)
+    if kind == "state of three keys":  # the tampering probe cannot split the state: said, with what was seen
+        tampered = next(c for c in report.cases if c.name.startswith("tampered"))
+        assert tampered.results["go-livepeer"][1].startswith("the probe could not use reply 1: ValueError"), \
+            tampered.results["go-livepeer"][1]
     text = report.text()
-    assert "differs" in text and "RecursionError" not in text
+    assert "differs" in text and "RecursionError" not in text and "Traceback" not in text
 
 
 # ---------------------------------------------------------------------------------------------- discovery

@@ -269,12 +269,14 @@ def metrics_text(core: SignerCore, adapter: "_Adapter") -> str:
 def make_metrics_app(core: SignerCore, adapter: "_Adapter") -> web.Application:
     """livepeer-node's metrics listener: ``/healthz``, ``/readyz``, ``/metrics``."""
 
+    bodies = core.profile.health_bodies or {"healthz": {"status": "ok"}, "readyz": {"status": "ready"}}
+
     async def healthz(_request: web.Request) -> web.StreamResponse:
-        return _to_web(Response(200, {"status": "ok"}))
+        return _to_web(Response(200, dict(bodies["healthz"])))
 
     async def readyz(_request: web.Request) -> web.StreamResponse:
         why = await asyncio.to_thread(readiness, core)
-        return _to_web(core.error(503, why) if why else Response(200, {"status": "ready"}))
+        return _to_web(core.error(503, why) if why else Response(200, dict(bodies["readyz"])))
 
     async def metrics(_request: web.Request) -> web.StreamResponse:
         return web.Response(text=metrics_text(core, adapter), content_type="text/plain", charset="utf-8")

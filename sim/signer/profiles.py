@@ -216,8 +216,11 @@ _NODE_TABLE: dict[str, Fact] = {
     "busy_limit": Fact(64, "service.go: 64 slots -> 503 signer busy"),
     "health_endpoints": Fact(True, "livepeer/node's docs/http-api.md: /healthz, /readyz, /metrics on the metrics "
                                    "listener",
-                             inferred=True, note="the paths are read; bodies are lpdev's: {\"status\":\"ok\"} / "
-                             "{\"error\":…}, metric names lpdev's"),
+                             inferred=True, note="the paths are read; bodies are lpdev's (health_bodies), metric "
+                             "names lpdev's"),
+    "health_bodies": Fact({"healthz": {"status": "ok"}, "readyz": {"status": "ready"}},
+                          "docs/http-api.md: /healthz reports liveness, /readyz readiness (bodies not documented)",
+                          inferred=True, note="lpdev's bodies; a 503 from /readyz is the flat envelope with the cause"),
     "info_sig": Fact("raw", "service.go signInfo: SignMessage([]byte(address.Hex())) (flavour 1)"),
     "discovery_always": Fact(True, "service.go: GET /discover-orchestrators always registered"),
     "discovery": Fact({"source": "GET <orchestrator>/discovery, 5 s, 1 MiB, per request",
@@ -305,7 +308,7 @@ _PROFILE_FIELDS = (
     "eth_usd_max_age_s", "http_default", "metrics_default", "port_only_addr", "refuse_public_without_auth",
     "chain_error_status",
 )
-_OPTIONAL = {"max_hourly_price_usd": None, "max_fixed_price_usd": None, "usd_poll_s": 30}
+_OPTIONAL = {"max_hourly_price_usd": None, "max_fixed_price_usd": None, "usd_poll_s": 30, "health_bodies": None}
 
 
 @dataclass(frozen=True)
@@ -354,6 +357,7 @@ class Profile:
     max_hourly_price_usd: Fraction | None = None
     max_fixed_price_usd: Fraction | None = None
     usd_poll_s: float = 30
+    health_bodies: Mapping | None = None  # the 200 bodies of /healthz and /readyz (health_endpoints)
 
     @classmethod
     def build(cls, name: str, title: str, table: Mapping[str, Fact]) -> "Profile":
