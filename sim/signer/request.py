@@ -80,7 +80,6 @@ class RemotePaymentRequest:
         return len(self.state_state) != 0 or len(self.state_sig) != 0
 
 
-_NUMBER = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?\Z")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -345,9 +344,8 @@ def _decode_price(d: _Decoder, obj: dict, info: MaxPriceInfo) -> MaxPriceInfo:
                 if len(p) > d.limits.string:
                     raise LimitExceeded(f"maxPrice.price too long: {len(p)} bytes (limit {d.limits.string})",
                                         field="maxPrice.price")
-                if not _NUMBER.match(p):
-                    raise DecodeError(f"json: invalid number literal, trying to unmarshal {_go_quote(p)} into "
-                                      f"Number")
+                if not gojson.is_number_literal(p):
+                    raise DecodeError(str(gojson.invalid_number_literal(p)))
                 info.price = p
         elif f in ("CURRENCY", "UNIT"):
             name = f.lower()
@@ -355,10 +353,3 @@ def _decode_price(d: _Decoder, obj: dict, info: MaxPriceInfo) -> MaxPriceInfo:
             if s is not None:
                 setattr(info, name, s)
     return info
-
-
-def _go_quote(s: str) -> str:
-    """``%q`` of the raw JSON token ``"s"`` (Go prints the quoted literal, quoted again)."""
-    import json
-
-    return json.dumps('"' + s + '"')
