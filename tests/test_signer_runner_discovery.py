@@ -74,15 +74,20 @@ async def test_runner_records_are_validated_merged_and_listed_as_capabilities():
     assert (st, doc) == (200, [])
 
 
-async def test_an_orchestrator_whose_discovery_fails_keeps_its_last_runners_4089():
+@pytest.mark.parametrize("profile", ["go-livepeer", "go-livepeer@0.9.1"])
+async def test_an_orchestrator_whose_discovery_fails_keeps_its_last_runners_4089(profile):
+    """#4089 landed in v0.9.3: the go-livepeer profile keeps the last runners, go-livepeer@0.9.1 does not."""
     disc = {A: [{"address": A, "runners": [runner(A + "/apps/r1/session")]}]}
     async with Env([(A, orch())], disc, SignerConfig(max_price=Fraction(1000), remote_discovery=True,
-                                                     discovery_refresh_s=0)) as env:
+                                                     discovery_refresh_s=0, profile=profile)) as env:
         st, first, _ = await env.get()
         assert first[0]["runners"] == [runner(A + "/apps/r1/session")]
         env.source.discovery[A] = RuntimeError("discovery timed out")
         env.clock.advance(1)
         st, again, _ = await env.get()
+        if profile == "go-livepeer@0.9.1":
+            assert "runners" not in again[0]  # v0.9.1: the failed /discovery lists no runners
+            return
         assert again[0]["runners"] == [runner(A + "/apps/r1/session")]  # kept
         env.source.discovery[A] = []  # an answer with no runners is authoritative
         env.clock.advance(1)

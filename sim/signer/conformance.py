@@ -298,8 +298,10 @@ def _check_discovery(dialect: str):
         for e in r.body:
             if not isinstance(e, dict) or "address" not in e:
                 raise _Fail("want entries with an address")
-            if dialect == "flat" and not {"runners", "last_seen"} <= set(e):
-                raise _Fail("livepeer-node entries carry runners and last_seen")
+            if dialect == "flat" and (not {"runners", "last_seen"} <= set(e) or "capabilities" in e):
+                raise _Fail("livepeer-node entries carry runners and last_seen, no capabilities")
+            if dialect == "go" and (not isinstance(e.get("capabilities"), list) or "last_seen" in e):
+                raise _Fail("go-livepeer entries carry capabilities, no last_seen")
     return check
 
 

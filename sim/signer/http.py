@@ -205,7 +205,8 @@ class _Adapter:
         if self.discovery is None:  # livepeer-node: the route exists, the source does not
             resp = self.core.error(503, self.profile.msg("no_discovery"))
         else:
-            status, body = await self.discovery.answer(caps)
+            status, body = await self.discovery.answer(caps, apps=request.query.getall("app", []),
+                                                       gpus=request.query.getall("gpu", []))
             resp = Response(status, body)
             if status != 200:  # the discovery module answers go-livepeer's envelope
                 resp = self.core.error(status, resp.message)

@@ -11,7 +11,8 @@ Profiles:
 
 * ``go-livepeer`` — the latest go-livepeer mainline, v0.9.3 (the default): v0.9.1 plus the nonce-500 refresh
   (#4028), fees and ceilings in USD through an ETH/USD feed that must exist at start (#4095).
-* ``go-livepeer@0.9.1`` — go-livepeer v0.9.1 as lpdev modelled it before profiles existed (kept byte for byte).
+* ``go-livepeer@0.9.1`` — go-livepeer v0.9.1 as lpdev modelled it before profiles existed (its answers kept byte
+  for byte; discovery without #4089's kept runners, which v0.9.1 did not have).
 * ``livepeer-node`` — the standalone ``livepeer-signer`` of livepeer/node (v1.0.x): its check order, flat error
   envelope, statuses and messages, 16-field state blob, live/fixed only, USD ceilings, 60 s auth margin,
   nonce 500/600 windows, health endpoints on a metrics port, 64-request busy limit.
@@ -186,7 +187,7 @@ _GO_093: dict[str, Fact] = {
                                 note="lpdev signer exits 2 naming the missing feed"),
     "discovery": Fact({**_GO_091["discovery"].value, "runners_on_failure": "keep the last cached runners"},
                       "#4089 discovery: optimistically populate (v0.9.3, PR text)",
-                      note="sim/signer/discovery.py must consult runners_on_failure (not yet)"),
+                      note="sim/signer/discovery.py keeps them for this profile only"),
 }
 
 # ------------------------------------------------------------------------------------------------
@@ -231,7 +232,8 @@ _NODE_TABLE: dict[str, Fact] = {
                        "no_source": (503, "no orchestrator discovery source configured"),
                        "all_failed": (503, "orchestrator discovery unavailable")},
                       "service.go discover",
-                      note="sim/signer/discovery.py must consult these (not yet)"),
+                      note="sim/signer/discovery.py answers in this shape (--remote-discovery --orch-addr); lpdev "
+                           "adds why to the all_failed 503"),
     "wei_ceiling": Fact(False, "no wei max price setting (USD ceilings only)"),
     "usd_max_price": Fact(False, "configured ceilings are the USD ones"),
     "usd_ceilings": Fact(True, "signer/price.go + docs: MaxHourlyPrice / MaxFixedPrice (USD, exact rationals)"),
