@@ -10,9 +10,14 @@ Receipts come back normalized: ``{"status", "gasUsed", "blockNumber", "logs": [{
 Transport failures raise ``OSError`` / ``http.client`` errors (the chain turns them into ChainUnreachable /
 AnvilCrashed); JSON-RPC error answers raise :class:`RpcError`.
 
-``--eth-url`` may point anywhere: an answer is read within :data:`MAX_ANSWER_BYTES` and parsed with
-:mod:`sim.wire.bounded` (nesting, digits), so a hostile or broken endpoint gets a one-line ``HTTPException``
-naming the method and the problem, never a RecursionError or a process eating its memory.
+``--eth-url`` may point anywhere: an answer is read within :data:`MAX_ANSWER_BYTES` (4 MiB; a non-200 answer within
+:data:`MAX_ERROR_BYTES`, 64 KiB, before its status is reported) and parsed with :mod:`sim.wire.bounded` (nesting,
+digits), so a hostile or broken endpoint gets a one-line ``HTTPException`` naming the method and the problem, never a
+RecursionError. Memory, measured: parsing costs up to about 25 times the answer's size (4 MiB of ``[{},{},…]`` is
+~100 MiB while it is parsed; a hex string about twice its size). ``anvil_dumpState`` alone
+(:data:`BULK_METHODS`) may answer up to :data:`MAX_BULK_ANSWER_BYTES` (256 MiB: a busy chain's state is tens of
+MiB): lpdev asks it only of an anvil it started itself; an endpoint that answered it with 256 MiB of small objects
+could cost gigabytes.
 """
 from __future__ import annotations
 
@@ -25,9 +30,13 @@ import urllib.parse
 from devnet import abi
 from sim.wire import bounded
 
-__all__ = ["RpcError", "HttpRpc", "Web3Rpc", "MAX_ANSWER_BYTES"]
+__all__ = ["RpcError", "HttpRpc", "Web3Rpc", "MAX_ANSWER_BYTES", "MAX_BULK_ANSWER_BYTES", "MAX_ERROR_BYTES",
+           "BULK_METHODS"]
 
-MAX_ANSWER_BYTES = 256 << 20  # one JSON-RPC answer (anvil_dumpState of a busy chain is tens of MiB)
+MAX_ANSWER_BYTES = 4 << 20  # one JSON-RPC answer (the largest lpdev asks for: contract code, 2 x 24 KiB as hex)
+MAX_BULK_ANSWER_BYTES = 256 << 20  # anvil_dumpState of a busy chain is tens of MiB
+BULK_METHODS = frozenset({"anvil_dumpState"})
+MAX_ERROR_BYTES = 64 << 10  # a non-200 answer: read this much (for the connection's sake), then report the status
 
 
 class RpcError(Exception):
@@ -62,6 +71,10 @@ def _revert_from_error(err: RpcError) -> str | None:
     return None
 
 
+def _size(n: int) -> str:
+    return f"{n >> 20} MiB" if n % (1 << 20) == 0 else f"{n} bytes"
+
+
 class HttpRpc:
     def __init__(self, url: str, timeout: float = 10.0):
         u = urllib.parse.urlsplit(url)
@@ -83,19 +96,23 @@ class HttpRpc:
             conn = self._local.conn = cls(self._host, self._port, timeout=self.timeout)
         return conn
 
-    def _post(self, body: bytes) -> bytes:
+    def _post(self, body: bytes, limit: int) -> bytes:
         for attempt in (0, 1):
             reused = getattr(self._local, "conn", None) is not None
             conn = self._conn()
             try:
                 conn.request("POST", self._path, body, {"Content-Type": "application/json"})
                 resp = conn.getresponse()
-                data = resp.read(MAX_ANSWER_BYTES + 1)
-                if len(data) > MAX_ANSWER_BYTES:
-                    self.close_thread_conn()  # the rest is unread: this connection cannot be reused
-                    raise http.client.HTTPException(f"JSON-RPC answer larger than {MAX_ANSWER_BYTES >> 20} MiB")
                 if resp.status != 200:
-                    raise http.client.HTTPException(f"HTTP {resp.status} {resp.reason}")
+                    head = resp.read(MAX_ERROR_BYTES)
+                    if not resp.isclosed():
+                        self.close_thread_conn()  # the rest is unread: this connection cannot be reused
+                    text = " ".join(head[:200].decode("utf-8", "replace").split())
+                    raise http.client.HTTPException(f"HTTP {resp.status} {resp.reason}" + (f": {text}" if text else ""))
+                data = resp.read(limit + 1)
+                if len(data) > limit:
+                    self.close_thread_conn()
+                    raise http.client.HTTPException(f"JSON-RPC answer larger than {_size(limit)}")
                 return data
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 self.close_thread_conn()
@@ -114,10 +131,10 @@ class HttpRpc:
 
     def request(self, method: str, params: list):
         body = json.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}).encode()
-        raw = self._post(body)
+        limit = MAX_BULK_ANSWER_BYTES if method in BULK_METHODS else MAX_ANSWER_BYTES
+        raw = self._post(body, limit)
         try:
-            resp = bounded.loads_json(raw, what=f"answer to {method}", max_bytes=MAX_ANSWER_BYTES,
-                                      replace_invalid=True)
+            resp = bounded.loads_json(raw, what=f"answer to {method}", max_bytes=limit, replace_invalid=True)
         except bounded.BoundedInputError as exc:
             raise http.client.HTTPException(f"{exc} (first bytes {raw[:80]!r})") from None
         if not isinstance(resp, dict):

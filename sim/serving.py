@@ -158,7 +158,7 @@ class _Guard:
         if scope["type"] != "http" or conn is None:
             return await self.app(scope, receive, send)
         conn.requests += 1
-        ended = False
+        ended = killed = False
 
         async def tracked():
             nonlocal ended
@@ -168,11 +168,15 @@ class _Guard:
             return msg
 
         async def finish() -> None:
-            if not ended and not await drain_body(tracked, timeout=conn.limits.close_timeout_s):
+            nonlocal killed
+            if not ended and not killed and not await drain_body(tracked, timeout=conn.limits.close_timeout_s):
+                killed = True
                 conn.kill()
-                raise ConnectionError("the request body did not end; connection closed")
+                raise _BodyNeverEnded("the request body did not end after an early answer; connection closed")
 
         async def guarded_send(msg) -> None:
+            if killed:
+                return  # the connection is gone: nothing more reaches the client
             if msg["type"] == "http.response.body" and not msg.get("more_body", False) and not ended:
                 if msg.get("body"):
                     await send({"type": "http.response.body", "body": msg["body"], "more_body": True})
@@ -189,8 +193,15 @@ class _Guard:
             await guarded_send({"type": "http.response.start", "status": 503, "headers": headers})
             await guarded_send({"type": "http.response.body", "body": body})
             return
-        await self.app(scope, tracked, guarded_send)
-        await finish()
+        try:
+            await self.app(scope, tracked, guarded_send)
+            await finish()
+        except _BodyNeverEnded as exc:  # raised in the app's send; one debug line, not "Error in ASGI Framework"
+            log.debug("connection %s: %s", scope.get("client"), exc)
+
+
+class _BodyNeverEnded(ConnectionError):
+    """The client kept sending after an early answer, past the drain's bounds: its connection was closed."""
 
 
 class _BoundedCloseWriter:

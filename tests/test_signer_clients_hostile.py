@@ -123,17 +123,88 @@ async def test_an_oversized_json_rpc_answer_is_refused(monkeypatch):
             await asyncio.to_thread(rpc.HttpRpc(h.url, timeout=5).chain_id)
 
 
+async def test_a_non_200_json_rpc_answer_is_read_small_before_its_status_is_reported():
+    from devnet import rpc
+
+    async def endless(request):  # a 500 whose body never ends
+        resp = web.StreamResponse(status=500)
+        await resp.prepare(request)
+        while True:
+            await resp.write(b"oops " * 20_000)
+
+    app = web.Application()
+    app.router.add_post("/", endless)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/"
+    try:
+        with pytest.raises(http.client.HTTPException) as ei:
+            await asyncio.wait_for(asyncio.to_thread(rpc.HttpRpc(url, timeout=5).chain_id), 5)
+    finally:
+        await runner.cleanup()
+    assert str(ei.value).startswith("HTTP 500 Internal Server Error: oops oops"), str(ei.value)[:300]
+    assert len(str(ei.value)) < 300
+
+
+async def test_only_anvil_dump_state_may_answer_more_than_4_mib():
+    from devnet import rpc
+
+    big = b'{"jsonrpc": "2.0", "id": 1, "result": "0x' + b"ab" * (5 << 19) + b'"}'  # 5 MiB of hex
+    async with Hostile(200, big) as h:
+        client = rpc.HttpRpc(h.url, timeout=5)
+        with pytest.raises(http.client.HTTPException, match="JSON-RPC answer larger than 4 MiB"):
+            await asyncio.to_thread(client.request, "eth_getCode", ["0x" + "11" * 20, "latest"])
+        state = await asyncio.to_thread(client.request, "anvil_dumpState", [])
+    assert len(state) == 2 + (5 << 20)
+
+
 # ---------------------------------------------------------------------------------------------- conformance
-async def test_conformance_against_a_hostile_signer_reports_instead_of_crashing():
+# every request answered 200 with one of these: what a broken or hostile signer could say to the whole suite
+HOSTILE_SIGNER_BODIES = {
+    "deep": DEEP,
+    "empty object": b"{}",
+    "not an object": b"[1, 2, 3]",
+    "state not an object": b'{"payment": "", "segCreds": "", "state": "x"}',
+    "state of three keys": b'{"payment": "", "segCreds": "", "state": {"a": "!!", "b": 1, "c": null}}',
+    "state of bad base64": b'{"payment": "AA==", "segCreds": 5, "state": {"State": "!!", "Sig": null}}',
+    "state of empty blobs": b'{"payment": "AA==", "segCreds": "AA==", "state": {"State": "", "Sig": ""}}',
+    "an error envelope": b'{"error": {"message": 5}}',
+    "not JSON": b"\xff\xfe<html>",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_SIGNER_BODIES))
+async def test_conformance_against_a_hostile_signer_reports_instead_of_crashing(kind):
+    """Every case runs; each cell is ``differs`` (with what was seen) or ``n/a``, never a traceback."""
     import devnet
-    from sim.signer.conformance import run_matrix
+    from sim.signer.conformance import DIFFERS, NA, run_matrix
 
     chain = devnet.open_chain("mock")
     try:
-        async with Hostile(200, DEEP) as h:
-            report = await run_matrix(h.url, chain, only=["body not JSON", "routing"], timeout=10)
+        async with Hostile(200, HOSTILE_SIGNER_BODIES[kind]) as h:
+            report = await run_matrix(h.url, chain, timeout=10, metrics_url=h.url, usd="fresh")
     finally:
         chain.close()
-    assert not report.ok
+    assert not report.ok and len(report.cases) > 30
+    for c in report.cases:
+        for profile, (status, detail, _ext) in c.results.items():
+            assert status in (DIFFERS, NA), (kind, c.name, profile, status)
+            if status == DIFFERS:
+                assert "seen" in detail or "saw" in detail, (kind, c.name, detail)
+    if kind == "state of three keys":  # the tampering probe cannot split the state: said, with what was seen
+        tampered = next(c for c in report.cases if c.name.startswith("tampered"))
+        assert tampered.results["go-livepeer"][1].startswith("the probe could not use reply 1: ValueError"), \
+            tampered.results["go-livepeer"][1]
     text = report.text()
-    assert "differs" in text and "RecursionError" not in text
+    assert "differs" in text and "RecursionError" not in text and "Traceback" not in text
+
+
+# ---------------------------------------------------------------------------------------------- discovery
+async def test_the_signers_discovery_survives_a_hostile_orchestrator():
+    from sim.signer.discovery import fetch_runner_discovery
+
+    async with Hostile(200, DEEP) as h:  # with the raised limit, json.loads of this could kill the process
+        entries, error = await fetch_runner_discovery(h.url)
+    assert entries is None and error == f"{h.url}/discovery: nested deeper than 64 levels"

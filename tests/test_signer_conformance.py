@@ -2,6 +2,7 @@
 under a profile whose expectation differs, and a misbehaving signer is caught."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from fractions import Fraction
@@ -77,7 +78,26 @@ async def test_node_profile_with_a_stale_feed_answers_503_and_is_still_livepeer_
     usd = next(c for c in report.cases if c.name.startswith("USD ceiling"))
     assert usd.seen == ['503 {"error":"signer USD conversion rate unavailable"}']
     health = next(c for c in report.cases if c.name.startswith("health endpoints"))
-    assert health.seen[1].startswith("503 ") and "stale" in health.seen[1]
+    assert health.seen[2].startswith("503 ") and "stale" in health.seen[2]  # /readyz, probed last
+
+
+async def test_readyz_is_na_when_the_eth_usd_rate_is_unknown_and_healthz_is_checked():
+    chain = MemoryChain(usd_per_eth=Fraction(3000))
+    core = SignerCore(key=KEY, chain=chain, config=SignerConfig(profile="livepeer-node"), clock=RealClock())
+    async with SignerServer(core) as s:
+        unknown = await run_matrix(s.url, chain, metrics_url=s.metrics_url, usd="unknown", only=["health endpoints"])
+        fresh = await run_matrix(s.url, chain, metrics_url=s.metrics_url, usd="fresh", only=["health endpoints"])
+    other = dataclasses.replace(PROFILES["livepeer-node"], health_bodies={"healthz": {"status": "alive"},
+                                                                          "readyz": {"status": "ready"}})
+    core = SignerCore(key=KEY, chain=chain, config=SignerConfig(profile=other), clock=RealClock())
+    async with SignerServer(core) as s:  # a signer whose /healthz says something else
+        wrong = await run_matrix(s.url, chain, metrics_url=s.metrics_url, usd="fresh", only=["health endpoints"],
+                                 profiles=["livepeer-node"])
+    st, detail, _ = unknown.cases[0].results["livepeer-node"]
+    assert st == NA and "/readyz depends on the signer's ETH/USD rate" in detail  # not a pass: nothing checked
+    assert fresh.cases[0].results["livepeer-node"][0] == PASS
+    assert wrong.cases[0].results["livepeer-node"][:2] == (
+        DIFFERS, 'reply 1: want the JSON body {"status":"ok"}; seen 200 {"status":"alive"}')
 
 
 async def test_usd_ceiling_is_na_when_the_feed_cannot_be_read_and_fresh_when_pinned():

@@ -496,6 +496,13 @@ async def test_json_quirks(signer):
             'trailing garbage' % b64).encode()
     r = await signer.post("/generate-live-payment", body)
     assert r.status == 200, r.body
+    # go's json.Decoder reads the first value only: bytes after it that lpdev's bounds would refuse are not read
+    good = b'{"orchestrator":"%s","inPixels":1}' % b64.encode()
+    for tail in (b"\x00", b"[" * 100, b"9" * 200, b"\xff\xfe", b'{"a":' * 70):
+        r = await signer.post("/generate-live-payment", good + tail)
+        assert r.status == 200, (tail[:10], r.body)
+    r = await signer.post("/generate-live-payment", b'{"orchestrator":' + b"[" * 100 + b"]" * 100 + b"}")
+    assert r.status == 400 and r.message.startswith("body: nested deeper than 64 levels")  # the value itself
     for bad, want in [(b'{"orchestrator":"%s","inPixels":1.5}' % b64.encode(), "number 1.5"),
                       (b'{"orchestrator":"%s","inPixels":"1"}' % b64.encode(), "cannot unmarshal string"),
                       (b'{"orchestrator":"abc"}', "illegal base64 data at input byte"),
@@ -633,3 +640,27 @@ async def test_huge_max_price_exponent_is_refused_fast(signer):
     r = await signer.pay(signer.info(ev=2, price=(2, 1)), type="fixed",
                          max_price={"price": "1e2", "currency": "wei", "unit": "fixed"})
     assert r.status == 200  # ordinary exponents still work
+
+
+@pytest.mark.parametrize("profile", ["go-livepeer", "livepeer-node"])
+async def test_a_port_in_use_leaves_no_runner_behind(profile):
+    import socket
+
+    from sim.signer.core import SignerCore
+    from sim.signer.http import SignerServer
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        s = SignerServer(SignerCore(key=KEY, chain=MemoryChain(), config=SignerConfig(profile=profile)),
+                         port=taken.getsockname()[1])
+        made = []
+        make = s._make_runner
+        s._make_runner = lambda app: made.append(make(app)) or made[-1]
+        with pytest.raises(OSError):
+            await s.start()
+        assert len(made) == 1 and made[0].server is None  # set up, then cleaned up: nothing left serving
+        assert s._runner is None and s._metrics_runner is None
+    finally:
+        taken.close()

@@ -100,6 +100,9 @@ async def test_node_envelope_check_order_and_messages():
             r = await s.post("/generate-live-payment", body)
             assert (r.status, err(r)) == (status, message), body
         assert r.raw == b'{"error":"incomplete or expired orchestrator payment params"}\n'
+        for tail in (b"\x00", b"[" * 100):  # node's strict whole-body check stays (lpdev names its bound)
+            r = await s.post("/generate-live-payment", b'{"type":"live"}' + tail)
+            assert r.status == 400 and err(r).startswith("body: "), (tail, r.raw)
         # an inPixels of the wrong type is ignored (node's struct has no inPixels); go-livepeer says 400
         r = await s.pay(s.info(ev=35, price=(3, 1)), type="live", in_pixels=1, extra={"inPixels": "x"})
         assert r.status == 200, r.raw
@@ -274,7 +277,7 @@ async def test_node_webhook_statuses_policy_and_max_price():
             call = h.calls[0]["body"]
             assert tuple(call["state"]) == NODE_FIELD_ORDER and call["headers"]["Signer-Auth-Id"] == [
                 "ignored-by-webhook"]
-            # cached: no call; the kept maxPrice is re-applied -> 481
+            # cached: no call; the kept maxPrice is re-applied (a price within it passes, see below for one above)
             r2 = await s.pay(s.info(ev=3, price=(3, 1)), type="fixed", state=r.body["state"])
             assert r2.status == 200 and len(h.calls) == 1
             r3 = await s.pay(s.info(ev=3, price=(3, 1)), type="fixed", state=r2.body["state"])
@@ -286,6 +289,20 @@ async def test_node_webhook_statuses_policy_and_max_price():
         async with node(h) as s:
             r = await s.pay(s.info(ev=3, price=(3, 1)), type="fixed")
             assert (r.status, err(r)) == (481, "orchestrator price exceeds maxPrice")
+    # the kept maxPrice while cached: approved at price 2 with maxPrice 2 (cached for 10 min); the next call at 3
+    # (not above the session's initial price 3, so no price-rise 481) exceeds the kept 2 -> 481, no webhook call
+    async with Webhook([{"status": 200, "maxPrice": {"price": 5, "currency": "wei", "unit": "fixed"}},
+                        {"status": 200, "expiry": int(T0) + 600,
+                         "maxPrice": {"price": 2, "currency": "wei", "unit": "fixed"}}]) as h:
+        async with node(h) as s:
+            r1 = await s.pay(s.info(ev=3, price=(3, 1)), type="fixed")
+            r2 = await s.pay(s.info(ev=2, price=(2, 1)), type="fixed", state=r1.body["state"])
+            assert (r1.status, r2.status, len(h.calls)) == (200, 200, 2), (r1.raw, r2.raw)
+            assert json.loads(blob(r2))["AuthMaxPrice"] == "2"
+            r3 = await s.pay(s.info(ev=3, price=(3, 1)), type="fixed", state=r2.body["state"])
+            assert (r3.status, err(r3)) == (481, "orchestrator price exceeds maxPrice") and len(h.calls) == 2
+            r4 = await s.pay(s.info(ev=2, price=(2, 1)), type="fixed", state=r2.body["state"])
+            assert r4.status == 200 and len(h.calls) == 2  # within it: still cached, still paid
     replies = [
         ((500, b"oops"), 502, "signer auth webhook failed"),
         ({"status": 403, "reason": "denied"}, 403, "signer auth rejected request with status 403"),

@@ -74,15 +74,20 @@ async def test_runner_records_are_validated_merged_and_listed_as_capabilities():
     assert (st, doc) == (200, [])
 
 
-async def test_an_orchestrator_whose_discovery_fails_keeps_its_last_runners_4089():
+@pytest.mark.parametrize("profile", ["go-livepeer", "go-livepeer@0.9.1"])
+async def test_an_orchestrator_whose_discovery_fails_keeps_its_last_runners_4089(profile):
+    """#4089 landed in v0.9.3: the go-livepeer profile keeps the last runners, go-livepeer@0.9.1 does not."""
     disc = {A: [{"address": A, "runners": [runner(A + "/apps/r1/session")]}]}
     async with Env([(A, orch())], disc, SignerConfig(max_price=Fraction(1000), remote_discovery=True,
-                                                     discovery_refresh_s=0)) as env:
+                                                     discovery_refresh_s=0, profile=profile)) as env:
         st, first, _ = await env.get()
         assert first[0]["runners"] == [runner(A + "/apps/r1/session")]
         env.source.discovery[A] = RuntimeError("discovery timed out")
         env.clock.advance(1)
         st, again, _ = await env.get()
+        if profile == "go-livepeer@0.9.1":
+            assert "runners" not in again[0]  # v0.9.1: the failed /discovery lists no runners
+            return
         assert again[0]["runners"] == [runner(A + "/apps/r1/session")]  # kept
         env.source.discovery[A] = []  # an answer with no runners is authoritative
         env.clock.advance(1)
@@ -92,8 +97,7 @@ async def test_an_orchestrator_whose_discovery_fails_keeps_its_last_runners_4089
 
 
 async def test_signer_lists_a_real_orchestrators_priced_dev_runner(tmp_path):
-    pytest.importorskip("livepeer_gateway", reason="the livepeer-gateway SDK is installed by `make` (see README)")
-    from livepeer_gateway.discovery import discover_runners
+    from livepeer_gateway.discovery import discover_runners  # installed by `make`: a broken install fails
 
     chain = devnet.open_chain("mock")
     give_feed(chain)
@@ -126,3 +130,65 @@ async def test_signer_lists_a_real_orchestrators_priced_dev_runner(tmp_path):
                 await free.aclose()
     finally:
         chain.close()
+
+
+async def _orchestrator_discovery(*writes: bytes, status: int = 200):
+    """An orchestrator's ``GET /discovery`` answering ``writes`` one at a time (a pause between: separate reads)."""
+    from aiohttp import web
+
+    async def discovery(request):
+        resp = web.StreamResponse(status=status, headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        for i, w in enumerate(writes):
+            if i:
+                await asyncio.sleep(0.05)
+            await resp.write(w)
+        await resp.write_eof()
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/discovery", discovery)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+
+
+async def test_a_discovery_answer_sent_in_several_writes_is_read_whole():
+    from sim.signer.discovery import fetch_runner_discovery
+    import json
+
+    doc = [{"address": A, "runners": [runner(A + "/apps/r1/session")]}]
+    text = json.dumps(doc).encode()
+    runner_, url = await _orchestrator_discovery(text[:10], text[10:40], text[40:])
+    try:
+        assert await fetch_runner_discovery(url) == (doc, None)
+    finally:
+        await runner_.cleanup()
+
+
+async def test_a_hostile_discovery_answer_is_an_error_naming_the_endpoint():
+    from sim.signer.discovery import DISCOVERY_MAX_BYTES, fetch_runner_discovery
+
+    for writes, problem in (([b"[" * 5000 + b"]" * 5000], "nested deeper than 64 levels"),
+                            ([b'[{"address": 1e999999999}]'], "out of range"),
+                            ([b"[" + b" " * DISCOVERY_MAX_BYTES, b"]"], "larger than 1048576 bytes"),
+                            ([b'{"address": "x"}'], "not a JSON array")):
+        runner_, url = await _orchestrator_discovery(*writes)
+        try:
+            entries, error = await fetch_runner_discovery(url)
+        finally:
+            await runner_.cleanup()
+        assert entries is None and error.startswith(f"{url}/discovery") and problem in error, error
+
+
+def test_a_runner_price_is_parsed_within_bounds():
+    from sim.signer.discovery import valid_runner
+
+    config = SignerConfig(max_price=Fraction(1000))
+    assert valid_runner(runner("u", price="1e999999999"), config) == "invalid price"  # refused, not expanded
+    assert valid_runner(runner("u", price="1" * 5000), config) == "invalid price"
+    assert valid_runner(runner("u", price="1e2"), config) is None
+    assert valid_runner(runner("u", price="3/2"), config) is None  # big.Rat.SetString syntax
+    assert valid_runner(runner("u", price="1e4"), config) == "above global max price"

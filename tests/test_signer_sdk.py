@@ -4,22 +4,20 @@ from __future__ import annotations
 import base64
 
 import pytest
+# the SDK is installed by `make` (see README): a broken install fails here, it is not skipped
+from livepeer_gateway import lp_rpc_pb2 as sdk_pb
+from livepeer_gateway.remote_signer import PaymentSession, get_orch_info_sig
 
-sdk = pytest.importorskip("livepeer_gateway")
+from sim.clock import RealClock
+from sim.pm.crypto import recover_personal
+from sim.signer.config import SignerConfig
+from sim.signer.core import SignerCore
+from sim.signer.http import SignerServer
+from sim.signer.testkit import MemoryChain, make_orch_info
+from sim.wire import codec
+from sim.wire import lp_rpc_pb2 as pb
 
-from livepeer_gateway import lp_rpc_pb2 as sdk_pb  # noqa: E402
-from livepeer_gateway.remote_signer import PaymentSession, get_orch_info_sig  # noqa: E402
-
-from sim.clock import RealClock  # noqa: E402
-from sim.pm.crypto import recover_personal  # noqa: E402
-from sim.signer.config import SignerConfig  # noqa: E402
-from sim.signer.core import SignerCore  # noqa: E402
-from sim.signer.http import SignerServer  # noqa: E402
-from sim.signer.testkit import MemoryChain, make_orch_info  # noqa: E402
-from sim.wire import codec  # noqa: E402
-from sim.wire import lp_rpc_pb2 as pb  # noqa: E402
-
-from tests.test_signer_harness import ADDR, KEY, server_in_thread  # noqa: E402
+from tests.test_signer_harness import ADDR, KEY, server_in_thread
 
 pytestmark = pytest.mark.sdk
 

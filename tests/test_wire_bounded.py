@@ -85,8 +85,23 @@ def test_json_lone_surrogates_and_nul_escapes():
     assert bounded.loads_json(b'{"a":"\\\\u0000"}') == {"a": "\\u0000"}  # an escaped backslash, not a NUL
 
 
+def test_check_json_first_value_leaves_what_follows_it_unchecked():
+    for value in (b'{"a":"}[","b":[1,{}]}', b'[1,2]', b'"x\\"y"', b"123 ", b"null", b'\xef\xbb\xbf {"a":1}'):
+        for tail in (b"\x00", b"[" * 100, b"9" * 200, b"\xff"):  # each refused: the value is returned
+            text = bounded.check_json(value + tail, first_value=True)
+            assert text.strip() == bounded.decode_text(value).strip(), (value, tail)
+    data = b'{"a":1}'
+    assert bounded.check_json(data + b"[[ ]]", first_value=True) == '{"a":1}[[ ]]'  # nothing to refuse: all of it
+    assert "NUL byte" in err(bounded.check_json, data + b"\x00")  # without first_value: the whole data
+    assert "nested deeper than 64" in err(bounded.check_json, b"[" * 65 + b"]" * 65 + b"\x00", first_value=True)
+    assert "NUL byte" in err(bounded.check_json, b'{"a":1\x00', first_value=True)  # the value does not end
+    assert "larger than 10 bytes" in err(bounded.check_json, data + b"\x00" * 10, first_value=True, max_bytes=10)
+    assert bounded.check_json('{"a":1}\x00', first_value=True) == '{"a":1}'
+
+
 def test_json_size_empty_syntax_and_where():
-    assert "larger than 1048576 bytes" in err(bounded.loads_json, b" " * (1 << 20 + 1))
+    assert "larger than 1048576 bytes (1048577 bytes)" in err(bounded.loads_json, b" " * ((1 << 20) + 1))
+    assert "empty" in err(bounded.loads_json, b" " * (1 << 20))  # exactly the limit: read, then found empty
     assert err(bounded.loads_json, b"  ", what="--faults") == "--faults: empty (want a JSON value)"
     assert err(bounded.loads_json, b'{"a": 1,\n "b": }', what="f.json", line=1) == (
         "f.json:2: invalid JSON: Expecting value (column 7)")
@@ -101,6 +116,45 @@ def test_jsonl_lines_are_numbered_and_bounded():
     assert str(pytest.raises(BoundedInputError, next, it).value).startswith("t.jsonl:3: invalid JSON")
     assert "t.jsonl:1: line longer than 10 bytes" == err(list, bounded.iter_jsonl([b'{"a":"0123456789"}\n'],
                                                                                what="t.jsonl", max_line_bytes=10))
+
+
+class _Trickle:
+    """A reply body that arrives in pieces: each ``read(n)`` returns at most what one write sent."""
+
+    def __init__(self, *writes: bytes) -> None:
+        self.writes = list(writes)
+        self.asked: list[int] = []
+        self.content = self
+
+    async def read(self, n: int) -> bytes:
+        self.asked.append(n)
+        if not self.writes:
+            return b""
+        w = self.writes.pop(0)
+        if len(w) > n:
+            self.writes.insert(0, w[n:])
+        return w[:n]
+
+
+async def test_read_reply_reads_every_write_and_stops_past_the_limit():
+    assert await bounded.read_reply(_Trickle(b'[{"a"', b':1}', b"]")) == b'[{"a":1}]'
+    assert await bounded.read_reply(_Trickle()) == b""
+    big = _Trickle(b"x" * 60, b"y" * 60, b"z" * 60)
+    got = await bounded.read_reply(big, 100)
+    assert got == b"x" * 60 + b"y" * 41 and big.writes == [b"y" * 19, b"z" * 60]  # limit + 1, no further
+    exact = _Trickle(b"x" * 100)
+    assert await bounded.read_reply(exact, 100) == b"x" * 100 and exact.asked[-1] == 1  # then sees the end
+
+
+def test_jsonl_from_files_in_binary_and_text_mode():
+    import io
+
+    data = '{"a":1}\n\n{"b":2}'
+    want = [(1, {"a": 1}), (3, {"b": 2})]
+    assert list(bounded.iter_jsonl(io.BytesIO(data.encode()), what="t.jsonl")) == want
+    assert list(bounded.iter_jsonl(io.StringIO(data), what="t.jsonl")) == want  # ends at "", not only at b""
+    assert "t.jsonl:1: line longer than 10 bytes" == err(list, bounded.iter_jsonl(
+        io.StringIO('{"a":"0123456789"}\n'), what="t.jsonl", max_line_bytes=10))
 
 
 # everything but what is refused by design (NUL, lone surrogates, NaN/inf)

@@ -201,3 +201,13 @@ def test_money_reexports():
     from sim.pm import money
 
     assert gojson.rat_string is money.rat_string and gojson.float_string is money.float_string
+
+
+def test_number_literals_and_go_quote():
+    from sim.wire.gojson import go_quote, invalid_number_literal, is_number_literal
+
+    assert all(map(is_number_literal, ("0", "-1", "1.5", "1e3", "1E+3", "-0.5e-7")))
+    assert not any(map(is_number_literal, ("", "01", "1.", ".5", "+1", "1e", "0x10", " 1", "NaN")))
+    assert str(invalid_number_literal("wat")) == 'json: invalid number literal, trying to unmarshal "\\"wat\\"" into Number'
+    # %q keeps printable characters (JSON escaping would not), escapes the rest Go's way
+    assert go_quote('a\nb\x01é<\u2028\U0001F600\x7f') == '"a\\nb\\x01é<\\u2028\U0001F600\\x7f"'

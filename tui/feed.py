@@ -8,7 +8,10 @@ Server (``events_app(bus)``, an aiohttp application; mount it or run it with :fu
 * ``GET /kinds`` — the registered event kinds and their meanings.
 
 Client: :func:`follow` yields :class:`sim.events.Event` from ``/events/stream``, reconnecting with
-``since=<last seq>`` so nothing is seen twice.
+``since=<last seq>`` so nothing is seen twice; an event line it cannot read is skipped (and reported through
+``on_state``), never a reason to reconnect. :func:`fetch_events` reads ``/events`` once, within
+:data:`MAX_EVENTS_BYTES`. The endpoint is another process: everything it sends is parsed with
+:mod:`sim.wire.bounded`.
 """
 from __future__ import annotations
 
@@ -24,17 +27,20 @@ from sim.wire import bounded
 __all__ = ["events_app", "serve", "follow", "fetch_events", "parse_event"]
 
 KEEPALIVE_S = 15.0
+MAX_EVENTS_BYTES = 64 << 20  # one /events answer: at most the bus's 10 000 retained events
 
 
 def parse_event(line: str | bytes, what: str = "event") -> Event:
-    """One event line from another process (bounded JSON); :class:`sim.wire.bounded.BoundedInputError` (a
+    """One event line from another process (bounded JSON): an object with ``seq``, ``t``, ``actor``, ``kind``
+    (non-empty strings) and ``data`` (an object, or null); :class:`sim.wire.bounded.BoundedInputError` (a
     ValueError) names what is wrong."""
     d = bounded.loads_json(line, what=what)
     data = d.get("data") if isinstance(d, dict) else None
-    if not isinstance(d, dict) or not isinstance(data, (dict, type(None))) or "seq" not in d or "t" not in d:
+    if not isinstance(d, dict) or not isinstance(data, (dict, type(None))) or "seq" not in d or "t" not in d \
+            or not all(isinstance(d.get(k), str) and d[k] for k in ("actor", "kind")):
         raise bounded.BoundedInputError(what, "want an event object with seq, t, actor, kind and data")
     return Event(bounded.parse_int(d["seq"], what=f"{what} seq"), bounded.parse_float(d["t"], what=f"{what} t"),
-                 str(d.get("actor")), str(d.get("kind")), dict(data or {}))
+                 d["actor"], d["kind"], dict(data or {}))
 
 
 def _since(request: web.Request) -> int:
@@ -134,15 +140,21 @@ def _base(url: str) -> str:
 
 
 async def fetch_events(url: str, since: int = 0) -> list[Event]:
+    """The endpoint's retained events after ``since`` (``GET /events``); a bad answer is a
+    :class:`sim.wire.bounded.BoundedInputError` naming the line."""
     async with ClientSession(timeout=ClientTimeout(total=10)) as s:
         async with s.get(_base(url) + "/events", params={"since": str(since)}) as r:
             r.raise_for_status()
-            text = await r.text()
-    return [parse_event(line) for line in text.splitlines() if line.strip()]
+            raw = await bounded.read_reply(r, MAX_EVENTS_BYTES)
+    what = f"{_base(url)}/events"
+    text = bounded.decode_text(raw, what=what, max_bytes=MAX_EVENTS_BYTES)
+    return [parse_event(line, what=f"{what}:{n}") for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
 async def follow(url: str, since: int = 0, *, retry_s: float = 1.0, on_state=None) -> AsyncIterator[Event]:
-    """Follow ``/events/stream`` forever, reconnecting after errors. ``on_state(str)`` hears connection news."""
+    """Follow ``/events/stream`` forever, reconnecting after errors. ``on_state(str)`` hears connection news and
+    every event line that was skipped because it could not be read (the stream goes on past it: its ``id:``, when
+    readable, moves ``since`` on so a reconnect does not fetch it again)."""
     last = since
     while True:
         try:
@@ -151,10 +163,23 @@ async def follow(url: str, since: int = 0, *, retry_s: float = 1.0, on_state=Non
                     r.raise_for_status()
                     if on_state:
                         on_state(f"attached to {_base(url)}")
+                    event_id = None  # the current event's "id:" field
                     async for raw in r.content:
                         line = raw.decode("utf-8", "replace").rstrip("\r\n")
-                        if line.startswith("data: "):
-                            ev = parse_event(line[6:])
+                        if not line:
+                            event_id = None  # the end of one event
+                        elif line.startswith("id: "):
+                            event_id = line[4:].strip()
+                        elif line.startswith("data: "):
+                            try:
+                                ev = parse_event(line[6:])
+                            except ValueError as exc:
+                                if event_id is not None and event_id.isdigit() and len(event_id) <= 19:
+                                    last = max(last, int(event_id))
+                                if on_state:
+                                    on_state(f"skipped an unreadable event from {_base(url)} "
+                                             f"(id {event_id or '?'}): {exc}")
+                                continue
                             if ev.seq > last:
                                 last = ev.seq
                                 yield ev

@@ -32,8 +32,8 @@ from typing import Awaitable, Callable, Optional
 import aiohttp
 
 from sim.events import register_kinds
-from sim.gateway.session import (_TRANSPORT_ERRORS, GatewaySession, PaymentOutcome, _describe, _payment_summary,
-                                 _state_summary)
+from sim.gateway.session import (_TRANSPORT_ERRORS, GatewaySession, PaymentOutcome, SignerAnswerError, _describe,
+                                 _payment_summary, _state_summary)
 from sim.gateway.orch_client import GetOrchestratorError
 from sim.trickle.client import ChannelGone, TrickleError, TricklePublisher, TrickleSubscriber
 from sim.wire import bounded
@@ -145,8 +145,8 @@ class LV2VJob:
             raise self._reject("orchestrator", 0, f"GetOrchestrator failed: {exc}") from None
         except _TRANSPORT_ERRORS as exc:
             raise self._reject("signer", 0, f"failed to call remote signer: {_describe(exc)}") from None
-        except RuntimeError as exc:  # sign-orchestrator-info: "remote signer returned status <code>: <body>"
-            raise self._reject("signer", 0, str(exc)) from None
+        except (RuntimeError, ValueError) as exc:  # sign-orchestrator-info refused ("remote signer returned status
+            raise self._reject("signer", 0, str(exc)) from None  # <code>: <body>") or unreadable
         # a new job is a new payment session (the SDK makes a PaymentSession per job): no state, no manifest id
         s.state, s.manifest_id = None, None
         try:
@@ -159,7 +159,10 @@ class LV2VJob:
             s._emit("gateway.signer_reply", signer=reply.signer, status=reply.status, message=reply.message,
                     tickets=0)
             raise self._reject("signer", reply.status, reply.message)
-        _, summ = _payment_summary(reply.payment)
+        try:
+            _, summ = _payment_summary(reply.payment)
+        except SignerAnswerError as exc:
+            raise self._reject("signer", 200, str(exc)) from None
         summ.update(_state_summary(reply.state))
         s._emit("gateway.signer_reply", signer=reply.signer, status=200, **summ)
         s.state = reply.state
@@ -175,12 +178,12 @@ class LV2VJob:
         try:
             async with http.post(url, data=json.dumps(body).encode(), headers=headers,
                                  timeout=aiohttp.ClientTimeout(total=self.config.timeout_s)) as r:
-                raw = await r.read()
+                raw = await bounded.read_reply(r)  # the orchestrator is another service: bounded
                 status = r.status
         except _TRANSPORT_ERRORS as exc:
             raise self._reject("orchestrator", 0, f"orchestrator unreachable: {_describe(exc)}") from None
         if status != 200:
-            raise self._reject("orchestrator", status, raw.decode("utf-8", "replace").strip())
+            raise self._reject("orchestrator", status, raw[:4096].decode("utf-8", "replace").strip())
         try:
             doc = bounded.loads_json(raw, what="/live-video-to-video answer")
             mid = doc["manifest_id"]

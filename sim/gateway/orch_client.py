@@ -13,12 +13,17 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import grpc
+from google.protobuf.message import DecodeError
 
 from sim.tofu import channel_options, fetch_cert_pem
+from sim.wire import bounded
 from sim.wire import lp_rpc_pb2 as pb
 from sim.wire import lp_rpc_pb2_grpc as pb_grpc
 
-__all__ = ["OrchestratorClient", "PaymentReply", "GetOrchestratorError", "split_service_uri"]
+__all__ = ["OrchestratorClient", "PaymentReply", "GetOrchestratorError", "BadPaymentAnswer", "split_service_uri"]
+
+
+PAYMENT_ANSWER_BYTES = 1 << 20  # a PaymentResult carries one OrchestratorInfo (a few KiB)
 
 
 class GetOrchestratorError(Exception):
@@ -28,6 +33,11 @@ class GetOrchestratorError(Exception):
         super().__init__(details)
         self.code = code
         self.details = details
+
+
+class BadPaymentAnswer(ValueError):
+    """A 200 from ``/payment`` whose body is not a PaymentResult (or is larger than lpdev reads): go-livepeer's
+    gateway fails that payment (``proto.Unmarshal`` error). ``str(e)`` says what was wrong."""
 
 
 @dataclass
@@ -100,18 +110,25 @@ class OrchestratorClient:
 
     async def payment(self, transcoder: str, payment_b64: str, seg_b64: str) -> PaymentReply:
         """``POST {transcoder}/payment`` with ``Livepeer-Payment`` / ``Livepeer-Segment``
-        (docs/orchestrator.md#the-payment-endpoint)."""
+        (docs/orchestrator.md#the-payment-endpoint). A 200 whose body is not a PaymentResult raises
+        :class:`BadPaymentAnswer`."""
         http = await self._http_session()
         url = (transcoder or self.service_uri).rstrip("/") + "/payment"
         headers = {"Livepeer-Payment": payment_b64, "Livepeer-Segment": seg_b64}
         async with http.post(url, headers=headers, data=b"",
                              timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as r:
-            raw = await r.read()
-            if r.status == 200:
-                res = pb.PaymentResult()
-                res.ParseFromString(raw)
-                return PaymentReply(200, info=res.info if res.HasField("info") else None)
-            return PaymentReply(r.status, message=raw.decode("utf-8", "replace").strip())
+            raw = await bounded.read_reply(r, PAYMENT_ANSWER_BYTES)  # the orchestrator is untrusted: bounded
+            status = r.status
+        if status != 200:
+            return PaymentReply(status, message=raw[:4096].decode("utf-8", "replace").strip())
+        if len(raw) > PAYMENT_ANSWER_BYTES:
+            raise BadPaymentAnswer(f"/payment answer larger than {PAYMENT_ANSWER_BYTES} bytes")
+        res = pb.PaymentResult()
+        try:
+            res.ParseFromString(raw)
+        except DecodeError as exc:
+            raise BadPaymentAnswer(f"/payment answer is not a PaymentResult: {exc}") from None
+        return PaymentReply(200, info=res.info if res.HasField("info") else None)
 
     async def close(self) -> None:
         if self._channel is not None:

@@ -13,6 +13,10 @@ Signer statuses (docs/refreshes.md):
 * **481** -> the price ceiling was hit: the session stops;
 * anything else -> ``remote signer returned status <code>: <message>``, the session carries on.
 
+Peers are untrusted: a failure to start (``/sign-orchestrator-info`` or ``GetOrchestrator``), a 200 whose payment,
+segCreds or PaymentResult lpdev cannot read, and transport errors are each an outcome with the reason and a
+``gateway.error`` event; :meth:`GatewaySession.pay_once` does not raise for them.
+
 Events name actors (``signer``, ``orch``), never URLs, ports or certificate fingerprints, so traces are stable.
 """
 from __future__ import annotations
@@ -21,17 +25,19 @@ import asyncio
 
 import aiohttp
 from dataclasses import dataclass, field
+from google.protobuf.message import DecodeError
 
 from sim.clock import Clock, RealClock
 from sim.events import EventBus, register_kinds
-from sim.gateway.orch_client import GetOrchestratorError, OrchestratorClient, PaymentReply
+from sim.gateway.orch_client import BadPaymentAnswer, GetOrchestratorError, OrchestratorClient, PaymentReply
 from sim.gateway.signer_client import SignerClient, SignerReply
 from sim.pm.ticket import from_minbytes
 from sim.wire import bounded
 from sim.wire import lp_rpc_pb2 as pb
 from sim.wire.gojson import b64decode
 
-__all__ = ["GatewayConfig", "GatewaySession", "PaymentOutcome", "MAX_REFRESH_CALL_COUNT", "STATUSES"]
+__all__ = ["GatewayConfig", "GatewaySession", "PaymentOutcome", "MAX_REFRESH_CALL_COUNT", "STATUSES",
+           "SignerAnswerError"]
 
 MAX_REFRESH_CALL_COUNT = 3  # server/live_payment.go: `if segmentInfo.callCount > 3` -> give up
 
@@ -93,9 +99,20 @@ class PaymentOutcome:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def _payment_summary(payment_b64: str) -> tuple[pb.Payment, dict]:
+class SignerAnswerError(ValueError):
+    """A 200 from ``/generate-live-payment`` whose payment or segCreds lpdev cannot read."""
+
+
+def _payment_summary(payment_b64) -> tuple[pb.Payment, dict]:
+    """The payment a signer answered, decoded, and its numbers for events; :class:`SignerAnswerError` when it is
+    not a base64 Payment protobuf."""
+    if not isinstance(payment_b64, str) or not payment_b64:
+        raise SignerAnswerError(f"remote signer answered 200 without a payment (payment {_short(payment_b64)})")
     p = pb.Payment()
-    p.ParseFromString(b64decode(payment_b64))
+    try:
+        p.ParseFromString(b64decode(payment_b64))
+    except (ValueError, DecodeError) as exc:
+        raise SignerAnswerError(f"remote signer answered 200 with an unreadable payment: {exc}") from None
     tp = p.ticket_params
     return p, {
         "tickets": len(p.ticket_sender_params),
@@ -105,6 +122,23 @@ def _payment_summary(payment_b64: str) -> tuple[pb.Payment, dict]:
         "win_prob": from_minbytes(tp.win_prob),
         "expected_price": f"{p.expected_price.pricePerUnit}/{p.expected_price.pixelsPerUnit}",
     }
+
+
+def _segcreds_manifest(seg_b64) -> str:
+    """The manifest id inside a signer's segCreds (base64 SegData); :class:`SignerAnswerError` when unreadable."""
+    seg = pb.SegData()
+    try:
+        if not isinstance(seg_b64, str):
+            raise ValueError(f"segCreds {_short(seg_b64)} is not a string")
+        seg.ParseFromString(b64decode(seg_b64))
+    except (ValueError, DecodeError) as exc:
+        raise SignerAnswerError(f"remote signer answered 200 with unreadable segCreds: {exc}") from None
+    return seg.manifestId.decode("utf-8", "replace")
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "…"
 
 
 _TRANSPORT_ERRORS = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
@@ -247,7 +281,10 @@ class GatewaySession:
             self.outcomes.append(out)
             return out
         if self.info is None:
-            await self.start()
+            failed = await self._start_for_payment()
+            if failed is not None:
+                self.outcomes.append(failed)
+                return failed
         try:
             reply, refreshes = await self.request_payment(extra_headers=extra_headers)
         except _TRANSPORT_ERRORS as exc:
@@ -275,6 +312,20 @@ class GatewaySession:
         self.outcomes.append(out)
         return out
 
+    async def _start_for_payment(self) -> PaymentOutcome | None:
+        """:meth:`start` before a first payment; a failure is the payment's outcome (and a ``gateway.error``)."""
+        try:
+            await self.start()
+            return None
+        except _TRANSPORT_ERRORS as exc:
+            out = PaymentOutcome("signer_error", message=f"failed to call remote signer: {_describe(exc)}")
+        except GetOrchestratorError as exc:
+            out = PaymentOutcome("orch_error", message=f"GetOrchestrator failed: {exc}")
+        except (RuntimeError, ValueError) as exc:  # a refused or unreadable /sign-orchestrator-info answer
+            out = PaymentOutcome("signer_error", message=str(exc))
+        self._emit("gateway.error", status=out.status, message=out.message)
+        return out
+
     async def _forward(self, reply: SignerReply, refreshes: int, *, adopt_state: bool = True) -> PaymentOutcome:
         out = PaymentOutcome("", signer_status=reply.status, refreshes=refreshes, signer=reply.signer)
         if reply.status != 200:
@@ -291,7 +342,14 @@ class GatewaySession:
                 out.status = "signer_error"
                 self._emit("gateway.error", status=out.status, message=out.message)
             return out
-        payment, summ = _payment_summary(reply.payment)
+        try:
+            payment, summ = _payment_summary(reply.payment)
+            manifest_id = _segcreds_manifest(reply.seg_creds) if self.manifest_id is None else None
+        except SignerAnswerError as exc:
+            out.status, out.message = "signer_error", str(exc)
+            self._emit("gateway.signer_reply", signer=reply.signer, status=200, message=out.message, tickets=0)
+            self._emit("gateway.error", status=out.status, message=out.message)
+            return out
         self.last_payment = payment
         out.tickets, out.nonces = summ["tickets"], summ["nonces"]
         out.recipient_rand_hash, out.face_value, out.win_prob = (summ["recipient_rand_hash"], summ["face_value"],
@@ -300,14 +358,18 @@ class GatewaySession:
         self._emit("gateway.signer_reply", signer=reply.signer, status=200, **summ)
         if adopt_state:
             self.state = reply.state
-        if self.manifest_id is None:
-            seg = pb.SegData()
-            seg.ParseFromString(b64decode(reply.seg_creds))
-            self.manifest_id = seg.manifestId.decode("utf-8", "replace")
+        if manifest_id is not None:
+            self.manifest_id = manifest_id
         try:
             pr = await self.orch.payment(self.info.transcoder, reply.payment, reply.seg_creds)
         except _TRANSPORT_ERRORS as exc:
             pr = PaymentReply(0, message=f"orchestrator unreachable: {_describe(exc)}")
+        except BadPaymentAnswer as exc:  # go-livepeer's gateway fails the payment on an unparsable PaymentResult
+            out.orch_status, out.status, out.message = 200, "orch_error", str(exc)
+            self._emit("gateway.payment", orchestrator=self.orchestrator_name, status=200, message=out.message,
+                       tickets=out.tickets)
+            self._emit("gateway.error", status=out.status, message=out.message)
+            return out
         out.orch_status = pr.status
         self._emit("gateway.payment", orchestrator=self.orchestrator_name, status=pr.status, message=pr.message,
                    tickets=out.tickets)

@@ -51,15 +51,6 @@ class SignerReply:
         return (self.body or {}).get("state")
 
 
-async def _read(r: aiohttp.ClientResponse) -> bytes:
-    """A reply body, at most ``bounded.MAX_BYTES`` (+1, so the parser names an oversized one): a signer is another
-    service, and what it sends is untrusted."""
-    raw = b""
-    while len(raw) <= bounded.MAX_BYTES and (chunk := await r.content.read(64 * 1024)):
-        raw += chunk
-    return raw[:bounded.MAX_BYTES + 1]
-
-
 def error_message(doc, raw: bytes) -> str:
     """The message of a signer's error reply: ``error.message`` (go-livepeer), ``error`` (livepeer-node's flat
     envelope), else the raw text."""
@@ -115,7 +106,7 @@ class SignerClient:
         i = self._pick()
         async with http.post(self.urls[i] + "/sign-orchestrator-info", data=b"{}", timeout=self.timeout,
                              headers={"Content-Type": "application/json", **self.headers}) as r:
-            raw = await _read(r)
+            raw = await bounded.read_reply(r)  # a signer is another service: untrusted
             if r.status != 200:
                 raise RuntimeError(f"remote signer returned status {r.status}: "
                                    f"{raw[:4096].decode('utf-8', 'replace').strip()}")
@@ -150,7 +141,7 @@ class SignerClient:
         headers = {"Content-Type": "application/json", **self.headers, **(extra_headers or {})}
         async with http.post(self.urls[i] + "/generate-live-payment", data=json.dumps(body).encode(),
                              headers=headers, timeout=self.timeout) as r:
-            raw = await _read(r)
+            raw = await bounded.read_reply(r)  # a signer is another service: untrusted
             reply = SignerReply(r.status, self.names[i], headers={k: v for k, v in r.headers.items()})
         try:
             doc = bounded.loads_json(raw, what="/generate-live-payment answer")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import json
 import os
 import time
@@ -64,6 +65,7 @@ class Want:
     raw: bytes | None = None  # the exact body
     check: str | None = None  # a named extra check (CHECKS)
     extension: bool = False  # an lpdev extension: a departure here does not decide the verdict
+    json_body: str | None = None  # the JSON body, exactly (canonical text: sorted keys)
 
     def describe(self) -> str:
         parts = [str(self.status) if self.status is not None else "any status"]
@@ -79,6 +81,8 @@ class Want:
             parts.append(f"{self.envelope} envelope")
         if self.layout:
             parts.append(f"{self.layout} state layout")
+        if self.json_body is not None:
+            parts.append(self.json_body)
         if self.check:
             parts.append(f"[{self.check}]")
         return " ".join(parts)
@@ -151,6 +155,7 @@ class _Suite:
         self.address = b""
         self.seed = int.from_bytes(os.urandom(4), "big")
         self.recipient = keccak(os.urandom(16))[:20]  # a made-up orchestrator
+        self.replies: list[_Reply] = []  # every reply of the current case (what was seen when a probe stops)
 
     async def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None,
                       base: str | None = None) -> _Reply:
@@ -158,15 +163,15 @@ class _Suite:
         with :mod:`sim.wire.bounded` (a reply it refuses has no JSON body, which the case then reports)."""
         async with self.http.request(method, (base or self.url) + path, data=body, headers=headers or {},
                                      timeout=aiohttp.ClientTimeout(total=self.timeout)) as r:
-            raw = b""
-            while len(raw) <= MAX_REPLY and (chunk := await r.content.read(64 * 1024)):
-                raw += chunk
+            raw = await bounded.read_reply(r, MAX_REPLY)
             try:
                 doc = bounded.loads_json(raw, what=f"{path} reply", max_bytes=MAX_REPLY,
                                          replace_invalid=True) if raw else None
             except bounded.BoundedInputError:
                 doc = None
-            return _Reply(r.status, {k: v for k, v in r.headers.items()}, raw[:MAX_REPLY + 1], doc)
+            reply = _Reply(r.status, {k: v for k, v in r.headers.items()}, raw[:MAX_REPLY + 1], doc)
+        self.replies.append(reply)
+        return reply
 
     def info(self, **kw) -> pb.OrchestratorInfo:
         self.seed += 1
@@ -268,9 +273,9 @@ def _check_nonces_continue(s, r, replies):
         raise _Fail(f"one set of params reused: want nonces from {i * len(got) + 1}, got {got[0]}")
 
 
-def _check_healthz(s, r, _replies):
-    if not isinstance(r.body, dict):
-        raise _Fail("want a JSON body")
+def _readyz_unknown(s, r, _replies):
+    raise _NA("/healthz and /metrics are as expected; /readyz depends on the signer's ETH/USD rate, which the suite "
+              "cannot read (pass --usd-rate fresh|stale)")
 
 
 def _check_prometheus(s, r, _replies):
@@ -293,8 +298,10 @@ def _check_discovery(dialect: str):
         for e in r.body:
             if not isinstance(e, dict) or "address" not in e:
                 raise _Fail("want entries with an address")
-            if dialect == "flat" and not {"runners", "last_seen"} <= set(e):
-                raise _Fail("livepeer-node entries carry runners and last_seen")
+            if dialect == "flat" and (not {"runners", "last_seen"} <= set(e) or "capabilities" in e):
+                raise _Fail("livepeer-node entries carry runners and last_seen, no capabilities")
+            if dialect == "go" and (not isinstance(e.get("capabilities"), list) or "last_seen" in e):
+                raise _Fail("go-livepeer entries carry capabilities, no last_seen")
     return check
 
 
@@ -306,7 +313,7 @@ def _check_unreachable(s, r, _replies):
 CHECKS: dict[str, Callable] = {
     "info-sig-keccak": _check_info_sig("keccak"), "info-sig-raw": _check_info_sig("raw"),
     "allow-post": _check_allow_post, "nonce-differs": _check_nonce_differs, "nonces-continue": _check_nonces_continue,
-    "healthz": _check_healthz, "prometheus": _check_prometheus, "discovery-go": _check_discovery("go"),
+    "readyz-unknown": _readyz_unknown, "prometheus": _check_prometheus, "discovery-go": _check_discovery("go"),
     "discovery-flat": _check_discovery("flat"), "no-health": _check_unreachable,
 }
 
@@ -322,6 +329,8 @@ def _compare(s: _Suite, replies: list[_Reply], wants: list[Want]) -> tuple[str, 
                 raise _Fail(f"want status {w.status}")
             if w.raw is not None and r.raw != w.raw:
                 raise _Fail(f"want exactly {w.raw!r}")
+            if w.json_body is not None and (r.body is None or _canonical(r.body) != w.json_body):
+                raise _Fail(f"want the JSON body {w.json_body}")
             if w.envelope is not None:
                 if r.envelope != w.envelope:
                     raise _Fail(f"want the {w.envelope} error envelope")
@@ -357,7 +366,7 @@ def _compare(s: _Suite, replies: list[_Reply], wants: list[Want]) -> tuple[str, 
                 CHECKS[w.check](s, r, replies)
         except _Fail as exc:
             problem = str(exc)
-        except (ValueError, KeyError, TypeError) as exc:
+        except _PROBE_ERRORS as exc:
             problem = f"unreadable reply: {type(exc).__name__}: {exc}"
         if problem:
             return f"{where}{problem}; seen {r.seen()}", w.extension
@@ -366,6 +375,10 @@ def _compare(s: _Suite, replies: list[_Reply], wants: list[Want]) -> tuple[str, 
         ext = wants[len(replies)].extension if len(replies) < len(wants) else False
         return f"want {len(wants)} replies before the probe stops, saw {len(replies)}{extra}", ext
     return "", False
+
+
+def _canonical(doc) -> str:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -467,15 +480,22 @@ async def c_not_json(s):
     return [await s.request("POST", "/generate-live-payment", b"{not-json", {"Content-Type": "application/json"})]
 
 
+TRAILERS = (b" trailing", b"\x00", b"[" * 100)  # text; a NUL; nesting past lpdev's bound (Go reads none of it)
+
+
 @case("trailing bytes after the JSON body",
       f"docs/wire.md#json-the-go-way (first value only); {_NO} (node_decode: strict)",
-      lambda p, env: [_err(p, 400, "invalid_request")] if _node(p) else [_ok(p, 1)])
+      lambda p, env: [_err(p, 400, "invalid_request")] + [Want(400, envelope=p.envelope)] * 2 if _node(p)
+      else [_ok(p, 1)] * 3)
 async def c_trailing(s):
-    info = s.info(ev=35, price=(3, 1))
-    body = request_body(info, type="live").rstrip() + b" trailing"
-    r = await s.request("POST", "/generate-live-payment", body, {"Content-Type": "application/json"})
-    r.info = info
-    return [r]
+    out = []
+    for tail in TRAILERS:
+        info = s.info(ev=35, price=(3, 1))
+        body = request_body(info, type="live").rstrip() + tail
+        r = await s.request("POST", "/generate-live-payment", body, {"Content-Type": "application/json"})
+        r.info = info
+        out.append(r)
+    return out
 
 
 def _types_want(p: Profile, env: Env, typ: str) -> list[Want] | str:
@@ -614,13 +634,21 @@ async def c_live(s):
 async def c_fixed_state(s):
     info = _fixed(s)
     r1 = await s.pay(info, type="fixed")
-    if r1.status != 200:
+    if _state_of(r1) is None:
         return [r1]
-    return [r1, await s.pay(info, type="fixed", state=r1.body["state"], manifest_id=SESSION_ID)]
+    return [r1, await s.pay(info, type="fixed", state=_state_of(r1), manifest_id=SESSION_ID)]
+
+
+def _state_of(r: _Reply) -> dict | None:
+    """The state object a 200 carried, or None: the probe stops there, and comparing that reply says what it
+    lacked (a signer that answers 200 without a state is a departure, not a crash of the suite)."""
+    st = r.body.get("state") if r.status == 200 and isinstance(r.body, dict) else None
+    return st if isinstance(st, dict) else None
 
 
 async def _then(s: _Suite, first: _Reply, fn) -> list[_Reply]:
-    if first.status != 200:
+    """``[first]``, then what ``fn(first)`` sends with ``first``'s state, when ``first`` is a 200 with a state."""
+    if _state_of(first) is None:
         return [first]
     return [first, *(await fn(first))]
 
@@ -630,7 +658,7 @@ async def _then(s: _Suite, first: _Reply, fn) -> list[_Reply]:
 async def c_manifest_missing(s):
     info = _fixed(s)
     return await _then(s, await s.pay(info, type="fixed"),
-                       lambda r: _one(s, info, type="fixed", state=r.body["state"]))
+                       lambda r: _one(s, info, type="fixed", state=_state_of(r)))
 
 
 @case("ManifestID other than the auth session id", f"{_OC} (manifest_id); {_NO} (manifest_from_auth)",
@@ -654,7 +682,7 @@ async def c_tampered(s):
     info = _fixed(s)
 
     async def tamper(r: _Reply) -> list[_Reply]:
-        st = r.body["state"]
+        st = _state_of(r)
         ks, kg = list(st)
         raw, sig = base64.b64decode(st[ks]), base64.b64decode(st[kg])
         flipped = bytearray(raw)
@@ -678,7 +706,7 @@ async def c_scope(s):
     other = keccak(b"other orchestrator" + os.urandom(8))[:20]
 
     async def mismatches(r: _Reply) -> list[_Reply]:
-        st = r.body["state"]
+        st = _state_of(r)
         return [await s.pay(info, type="fixed", app="conformance/app-b", state=st, manifest_id=SESSION_ID),
                 await s.pay(s.info(ev=35, price=(3, 1)), type="live", app="conformance/app-a", state=st,
                             manifest_id=SESSION_ID),
@@ -695,7 +723,7 @@ async def c_scope(s):
       na_if=_configured_ceiling)
 async def c_price_rise(s):
     return await _then(s, await s.pay(_fixed(s, ev=4, price=2), type="fixed"),
-                       lambda r: _one(s, _fixed(s, ev=4, price=3), type="fixed", state=r.body["state"],
+                       lambda r: _one(s, _fixed(s, ev=4, price=3), type="fixed", state=_state_of(r),
                                       manifest_id=SESSION_ID))
 
 
@@ -704,7 +732,7 @@ async def c_price_rise(s):
       na_if=_configured_ceiling)
 async def c_fee_basis(s):
     return await _then(s, await s.pay(_fixed(s, ev=1, price=3), type="fixed"),
-                       lambda r: _one(s, _fixed(s, ev=1, price=1), type="fixed", state=r.body["state"],
+                       lambda r: _one(s, _fixed(s, ev=1, price=1), type="fixed", state=_state_of(r),
                                       manifest_id=SESSION_ID))
 
 
@@ -713,7 +741,7 @@ async def c_fee_basis(s):
                                                        no_state=True)]))
 async def c_no_tickets(s):
     return await _then(s, await s.pay(_fixed(s, ev=100, price=1), type="fixed"),
-                       lambda r: _one(s, _fixed(s, ev=10, price=1), type="fixed", state=r.body["state"],
+                       lambda r: _one(s, _fixed(s, ev=10, price=1), type="fixed", state=_state_of(r),
                                       manifest_id=SESSION_ID))
 
 
@@ -738,9 +766,9 @@ async def c_nonce_500(s):
         kw = {"state": state, "manifest_id": SESSION_ID} if state is not None else {}
         r = await s.pay(info, type="fixed", **kw)
         replies.append(r)
-        if r.status != 200:
+        state = _state_of(r)
+        if state is None:
             break
-        state = r.body["state"]
     return replies
 
 
@@ -751,7 +779,7 @@ async def c_nonce_500(s):
 async def c_auth_id(s):
     info = _fixed(s)
     return await _then(s, await s.pay(info, type="fixed", headers={"Signer-Auth-Id": "conformance-a"}),
-                       lambda r: _one(s, info, type="fixed", state=r.body["state"], manifest_id=SESSION_ID,
+                       lambda r: _one(s, info, type="fixed", state=_state_of(r), manifest_id=SESSION_ID,
                                       headers={"Signer-Auth-Id": "conformance-b"}))
 
 
@@ -769,8 +797,9 @@ async def c_usd(s):
     return await _one(s, _fixed(s, ev=1, price=HUGE_PRICE), type="fixed")
 
 
-async def _slow_body(release: asyncio.Event):
+async def _slow_body(release: asyncio.Event, sent):
     yield b'{"orchestrator":'
+    sent()  # aiohttp asks for the next chunk once the head and the first one are written to the socket
     await release.wait()
     yield b'""}'
 
@@ -779,19 +808,41 @@ async def _slow_body(release: asyncio.Event):
       lambda p, env: [_err(p, 503, "busy")] if p.busy_limit is not None and p.busy_limit <= BUSY_HOLD
       else _past_usd(p, env, [_ok(p, 1)]))
 async def c_busy(s):
-    release = asyncio.Event()
+    release, all_in = asyncio.Event(), asyncio.Event()
+    settled = 0
+
+    def one_settled() -> None:  # a held request is on the wire (or already answered: it holds nothing)
+        nonlocal settled
+        settled += 1
+        if settled == BUSY_HOLD:
+            all_in.set()
+
     conn = aiohttp.TCPConnector(limit=0, ssl=False)
     async with aiohttp.ClientSession(connector=conn) as held:
         async def hold():
+            on_wire = False
+
+            def sent() -> None:
+                nonlocal on_wire
+                on_wire = True
+                one_settled()
             try:
-                async with held.post(s.url + "/generate-live-payment", data=_slow_body(release),
+                async with held.post(s.url + "/generate-live-payment", data=_slow_body(release, sent),
                                      timeout=aiohttp.ClientTimeout(total=s.timeout)) as r:
                     await r.read()
             except (aiohttp.ClientError, asyncio.TimeoutError):
                 pass
+            finally:
+                if not on_wire:
+                    one_settled()
         tasks = [asyncio.create_task(hold()) for _ in range(BUSY_HOLD)]
         try:
-            await asyncio.sleep(1.0)  # the held requests' headers reach the signer (their bodies never end)
+            # every held request's head and first body bytes are in the signer's socket before the probe connects
+            # (their bodies never end), so it reads them first
+            try:
+                await asyncio.wait_for(all_in.wait(), s.timeout)
+            except asyncio.TimeoutError:
+                pass  # some never got on the wire: the probe tells what the signer does anyway
             r = await s.pay(s.info(ev=35, price=(3, 1)), type="fixed")
         finally:
             release.set()
@@ -813,17 +864,23 @@ async def c_health_api(s):
     return [await s.request("GET", "/healthz")]
 
 
+HEALTH_PATHS = ("/healthz", "/metrics", "/readyz")  # /readyz last: with the ETH/USD rate unknown it is n/a
+
+
 def _health_wants(p: Profile, env: Env) -> list[Want] | str:
     if env.metrics_url is None:
         return "no --metrics URL given"
     if not p.health_endpoints:
         return [Want(None, check="no-health")]
-    ready = env.funded and env.usd != "stale"
+    bodies = p.health_bodies or {}
+    healthz = Want(200, json_body=_canonical(bodies["healthz"]) if "healthz" in bodies else None)
     if env.usd == "unknown":
-        readyz = Want(None)
+        readyz = Want(None, check="readyz-unknown")
+    elif env.funded and env.usd != "stale":
+        readyz = Want(200, json_body=_canonical(bodies["readyz"]) if "readyz" in bodies else None)
     else:
-        readyz = Want(200) if ready else _err(p, 503)
-    return [Want(200, check="healthz"), readyz, Want(200, check="prometheus")]
+        readyz = _err(p, 503)
+    return [healthz, Want(200, check="prometheus"), readyz]
 
 
 @case("health endpoints on the metrics listener: /healthz, /readyz, /metrics", f"{_DI} (health)", _health_wants)
@@ -834,7 +891,7 @@ async def c_health(s):
     if "://" not in base:
         base = "http://" + base
     out = []
-    for path in ("/healthz", "/readyz", "/metrics"):
+    for path in HEALTH_PATHS:
         try:
             out.append(await s.request("GET", path, base=base))
         except (aiohttp.ClientError, asyncio.TimeoutError):
@@ -856,12 +913,12 @@ async def c_discovery(s):
 async def c_replay(s):
     info = _fixed(s)
     r1 = await s.pay(info, type="fixed")
-    if r1.status != 200:
+    if _state_of(r1) is None:
         return [r1]
-    r2 = await s.pay(info, type="fixed", state=r1.body["state"], manifest_id=SESSION_ID)
+    r2 = await s.pay(info, type="fixed", state=_state_of(r1), manifest_id=SESSION_ID)
     if r2.status != 200:
         return [r1, r2]
-    return [r1, r2, await s.pay(info, type="fixed", state=r1.body["state"], manifest_id=SESSION_ID)]
+    return [r1, r2, await s.pay(info, type="fixed", state=_state_of(r1), manifest_id=SESSION_ID)]
 
 
 @case("a 5000-byte ManifestID is a 400 naming the field", "lpdev extension (field size limits)",
@@ -966,6 +1023,10 @@ class MatrixReport:
         return "\n".join(lines)
 
 
+#: what a probe raises when a reply is not what it can build on (the signer's fault, reported as ``differs``)
+_PROBE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError, binascii.Error)
+
+
 def _usd_state(chain, max_age_s: float) -> str:
     fn = getattr(chain, "eth_usd", None)
     if fn is None:
@@ -1005,11 +1066,16 @@ async def run_matrix(url: str, chain, *, profiles: list[str] | None = None, metr
         for c in CASES:
             if only and not any(o in c.name for o in only):
                 continue
+            s.replies = []
             try:
                 replies = await c.probe(s)
                 probe_error = ""
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                replies, probe_error = [], f"request failed: {type(exc).__name__}: {exc}"
+                replies, probe_error = list(s.replies), f"request failed: {type(exc).__name__}: {exc}"
+            except _PROBE_ERRORS as exc:  # a reply the probe could not use (a state that is not two base64 keys…)
+                replies = list(s.replies)
+                probe_error = (f"the probe could not use reply {len(replies)}: {type(exc).__name__}: {exc}; "
+                               f"seen {replies[-1].seen() if replies else 'nothing'}")
             results: dict[str, tuple[str, str, bool]] = {}
             for name in names:
                 p = PROFILES[name]

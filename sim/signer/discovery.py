@@ -16,8 +16,17 @@ Live Runner records (go-livepeer ``server/remote_discovery.go``): each orchestra
 runners by their public ``url`` (first wins). A runner is kept only with a URL, a non-blank ``app``, valid
 metadata and a positive **wei** ``price_info`` in ``seconds`` / ``720p-pixel-seconds`` / ``fixed`` not above the
 signer's global maximum — so free runners are not listed by a signer — and each kept runner's ``app`` joins its
-address's capabilities (an address with only runners is listed). go-livepeer #4089: when an orchestrator answers
-GetOrchestrator but its ``/discovery`` fails, the runners it listed last time are kept.
+address's capabilities (an address with only runners is listed). go-livepeer #4089 (v0.9.3, the ``go-livepeer``
+profile; not ``go-livepeer@0.9.1``): when an orchestrator answers GetOrchestrator but its ``/discovery`` fails, the
+runners it listed last time are kept.
+
+The ``livepeer-node`` profile answers in livepeer/node's shape instead (its ``discovery`` fact; docs/remote-signer.md
+#discovery): every request asks each configured orchestrator's ``GET /discovery`` (5 s, 1 MiB, the ``app`` / ``gpu``
+query values passed on; no cache, no GetOrchestrator, no price filter, no merging), keeps runners with a ``url``
+and an ``app`` matching the filters (exact; OR within a filter, AND across; ``gpu`` is the GPU's name; ``caps`` is
+ignored) and lists ``{"address", "score": 1, "runners": [...], "last_seen": <UTC time>}`` per entry that kept one.
+No orchestrator configured: 503 ``no orchestrator discovery source configured``; none answered a decodable list:
+503 ``orchestrator discovery unavailable`` (lpdev adds why); otherwise 200, ``[]`` included.
 
 The source of OrchestratorInfos is injectable (:class:`DiscoverySource`); :class:`GrpcDiscoverySource` calls
 each orchestrator's ``GetOrchestrator`` over TLS (trust on first use, like the SDK).
@@ -25,14 +34,17 @@ each orchestrator's ``GetOrchestrator`` over TLS (trust on first use, like the S
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from sim.signer.config import SignerConfig, capability_name
+from sim.pm.money import RatParseError
+from sim.signer.config import SignerConfig, capability_name, parse_number
+from sim.signer.profiles import get_profile
 from sim.tofu import channel_options, fetch_cert_pem
+from sim.wire import bounded, gojson
 from sim.wire import lp_rpc_pb2 as pb
 
 __all__ = ["DiscoverySource", "StaticDiscoverySource", "GrpcDiscoverySource", "Discovery", "discovery_entries",
@@ -49,12 +61,18 @@ class FetchResult:
 
 
 DISCOVERY_TIMEOUT_S = 2.0  # go: endpoint discovery timeout
-DISCOVERY_MAX_BYTES = 1 << 20  # go: 1 MiB response limit
+NODE_DISCOVERY_TIMEOUT_S = 5.0  # livepeer/node: the discovery client's timeout
+DISCOVERY_MAX_BYTES = 1 << 20  # go: 1 MiB response limit (node: the same)
 RUNNER_UNITS = ("seconds", "720p-pixel-seconds", "fixed")
 
 
 class DiscoverySource(Protocol):
-    async def fetch(self) -> list[FetchResult]: ...
+    async def fetch(self) -> list[FetchResult]:
+        """GetOrchestrator and ``/discovery`` of every configured orchestrator (go-livepeer)."""
+
+    async def fetch_discovery(self, query: dict[str, list[str]], timeout_s: float) -> list[FetchResult]:
+        """``/discovery`` (with ``query``) of every configured orchestrator, nothing else (livepeer/node);
+        ``[]`` when none is configured."""
 
 
 class StaticDiscoverySource:
@@ -65,6 +83,17 @@ class StaticDiscoverySource:
         self.items = list(items or [])
         self.discovery = dict(discovery or {})
         self.calls = 0
+
+    async def fetch_discovery(self, query: dict[str, list[str]], timeout_s: float) -> list[FetchResult]:
+        self.calls += 1
+        out = []
+        for url, _info in self.items:
+            d = self.discovery.get(url)
+            if isinstance(d, BaseException) or d is None:
+                out.append(FetchResult(url, discovery_error=f"{url}/discovery: {d or 'no answer'}"))
+            else:
+                out.append(FetchResult(url, discovery=d))
+        return out
 
     async def fetch(self) -> list[FetchResult]:
         self.calls += 1
@@ -102,6 +131,12 @@ class GrpcDiscoverySource:
     async def fetch(self) -> list[FetchResult]:
         return list(await asyncio.gather(*(self._one(u) for u in self.addrs)))
 
+    async def fetch_discovery(self, query: dict[str, list[str]], timeout_s: float) -> list[FetchResult]:
+        async def one(url: str) -> FetchResult:
+            doc, error = await fetch_runner_discovery(url, query=query, timeout_s=timeout_s, first_value=True)
+            return FetchResult(url, discovery=doc, discovery_error=error)
+        return list(await asyncio.gather(*(one(u) for u in self.addrs)))
+
     async def _one(self, url: str) -> FetchResult:
         info_task = asyncio.ensure_future(self._info(url))
         disc = await fetch_runner_discovery(url)
@@ -133,39 +168,58 @@ class GrpcDiscoverySource:
             return await stub.GetOrchestrator(codec.build_orch_request(self.key), timeout=self.timeout_s)
 
 
-async def fetch_runner_discovery(url: str) -> tuple[list | None, str | None]:
-    """``GET {url}/discovery`` (2 s, 1 MiB, the orchestrator's self-signed TLS not verified): (entries, error)."""
+async def fetch_runner_discovery(url: str, *, query: dict[str, list[str]] | None = None,
+                                 timeout_s: float = DISCOVERY_TIMEOUT_S, first_value: bool = False
+                                 ) -> tuple[list | None, str | None]:
+    """``GET {url}/discovery`` (``timeout_s``, 1 MiB, the orchestrator's self-signed TLS not verified): (entries,
+    error). The answer is another service's: read whole within the limit and parsed with :mod:`sim.wire.bounded`.
+    ``first_value``: livepeer/node's ``json.NewDecoder(io.LimitReader(body, 1 MiB)).Decode`` — the first value of
+    the first MiB, parsed the Go way (:func:`sim.wire.gojson.loads`), ``null`` is an empty list; else the whole
+    body must be one JSON array (go-livepeer)."""
     import aiohttp
 
+    what = f"{url}/discovery"
+    params = [(k, v) for k, vs in (query or {}).items() for v in vs]
     try:
-        timeout = aiohttp.ClientTimeout(total=DISCOVERY_TIMEOUT_S)
+        timeout = aiohttp.ClientTimeout(total=timeout_s)
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False), timeout=timeout) as http:
-            async with http.get(url.rstrip("/") + "/discovery") as r:
-                body = await r.content.read(DISCOVERY_MAX_BYTES + 1)
+            async with http.get(url.rstrip("/") + "/discovery", params=params) as r:
                 if r.status != 200:
-                    return None, f"{url}/discovery: HTTP {r.status}"
-        if len(body) > DISCOVERY_MAX_BYTES:
-            return None, f"{url}/discovery: response larger than {DISCOVERY_MAX_BYTES} bytes"
-        doc = json.loads(body)
+                    return None, f"{what}: HTTP {r.status}"
+                body = await bounded.read_reply(r, DISCOVERY_MAX_BYTES)
+        if first_value:
+            text = bounded.check_json(body[:DISCOVERY_MAX_BYTES], what=what, replace_invalid=True, first_value=True)
+            try:
+                doc = gojson.loads(text, first_value=True)
+            except gojson.GoJSONError as exc:
+                return None, f"{what}: {exc}"
+            doc = [] if doc is None else doc
+        else:
+            if len(body) > DISCOVERY_MAX_BYTES:
+                return None, f"{what}: response larger than {DISCOVERY_MAX_BYTES} bytes"
+            doc = bounded.loads_json(body, what=what, max_bytes=DISCOVERY_MAX_BYTES, exact=True)
         if not isinstance(doc, list):
-            return None, f"{url}/discovery: not a JSON array"
+            return None, f"{what}: not a JSON array"
         return doc, None
     except asyncio.TimeoutError:
-        return None, f"{url}/discovery: timed out after {DISCOVERY_TIMEOUT_S} s"
+        return None, f"{what}: timed out after {timeout_s} s"
+    except bounded.BoundedInputError as exc:
+        return None, str(exc)
     except Exception as exc:  # noqa: BLE001 - a failed endpoint never drops the orchestrator (go)
         return None, f"{url}/discovery: {type(exc).__name__}: {exc}"
 
 
 def _runner_price(p) -> Fraction | None:
-    """go ``validateRunnerPrice``: a positive price in wei per seconds / 720p-pixel-seconds / fixed."""
+    """go ``validateRunnerPrice``: a positive price (``big.Rat.SetString`` of the json.Number, within lpdev's number
+    bounds: ``1e999999999`` is refused, not expanded) in wei per seconds / 720p-pixel-seconds / fixed."""
     if not isinstance(p, dict):
         return None
     raw = p.get("price")
-    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str, Decimal)):
         return None
     try:
-        price = Fraction(str(raw).strip())
-    except (ValueError, ZeroDivisionError):
+        price = parse_number(raw, what="runner price")
+    except (RatParseError, bounded.BoundedInputError):
         return None
     if price <= 0:
         return None
@@ -207,6 +261,107 @@ def _merge_runners(entry: dict, runners, config: SignerConfig) -> None:
             continue
         have.add(r["url"])
         entry["runners"].append(dict(r))
+
+
+# ------------------------------------------------------------------------------------------------ livepeer/node
+_NODE_RUNNER = "signer.discoveredRunner"
+
+
+def _go_str(obj, key: str, where: str) -> str:
+    v = gojson.go_string(gojson.get_ci(obj, key), f"{where}.{key}")
+    return v or ""
+
+
+def _go_int(obj, key: str, where: str) -> int:
+    v = gojson.go_int(gojson.get_ci(obj, key), "int", f"{where}.{key}")
+    return v or 0
+
+
+def _go_number(obj, key: str, where: str):
+    """A ``json.Number`` field: a number, or a string holding a number literal (``""`` when absent)."""
+    v = gojson.get_ci(obj, key)
+    if v is None:
+        return ""
+    if isinstance(v, bool) or not isinstance(v, (int, Decimal, str)):
+        raise gojson.unmarshal_error(v, f"{where}.{key}", "json.Number")
+    if isinstance(v, str) and v and not gojson.is_number_literal(v):
+        raise gojson.invalid_number_literal(v)
+    return v
+
+
+def _node_number(v):
+    """A ``json.Number`` as Go encodes it: its literal (``""`` encodes as ``0``)."""
+    if v == "":
+        return 0
+    if isinstance(v, str):
+        return int(v) if v.lstrip("-").isdigit() else Decimal(v)
+    return v
+
+
+def _node_runner(r) -> dict | None:
+    """One runner decoded into livepeer/node's ``discoveredRunner`` and encoded back (its field order, omitempty);
+    ``None`` for a JSON null. A value of the wrong kind raises :class:`sim.wire.gojson.GoJSONError`."""
+    if r is None:
+        return None
+    if not isinstance(r, dict):
+        raise gojson.unmarshal_error(r, "", _NODE_RUNNER)
+    w = _NODE_RUNNER
+    out: dict = {"url": _go_str(r, "url", w), "app": _go_str(r, "app", w)}
+    for key in ("version", "metadata"):
+        if v := _go_str(r, key, w):
+            out[key] = v
+    gpu = gojson.get_ci(r, "gpu")
+    if gpu is not None:
+        if not isinstance(gpu, dict):
+            raise gojson.unmarshal_error(gpu, f"{w}.gpu", "signer.discoveredGPU")
+        g = {}
+        for key in ("id", "name"):
+            if v := _go_str(gpu, key, f"{w}.gpu"):
+                g[key] = v
+        if v := _go_int(gpu, "vram_mb", f"{w}.gpu"):
+            g["vram_mb"] = v
+        out["gpu"] = g
+    out["mode"] = _go_str(r, "mode", w)
+    for key in ("capacity", "capacity_used", "capacity_available"):
+        out[key] = _go_int(r, key, w)
+    pi = gojson.get_ci(r, "price_info")
+    if pi is not None and not isinstance(pi, dict):
+        raise gojson.unmarshal_error(pi, f"{w}.price_info", "struct")
+    pi = pi or {}
+    price = {"price": _node_number(_go_number(pi, "price", f"{w}.price_info"))}
+    if usd := _go_number(pi, "price_usd", f"{w}.price_info"):
+        price["price_usd"] = _node_number(usd)
+    price["currency"] = _go_str(pi, "currency", f"{w}.price_info")
+    price["unit"] = _go_str(pi, "unit", f"{w}.price_info")
+    out["price_info"] = price
+    return out
+
+
+def node_discovery_entries(doc: list) -> list[tuple[str, list[dict]]]:
+    """livepeer/node's decode of one orchestrator's ``/discovery`` answer into ``[]struct{Address; Runners}``:
+    ``(address, runners)`` pairs; the first value of the wrong kind raises :class:`sim.wire.gojson.GoJSONError`
+    (node then skips that orchestrator)."""
+    out = []
+    for e in doc:
+        if e is None:
+            out.append(("", []))
+            continue
+        if not isinstance(e, dict):
+            raise gojson.unmarshal_error(e, "", "struct")
+        address = _go_str(e, "address", "address")
+        runners = gojson.get_ci(e, "runners")
+        if runners is not None and not isinstance(runners, list):
+            raise gojson.unmarshal_error(runners, "runners", f"[]{_NODE_RUNNER}")
+        out.append((address, [x for x in map(_node_runner, runners or []) if x is not None]))
+    return out
+
+
+def _node_keeps(r: dict, apps: list[str], gpus: list[str]) -> bool:
+    if not r["url"] or not r["app"]:
+        return False
+    if apps and r["app"] not in apps:
+        return False
+    return not gpus or (r.get("gpu") or {}).get("name", "").strip() in gpus
 
 
 def _capability_price(info: pb.OrchestratorInfo, cap: int, model: str) -> Fraction | None:
@@ -294,6 +449,10 @@ class Discovery:
         self._errors: list[str] = []
         self._lock = asyncio.Lock()
         self._last_runners: dict[str, list] = {}  # #4089: each orchestrator's last good /discovery
+        rules = get_profile(config.profile).discovery
+        self.keep_last_runners = "runners_on_failure" in rules  # #4089: go-livepeer v0.9.3, not v0.9.1
+        self.node_shape = bool(rules.get("last_seen"))  # livepeer/node: live, runner records only
+        self.rules = rules
 
     async def snapshot(self) -> tuple[list[dict], list[str]]:
         async with self._lock:
@@ -304,7 +463,7 @@ class Discovery:
                 for r in results:  # #4089: it answered GetOrchestrator but not /discovery: keep its last runners
                     if r.discovery is not None:
                         self._last_runners[r.url] = r.discovery
-                    elif r.info is not None and r.url in self._last_runners:
+                    elif self.keep_last_runners and r.info is not None and r.url in self._last_runners:
                         r.discovery = self._last_runners[r.url]
                 entries = discovery_entries(results, self.config)
                 self._errors = [r.error for r in results if r.error]
@@ -318,8 +477,11 @@ class Discovery:
                 self._fetched_at = self.clock.now() if entries else None  # empty snapshots are not cached
             return list(self._entries), list(self._errors)
 
-    async def answer(self, caps: list[str]) -> tuple[int, object]:
-        """``(status, body)``: 200 with the list, or 503 with ``{"error": {"message": ...}}``."""
+    async def answer(self, caps: list[str], *, apps: list[str] = (), gpus: list[str] = ()) -> tuple[int, object]:
+        """``(status, body)``: 200 with the list, or 503 with ``{"error": {"message": ...}}``. ``caps`` filters
+        go-livepeer's list; ``apps`` / ``gpus`` livepeer/node's."""
+        if self.node_shape:
+            return await self._answer_node(list(apps), list(gpus))
         entries, errors = await self.snapshot()
         if not entries:
             return 503, {"error": {"message": "no orchestrators available: " + "; ".join(errors)}}
@@ -333,4 +495,29 @@ class Discovery:
                 if c in e["capabilities"] and e["address"] not in seen:
                     seen.add(e["address"])
                     out.append(e)
+        return 200, out
+
+    async def _answer_node(self, apps: list[str], gpus: list[str]) -> tuple[int, object]:
+        """livepeer/node's ``discover``: ask every configured orchestrator now; see the module docstring."""
+        results = await self.source.fetch_discovery({"app": apps, "gpu": gpus}, NODE_DISCOVERY_TIMEOUT_S)
+        if not results:
+            return 503, {"error": {"message": self.rules["no_source"][1]}}
+        last_seen = gojson.format_rfc3339nano(self.clock.now_ns())
+        out: list[dict] = []
+        errors: list[str] = []
+        for r in results:
+            if r.discovery is None:
+                errors.append(r.discovery_error or f"{r.url}/discovery: no answer")
+                continue
+            try:
+                entries = node_discovery_entries(r.discovery)
+            except gojson.GoJSONError as exc:
+                errors.append(f"{r.url}/discovery: {exc}")
+                continue
+            for address, runners in entries:
+                kept = [x for x in runners if _node_keeps(x, apps, gpus)]
+                if kept and valid_orch_url(address):
+                    out.append({"address": address, "score": 1, "runners": kept, "last_seen": last_seen})
+        if len(errors) == len(results):  # not one orchestrator answered a list
+            return 503, {"error": {"message": f"{self.rules['all_failed'][1]}: " + "; ".join(errors)}}
         return 200, out

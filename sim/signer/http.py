@@ -43,6 +43,7 @@ from sim.serving import DEFAULT_LIMITS, ServerLimits, aiohttp_runner
 from sim.signer.core import Response, SignerCore
 from sim.signer.discovery import Discovery
 from sim.signer.webhook import WebhookCall, WebhookOutcome
+from sim.wire import bounded
 
 __all__ = ["SignerServer", "make_app", "is_loopback"]
 
@@ -188,10 +189,7 @@ class _Adapter:
         try:
             async with self.session.post(call.url, data=call.body, headers=call.headers,
                                          timeout=aiohttp.ClientTimeout(total=call.timeout_s)) as r:
-                body = b""
-                while len(body) <= limit and (chunk := await r.content.read(64 * 1024)):
-                    body += chunk  # read(n) returns what has arrived, not n bytes: loop to the end
-                return WebhookOutcome(http_status=r.status, body=body[:limit + 1])
+                return WebhookOutcome(http_status=r.status, body=await bounded.read_reply(r, limit))
         except asyncio.TimeoutError:
             return WebhookOutcome(error=f"Post {call.url!r}: timed out after {call.timeout_s} s")
         except aiohttp.ClientError as exc:
@@ -207,7 +205,8 @@ class _Adapter:
         if self.discovery is None:  # livepeer-node: the route exists, the source does not
             resp = self.core.error(503, self.profile.msg("no_discovery"))
         else:
-            status, body = await self.discovery.answer(caps)
+            status, body = await self.discovery.answer(caps, apps=request.query.getall("app", []),
+                                                       gpus=request.query.getall("gpu", []))
             resp = Response(status, body)
             if status != 200:  # the discovery module answers go-livepeer's envelope
                 resp = self.core.error(status, resp.message)
@@ -271,12 +270,14 @@ def metrics_text(core: SignerCore, adapter: "_Adapter") -> str:
 def make_metrics_app(core: SignerCore, adapter: "_Adapter") -> web.Application:
     """livepeer-node's metrics listener: ``/healthz``, ``/readyz``, ``/metrics``."""
 
+    bodies = core.profile.health_bodies or {"healthz": {"status": "ok"}, "readyz": {"status": "ready"}}
+
     async def healthz(_request: web.Request) -> web.StreamResponse:
-        return _to_web(Response(200, {"status": "ok"}))
+        return _to_web(Response(200, dict(bodies["healthz"])))
 
     async def readyz(_request: web.Request) -> web.StreamResponse:
         why = await asyncio.to_thread(readiness, core)
-        return _to_web(core.error(503, why) if why else Response(200, {"status": "ready"}))
+        return _to_web(core.error(503, why) if why else Response(200, dict(bodies["readyz"])))
 
     async def metrics(_request: web.Request) -> web.StreamResponse:
         return web.Response(text=metrics_text(core, adapter), content_type="text/plain", charset="utf-8")
@@ -360,16 +361,16 @@ class SignerServer:
             self.cert = self.cert or _tls.make_self_signed(self.host if self.host not in ("0.0.0.0", "::")
                                                            else "127.0.0.1")
             ssl_ctx = _tls.server_context(self.cert, alpn=("http/1.1",))
-        self._runner = self._make_runner(self.app)
-        self.port = await self._site(self._runner, self.host, self.port, ssl_ctx)
-        if self.has_metrics:
-            self._metrics_runner = self._make_runner(make_metrics_app(self.core, self.adapter))
-            try:
+        try:  # a port in use (either listener): clean up what was set up, then raise
+            self._runner = self._make_runner(self.app)
+            self.port = await self._site(self._runner, self.host, self.port, ssl_ctx)
+            if self.has_metrics:
+                self._metrics_runner = self._make_runner(make_metrics_app(self.core, self.adapter))
                 self.metrics_port = await self._site(self._metrics_runner, self.metrics_host,
                                                      self.metrics_port or 0, None)
-            except BaseException:
-                await self.stop()
-                raise
+        except BaseException:
+            await self.stop()
+            raise
         if self.announce:
             self.core._emit("signer.started", url=self.url, address=self.core.address_hex,
                             profile=self.core.profile.name, metrics_url=self.metrics_url, tls=self.tls)

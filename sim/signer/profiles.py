@@ -11,7 +11,8 @@ Profiles:
 
 * ``go-livepeer`` — the latest go-livepeer mainline, v0.9.3 (the default): v0.9.1 plus the nonce-500 refresh
   (#4028), fees and ceilings in USD through an ETH/USD feed that must exist at start (#4095).
-* ``go-livepeer@0.9.1`` — go-livepeer v0.9.1 as lpdev modelled it before profiles existed (kept byte for byte).
+* ``go-livepeer@0.9.1`` — go-livepeer v0.9.1 as lpdev modelled it before profiles existed (its answers kept byte
+  for byte; discovery without #4089's kept runners, which v0.9.1 did not have).
 * ``livepeer-node`` — the standalone ``livepeer-signer`` of livepeer/node (v1.0.x): its check order, flat error
   envelope, statuses and messages, 16-field state blob, live/fixed only, USD ceilings, 60 s auth margin,
   nonce 500/600 windows, health endpoints on a metrics port, 64-request busy limit.
@@ -186,7 +187,7 @@ _GO_093: dict[str, Fact] = {
                                 note="lpdev signer exits 2 naming the missing feed"),
     "discovery": Fact({**_GO_091["discovery"].value, "runners_on_failure": "keep the last cached runners"},
                       "#4089 discovery: optimistically populate (v0.9.3, PR text)",
-                      note="sim/signer/discovery.py must consult runners_on_failure (not yet)"),
+                      note="sim/signer/discovery.py keeps them for this profile only"),
 }
 
 # ------------------------------------------------------------------------------------------------
@@ -216,8 +217,11 @@ _NODE_TABLE: dict[str, Fact] = {
     "busy_limit": Fact(64, "service.go: 64 slots -> 503 signer busy"),
     "health_endpoints": Fact(True, "livepeer/node's docs/http-api.md: /healthz, /readyz, /metrics on the metrics "
                                    "listener",
-                             inferred=True, note="the paths are read; bodies are lpdev's: {\"status\":\"ok\"} / "
-                             "{\"error\":…}, metric names lpdev's"),
+                             inferred=True, note="the paths are read; bodies are lpdev's (health_bodies), metric "
+                             "names lpdev's"),
+    "health_bodies": Fact({"healthz": {"status": "ok"}, "readyz": {"status": "ready"}},
+                          "docs/http-api.md: /healthz reports liveness, /readyz readiness (bodies not documented)",
+                          inferred=True, note="lpdev's bodies; a 503 from /readyz is the flat envelope with the cause"),
     "info_sig": Fact("raw", "service.go signInfo: SignMessage([]byte(address.Hex())) (flavour 1)"),
     "discovery_always": Fact(True, "service.go: GET /discover-orchestrators always registered"),
     "discovery": Fact({"source": "GET <orchestrator>/discovery, 5 s, 1 MiB, per request",
@@ -228,7 +232,8 @@ _NODE_TABLE: dict[str, Fact] = {
                        "no_source": (503, "no orchestrator discovery source configured"),
                        "all_failed": (503, "orchestrator discovery unavailable")},
                       "service.go discover",
-                      note="sim/signer/discovery.py must consult these (not yet)"),
+                      note="sim/signer/discovery.py answers in this shape (--remote-discovery --orch-addr); lpdev "
+                           "adds why to the all_failed 503"),
     "wei_ceiling": Fact(False, "no wei max price setting (USD ceilings only)"),
     "usd_max_price": Fact(False, "configured ceilings are the USD ones"),
     "usd_ceilings": Fact(True, "signer/price.go + docs: MaxHourlyPrice / MaxFixedPrice (USD, exact rationals)"),
@@ -305,7 +310,7 @@ _PROFILE_FIELDS = (
     "eth_usd_max_age_s", "http_default", "metrics_default", "port_only_addr", "refuse_public_without_auth",
     "chain_error_status",
 )
-_OPTIONAL = {"max_hourly_price_usd": None, "max_fixed_price_usd": None, "usd_poll_s": 30}
+_OPTIONAL = {"max_hourly_price_usd": None, "max_fixed_price_usd": None, "usd_poll_s": 30, "health_bodies": None}
 
 
 @dataclass(frozen=True)
@@ -354,6 +359,7 @@ class Profile:
     max_hourly_price_usd: Fraction | None = None
     max_fixed_price_usd: Fraction | None = None
     usd_poll_s: float = 30
+    health_bodies: Mapping | None = None  # the 200 bodies of /healthz and /readyz (health_endpoints)
 
     @classmethod
     def build(cls, name: str, title: str, table: Mapping[str, Fact]) -> "Profile":

@@ -17,6 +17,8 @@ Go's ``json.NewDecoder(body).Decode(&RemotePaymentRequest{})``:
 The Go-JSON building blocks are :mod:`sim.wire.gojson`. Before any of it runs, the body goes through
 :func:`sim.wire.bounded.check_json` (size, encoding, nesting deeper than 64, numbers longer than 100 digits): a
 refusal is a 400 saying why (:class:`LimitExceeded`, field ``body JSON``), whatever recursion limit the process has.
+Like Go's decoder, only the first value is checked: a valid request followed by a NUL byte or 100 ``[`` is served
+(``strict=True``, livepeer-node's ``json.Unmarshal``, checks and parses the whole body).
 On top of Go, lpdev enforces :class:`~sim.signer.config.RequestLimits` (go-livepeer's ``TODO length limits``): an
 oversized field is a 400 naming the field, an oversized body a 413 (:class:`LimitExceeded`).
 """
@@ -78,7 +80,6 @@ class RemotePaymentRequest:
         return len(self.state_state) != 0 or len(self.state_sig) != 0
 
 
-_NUMBER = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?\Z")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -231,7 +232,8 @@ def decode_request(body: bytes, limits: RequestLimits | None = None,
         raise LimitExceeded(f"request body too large: {len(body)} bytes (limit {limits.body})", status=413,
                             field="body")
     try:
-        text = bounded.check_json(body, what="body", max_bytes=limits.body, replace_invalid=True)
+        text = bounded.check_json(body, what="body", max_bytes=limits.body, replace_invalid=True,
+                                  first_value=not strict)
     except bounded.BoundedInputError as exc:
         raise LimitExceeded(str(exc), field="body JSON") from None
     try:
@@ -342,9 +344,8 @@ def _decode_price(d: _Decoder, obj: dict, info: MaxPriceInfo) -> MaxPriceInfo:
                 if len(p) > d.limits.string:
                     raise LimitExceeded(f"maxPrice.price too long: {len(p)} bytes (limit {d.limits.string})",
                                         field="maxPrice.price")
-                if not _NUMBER.match(p):
-                    raise DecodeError(f"json: invalid number literal, trying to unmarshal {_go_quote(p)} into "
-                                      f"Number")
+                if not gojson.is_number_literal(p):
+                    raise DecodeError(str(gojson.invalid_number_literal(p)))
                 info.price = p
         elif f in ("CURRENCY", "UNIT"):
             name = f.lower()
@@ -352,10 +353,3 @@ def _decode_price(d: _Decoder, obj: dict, info: MaxPriceInfo) -> MaxPriceInfo:
             if s is not None:
                 setattr(info, name, s)
     return info
-
-
-def _go_quote(s: str) -> str:
-    """``%q`` of the raw JSON token ``"s"`` (Go prints the quoted literal, quoted again)."""
-    import json
-
-    return json.dumps('"' + s + '"')

@@ -18,7 +18,6 @@ status with ``signer auth rejected request with status N`` (the reason is droppe
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 
 from sim.signer.request import go_text
@@ -124,17 +123,14 @@ def _checked(body: bytes, max_body: int) -> str:
     return bounded.check_json(body, what="reply", max_bytes=max_body, replace_invalid=True)
 
 
-_NUMBER = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?\Z")
-
-
 def _max_price_type_error(mp) -> str:
     """Errors Go's ``json.Unmarshal`` into ``*runner.LiveRunnerPriceInfo`` would give (-> 500, not 502)."""
     t = "authResponse.maxPrice"
     if not isinstance(mp, dict):
         return f"json: cannot unmarshal non-object into Go struct field {t} of type runner.LiveRunnerPriceInfo"
     price = gojson.get_ci(mp, "price")
-    if isinstance(price, str) and not _NUMBER.match(price):
-        return f"json: invalid number literal, trying to unmarshal {price!r} into Number"
+    if isinstance(price, str) and not gojson.is_number_literal(price):
+        return str(gojson.invalid_number_literal(price))
     if price is not None and (isinstance(price, (bool, dict, list))):
         return f"json: cannot unmarshal into Go struct field {t}.price of type json.Number"
     for k in ("currency", "unit"):

@@ -20,7 +20,8 @@ read and where: ``body: nested deeper than 64 levels``, ``lpdev.toml:3: NaN is n
 
 Numbers that arrive as text (a CLI flag, a config value) go through :func:`parse_int`, :func:`parse_float` and
 :func:`parse_fraction`; :func:`argtype` adapts them to ``argparse``. Files are read with :func:`read_bytes` (or
-the ``load_*_file`` helpers), which name a missing file, a directory or an oversized file in one line.
+the ``load_*_file`` helpers), which name a missing file, a directory or an oversized file in one line; the body of
+another service's HTTP reply with :func:`read_reply` (bounded, read whole).
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ from typing import Any, Callable, Iterator
 __all__ = [
     "BoundedInputError", "MAX_BYTES", "MAX_FILE_BYTES", "MAX_DEPTH", "MAX_DIGITS", "MAX_NODES",
     "decode_text", "check_json", "loads_json", "iter_jsonl", "loads_yaml", "loads_toml",
-    "read_bytes", "load_json_file", "load_yaml_file", "load_toml_file",
+    "read_bytes", "read_reply", "load_json_file", "load_yaml_file", "load_toml_file",
     "parse_int", "parse_float", "parse_fraction", "argtype",
 ]
 
@@ -213,9 +214,24 @@ def _refuse_constant(name: str):
 
 
 def check_json(data, *, what: str = "body", max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH,
-               max_digits: int = MAX_DIGITS, replace_invalid: bool = False, line: int | None = None) -> str:
+               max_digits: int = MAX_DIGITS, replace_invalid: bool = False, line: int | None = None,
+               first_value: bool = False) -> str:
     """The checks of :func:`loads_json` that come before parsing (size, encoding, depth, number length); returns
-    the text. For Go-dialect decoders that parse the text themselves for Go's exact error messages."""
+    the text. For Go-dialect decoders that parse the text themselves for Go's exact error messages.
+
+    ``first_value``: Go's ``json.NewDecoder(r).Decode`` reads the first JSON value and not a byte after it, so
+    what follows it (a NUL, 100 ``[``) is neither checked nor returned when the whole data fails the checks."""
+    if first_value:
+        try:
+            return check_json(data, what=what, max_bytes=max_bytes, max_depth=max_depth, max_digits=max_digits,
+                              replace_invalid=replace_invalid, line=line)
+        except BoundedInputError:
+            if len(data) > max_bytes:
+                raise
+            end = _first_value_end(data)
+            if end >= len(data):
+                raise
+            data = data[:end]  # the whole data failed: maybe only the bytes after the first value do
     text = decode_text(data, what=what, max_bytes=max_bytes, replace_invalid=replace_invalid, line=line)
     pos = _json_depth_error(text, max_depth)
     if pos is not None:
@@ -227,6 +243,38 @@ def check_json(data, *, what: str = "body", max_bytes: int = MAX_BYTES, max_dept
                 raise BoundedInputError(what, f"number with {len(m.group())} digits (at most {max_digits})",
                                         _json_line(text, m.start(), line))
     return text
+
+
+_VALUE_TOKENS = {bytes: re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S),
+                 str: re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)}
+_SCALAR = {bytes: re.compile(rb'"(?:[^"\\]|\\.)*"|[-+.0-9eE]+|[a-zA-Z]+', re.S),
+           str: re.compile(r'"(?:[^"\\]|\\.)*"|[-+.0-9eE]+|[a-zA-Z]+', re.S)}
+
+
+def _first_value_end(data) -> int:
+    """Where the first JSON value in ``data`` ends (a bracket scan, strings skipped; no parsing), or ``len(data)``
+    when it does not end. Bytes and text alike (JSON's structural characters are ASCII, never inside a UTF-8
+    sequence)."""
+    kind = str if isinstance(data, str) else bytes
+    data = data if kind is str else bytes(data)
+    bom = "\ufeff" if kind is str else _UTF8_BOM
+    i = len(bom) if data.startswith(bom) else 0
+    ws = " \t\r\n" if kind is str else b" \t\r\n"
+    while i < len(data) and data[i:i + 1] in ws:
+        i += 1
+    if data[i:i + 1] not in (("[", "{") if kind is str else (b"[", b"{")):
+        m = _SCALAR[kind].match(data, i)  # a string, number or literal
+        return m.end() if m and m.end() > i else len(data)
+    depth = 0
+    for m in _VALUE_TOKENS[kind].finditer(data, i):
+        c = m.group()
+        if c in ("[", "{", b"[", b"{"):
+            depth += 1
+        elif c in ("]", "}", b"]", b"}"):
+            depth -= 1
+            if depth == 0:
+                return m.end()
+    return len(data)
 
 
 def _json_line(text: str, pos: int, line: int | None) -> int | None:
@@ -312,12 +360,12 @@ def _scrub(value: Any, what: str, replace: bool, line: int | None) -> Any:
 
 def iter_jsonl(lines, *, what: str, max_line_bytes: int = MAX_BYTES, first_line: int = 1,
                **kw) -> Iterator[tuple[int, Any]]:
-    """(line number, value) for each non-blank line of a JSONL source: an iterable of byte/str lines (e.g. a file
-    opened in binary mode). Errors say ``what:line``. Lines longer than ``max_line_bytes`` are refused without
-    being held whole in memory when the source is a binary file."""
+    """(line number, value) for each non-blank line of a JSONL source: an iterable of byte/str lines, or a file
+    (binary or text mode). Errors say ``what:line``. Lines longer than ``max_line_bytes`` are refused without
+    being held whole in memory when the source is a file (in text mode the bound counts characters)."""
     n = first_line - 1
     readline = getattr(lines, "readline", None)
-    source = iter(lambda: readline(max_line_bytes + 1), b"") if readline is not None else iter(lines)
+    source = _read_lines(readline, max_line_bytes + 1) if readline is not None else iter(lines)
     for raw in source:
         n += 1
         if len(raw) > max_line_bytes + 1 or (len(raw) == max_line_bytes + 1 and raw[-1:] not in (b"\n", "\n")):
@@ -326,6 +374,12 @@ def iter_jsonl(lines, *, what: str, max_line_bytes: int = MAX_BYTES, first_line:
             continue
         yield n, loads_json(raw.rstrip(b"\r\n" if isinstance(raw, bytes) else "\r\n"), what=what,
                             max_bytes=max_line_bytes + 1, line=n, **kw)
+
+
+def _read_lines(readline, limit: int) -> Iterator:
+    """A file's lines of at most ``limit`` bytes (characters) each; ends at ``b""`` or ``""`` alike."""
+    while raw := readline(limit):
+        yield raw
 
 
 # ================================================================================================ YAML
@@ -525,6 +579,21 @@ def read_bytes(path: str | Path, *, what: str | None = None, max_bytes: int = MA
     if len(data) > max_bytes:
         raise BoundedInputError(what, f"larger than {max_bytes} bytes")
     return data
+
+
+async def read_reply(response, max_bytes: int = MAX_BYTES, *, chunk: int = 64 * 1024) -> bytes:
+    """The body of an HTTP reply from another service (an ``aiohttp.ClientResponse``, or anything with an async
+    ``.content.read(n)``), read until it ends or passes ``max_bytes``: at most ``max_bytes + 1`` bytes come back, so
+    the caller (or the parser it hands them to) can name an oversized reply without the rest being read. One
+    ``read(n)`` returns what has arrived so far, not ``n`` bytes: a reply sent in several writes is read whole."""
+    buf = bytearray()
+    content = response.content
+    while len(buf) <= max_bytes:
+        part = await content.read(min(chunk, max_bytes + 1 - len(buf)))
+        if not part:
+            break
+        buf += part
+    return bytes(buf)
 
 
 def load_json_file(path: str | Path, *, what: str | None = None, max_bytes: int = MAX_FILE_BYTES, **kw) -> Any:

@@ -27,6 +27,7 @@ from sim.pm.money import float_string, parse_rat, rat_string
 
 __all__ = [
     "GoJSONError", "GoObject", "loads", "get_ci", "has_ci", "fold_name", "go_int", "go_string",
+    "is_number_literal", "invalid_number_literal", "go_quote",
     "b64encode", "b64decode", "Base64Error", "format_rfc3339nano", "parse_rfc3339nano", "TimeParseError",
     "go_json_dumps", "rat_string", "float_string", "parse_rat",
 ]
@@ -292,6 +293,44 @@ def go_int(value: Any, go_type: str = "int64", field: str = "") -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi:
         return value
     raise unmarshal_error(value, field, go_type)
+
+
+_NUMBER_LITERAL = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?\Z")
+
+
+def is_number_literal(text: str) -> bool:
+    """Go ``isValidNumber``: may a quoted string be decoded into a ``json.Number``?"""
+    return bool(_NUMBER_LITERAL.match(text))
+
+
+def go_quote(s: str) -> str:
+    """Go ``strconv.Quote`` (``%q`` of a string): printable characters kept, the rest escaped Go's way."""
+    out = ['"']
+    for ch in s:
+        o = ord(ch)
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch.isprintable():
+            out.append(ch)
+        elif ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif o < 0x80 or 0xDC80 <= o <= 0xDCFF:  # a control byte, or an invalid byte smuggled as a surrogate
+            out.append(f"\\x{o & 0xFF:02x}")
+        elif o < 0x10000:
+            out.append(f"\\u{o:04x}")
+        else:
+            out.append(f"\\U{o:08x}")
+    return "".join(out) + '"'
+
+
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+
+
+def invalid_number_literal(text: str) -> GoJSONError:
+    """The error Go's decoder gives for a quoted string that is not a number, decoded into a ``json.Number``
+    (it quotes the whole token, quotes included)."""
+    return GoJSONError(f"json: invalid number literal, trying to unmarshal {go_quote(chr(34) + text + chr(34))} "
+                       "into Number")
 
 
 def go_string(value: Any, field: str = "") -> str | None:
