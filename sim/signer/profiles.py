@@ -220,7 +220,8 @@ _NODE_TABLE: dict[str, Fact] = {
                              inferred=True, note="the paths are read; bodies are lpdev's (health_bodies), metric "
                              "names lpdev's"),
     "health_bodies": Fact({"healthz": {"status": "ok"}, "readyz": {"status": "ready"}},
-                          "docs/http-api.md: /healthz reports liveness, /readyz readiness (bodies not documented)",
+                          "livepeer/node docs/http-api.md: /healthz reports liveness, /readyz readiness "
+                          "(bodies not documented)",
                           inferred=True, note="lpdev's bodies; a 503 from /readyz is the flat envelope with the cause"),
     "info_sig": Fact("raw", "service.go signInfo: SignMessage([]byte(address.Hex())) (flavour 1)"),
     "discovery_always": Fact(True, "service.go: GET /discover-orchestrators always registered"),
