@@ -12,19 +12,20 @@ from aiohttp import web
 from sim.wire.bounded import BoundedInputError
 from tui import feed
 from tui.feed import fetch_events, follow, parse_event
+from tests.loopback import LoopbackApp
 
 
 def ev(seq: int, kind: str = "stack.ready") -> str:
     return json.dumps({"seq": seq, "t": 1.0, "actor": "stack", "kind": kind, "data": {}})
 
 
-class FakeFeed:
+class FakeFeed(LoopbackApp):
     """``/events/stream`` answering ``blocks`` (SSE text) then ending; ``/events`` answering ``events``."""
 
     def __init__(self, blocks: list[str], events: bytes = b"") -> None:
         self.blocks, self.events, self.since = blocks, events, []
 
-    async def __aenter__(self) -> "FakeFeed":
+    def routes(self, app: web.Application) -> None:
         async def stream(request):
             self.since.append(request.query.get("since"))
             resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -36,18 +37,8 @@ class FakeFeed:
         async def events(request):
             return web.Response(body=self.events, content_type="application/x-ndjson")
 
-        app = web.Application()
         app.router.add_get("/events/stream", stream)
         app.router.add_get("/events", events)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self.runner.cleanup()
 
 
 async def test_follow_skips_a_bad_event_line_reports_it_and_moves_on():

@@ -13,13 +13,14 @@ from sim.gateway.job import JobError, LV2VJob
 from sim.gateway.session import GatewayConfig, GatewaySession
 from sim.signer.testkit import make_orch_info
 from sim.wire import lp_rpc_pb2 as pb
+from tests.loopback import LoopbackApp
 
 ADDRESS = "0x" + "11" * 20
 GOOD_PAYMENT = base64.b64encode(pb.Payment(sender=bytes(20)).SerializeToString()).decode()
 GOOD_SEG = base64.b64encode(pb.SegData(manifestId=b"m1").SerializeToString()).decode()
 
 
-class Peers:
+class Peers(LoopbackApp):
     """One HTTP server playing the signer (``/sign-orchestrator-info``, ``/generate-live-payment``) and the
     orchestrator's ``/payment``, each answering what the test sets."""
 
@@ -29,7 +30,7 @@ class Peers:
                                                      "state": {"State": None, "Sig": None}})
         self.orch_answer = (200, pb.PaymentResult().SerializeToString())
 
-    async def __aenter__(self) -> "Peers":
+    def routes(self, app: web.Application) -> None:
         def route(name: str):
             async def answer(_request):
                 status, doc = getattr(self, name)
@@ -38,19 +39,9 @@ class Peers:
                 return web.json_response(doc, status=status)
             return answer
 
-        app = web.Application()
         app.router.add_post("/sign-orchestrator-info", route("info_answer"))
         app.router.add_post("/generate-live-payment", route("pay_answer"))
         app.router.add_post("/payment", route("orch_answer"))
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self.runner.cleanup()
 
     def session(self, *, started: bool = True) -> GatewaySession:
         s = GatewaySession(GatewayConfig(job_type="lv2v"), signer_urls=[self.url], orchestrator_url=self.url,

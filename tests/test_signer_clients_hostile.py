@@ -16,6 +16,7 @@ from sim.signer.config import SignerConfig
 from sim.gateway.signer_client import SignerClient
 from sim.wire import bounded
 
+from tests.loopback import LoopbackApp
 from tests.test_signer_harness import Signer
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
@@ -29,28 +30,18 @@ def raised_recursion_limit():
     sys.setrecursionlimit(old)
 
 
-class Hostile:
+class Hostile(LoopbackApp):
     """An HTTP service answering every request with ``status`` and ``body``."""
 
     def __init__(self, status: int, body: bytes, content_type: str = "application/json") -> None:
         self.status, self.body, self.content_type = status, body, content_type
         self.url = ""
 
-    async def __aenter__(self) -> "Hostile":
+    def routes(self, app: web.Application) -> None:
         async def answer(_request):
             return web.Response(status=self.status, body=self.body, content_type=self.content_type)
 
-        app = web.Application()
         app.router.add_route("*", "/{tail:.*}", answer)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self.runner.cleanup()
 
 
 # ---------------------------------------------------------------------------------------------- gateway client

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from sim.signer.config import SignerConfig
 from sim.signer.discovery import Discovery, GrpcDiscoverySource
+from tests.loopback import LoopbackApp
 from tests.test_signer_discovery import Env as _Env
 
 A, B = "https://127.0.0.1:9001", "https://127.0.0.1:9002"
@@ -80,28 +81,18 @@ async def test_node_discovery_failures():
         assert (st, doc) == (503, {"error": "no orchestrator discovery source configured"})
 
 
-class Orchestrator:
+class Orchestrator(LoopbackApp):
     """An orchestrator's GET /discovery answering ``body`` and recording the query it was asked."""
 
     def __init__(self, body: bytes) -> None:
         self.body, self.queries = body, []
 
-    async def __aenter__(self) -> "Orchestrator":
+    def routes(self, app: web.Application) -> None:
         async def discovery(request):
             self.queries.append(sorted(request.query.items()))
             return web.Response(body=self.body, content_type="application/json")
 
-        app = web.Application()
         app.router.add_get("/discovery", discovery)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self.runner.cleanup()
 
 
 async def test_node_passes_the_filters_on_and_reads_the_first_value_like_go():
