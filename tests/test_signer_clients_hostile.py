@@ -16,7 +16,7 @@ from sim.signer.config import SignerConfig
 from sim.gateway.signer_client import SignerClient
 from sim.wire import bounded
 
-from tests.loopback import LoopbackApp
+from tests.loopback import LoopbackApp, serve_app
 from tests.test_signer_harness import Signer
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
@@ -125,11 +125,8 @@ async def test_a_non_200_json_rpc_answer_is_read_small_before_its_status_is_repo
 
     app = web.Application()
     app.router.add_post("/", endless)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/"
+    runner, url = await serve_app(app)
+    url += "/"
     try:
         with pytest.raises(http.client.HTTPException) as ei:
             await asyncio.wait_for(asyncio.to_thread(rpc.HttpRpc(url, timeout=5).chain_id), 5)

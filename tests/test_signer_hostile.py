@@ -34,6 +34,7 @@ from sim.signer.webhook import WebhookOutcome
 from sim.wire import lp_rpc_pb2 as pb
 from sim.wire.state import RemotePaymentState, sign_state
 
+from tests.loopback import serve_app
 from tests.test_hostile_servers import _closed_within
 from tests.test_signer_harness import KEY, Signer
 
@@ -373,11 +374,8 @@ async def test_a_webhook_reply_that_arrives_in_pieces_is_read_whole(profile):
 
     app = web.Application()
     app.router.add_post("/auth", auth)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/auth"
+    runner, url = await serve_app(app)
+    url += "/auth"
     try:
         async with Signer(SignerConfig(profile=profile, webhook_url=url)) as s:
             r = await post(s, live(s))

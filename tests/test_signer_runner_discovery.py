@@ -18,6 +18,7 @@ from sim.signer.config import SignerConfig
 from sim.signer.core import SignerCore
 from sim.signer.discovery import Discovery, GrpcDiscoverySource
 from sim.signer.http import SignerServer
+from tests.loopback import serve_app
 from tests.runner_stack import give_feed
 from tests.test_signer_discovery import Env as _Env
 from tests.test_signer_discovery import orch
@@ -148,11 +149,7 @@ async def _orchestrator_discovery(*writes: bytes, status: int = 200):
 
     app = web.Application()
     app.router.add_get("/discovery", discovery)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    return await serve_app(app)
 
 
 async def test_a_discovery_answer_sent_in_several_writes_is_read_whole():
