@@ -1,9 +1,10 @@
 """The orchestrator's reverse proxy to Live Runners (go-livepeer ``server/ai_http.go`` ``proxyLiveRunner``, a Go
 ``httputil.ReverseProxy`` with a ``Rewrite``), as ASGI in / aiohttp out.
 
-Per request: the target is the runner URL (or a proxy's target) with its path joined to the app path (go
-``url.JoinPath("/", target.Path, appPath)``: cleaned, a trailing slash kept) and the client's query string;
-``Host`` is the target's. Headers pass through except the hop-by-hop ones (and those named in ``Connection``),
+Per request: the target is the runner URL (or a proxy's target), parsed as go's ``url.Parse`` does (a fragment split
+off, the path unescaped), its path joined to the app path (go ``url.JoinPath("/", target.Path, appPath)``: cleaned, a
+trailing slash kept) and escaped as go escapes a path (``! ' ( ) *`` become ``%21 %27 %28 %29 %2A``), with the
+client's query string; ``Host`` is the target's (any userinfo in the target is dropped, as go's ``Rewrite`` does). Headers pass through except the hop-by-hop ones (and those named in ``Connection``),
 ``Forwarded`` / ``X-Forwarded-*`` (a ``Rewrite`` proxy drops them); the four Live Runner headers are set:
 ``Livepeer-Runner-Route``, ``Livepeer-Session-Id``, ``Livepeer-Session-Token``, ``Livepeer-Session-Control``.
 
@@ -19,11 +20,11 @@ import errno
 import functools
 import posixpath
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
-
 import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
+
+from sim.orchestrator.gourl import escape_path, parse_url
 
 __all__ = ["ProxyResult", "ReverseProxy", "join_path", "HOP_BY_HOP"]
 
@@ -31,7 +32,6 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-a
                         "te", "trailer", "transfer-encoding", "upgrade"})
 _WS_HANDSHAKE = frozenset({"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
                            "sec-websocket-protocol", "sec-websocket-accept"})
-_PATH_SAFE = "/:@!$&'()*+,;=-._~"
 _CHUNK = 256 * 1024
 _WHOLE_BODY = 256 * 1024  # sized responses up to this are read whole and sent in one message
 _WATCH_ABOVE = 1 << 20  # responses up to this size with a Content-Length are sent without a disconnect watcher
@@ -126,19 +126,29 @@ class ReverseProxy:
 
     @staticmethod
     def target_url(target: str, app_path: str, query: bytes, *, websocket: bool = False) -> URL:
-        t = urlsplit(target)
+        """go ``proxyLiveRunner``: ``url.Parse(endpoint)``, then scheme, host and the joined path of the target
+        with the client's raw query. ValueError when go's ``url.Parse`` fails (answered 502)."""
+        t = parse_url(target)
+        if t is None:
+            raise ValueError(f"parse {target!r}: invalid URL")
         scheme = t.scheme
         if websocket:
             scheme = "wss" if scheme == "https" else "ws"
-        path = quote(join_path(t.path, app_path), safe=_PATH_SAFE)
+        path = escape_path(join_path(t.path, app_path))
         q = ("?" + query.decode("latin-1")) if query else ""
-        return URL(f"{scheme}://{t.netloc}{path}{q}", encoded=True)
+        return URL(f"{scheme}://{t.host}{path}{q}", encoded=True)
 
     # ------------------------------------------------------------------------------------------- HTTP
     async def http(self, scope, receive, send, target: str, app_path: str, extra: dict[str, str]) -> ProxyResult:
         """Forward one HTTP request and stream the answer back. Never raises for upstream trouble (502)."""
         res = ProxyResult()
-        url = self.target_url(target, app_path, scope.get("query_string", b""))
+        try:
+            url = self.target_url(target, app_path, scope.get("query_string", b""))
+        except ValueError as exc:  # go: url.Parse(endpoint) failed -> 502 with its error
+            res.status, res.error = 502, str(exc)
+            await _drain_http(receive)
+            await _send_text(send, 502, res.error)
+            return res
         headers = _headers(scope, extra)
         has_body = "content-length" in headers or any(k.lower() == b"transfer-encoding" for k, _ in
                                                       scope.get("headers", ()))
@@ -243,7 +253,12 @@ class ReverseProxy:
         msg = await receive()
         if msg["type"] != "websocket.connect":
             return res
-        url = self.target_url(target, app_path, scope.get("query_string", b""), websocket=True)
+        try:
+            url = self.target_url(target, app_path, scope.get("query_string", b""), websocket=True)
+        except ValueError as exc:
+            res.status, res.error = 502, str(exc)
+            await deny(scope, send, 502, res.error)
+            return res
         headers = _headers(scope, extra, websocket=True)
         protocols = tuple(scope.get("subprotocols") or ())
         try:
@@ -308,6 +323,13 @@ class ReverseProxy:
                 code = close_code[0]
                 await ws.close(code=code if 1000 <= code < 5000 and code not in (1005, 1006) else 1000)
         return res
+
+
+async def _drain_http(receive) -> None:
+    while True:
+        msg = await receive()
+        if msg["type"] == "http.disconnect" or not msg.get("more_body", False):
+            return
 
 
 async def _send_text(send, status: int, message: str) -> None:
