@@ -91,10 +91,19 @@ class _Connection:
 _CONNECTION: contextvars.ContextVar[_Connection | None] = contextvars.ContextVar("lpdev_connection", default=None)
 
 
+# the limits of the aiohttp server (:func:`aiohttp_runner`) handling the current request: set per request, so an
+# ASGI app bridged onto aiohttp (sim.orchestrator.aiohttp_asgi) reads its bodies within that server's limits
+_AIOHTTP_LIMITS: contextvars.ContextVar[ServerLimits | None] = contextvars.ContextVar("lpdev_aiohttp_limits",
+                                                                                      default=None)
+
+
 def current_limits() -> ServerLimits:
-    """The limits of the server handling the current request (defaults outside :func:`serve`)."""
+    """The limits of the server handling the current request (defaults outside :func:`serve` and
+    :func:`aiohttp_runner`)."""
     conn = _CONNECTION.get()
-    return conn.limits if conn is not None else DEFAULT_LIMITS
+    if conn is not None:
+        return conn.limits
+    return _AIOHTTP_LIMITS.get() or DEFAULT_LIMITS
 
 
 class BodyTimeout(Exception):
@@ -376,6 +385,7 @@ def aiohttp_runner(app, *, limits: ServerLimits = DEFAULT_LIMITS,
 
     def capped(handle):
         async def handle_within_cap(request):  # a plain wrapper: an app middleware costs more per request
+            _AIOHTTP_LIMITS.set(limits)
             if request.protocol.over_limit:
                 resp = answer(503, too_many_connections(limits))
                 resp.headers["Retry-After"] = "1"

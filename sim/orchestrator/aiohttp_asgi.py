@@ -19,6 +19,8 @@ import socket
 
 from aiohttp import WSMsgType, web
 
+from sim.serving import DEFAULT_LIMITS, ServerLimits, aiohttp_runner
+
 __all__ = ["AsgiBridge", "serve"]
 
 _GRACE_S = 5.0  # how long an app may take to finish after its client left
@@ -216,12 +218,14 @@ class AsgiBridge:
         return denial or web.Response(status=500)
 
 
-async def serve(app, sock: socket.socket) -> web.AppRunner:
-    """Serve ``app`` on the listening ``sock`` (HTTP/1.1, WebSocket); returns the runner (``await r.cleanup()``)."""
+async def serve(app, sock: socket.socket, *, limits: ServerLimits = DEFAULT_LIMITS) -> web.AppRunner:
+    """Serve ``app`` on the listening ``sock`` (HTTP/1.1, WebSocket) within ``limits`` (header, body and idle
+    timeouts, the connection cap: :func:`sim.serving.aiohttp_runner`; the app's body reads see ``limits`` through
+    :func:`sim.serving.current_limits`); returns the runner (``await r.cleanup()``)."""
     bridge = AsgiBridge(app)
     aio = web.Application(client_max_size=0)
     aio.router.add_route("*", "/{tail:.*}", bridge.__call__)
-    runner = web.AppRunner(aio, access_log=None, handler_cancellation=True, keepalive_timeout=30)
+    runner = aiohttp_runner(aio, limits=limits, handler_cancellation=True)
     await runner.setup()
     await web.SockSite(runner, sock).start()
     return runner
