@@ -544,9 +544,17 @@ class LiveRunners:
         """``ProxyLiveRunnerSingleShot``: reserve (free or paid) → proxy → release."""
         try:
             s, endpoint, _ = await self._reserve_for(scope, rid, MODE_SINGLE_SHOT, "runner is not single-shot")
-            r = self.registry.runners[rid]
         except RunnerError as exc:
             raise _Reply(self._error(exc, runner_id=rid)) from None
+        try:
+            # a paid reservation awaits the payment: the runner may have been unregistered or expired meanwhile,
+            # taking the session with it (a 404 like any request for a gone runner, never a KeyError's 500)
+            r = self.registry.lock(rid)
+            if s.released is not None or r.sessions.get(s.session_id) is not s:
+                raise RunnerError(404, "runner session not found")
+        except RunnerError as exc:
+            self._release(rid, s.session_id, "runner gone before the request")
+            raise _Reply(self._error(exc, runner_id=rid, session_id=s.session_id)) from None
         task = self._spawn(self._forward(scope, receive, send, rid, s.session_id, r.session_token(s.session_id),
                                          endpoint, app_path), f"single-shot-{s.session_id}")
         s.cancel_request = task.cancel  # go: a failed debit cancels the request (cancelRequest)
