@@ -228,6 +228,7 @@ class RunnerSession:
     price: Fraction = Fraction(0)  # wei per unit, from the upfront payment's expected price
     unit: str = ""
     processor: Any = None
+    metered_at: float | None = None  # a stepped stack's last debit instant (LiveRunners.tick)
     task: asyncio.Task | None = field(default=None, repr=False)
     cancel_request: Callable[[], object] | None = field(default=None, repr=False)  # a single-shot's request
     debits: int = 0
