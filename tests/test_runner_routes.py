@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
 from fractions import Fraction
 
 import aiohttp
@@ -523,6 +524,21 @@ async def test_runner_callbacks_channels_proxy_stop(orch, http, app_server):
     assert st == 200, body
     st, _, body = await call(http, "GET", json.loads(body)["url"] + "/y")
     assert st == 200 and json.loads(body)["path"] == "/frag#f/y"
+    # go compares hostnames only: an upper-case scheme and another port on the runner's host are accepted, and a
+    # request through that proxy is go's ReverseProxy error for the dial (what the fuzz test allows, and only there)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    st, _, body = await call(http, "POST", ctl + "/proxy", {"target_url": f"HTTP://127.0.0.1:{port}"}, tok)
+    assert st == 200, body
+    pid = json.loads(body)["proxy_id"]
+    assert orch.runners.registry.runners[rid].sessions[sid].proxies[pid] == f"http://127.0.0.1:{port}"
+    st, _, body = await call(http, "GET", json.loads(body)["url"] + "/x")
+    assert (st, body) == (502, f"dial tcp 127.0.0.1:{port}: connect: connection refused\n".encode())
+    st, _, body = await call(http, "POST", ctl + "/proxy", {"target_url": "http://127.0.0.1:0/"}, tok)
+    st, _, body = await call(http, "GET", json.loads(body)["url"] + "/x")  # go names port 0 like any other
+    assert (st, body) == (502, b"dial tcp 127.0.0.1:0: connect: connection refused\n")
     st, _, body = await call(http, "GET", f"{base}/run/{'a' * 26}/x")
     assert (st, body) == (404, b"live runner proxy not found\n")
     # the runner stops its own session: channels and proxies go with it

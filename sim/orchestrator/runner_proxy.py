@@ -68,7 +68,7 @@ def _dial_error(exc: BaseException, host: str, port: int | None) -> str:
     """The text go's transport would give for a failed dial, else the exception's own words."""
     os_err = getattr(exc, "os_error", None) or (exc if isinstance(exc, OSError) else None)
     code = getattr(os_err, "errno", None)
-    where = f"{host}:{port}" if port else host
+    where = f"{host}:{port}" if port is not None else host
     if code == errno.ECONNREFUSED:
         return f"dial tcp {where}: connect: connection refused"
     if isinstance(exc, asyncio.TimeoutError):
