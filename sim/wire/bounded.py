@@ -18,6 +18,9 @@ or a file cannot make lpdev crash, hang or eat memory:
 Every failure is one :class:`BoundedInputError` (a ``ValueError``) whose message is one line naming what was
 read and where: ``body: nested deeper than 64 levels``, ``lpdev.toml:3: NaN is not a number``.
 
+A reply from another service (an aiohttp ``ClientResponse``) is read with :func:`read_reply`: in chunks, and never
+more than ``max_bytes``, so a runner, an orchestrator or a signer that answers without end cannot eat memory.
+
 Numbers that arrive as text (a CLI flag, a config value) go through :func:`parse_int`, :func:`parse_float` and
 :func:`parse_fraction`; :func:`argtype` adapts them to ``argparse``. Files are read with :func:`read_bytes` (or
 the ``load_*_file`` helpers), which name a missing file, a directory or an oversized file in one line.
@@ -37,7 +40,7 @@ from typing import Any, Callable, Iterator
 __all__ = [
     "BoundedInputError", "MAX_BYTES", "MAX_FILE_BYTES", "MAX_DEPTH", "MAX_DIGITS", "MAX_NODES",
     "decode_text", "check_json", "loads_json", "iter_jsonl", "loads_yaml", "loads_toml",
-    "read_bytes", "load_json_file", "load_yaml_file", "load_toml_file",
+    "read_bytes", "load_json_file", "load_yaml_file", "load_toml_file", "read_reply",
     "parse_int", "parse_float", "parse_fraction", "argtype",
 ]
 
@@ -507,6 +510,19 @@ def loads_toml(data, *, what: str, max_bytes: int = MAX_FILE_BYTES, max_depth: i
 
 
 # ================================================================================================ files
+async def read_reply(resp, *, max_bytes: int = MAX_BYTES, what: str = "reply") -> bytes:
+    """The body of a reply from another service, read from ``resp.content`` (an aiohttp ``ClientResponse``: any
+    object whose ``content.read(n)`` is a coroutine) in chunks; :class:`BoundedInputError` as soon as it grows past
+    ``max_bytes`` (the rest is never read)."""
+    chunks, size = [], 0
+    while chunk := await resp.content.read(64 * 1024):
+        size += len(chunk)
+        if size > max_bytes:
+            raise BoundedInputError(what, f"larger than {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def read_bytes(path: str | Path, *, what: str | None = None, max_bytes: int = MAX_FILE_BYTES) -> bytes:
     """A file's bytes, at most ``max_bytes``; a missing file, a directory, a permission problem or an oversized
     file is a :class:`BoundedInputError` naming the file."""
