@@ -42,7 +42,7 @@ from hypercorn.config import Config
 from hypercorn.utils import wrap_app
 
 __all__ = ["ServerLimits", "serve", "read_body", "drain_body", "BodyTimeout", "current_limits", "aiohttp_runner",
-           "too_many_connections"]
+           "too_many_connections", "WS_MAX_MESSAGE", "WS_QUEUE"]
 
 log = logging.getLogger("lpdev.serving")
 
@@ -67,6 +67,13 @@ class ServerLimits:
 
 
 DEFAULT_LIMITS = ServerLimits()
+
+# WebSockets, as Hypercorn serves them (its defaults, which the TLS entry uses): a message larger than this (aiohttp's
+# max_msg_size refuses a message of that size: give it one more) closes
+# the connection with 1009 (message too big), and at most this many received messages wait for the app to read
+# them (then the server stops reading the socket: a fast sender meets TCP backpressure, not a growing queue)
+WS_MAX_MESSAGE = 16 << 20
+WS_QUEUE = 10
 
 
 def too_many_connections(limits: ServerLimits) -> str:

@@ -723,3 +723,92 @@ async def test_dev_runners_register_over_heartbeats(orch, http):
         await echo.aclose()
         await noop.aclose()
     assert orch.runners.registry.counts()["runners"] == 0
+
+
+async def test_websocket_messages_are_bounded_both_ways(orch, http):
+    """A message larger than Hypercorn's bound (WS_MAX_MESSAGE, which the TLS entry has too) closes the proxied
+    WebSocket with 1009 on the side that sent it and never reaches the other side; one of exactly that size
+    passes."""
+    from sim.serving import WS_MAX_MESSAGE
+
+    got = []
+
+    async def ws(req: web.Request):
+        w = web.WebSocketResponse(max_msg_size=0)
+        await w.prepare(req)
+        async for m in w:
+            if m.type == aiohttp.WSMsgType.TEXT and m.data == "big":
+                await w.send_bytes(b"r" * (WS_MAX_MESSAGE + 1))
+            elif m.type == aiohttp.WSMsgType.BINARY:
+                got.append(len(m.data))
+                await w.send_str(str(len(m.data)))
+        return w
+
+    app = web.Application()
+    app.router.add_get("/ws", ws)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        p = await register(orch, http, runner_url=f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}")
+        _, _, body = await call(http, "POST", f"{orch.http_url}/apps/{p['runner_id']}/session")
+        url = json.loads(body)["app_url"] + "/ws"
+        async with http.ws_connect(url, max_msg_size=0) as w:
+            await w.send_bytes(b"c" * WS_MAX_MESSAGE)
+            assert (await w.receive_str(timeout=20)) == str(WS_MAX_MESSAGE)
+            try:
+                await w.send_bytes(b"c" * (WS_MAX_MESSAGE + 1))
+            except ConnectionError:  # the entry closed (1009) after the frame header and reset what followed
+                pass
+            else:
+                m = await w.receive(timeout=20)
+                assert m.type == aiohttp.WSMsgType.CLOSE and m.data == 1009, m
+        assert got == [WS_MAX_MESSAGE]  # the oversized one never reached the runner
+        async with http.ws_connect(url, max_msg_size=0) as w:
+            await w.send_str("big")
+            m = await w.receive(timeout=20)
+            assert m.type == aiohttp.WSMsgType.CLOSE and m.data == 1009, m
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_fast_websocket_sender_meets_backpressure_not_a_growing_queue():
+    """The plain-HTTP entry holds at most WS_QUEUE messages the app has not read; then it stops reading the socket,
+    so a client sending faster than the app reads is held back by TCP (it used to queue everything in memory).
+    Once the app reads, every message arrives, in order."""
+    from sim.orchestrator import aiohttp_asgi
+
+    reading = asyncio.Event()
+    received: list[int] = []
+
+    async def app(scope, receive, send):
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        await reading.wait()
+        while (m := await receive())["type"] == "websocket.receive":
+            received.append(m["bytes"][0])
+            if len(received) == 64:
+                await send({"type": "websocket.close", "code": 1000})
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    sock.setblocking(False)
+    entry = await aiohttp_asgi.serve(app, sock)
+    try:
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(f"http://127.0.0.1:{sock.getsockname()[1]}/ws") as w:
+                async def flood():
+                    for i in range(64):
+                        await w.send_bytes(bytes([i]) + b"\0" * (1 << 20))  # 64 MiB in all
+
+                sender = asyncio.ensure_future(flood())
+                done, _ = await asyncio.wait([sender], timeout=2)
+                assert not done, "64 MiB went into the server while the app read nothing"
+                reading.set()
+                await asyncio.wait_for(sender, 30)
+                assert (await w.receive(timeout=30)).type == aiohttp.WSMsgType.CLOSE
+        assert received == list(range(64))
+    finally:
+        await entry.cleanup()

@@ -10,8 +10,11 @@ client's query string; ``Host`` is the target's (any userinfo in the target is d
 
 Bodies stream both ways with backpressure (a chunk at a time; nothing is buffered whole), so SSE and chunked
 responses reach the client as the runner writes them and a 1 GiB upload never sits in memory. WebSocket upgrades
-are proxied message by message. A runner that cannot be reached gives 502 with the dial error
-(``dial tcp 127.0.0.1:8989: connect: connection refused``), as go's ``ErrorHandler`` does.
+are proxied message by message (go copies the bytes; lpdev holds one message at a time, so a message larger than
+``sim.serving.WS_MAX_MESSAGE``, Hypercorn's bound, closes the proxied connection with 1009 on the side that sent it;
+each send waits for the other side to take it, so a fast sender meets backpressure). A runner that cannot be
+reached gives 502 with the dial error (``dial tcp 127.0.0.1:8989: connect: connection refused``), as go's
+``ErrorHandler`` does.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from sim.orchestrator.gourl import escape_path, parse_url
+from sim.serving import WS_MAX_MESSAGE
 
 __all__ = ["ProxyResult", "ReverseProxy", "join_path", "HOP_BY_HOP"]
 
@@ -262,9 +266,9 @@ class ReverseProxy:
         headers = _headers(scope, extra, websocket=True)
         protocols = tuple(scope.get("subprotocols") or ())
         try:
-            ws = await self.session().ws_connect(url, headers=headers, protocols=protocols, max_msg_size=0,
-                                                 autoclose=False, autoping=True, compress=0,
-                                                 timeout=aiohttp.ClientWSTimeout(ws_close=2.0))
+            ws = await self.session().ws_connect(url, headers=headers, protocols=protocols,
+                                                 max_msg_size=WS_MAX_MESSAGE + 1, autoclose=False, autoping=True,
+                                                 compress=0, timeout=aiohttp.ClientWSTimeout(ws_close=2.0))
         except aiohttp.WSServerHandshakeError as exc:
             res.status, res.error = exc.status, f"runner refused the WebSocket upgrade: {exc.message}"
             await deny(scope, send, exc.status or 502, res.error)

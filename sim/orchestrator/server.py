@@ -149,7 +149,7 @@ class OrchestratorServer:
                 self.http_url = f"http://{host}:{hsock.getsockname()[1]}"
                 self.runners.http_url = self.http_url
             await self.runners.start()  # static runners (runners.json), expiry sweep, health polling
-            if hsock is not None:  # the plain-HTTP entry: HTTP/1.1 on aiohttp's C parser (sim.orchestrator.aiohttp_asgi)
+            if hsock is not None:  # the plain-HTTP entry: HTTP/1.1 on aiohttp (sim.orchestrator.aiohttp_asgi)
                 self._http_entry = await aiohttp_asgi.serve(self.app, hsock, limits=self.limits)
             await asyncio.to_thread(self.orch.on_chain)
             await asyncio.to_thread(self.redeemer.recover)
