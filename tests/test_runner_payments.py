@@ -78,6 +78,16 @@ async def challenge(o, http, payer, url):
     return ch
 
 
+async def single_shot_challenge(http, payer, url):
+    """A single-shot runner's 402 for a GET: the payer takes its ticket params and manifest id."""
+    async with http.get(url, headers={"Livepeer-Payer-Address": "0x" + payer.address.hex()}) as r:
+        assert r.status == 402
+        ch = await r.json()
+    payer.use(pb.OrchestratorInfo.FromString(base64.b64decode(ch["payment_params"])))
+    payer.manifest_id = ch["manifest_id"]
+    return ch
+
+
 async def test_metered_session_challenge_reserve_pay_and_release(stack):
     o, payer, http, bus, clock = stack
     runner = await start_dev_runner("noop", o.http_url, "abcdef", price="0.0072")  # USD/hour
@@ -203,10 +213,7 @@ async def test_paid_single_shot_request_is_cut_when_the_balance_runs_out(stack):
     wei = 10**9
     try:
         url = f"{o.http_url}/apps/{text.runner_id}/app/sse"
-        async with http.get(url, headers={"Livepeer-Payer-Address": "0x" + payer.address.hex()}) as r:
-            ch = await r.json()
-        payer.use(pb.OrchestratorInfo.FromString(base64.b64decode(ch["payment_params"])))
-        payer.manifest_id = ch["manifest_id"]
+        ch = await single_shot_challenge(http, payer, url)
         async with http.get(url, headers=payer.headers(1)) as r:
             assert r.status == 200
             await r.content.readline()
@@ -317,10 +324,7 @@ async def test_a_runner_gone_while_a_single_shot_payment_is_processed_is_a_404(s
 
     try:
         ss = f"{o.http_url}/apps/{text.runner_id}/app/sse"
-        async with http.get(ss, headers={"Livepeer-Payer-Address": "0x" + payer.address.hex()}) as r:
-            ch = await r.json()
-        payer.use(pb.OrchestratorInfo.FromString(base64.b64decode(ch["payment_params"])))
-        payer.manifest_id = ch["manifest_id"]
+        ch = await single_shot_challenge(http, payer, ss)
         o.orch.process_payment = process_then_unregister
         async with http.get(ss, headers=payer.headers(1)) as r:
             assert (r.status, await r.read()) == (404, b"runner not found\n")
