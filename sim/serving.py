@@ -42,7 +42,7 @@ from hypercorn.config import Config
 from hypercorn.utils import wrap_app
 
 __all__ = ["ServerLimits", "serve", "read_body", "drain_body", "BodyTimeout", "current_limits", "aiohttp_runner",
-           "too_many_connections"]
+           "too_many_connections", "WS_MAX_MESSAGE", "WS_QUEUE"]
 
 log = logging.getLogger("lpdev.serving")
 
@@ -68,6 +68,13 @@ class ServerLimits:
 
 DEFAULT_LIMITS = ServerLimits()
 
+# WebSockets, as Hypercorn serves them (its defaults, which the TLS entry uses): a message larger than this (aiohttp's
+# max_msg_size refuses a message of that size: give it one more) closes
+# the connection with 1009 (message too big), and at most this many received messages wait for the app to read
+# them (then the server stops reading the socket: a fast sender meets TCP backpressure, not a growing queue)
+WS_MAX_MESSAGE = 16 << 20
+WS_QUEUE = 10
+
 
 def too_many_connections(limits: ServerLimits) -> str:
     """The 503's message on a connection over ``limits.max_connections``."""
@@ -91,10 +98,19 @@ class _Connection:
 _CONNECTION: contextvars.ContextVar[_Connection | None] = contextvars.ContextVar("lpdev_connection", default=None)
 
 
+# the limits of the aiohttp server (:func:`aiohttp_runner`) handling the current request: set per request, so an
+# ASGI app bridged onto aiohttp (sim.orchestrator.aiohttp_asgi) reads its bodies within that server's limits
+_AIOHTTP_LIMITS: contextvars.ContextVar[ServerLimits | None] = contextvars.ContextVar("lpdev_aiohttp_limits",
+                                                                                      default=None)
+
+
 def current_limits() -> ServerLimits:
-    """The limits of the server handling the current request (defaults outside :func:`serve`)."""
+    """The limits of the server handling the current request (defaults outside :func:`serve` and
+    :func:`aiohttp_runner`)."""
     conn = _CONNECTION.get()
-    return conn.limits if conn is not None else DEFAULT_LIMITS
+    if conn is not None:
+        return conn.limits
+    return _AIOHTTP_LIMITS.get() or DEFAULT_LIMITS
 
 
 class BodyTimeout(Exception):
@@ -387,6 +403,7 @@ def aiohttp_runner(app, *, limits: ServerLimits = DEFAULT_LIMITS,
 
     def capped(handle):
         async def handle_within_cap(request):  # a plain wrapper: an app middleware costs more per request
+            _AIOHTTP_LIMITS.set(limits)
             if request.protocol.over_limit:
                 resp = answer(503, too_many_connections(limits))
                 resp.headers["Retry-After"] = "1"

@@ -336,6 +336,50 @@ async def test_slow_headers_a_stalled_body_and_idle_connections_are_closed(limit
     w.close()
 
 
+@pytest.fixture
+async def limited_plain(chain, tmp_path):
+    async with OrchestratorServer(chain, eth_key=chain.key("orchestrator"), data_dir=tmp_path, http_port=0,
+                                  block_poll_s=None, limits=LIMITS) as o:
+        yield o
+
+
+async def _plain(o):
+    host, port = o.http_url.split("//")[1].rsplit(":", 1)
+    return await asyncio.open_connection(host, int(port))
+
+
+async def test_the_plain_http_entry_keeps_the_servers_limits(limited_plain):
+    """The cleartext entry (aiohttp) applies the orchestrator's limits like the TLS port: a stalled body is a 408
+    after ``body_timeout_s`` (not the 30 s default, nor a hang), unfinished headers and idle connections are
+    closed, and connections beyond the cap get the 503."""
+    r, w = await _plain(limited_plain)
+    w.write(b"POST /runners/heartbeat HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")  # body stalls
+    await w.drain()
+    closed, data = await _closed_within(r, 5)
+    assert closed and data.startswith(b"HTTP/1.1 408"), data[:200]
+    assert b"request body not received within 0.5s" in data, data
+    w.close()
+
+    r, w = await _plain(limited_plain)
+    w.write(b"POST /runners/heartbeat HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+    await w.drain()
+    closed, _ = await _closed_within(r, 5)
+    assert closed, "a connection that never finishes its headers stays open"
+    w.close()
+
+    held = [await _plain(limited_plain) for _ in range(LIMITS.max_connections)]
+    try:
+        r, w = await _plain(limited_plain)
+        w.write(b"GET /admin/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        await w.drain()
+        _, data = await _closed_within(r, 5)
+        assert data.startswith(b"HTTP/1.1 503") and b"too many connections" in data, data[:200]
+        w.close()
+    finally:
+        for _, hw in held:
+            hw.close()
+
+
 async def test_connections_beyond_the_limit_get_a_clear_503(limited):
     held = [await _tls(limited) for _ in range(LIMITS.max_connections)]
     try:

@@ -680,3 +680,32 @@ async def test_refresh_payment_fixed_price_beyond_int64_is_go_masked_500_with_ca
     assert (status, ctype) == (500, "application/json")
     assert json.loads(body) == {"error": {"message": "Internal Server Error: fixed price cannot be represented "
                                                      "as int64 price info"}}
+
+
+async def test_a_start_that_fails_on_a_busy_port_releases_what_it_bound(chain, tmp_path):
+    """The plain-HTTP port is taken: start fails with the OS error and closes the TLS listener it had already bound
+    (a retry or the next stack can take that port), and the Live Runner sweep it started is stopped."""
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    o = OrchestratorServer(chain, eth_key=chain.key("orchestrator"), data_dir=tmp_path, block_poll_s=None,
+                           service_addr=f"https://127.0.0.1:{port}", http_port=busy.getsockname()[1])
+    try:
+        with pytest.raises(OSError) as failed:
+            await o.start()
+        assert failed.value.errno is not None
+        again = socket.socket()  # no SO_REUSEADDR: refused while the abandoned listener still listens
+        try:
+            again.bind(("127.0.0.1", port))
+        finally:
+            again.close()
+        assert o.runners.registry._sweeper is None
+        busy.close()
+        async with o:  # once the busy port is released, the same server starts on both ports
+            assert o.port == port
+    finally:
+        busy.close()

@@ -22,6 +22,7 @@ from sim.clock import VirtualClock
 from sim.events import EventBus
 from sim.orchestrator import OrchestratorServer
 from sim.orchestrator.live_runner import LiveRunnerConfig
+from sim.orchestrator.runner_registry import RunnerError
 from sim.orchestrator.probe import Payer, get_orchestrator
 from sim.pm.accounting import insufficient_balance_message
 from sim.runners import start_dev_runner
@@ -72,6 +73,16 @@ async def challenge(o, http, payer, url):
     st, ct, body = await post(http, url, headers={"Livepeer-Payer-Address": "0x" + payer.address.hex()})
     assert st == 402 and ct == "application/json", body
     ch = json.loads(body)
+    payer.use(pb.OrchestratorInfo.FromString(base64.b64decode(ch["payment_params"])))
+    payer.manifest_id = ch["manifest_id"]
+    return ch
+
+
+async def single_shot_challenge(http, payer, url):
+    """A single-shot runner's 402 for a GET: the payer takes its ticket params and manifest id."""
+    async with http.get(url, headers={"Livepeer-Payer-Address": "0x" + payer.address.hex()}) as r:
+        assert r.status == 402
+        ch = await r.json()
     payer.use(pb.OrchestratorInfo.FromString(base64.b64decode(ch["payment_params"])))
     payer.manifest_id = ch["manifest_id"]
     return ch
@@ -202,10 +213,7 @@ async def test_paid_single_shot_request_is_cut_when_the_balance_runs_out(stack):
     wei = 10**9
     try:
         url = f"{o.http_url}/apps/{text.runner_id}/app/sse"
-        async with http.get(url, headers={"Livepeer-Payer-Address": "0x" + payer.address.hex()}) as r:
-            ch = await r.json()
-        payer.use(pb.OrchestratorInfo.FromString(base64.b64decode(ch["payment_params"])))
-        payer.manifest_id = ch["manifest_id"]
+        ch = await single_shot_challenge(http, payer, url)
         async with http.get(url, headers=payer.headers(1)) as r:
             assert r.status == 200
             await r.content.readline()
@@ -298,3 +306,65 @@ async def test_sdk_reserve_session_pays_through_lpdev_signer_and_winners_are_red
         assert result.ok, result.detail
         mined = st.events("orch.redemption_mined")
         assert len(mined) == len(winners) and "lost != credited" not in result.detail
+
+
+async def test_a_runner_gone_while_a_single_shot_payment_is_processed_is_a_404(stack):
+    """The paid single-shot reservation awaits the payment; the runner unregisters meanwhile (its sessions are
+    released with it). The request is answered ``404 runner not found`` (not a KeyError's 500), nothing is
+    proxied, and releasing that session again (the request's own release, a concurrent stop) is a no-op."""
+    o, payer, http, bus, clock = stack
+    text = await start_dev_runner("text", o.http_url, "abcdef", price="0.0036")
+    loop = asyncio.get_running_loop()
+    real = o.orch.process_payment
+
+    def process_then_unregister(*a, **kw):
+        out = real(*a, **kw)
+        asyncio.run_coroutine_threadsafe(text.aclose(), loop).result(10)  # the runner leaves mid-request
+        return out
+
+    try:
+        ss = f"{o.http_url}/apps/{text.runner_id}/app/sse"
+        ch = await single_shot_challenge(http, payer, ss)
+        o.orch.process_payment = process_then_unregister
+        async with http.get(ss, headers=payer.headers(1)) as r:
+            assert (r.status, await r.read()) == (404, b"runner not found\n")
+        assert not events(bus, "runner.proxied", session_id=ch["manifest_id"])
+        released = events(bus, "runner.session_released", session_id=ch["manifest_id"])
+        assert [e.data["reason"] for e in released] == ["unregister"]
+        assert text.runner_id not in o.runners.registry.runners
+    finally:
+        o.orch.process_payment = real
+        await text.aclose()
+
+
+async def test_concurrent_releases_of_one_session_release_it_once(stack):
+    """A client stop, the runner's stop and an expiry releasing the same session at once: one release (one
+    event), the others are no-ops (or go's 404 once the runner itself is gone), never a KeyError."""
+    o, payer, http, bus, clock = stack
+    noop = await start_dev_runner("noop", o.http_url, "abcdef", capacity=2)
+    try:
+        reg = o.runners.registry
+        st, _, body = await post(http, f"{o.http_url}/apps/{noop.runner_id}/session")
+        assert st == 200, body
+        sid = json.loads(body)["session_id"]
+        r = reg.runners[noop.runner_id]
+
+        async def release(how):
+            await asyncio.sleep(0)
+            if how == "route":
+                try:
+                    reg.release_route(r.route, sid, "client stop")
+                except RunnerError as exc:  # go ReleaseSession: the runner itself is gone -> 404
+                    assert (exc.status, exc.message, r.removed) == (404, "runner not found", True)
+            elif how == "runner":
+                reg.release(r, sid, "runner stop")
+            else:
+                reg.remove(r, "runner expired")
+
+        await asyncio.gather(*(release(h) for h in ("route", "runner", "remove", "runner", "route")),
+                             return_exceptions=False)
+        assert len(events(bus, "runner.session_released", session_id=sid)) == 1
+        assert reg.release(r, sid, "again") is None
+        assert reg.counts()["sessions"] == 0
+    finally:
+        await noop.aclose()

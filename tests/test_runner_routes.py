@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
 from fractions import Fraction
 
 import aiohttp
@@ -146,9 +147,29 @@ async def app_server():
      "price_info.currency must be usd"),
     (b'{"runner_url":"http://x","app":"a","price_info":{"price":1,"unit":"minute"}}',
      "price_info.unit must be hour, 720p, or fixed"),
-    # lpdev: go registers it, but no route can address an id with a slash (and its O2R channel name breaks)
+    # lpdev: go registers it, but its O2R channel name "{id}-…-o2r" would hold the "/" too
     (b'{"runner_id":"../..","runner_url":"http://x","app":"a"}',
-     "runner_id '../..' must not contain \"/\" (no route could address it)"),
+     "runner_id '../..' must not contain \"/\": its O2R trickle channel name would contain it too (go-livepeer "
+     "registers it and hands out an O2R URL no route serves)"),
+    # big.Rat.SetString refuses a decimal exponent beyond 10^6 (go's message, answered at once, no hang)
+    (b'{"runner_url":"http://x","app":"a","price_info":{"price":1e99999999}}',
+     "price_info.price must be a positive decimal"),
+    (b'{"runner_url":"http://x","app":"a","price_info":{"price":"1e99999999"}}',
+     "price_info.price must be a positive decimal"),
+    (b'{"runner_url":"http://x","app":"a","price_info":{"price":"5e-1000001"}}',
+     "price_info.price must be a positive decimal"),
+    (b'{"runner_url":"http://x","app":"a","price_info":{"price":"1e9223372036854775808"}}',
+     "price_info.price must be a positive decimal"),
+    # lpdev's bound (go would parse these): go's message, then the reason
+    (b'{"runner_url":"http://x","app":"a","price_info":{"price":"1' + b"0" * 4999 + b'"}}',
+     "price_info.price must be a positive decimal: number with 5000 digits (at most 1000)"),
+    (b'{"runner_url":"http://x","app":"a","price_info":{"price":1' + b"0" * 4999 + b'}}',
+     "price_info.price must be a positive decimal: number with 5000 digits (at most 1000)"),
+    (b'{"runner_url":"http://x","app":"a","price_info":{"price":"1e5000"}}',
+     "price_info.price must be a positive decimal: '1e5000' is out of range (more than 1000 digits)"),
+    (b'{"runner_url":"http://x","app":"a","price_info":{"price":1' + b"0" * 10_001 + b'}}',
+     "body: number with 10002 digits (at most 10000)"),
+    (b'{"x":' + b"[" * 65 + b"]" * 65 + b',"runner_url":"http://x","app":"a"}', "body: nested deeper than 64 levels"),
 ])
 async def test_heartbeat_refuses_malformed_bodies_with_go_messages(orch, http, body, message):
     st, h, got = await call(http, "POST", orch.http_url + "/runners/heartbeat", raw=body,
@@ -156,6 +177,68 @@ async def test_heartbeat_refuses_malformed_bodies_with_go_messages(orch, http, b
     assert (st, got.decode()) == (400, message + "\n")
     assert h["Content-Type"] == "text/plain; charset=utf-8"
     assert orch.runners.registry.counts()["runners"] == 0
+
+
+async def test_price_checks_run_in_gos_order_around_authorization(orch, http):
+    """go parses the price (big.Rat) before it checks the secret: a price go refuses is a 400 for anyone; a price
+    only lpdev's bound refuses (go would accept it) keeps go's 401 for a wrong secret and is a 400 with the reason
+    for the right one, on registration and on a registered runner's heartbeat alike. Nothing hangs."""
+    url = orch.http_url + "/runners/heartbeat"
+    long_price = "1" + "0" * 4999
+    for auth in ("", "wrong"):
+        st, _, body = await call(http, "POST", url, hb(price_info={"price": "1e99999999"}), {"Authorization": auth})
+        assert (st, body) == (400, b"price_info.price must be a positive decimal\n")
+        st, _, body = await call(http, "POST", url, hb(price_info={"price": long_price}), {"Authorization": auth})
+        assert (st, body) == (401, b"invalid registration authorization\n")
+    # a currency go refuses still comes first (go's order: the whole body is validated before the secret)
+    st, _, body = await call(http, "POST", url, hb(price_info={"price": long_price, "currency": "eur"}),
+                             {"Authorization": "wrong"})
+    assert (st, body) == (400, b"price_info.currency must be usd\n")
+    st, _, body = await call(http, "POST", url, hb(price_info={"price": long_price}), {"Authorization": SECRET})
+    assert (st, body) == (400, b"price_info.price must be a positive decimal: number with 5000 digits (at most "
+                               b"1000)\n")
+    p = await register(orch, http, price_info={"price": "0.5"})
+    rid, secret = p["runner_id"], p["heartbeat_secret"]
+    st, _, body = await call(http, "POST", url, hb(runner_id=rid, price_info={"price": long_price}),
+                             {"Authorization": "wrong"})
+    assert (st, body) == (401, b"invalid heartbeat authorization\n")
+    st, _, body = await call(http, "POST", url, hb(runner_id=rid, price_info={"price": long_price}),
+                             {"Authorization": secret})
+    assert st == 400 and body.startswith(b"price_info.price must be a positive decimal: number with 5000 digits")
+    assert orch.runners.registry.runners[rid].req.price_info.price == "0.5"  # the refused heartbeat changed nothing
+    # the orchestrator is not frozen: it still answers
+    st, _, _ = await call(http, "GET", orch.http_url + "/discovery")
+    assert st == 200
+
+
+async def test_secrets_compare_the_bytes_as_go_does(orch):
+    """go ``validSecret`` compares the header's bytes with the secret's: a non-ASCII orchestrator secret sent as
+    its UTF-8 bytes registers; its latin-1 reading, or the secret's characters re-encoded, do not."""
+    import http.client as hc
+    from urllib.parse import urlsplit
+
+    orch.runners.registry.orch_secret = "sécret-π"
+    u = urlsplit(orch.http_url)
+
+    def post(auth: bytes):
+        c = hc.HTTPConnection(u.hostname, u.port, timeout=10)
+        try:
+            c.putrequest("POST", "/runners/heartbeat")
+            c.putheader("Authorization", auth)
+            body = json.dumps(hb()).encode()
+            c.putheader("Content-Length", str(len(body)))
+            c.endheaders(body)
+            r = c.getresponse()
+            return r.status, r.read()
+        finally:
+            c.close()
+
+    st, body = await asyncio.to_thread(post, "sécret-π".encode("utf-8"))
+    assert st == 200 and json.loads(body)["heartbeat_secret"], body
+    st, body = await asyncio.to_thread(post, "sécret-π".encode("utf-8").decode("latin-1").encode("utf-8"))
+    assert (st, body) == (401, b"invalid registration authorization\n")
+    st, body = await asyncio.to_thread(post, b"s\xe9cret-")
+    assert (st, body) == (401, b"invalid registration authorization\n")
 
 
 async def test_register_then_heartbeat_secrets_and_response_shape(orch, http):
@@ -421,7 +504,7 @@ async def test_runner_callbacks_channels_proxy_stop(orch, http, app_server):
     # proxies: target checks, then a /run/ URL that proxies with the four headers
     for target, msg in [("ftp://127.0.0.1/x", "target_url scheme must be http or https"),
                         ("relative/path", "target_url must be an absolute URL"),
-                        ("http://127.0.0.1:1/x#f", "target_url must not include a fragment"),
+                        ("http://127.0.0.1#f/x", "target_url must be an absolute URL"),  # "#" in the host
                         ("http://example.com/x", "target_url hostname must match registered runner_url hostname")]:
         st, _, body = await call(http, "POST", ctl + "/proxy", {"target_url": target}, tok)
         assert (st, body.decode()) == (400, msg + "\n"), target
@@ -436,6 +519,26 @@ async def test_runner_callbacks_channels_proxy_stop(orch, http, app_server):
     assert (seen["method"], seen["path"], seen["query"], seen["len"]) == ("PUT", "/sub/deep/path", "a=1&b=2", 5)
     assert seen["headers"]["Livepeer-Session-Id"] == sid and seen["headers"]["Livepeer-Runner-Route"] == rid
     assert seen["headers"]["Livepeer-Session-Control"] == ctl and seen["headers"]["Livepeer-Session-Token"] == token
+    # go's ParseRequestURI never splits a fragment off: "#f" is part of the path, forwarded as %23
+    st, _, body = await call(http, "POST", ctl + "/proxy", {"target_url": url + "/frag#f"}, tok)
+    assert st == 200, body
+    st, _, body = await call(http, "GET", json.loads(body)["url"] + "/y")
+    assert st == 200 and json.loads(body)["path"] == "/frag#f/y"
+    # go compares hostnames only: an upper-case scheme and another port on the runner's host are accepted, and a
+    # request through that proxy is go's ReverseProxy error for the dial (what the fuzz test allows, and only there)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    st, _, body = await call(http, "POST", ctl + "/proxy", {"target_url": f"HTTP://127.0.0.1:{port}"}, tok)
+    assert st == 200, body
+    pid = json.loads(body)["proxy_id"]
+    assert orch.runners.registry.runners[rid].sessions[sid].proxies[pid] == f"http://127.0.0.1:{port}"
+    st, _, body = await call(http, "GET", json.loads(body)["url"] + "/x")
+    assert (st, body) == (502, f"dial tcp 127.0.0.1:{port}: connect: connection refused\n".encode())
+    st, _, body = await call(http, "POST", ctl + "/proxy", {"target_url": "http://127.0.0.1:0/"}, tok)
+    st, _, body = await call(http, "GET", json.loads(body)["url"] + "/x")  # go names port 0 like any other
+    assert (st, body) == (502, b"dial tcp 127.0.0.1:0: connect: connection refused\n")
     st, _, body = await call(http, "GET", f"{base}/run/{'a' * 26}/x")
     assert (st, body) == (404, b"live runner proxy not found\n")
     # the runner stops its own session: channels and proxies go with it
@@ -620,3 +723,92 @@ async def test_dev_runners_register_over_heartbeats(orch, http):
         await echo.aclose()
         await noop.aclose()
     assert orch.runners.registry.counts()["runners"] == 0
+
+
+async def test_websocket_messages_are_bounded_both_ways(orch, http):
+    """A message larger than Hypercorn's bound (WS_MAX_MESSAGE, which the TLS entry has too) closes the proxied
+    WebSocket with 1009 on the side that sent it and never reaches the other side; one of exactly that size
+    passes."""
+    from sim.serving import WS_MAX_MESSAGE
+
+    got = []
+
+    async def ws(req: web.Request):
+        w = web.WebSocketResponse(max_msg_size=0)
+        await w.prepare(req)
+        async for m in w:
+            if m.type == aiohttp.WSMsgType.TEXT and m.data == "big":
+                await w.send_bytes(b"r" * (WS_MAX_MESSAGE + 1))
+            elif m.type == aiohttp.WSMsgType.BINARY:
+                got.append(len(m.data))
+                await w.send_str(str(len(m.data)))
+        return w
+
+    app = web.Application()
+    app.router.add_get("/ws", ws)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        p = await register(orch, http, runner_url=f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}")
+        _, _, body = await call(http, "POST", f"{orch.http_url}/apps/{p['runner_id']}/session")
+        url = json.loads(body)["app_url"] + "/ws"
+        async with http.ws_connect(url, max_msg_size=0) as w:
+            await w.send_bytes(b"c" * WS_MAX_MESSAGE)
+            assert (await w.receive_str(timeout=20)) == str(WS_MAX_MESSAGE)
+            try:
+                await w.send_bytes(b"c" * (WS_MAX_MESSAGE + 1))
+            except ConnectionError:  # the entry closed (1009) after the frame header and reset what followed
+                pass
+            else:
+                m = await w.receive(timeout=20)
+                assert m.type == aiohttp.WSMsgType.CLOSE and m.data == 1009, m
+        assert got == [WS_MAX_MESSAGE]  # the oversized one never reached the runner
+        async with http.ws_connect(url, max_msg_size=0) as w:
+            await w.send_str("big")
+            m = await w.receive(timeout=20)
+            assert m.type == aiohttp.WSMsgType.CLOSE and m.data == 1009, m
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_fast_websocket_sender_meets_backpressure_not_a_growing_queue():
+    """The plain-HTTP entry holds at most WS_QUEUE messages the app has not read; then it stops reading the socket,
+    so a client sending faster than the app reads is held back by TCP (it used to queue everything in memory).
+    Once the app reads, every message arrives, in order."""
+    from sim.orchestrator import aiohttp_asgi
+
+    reading = asyncio.Event()
+    received: list[int] = []
+
+    async def app(scope, receive, send):
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        await reading.wait()
+        while (m := await receive())["type"] == "websocket.receive":
+            received.append(m["bytes"][0])
+            if len(received) == 64:
+                await send({"type": "websocket.close", "code": 1000})
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    sock.setblocking(False)
+    entry = await aiohttp_asgi.serve(app, sock)
+    try:
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(f"http://127.0.0.1:{sock.getsockname()[1]}/ws") as w:
+                async def flood():
+                    for i in range(64):
+                        await w.send_bytes(bytes([i]) + b"\0" * (1 << 20))  # 64 MiB in all
+
+                sender = asyncio.ensure_future(flood())
+                done, _ = await asyncio.wait([sender], timeout=2)
+                assert not done, "64 MiB went into the server while the app read nothing"
+                reading.set()
+                await asyncio.wait_for(sender, 30)
+                assert (await w.receive(timeout=30)).type == aiohttp.WSMsgType.CLOSE
+        assert received == list(range(64))
+    finally:
+        await entry.cleanup()

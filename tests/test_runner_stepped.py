@@ -168,3 +168,37 @@ async def test_the_client_pays_a_single_shot_runner_per_request():
         finally:
             await c.close()
             await free.close()
+
+
+async def test_tick_ends_for_intervals_shorter_than_a_unit_and_settles_long_jumps_in_bounded_steps():
+    """A payment interval shorter than one billed unit debits 0 units at some instants (the processor carries the
+    fraction over): the stepped pass walks the ticker's instants, so it ends (it used to wait forever for the
+    processor to move) and bills exactly the elapsed seconds. A clock moved by weeks in one step is debited in at
+    most MAX_CATCHUP_DEBITS passes, not one per interval."""
+    from sim.orchestrator.live_runner import MAX_CATCHUP_DEBITS, LiveRunnerConfig
+
+    with pytest.raises(ValueError, match="payment_interval_s must be a positive number of seconds, got 0"):
+        LiveRunnerConfig(payment_interval_s=0)
+    async with Stack(_spec(), SCENARIO) as st:
+        runners = st.orchestrators["orch"].server.runners
+        runners.config.payment_interval_s = 0.25
+        runners.registry.heartbeat_ttl_s = 10**9  # the runner stays while the clock jumps
+        c = RunnerClient("app", orchestrator_url=st.orchestrators["orch"].http_url,
+                         signer_url=st.signers["signer"].http_url, bus=st.bus)
+        try:
+            assert (await c.reserve(st.runner_route("noop"))).status == 200
+            await st.sync()
+            sid = c.session().session_id
+            s = next(iter(runners.registry.runners.values())).sessions[sid]
+            st.clock.advance(2)
+            await asyncio.wait_for(runners.tick(), 10)
+            debits = _events(st, "orch.debit", manifest_id=sid)
+            assert sum(e.data["units"] for e in debits) == 2 and s.released is None
+            st.clock.advance(14 * 24 * 3600)
+            await asyncio.wait_for(runners.tick(), 60)
+            passes = _events(st, "orch.debit", manifest_id=sid)[len(debits):]
+            assert 0 < len(passes) <= MAX_CATCHUP_DEBITS
+            # two weeks at the runner's price outrun the first payment: released at the instant it ran out
+            assert s.released is not None and "insufficient balance" in s.released, s.released
+        finally:
+            await c.close()

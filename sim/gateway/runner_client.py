@@ -185,12 +185,15 @@ class RunnerClient:
 
     async def _http_call(self, method: str, url: str, *, headers: dict | None = None,
                          body: bytes | None = None) -> tuple[int, bytes, str]:
-        """(status, body, content type); a transport failure is status 0 with the cause as the body."""
+        """(status, body, content type); a transport failure, or a body larger than ``bounded.MAX_BYTES`` (the
+        other side is untrusted), is status 0 with the cause as the body."""
         try:
             async with self._session().request(method, url, headers=headers or {}, data=body) as r:
-                return r.status, await r.read(), r.headers.get("Content-Type", "")
+                return r.status, await bounded.read_reply(r, what=f"{method} {url}"), r.headers.get("Content-Type", "")
         except _TRANSPORT_ERRORS as exc:
             return 0, _describe(exc).encode(), ""
+        except bounded.BoundedInputError as exc:
+            return 0, str(exc).encode(), ""
 
     def _done(self, reply: RunnerReply, kind: str, **extra) -> RunnerReply:
         self.replies.append(reply)

@@ -10,7 +10,9 @@ when the app asks); ``http.response.start`` / ``body`` become a streamed respons
 gives one, else chunked). A client that goes away is an ``http.disconnect`` / ``websocket.disconnect`` for the app,
 as Hypercorn reports it (aiohttp cancels the handler; the app itself is shielded from that cancellation, told, and
 given a few seconds to finish), and sends after it are dropped. WebSocket: the app's ``websocket.accept`` completes
-the upgrade; ``websocket.http.response.*`` (denial) answers plain HTTP.
+the upgrade; ``websocket.http.response.*`` (denial) answers plain HTTP; messages are bounded as Hypercorn bounds
+them (``sim.serving.WS_MAX_MESSAGE``, else 1009) and at most ``WS_QUEUE`` wait for the app, then the socket is not
+read (backpressure).
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ import asyncio
 import socket
 
 from aiohttp import WSMsgType, web
+
+from sim.serving import DEFAULT_LIMITS, WS_MAX_MESSAGE, WS_QUEUE, ServerLimits, aiohttp_runner
 
 __all__ = ["AsgiBridge", "serve"]
 
@@ -154,8 +158,13 @@ class AsgiBridge:
         protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
         scope["subprotocols"] = protocols
         state: dict = {"connected": False, "ws": None, "denial": None}
-        queue: asyncio.Queue = asyncio.Queue()
+        queue: asyncio.Queue = asyncio.Queue(WS_QUEUE)  # bounded: a full queue stops the pump reading the socket
         queue.put_nowait({"type": "websocket.connect"})
+
+        def client_gone() -> None:
+            while queue.full():  # the client is gone: make room for the news (what it sent last goes nowhere)
+                queue.get_nowait()
+            queue.put_nowait({"type": "websocket.disconnect", "code": 1006})
 
         async def pump(ws: web.WebSocketResponse):
             async for m in ws:
@@ -172,7 +181,7 @@ class AsgiBridge:
             t = msg["type"]
             if t == "websocket.accept":
                 ws = web.WebSocketResponse(protocols=[msg["subprotocol"]] if msg.get("subprotocol") else (),
-                                           autoping=True, max_msg_size=0)
+                                           autoping=True, max_msg_size=WS_MAX_MESSAGE + 1)  # aiohttp: < limit
                 await ws.prepare(request)
                 state["ws"] = ws
                 state["pump"] = asyncio.ensure_future(pump(ws))
@@ -196,8 +205,7 @@ class AsgiBridge:
                 state["denial_body"] = state.get("denial_body", b"") + msg.get("body", b"")
 
         try:
-            await self._run(self.app(scope, receive, send),
-                            lambda: queue.put_nowait({"type": "websocket.disconnect", "code": 1006}))
+            await self._run(self.app(scope, receive, send), client_gone)
         finally:
             if state.get("pump") is not None:
                 state["pump"].cancel()
@@ -216,12 +224,14 @@ class AsgiBridge:
         return denial or web.Response(status=500)
 
 
-async def serve(app, sock: socket.socket) -> web.AppRunner:
-    """Serve ``app`` on the listening ``sock`` (HTTP/1.1, WebSocket); returns the runner (``await r.cleanup()``)."""
+async def serve(app, sock: socket.socket, *, limits: ServerLimits = DEFAULT_LIMITS) -> web.AppRunner:
+    """Serve ``app`` on the listening ``sock`` (HTTP/1.1, WebSocket) within ``limits`` (header, body and idle
+    timeouts, the connection cap: :func:`sim.serving.aiohttp_runner`; the app's body reads see ``limits`` through
+    :func:`sim.serving.current_limits`); returns the runner (``await r.cleanup()``)."""
     bridge = AsgiBridge(app)
     aio = web.Application(client_max_size=0)
     aio.router.add_route("*", "/{tail:.*}", bridge.__call__)
-    runner = web.AppRunner(aio, access_log=None, handler_cancellation=True, keepalive_timeout=30)
+    runner = aiohttp_runner(aio, limits=limits, handler_cancellation=True)
     await runner.setup()
     await web.SockSite(runner, sock).start()
     return runner

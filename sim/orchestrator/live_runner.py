@@ -99,6 +99,18 @@ class LiveRunnerConfig:
     # polling, per-session debit ticker or O2R writer; the owner calls LiveRunners.tick() after each step
     background: bool = True
 
+    def __post_init__(self) -> None:
+        for name in ("payment_interval_s", "heartbeat_interval_s", "heartbeat_ttl_s", "o2r_interval_s",
+                     "health_interval_s", "health_timeout_s"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
+                raise ValueError(f"live runner {name} must be a positive number of seconds, got {v!r}")
+
+
+# tick(): at most this many payment intervals are debited one by one per session and pass; beyond (a clock moved by
+# days in one step), the rest is debited at once at the pass's instant (the same units and wei, in one debit)
+MAX_CATCHUP_DEBITS = 1000
+
 
 class _Reply(Exception):
     """Answer now with this reply (a refusal deep in a handler); ``headers`` are extra response headers."""
@@ -154,10 +166,26 @@ class LiveRunners:
         now, interval = self.clock_now(), self.config.payment_interval_s
         for r in list(self.registry.runners.values()):
             for s in list(r.sessions.values()):
-                while s.processor is not None and s.released is None \
-                        and s.processor.last_processed_at + interval <= now:
-                    await self.meter_once(r.route, s, s.processor.last_processed_at + interval)
+                await self._catch_up(r.route, s, now, interval)
         await self.registry.flush_o2r()
+
+    async def _catch_up(self, route: str, s: RunnerSession, now: float, interval: float) -> None:
+        """The ticker's instants ``start + k·interval`` up to ``now``, one debit each (the processor carries a
+        fraction of a unit over: an interval shorter than one unit debits 0 and the next one more). Bounded: the
+        instants advance by ``interval`` (> 0), never by what the processor consumed, and past
+        :data:`MAX_CATCHUP_DEBITS` the rest is one debit at ``now``."""
+        if s.processor is None:
+            return
+        t = s.metered_at if s.metered_at is not None else s.processor.last_processed_at
+        for k in range(MAX_CATCHUP_DEBITS):
+            if s.released is not None or not t + interval <= now:
+                return
+            nxt = t + interval
+            t = nxt if k < MAX_CATCHUP_DEBITS - 1 and nxt > t else now  # the last pass (or float's end) settles all
+            s.metered_at = t
+            await self.meter_once(route, s, t)
+            if t >= now:
+                return
 
     async def aclose(self) -> None:
         for t in list(self._tasks):
@@ -544,9 +572,17 @@ class LiveRunners:
         """``ProxyLiveRunnerSingleShot``: reserve (free or paid) → proxy → release."""
         try:
             s, endpoint, _ = await self._reserve_for(scope, rid, MODE_SINGLE_SHOT, "runner is not single-shot")
-            r = self.registry.runners[rid]
         except RunnerError as exc:
             raise _Reply(self._error(exc, runner_id=rid)) from None
+        try:
+            # a paid reservation awaits the payment: the runner may have been unregistered or expired meanwhile,
+            # taking the session with it (a 404 like any request for a gone runner, never a KeyError's 500)
+            r = self.registry.lock(rid)
+            if s.released is not None or r.sessions.get(s.session_id) is not s:
+                raise RunnerError(404, "runner session not found")
+        except RunnerError as exc:
+            self._release(rid, s.session_id, "runner gone before the request")
+            raise _Reply(self._error(exc, runner_id=rid, session_id=s.session_id)) from None
         task = self._spawn(self._forward(scope, receive, send, rid, s.session_id, r.session_token(s.session_id),
                                          endpoint, app_path), f"single-shot-{s.session_id}")
         s.cancel_request = task.cancel  # go: a failed debit cancels the request (cancelRequest)

@@ -1,16 +1,20 @@
 """The orchestrator's reverse proxy to Live Runners (go-livepeer ``server/ai_http.go`` ``proxyLiveRunner``, a Go
 ``httputil.ReverseProxy`` with a ``Rewrite``), as ASGI in / aiohttp out.
 
-Per request: the target is the runner URL (or a proxy's target) with its path joined to the app path (go
-``url.JoinPath("/", target.Path, appPath)``: cleaned, a trailing slash kept) and the client's query string;
-``Host`` is the target's. Headers pass through except the hop-by-hop ones (and those named in ``Connection``),
+Per request: the target is the runner URL (or a proxy's target), parsed as go's ``url.Parse`` does (a fragment split
+off, the path unescaped), its path joined to the app path (go ``url.JoinPath("/", target.Path, appPath)``: cleaned, a
+trailing slash kept) and escaped as go escapes a path (``! ' ( ) *`` become ``%21 %27 %28 %29 %2A``), with the
+client's query string; ``Host`` is the target's (any userinfo in the target is dropped, as go's ``Rewrite`` does). Headers pass through except the hop-by-hop ones (and those named in ``Connection``),
 ``Forwarded`` / ``X-Forwarded-*`` (a ``Rewrite`` proxy drops them); the four Live Runner headers are set:
 ``Livepeer-Runner-Route``, ``Livepeer-Session-Id``, ``Livepeer-Session-Token``, ``Livepeer-Session-Control``.
 
 Bodies stream both ways with backpressure (a chunk at a time; nothing is buffered whole), so SSE and chunked
 responses reach the client as the runner writes them and a 1 GiB upload never sits in memory. WebSocket upgrades
-are proxied message by message. A runner that cannot be reached gives 502 with the dial error
-(``dial tcp 127.0.0.1:8989: connect: connection refused``), as go's ``ErrorHandler`` does.
+are proxied message by message (go copies the bytes; lpdev holds one message at a time, so a message larger than
+``sim.serving.WS_MAX_MESSAGE``, Hypercorn's bound, closes the proxied connection with 1009 on the side that sent it;
+each send waits for the other side to take it, so a fast sender meets backpressure). A runner that cannot be
+reached gives 502 with the dial error (``dial tcp 127.0.0.1:8989: connect: connection refused``), as go's
+``ErrorHandler`` does.
 """
 from __future__ import annotations
 
@@ -19,11 +23,12 @@ import errno
 import functools
 import posixpath
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
-
 import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
+
+from sim.orchestrator.gourl import escape_path, parse_url
+from sim.serving import WS_MAX_MESSAGE
 
 __all__ = ["ProxyResult", "ReverseProxy", "join_path", "HOP_BY_HOP"]
 
@@ -31,7 +36,6 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-a
                         "te", "trailer", "transfer-encoding", "upgrade"})
 _WS_HANDSHAKE = frozenset({"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
                            "sec-websocket-protocol", "sec-websocket-accept"})
-_PATH_SAFE = "/:@!$&'()*+,;=-._~"
 _CHUNK = 256 * 1024
 _WHOLE_BODY = 256 * 1024  # sized responses up to this are read whole and sent in one message
 _WATCH_ABOVE = 1 << 20  # responses up to this size with a Content-Length are sent without a disconnect watcher
@@ -68,7 +72,7 @@ def _dial_error(exc: BaseException, host: str, port: int | None) -> str:
     """The text go's transport would give for a failed dial, else the exception's own words."""
     os_err = getattr(exc, "os_error", None) or (exc if isinstance(exc, OSError) else None)
     code = getattr(os_err, "errno", None)
-    where = f"{host}:{port}" if port else host
+    where = f"{host}:{port}" if port is not None else host
     if code == errno.ECONNREFUSED:
         return f"dial tcp {where}: connect: connection refused"
     if isinstance(exc, asyncio.TimeoutError):
@@ -126,19 +130,29 @@ class ReverseProxy:
 
     @staticmethod
     def target_url(target: str, app_path: str, query: bytes, *, websocket: bool = False) -> URL:
-        t = urlsplit(target)
+        """go ``proxyLiveRunner``: ``url.Parse(endpoint)``, then scheme, host and the joined path of the target
+        with the client's raw query. ValueError when go's ``url.Parse`` fails (answered 502)."""
+        t = parse_url(target)
+        if t is None:
+            raise ValueError(f"parse {target!r}: invalid URL")
         scheme = t.scheme
         if websocket:
             scheme = "wss" if scheme == "https" else "ws"
-        path = quote(join_path(t.path, app_path), safe=_PATH_SAFE)
+        path = escape_path(join_path(t.path, app_path))
         q = ("?" + query.decode("latin-1")) if query else ""
-        return URL(f"{scheme}://{t.netloc}{path}{q}", encoded=True)
+        return URL(f"{scheme}://{t.host}{path}{q}", encoded=True)
 
     # ------------------------------------------------------------------------------------------- HTTP
     async def http(self, scope, receive, send, target: str, app_path: str, extra: dict[str, str]) -> ProxyResult:
         """Forward one HTTP request and stream the answer back. Never raises for upstream trouble (502)."""
         res = ProxyResult()
-        url = self.target_url(target, app_path, scope.get("query_string", b""))
+        try:
+            url = self.target_url(target, app_path, scope.get("query_string", b""))
+        except ValueError as exc:  # go: url.Parse(endpoint) failed -> 502 with its error
+            res.status, res.error = 502, str(exc)
+            await _drain_http(receive)
+            await _send_text(send, 502, res.error)
+            return res
         headers = _headers(scope, extra)
         has_body = "content-length" in headers or any(k.lower() == b"transfer-encoding" for k, _ in
                                                       scope.get("headers", ()))
@@ -243,13 +257,18 @@ class ReverseProxy:
         msg = await receive()
         if msg["type"] != "websocket.connect":
             return res
-        url = self.target_url(target, app_path, scope.get("query_string", b""), websocket=True)
+        try:
+            url = self.target_url(target, app_path, scope.get("query_string", b""), websocket=True)
+        except ValueError as exc:
+            res.status, res.error = 502, str(exc)
+            await deny(scope, send, 502, res.error)
+            return res
         headers = _headers(scope, extra, websocket=True)
         protocols = tuple(scope.get("subprotocols") or ())
         try:
-            ws = await self.session().ws_connect(url, headers=headers, protocols=protocols, max_msg_size=0,
-                                                 autoclose=False, autoping=True, compress=0,
-                                                 timeout=aiohttp.ClientWSTimeout(ws_close=2.0))
+            ws = await self.session().ws_connect(url, headers=headers, protocols=protocols,
+                                                 max_msg_size=WS_MAX_MESSAGE + 1, autoclose=False, autoping=True,
+                                                 compress=0, timeout=aiohttp.ClientWSTimeout(ws_close=2.0))
         except aiohttp.WSServerHandshakeError as exc:
             res.status, res.error = exc.status, f"runner refused the WebSocket upgrade: {exc.message}"
             await deny(scope, send, exc.status or 502, res.error)
@@ -308,6 +327,13 @@ class ReverseProxy:
                 code = close_code[0]
                 await ws.close(code=code if 1000 <= code < 5000 and code not in (1005, 1006) else 1000)
         return res
+
+
+async def _drain_http(receive) -> None:
+    while True:
+        msg = await receive()
+        if msg["type"] == "http.disconnect" or not msg.get("more_body", False):
+            return
 
 
 async def _send_text(send, status: int, message: str) -> None:

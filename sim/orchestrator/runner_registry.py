@@ -42,16 +42,19 @@ import re
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, Callable
-from urllib.parse import urlsplit
 
 from sim.events import register_kinds
+from sim.orchestrator.gourl import parse_url
 from sim.orchestrator.node import _GO_SPACE
 from sim.orchestrator.runner_wire import HeartbeatRequest, PriceInfo
+from sim.orchestrator.tasks import cancel_and_wait
 from sim.trickle import MIME_JSON, TooManyChannels
 from sim.trickle.server import TRICKLE_HTTP_PATH
+from sim.wire import bounded
 from sim.wire.gojson import format_rfc3339nano, go_json_dumps
 
 __all__ = ["RunnerError", "LiveRunnerRegistry", "Runner", "RunnerSession", "WeiPrice", "go_duration",
+           "valid_secret", "valid_http_url", "parse_runner_price", "PriceRefused", "PRICE_MAX_DIGITS",
            "MODE_PERSISTENT", "MODE_SINGLE_SHOT", "HEARTBEAT_INTERVAL_S", "HEARTBEAT_TTL_S", "O2R_INTERVAL_S",
            "MAX_METADATA_BYTES", "UNITS_PER_SECOND"]
 
@@ -128,15 +131,61 @@ def _go_trim(s: str) -> str:
 
 
 def valid_http_url(raw: str) -> bool:
-    """go ``url.ParseRequestURI`` + ``Host != ""`` + scheme http/https."""
-    if not raw or any(c <= " " or c == "\x7f" for c in raw):
-        return False
+    """go ``url.ParseRequestURI`` + ``Host != ""`` + scheme http/https (a ``#`` is part of the path, not a
+    fragment: go accepts ``http://h/x#f``)."""
+    u = parse_url(raw, request=True)
+    return u is not None and u.host != "" and u.scheme in ("http", "https")
+
+
+def valid_secret(got: str | bytes, want: str) -> bool:
+    """go ``validSecret``: ``hmac.Equal([]byte(got), []byte(want))``, byte for byte. ``got`` is a header value as
+    :func:`sim.orchestrator.app.header` gives it (the raw bytes, latin-1 decoded) or bytes; ``want`` the secret as
+    configured (its UTF-8 bytes), so a non-ASCII orchestrator secret sent as UTF-8 matches, as in go."""
+    if isinstance(got, str):
+        try:
+            got = got.encode("latin-1")
+        except UnicodeEncodeError:  # not a header's bytes: no secret can match it
+            return False
+    return hmac.compare_digest(got, want.encode("utf-8", "surrogateescape"))
+
+
+# ------------------------------------------------------------------------------------------------ prices
+PRICE_MAX_DIGITS = 1000  # lpdev's bound on a runner price: digits, and digits before or after the point
+_GO_RAT_MAX_EXP = 10**6  # big.Rat.SetString refuses a decimal exponent beyond this ("avoid excessively large ...")
+_PRICE_TEXT = re.compile(r"([-+]?)(\d*)(?:\.(\d*))?(?:[eE]([-+]?\d+))?\Z")
+
+
+class PriceRefused(ValueError):
+    """A runner price that cannot be used. ``go``: go-livepeer refuses it too (``big.Rat.SetString`` fails);
+    else only lpdev's bound refuses it (go would parse it), and ``reason`` says why."""
+
+    def __init__(self, reason: str, *, go: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.go = go
+
+
+def parse_runner_price(text: str) -> Fraction:
+    """A runner's ``price_info.price`` (a ``json.Number`` text) as go's ``big.Rat.SetString`` reads it, bounded:
+    the exact value (0 and negatives included), or :class:`PriceRefused`. Go refuses an exponent whose magnitude
+    (after the fraction digits) exceeds 10^6 and parses anything else, however long; lpdev parses through
+    :func:`sim.wire.bounded.parse_fraction` with :data:`PRICE_MAX_DIGITS` (a longer price would be converted to
+    wei by slow big-number arithmetic on the event loop, and no price that long converts to an int64 of wei)."""
+    m = _PRICE_TEXT.match(text)
+    if not m or not (m.group(2) or m.group(3)):
+        raise PriceRefused(f"{text[:40]!r} is not a decimal number", go=True)
+    if not (m.group(2) + (m.group(3) or "")).strip("0"):
+        return Fraction(0)  # go special-cases a zero mantissa before looking at the exponent
+    exp_text = (m.group(4) or "0").lstrip("+-").lstrip("0") or "0"
+    if len(exp_text) > 18:  # strconv.ParseInt(exponent, 10, 64) overflows
+        raise PriceRefused("exponent out of range", go=True)
+    exp5 = int((m.group(4) or "0")) - len(m.group(3) or "")
+    if abs(exp5) > _GO_RAT_MAX_EXP:
+        raise PriceRefused(f"exponent {exp5} beyond 10^6", go=True)
     try:
-        u = urlsplit(raw)
-        u.port  # noqa: B018 - a malformed port is a parse error in go too
-    except ValueError:
-        return False
-    return u.scheme in ("http", "https") and bool(u.netloc)
+        return bounded.parse_fraction(text, what="price_info.price", max_digits=PRICE_MAX_DIGITS)
+    except bounded.BoundedInputError as exc:
+        raise PriceRefused(exc.problem, go=False) from None
 
 
 @dataclass(frozen=True)
@@ -179,6 +228,7 @@ class RunnerSession:
     price: Fraction = Fraction(0)  # wei per unit, from the upfront payment's expected price
     unit: str = ""
     processor: Any = None
+    metered_at: float | None = None  # a stepped stack's last debit instant (LiveRunners.tick)
     task: asyncio.Task | None = field(default=None, repr=False)
     cancel_request: Callable[[], object] | None = field(default=None, repr=False)  # a single-shot's request
     debits: int = 0
@@ -281,7 +331,17 @@ class LiveRunnerRegistry:
 
     # ------------------------------------------------------------------------------------------- validation
     def normalize(self, req: HeartbeatRequest, runner_id: str) -> HeartbeatRequest:
-        """go ``normalizeHeartbeat``: a validated copy, or RunnerError 400 with go's message."""
+        """go ``normalizeHeartbeat``: a validated copy, or RunnerError 400 with go's message (a price only lpdev's
+        bound refuses included: see :meth:`normalize_deferred`)."""
+        out, stricter = self.normalize_deferred(req, runner_id)
+        if stricter is not None:
+            raise stricter
+        return out
+
+    def normalize_deferred(self, req: HeartbeatRequest, runner_id: str) -> tuple[HeartbeatRequest, RunnerError | None]:
+        """:meth:`normalize`, except that a price go would accept but lpdev's bound refuses is returned as the
+        second value instead of raised: go answers such a heartbeat only after its authorization checks (401 for a
+        wrong secret), so the caller raises it where go would have succeeded."""
         if not valid_http_url(req.runner_url):
             raise RunnerError(400, "invalid runner_url")
         if not req.app or req.app != _go_trim(req.app):
@@ -304,19 +364,29 @@ class LiveRunnerRegistry:
                       gpu=replace(req.gpu) if req.gpu else None, session_ids=list(req.session_ids),
                       price_info=replace(req.price_info))
         if not self.onchain:
-            return out
-        out.price_info = self._normalize_price(out.price_info)
-        return out
+            return out, None
+        out.price_info, stricter = self._normalize_price(out.price_info)
+        return out, stricter
 
-    def _normalize_price(self, p: PriceInfo) -> PriceInfo:
-        """go ``normalizeLiveRunnerPriceInfo`` (price > 0, currency usd, unit hour|720p|fixed); lpdev lets a price
-        of 0 or none through as a free runner when ``free_runners``."""
+    def _normalize_price(self, p: PriceInfo) -> tuple[PriceInfo, RunnerError | None]:
+        """go ``normalizeLiveRunnerPriceInfo`` (price > 0, currency usd, unit hour|720p|fixed), in go's order; lpdev
+        lets a price of 0 or none through as a free runner when ``free_runners``. Returns the normalized price and
+        the refusal of a price only lpdev's bound refuses (go's 400 message, then the reason), or None."""
         text = _go_trim(p.price)
-        free = self.free_runners and (text == "" or Fraction(text) == 0)
+        stricter = None
+        value = None
+        if text:
+            try:
+                value = parse_runner_price(text)
+            except PriceRefused as exc:
+                if exc.go:
+                    raise RunnerError(400, "price_info.price must be a positive decimal") from None
+                stricter = RunnerError(400, f"price_info.price must be a positive decimal: {exc.reason}")
+        free = self.free_runners and (text == "" or value == 0)
         if not free:
             if text == "":
                 raise RunnerError(400, "price_info.price is required")
-            if Fraction(text) <= 0:
+            if value is not None and value <= 0:
                 raise RunnerError(400, "price_info.price must be a positive decimal")
         currency = _go_trim(p.currency).lower() or "usd"
         if currency != "usd":
@@ -324,24 +394,29 @@ class LiveRunnerRegistry:
         unit = _go_trim(p.unit).lower() or "hour"
         if unit not in ("hour", "720p", "fixed"):
             raise RunnerError(400, "price_info.unit must be hour, 720p, or fixed")
-        return PriceInfo(price=text or "0", currency=currency, unit=unit)
+        return PriceInfo(price=text or "0", currency=currency, unit=unit), stricter
 
     # ------------------------------------------------------------------------------------------- heartbeats
     def heartbeat(self, req: HeartbeatRequest, auth: str, *, orchestrator: str) -> dict:
         """``POST /runners/heartbeat``: the response JSON (go ``LiveRunnerHeartbeatResponse``) or RunnerError.
         ``orchestrator`` is the runner-facing base URL (R) returned to the runner and used for its O2R channel."""
         runner_id = _go_trim(req.runner_id) or "runner_" + self._random(5)
-        if "/" in runner_id:  # go registers it, but no /apps/{runner_id}/… or /runners/{runner_id}/… route matches it
-            raise RunnerError(400, f'runner_id {runner_id!r} must not contain "/" (no route could address it)')
-        req = self.normalize(req, runner_id)
+        if "/" in runner_id:
+            # go registers it and names its O2R trickle channel "{runner_id}-…-o2r", whose URL no trickle route
+            # serves (the "/" splits the path); lpdev's trickle hub cannot hold such a channel at all
+            raise RunnerError(400, f'runner_id {runner_id!r} must not contain "/": its O2R trickle channel name '
+                                   "would contain it too (go-livepeer registers it and hands out an O2R URL no "
+                                   "route serves)")
+        req, stricter = self.normalize_deferred(req, runner_id)
         now = self.clock.now()
         r = self.runners.get(runner_id)
         if r is None:
             if not self.orch_secret:
                 raise RunnerError(404, "dynamic live runner registration is disabled")
-            if not hmac.compare_digest(auth.encode("utf-8", "surrogateescape"),
-                                       self.orch_secret.encode("utf-8", "surrogateescape")):
+            if not valid_secret(auth, self.orch_secret):
                 raise RunnerError(401, "invalid registration authorization")
+            if stricter is not None:
+                raise stricter
             seed = self.rng.bytes(32)
             r = Runner(runner_id=runner_id, route=runner_id, seed=seed,
                        heartbeat_secret=derive_secret(seed, "heartbeat"), static=False, req=req,
@@ -354,11 +429,12 @@ class LiveRunnerRegistry:
             return self._heartbeat_response(r, orchestrator, first=True)
         if r.removed or self._expired(r, now):
             raise RunnerError(404, "runner not found")
-        if not hmac.compare_digest(auth.encode("utf-8", "surrogateescape"),
-                                   r.heartbeat_secret.encode("utf-8", "surrogateescape")):
+        if not valid_secret(auth, r.heartbeat_secret):
             raise RunnerError(401, "invalid heartbeat authorization")
         if r.static:
             raise RunnerError(400, "static runner cannot heartbeat")
+        if stricter is not None:
+            raise stricter
         r.req = req
         r.last_heartbeat = now
         r.route = r.runner_id
@@ -388,8 +464,7 @@ class LiveRunnerRegistry:
             raise RunnerError(404, "runner not found")
         if r.static:
             raise RunnerError(400, "static runner cannot unregister with heartbeat credentials")
-        if not hmac.compare_digest(auth.encode("utf-8", "surrogateescape"),
-                                   r.heartbeat_secret.encode("utf-8", "surrogateescape")):
+        if not valid_secret(auth, r.heartbeat_secret):
             raise RunnerError(401, "invalid authorization")
         self.remove(r, "unregister")
         self.emit("runner.unregistered", runner_id=r.runner_id, app=r.req.app)
@@ -496,12 +571,17 @@ class LiveRunnerRegistry:
     # ------------------------------------------------------------------------------------------- pricing
     @staticmethod
     def is_free(r: Runner) -> bool:
-        return Fraction(_go_trim(r.req.price_info.price) or "0") == 0
+        """A free runner (lpdev): registered on chain with price 0 or none (its price was validated then)."""
+        text = _go_trim(r.req.price_info.price)
+        try:
+            return not text or parse_runner_price(text) == 0
+        except PriceRefused:
+            return False
 
     def convert(self, p: PriceInfo) -> WeiPrice:
         """go ``convertPrice``: USD → wei at the feed's rate (hour ÷ 3600, 720p ÷ 3600·1280·720·30, fixed as is),
         truncated to an integer (``PriceToInt64``); < 1 wei is an error."""
-        usd = Fraction(p.price)
+        usd = parse_runner_price(_go_trim(p.price))
         if p.unit == "hour":
             usd /= 3600
         elif p.unit == "720p":
@@ -565,7 +645,7 @@ class LiveRunnerRegistry:
         s.channels.clear()
         s.proxies.clear()
         if s.task is not None and s.task is not asyncio.current_task():
-            s.task.cancel()
+            s.task.cancel()  # its owner (LiveRunners) tracks it and awaits it when it closes
         self.emit("runner.session_released", runner_id=r.runner_id, route=r.route, session_id=session_id,
                   reason=reason, sender=s.sender or None, debits=s.debits, debited=s.debited, requests=s.requests,
                   bytes_in=s.bytes_in, bytes_out=s.bytes_out, duration_s=self.clock.now() - s.created_at, **detail)
@@ -579,8 +659,7 @@ class LiveRunnerRegistry:
     # ------------------------------------------------------------------------------------------- callbacks
     def valid_session_token(self, route: str, session_id: str, token: str) -> None:
         r, _ = self.session(route, session_id)
-        if not hmac.compare_digest(token.encode("utf-8", "surrogateescape"),
-                                   r.session_token(session_id).encode()):
+        if not valid_secret(token, r.session_token(session_id)):
             raise RunnerError(401, "invalid authorization")
 
     @staticmethod
@@ -629,26 +708,21 @@ class LiveRunnerRegistry:
 
     def _new_proxy(self, r: Runner, s: RunnerSession, target_url: str, base: str) -> dict:
         """go ``createSessionProxyLocked``: a random 26-char id for the runner URL or a same-host target."""
-        runner = urlsplit(r.req.runner_url)
-        if not runner.hostname:
+        runner = parse_url(r.req.runner_url, request=True)
+        if runner is None or not runner.hostname:
             raise RunnerError(502, "invalid registered runner_url")
-        target = r.req.runner_url
+        target = runner
         raw = _go_trim(target_url)
-        if raw:
-            try:
-                u = urlsplit(raw)
-                u.port  # noqa: B018 - a malformed port is a parse error in go too
-            except ValueError:
-                raise RunnerError(400, "target_url must be an absolute URL") from None
-            if any(c <= " " or c == "\x7f" for c in raw) or not u.scheme or not u.netloc:
+        if raw:  # go normalizeProxyTargetURL: ParseRequestURI never splits a fragment off, so "#" is path or query
+            u = parse_url(raw, request=True)
+            if u is None or not u.scheme or not u.host:
                 raise RunnerError(400, "target_url must be an absolute URL")
             if u.scheme not in ("http", "https"):
                 raise RunnerError(400, "target_url scheme must be http or https")
-            if "#" in raw:
-                raise RunnerError(400, "target_url must not include a fragment")
-            if (u.hostname or "").lower() != runner.hostname.lower():
+            if u.hostname.lower() != runner.hostname.lower():
                 raise RunnerError(400, "target_url hostname must match registered runner_url hostname")
-            target = raw
+            target = u
+        target = target.string()  # go stores target.String(): a "#" in the path is sent as %23
         pid = self._random(16)
         while pid in s.proxies:
             pid = self._random(16)
@@ -730,13 +804,8 @@ class LiveRunnerRegistry:
                 log.exception("live runner expiry sweep failed")
 
     async def aclose(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            try:
-                await self._sweeper
-            except BaseException:  # noqa: BLE001
-                pass
-            self._sweeper = None
+        await cancel_and_wait(self._sweeper, [r.o2r.task for r in self.runners.values() if r.o2r is not None])
+        self._sweeper = None
         for r in list(self.runners.values()):
             for sid in list(r.sessions):
                 self.release(r, sid, "shutdown")

@@ -18,12 +18,14 @@ import asyncio
 import logging
 from dataclasses import replace
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import aiohttp
 
+from sim.orchestrator.gourl import parse_url
 from sim.orchestrator.runner_registry import LiveRunnerRegistry, Runner, RunnerError, _go_trim, valid_http_url
-from sim.orchestrator.runner_wire import DecodeError, HeartbeatRequest, StaticEntry, decode_static_config
+from sim.orchestrator.runner_wire import MAX_CONFIG, DecodeError, HeartbeatRequest, StaticEntry, decode_static_config
+from sim.orchestrator.tasks import cancel_and_wait
+from sim.wire import bounded
 
 __all__ = ["HEALTH_INTERVAL_S", "HEALTH_TIMEOUT_S", "StaticRunners", "load_config"]
 
@@ -34,7 +36,8 @@ HEALTH_TIMEOUT_S = 3.0  # defaultLiveRunnerHealthTimeout
 
 
 def load_config(source: str | Path | bytes | dict) -> bytes:
-    """The JSON bytes of a static config given as a path, bytes or an already-built dict."""
+    """The JSON bytes of a static config given as a path (at most 8 MiB, read through :mod:`sim.wire.bounded`),
+    bytes or an already-built dict. ValueError naming the file and the problem."""
     if isinstance(source, dict):
         import json
 
@@ -42,20 +45,17 @@ def load_config(source: str | Path | bytes | dict) -> bytes:
     if isinstance(source, (bytes, bytearray)):
         return bytes(source)
     try:
-        return Path(source).read_bytes()
-    except OSError as exc:
-        raise ValueError(f"cannot read live runner config {source}: {exc.strerror or exc}") from None
+        return bounded.read_bytes(source, what=f"live runner config {source}", max_bytes=MAX_CONFIG)
+    except bounded.BoundedInputError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _health_url(runner_url: str, health_url: str) -> str:
     """go ``staticRunnerHealthURL``: a ``/path`` is resolved against ``runner_url``; anything else is kept."""
-    try:
-        u = urlsplit(health_url)
-    except ValueError:
-        raise ValueError("invalid health_url") from None
-    if u.scheme and u.netloc:
-        return health_url
-    if not u.path.startswith("/") or u.netloc:
+    u = parse_url(health_url)
+    if u is None:
+        raise ValueError("invalid health_url")
+    if u.scheme or not u.path.startswith("/") or u.host:
         return health_url
     if not valid_http_url(runner_url):
         raise ValueError("invalid runner_url")
@@ -213,13 +213,8 @@ class StaticRunners:
                 log.exception("static live runner health check failed")
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except BaseException:  # noqa: BLE001
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._http is not None:
             await self._http.close()
             self._http = None

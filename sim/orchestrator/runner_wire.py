@@ -6,8 +6,15 @@ ignored; ``null`` leaves a field as it is; a value of the wrong JSON kind record
 ``json: cannot unmarshal <kind> into Go struct field <Struct>.<path> of type <type>`` and decoding goes on; a bad
 ``json.Number`` string or a failing custom unmarshaler (``gpu``) aborts at once with its own text.
 
-Every new body goes through :func:`loads`, the one parse entry point (size limits are the caller's: bodies are
-read with a 1 MiB cap, 413 beyond).
+Every body goes through :func:`loads`, the one parse entry point: :func:`sim.wire.bounded.check_json` first (at most
+1 MiB for a request body and 8 MiB for a ``runners.json``, nesting at most 64 levels, number literals at most 10 000
+digits, invalid UTF-8 read as U+FFFD as go does), then go's decoder. Where the bound refuses what go would parse (a
+body nested 65 levels deep, a 20 000-digit number) or the bytes are not JSON text at all (a NUL byte, UTF-16, gzip),
+the 400 names the problem in lpdev's words (``body: nested deeper than 64 levels``) instead of go's syntax error.
+
+A number literal's text is kept as its exact value (``Decimal``): go's ``json.Number`` keeps the literal as written,
+so where go quotes it (``price_info.price``, ``cannot unmarshal number 1e2 into … of type int``) lpdev writes the
+same value in Python's decimal notation (``1E+2``; ``100``, ``0.5`` and ``1.50`` are written as given).
 """
 from __future__ import annotations
 
@@ -16,23 +23,33 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sim.wire import gojson
+from sim.wire import bounded, gojson
 
 __all__ = ["DecodeError", "loads", "Gpu", "PriceInfo", "HeartbeatRequest", "StaticEntry", "decode_heartbeat",
            "decode_static_config", "decode_channels", "decode_channel_names", "decode_proxy_request"]
 
 _NUMBER = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?\Z")  # go isValidNumber
+MAX_BODY = bounded.MAX_BYTES  # a request body (the routes answer 413 beyond it before parsing)
+MAX_CONFIG = bounded.MAX_FILE_BYTES  # a runners.json
+MAX_DEPTH = bounded.MAX_DEPTH  # go allows 10 000; no Live Runner body nests more than 4
+MAX_DIGITS = 10_000  # a number literal; longer integers than 4 000 digits are decoded as Decimal, never as int
 
 
 class DecodeError(ValueError):
     """The body Go's decoder would refuse; ``str()`` is go's message (answered as 400 text)."""
 
 
-def loads(body: bytes, *, strict: bool = False) -> Any:
-    """The one parse function for Live Runner request bodies: ``json.NewDecoder(r.Body).Decode`` (first value;
-    ``strict=True`` is ``json.Unmarshal``: trailing data is an error). Raises :class:`DecodeError`."""
+def loads(body: bytes, *, strict: bool = False, max_bytes: int = MAX_BODY) -> Any:
+    """The one parse function for Live Runner bodies: the bounded checks, then ``json.NewDecoder(r.Body).Decode``
+    (first value; ``strict=True`` is ``json.Unmarshal``: trailing data is an error). Raises :class:`DecodeError`
+    (go's text, or the bound's one line naming the problem)."""
     try:
-        return gojson.loads(body, first_value=not strict)
+        bounded.check_json(body, what="body", max_bytes=max_bytes, max_depth=MAX_DEPTH, max_digits=MAX_DIGITS,
+                           replace_invalid=True)
+    except bounded.BoundedInputError as exc:
+        raise DecodeError(str(exc)) from None
+    try:
+        return gojson.loads(body, first_value=not strict)  # the bytes as sent: go refuses a byte order mark
     except gojson.GoJSONError as exc:
         raise DecodeError(str(exc)) from None
 
@@ -265,7 +282,7 @@ def decode_heartbeat(body: bytes) -> HeartbeatRequest:
 
 def decode_static_config(data: bytes) -> list[StaticEntry]:
     """``-liveRunnerConfig`` / ``/registerLiveRunners``: ``json.Unmarshal(&StaticLiveRunnerConfig)``."""
-    doc = _top(loads(data, strict=True), "runner.StaticLiveRunnerConfig")
+    doc = _top(loads(data, strict=True, max_bytes=MAX_CONFIG), "runner.StaticLiveRunnerConfig")
     out: list[StaticEntry] = []
     if doc is None:
         return out

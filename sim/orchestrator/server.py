@@ -131,29 +131,31 @@ class OrchestratorServer:
         return sock
 
     async def start(self) -> None:
-        sock = self._listen(self.port)
-        self.port = sock.getsockname()[1]
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        self.url = f"{self.scheme}://{host}:{self.port}"
-        self.config.service_uri = self.url
-        if self.scheme == "https":
-            self.cert = tls.load_or_make(self.data_dir, self.host, keep=self.keep_cert)
-            self.ssl_ctx = tls.server_context(self.cert)
-        hsock = None
-        if self.http_port is not None:
-            hsock = self._listen(self.http_port)
-            self.http_url = f"http://{host}:{hsock.getsockname()[1]}"
-            self.runners.http_url = self.http_url
+        """Bind both ports, start the Live Runners and the plain-HTTP entry, read the chain, then serve. A failure on
+        the way (a port in use, a bad runners.json, the chain unreachable) releases what was already started: the
+        listeners are closed, so a retry (or the next stack) can bind them."""
+        sock = hsock = None
         try:
+            sock = self._listen(self.port)
+            self.port = sock.getsockname()[1]
+            host = f"[{self.host}]" if ":" in self.host else self.host
+            self.url = f"{self.scheme}://{host}:{self.port}"
+            self.config.service_uri = self.url
+            if self.scheme == "https":
+                self.cert = tls.load_or_make(self.data_dir, self.host, keep=self.keep_cert)
+                self.ssl_ctx = tls.server_context(self.cert)
+            if self.http_port is not None:
+                hsock = self._listen(self.http_port)
+                self.http_url = f"http://{host}:{hsock.getsockname()[1]}"
+                self.runners.http_url = self.http_url
             await self.runners.start()  # static runners (runners.json), expiry sweep, health polling
-            if hsock is not None:  # the plain-HTTP entry: HTTP/1.1 on aiohttp's C parser (sim.orchestrator.aiohttp_asgi)
-                self._http_entry = await aiohttp_asgi.serve(self.app, hsock)
+            if hsock is not None:  # the plain-HTTP entry: HTTP/1.1 on aiohttp (sim.orchestrator.aiohttp_asgi)
+                self._http_entry = await aiohttp_asgi.serve(self.app, hsock, limits=self.limits)
+            await asyncio.to_thread(self.orch.on_chain)
+            await asyncio.to_thread(self.redeemer.recover)
         except BaseException:
-            for s in [sock, *([hsock] if hsock else [])]:
-                s.close()
+            await self._abandon_start(sock, hsock)
             raise
-        await asyncio.to_thread(self.orch.on_chain)
-        await asyncio.to_thread(self.redeemer.recover)
         self._tasks.append(asyncio.create_task(
             serve(self.app, [sock], ssl_context=self.ssl_ctx, limits=self.limits, shutdown_trigger=self._stop.wait,
                   errorlog=log)))
@@ -163,6 +165,18 @@ class OrchestratorServer:
                        tls=self.ssl_ctx is not None, http_url=self.http_url,
                        cert_sha256=self.cert.fingerprint_sha256 if self.cert else None)
         await asyncio.sleep(0)
+
+    async def _abandon_start(self, *socks: socket.socket | None) -> None:
+        """Undo a start that failed half-way: the plain-HTTP entry, the Live Runners' tasks, both listeners."""
+        try:
+            if self._http_entry is not None:
+                await self._http_entry.cleanup()
+                self._http_entry = None
+            await self.runners.aclose()
+        finally:
+            for s in socks:
+                if s is not None:
+                    s.close()
 
     async def stop(self) -> None:
         self._stop.set()

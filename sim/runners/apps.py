@@ -24,6 +24,7 @@ import aiohttp
 from aiohttp import web
 
 from sim.trickle.client import ChannelGone, TrickleError, TricklePublisher, TrickleSubscriber
+from sim.wire import bounded
 
 __all__ = ["KINDS", "make_app", "set_healthy", "STORY"]
 
@@ -85,12 +86,16 @@ def _noop_app() -> web.Application:
 
 
 # ------------------------------------------------------------------------------------------------ echo
+_CALLBACK_TIMEOUT_S = 30.0  # the session callback (POST {control}/channels)
+
+
 class _Echo:
     def __init__(self) -> None:
         self.session: str | None = None
         self.task: asyncio.Task | None = None
         self.urls: dict = {}
         self.segments = 0
+        self._starting = asyncio.Lock()
 
     async def start(self, request: web.Request) -> web.StreamResponse:
         h = _session_headers(request)
@@ -98,27 +103,46 @@ class _Echo:
         if not sid or not token or not control:
             raise web.HTTPBadRequest(text="missing Livepeer-Session-Id/-Token/-Control headers "
                                           "(call this runner through the orchestrator's proxy)")
-        if self.session is not None and self.task is not None and not self.task.done():
-            if self.session != sid:
-                raise web.HTTPConflict(text="echo runner already has an active session")
-            return web.json_response(self.urls)
         await request.read()
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as http:
-            async with http.post(control.rstrip("/") + "/channels", headers={"Livepeer-Session-Token": token},
-                                 json={"channels": [{"name": "in", "mime_type": "video/mp2t"},
-                                                    {"name": "out", "mime_type": "video/mp2t"}]}) as r:
-                if r.status != 200:
-                    raise web.HTTPBadGateway(text=f"orchestrator refused the channels: {r.status} {await r.text()}")
-                chans = {c["name"]: c for c in (await r.json())["channels"]}
-        self.session, self.segments = sid, 0
-        self.urls = {"session": sid, "in": chans["in"]["url"], "out": chans["out"]["url"]}
-        src = chans["in"].get("internal_url") or chans["in"]["url"]
-        dst = chans["out"].get("internal_url") or chans["out"]["url"]
-        self.task = asyncio.get_running_loop().create_task(self._pump(src, dst), name=f"echo-{sid}")
+        # one start at a time: two sessions starting at once used to both pass the "already running" check while
+        # their channels were being opened, and the second replaced the first's pump (left running, untracked)
+        async with self._starting:
+            if self.session is not None and self.task is not None and not self.task.done():
+                if self.session != sid:
+                    raise web.HTTPConflict(text="echo runner already has an active session")
+                return web.json_response(self.urls)
+            urls, src, dst = await self._open_channels(control, token)
+            self.session, self.segments, self.urls = sid, 0, {"session": sid, **urls}
+            self.task = asyncio.get_running_loop().create_task(self._pump(sid, src, dst), name=f"echo-{sid}")
         log.info("started echo session %s", sid)
         return web.json_response(self.urls)
 
-    async def _pump(self, src: str, dst: str) -> None:
+    @staticmethod
+    async def _open_channels(control: str, token: str) -> tuple[dict, str, str]:
+        """``in`` / ``out`` through the session callback: (public URLs, the URL to read ``in``, to write ``out``);
+        the orchestrator's answer is read bounded, and a refusal or an unusable answer is a 502 naming it."""
+        what = "the orchestrator's channels answer"
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False),
+                                         timeout=aiohttp.ClientTimeout(total=_CALLBACK_TIMEOUT_S)) as http:
+            async with http.post(control.rstrip("/") + "/channels", headers={"Livepeer-Session-Token": token},
+                                 json={"channels": [{"name": "in", "mime_type": "video/mp2t"},
+                                                    {"name": "out", "mime_type": "video/mp2t"}]}) as r:
+                try:
+                    status, raw = r.status, await bounded.read_reply(r, what=what)
+                except bounded.BoundedInputError as exc:
+                    raise web.HTTPBadGateway(text=str(exc)) from None
+        if status != 200:
+            raise web.HTTPBadGateway(text=f"orchestrator refused the channels: {status} "
+                                          f"{raw.decode('utf-8', 'replace').strip()}")
+        try:
+            chans = {c["name"]: c for c in bounded.loads_json(raw, what=what)["channels"]}
+            ins, out = chans["in"], chans["out"]
+            urls = {"in": ins["url"], "out": out["url"]}
+            return urls, ins.get("internal_url") or ins["url"], out.get("internal_url") or out["url"]
+        except (bounded.BoundedInputError, KeyError, TypeError, AttributeError) as exc:
+            raise web.HTTPBadGateway(text=f"{what} is unusable: {exc!r}") from None
+
+    async def _pump(self, sid: str, src: str, dst: str) -> None:
         pub = TricklePublisher(dst)
         try:
             async with TrickleSubscriber(src, start_seq=0) as sub:
@@ -129,7 +153,7 @@ class _Echo:
                     await pub.publish(got[1])
                     self.segments += 1
         except (ChannelGone, TrickleError, aiohttp.ClientError, OSError) as exc:
-            log.info("echo session %s ended: %s", self.session, exc)
+            log.info("echo session %s ended: %s", sid, exc)
         finally:
             await pub.close()
 

@@ -17,7 +17,6 @@ when one is due and :meth:`read_o2r` to read what the orchestrator wrote, so eve
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from sim.trickle.client import TrickleError, TrickleSubscriber
+from sim.wire import bounded
 
 __all__ = ["RegistrationError", "RunnerRegistration", "parse_go_duration"]
 
@@ -110,7 +110,10 @@ class RunnerRegistration:
         url = self.orchestrator_url.rstrip("/") + path
         kwargs = {"json": body} if body is not None else {}
         async with self._session().post(url, headers={"Authorization": auth}, **kwargs) as r:
-            return r.status, await r.read()
+            try:
+                return r.status, await bounded.read_reply(r, what=f"the orchestrator's answer to {path}")
+            except bounded.BoundedInputError as exc:
+                raise RegistrationError(r.status, str(exc)) from None
 
     async def start(self) -> "RunnerRegistration":
         """Register now (raises :class:`RegistrationError` if refused), then heartbeat in the background."""
@@ -129,7 +132,13 @@ class RunnerRegistration:
             status, body = await self._post("/runners/heartbeat", self.secret, self.payload())
         if status != 200:
             raise RegistrationError(status, body.decode("utf-8", "replace").strip())
-        data = json.loads(body)
+        try:
+            data = bounded.loads_json(body, what="the orchestrator's heartbeat answer")
+        except bounded.BoundedInputError as exc:
+            raise RegistrationError(status, str(exc)) from None
+        if not isinstance(data, dict) or not isinstance(data.get("runner_id"), str) or \
+                (first and not isinstance(data.get("heartbeat_secret"), str)):
+            raise RegistrationError(status, "the orchestrator's heartbeat answer has no runner_id/heartbeat_secret")
         self.runner_id = data["runner_id"]
         if data.get("orchestrator"):
             self.orchestrator_url = data["orchestrator"].rstrip("/")
@@ -190,8 +199,8 @@ class RunnerRegistration:
     def _on_o2r(self, body: bytes) -> None:
         """One O2R document: ``reserved`` / ``released`` keep :attr:`session_ids`; keep-alives and junk are ignored."""
         try:
-            msg = json.loads(body)
-        except ValueError:
+            msg = bounded.loads_json(body, what="an O2R event")
+        except bounded.BoundedInputError:
             return
         if not isinstance(msg, dict):
             return
@@ -211,7 +220,8 @@ class RunnerRegistration:
         async with http.get(url + "/next") as r:
             if r.status != 200:  # the channel is gone (the runner expired, the orchestrator restarted)
                 return 0
-            latest = int((await r.text()).strip() or 0)
+            latest = bounded.parse_int((await bounded.read_reply(r, max_bytes=64, what="O2R /next")).decode(
+                "ascii", "replace").strip() or "0", what="O2R /next", min=0)
         sub = TrickleSubscriber(url, start_seq=self._o2r_seq, http=http)
         n = 0
         while sub.seq < latest:

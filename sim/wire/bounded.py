@@ -581,11 +581,12 @@ def read_bytes(path: str | Path, *, what: str | None = None, max_bytes: int = MA
     return data
 
 
-async def read_reply(response, max_bytes: int = MAX_BYTES, *, chunk: int = 64 * 1024) -> bytes:
+async def read_reply(response, max_bytes: int = MAX_BYTES, *, what: str | None = None, chunk: int = 64 * 1024) -> bytes:
     """The body of an HTTP reply from another service (an ``aiohttp.ClientResponse``, or anything with an async
     ``.content.read(n)``), read until it ends or passes ``max_bytes``: at most ``max_bytes + 1`` bytes come back, so
-    the caller (or the parser it hands them to) can name an oversized reply without the rest being read. One
-    ``read(n)`` returns what has arrived so far, not ``n`` bytes: a reply sent in several writes is read whole."""
+    the caller (or the parser it hands them to) can name an oversized reply without the rest being read; with
+    ``what``, an oversized reply is a :class:`BoundedInputError` naming it instead. One ``read(n)`` returns what has
+    arrived so far, not ``n`` bytes: a reply sent in several writes is read whole."""
     buf = bytearray()
     content = response.content
     while len(buf) <= max_bytes:
@@ -593,6 +594,8 @@ async def read_reply(response, max_bytes: int = MAX_BYTES, *, chunk: int = 64 * 
         if not part:
             break
         buf += part
+    if what is not None and len(buf) > max_bytes:
+        raise BoundedInputError(what, f"larger than {max_bytes} bytes")
     return bytes(buf)
 
 
