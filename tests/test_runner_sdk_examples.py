@@ -229,7 +229,7 @@ def test_echo_runner_and_client_unmodified(stack, tmp_path):
             runner.wait_for(f"started echo session {sid}")
             # lpdev's part: the client's file holds every byte the runner published on `out`
             published = sum(e.data["bytes"] for e in stack.events("trickle.segment.published", channel=f"{sid}-out"))
-            assert published > 0 and out.stat().st_size == published
+            assert out.stat().st_size == published
             # the client's stop released the session: capacity back, channels closed, the runner told over O2R
             wait_until(lambda: stack.events("runner.session_released", session_id=sid), what="session released")
             assert [e.data["reason"] for e in stack.events("runner.session_released", session_id=sid)] == ["stopped"]
@@ -239,10 +239,15 @@ def test_echo_runner_and_client_unmodified(stack, tmp_path):
             assert proxied and proxied[0].data["path"] == "/echo" and proxied[0].data["status"] == 200
             entry = next(r for r in discovery(stack) if r["app"] == "livepeer-sample/echo")
             assert entry["capacity_used"] == 0 and "price_info" not in entry
-            attempts.append(count_frames(out))
-            if attempts[-1] == n_in:
+            # nothing published on `out` (seen once on a loaded machine): a lossy attempt like any other, with what
+            # reached `in` and what the runner was dealt from it named in the failure if no attempt is whole
+            attempts.append((count_frames(out) if published else 0,
+                             len(stack.events("trickle.segment.published", channel=f"{sid}-in")),
+                             len(stack.events("trickle.subscribed", channel=f"{sid}-in"))))
+            if attempts[-1][0] == n_in:
                 break
-        assert attempts[-1] == n_in, f"frames out per attempt {attempts} (in: {n_in})"
+        assert attempts[-1][0] == n_in, f"(frames out, segments in, segments dealt to the runner) per attempt " \
+                                        f"{attempts} (frames in: {n_in})"
     finally:
         log = runner.stop()
     assert "Traceback" not in log, log
