@@ -155,11 +155,11 @@ def test_what_people_read_cites_no_bare_section_numbers():
 
 
 @pytest.mark.parametrize("text, missing", [
-    ("see protocol.md §3.7", ["protocol.md"]),
+    ("see design-notes.md §3.7", ["design-notes.md"]),
     ("(docs/tickets.md#nonces)", []),
     ("(docs/tickets.md#no-such-heading)", ["docs/tickets.md#no-such-heading"]),
     ("go-livepeer ``trickle/README.md``", []),
-    ("https://example.org/x/protocol.md", []),
+    ("https://example.org/x/design-notes.md", []),
     ("README.md", []),
 ])
 def test_the_reference_check_itself(text, missing):
