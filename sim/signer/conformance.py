@@ -653,6 +653,13 @@ async def _then(s: _Suite, first: _Reply, fn) -> list[_Reply]:
     return [first, *(await fn(first))]
 
 
+async def _fixed_twice(s: _Suite, first: tuple[int, int], then: tuple[int, int]) -> list[_Reply]:
+    """Two ``fixed`` payments of one session, each ``(ticket EV, price)``: the second with the first's state."""
+    return await _then(s, await s.pay(_fixed(s, ev=first[0], price=first[1]), type="fixed"),
+                       lambda r: _one(s, _fixed(s, ev=then[0], price=then[1]), type="fixed", state=_state_of(r),
+                                      manifest_id=SESSION_ID))
+
+
 @case("state without ManifestID", f"{_OC} (manifest_id); {_NO} (manifest_from_auth: defaults to the auth session id)",
       lambda p, env: _past_usd(p, env, [_ok(p, 1), _ok(p, 1) if _node(p) else _err(p, 400, "missing_manifest")]))
 async def c_manifest_missing(s):
@@ -722,27 +729,21 @@ async def c_scope(s):
                                                           "ceiling 2.000")]),
       na_if=_configured_ceiling)
 async def c_price_rise(s):
-    return await _then(s, await s.pay(_fixed(s, ev=4, price=2), type="fixed"),
-                       lambda r: _one(s, _fixed(s, ev=4, price=3), type="fixed", state=_state_of(r),
-                                      manifest_id=SESSION_ID))
+    return await _fixed_twice(s, (4, 2), (4, 3))
 
 
 @case("price drop 3 -> 1: fee at the initial or the current price", f"{_OC} (fee); {_NO} (fee at the current price)",
       lambda p, env: _past_usd(p, env, [_ok(p, 3), _ok(p, 1 if p.fee_basis == "current" else 3)]),
       na_if=_configured_ceiling)
 async def c_fee_basis(s):
-    return await _then(s, await s.pay(_fixed(s, ev=1, price=3), type="fixed"),
-                       lambda r: _one(s, _fixed(s, ev=1, price=1), type="fixed", state=_state_of(r),
-                                      manifest_id=SESSION_ID))
+    return await _fixed_twice(s, (1, 3), (1, 1))
 
 
 @case("balance covers the fee -> 482, no state", f"docs/refreshes.md#482-no-tickets; {_NO} (node_tickets)",
       lambda p, env: _past_usd(p, env, [_ok(p, 1), Want(482, message=p.msg("no_tickets"), envelope=p.envelope,
                                                        no_state=True)]))
 async def c_no_tickets(s):
-    return await _then(s, await s.pay(_fixed(s, ev=100, price=1), type="fixed"),
-                       lambda r: _one(s, _fixed(s, ev=10, price=1), type="fixed", state=_state_of(r),
-                                      manifest_id=SESSION_ID))
+    return await _fixed_twice(s, (100, 1), (10, 1))
 
 
 NONCE_CALLS = 7  # 100 tickets each on one set of params: nonces up to 700 without a refresh
