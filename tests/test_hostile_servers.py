@@ -313,27 +313,30 @@ async def _closed_within(reader, seconds) -> tuple[bool, bytes]:
         return True, data
 
 
+async def _send(connect, raw: bytes) -> tuple[bool, bytes]:
+    """Open a connection (``connect``: a coroutine giving reader and writer), send ``raw``, and report whether the
+    server closed it within 5 s and what it answered before that."""
+    r, w = await connect
+    try:
+        w.write(raw)
+        await w.drain()
+        return await _closed_within(r, 5)
+    finally:
+        w.close()
+
+
 async def test_slow_headers_a_stalled_body_and_idle_connections_are_closed(limited):
-    r, w = await _tls(limited)
-    w.write(b"POST /refresh-payment HTTP/1.1\r\nHost: x\r\n")  # headers never finished
-    await w.drain()
-    closed, _ = await _closed_within(r, 5)
+    closed, _ = await _send(_tls(limited), b"POST /refresh-payment HTTP/1.1\r\nHost: x\r\n")  # headers never finished
     assert closed, "a connection that never finishes its headers stays open"
-    w.close()
 
-    r, w = await _tls(limited)
-    w.write(b"POST /refresh-payment HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")  # body stalls
-    await w.drain()
-    closed, data = await _closed_within(r, 5)
+    # body stalls
+    closed, data = await _send(_tls(limited),
+                               b"POST /refresh-payment HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
     assert closed and data.startswith(b"HTTP/1.1 408"), data[:200]
-    w.close()
 
-    r, w = await _tls(limited)
-    w.write(b"GET /admin/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-    await w.drain()
-    closed, data = await _closed_within(r, 5)  # answered, then closed when idle
+    # answered, then closed when idle
+    closed, data = await _send(_tls(limited), b"GET /admin/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert closed and data.startswith(b"HTTP/1.1 200"), data[:200]
-    w.close()
 
 
 @pytest.fixture
@@ -352,29 +355,20 @@ async def test_the_plain_http_entry_keeps_the_servers_limits(limited_plain):
     """The cleartext entry (aiohttp) applies the orchestrator's limits like the TLS port: a stalled body is a 408
     after ``body_timeout_s`` (not the 30 s default, nor a hang), unfinished headers and idle connections are
     closed, and connections beyond the cap get the 503."""
-    r, w = await _plain(limited_plain)
-    w.write(b"POST /runners/heartbeat HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")  # body stalls
-    await w.drain()
-    closed, data = await _closed_within(r, 5)
+    # body stalls
+    closed, data = await _send(_plain(limited_plain),
+                               b"POST /runners/heartbeat HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
     assert closed and data.startswith(b"HTTP/1.1 408"), data[:200]
     assert b"request body not received within 0.5s" in data, data
-    w.close()
 
-    r, w = await _plain(limited_plain)
-    w.write(b"POST /runners/heartbeat HTTP/1.1\r\nHost: x\r\n")  # headers never finished
-    await w.drain()
-    closed, _ = await _closed_within(r, 5)
+    # headers never finished
+    closed, _ = await _send(_plain(limited_plain), b"POST /runners/heartbeat HTTP/1.1\r\nHost: x\r\n")
     assert closed, "a connection that never finishes its headers stays open"
-    w.close()
 
     held = [await _plain(limited_plain) for _ in range(LIMITS.max_connections)]
     try:
-        r, w = await _plain(limited_plain)
-        w.write(b"GET /admin/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        await w.drain()
-        _, data = await _closed_within(r, 5)
+        _, data = await _send(_plain(limited_plain), b"GET /admin/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert data.startswith(b"HTTP/1.1 503") and b"too many connections" in data, data[:200]
-        w.close()
     finally:
         for _, hw in held:
             hw.close()
@@ -383,13 +377,9 @@ async def test_the_plain_http_entry_keeps_the_servers_limits(limited_plain):
 async def test_connections_beyond_the_limit_get_a_clear_503(limited):
     held = [await _tls(limited) for _ in range(LIMITS.max_connections)]
     try:
-        r, w = await _tls(limited)
-        w.write(b"GET /admin/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        await w.drain()
-        _, data = await _closed_within(r, 5)
+        _, data = await _send(_tls(limited), b"GET /admin/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert data.startswith(b"HTTP/1.1 503"), data[:200]
         assert b"too many connections" in data
-        w.close()
     finally:
         for _, w in held:
             w.close()
