@@ -58,6 +58,7 @@ from sim.orchestrator.runner_registry import (HEARTBEAT_INTERVAL_S, HEARTBEAT_TT
 from sim.orchestrator.runner_static import HEALTH_INTERVAL_S, HEALTH_TIMEOUT_S, StaticRunners, load_config
 from sim.orchestrator.runner_wire import (DecodeError, decode_channel_names, decode_channels, decode_heartbeat,
                                           decode_proxy_request)
+from sim.orchestrator.tasks import cancel_and_wait
 from sim.pm.accounting import LivePaymentProcessor
 from sim.pm.params import InsufficientSenderReserve
 from sim.wire import codec
@@ -188,8 +189,7 @@ class LiveRunners:
                 return
 
     async def aclose(self) -> None:
-        for t in list(self._tasks):
-            t.cancel()
+        await cancel_and_wait(list(self._tasks))
         await self.registry.aclose()
         await self.static.aclose()
         await self.proxy.aclose()
