@@ -846,9 +846,6 @@ class FlowModel:
         del rs.payments[:-20]
         return rs
 
-    def session_for(self, row: Row | None) -> RunnerSession | None:
-        return None if row is None else row.session
-
     def _next_auto(self) -> int:
         self._auto_call += 1
         return f"#{self._auto_call}"

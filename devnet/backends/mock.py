@@ -116,7 +116,6 @@ GAS = {
     "setTicketValidityPeriod": 35_000,
     "setUnbondingPeriod": 35_000,
     "setNumActiveTranscoders": 50_000,
-    "setServiceURI": 50_000,
     "deploy": 1_000_000,
 }
 BATCH_GAS_PER_TICKET = 95_000
@@ -229,8 +228,6 @@ class _State:
         self.total_cp: dict[int, int] = {}  # round -> total active stake
         # EthUsdPriceFeed
         self.feed: dict[int, tuple] = {}  # round id -> (answer, startedAt, updatedAt)
-        # ServiceRegistry
-        self.service_uri: dict[bytes, str] = {}
         self.block = 0
 
 
@@ -911,12 +908,6 @@ class MockChain(DevChain):
         to = _check_addr(to, "to")
         return self._tx(key, "bond", lambda ctx: self._bond_for(ctx, amount, ctx.sender, to), to=self._bonding)
 
-    def bond_for(self, key: bytes, amount: int, owner: bytes, to: bytes) -> TxResult:
-        """``bondForWithHint(amount, owner, to, 0, 0, 0, 0)``: the caller's LPT bonded on ``owner``'s behalf."""
-        amount = _check_uint(amount, "amount")
-        owner, to = _check_addr(owner, "owner"), _check_addr(to, "to")
-        return self._tx(key, "bond", lambda ctx: self._bond_for(ctx, amount, owner, to), to=self._bonding)
-
     def _bond_for(self, ctx: _Ctx, amount: int, owner: bytes, to: bytes) -> None:
         self._when_not_paused()
         self._require_round_initialized(ctx.block)
@@ -1148,9 +1139,6 @@ class MockChain(DevChain):
     def total_bonded(self) -> int:
         return self._view(lambda ctx: self.s.v["BondingManager.currentRoundTotalActiveStake"])
 
-    def next_round_total_active_stake(self) -> int:
-        return self._view(lambda ctx: self.s.v["BondingManager.nextRoundTotalActiveStake"])
-
     def votes(self, addr: bytes) -> tuple[int, str]:
         """``BondingVotes.getVotesAndDelegateAtRoundStart(addr, currentRound + 1)``: (votes, delegate)."""
         a = _check_addr(addr, "addr")
@@ -1217,17 +1205,6 @@ class MockChain(DevChain):
             return EthUsd(usd_per_eth=Fraction(answer, 10**USD_DECIMALS), updated_at=updated, decimals=USD_DECIMALS,
                           round_id=rid)
         return self._view(view)
-
-    # ================================================================== ServiceRegistry
-    def set_service_uri(self, key: bytes, uri: str) -> TxResult:
-        def body(ctx: _Ctx) -> None:
-            self._w(self.s.service_uri, ctx.sender, str(uri))
-            self._emit(ctx, "ServiceURIUpdate", addr=_cs(ctx.sender), serviceURI=str(uri))
-        return self._tx(key, "setServiceURI", body, to=self._registry)
-
-    def service_uri(self, addr: bytes) -> str:
-        a = _check_addr(addr, "addr")
-        return self._view(lambda ctx: self.s.service_uri.get(a, ""))
 
     # ================================================================== TicketBroker parameters
     def set_unlock_period(self, key: bytes, rounds: int) -> TxResult:
